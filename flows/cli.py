@@ -1,0 +1,141 @@
+"""The ``memwall`` command line: the one place errors become messages and exit codes.
+
+Heavy imports (JAX, Prefect) happen inside the commands, so ``memwall --help`` is instant and
+Prefect's settings can be set from the environment before Prefect first loads.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from hardware_profiles.errors import MemwallError
+
+EXIT_INPUT_ERROR = 2
+
+app = typer.Typer(
+    name="memwall",
+    help=(
+        "Audit accelerators against the memory wall: measure what each device really "
+        "delivers, project the workloads you run over the hardware you plan to buy, and "
+        "report which will starve of memory bandwidth first, when, and what would fix it."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+stderr = Console(stderr=True, highlight=False)
+
+
+def _prefect_environment(verbose: bool) -> None:
+    """Quiet defaults for Prefect when run from a terminal; the user's own settings win.
+
+    Prefect's console log is hidden unless --verbose (the run log still reaches the Prefect
+    API and UI); telemetry is off because most accelerator hosts have no way out.
+    """
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"memwall {version('memwall')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def memwall(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Audit accelerators against the memory wall."""
+
+
+WorkloadsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workloads",
+        help="Workloads Parquet file (default: the built-in examples).",
+        dir_okay=False,
+    ),
+]
+RoadmapOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--roadmap", help="Roadmap Parquet file (default: the built-in example).", dir_okay=False
+    ),
+]
+CatalogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog", help="Catalog Parquet file (default: the built-in catalog).", dir_okay=False
+    ),
+]
+
+
+@app.command()
+def audit(
+    workloads: WorkloadsOption = None,
+    roadmap: RoadmapOption = None,
+    catalog: CatalogOption = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Folder for the PDF and the measurements.", file_okay=False),
+    ] = Path("memwall-reports"),
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="Small probe sizes: seconds, not minutes (tests, demos)."),
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Prefect's run log.")
+    ] = False,
+) -> None:
+    """Measure this host's accelerators and rank the workloads; the last line is the PDF path."""
+    _prefect_environment(verbose)
+    from flows.audit import audit as audit_flow
+    from flows.progress import listening
+
+    with stderr.status("starting the audit flow", spinner="dots") as status:
+
+        def show(message: str) -> None:
+            status.update(message)
+            stderr.print(f"[dim]· {message}[/dim]", highlight=False)
+
+        with listening(show):
+            outcome = audit_flow(
+                workloads=str(workloads) if workloads else None,
+                roadmap=str(roadmap) if roadmap else None,
+                catalog=str(catalog) if catalog else None,
+                out_dir=str(out),
+                quick=quick,
+            )
+    stderr.print(f"measurements: {outcome.measurements_path}")
+    stderr.print(f"most bandwidth-starved workload: {outcome.top_workload}", markup=False)
+    print(outcome.pdf_path)
+
+
+def main() -> None:
+    """Console-script entry point: user errors print one line and exit 2, never a traceback."""
+    try:
+        app()
+    except MemwallError as exc:
+        stderr.print(f"memwall: error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_INPUT_ERROR)
+    except KeyboardInterrupt:
+        stderr.print("memwall: interrupted", markup=False)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

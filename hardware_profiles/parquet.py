@@ -1,0 +1,237 @@
+"""Reading and writing the declared tables as Parquet, validated on the way in and out.
+
+Every reader goes through :func:`validate_arrow`, so a malformed file fails at load time with a
+message naming the file, the row and the column, never deep inside the maths. Writers write a
+temporary file beside the target and rename it, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from hardware_profiles.errors import ProfileError
+from hardware_profiles.schema import (
+    METADATA_TABLE_KEY,
+    METADATA_VERSION_KEY,
+    SCHEMA_VERSION,
+    Table,
+)
+
+_TYPE_NAMES = {
+    "double": "a number",
+    "int64": "a whole number",
+    "string": "text",
+    "date32[day]": "a date",
+    "timestamp[us, tz=UTC]": "a UTC timestamp",
+    "list<item: string>": "a list of text",
+}
+
+
+def _describe(arrow_type: pa.DataType) -> str:
+    return _TYPE_NAMES.get(str(arrow_type), str(arrow_type))
+
+
+def _compatible(actual: pa.DataType, target: pa.DataType) -> bool:
+    """Whether ``actual`` may be cast to ``target`` without changing what the values mean."""
+    if pa.types.is_null(actual):
+        return True
+    if pa.types.is_dictionary(actual):
+        return _compatible(actual.value_type, target)
+    if pa.types.is_floating(target):
+        return bool(pa.types.is_integer(actual) or pa.types.is_floating(actual))
+    if pa.types.is_integer(target):
+        # Floats are accepted when every value is whole: pandas stores a nullable int as float.
+        return bool(pa.types.is_integer(actual) or pa.types.is_floating(actual))
+    if pa.types.is_string(target):
+        return bool(pa.types.is_string(actual) or pa.types.is_large_string(actual))
+    if pa.types.is_date(target):
+        return bool(pa.types.is_date(actual) or pa.types.is_timestamp(actual))
+    if pa.types.is_timestamp(target):
+        return bool(pa.types.is_timestamp(actual))
+    if pa.types.is_list(target):
+        return bool(pa.types.is_list(actual) or pa.types.is_large_list(actual)) and _compatible(
+            actual.value_type, target.value_type
+        )
+    return bool(actual.equals(target))
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value a user would write (-5.0, not np.float64(-5.0))."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _first_row(mask: pa.ChunkedArray | pa.Array | Any) -> int:
+    """1-based number of the first true entry of a boolean array."""
+    index = pc.index(mask, pa.scalar(True)).as_py()
+    return int(index) + 1
+
+
+def _cast_column(
+    name: str, values: pa.ChunkedArray, target: pa.DataType, source: str
+) -> pa.ChunkedArray:
+    actual = values.type
+    if pa.types.is_dictionary(actual):
+        values = values.cast(actual.value_type)
+        actual = values.type
+    if pa.types.is_integer(target) and pa.types.is_floating(actual):
+        whole = pc.equal(pc.floor(values), values)
+        bad = pc.fill_null(pc.invert(whole), False)
+        if pc.any(bad).as_py():
+            row = _first_row(bad)
+            value = values[row - 1].as_py()
+            raise ProfileError(
+                source, f"must be a whole number, got {value!r}", row=row, column=name
+            )
+    if pa.types.is_timestamp(actual) and pa.types.is_timestamp(target) and actual.tz is None:
+        # A naive timestamp is taken as UTC, the only zone memwall writes.
+        values = pc.assume_timezone(values, "UTC")
+    try:
+        return values.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ProfileError(
+            source, f"cannot be read as {_describe(target)}: {exc}", column=name
+        ) from None
+
+
+def validate_arrow(data: pa.Table, table: Table, source: str | Path) -> pa.Table:
+    """Return ``data`` cast to ``table``'s schema, or raise ProfileError naming what is wrong."""
+    source = str(source)
+    metadata = data.schema.metadata or {}
+    declared = metadata.get(METADATA_TABLE_KEY)
+    if declared is not None and declared.decode() != table.name:
+        raise ProfileError(
+            source, f"is a {declared.decode()!r} table, but a {table.name!r} table was expected"
+        )
+    version = metadata.get(METADATA_VERSION_KEY)
+    if version is not None and int(version.decode()) > int(SCHEMA_VERSION):
+        raise ProfileError(
+            source,
+            f"was written with schema version {version.decode()}; this memwall reads up to "
+            f"{SCHEMA_VERSION} (upgrade memwall)",
+        )
+    present = set(data.column_names)
+    missing = [c for c in table.required_columns if c not in present]
+    if missing:
+        raise ProfileError(
+            source,
+            f"missing required column(s) {', '.join(missing)}; a {table.name} table has "
+            f"{', '.join(table.columns)}",
+            column=missing[0],
+        )
+    unknown = [c for c in data.column_names if c not in table.columns]
+    if unknown:
+        raise ProfileError(
+            source,
+            f"unknown column(s) {', '.join(unknown)}; valid: {', '.join(table.columns)}",
+            column=unknown[0],
+        )
+
+    columns: list[pa.ChunkedArray] = []
+    for f in table.fields:
+        target = f.metadata["arrow_type"]
+        if f.name not in present:
+            columns.append(pa.chunked_array([pa.nulls(data.num_rows, target)], target))
+            continue
+        values = data.column(f.name)
+        if not _compatible(values.type, target):
+            raise ProfileError(
+                source,
+                f"must be {_describe(target)} ({target}), but the file has {values.type}",
+                column=f.name,
+            )
+        values = _cast_column(f.name, values, target, source)
+        if not f.metadata["nullable"] and values.null_count:
+            row = _first_row(values.is_null())
+            raise ProfileError(source, "must not be empty (null)", row=row, column=f.name)
+        check = f.metadata["check"]
+        if check is not None and len(values):
+            series = values.to_pandas()
+            ok = check.ok(series[series.notna()]).reindex(series.index, fill_value=True)
+            if not bool(ok.all()):
+                position = int((~ok.to_numpy(dtype=bool)).argmax())
+                raise ProfileError(
+                    source,
+                    f"{check.demands}, got {_plain(series.iloc[position])!r}",
+                    row=position + 1,
+                    column=f.name,
+                )
+        columns.append(values)
+    result = pa.Table.from_arrays(columns, schema=table.arrow_schema)
+
+    for key in table.unique:
+        keys = result.column(key).to_pandas()
+        duplicated = keys.duplicated()
+        if duplicated.any():
+            position = int(duplicated.to_numpy().argmax())
+            raise ProfileError(
+                source,
+                f"duplicate {key} {_plain(keys.iloc[position])!r} (each must be unique)",
+                row=position + 1,
+                column=key,
+            )
+    return result
+
+
+def validate_frame(frame: pd.DataFrame, table: Table, source: str | Path) -> pd.DataFrame:
+    """Validate an in-memory table (built-in examples, CSV imports) like a file."""
+    try:
+        data = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ProfileError(source, f"cannot be converted to a {table.name} table: {exc}") from None
+    return to_frame(validate_arrow(data, table, source))
+
+
+def to_frame(data: pa.Table) -> pd.DataFrame:
+    """The pandas view every stage works on: dates as ``datetime.date``, lists as lists."""
+    frame = pd.DataFrame(data.to_pandas(date_as_object=True))
+    for f in data.schema:
+        if pa.types.is_list(f.type):
+            frame[f.name] = [list(v) if v is not None else [] for v in frame[f.name]]
+    return frame
+
+
+def read_table(path: str | Path, table: Table) -> pd.DataFrame:
+    """Read and validate one Parquet file of ``table``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ProfileError(path, f"no such {table.name} file")
+    try:
+        data = pq.read_table(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise ProfileError(path, f"is not a readable Parquet file ({exc})") from None
+    return to_frame(validate_arrow(data, table, path))
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it over ``target`` only on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        tmp_path.replace(target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_table(frame: pd.DataFrame, path: str | Path, table: Table) -> Path:
+    """Validate ``frame`` against ``table`` and write it atomically with schema metadata."""
+    path = Path(path)
+    data = pa.Table.from_pandas(frame, preserve_index=False)
+    data = validate_arrow(data, table, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(data, tmp)
+    return path

@@ -1,0 +1,80 @@
+"""The three profile tables an audit joins, loaded and checked against each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from hardware_profiles import examples
+from hardware_profiles.catalog import BUILTIN_SOURCE, load_catalog, require_known
+from hardware_profiles.errors import ProfileError
+from hardware_profiles.parquet import read_table
+from hardware_profiles.schema import ROADMAP, WORKLOADS
+from tasks.analysis.fleet import negative_fleet_row
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """Validated workloads, roadmap and catalog, with where each came from (for messages)."""
+
+    workloads: pd.DataFrame
+    roadmap: pd.DataFrame
+    catalog: pd.DataFrame
+    workloads_source: str
+    roadmap_source: str
+    catalog_source: str
+
+
+def load_profiles(
+    workloads: str | Path | None = None,
+    roadmap: str | Path | None = None,
+    catalog: str | Path | None = None,
+) -> Profiles:
+    """Load each table (the built-in examples where no path is given) and cross-check them."""
+    catalog_frame = load_catalog(catalog)
+    workloads_frame = (
+        examples.example_workloads() if workloads is None else read_table(workloads, WORKLOADS)
+    )
+    roadmap_frame = examples.example_roadmap() if roadmap is None else read_table(roadmap, ROADMAP)
+    profiles = Profiles(
+        workloads=workloads_frame,
+        roadmap=roadmap_frame,
+        catalog=catalog_frame,
+        workloads_source=examples.SOURCE if workloads is None else str(workloads),
+        roadmap_source=examples.SOURCE if roadmap is None else str(roadmap),
+        catalog_source=BUILTIN_SOURCE if catalog is None else str(catalog),
+    )
+    check_consistent(profiles)
+    return profiles
+
+
+def check_consistent(profiles: Profiles) -> None:
+    """Every workload needs rows, and every pool it names needs hardware in the catalog."""
+    if profiles.workloads.empty:
+        raise ProfileError(profiles.workloads_source, "has no workloads (the table is empty)")
+    if profiles.roadmap.empty:
+        raise ProfileError(profiles.roadmap_source, "has no roadmap rows (the table is empty)")
+    require_known(profiles.catalog, profiles.roadmap["accelerator_id"], profiles.roadmap_source)
+    bad = negative_fleet_row(profiles.roadmap)
+    if bad is not None:
+        row = profiles.roadmap.iloc[bad]
+        raise ProfileError(
+            profiles.roadmap_source,
+            f"retires more {row['accelerator_id']} than pool {row['pool']!r} holds by "
+            f"{row['effective_date']}",
+            row=bad + 1,
+            column="count_delta",
+        )
+    pools = set(profiles.roadmap["pool"])
+    orphan = ~profiles.workloads["pool"].isin(pools)
+    if orphan.any():
+        position = int(orphan.to_numpy().argmax())
+        raise ProfileError(
+            profiles.workloads_source,
+            f"pool {profiles.workloads['pool'].iloc[position]!r} has no hardware in the roadmap "
+            f"({profiles.roadmap_source}); its pools are {', '.join(sorted(pools))}",
+            row=position + 1,
+            column="pool",
+        )

@@ -1,0 +1,251 @@
+"""The one vocabulary every stage speaks: tables, their columns, units and allowed values.
+
+Each table is declared once, as a frozen dataclass whose fields carry their Arrow type and
+checks in ``field(metadata=...)``; the pyarrow schema, the column lists and the validation in
+``hardware_profiles.parquet`` are all derived from that declaration, so a column cannot be
+added in one place and forgotten in another.
+
+Units live in column names (``_bytes``, ``_bytes_per_s``, ``_flops``, ``_flops_per_s``, ``_s``).
+Decimal and binary prefixes are kept apart by name: ``GB`` is 10**9, ``GiB`` is 2**30.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pandas as pd
+import pyarrow as pa
+
+SCHEMA_VERSION: Final = "1"
+METADATA_VERSION_KEY: Final = b"memwall.schema_version"
+METADATA_TABLE_KEY: Final = b"memwall.table"
+
+# Decimal (vendor spec sheets) and binary (memory allocators) prefixes, never mixed.
+KB: Final = 10**3
+MB: Final = 10**6
+GB: Final = 10**9
+TB: Final = 10**12
+KiB: Final = 2**10
+MiB: Final = 2**20
+GiB: Final = 2**30
+TERA: Final = 10**12
+
+PHASES: Final = ("training", "prefill", "decode", "other")
+PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
+# Precisions a catalog states a dense peak for; int4 work runs on the int8 units.
+PEAK_PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+WORK_UNITS: Final = ("token", "step", "request", "sample")
+MEASUREMENT_UNITS: Final = ("bytes_per_s", "flops_per_s")
+STATUSES: Final = ("ok", "unstable", "waived", "failed")
+
+
+def peak_column(precision: str) -> str:
+    """Catalog column holding the dense peak a workload at ``precision`` runs against."""
+    if precision == "int4":
+        precision = "int8"
+    if precision not in PEAK_PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
+    return f"peak_flops_per_s_{precision}"
+
+
+# --- column checks -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """A vectorised rule on a column's non-null values, and how to say what it demands."""
+
+    demands: str
+    ok: Callable[[pd.Series], pd.Series]
+
+
+positive = Check("must be > 0", lambda s: s > 0)
+non_negative = Check("must be >= 0", lambda s: s >= 0)
+fraction = Check("must be in (0, 1]", lambda s: (s > 0) & (s <= 1))
+growth = Check("must be > -1 (-1 would mean demand vanishes)", lambda s: s > -1)
+not_blank = Check("must not be empty", lambda s: s.astype(str).str.strip() != "")
+
+
+def one_of(choices: Sequence[str]) -> Check:
+    return Check(f"must be one of {', '.join(choices)}", lambda s: s.isin(choices))
+
+
+def column(
+    arrow_type: pa.DataType,
+    *,
+    required: bool = True,
+    nullable: bool = False,
+    check: Check | None = None,
+    default: Any = dataclasses.MISSING,
+    doc: str = "",
+) -> Any:
+    """Declare one column: its Arrow type, whether files must carry it, and its check.
+
+    ``required=False`` columns may be absent from a file; they are then filled with nulls
+    (and must therefore be nullable).
+    """
+    if not required and not nullable:
+        raise ValueError("an optional column must be nullable")
+    metadata = {
+        "arrow_type": arrow_type,
+        "required": required,
+        "nullable": nullable,
+        "check": check,
+        "doc": doc,
+    }
+    if default is dataclasses.MISSING and nullable:
+        default = None
+    return field(default=default, metadata=metadata)
+
+
+# --- tables ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CatalogRecord:
+    """One accelerator model, per device as JAX sees it; FLOP figures are dense."""
+
+    accelerator_id: str = column(pa.string(), check=not_blank)
+    vendor: str = column(pa.string())
+    name: str = column(pa.string())
+    device_kind_patterns: list[str] = column(
+        pa.list_(pa.string()), doc="case-insensitive substrings of JAX's/NVML's device name"
+    )
+    memory_bytes: int = column(pa.int64(), check=positive)
+    mem_bandwidth_bytes_per_s: float = column(pa.float64(), check=positive)
+    peak_flops_per_s_fp32: float | None = column(pa.float64(), nullable=True, check=positive)
+    peak_flops_per_s_tf32: float | None = column(pa.float64(), nullable=True, check=positive)
+    peak_flops_per_s_bf16: float | None = column(pa.float64(), nullable=True, check=positive)
+    peak_flops_per_s_fp16: float | None = column(pa.float64(), nullable=True, check=positive)
+    peak_flops_per_s_fp8: float | None = column(pa.float64(), nullable=True, check=positive)
+    peak_flops_per_s_int8: float | None = column(pa.float64(), nullable=True, check=positive)
+    release_date: dt.date | None = column(pa.date32(), nullable=True)
+    list_price_usd: float | None = column(pa.float64(), nullable=True, check=positive)
+    source: str = column(pa.string())
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoadmapRecord:
+    """A planned fleet change; a pool's fleet at a date is the running sum of count_delta."""
+
+    pool: str = column(pa.string(), check=not_blank)
+    effective_date: dt.date = column(pa.date32())
+    accelerator_id: str = column(pa.string(), check=not_blank)
+    count_delta: int = column(pa.int64(), doc="+ buy, - retire")
+    unit_cost_usd: float | None = column(pa.float64(), nullable=True, check=non_negative)
+    note: str | None = column(pa.string(), required=False, nullable=True)
+    scenario: str | None = column(pa.string(), required=False, nullable=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkloadRecord:
+    """One workload: what one unit of work costs and how many units per second it needs."""
+
+    workload_id: str = column(pa.string(), check=not_blank)
+    name: str = column(pa.string())
+    owner: str = column(pa.string())
+    pool: str = column(pa.string(), check=not_blank)
+    phase: str = column(pa.string(), check=one_of(PHASES))
+    precision: str = column(pa.string(), check=one_of(PRECISIONS))
+    unit: str = column(pa.string(), check=one_of(WORK_UNITS))
+    flops_per_unit: float = column(pa.float64(), check=positive)
+    bytes_per_unit: float = column(pa.float64(), check=positive)
+    memory_footprint_bytes: float = column(pa.float64(), check=non_negative)
+    demand_units_per_s: float = column(pa.float64(), check=positive)
+    demand_growth_per_year: float = column(pa.float64(), check=growth)
+    pool_share: float | None = column(
+        pa.float64(),
+        required=False,
+        nullable=True,
+        check=fraction,
+        doc="fraction of the pool; null means proportional to today's FLOP demand",
+    )
+    model_preset: str | None = column(pa.string(), required=False, nullable=True)
+    batch: int | None = column(pa.int64(), required=False, nullable=True, check=positive)
+    context_tokens: int | None = column(pa.int64(), required=False, nullable=True, check=positive)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeasurementRecord:
+    """One probe result on one device (or on all of a host's devices at once)."""
+
+    run_id: str = column(pa.string())
+    measured_at: dt.datetime = column(pa.timestamp("us", tz="UTC"))
+    host: str = column(pa.string())
+    device_index: int = column(pa.int64(), doc="-1 for a probe over all devices")
+    platform: str = column(pa.string())
+    device_kind: str = column(pa.string())
+    accelerator_id: str | None = column(pa.string(), nullable=True)
+    probe: str = column(pa.string())
+    dtype: str = column(pa.string())
+    working_set_bytes: int = column(pa.int64(), check=non_negative)
+    repetitions: int = column(pa.int64(), check=non_negative)
+    best: float | None = column(pa.float64(), nullable=True, check=non_negative)
+    median: float | None = column(pa.float64(), nullable=True, check=non_negative)
+    p10: float | None = column(pa.float64(), nullable=True, check=non_negative)
+    p90: float | None = column(pa.float64(), nullable=True, check=non_negative)
+    cv: float | None = column(pa.float64(), nullable=True, check=non_negative)
+    unit: str = column(pa.string(), check=one_of(MEASUREMENT_UNITS))
+    spec: float | None = column(pa.float64(), nullable=True, check=positive)
+    efficiency: float | None = column(pa.float64(), nullable=True, check=non_negative)
+    status: str = column(pa.string(), check=one_of(STATUSES))
+    detail: str = column(pa.string())
+    software: str = column(pa.string())
+
+
+@dataclass(frozen=True)
+class Table:
+    """A declared table: its name (as users say it) and its record type."""
+
+    name: str
+    record: type
+    unique: tuple[str, ...] = ()
+
+    @property
+    def fields(self) -> tuple[dataclasses.Field[Any], ...]:
+        return dataclasses.fields(self.record)
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def required_columns(self) -> list[str]:
+        return [f.name for f in self.fields if f.metadata["required"]]
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema(
+            [
+                pa.field(f.name, f.metadata["arrow_type"], f.metadata["nullable"])
+                for f in self.fields
+            ],
+            metadata={
+                METADATA_VERSION_KEY: SCHEMA_VERSION.encode(),
+                METADATA_TABLE_KEY: self.name.encode(),
+            },
+        )
+
+
+CATALOG: Final = Table("catalog", CatalogRecord, unique=("accelerator_id",))
+ROADMAP: Final = Table("roadmap", RoadmapRecord)
+WORKLOADS: Final = Table("workloads", WorkloadRecord, unique=("workload_id",))
+MEASUREMENTS: Final = Table("measurements", MeasurementRecord)
+TABLES: Final = {t.name: t for t in (CATALOG, ROADMAP, WORKLOADS, MEASUREMENTS)}
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """One device as discovered on a host, with the catalog entry it matched (if any)."""
+
+    host: str
+    device_index: int
+    platform: str
+    device_kind: str
+    memory_bytes: int | None
+    accelerator_id: str | None
+    note: str = ""
