@@ -6,14 +6,19 @@ Prefect's settings can be set from the environment before Prefect first loads.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from flows.cli_common import (
+    CatalogOption,
+    RoadmapOption,
+    WorkloadsOption,
+    prefect_environment,
+    stderr,
+)
 from hardware_profiles.errors import MemwallError
 
 EXIT_INPUT_ERROR = 2
@@ -30,18 +35,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-stderr = Console(stderr=True, highlight=False)
-
-
-def _prefect_environment(verbose: bool) -> None:
-    """Quiet defaults for Prefect when run from a terminal; the user's own settings win.
-
-    Prefect's console log is hidden unless --verbose (the run log still reaches the Prefect
-    API and UI); telemetry is off because most accelerator hosts have no way out.
-    """
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
 
 def _version(value: bool) -> None:
@@ -62,28 +55,6 @@ def memwall(
     """Audit accelerators against the memory wall."""
 
 
-WorkloadsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--workloads",
-        help="Workloads Parquet file (default: the built-in examples).",
-        dir_okay=False,
-    ),
-]
-RoadmapOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--roadmap", help="Roadmap Parquet file (default: the built-in example).", dir_okay=False
-    ),
-]
-CatalogOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--catalog", help="Catalog Parquet file (default: the built-in catalog).", dir_okay=False
-    ),
-]
-
-
 @app.command()
 def audit(
     workloads: WorkloadsOption = None,
@@ -102,7 +73,7 @@ def audit(
     ] = False,
 ) -> None:
     """Measure this host's accelerators and rank the workloads; the last line is the PDF path."""
-    _prefect_environment(verbose)
+    prefect_environment(verbose)
     from flows.audit import audit as audit_flow
     from flows.progress import listening
 
@@ -123,6 +94,9 @@ def audit(
     stderr.print(f"measurements: {outcome.measurements_path}")
     stderr.print(f"most bandwidth-starved workload: {outcome.top_workload}", markup=False)
     print(outcome.pdf_path)
+
+
+# Command groups live in their own modules (flows/cli_<area>.py) and are registered here.
 
 
 def main() -> None:

@@ -1,0 +1,46 @@
+"""What every ``memwall`` command shares: the error console, Prefect's environment, and the
+options that name profile files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+stderr = Console(stderr=True, highlight=False)
+
+
+def prefect_environment(verbose: bool) -> None:
+    """Quiet defaults for Prefect when run from a terminal; the user's own settings win.
+
+    Prefect's console log is hidden unless --verbose (the run log still reaches the Prefect
+    API and UI); telemetry is off because most accelerator hosts have no way out.
+    """
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+
+WorkloadsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--workloads",
+        help="Workloads Parquet file (default: the built-in examples).",
+        dir_okay=False,
+    ),
+]
+RoadmapOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--roadmap", help="Roadmap Parquet file (default: the built-in example).", dir_okay=False
+    ),
+]
+CatalogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--catalog", help="Catalog Parquet file (default: the built-in catalog).", dir_okay=False
+    ),
+]
