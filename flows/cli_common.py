@@ -17,9 +17,12 @@ def prefect_environment(verbose: bool) -> None:
     """Quiet defaults for Prefect when run from a terminal; the user's own settings win.
 
     Prefect's console log is hidden unless --verbose (the run log still reaches the Prefect
-    API and UI); telemetry is off because most accelerator hosts have no way out.
+    API and UI); telemetry is off because most accelerator hosts have no way out; the
+    ephemeral server gets two minutes to start (Prefect's 20 s default is not enough for a
+    busy host migrating a fresh database).
     """
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
 
