@@ -189,8 +189,8 @@ def _print_estimate(result: Estimate, fits: dict[str, int]) -> None:
             continue
         table.add_row(
             name,
-            _si(cost.flops, "FLOP"),
-            _si(cost.bytes, "B"),
+            _si(cost.flops, "FLOP") if cost.flops else "-",
+            _si(cost.bytes, "B") if cost.bytes else "-",
             f"{cost.bytes / total_bytes:.1%}",
         )
     table.add_row(
@@ -366,7 +366,6 @@ def _fill_from_model(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 @workloads_app.command("add")
 def add_command(
-    workload_id: Annotated[str, typer.Option("--id", help="Unique workload id.")],
     owner: Annotated[str, typer.Option("--owner", help="Who runs it (team or person).")],
     pool: Annotated[str, typer.Option("--pool", help="Roadmap pool it runs on.")],
     demand: Annotated[float, typer.Option("--demand", help="Units per second needed today.")],
@@ -376,6 +375,12 @@ def add_command(
             "--to", help="Workloads Parquet file to append to (created if absent).", dir_okay=False
         ),
     ],
+    workload_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", help="Unique workload id (default: MODEL-PHASE, e.g. llama-3.1-8b-decode)."
+        ),
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Readable name.")] = None,
     growth: Annotated[
         float, typer.Option("--growth", help="Demand growth per year: 0.8 = +80 %/year.")
@@ -456,6 +461,9 @@ def add_command(
                 f"--unit {unit!r} does not match phase {phase}, whose figures are per {result.unit}"
             )
         row = result.workload_columns()
+        workload_id = workload_id or f"{result.model}-{phase}"
+    if workload_id is None:
+        raise MemwallError("give --id for a workload with your own figures")
     row.update(
         workload_id=workload_id,
         name=name or workload_id,
@@ -571,8 +579,7 @@ def explain_command(
     import pandas as pd
 
     from hardware_profiles.errors import ProfileError
-    from hardware_profiles.presets import preset
-    from tasks.analysis.workload_model import estimate
+    from hardware_profiles.presets import estimate_workload
 
     frame, source = _load_workloads(workloads)
     match = frame[frame["workload_id"] == workload_id]
@@ -588,22 +595,10 @@ def explain_command(
             stdout.print(f"{column}: {value}", markup=False)
     ai = row["flops_per_unit"] / row["bytes_per_unit"]
     stdout.print(f"arithmetic intensity: {ai:.3g} FLOP/byte", markup=False)
-    if pd.isna(row["model_preset"]) or pd.isna(row["batch"]) or pd.isna(row["context_tokens"]):
-        stdout.print("figures given by hand (no model preset to derive them from)")
+    result = estimate_workload({str(k): v for k, v in row.items()})
+    if result is None:
+        stdout.print("figures given by hand (no model preset, batch and context to derive them)")
         return
-    if row["phase"] not in ("decode", "prefill", "training"):
-        return
-    result = estimate(
-        preset(str(row["model_preset"])),
-        phase=str(row["phase"]),
-        batch=int(row["batch"]),
-        context=int(row["context_tokens"]),
-        weights=str(row["weight_precision"])
-        if pd.notna(row["weight_precision"])
-        else str(row["precision"]),
-        kv=str(row["kv_precision"]) if pd.notna(row["kv_precision"]) else None,
-        activations=str(row["precision"]),
-    )
     _print_estimate(result, {})
     for column, derived in (
         ("flops_per_unit", result.flops_per_unit),

@@ -10,10 +10,11 @@ The tests check each preset's parameter count against the count its publisher st
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from hardware_profiles.errors import MemwallError
-from tasks.analysis.workload_model import Architecture
+from tasks.analysis.workload_model import MODEL_PHASES, Architecture, Estimate, estimate
 
 
 class UnknownPresetError(MemwallError):
@@ -227,3 +228,41 @@ def preset(name: str) -> Architecture:
         return PRESETS[name.strip().lower()]
     except KeyError:
         raise UnknownPresetError(name) from None
+
+
+def estimate_workload(
+    row: Mapping[str, Any],
+    *,
+    weights: str | None = None,
+    kv: str | None = None,
+    batch: int | None = None,
+) -> Estimate | None:
+    """Re-derive a workloads row's figures, optionally at another weight/KV precision or
+    batch (a mitigation); None where the row was not produced from a model preset.
+
+    The row's own weight and KV precisions are the defaults (its ``precision`` where the
+    row predates those columns); the matmuls keep running at the row's ``precision``.
+    """
+
+    def given(key: str) -> Any:
+        value = row.get(key)
+        return None if value is None or value != value else value  # NaN -> None
+
+    name, phase = given("model_preset"), given("phase")
+    if name is None or phase not in MODEL_PHASES:
+        return None
+    context, rows_batch = given("context_tokens"), given("batch")
+    if context is None or rows_batch is None:
+        return None
+    precision = str(row["precision"])
+    row_weights = str(given("weight_precision") or precision)
+    row_kv = str(given("kv_precision") or (row_weights if row_weights != "int4" else "bf16"))
+    return estimate(
+        preset(str(name)),
+        phase=str(phase),
+        batch=int(batch if batch is not None else rows_batch),
+        context=int(context),
+        weights=weights or row_weights,
+        kv=kv or row_kv,
+        activations=precision,
+    )

@@ -445,8 +445,8 @@ def estimate(
     act_tok = L * _activation_bytes_per_token(layer_ops, b_a) + sum(
         n * _activation_bytes_per_token(ops, b_a) for n, ops in ops_by_layer
     )
-    # Attention reads q and writes its output; in prefill/training it also reads the token's
-    # keys and values (decode reads them from the cache, counted as kv_read).
+    # Attention reads the queries and writes its output; keys and values are cache traffic
+    # (kv_read, kv_write) in inference and part of the qkv matmul's output in training.
     act_tok += L * b_a * hq * (arch.qk_dim + arch.v_dim)
     lm_head_flops_tok = 2.0 * h * arch.vocab
     lm_head_act_tok = b_a * h + _LOGIT_BYTES * arch.vocab

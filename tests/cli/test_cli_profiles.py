@@ -182,14 +182,15 @@ def test_add_creates_then_appends(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     second = memwall(
         [
-            *("workloads", "add", "--id", "batch-8b", "--owner", "ml", "--pool", "edge"),
+            *("workloads", "add", "--owner", "ml", "--pool", "edge"),
             *("--preset", "llama-3.1-8b", "--demand", "50", "--to", str(target)),
         ],
         tmp_path,
     )
     assert second.returncode == 0, second.stderr
     table = read_table(target, WORKLOADS)
-    assert list(table["workload_id"]) == ["summarise-70b", "batch-8b"]
+    # Without --id the workload is named after its model and phase.
+    assert list(table["workload_id"]) == ["summarise-70b", "llama-3.1-8b-decode"]
     row = table.iloc[0]
     assert (row["weight_precision"], row["kv_precision"], row["unit"]) == ("fp8", "fp8", "token")
     assert row["demand_growth_per_year"] == 0.8

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hardware_profiles.errors import ProfileError
+from hardware_profiles.examples import example_workloads
 from hardware_profiles.hf_config import architecture_from_hf_config
-from hardware_profiles.presets import PRESETS, UnknownPresetError, preset
+from hardware_profiles.presets import PRESETS, UnknownPresetError, estimate_workload, preset
 from tasks.analysis.workload_model import parameters
 
 # Parameter counts as published (model cards, safetensors index, papers).
@@ -133,3 +135,22 @@ def test_import_errors_name_the_file_and_key(tmp_path: Path) -> None:
     garbage.write_text("{not json")
     with pytest.raises(ProfileError, match="is not a readable JSON file"):
         architecture_from_hf_config(garbage)
+
+
+def test_estimate_workload_recomputes_a_row_for_mitigations() -> None:
+    rows: list[dict[str, Any]] = example_workloads().to_dict("records")  # type: ignore[assignment]
+    chat = next(r for r in rows if r["workload_id"] == "chat-70b-decode")
+    same = estimate_workload(chat)
+    assert same is not None and same.bytes_per_unit == chat["bytes_per_unit"]
+    fp8 = estimate_workload(chat, weights="fp8")
+    assert fp8 is not None
+    assert fp8.components["weights"].bytes == pytest.approx(same.components["weights"].bytes / 2)
+    assert fp8.kv == "bf16"  # only the weights change
+    wider = estimate_workload(chat, batch=64)
+    assert wider is not None and wider.bytes_per_unit < same.bytes_per_unit
+    # A row written before the precision columns existed: its precision stands for both.
+    old = {k: v for k, v in chat.items() if k not in ("weight_precision", "kv_precision")}
+    old_fp8 = estimate_workload(old, weights="int4")
+    assert old_fp8 is not None and (old_fp8.weights, old_fp8.kv) == ("int4", "bf16")
+    assert estimate_workload({**chat, "model_preset": None}) is None
+    assert estimate_workload({**chat, "phase": "other"}) is None
