@@ -251,7 +251,10 @@ def estimate_command(
     result = _estimate(
         _architecture(preset, config), phase, batch, context, weights, kv, activations, recompute
     )
-    fits = _fit(result, load_catalog(catalog), list(fit or DEFAULT_FIT_ACCELERATORS))
+    models = load_catalog(catalog)
+    if not fit:
+        fit = [a for a in DEFAULT_FIT_ACCELERATORS if a in set(models["accelerator_id"])]
+    fits = _fit(result, models, list(fit))
     if as_json:
         print(json.dumps(_estimate_json(result, fits), indent=2))
     else:

@@ -384,3 +384,12 @@ def test_roadmap_show_per_pool_and_scenario(tmp_path: Path) -> None:
     assert "384 (+256)" in out and "$8,192,000" in out
     error = one_error(memwall([*args, "--scenario", "h300"], tmp_path))
     assert "has no scenario 'h300'; its scenarios are baseline, b200-q3, h200-q2" in error
+
+
+def test_loading_the_cli_imports_no_data_libraries(tmp_path: Path) -> None:
+    # `memwall --help` stays instant: the profile commands import pandas/pyarrow lazily.
+    probe = "import sys, flows.cli; print(sorted({'pandas', 'pyarrow', 'jax'} & set(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=True
+    )
+    assert result.stdout.strip() == "[]"
