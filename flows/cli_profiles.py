@@ -623,7 +623,8 @@ def catalog_list(
     catalog: CatalogOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
-    """Accelerator models with memory, bandwidth, dense peaks and the bf16 ridge point."""
+    """Accelerator models with memory, bandwidth, dense peaks and the bf16 ridge point
+    (--json adds every column: device-kind patterns, all precisions, sources)."""
     import pandas as pd
 
     from hardware_profiles.catalog import load_catalog
@@ -642,9 +643,8 @@ def catalog_list(
         "bf16 dense",
         "fp8 dense",
         "bf16 ridge",
-        "device kinds",
     ):
-        table.add_column(header)
+        table.add_column(header, no_wrap=header == "id")
     records: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
     for r in records:
         bf16, fp8 = r["peak_flops_per_s_bf16"], r["peak_flops_per_s_fp8"]
@@ -657,7 +657,6 @@ def catalog_list(
             "-" if pd.isna(bf16) else f"{bf16 / TERA:,.0f} TFLOP/s",
             "-" if pd.isna(fp8) else f"{fp8 / TERA:,.0f} TFLOP/s",
             "-" if pd.isna(bf16) else f"{bf16 / bandwidth:.0f}",
-            " | ".join(r["device_kind_patterns"]),
         )
     stdout.print(table)
 
