@@ -1,8 +1,8 @@
 """The built-in accelerator catalog, user catalogs, and matching a device to its entry.
 
-The built-in figures live in ``data/catalog.csv`` in the units spec sheets use (GB, TB/s,
-TFLOP/s, dense) so they can be checked against the sheet by eye; this module converts them to
-the SI units of the ``catalog`` table exactly once.
+The built-in figures live in ``data/catalog.csv`` in the units spec sheets use (GB, or GiB
+where the sheet says GiB; TB/s; TFLOP/s, dense) so they can be checked against the sheet by
+eye; this module converts them to the SI units of the ``catalog`` table exactly once.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.parquet import read_table, validate_frame
-from hardware_profiles.schema import CATALOG, GB, PEAK_PRECISIONS, TB, TERA
+from hardware_profiles.schema import CATALOG, GB, PEAK_PRECISIONS, TB, TERA, GiB, peak_column
 
 BUILTIN_SOURCE = "built-in catalog (hardware_profiles/data/catalog.csv)"
 
@@ -33,30 +33,71 @@ def _optional(value: str, scale: float) -> float | None:
     return float(value) * scale if value.strip() else None
 
 
+def _memory_gb(cell: str) -> float:
+    """Memory in GB; a cell like "32 GiB" is a binary figure as some sheets (Google's) state
+    it, converted here so it is never read as decimal."""
+    cell = cell.strip()
+    if cell.endswith("GiB"):
+        return float(cell.removesuffix("GiB")) * GiB / GB
+    return float(cell)
+
+
+def sheet_row(
+    *,
+    accelerator_id: str,
+    vendor: str,
+    name: str,
+    device_kind_patterns: list[str],
+    memory_gb: float,
+    mem_bandwidth_tb_s: float,
+    dense_tflops: dict[str, float | None],
+    release_date: dt.date | None,
+    list_price_usd: float | None,
+    source: str,
+) -> dict[str, object]:
+    """One catalog row from spec-sheet units (GB, TB/s, dense TFLOP/s or TOP/s) to SI units."""
+    unknown = set(dense_tflops) - set(PEAK_PRECISIONS)
+    if unknown:
+        raise ValueError(f"no peak column for {', '.join(sorted(unknown))}")
+    row: dict[str, object] = {
+        "accelerator_id": accelerator_id,
+        "vendor": vendor,
+        "name": name,
+        "device_kind_patterns": device_kind_patterns,
+        "memory_bytes": round(memory_gb * GB),
+        "mem_bandwidth_bytes_per_s": mem_bandwidth_tb_s * TB,
+    }
+    for precision in PEAK_PRECISIONS:
+        tflops = dense_tflops.get(precision)
+        row[f"peak_flops_per_s_{precision}"] = None if tflops is None else tflops * TERA
+    row["release_date"] = release_date
+    row["list_price_usd"] = list_price_usd
+    row["source"] = source
+    return row
+
+
 def builtin_catalog() -> pd.DataFrame:
     """The catalog memwall ships, converted to SI units and validated."""
     text = resources.files("hardware_profiles").joinpath("data/catalog.csv")
     sheet = pd.read_csv(str(text), dtype=str, keep_default_na=False)
-    rows = []
-    for _, r in sheet.iterrows():
-        row: dict[str, object] = {
-            "accelerator_id": r["accelerator_id"],
-            "vendor": r["vendor"],
-            "name": r["name"],
-            "device_kind_patterns": [p for p in r["device_kind_patterns"].split("|") if p],
-            "memory_bytes": int(float(r["memory_gb"]) * GB),
-            "mem_bandwidth_bytes_per_s": float(r["mem_bandwidth_tb_s"]) * TB,
-        }
-        for precision in PEAK_PRECISIONS:
-            row[f"peak_flops_per_s_{precision}"] = _optional(
-                r[_SHEET_FLOPS_COLUMNS[precision]], TERA
-            )
-        row["release_date"] = (
-            dt.date.fromisoformat(r["release_date"]) if r["release_date"] else None
+    rows = [
+        sheet_row(
+            accelerator_id=r["accelerator_id"],
+            vendor=r["vendor"],
+            name=r["name"],
+            device_kind_patterns=[p for p in r["device_kind_patterns"].split("|") if p],
+            memory_gb=_memory_gb(r["memory_gb"]),
+            mem_bandwidth_tb_s=float(r["mem_bandwidth_tb_s"]),
+            dense_tflops={
+                precision: _optional(r[column], 1.0)
+                for precision, column in _SHEET_FLOPS_COLUMNS.items()
+            },
+            release_date=dt.date.fromisoformat(r["release_date"]) if r["release_date"] else None,
+            list_price_usd=_optional(r["list_price_usd"], 1.0),
+            source=r["source"],
         )
-        row["list_price_usd"] = _optional(r["list_price_usd"], 1.0)
-        row["source"] = r["source"]
-        rows.append(row)
+        for _, r in sheet.iterrows()
+    ]
     return validate_frame(pd.DataFrame(rows), CATALOG, BUILTIN_SOURCE)
 
 
@@ -95,3 +136,31 @@ def require_known(catalog: pd.DataFrame, accelerator_ids: pd.Series, source: str
             row=position + 1,
             column="accelerator_id",
         )
+
+
+def precisions_with_peaks(catalog: pd.DataFrame, accelerator_id: str) -> list[str]:
+    row = catalog.set_index("accelerator_id").loc[accelerator_id]
+    return [p for p in PEAK_PRECISIONS if pd.notna(row[f"peak_flops_per_s_{p}"])]
+
+
+def require_peak(
+    catalog: pd.DataFrame,
+    roadmap: pd.DataFrame,
+    pool: str,
+    precision: str,
+    source: str | Path,
+    row: int | None = None,
+) -> None:
+    """Raise unless every model the roadmap ever puts in ``pool`` has a dense peak at
+    ``precision`` (int4 runs on the int8 units)."""
+    column = peak_column(precision)
+    known = catalog.set_index("accelerator_id")
+    for accelerator_id in sorted(set(roadmap.loc[roadmap["pool"] == pool, "accelerator_id"])):
+        if accelerator_id in known.index and pd.isna(known.loc[accelerator_id, column]):
+            raise ProfileError(
+                source,
+                f"precision {precision!r} has no peak on {accelerator_id} in pool {pool!r}; "
+                f"it has peaks for {', '.join(precisions_with_peaks(catalog, accelerator_id))}",
+                row=row,
+                column="precision",
+            )

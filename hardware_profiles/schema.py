@@ -167,6 +167,20 @@ class WorkloadRecord:
     model_preset: str | None = column(pa.string(), required=False, nullable=True)
     batch: int | None = column(pa.int64(), required=False, nullable=True, check=positive)
     context_tokens: int | None = column(pa.int64(), required=False, nullable=True, check=positive)
+    weight_precision: str | None = column(
+        pa.string(),
+        required=False,
+        nullable=True,
+        check=one_of(PRECISIONS),
+        doc="precision the weights are stored in, where the workload model produced the row",
+    )
+    kv_precision: str | None = column(
+        pa.string(),
+        required=False,
+        nullable=True,
+        check=one_of(PRECISIONS),
+        doc="precision of the KV cache, where the workload model produced the row",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,781 @@
+"""``memwall workloads|catalog|roadmap``: describe workloads and purchase plans in minutes.
+
+Every write validates the whole resulting table first and replaces the file atomically, so a
+bad row leaves the file as it was. Library imports happen inside the commands to keep
+``memwall --help`` instant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.cli_common import CatalogOption, RoadmapOption, WorkloadsOption, stderr
+from hardware_profiles.errors import MemwallError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tasks.analysis.workload_model import Architecture, Estimate
+
+stdout = Console(highlight=False)
+
+workloads_app = typer.Typer(
+    help="Estimate, add, list, import and explain workloads (the workloads Parquet table).",
+    no_args_is_help=True,
+)
+catalog_app = typer.Typer(
+    help="List the accelerator catalog or add your own models to a catalog file.",
+    no_args_is_help=True,
+)
+roadmap_app = typer.Typer(help="Show what a roadmap puts in each pool.", no_args_is_help=True)
+GROUPS = {"workloads": workloads_app, "catalog": catalog_app, "roadmap": roadmap_app}
+
+DEFAULT_FIT_ACCELERATORS = ("nvidia-h100-sxm", "nvidia-h200-sxm", "nvidia-b200")
+
+
+def _si(value: float, unit: str) -> str:
+    """3 significant digits with a decimal prefix: 1.50e11 FLOP -> '150 GFLOP'."""
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def _warn(message: str) -> None:
+    stderr.print(f"memwall: warning: {message}", markup=False, soft_wrap=True)
+
+
+# --- model options shared by estimate and add ----------------------------------------------
+
+PresetOption = Annotated[
+    str | None,
+    typer.Option("--preset", help="Model preset, e.g. llama-3.1-70b (see --list-presets)."),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="A Hugging Face config.json on disk, instead of --preset.", dir_okay=False
+    ),
+]
+PhaseOption = Annotated[
+    str, typer.Option("--phase", help="decode, prefill or training (add: also other).")
+]
+BatchOption = Annotated[
+    int, typer.Option("--batch", help="Sequences per step (decode/prefill/training).")
+]
+ContextOption = Annotated[
+    int,
+    typer.Option(
+        "--context",
+        help="Tokens per sequence: KV cache length (decode), prompt (prefill), sequence "
+        "length (training).",
+    ),
+]
+WeightsOption = Annotated[
+    str, typer.Option("--weights", help="Weight precision: fp32 bf16 fp16 fp8 int8 int4.")
+]
+KvOption = Annotated[
+    str | None, typer.Option("--kv", help="KV cache precision (default: the weights').")
+]
+ActivationsOption = Annotated[
+    str,
+    typer.Option(
+        "--activations",
+        "--precision",
+        help="Activation precision, the one the matmuls run at (the workload's precision).",
+    ),
+]
+RecomputeOption = Annotated[
+    bool, typer.Option("--recompute", help="Training with full activation recomputation.")
+]
+
+
+def _architecture(preset: str | None, config: Path | None) -> Architecture:
+    from hardware_profiles.hf_config import architecture_from_hf_config
+    from hardware_profiles.presets import preset as find_preset
+
+    if (preset is None) == (config is None):
+        raise MemwallError("give exactly one of --preset NAME or --config config.json")
+    if config is not None:
+        return architecture_from_hf_config(config)
+    assert preset is not None
+    return find_preset(preset)
+
+
+def _positive(option: str, value: float) -> None:
+    if value <= 0:
+        raise MemwallError(f"{option} must be > 0, got {value:g}")
+
+
+def _estimate(
+    arch: Architecture,
+    phase: str,
+    batch: int,
+    context: int,
+    weights: str,
+    kv: str | None,
+    activations: str,
+    recompute: bool,
+) -> Estimate:
+    from tasks.analysis.workload_model import estimate
+
+    _positive("--batch", batch)
+    _positive("--context", context)
+    result = estimate(
+        arch,
+        phase=phase,
+        batch=batch,
+        context=context,
+        weights=weights,
+        kv=kv,
+        activations=activations,
+        recompute=recompute,
+    )
+    for warning in result.warnings:
+        _warn(warning)
+    return result
+
+
+def _fit(result: Estimate, catalog: pd.DataFrame, accelerators: list[str]) -> dict[str, int]:
+    import pandas as pd
+
+    from hardware_profiles.catalog import require_known
+
+    require_known(catalog, pd.Series(accelerators), "--fit")
+    memory = catalog.set_index("accelerator_id")["memory_bytes"]
+    return {a: result.devices_needed(float(memory[a])) for a in accelerators}
+
+
+def _estimate_json(result: Estimate, fits: dict[str, int]) -> dict[str, Any]:
+    return {
+        **result.workload_columns(),
+        "arithmetic_intensity_flops_per_byte": result.arithmetic_intensity,
+        "components": {
+            name: {"flops": c.flops, "bytes": c.bytes} for name, c in result.components.items()
+        },
+        "kv_bytes_per_token": result.kv_bytes_per_token,
+        "kv_cache_bytes": result.kv_cache_bytes,
+        "weight_bytes": result.weight_bytes,
+        "parameters_total": result.parameters_total,
+        "parameters_active": result.parameters_active,
+        "distinct_experts_per_layer": result.distinct_experts_per_layer,
+        "devices_needed": fits,
+        "warnings": list(result.warnings),
+    }
+
+
+def _print_estimate(result: Estimate, fits: dict[str, int]) -> None:
+    from hardware_profiles.schema import GB
+
+    unit = result.unit
+    stdout.print(
+        f"{result.model} {result.phase}, batch {result.batch}, context {result.context}; "
+        f"weights {result.weights}, KV {result.kv}, activations {result.activations}",
+        markup=False,
+    )
+    table = Table(title=f"per {unit}")
+    for header in ("component", "FLOPs", "bytes", "share of bytes"):
+        table.add_column(header, justify="left" if header == "component" else "right")
+    total_bytes = result.bytes_per_unit
+    for name, cost in result.components.items():
+        if cost.flops == 0 and cost.bytes == 0:
+            continue
+        table.add_row(
+            name,
+            _si(cost.flops, "FLOP") if cost.flops else "-",
+            _si(cost.bytes, "B") if cost.bytes else "-",
+            f"{cost.bytes / total_bytes:.1%}",
+        )
+    table.add_row(
+        "total", _si(result.flops_per_unit, "FLOP"), _si(total_bytes, "B"), "100%", style="bold"
+    )
+    stdout.print(table)
+    stdout.print(
+        f"arithmetic intensity {result.arithmetic_intensity:.3g} FLOP/byte; KV cache "
+        f"{result.kv_bytes_per_token:,.0f} bytes per token",
+        markup=False,
+    )
+    stdout.print(
+        f"memory: {result.memory_footprint_bytes / GB:,.1f} GB (weights "
+        f"{result.weight_bytes / GB:,.1f} GB, KV cache {result.kv_cache_bytes / GB:,.1f} GB); "
+        f"{result.parameters_total / 1e9:,.1f}B parameters, "
+        f"{result.parameters_active / 1e9:,.1f}B active per token",
+        markup=False,
+    )
+    if fits:
+        needed = ", ".join(f"{a} x{n}" for a, n in fits.items())
+        stdout.print(f"devices needed (90% of memory usable): {needed}", markup=False)
+
+
+@workloads_app.command("estimate")
+def estimate_command(
+    preset: PresetOption = None,
+    config: ConfigOption = None,
+    phase: PhaseOption = "decode",
+    batch: BatchOption = 1,
+    context: ContextOption = 4096,
+    weights: WeightsOption = "bf16",
+    kv: KvOption = None,
+    activations: ActivationsOption = "bf16",
+    recompute: RecomputeOption = False,
+    fit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fit",
+            help="Accelerator id to size the deployment for (repeatable; default H100, "
+            "H200, B200).",
+        ),
+    ] = None,
+    catalog: CatalogOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
+    list_presets: Annotated[
+        bool, typer.Option("--list-presets", help="List the model presets and exit.")
+    ] = False,
+) -> None:
+    """FLOPs and bytes per unit of a model in a phase, by component, and where it fits."""
+    if list_presets:
+        from hardware_profiles.presets import PRESETS
+
+        for name, arch in PRESETS.items():
+            print(f"{name}\t{arch.source}")
+        return
+    from hardware_profiles.catalog import load_catalog
+
+    result = _estimate(
+        _architecture(preset, config), phase, batch, context, weights, kv, activations, recompute
+    )
+    models = load_catalog(catalog)
+    if not fit:
+        fit = [a for a in DEFAULT_FIT_ACCELERATORS if a in set(models["accelerator_id"])]
+    fits = _fit(result, models, list(fit))
+    if as_json:
+        print(json.dumps(_estimate_json(result, fits), indent=2))
+    else:
+        _print_estimate(result, fits)
+
+
+# --- writing workloads -----------------------------------------------------------------------
+
+
+def _append_workloads(new: pd.DataFrame, to: Path, source: str) -> pd.DataFrame:
+    """Validate existing + new rows as one table and write it atomically.
+
+    A bad new row is reported against ``source`` with its row number in the new rows; a
+    clash with the existing file (a duplicate id) against the file, with the combined row.
+    """
+    import pandas as pd
+
+    from hardware_profiles.parquet import read_table, validate_frame, write_table
+    from hardware_profiles.schema import WORKLOADS
+
+    validated = validate_frame(new, WORKLOADS, source)
+    existing = read_table(to, WORKLOADS) if to.exists() else None
+    combined = (
+        validated if existing is None else pd.concat([existing, validated], ignore_index=True)
+    )
+    combined = validate_frame(combined, WORKLOADS, to)
+    write_table(combined, to, WORKLOADS)
+    return combined
+
+
+def _check_pools(
+    workloads: pd.DataFrame,
+    roadmap_path: Path | None,
+    catalog_path: Path | None,
+    source: str,
+) -> None:
+    """Each workload's precision needs a peak on its pool's hardware; a pool the roadmap lacks
+    is only warned about (its roadmap may not be written yet)."""
+    from hardware_profiles.catalog import load_catalog, require_peak
+    from hardware_profiles.examples import example_roadmap
+    from hardware_profiles.parquet import read_table
+    from hardware_profiles.schema import ROADMAP
+
+    roadmap = example_roadmap() if roadmap_path is None else read_table(roadmap_path, ROADMAP)
+    catalog = load_catalog(catalog_path)
+    pools = set(roadmap["pool"])
+    where = "the built-in example roadmap" if roadmap_path is None else str(roadmap_path)
+    for position, (pool, precision) in enumerate(
+        zip(workloads["pool"], workloads["precision"], strict=True)
+    ):
+        if pool not in pools:
+            known = ", ".join(sorted(pools))
+            _warn(f"pool {pool!r} has no hardware in {where}; its pools are {known}")
+            continue
+        require_peak(catalog, roadmap, pool, precision, source, row=position + 1)
+
+
+def _fill_from_model(frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Rows naming a model_preset but no FLOPs/bytes get them from the workload model."""
+    import pandas as pd
+
+    from hardware_profiles.errors import ProfileError
+    from hardware_profiles.presets import UnknownPresetError, preset
+    from tasks.analysis.workload_model import WorkloadModelError, estimate
+
+    figures = ("flops_per_unit", "bytes_per_unit", "memory_footprint_bytes")
+    if "model_preset" not in frame:
+        return frame
+    derived_columns = (*figures, "weight_precision", "kv_precision", "unit")
+    columns = [*frame.columns, *(c for c in derived_columns if c not in frame)]
+    records: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
+    for position, values in enumerate(records):
+        values = {c: values.get(c) for c in columns}
+        records[position] = values
+        if pd.isna(values["model_preset"]) or all(pd.notna(values[c]) for c in figures):
+            continue
+        try:
+            arch = preset(str(values["model_preset"]))
+        except UnknownPresetError as exc:
+            raise ProfileError(source, str(exc), row=position + 1, column="model_preset") from None
+        for needed in ("phase", "precision", "batch", "context_tokens"):
+            if needed not in values or pd.isna(values[needed]):
+                raise ProfileError(
+                    source,
+                    f"needs {needed} to derive its figures from model_preset",
+                    row=position + 1,
+                    column=needed,
+                )
+        weight, kv = values["weight_precision"], values["kv_precision"]
+        try:
+            result = estimate(
+                arch,
+                phase=str(values["phase"]),
+                batch=int(values["batch"]),
+                context=int(values["context_tokens"]),
+                weights=str(weight) if pd.notna(weight) else str(values["precision"]),
+                kv=str(kv) if pd.notna(kv) else None,
+                activations=str(values["precision"]),
+            )
+        except (WorkloadModelError, TypeError, ValueError) as exc:
+            raise ProfileError(
+                source, f"cannot derive figures from model_preset: {exc}", row=position + 1
+            ) from None
+        for warning in result.warnings:
+            _warn(f"{source}, row {position + 1}: {warning}")
+        derived = result.workload_columns()
+        values.update({c: derived[c] for c in derived_columns if c != "unit"})
+        if pd.isna(values["unit"]):
+            values["unit"] = result.unit
+    return pd.DataFrame(records, columns=columns)
+
+
+@workloads_app.command("add")
+def add_command(
+    owner: Annotated[str, typer.Option("--owner", help="Who runs it (team or person).")],
+    pool: Annotated[str, typer.Option("--pool", help="Roadmap pool it runs on.")],
+    demand: Annotated[float, typer.Option("--demand", help="Units per second needed today.")],
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to", help="Workloads Parquet file to append to (created if absent).", dir_okay=False
+        ),
+    ],
+    workload_id: Annotated[
+        str | None,
+        typer.Option(
+            "--id", help="Unique workload id (default: MODEL-PHASE, e.g. llama-3.1-8b-decode)."
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Readable name.")] = None,
+    growth: Annotated[
+        float, typer.Option("--growth", help="Demand growth per year: 0.8 = +80 %/year.")
+    ] = 0.0,
+    share: Annotated[
+        float | None,
+        typer.Option("--share", help="Fraction of the pool it gets (default: by demand)."),
+    ] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option("--unit", help="token, step, request or sample (default: the phase's)."),
+    ] = None,
+    preset: PresetOption = None,
+    config: ConfigOption = None,
+    phase: PhaseOption = "decode",
+    batch: BatchOption = 1,
+    context: ContextOption = 4096,
+    weights: WeightsOption = "bf16",
+    kv: KvOption = None,
+    activations: ActivationsOption = "bf16",
+    recompute: RecomputeOption = False,
+    flops_per_unit: Annotated[
+        float | None,
+        typer.Option("--flops-per-unit", help="Your own figure, instead of a model."),
+    ] = None,
+    bytes_per_unit: Annotated[
+        float | None,
+        typer.Option("--bytes-per-unit", help="Your own figure, instead of a model."),
+    ] = None,
+    memory_bytes: Annotated[
+        float | None,
+        typer.Option("--memory-bytes", help="Your own memory footprint, instead of a model."),
+    ] = None,
+    roadmap: RoadmapOption = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Append one validated workload to a workloads file, from a model or your own figures."""
+    import pandas as pd
+
+    from hardware_profiles.schema import WORK_UNITS
+
+    _positive("--demand", demand)
+    if unit is not None and unit not in WORK_UNITS:
+        raise MemwallError(f"--unit {unit!r} is not a unit; valid: {', '.join(WORK_UNITS)}")
+    own = (flops_per_unit, bytes_per_unit, memory_bytes)
+    row: dict[str, object]
+    if preset is None and config is None:
+        if any(v is None for v in own):
+            raise MemwallError(
+                "give --preset NAME or --config config.json, or all of --flops-per-unit, "
+                "--bytes-per-unit and --memory-bytes"
+            )
+        row = {
+            "phase": phase,
+            "precision": activations,
+            "unit": unit or "request",
+            "flops_per_unit": flops_per_unit,
+            "bytes_per_unit": bytes_per_unit,
+            "memory_footprint_bytes": memory_bytes,
+        }
+    else:
+        if any(v is not None for v in own):
+            raise MemwallError(
+                "--flops-per-unit/--bytes-per-unit/--memory-bytes replace a model; give either"
+            )
+        result = _estimate(
+            _architecture(preset, config),
+            phase,
+            batch,
+            context,
+            weights,
+            kv,
+            activations,
+            recompute,
+        )
+        if unit is not None and unit != result.unit:
+            raise MemwallError(
+                f"--unit {unit!r} does not match phase {phase}, whose figures are per {result.unit}"
+            )
+        row = result.workload_columns()
+        workload_id = workload_id or f"{result.model}-{phase}"
+    if workload_id is None:
+        raise MemwallError("give --id for a workload with your own figures")
+    row.update(
+        workload_id=workload_id,
+        name=name or workload_id,
+        owner=owner,
+        pool=pool,
+        demand_units_per_s=demand,
+        demand_growth_per_year=growth,
+        pool_share=share,
+    )
+    new = pd.DataFrame([row])
+    _check_pools(new, roadmap, catalog, "the new workload")
+    combined = _append_workloads(new, to, "the new workload")
+    stderr.print(f"added {workload_id} to {to} ({len(combined)} workloads)", markup=False)
+
+
+@workloads_app.command("import")
+def import_command(
+    csv: Annotated[
+        Path, typer.Argument(help="CSV with the workloads table's columns.", dir_okay=False)
+    ],
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to", help="Workloads Parquet file to append to (created if absent).", dir_okay=False
+        ),
+    ],
+    roadmap: RoadmapOption = None,
+    catalog: CatalogOption = None,
+) -> None:
+    """Append the rows of a CSV; rows with a model_preset may leave the figures blank."""
+    import pandas as pd
+
+    from hardware_profiles.errors import ProfileError
+
+    if not csv.is_file():
+        raise ProfileError(csv, "no such CSV file")
+    try:
+        frame = pd.read_csv(csv, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ProfileError(csv, f"is not a readable CSV file ({exc})") from None
+    frame = _fill_from_model(frame, str(csv))
+    from hardware_profiles.parquet import validate_frame
+    from hardware_profiles.schema import WORKLOADS
+
+    validated = validate_frame(frame, WORKLOADS, csv)
+    _check_pools(validated, roadmap, catalog, str(csv))
+    combined = _append_workloads(validated, to, str(csv))
+    stderr.print(
+        f"imported {len(validated)} workloads into {to} ({len(combined)} in all)", markup=False
+    )
+
+
+def _load_workloads(path: Path | None) -> tuple[pd.DataFrame, str]:
+    from hardware_profiles.examples import SOURCE, example_workloads
+    from hardware_profiles.parquet import read_table
+    from hardware_profiles.schema import WORKLOADS
+
+    if path is None:
+        return example_workloads(), SOURCE
+    return read_table(path, WORKLOADS), str(path)
+
+
+@workloads_app.command("list")
+def list_command(
+    workloads: WorkloadsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+) -> None:
+    """The workloads of a file (default: the built-in examples) with their intensity."""
+    frame, _ = _load_workloads(workloads)
+    frame = frame.assign(
+        arithmetic_intensity_flops_per_byte=frame["flops_per_unit"] / frame["bytes_per_unit"]
+    )
+    if as_json:
+        print(frame.to_json(orient="records", indent=2))
+        return
+    table = Table()
+    for header in (
+        "id",
+        "pool",
+        "phase",
+        "precision",
+        "FLOPs/unit",
+        "bytes/unit",
+        "AI",
+        "demand",
+        "growth/yr",
+        "owner",
+    ):
+        table.add_column(header)
+    records: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
+    for r in records:
+        table.add_row(
+            r["workload_id"],
+            r["pool"],
+            r["phase"],
+            r["precision"],
+            _si(float(r["flops_per_unit"]), "FLOP"),
+            _si(float(r["bytes_per_unit"]), "B"),
+            f"{float(r['arithmetic_intensity_flops_per_byte']):.3g}",
+            f"{_si(float(r['demand_units_per_s']), '')}{r['unit']}/s",
+            f"{float(r['demand_growth_per_year']):+.0%}",
+            r["owner"],
+        )
+    stdout.print(table)
+
+
+@workloads_app.command("explain")
+def explain_command(
+    workload_id: Annotated[str, typer.Argument(help="The workload_id to explain.")],
+    workloads: WorkloadsOption = None,
+) -> None:
+    """Where a workload's figures come from: its row, and the model's breakdown if it has one."""
+    import pandas as pd
+
+    from hardware_profiles.errors import ProfileError
+    from hardware_profiles.presets import estimate_workload
+
+    frame, source = _load_workloads(workloads)
+    match = frame[frame["workload_id"] == workload_id]
+    if match.empty:
+        raise ProfileError(
+            source,
+            f"has no workload {workload_id!r}; its workloads are {', '.join(frame['workload_id'])}",
+            column="workload_id",
+        )
+    row = match.iloc[0]
+    for column, value in row.items():
+        if pd.notna(value):
+            stdout.print(f"{column}: {value}", markup=False)
+    ai = row["flops_per_unit"] / row["bytes_per_unit"]
+    stdout.print(f"arithmetic intensity: {ai:.3g} FLOP/byte", markup=False)
+    result = estimate_workload({str(k): v for k, v in row.items()})
+    if result is None:
+        stdout.print("figures given by hand (no model preset, batch and context to derive them)")
+        return
+    _print_estimate(result, {})
+    for column, derived in (
+        ("flops_per_unit", result.flops_per_unit),
+        ("bytes_per_unit", result.bytes_per_unit),
+    ):
+        stored = row[column]
+        if abs(float(stored) - derived) > 1e-6 * derived:
+            _warn(
+                f"{column} in the file ({float(stored):.4g}) differs from the model's "
+                f"({derived:.4g}); the file's figure is the one the audit uses"
+            )
+
+
+# --- catalog ----------------------------------------------------------------------------------
+
+
+@catalog_app.command("list")
+def catalog_list(
+    catalog: CatalogOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
+) -> None:
+    """Accelerator models with memory, bandwidth, dense peaks and the bf16 ridge point
+    (--json adds every column: device-kind patterns, all precisions, sources)."""
+    import pandas as pd
+
+    from hardware_profiles.catalog import load_catalog
+    from hardware_profiles.schema import GB, TB, TERA
+
+    frame = load_catalog(catalog)
+    if as_json:
+        print(frame.to_json(orient="records", date_format="iso", indent=2))
+        return
+    table = Table()
+    for header in (
+        "id",
+        "name",
+        "memory",
+        "bandwidth",
+        "bf16 dense",
+        "fp8 dense",
+        "bf16 ridge",
+    ):
+        table.add_column(header, no_wrap=header == "id")
+    records: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
+    for r in records:
+        bf16, fp8 = r["peak_flops_per_s_bf16"], r["peak_flops_per_s_fp8"]
+        bandwidth = float(r["mem_bandwidth_bytes_per_s"])
+        table.add_row(
+            r["accelerator_id"],
+            r["name"],
+            f"{r['memory_bytes'] / GB:g} GB",
+            f"{bandwidth / TB:.3g} TB/s",
+            "-" if pd.isna(bf16) else f"{bf16 / TERA:,.0f} TFLOP/s",
+            "-" if pd.isna(fp8) else f"{fp8 / TERA:,.0f} TFLOP/s",
+            "-" if pd.isna(bf16) else f"{bf16 / bandwidth:.0f}",
+        )
+    stdout.print(table)
+
+
+@catalog_app.command("add")
+def catalog_add(
+    accelerator_id: Annotated[str, typer.Option("--id", help="Unique accelerator id.")],
+    vendor: Annotated[str, typer.Option("--vendor")],
+    name: Annotated[str, typer.Option("--name")],
+    memory_gb: Annotated[float, typer.Option("--memory-gb", help="Memory, GB (10^9 bytes).")],
+    bandwidth_tb_s: Annotated[
+        float, typer.Option("--bandwidth-tb-s", help="Memory bandwidth, TB/s (10^12 B/s).")
+    ],
+    source: Annotated[str, typer.Option("--source", help="Where the figures come from.")],
+    to: Annotated[
+        Path,
+        typer.Option(
+            "--to", help="Catalog Parquet file (created from the built-in catalog).", dir_okay=False
+        ),
+    ],
+    pattern: Annotated[
+        list[str] | None,
+        typer.Option("--pattern", help="Substring of JAX's device_kind (repeatable)."),
+    ] = None,
+    fp32: Annotated[float | None, typer.Option("--fp32-tflops", help="Dense peak.")] = None,
+    tf32: Annotated[float | None, typer.Option("--tf32-tflops", help="Dense peak.")] = None,
+    bf16: Annotated[float | None, typer.Option("--bf16-tflops", help="Dense peak.")] = None,
+    fp16: Annotated[float | None, typer.Option("--fp16-tflops", help="Dense peak.")] = None,
+    fp8: Annotated[float | None, typer.Option("--fp8-tflops", help="Dense peak.")] = None,
+    int8: Annotated[float | None, typer.Option("--int8-tops", help="Dense peak.")] = None,
+    release_date: Annotated[str | None, typer.Option("--release-date", help="YYYY-MM-DD.")] = None,
+    price: Annotated[float | None, typer.Option("--price-usd", help="List price.")] = None,
+) -> None:
+    """Add an accelerator model (spec-sheet units, DENSE peaks, not sparse) to a catalog file."""
+    import pandas as pd
+
+    from hardware_profiles.catalog import builtin_catalog, sheet_row
+    from hardware_profiles.parquet import read_table, validate_frame, write_table
+    from hardware_profiles.schema import CATALOG
+
+    try:
+        released = dt.date.fromisoformat(release_date) if release_date else None
+    except ValueError:
+        raise MemwallError(f"--release-date {release_date!r} is not a YYYY-MM-DD date") from None
+    peaks = {"fp32": fp32, "tf32": tf32, "bf16": bf16, "fp16": fp16, "fp8": fp8, "int8": int8}
+    for precision, value in peaks.items():
+        if value is not None and value <= 0:
+            raise MemwallError(f"--{precision}-tflops must be > 0, got {value:g}")
+    row = sheet_row(
+        accelerator_id=accelerator_id,
+        vendor=vendor,
+        name=name,
+        device_kind_patterns=list(pattern or []),
+        memory_gb=memory_gb,
+        mem_bandwidth_tb_s=bandwidth_tb_s,
+        dense_tflops=peaks,
+        release_date=released,
+        list_price_usd=price,
+        source=source,
+    )
+    new = validate_frame(pd.DataFrame([row]), CATALOG, "the new accelerator")
+    existing = read_table(to, CATALOG) if to.exists() else builtin_catalog()
+    combined = validate_frame(pd.concat([existing, new], ignore_index=True), CATALOG, to)
+    write_table(combined, to, CATALOG)
+    stderr.print(f"added {accelerator_id} to {to} ({len(combined)} models)", markup=False)
+
+
+# --- roadmap ----------------------------------------------------------------------------------
+
+
+@roadmap_app.command("show")
+def roadmap_show(
+    roadmap: RoadmapOption = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option("--scenario", help="Scenario to show (default: baseline)."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="First month, YYYY-MM (default: this month).")
+    ] = None,
+    months: Annotated[int, typer.Option("--months", help="Months to show.")] = 18,
+    catalog: CatalogOption = None,
+) -> None:
+    """Each pool's fleet per month: count of each model, changes and spend."""
+    from hardware_profiles.catalog import load_catalog, require_known
+    from hardware_profiles.examples import SOURCE, example_roadmap
+    from hardware_profiles.parquet import read_table
+    from hardware_profiles.roadmaps import fleet_by_month, pick_scenario, scenario_names
+    from hardware_profiles.schema import ROADMAP
+
+    _positive("--months", months)
+    frame = example_roadmap() if roadmap is None else read_table(roadmap, ROADMAP)
+    source = SOURCE if roadmap is None else str(roadmap)
+    require_known(load_catalog(catalog), frame["accelerator_id"], source)
+    try:
+        first = dt.date.fromisoformat(f"{start}-01") if start else dt.date.today()
+    except ValueError:
+        raise MemwallError(f"--start {start!r} is not a YYYY-MM month") from None
+    chosen = pick_scenario(frame, scenario, source)
+    names = scenario_names(frame)
+    fleet = fleet_by_month(chosen, first, months)
+    stdout.print(f"scenario {scenario or names[0]} (scenarios: {', '.join(names)})", markup=False)
+    for pool, group in fleet.groupby("pool", sort=True):
+        models = sorted(group["accelerator_id"].unique())
+        table = Table(title=f"pool {pool}")
+        table.add_column("month")
+        for model in models:
+            table.add_column(model, justify="right")
+        table.add_column("spend", justify="right")
+        for month, rows in group.groupby("month", sort=True):
+            counts = rows.set_index("accelerator_id")
+            cells = []
+            for model in models:
+                if model not in counts.index:
+                    cells.append("")
+                    continue
+                count = int(counts.loc[model, "count"])
+                delta = int(counts.loc[model, "delta"])
+                cells.append(f"{count} ({delta:+d})" if delta else str(count))
+            spend = float(rows["spend_usd"].sum())
+            table.add_row(f"{month:%Y-%m}", *cells, f"${spend:,.0f}" if spend else "")
+        stdout.print(table)
