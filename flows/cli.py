@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from flows import cli_analysis
 from flows.cli_common import (
     CatalogOption,
     RoadmapOption,
@@ -97,6 +98,8 @@ def audit(
 
 
 # Command groups live in their own modules (flows/cli_<area>.py) and are registered here.
+app.command("rank")(cli_analysis.rank)
+app.command("whatif")(cli_analysis.whatif)
 
 
 def main() -> None:
