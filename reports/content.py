@@ -109,7 +109,7 @@ def _events(roadmap: pd.DataFrame, months: list[dt.date]) -> list[Event]:
     for r in records(roadmap):
         t = month_index(months[0], r.effective_date)
         if 0 < t < len(months):
-            note = f" ({r.note})" if getattr(r, "note", None) else ""
+            note = f" ({r.note})" if isinstance(r.note, str) and r.note.strip() else ""
             events.append(
                 Event(
                     t,

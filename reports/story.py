@@ -126,7 +126,7 @@ def _cover(report: AuditReport) -> list[Flowable]:
         ["Run", report.run_id],
         ["Generated", f"{report.generated_at:%Y-%m-%d %H:%M} UTC"],
     ]
-    key = Table(figures, colWidths=[9 * cm, 8 * cm])
+    key = Table(figures, colWidths=[11 * cm, 6 * cm])
     key.setStyle(key_style())
     return [
         Spacer(1, 3 * cm),
@@ -392,13 +392,13 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
         rows,
         [
             0.7 * cm,
-            4.2 * cm,
+            4.0 * cm,
             1.5 * cm,
             1.3 * cm,
             1.0 * cm,
             1.2 * cm,
             1.5 * cm,
-            1.3 * cm,
+            1.5 * cm,
             1.3 * cm,
             1.5 * cm,
             2.5 * cm,
@@ -446,7 +446,7 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
             "Lowest headroom",
             f"{r.min_headroom:.2f}x ({month(r.min_headroom_month)})",
         ],
-        ["Starves", month(r.starve_month), "Compute-bound shortfall", month(r.shortfall_month)],
+        ["Starves", month(r.starve_month), "Shortfall (compute)", month(r.shortfall_month)],
         [
             "Arithmetic intensity",
             f"{_ai(r.arithmetic_intensity_flops_per_byte)} FLOP/B",
@@ -459,7 +459,7 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
         f"weights {si(detail.weights_bytes_per_unit, 'B')} + KV cache "
         f"{si(detail.kv_bytes_per_unit, 'B')} per {unit} (estimated: see the method)"
         if not _missing(detail.weights_bytes_per_unit)
-        else "weights and KV cache cannot be told apart from this row alone"
+        else "weights and KV cache cannot be told apart from this row alone (no batch mitigation)"
     )
     breakdown = [
         ["FLOPs per " + unit, si(detail.flops_per_unit, "FLOP")],
@@ -477,16 +477,18 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
         [
             m.label,
             "n/a" if not m.applicable else month(m.starve_month),
-            "–" if not m.applicable else f"{int(m.months_gained):+d}",
+            "–"
+            if not m.applicable
+            else ("≥ " if _missing(m.starve_month) else "") + f"{int(m.months_gained):+d}",
         ]
         for m in records(mitigations)
     ]
     flow: list[Flowable] = [
         PageBreak(),
         Paragraph(text(f"#{r.rank} {r.name}"), s["h1"]),
-        _table(["", "", "", ""], facts, [3.6 * cm, 5.4 * cm, 3.6 * cm, 5.4 * cm]),
+        _pairs(facts, [3.8 * cm, 5.2 * cm, 3.8 * cm, 5.2 * cm]),
         Paragraph("Bytes breakdown", s["h2"]),
-        _table(["", ""], breakdown, [3.6 * cm, 14.4 * cm]),
+        _pairs(breakdown, [3.6 * cm, 14.4 * cm]),
         Paragraph("Mitigations", s["h2"]),
         Paragraph(
             "Each is the projection recomputed with that one change (the workload keeps its "
@@ -500,6 +502,17 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
         ),
     ]
     return flow
+
+
+def _pairs(rows: list[list[Any]], widths: list[float]) -> Table:
+    """Label/value pairs, labels in bold, no header row; plain strings (drawn literally), cut
+    to fit their column."""
+    table = Table(
+        [[fit(str(c), w - 8, 9) for c, w in zip(row, widths, strict=True)] for row in rows],
+        colWidths=widths,
+    )
+    table.setStyle(key_style(label_columns=tuple(range(0, len(widths), 2))))
+    return table
 
 
 def _int(value: Any) -> str:

@@ -117,12 +117,12 @@ def table_style(header_rows: int = 1) -> TableStyle:
     )
 
 
-def key_style() -> TableStyle:
-    """Label/value pairs without a header row (the cover's key figures)."""
+def key_style(label_columns: tuple[int, ...] = (0,)) -> TableStyle:
+    """Label/value pairs without a header row (the cover's key figures, a workload's facts)."""
     return TableStyle(
         [
             ("FONTNAME", (0, 0), (-1, -1), FONT),
-            ("FONTNAME", (0, 0), (0, -1), FONT_BOLD),
+            *(("FONTNAME", (c, 0), (c, -1), FONT_BOLD) for c in label_columns),
             ("FONTSIZE", (0, 0), (-1, -1), 9),
             ("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE),
             ("TOPPADDING", (0, 0), (-1, -1), 3),

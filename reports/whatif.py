@@ -67,7 +67,7 @@ def whatif_story(report: WhatIfReport) -> list[Flowable]:
             f"{r.months_gained:+d}",
             _usd(r.cost_usd),
             _usd(r.extra_cost_usd),
-            _usd(r.cost_per_month_gained_usd),
+            _usd(r.cost_per_month_gained_usd) if r.months_gained > 0 else "–",
         ]
         for r in records(report.comparison)
     ]
