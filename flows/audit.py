@@ -76,10 +76,16 @@ def load_profiles_task(
     scenario: str | None,
     start: dt.date,
     months: int,
+    defaults: dict[str, float],
 ) -> Profiles:
     announce("loading profiles")
     _, profiles = pick_scenario(load_scenarios(workloads, roadmap, catalog), scenario)
-    _project(profiles, calibrate(profiles.catalog), start, months)
+    calibrated = calibrate(
+        profiles.catalog,
+        bandwidth_efficiency=defaults["bandwidth"],
+        flops_efficiency=defaults["flops"],
+    )
+    _project(profiles, calibrated, start, months)
     return profiles
 
 
@@ -101,9 +107,16 @@ def probe_task(
 
 
 @task(cache_policy=NO_CACHE)
-def calibrate_task(catalog: pd.DataFrame, measurements: pd.DataFrame) -> pd.DataFrame:
+def calibrate_task(
+    catalog: pd.DataFrame, measurements: pd.DataFrame, defaults: dict[str, float]
+) -> pd.DataFrame:
     announce("calibrating the catalog")
-    return calibrate(catalog, measurements)
+    return calibrate(
+        catalog,
+        measurements,
+        bandwidth_efficiency=defaults["bandwidth"],
+        flops_efficiency=defaults["flops"],
+    )
 
 
 @task(cache_policy=NO_CACHE)
@@ -155,19 +168,25 @@ def audit(
     today: dt.date | None = None,
     horizon_months: int = DEFAULT_HORIZON_MONTHS,
     scenario: str | None = None,
+    bandwidth_efficiency: float = DEFAULT_BANDWIDTH_EFFICIENCY,
+    flops_efficiency: float = DEFAULT_FLOPS_EFFICIENCY,
 ) -> AuditOutcome:
     """Audit this host: measure its accelerators, project the workloads over the roadmap and
-    rank which starve first. Paths left out use the built-in catalog and example profiles."""
+    rank which starve first. Paths left out use the built-in catalog and example profiles;
+    the efficiencies stand in for models this run does not measure."""
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
     start = (today or now.date()).replace(day=1)
-    profiles = load_profiles_task(workloads, roadmap, catalog, scenario, start, horizon_months)
+    defaults = {"bandwidth": bandwidth_efficiency, "flops": flops_efficiency}
+    profiles = load_profiles_task(
+        workloads, roadmap, catalog, scenario, start, horizon_months, defaults
+    )
     accelerators = discover_task(profiles.catalog)
     plan = ProbePlan.quick() if quick else ProbePlan()
     measurements = pd.concat(
         [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators], ignore_index=True
     )
-    calibrated = calibrate_task(profiles.catalog, measurements)
+    calibrated = calibrate_task(profiles.catalog, measurements, defaults)
     projection = project_task(profiles, calibrated, start, horizon_months)
     ranked = rank_task(projection)
     found = findings(
@@ -185,10 +204,7 @@ def audit(
         findings=found,
         accelerators=accelerators,
         measurements=measurements,
-        calibration_defaults={
-            "bandwidth": DEFAULT_BANDWIDTH_EFFICIENCY,
-            "flops": DEFAULT_FLOPS_EFFICIENCY,
-        },
+        calibration_defaults=defaults,
         sources={
             "Workloads": profiles.workloads_source,
             "Roadmap": profiles.roadmap_source,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tasks.analysis.projection import NEVER, Figures, Projection
+from tasks.analysis.projection import NEVER, Figures, Projection, lookup
 
 # Bytes per weight / KV element at each precision.
 BYTES_PER_ELEMENT = {
@@ -40,7 +40,7 @@ def precision_figures(figures: Figures, precision: str) -> tuple[Figures, np.nda
     """Weights and KV both stored at ``precision``: bytes per unit scale with the element
     size (activations are assumed to scale alike); FLOPs are unchanged and run against that
     precision's peak. Only a narrower element than today's counts as a mitigation."""
-    current = np.array([BYTES_PER_ELEMENT[str(p)] for p in figures.precision])
+    current = lookup(figures.precision, BYTES_PER_ELEMENT).astype(float)
     target = BYTES_PER_ELEMENT[precision]
     applicable = target < current
     variant = Figures(
@@ -63,7 +63,7 @@ def decode_split(workloads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """
     phase = workloads["phase"].to_numpy(dtype=object)
     batch = workloads["batch"].to_numpy(dtype=float, na_value=np.nan)
-    width = np.array([BYTES_PER_ELEMENT[str(p)] for p in workloads["precision"]])
+    width = workloads["precision"].map(BYTES_PER_ELEMENT).to_numpy(dtype=float)
     weights = width * workloads["flops_per_unit"].to_numpy(dtype=float) / 2 / batch
     kv = workloads["bytes_per_unit"].to_numpy(dtype=float) - weights
     splittable = (phase == "decode") & ~np.isnan(batch) & (kv > 0)

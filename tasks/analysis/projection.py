@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,8 @@ import pandas as pd
 from hardware_profiles.errors import MemwallError, ProfileError
 from hardware_profiles.schema import PEAK_PRECISIONS
 from tasks.analysis.roofline import COMPUTE, MEMORY, pool_shares
+
+T = TypeVar("T")
 
 DEFAULT_HORIZON_MONTHS = 18
 MAX_HORIZON_MONTHS = 120
@@ -151,6 +154,12 @@ class Outcome:
         return _first(self.supported[:, None] & (self.headroom < 1) & ~self.memory_bound)
 
 
+def lookup(values: np.ndarray, table: dict[str, T]) -> np.ndarray:
+    """``table[v]`` for every v, looking up each distinct value once."""
+    distinct, inverse = np.unique(values.astype(str), return_inverse=True)
+    return np.array([table[v] for v in distinct])[inverse.reshape(-1)]
+
+
 def _first(mask: np.ndarray) -> np.ndarray:
     hit = mask.any(axis=1)
     return np.where(hit, mask.argmax(axis=1), NEVER)
@@ -196,9 +205,9 @@ class Projector:
             growth[:, None] ** t[None, :]
         )
         self.baseline_figures = Figures.of(workloads)
-        terms = self._terms(self.baseline_figures, self.fleet.counts)
-        self._raise_unsupported(terms[3])
-        full_supply_now = terms[0][:, 0] / self.baseline_figures.flops_per_unit
+        self._baseline_terms = self._terms(self.baseline_figures, self.fleet.counts)
+        self._raise_unsupported(self._baseline_terms[3])
+        full_supply_now = self._baseline_terms[0][:, 0] / self.baseline_figures.flops_per_unit
         self.share = pool_shares(workloads, full_supply_now)
 
     def _require_hardware_every_month(self, roadmap_source: str) -> None:
@@ -250,7 +259,7 @@ class Projector:
         ``counts`` is (pools, models, months): what the workloads of each pool run on.
         """
         ai = figures.intensity
-        peak_index = np.array([_PEAK_INDEX[str(p)] for p in figures.precision], dtype=np.int64)
+        peak_index = lookup(figures.precision, _PEAK_INDEX)
         peak = self.ceilings.flops[:, peak_index].T  # (workloads, models)
         held = counts.max(axis=2) > 0  # (pools, models)
         supported = ~(np.isnan(peak) & held[self.pool_index]).any(axis=1)
@@ -263,14 +272,18 @@ class Projector:
             rows = self.pool_index == pool
             c = counts[pool]
             for target, per_device in zip(out, (attainable, bandwidth_term, peak), strict=True):
-                target[rows] = per_device[rows] @ c
+                # einsum, not @: BLAS threads cost more than they save on (n x 5) @ (5 x 18).
+                target[rows] = np.einsum("nh,ht->nt", per_device[rows], c)
         return out[0], out[1], out[2], supported
 
     def evaluate(self, figures: Figures, counts: np.ndarray | None = None) -> Outcome:
         """Headroom, bound and utilisation of every workload in every month."""
-        attainable, bandwidth_term, peak, supported = self._terms(
-            figures, self.fleet.counts if counts is None else counts
-        )
+        if figures is self.baseline_figures and counts is None:
+            attainable, bandwidth_term, peak, supported = self._baseline_terms
+        else:
+            attainable, bandwidth_term, peak, supported = self._terms(
+                figures, self.fleet.counts if counts is None else counts
+            )
         supply = self.share[:, None] * attainable / figures.flops_per_unit[:, None]
         with np.errstate(divide="ignore", invalid="ignore"):
             utilization = np.where(peak > 0, attainable / peak, 0.0)
@@ -328,20 +341,3 @@ def project(
         roadmap_source=roadmap_source,
     )
     return Projection(projector, projector.evaluate(projector.baseline_figures))
-
-
-def timeline(projection: Projection) -> pd.DataFrame:
-    """One row per workload per month (the DESIGN's ``timeline`` table), for small sets."""
-    outcome = projection.outcome
-    n, t = outcome.headroom.shape
-    ids = projection.projector.workloads["workload_id"].to_numpy()
-    return pd.DataFrame(
-        {
-            "workload_id": np.repeat(ids, t),
-            "month": np.tile(np.array(projection.months, dtype=object), n),
-            "headroom": outcome.headroom.ravel(),
-            "bound": np.where(outcome.memory_bound.ravel(), MEMORY, COMPUTE),
-            "utilization": outcome.utilization.ravel(),
-            "demand_units_per_s": projection.projector.demand.ravel(),
-        }
-    )
