@@ -281,3 +281,15 @@ def test_the_builtin_examples_project_on_the_builtin_catalog() -> None:
     ranking = rank(projection).ranking
     assert len(ranking) == len(example_workloads())
     assert ranking["rank"].tolist() == list(range(1, len(ranking) + 1))
+
+
+def test_an_unknown_scenario_lists_the_valid_ones() -> None:
+    from tasks.analysis.whatif import pick_scenario
+
+    roadmap = _roadmap([*BASE, ("p", "2027-03-01", "x1", 1)], scenario=[None, "more"])
+    profiles = Profiles(_scenario_s(), roadmap, _catalog(), "w", "r.parquet", "c")
+    with pytest.raises(
+        ProfileError, match=r"r\.parquet, column 'scenario': has no scenario 'less'"
+    ):
+        pick_scenario({"more": profiles}, "less")
+    assert pick_scenario({"more": profiles}, None)[0] == "more"

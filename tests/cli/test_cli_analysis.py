@@ -141,3 +141,43 @@ def test_bad_input_is_one_line_exit_2_and_no_pdf(tmp_path: Path, command: str, h
     assert expected in _one_error(result.stderr)
     assert not out.exists()
     assert result.stdout == ""
+
+
+def test_measured_efficiency_replaces_the_default(tmp_path: Path) -> None:
+    # H100s measured at half their spec bandwidth: every memory-bound workload on the
+    # inference pool (all H100 today) has less headroom than on the 0.85 default.
+    from hardware_profiles.parquet import write_table
+    from hardware_profiles.schema import MEASUREMENTS
+
+    row = {
+        "run_id": "r",
+        "measured_at": pd.Timestamp("2026-11-01", tz="UTC"),
+        "host": "h",
+        "device_index": 0,
+        "platform": "gpu",
+        "device_kind": "NVIDIA H100 80GB HBM3",
+        "accelerator_id": "nvidia-h100-sxm",
+        "probe": "triad",
+        "dtype": "float32",
+        "working_set_bytes": 1,
+        "repetitions": 5,
+        "best": 1.675e12,
+        "median": 1.6e12,
+        "p10": 1.5e12,
+        "p90": 1.7e12,
+        "cv": 0.01,
+        "unit": "bytes_per_s",
+        "spec": 3.35e12,
+        "efficiency": 0.5,
+        "status": "ok",
+        "detail": "",
+        "software": "",
+    }
+    path = write_table(pd.DataFrame([row]), tmp_path / "m.parquet", MEASUREMENTS)
+    args = ["rank", "--start", "2026-11", "--json"]
+    default = {r["workload_id"]: r for r in json.loads(memwall(args, None, tmp_path).stdout)}
+    measured = memwall([*args, "--measurements", str(path)], None, tmp_path)
+    assert measured.returncode == 0, measured.stderr
+    rows = {r["workload_id"]: r for r in json.loads(measured.stdout)}
+    chat = "chat-70b-decode"
+    assert rows[chat]["min_headroom"] < 0.9 * default[chat]["min_headroom"]
