@@ -1,8 +1,9 @@
-"""The ``audit`` flow: discover, probe, load profiles, calibrate, rank, report.
+"""The ``audit`` flow: load profiles, discover, probe, calibrate, project, rank, report.
 
 Tasks here only wire: each calls into ``tasks``, ``hardware_profiles`` or ``reports``, where the
-work and its tests live. Profiles are loaded first so a bad input file fails in a second, not
-after minutes of probing.
+work and its tests live. Profiles are loaded and checked against a first projection (on default
+efficiencies) before anything is probed, so a bad input fails in a second, not after minutes
+of probing.
 """
 
 from __future__ import annotations
@@ -15,24 +16,29 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.progress import announce
 from hardware_profiles.parquet import write_table
-from hardware_profiles.profiles import Profiles, load_profiles
+from hardware_profiles.profiles import Profiles
 from hardware_profiles.schema import MEASUREMENTS, Accelerator
 from reports.build import write_pdf
-from reports.story import AuditReport
+from reports.content import AuditReport, Findings, findings
+from reports.story import headline, month
 from tasks.analysis.calibration import (
     DEFAULT_BANDWIDTH_EFFICIENCY,
     DEFAULT_FLOPS_EFFICIENCY,
     calibrate,
 )
-from tasks.analysis.roofline import rank_by_utilization, roofline_today
+from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS, Projection, project
+from tasks.analysis.ranking import Ranked, rank, ranking_rows, records
+from tasks.analysis.whatif import load_scenarios, pick_scenario
 from tasks.discovery import discover
 from tasks.probes.runner import ProbePlan, probe_accelerator, software_versions
 
 DEFAULT_OUT_DIR = "memwall-reports"
+ARTIFACT_ROWS = 1000  # rows of the ranking table artifact; the PDF has them all
 
 
 @dataclass(frozen=True)
@@ -41,16 +47,46 @@ class AuditOutcome:
     pdf_path: Path
     measurements_path: Path
     top_workload: str
+    headline: str
 
 
 def new_run_id(now: dt.datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
+def _project(
+    profiles: Profiles, calibrated: pd.DataFrame, start: dt.date, months: int
+) -> Projection:
+    return project(
+        profiles.workloads,
+        profiles.roadmap,
+        calibrated,
+        start,
+        months,
+        workloads_source=profiles.workloads_source,
+        roadmap_source=profiles.roadmap_source,
+    )
+
+
 @task(cache_policy=NO_CACHE)
-def load_profiles_task(workloads: str | None, roadmap: str | None, catalog: str | None) -> Profiles:
+def load_profiles_task(
+    workloads: str | None,
+    roadmap: str | None,
+    catalog: str | None,
+    scenario: str | None,
+    start: dt.date,
+    months: int,
+    defaults: dict[str, float],
+) -> Profiles:
     announce("loading profiles")
-    return load_profiles(workloads, roadmap, catalog)
+    _, profiles = pick_scenario(load_scenarios(workloads, roadmap, catalog), scenario)
+    calibrated = calibrate(
+        profiles.catalog,
+        bandwidth_efficiency=defaults["bandwidth"],
+        flops_efficiency=defaults["flops"],
+    )
+    _project(profiles, calibrated, start, months)
+    return profiles
 
 
 @task(cache_policy=NO_CACHE)
@@ -71,19 +107,55 @@ def probe_task(
 
 
 @task(cache_policy=NO_CACHE)
-def rank_task(profiles: Profiles, measurements: pd.DataFrame, today: dt.date) -> pd.DataFrame:
-    announce("ranking workloads")
-    calibrated = calibrate(profiles.catalog, measurements)
-    roofline = roofline_today(
-        profiles.workloads, profiles.roadmap, calibrated, today, profiles.workloads_source
+def calibrate_task(
+    catalog: pd.DataFrame, measurements: pd.DataFrame, defaults: dict[str, float]
+) -> pd.DataFrame:
+    announce("calibrating the catalog")
+    return calibrate(
+        catalog,
+        measurements,
+        bandwidth_efficiency=defaults["bandwidth"],
+        flops_efficiency=defaults["flops"],
     )
-    return rank_by_utilization(roofline)
+
+
+@task(cache_policy=NO_CACHE)
+def project_task(
+    profiles: Profiles, calibrated: pd.DataFrame, start: dt.date, months: int
+) -> Projection:
+    announce(f"projecting {len(profiles.workloads)} workload(s) over {months} months")
+    return _project(profiles, calibrated, start, months)
+
+
+@task(cache_policy=NO_CACHE)
+def rank_task(projection: Projection) -> Ranked:
+    announce("ranking workloads and trying mitigations")
+    return rank(projection)
 
 
 @task(cache_policy=NO_CACHE)
 def report_task(report: AuditReport, path: Path) -> Path:
     announce("writing the PDF")
     return write_pdf(report, path)
+
+
+@task(cache_policy=NO_CACHE)
+def artifacts_task(found: Findings, pdf_path: Path, run_id: str) -> None:
+    """A markdown summary and the ranking table, for the Prefect UI."""
+    ranking = found.ranking
+    top = "\n".join(
+        f"{r.rank}. {r.name} — starves {month(r.starve_month)}" for r in records(ranking.head(10))
+    )
+    create_markdown_artifact(
+        key="memwall-summary",
+        markdown=f"# memwall audit {run_id}\n\n**{headline(found)}**\n\n{top}\n\nPDF: `{pdf_path}`",
+        description="Which workloads starve first",
+    )
+    create_table_artifact(
+        key="memwall-ranking",
+        table=ranking_rows(ranking.head(ARTIFACT_ROWS)),
+        description=f"Ranking, first {min(ARTIFACT_ROWS, len(ranking))} of {len(ranking)}",
+    )
 
 
 @flow(name="audit")
@@ -94,20 +166,32 @@ def audit(
     out_dir: str = DEFAULT_OUT_DIR,
     quick: bool = False,
     today: dt.date | None = None,
+    horizon_months: int = DEFAULT_HORIZON_MONTHS,
+    scenario: str | None = None,
+    bandwidth_efficiency: float = DEFAULT_BANDWIDTH_EFFICIENCY,
+    flops_efficiency: float = DEFAULT_FLOPS_EFFICIENCY,
 ) -> AuditOutcome:
-    """Audit this host: measure its accelerators and rank the workloads on the roadmap.
-
-    Paths left out use the built-in catalog and example profiles.
-    """
+    """Audit this host: measure its accelerators, project the workloads over the roadmap and
+    rank which starve first. Paths left out use the built-in catalog and example profiles;
+    the efficiencies stand in for models this run does not measure."""
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
-    profiles = load_profiles_task(workloads, roadmap, catalog)
+    start = (today or now.date()).replace(day=1)
+    defaults = {"bandwidth": bandwidth_efficiency, "flops": flops_efficiency}
+    profiles = load_profiles_task(
+        workloads, roadmap, catalog, scenario, start, horizon_months, defaults
+    )
     accelerators = discover_task(profiles.catalog)
     plan = ProbePlan.quick() if quick else ProbePlan()
     measurements = pd.concat(
         [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators], ignore_index=True
     )
-    ranking = rank_task(profiles, measurements, today or now.date())
+    calibrated = calibrate_task(profiles.catalog, measurements, defaults)
+    projection = project_task(profiles, calibrated, start, horizon_months)
+    ranked = rank_task(projection)
+    found = findings(
+        projection, ranked, calibrated, profiles.catalog, profiles.roadmap, measurements
+    )
 
     out = Path(out_dir)
     measurements_path = write_table(
@@ -117,13 +201,10 @@ def audit(
         run_id=run_id,
         generated_at=now,
         host=socket.gethostname(),
+        findings=found,
         accelerators=accelerators,
         measurements=measurements,
-        ranking=ranking,
-        calibration_defaults={
-            "bandwidth": DEFAULT_BANDWIDTH_EFFICIENCY,
-            "flops": DEFAULT_FLOPS_EFFICIENCY,
-        },
+        calibration_defaults=defaults,
         sources={
             "Workloads": profiles.workloads_source,
             "Roadmap": profiles.roadmap_source,
@@ -137,9 +218,11 @@ def audit(
         software=software_versions(),
     )
     pdf_path = report_task(report, out / f"memwall-audit-{run_id}.pdf")
+    artifacts_task(found, pdf_path, run_id)
     return AuditOutcome(
         run_id=run_id,
         pdf_path=pdf_path,
         measurements_path=measurements_path,
-        top_workload=str(ranking.iloc[0]["name"]),
+        top_workload=str(found.ranking.iloc[0]["name"]),
+        headline=headline(found),
     )

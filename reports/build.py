@@ -1,17 +1,19 @@
-"""Writing the audit PDF: page furniture, metadata, and an atomic rename into place."""
+"""Writing a report PDF: page furniture, metadata, embedded fonts, and an atomic rename."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import cm
-from reportlab.platypus import SimpleDocTemplate
+from reportlab.platypus import Flowable, SimpleDocTemplate
 
 from hardware_profiles.parquet import atomic_path
-from reports.story import AuditReport, story
-from reports.styles import FONT, MUTED
+from reports.content import AuditReport
+from reports.story import story
+from reports.styles import FONT, MUTED, register_fonts
 
 AUTHOR = "memwall"
 
@@ -25,10 +27,16 @@ def _footer(canvas: Any, doc: Any) -> None:
     canvas.restoreState()
 
 
-def write_pdf(report: AuditReport, path: str | Path) -> Path:
-    """Render ``report`` to ``path``; a failure leaves no file (and no temporary file)."""
+def write_flowables(
+    flowables: Sequence[Flowable], path: str | Path, *, title: str, subject: str
+) -> Path:
+    """Render ``flowables`` to ``path``; a failure leaves no file (and no temporary file).
+
+    The canvas starts in the embedded font: reportlab's default initial font is Helvetica,
+    which it would reference (unembedded) on every page even if no text used it.
+    """
     path = Path(path)
-    flowables = story(report)
+    register_fonts()
     with atomic_path(path) as tmp:
         doc = SimpleDocTemplate(
             str(tmp),
@@ -37,10 +45,17 @@ def write_pdf(report: AuditReport, path: str | Path) -> Path:
             rightMargin=1.5 * cm,
             topMargin=1.5 * cm,
             bottomMargin=1.8 * cm,
-            title=report.title,
+            title=title,
             author=AUTHOR,
-            subject=f"memwall audit run {report.run_id}",
+            subject=subject,
             creator="memwall",
+            initialFontName=FONT,
         )
-        doc.build(flowables, onFirstPage=_footer, onLaterPages=_footer)
+        doc.build(list(flowables), onFirstPage=_footer, onLaterPages=_footer)
     return path
+
+
+def write_pdf(report: AuditReport, path: str | Path) -> Path:
+    return write_flowables(
+        story(report), path, title=report.title, subject=f"memwall audit run {report.run_id}"
+    )

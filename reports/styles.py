@@ -93,6 +93,9 @@ def stylesheet() -> StyleSheet1:
         )
     )
     sheet.add(ParagraphStyle("muted", parent=sheet["body"], textColor=MUTED))
+    sheet.add(
+        ParagraphStyle("cover", parent=sheet["headline"], fontSize=17, leading=23, spaceBefore=0)
+    )
     return sheet
 
 
@@ -110,5 +113,19 @@ def table_style(header_rows: int = 1) -> TableStyle:
             ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
             ("LEFTPADDING", (0, 0), (-1, -1), 3),
             ("RIGHTPADDING", (0, 0), (-1, -1), 3),
+        ]
+    )
+
+
+def key_style(label_columns: tuple[int, ...] = (0,)) -> TableStyle:
+    """Label/value pairs without a header row (the cover's key figures, a workload's facts)."""
+    return TableStyle(
+        [
+            ("FONTNAME", (0, 0), (-1, -1), FONT),
+            *(("FONTNAME", (c, 0), (c, -1), FONT_BOLD) for c in label_columns),
+            ("FONTSIZE", (0, 0), (-1, -1), 9),
+            ("LINEBELOW", (0, 0), (-1, -1), 0.25, RULE),
+            ("TOPPADDING", (0, 0), (-1, -1), 3),
+            ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
         ]
     )

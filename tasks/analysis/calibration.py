@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from hardware_profiles.errors import MemwallError
 from hardware_profiles.schema import PEAK_PRECISIONS, peak_column
 
 DEFAULT_BANDWIDTH_EFFICIENCY = 0.85
@@ -27,6 +28,10 @@ DTYPE_PRECISION = {
     "int8": "int8",
 }
 _USABLE = ("ok", "unstable")
+
+
+class CalibrationError(MemwallError, ValueError):
+    """A default efficiency outside (0, 1]."""
 
 
 def _measured_efficiency(measurements: pd.DataFrame) -> dict[tuple[str, str], float]:
@@ -77,7 +82,7 @@ def calibrate(
     """
     for name, value in (("bandwidth", bandwidth_efficiency), ("flops", flops_efficiency)):
         if not 0 < value <= 1:
-            raise ValueError(f"default {name} efficiency must be in (0, 1], got {value}")
+            raise CalibrationError(f"default {name} efficiency must be in (0, 1], got {value}")
     measured = _measured_efficiency(measurements) if measurements is not None else {}
     ids = catalog["accelerator_id"].astype(str)
     out = pd.DataFrame({"accelerator_id": ids})

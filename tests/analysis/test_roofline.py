@@ -12,7 +12,23 @@ from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import CATALOG, MEASUREMENTS, ROADMAP, WORKLOADS
 from tasks.analysis.calibration import calibrate
 from tasks.analysis.fleet import fleet_at, negative_fleet_row
-from tasks.analysis.roofline import rank_by_utilization, roofline_today
+from tasks.analysis.projection import project
+from tasks.analysis.ranking import rank
+
+
+def roofline_today(
+    workloads: pd.DataFrame,
+    roadmap: pd.DataFrame,
+    calibrated: pd.DataFrame,
+    today: dt.date,
+    source: str = "workloads",
+) -> pd.DataFrame:
+    """Today's ranking: the projection's first month."""
+    projection = project(
+        workloads, roadmap, calibrated, today.replace(day=1), 1, workloads_source=source
+    )
+    return rank(projection, with_mitigations=False).ranking
+
 
 TODAY = dt.date(2026, 11, 15)
 
@@ -92,7 +108,7 @@ def test_hand_computed_utilisation_bound_and_rank() -> None:
     calibrated = calibrate(_catalog())
     roadmap = _roadmap([("p", "2026-01-01", "x1", 2)])
     workloads = _workloads([("b", "p", 1000.0, 1.0, 10.0), ("a", "p", 10.0, 1.0, 1e11)])
-    ranked = rank_by_utilization(roofline_today(workloads, roadmap, calibrated, TODAY))
+    ranked = roofline_today(workloads, roadmap, calibrated, TODAY)
     assert list(ranked["workload_id"]) == ["a", "b"]
     a, b = ranked.iloc[0], ranked.iloc[1]
     assert a["utilization_now"] == pytest.approx(8.5e12 / 7e13)

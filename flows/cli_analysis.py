@@ -1,0 +1,201 @@
+"""``memwall rank`` and ``memwall whatif``: the projection and ranking without probing.
+
+Both read the same profiles as ``memwall audit`` and run the same code; neither starts Prefect.
+Calibration uses a measurements file where one is given (``--measurements``, as written by an
+audit), else the default efficiencies, which ``--bandwidth-efficiency`` and
+``--flops-efficiency`` override.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli_common import CatalogOption, RoadmapOption, WorkloadsOption, stderr
+from hardware_profiles.errors import MemwallError
+
+MeasurementsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--measurements",
+        help="Measurements Parquet file from an audit: its efficiencies replace the defaults "
+        "for the models it measured.",
+        dir_okay=False,
+    ),
+]
+StartOption = Annotated[
+    str | None,
+    typer.Option("--start", help="First month of the projection, YYYY-MM (default: this month)."),
+]
+HorizonOption = Annotated[
+    int, typer.Option("--horizon-months", help="Months to project, 1 to 120.")
+]
+BandwidthEfficiencyOption = Annotated[
+    float,
+    typer.Option(
+        "--bandwidth-efficiency",
+        help="Bandwidth efficiency for models not measured, in (0, 1].",
+    ),
+]
+FlopsEfficiencyOption = Annotated[
+    float,
+    typer.Option(
+        "--flops-efficiency", help="Compute efficiency for models not measured, in (0, 1]."
+    ),
+]
+
+
+def parse_month(value: str | None) -> dt.date:
+    """``YYYY-MM`` as the first day of that month; this month when not given."""
+    if value is None:
+        return dt.datetime.now(dt.UTC).date().replace(day=1)
+    match = re.fullmatch(r"(\d{4})-(\d{2})", value.strip())
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise MemwallError(f"--start must be a month as YYYY-MM (e.g. 2027-01), got {value!r}")
+    return dt.date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def _missing(value: object) -> bool:
+    return value is None or value != value  # NaN is the one value unequal to itself
+
+
+def rank(
+    workloads: WorkloadsOption = None,
+    roadmap: RoadmapOption = None,
+    catalog: CatalogOption = None,
+    measurements: MeasurementsOption = None,
+    start: StartOption = None,
+    horizon_months: HorizonOption = 18,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario", help="Roadmap scenario to rank (default: 'baseline' or the first)."
+        ),
+    ] = None,
+    bandwidth_efficiency: BandwidthEfficiencyOption = 0.85,
+    flops_efficiency: FlopsEfficiencyOption = 0.70,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the ranking as JSON rows.")
+    ] = False,
+) -> None:
+    """Project the workloads month by month and rank which starve of memory bandwidth first.
+
+    Starvation is the first month a workload's headroom (supply over demand) drops below 1
+    while it is memory-bound; each workload's best mitigation and the months it buys are
+    shown. With --json, one row per workload: workload_id, rank, starve_month (YYYY-MM or
+    null), bound, utilization_now, min_headroom, best_mitigation, months_gained.
+    """
+    from hardware_profiles.parquet import read_table
+    from hardware_profiles.schema import MEASUREMENTS
+    from reports.content import findings
+    from reports.story import headline, month
+    from tasks.analysis.calibration import calibrate
+    from tasks.analysis.projection import project
+    from tasks.analysis.ranking import rank as rank_projection
+    from tasks.analysis.ranking import ranking_rows, records
+    from tasks.analysis.whatif import load_scenarios, pick_scenario
+
+    first = parse_month(start)
+    _, profiles = pick_scenario(load_scenarios(workloads, roadmap, catalog), scenario)
+    measured = read_table(measurements, MEASUREMENTS) if measurements else None
+    calibrated = calibrate(
+        profiles.catalog,
+        measured,
+        bandwidth_efficiency=bandwidth_efficiency,
+        flops_efficiency=flops_efficiency,
+    )
+    projection = project(
+        profiles.workloads,
+        profiles.roadmap,
+        calibrated,
+        first,
+        horizon_months,
+        workloads_source=profiles.workloads_source,
+        roadmap_source=profiles.roadmap_source,
+    )
+    ranked = rank_projection(projection)
+    if as_json:
+        print(json.dumps(ranking_rows(ranked.ranking), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    found = findings(projection, ranked, calibrated, profiles.catalog, profiles.roadmap)
+    table = Table(title=headline(found), title_justify="left", show_lines=False)
+    columns = ("#", "workload", "pool", "bound", "util.", "min headroom", "starves", "best fix")
+    for column in columns:
+        wraps = column in ("workload", "best fix")
+        table.add_column(column, overflow="fold", no_wrap=not wraps, ratio=3 if wraps else None)
+    for r in records(ranked.ranking):
+        fix = "–" if _missing(r.best_mitigation) else f"{r.best_mitigation} (+{r.months_gained} mo)"
+        table.add_row(
+            str(r.rank),
+            str(r.name),
+            str(r.pool),
+            str(r.bound),
+            f"{100 * r.utilization_now:.1f} %",
+            f"{r.min_headroom:.2f}x",
+            month(r.starve_month),
+            fix,
+        )
+    Console(highlight=False, markup=False).print(table)
+
+
+def whatif(
+    workloads: WorkloadsOption = None,
+    roadmap: RoadmapOption = None,
+    catalog: CatalogOption = None,
+    measurements: MeasurementsOption = None,
+    start: StartOption = None,
+    horizon_months: HorizonOption = 18,
+    bandwidth_efficiency: BandwidthEfficiencyOption = 0.85,
+    flops_efficiency: FlopsEfficiencyOption = 0.70,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the comparison PDF.", file_okay=False)
+    ] = Path("memwall-reports"),
+) -> None:
+    """Compare roadmap scenarios (a roadmap with a 'scenario' column; rows without one are
+    shared by all): per scenario, how many workloads starve, which it rescues against the
+    baseline, the months gained and the cost. Writes a PDF; the last line is its path."""
+    from hardware_profiles.parquet import read_table
+    from hardware_profiles.schema import MEASUREMENTS
+    from reports.whatif import WhatIfReport, headline, write_whatif_pdf
+    from tasks.analysis.calibration import calibrate
+    from tasks.analysis.whatif import baseline_name, compare, load_scenarios
+
+    first = parse_month(start)
+    scenarios = load_scenarios(workloads, roadmap, catalog)
+    base = next(iter(scenarios.values()))
+    measured = read_table(measurements, MEASUREMENTS) if measurements else None
+    calibrated = calibrate(
+        base.catalog,
+        measured,
+        bandwidth_efficiency=bandwidth_efficiency,
+        flops_efficiency=flops_efficiency,
+    )
+    comparison, results = compare(scenarios, calibrated, first, horizon_months)
+    now = dt.datetime.now(dt.UTC)
+    run_id = f"{now:%Y%m%dT%H%M%SZ}"
+    report = WhatIfReport(
+        run_id=run_id,
+        generated_at=now,
+        months=results[0].projection.months,
+        baseline=baseline_name(list(scenarios)),
+        comparison=comparison,
+        rankings={r.name: r.ranked.ranking for r in results},
+        sources={
+            "Workloads": base.workloads_source,
+            "Roadmap": base.roadmap_source,
+            "Catalog": base.catalog_source,
+            "Efficiency defaults": f"bandwidth {bandwidth_efficiency:.2f}, "
+            f"compute {flops_efficiency:.2f}",
+        },
+    )
+    path = write_whatif_pdf(report, out / f"memwall-whatif-{run_id}.pdf")
+    stderr.print(headline(report), markup=False)
+    print(path)

@@ -1,0 +1,184 @@
+"""What the PDF shows, drawn from the projection: plain tables and series, nothing to compute
+in the story that lays them out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from hardware_profiles.schema import Accelerator
+from reports.charts import Ceiling, Event, Point, Series
+from tasks.analysis.mitigations import decode_split
+from tasks.analysis.projection import Projection, month_index
+from tasks.analysis.ranking import Ranked, records
+
+TOP_N = 10
+DETAIL_PAGES = 5
+TIMELINE_SERIES = 8
+ROOFLINE_POINTS = 60
+
+
+@dataclass(frozen=True)
+class Findings:
+    """A projection's results, in ranking order where a table has one row per workload."""
+
+    months: list[dt.date]
+    ranking: pd.DataFrame
+    mitigations: pd.DataFrame  # rows of the top workloads only, in ranking order
+    details: pd.DataFrame  # the workloads table's rows of the top workloads, with the split
+    timelines: list[Series]
+    events: list[Event]
+    ceilings: list[Ceiling]
+    points: list[Point]
+    devices: pd.DataFrame
+    roofline_precision: str
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """Everything the audit PDF shows, already computed."""
+
+    run_id: str
+    generated_at: dt.datetime
+    host: str
+    findings: Findings
+    calibration_defaults: dict[str, float]
+    sources: dict[str, str]
+    measurements: pd.DataFrame | None = None
+    accelerators: list[Accelerator] = field(default_factory=list)
+    settings: dict[str, object] = field(default_factory=dict)
+    software: str = ""
+    top_n: int = TOP_N
+
+    @property
+    def title(self) -> str:
+        return f"memwall audit of {self.host}"
+
+
+def device_table(
+    calibrated: pd.DataFrame,
+    catalog: pd.DataFrame,
+    models: list[str],
+    measurements: pd.DataFrame | None,
+    precision: str,
+) -> pd.DataFrame:
+    """Spec vs calibrated per model in the roadmap (and any measured here): efficiencies,
+    where they came from, ridge points at ``precision``, and the worst probe status."""
+    measured = (
+        set() if measurements is None else set(measurements["accelerator_id"].dropna().astype(str))
+    )
+    wanted = list(dict.fromkeys([*models, *sorted(measured)]))
+    spec = catalog.set_index("accelerator_id").reindex(wanted)
+    cal = calibrated.set_index("accelerator_id").reindex(wanted)
+    spec_flops = spec[f"peak_flops_per_s_{precision}"].astype(float)
+    spec_bw = spec["mem_bandwidth_bytes_per_s"].astype(float)
+    status = pd.Series("not measured", index=wanted, dtype=object)
+    if measurements is not None and not measurements.empty:
+        order = {"failed": 0, "unstable": 1, "waived": 2, "ok": 3}
+        rows = measurements[measurements["accelerator_id"].notna()]
+        worst = rows.groupby("accelerator_id")["status"].agg(
+            lambda s: min(s, key=lambda v: order.get(str(v), 0))
+        )
+        status.update(worst.astype(object))
+    return pd.DataFrame(
+        {
+            "accelerator_id": wanted,
+            "name": spec["name"].to_numpy(),
+            "spec_bandwidth_bytes_per_s": spec_bw.to_numpy(),
+            "bandwidth_bytes_per_s": cal["bandwidth_bytes_per_s"].to_numpy(),
+            "bandwidth_efficiency": cal["bandwidth_efficiency"].to_numpy(),
+            "bandwidth_from": cal["bandwidth_from"].to_numpy(),
+            "spec_flops_per_s": spec_flops.to_numpy(),
+            "flops_per_s": cal[f"flops_per_s_{precision}"].to_numpy(),
+            "flops_efficiency": cal[f"flops_efficiency_{precision}"].to_numpy(),
+            "flops_from": cal[f"flops_from_{precision}"].to_numpy(),
+            "spec_ridge_flops_per_byte": (spec_flops / spec_bw).to_numpy(),
+            "ridge_flops_per_byte": (
+                cal[f"flops_per_s_{precision}"] / cal["bandwidth_bytes_per_s"]
+            ).to_numpy(),
+            "status": status.to_numpy(),
+        }
+    )
+
+
+def _events(roadmap: pd.DataFrame, months: list[dt.date]) -> list[Event]:
+    events = []
+    for r in records(roadmap):
+        t = month_index(months[0], r.effective_date)
+        if 0 < t < len(months):
+            note = f" ({r.note})" if isinstance(r.note, str) and r.note.strip() else ""
+            events.append(
+                Event(
+                    t,
+                    f"{months[t]:%Y-%m} {r.pool}: {int(r.count_delta):+d} {r.accelerator_id}{note}",
+                )
+            )
+    return sorted(events, key=lambda e: e.month)
+
+
+def findings(
+    projection: Projection,
+    ranked: Ranked,
+    calibrated: pd.DataFrame,
+    catalog: pd.DataFrame,
+    roadmap: pd.DataFrame,
+    measurements: pd.DataFrame | None = None,
+    top_n: int = TOP_N,
+) -> Findings:
+    projector = projection.projector
+    outcome = projection.outcome
+    order = ranked.order
+    ranking = ranked.ranking
+    top = order[:DETAIL_PAGES]
+    top_ids = ranking["workload_id"].iloc[: len(top)].to_numpy()
+    mitigations = ranked.mitigations[ranked.mitigations["workload_id"].isin(top_ids)]
+    mitigations = mitigations.assign(
+        _rank=mitigations["workload_id"].map(dict(zip(top_ids, range(len(top)), strict=True)))
+    ).sort_values(["_rank"], kind="stable")
+    lookup = np.array([*projection.months, None], dtype=object)
+    starve_index = mitigations["starve_index"].to_numpy()
+    mitigations["starve_month"] = lookup[
+        np.where(starve_index < 0, len(projection.months), starve_index)
+    ]
+    workloads = projector.workloads
+    weights, kv = decode_split(workloads)
+    details = workloads.iloc[top].assign(
+        weights_bytes_per_unit=weights[top], kv_bytes_per_unit=kv[top]
+    )
+    timelines = [
+        Series(f"{i + 1}. {ranking['name'].iloc[i]}", list(outcome.headroom[w]))
+        for i, w in enumerate(order[:TIMELINE_SERIES])
+    ]
+    precision = str(workloads["precision"].mode().iloc[0])
+    held = projector.fleet.counts.max(axis=(0, 2)) > 0
+    models = [m for m, h in zip(projector.fleet.models, held, strict=True) if h]
+    devices = device_table(calibrated, catalog, models, measurements, precision)
+    ceilings = [
+        Ceiling(str(d.name), float(d.bandwidth_bytes_per_s), float(d.flops_per_s))
+        for d in records(devices[devices["accelerator_id"].isin(models)])
+        if np.isfinite(d.flops_per_s)
+    ]
+    per_device = (
+        outcome.attainable_flops_per_s[:, 0] / projector.fleet.pool_total()[projector.pool_index, 0]
+    )
+    intensity = projector.baseline_figures.intensity
+    shown = order[:ROOFLINE_POINTS]
+    points = [
+        Point(str(i + 1), float(intensity[w]), float(per_device[w]), i < top_n)
+        for i, w in enumerate(shown)
+    ]
+    return Findings(
+        months=projection.months,
+        ranking=ranking,
+        mitigations=pd.DataFrame(mitigations.drop(columns="_rank")),
+        details=pd.DataFrame(details.reset_index(drop=True)),
+        timelines=timelines,
+        events=_events(roadmap, projection.months),
+        ceilings=ceilings,
+        points=points,
+        devices=devices,
+        roofline_precision=precision,
+    )

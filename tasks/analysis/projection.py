@@ -1,0 +1,343 @@
+"""Month by month over the roadmap: each workload's headroom, bound and starvation month.
+
+Everything is a numpy array of shape (workloads, months): 100,000 workloads over 18 months is
+1.8 million cells, a few dense operations, no Python loop per workload. A pool's fleet is a
+(pools, models, months) array of counts, so a pool's rate for every workload in it is one
+matrix product of the per-device rates (workloads x models) with its counts (models x months).
+
+Month t is the start month plus t; a roadmap change counts from the month containing its
+effective date (changes before the start are part of the fleet at t = 0); demand at t is
+D0·(1+g)^(t/12). A workload starves in the first month its headroom drops below 1 while it is
+memory-bound; a shortfall while compute-bound is reported apart, as more bandwidth would not
+fix it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+
+from hardware_profiles.errors import MemwallError, ProfileError
+from hardware_profiles.schema import PEAK_PRECISIONS
+from tasks.analysis.roofline import COMPUTE, MEMORY, pool_shares
+
+T = TypeVar("T")
+
+DEFAULT_HORIZON_MONTHS = 18
+MAX_HORIZON_MONTHS = 120
+NEVER = -1
+
+# Where each workload precision's FLOPs run: int4 work runs on the int8 units.
+_PEAK_INDEX = {p: i for i, p in enumerate(PEAK_PRECISIONS)} | {
+    "int4": PEAK_PRECISIONS.index("int8")
+}
+
+
+class HorizonError(MemwallError):
+    """A projection horizon outside what memwall projects."""
+
+
+def month_index(start: dt.date, day: dt.date) -> int:
+    return (day.year - start.year) * 12 + (day.month - start.month)
+
+
+def horizon_months(start: dt.date, months: int) -> list[dt.date]:
+    """The first day of each month of the horizon, the start month first."""
+    if not 1 <= months <= MAX_HORIZON_MONTHS:
+        raise HorizonError(
+            f"a horizon of {months} months is out of range; valid: 1 to {MAX_HORIZON_MONTHS}"
+        )
+    first = start.year * 12 + start.month - 1
+    return [dt.date((first + t) // 12, (first + t) % 12 + 1, 1) for t in range(months)]
+
+
+@dataclass(frozen=True)
+class FleetArray:
+    """Accelerators per pool, model and month: counts[pool, model, month]."""
+
+    pools: list[str]
+    models: list[str]
+    counts: np.ndarray
+
+    def pool_total(self) -> np.ndarray:
+        """Devices per pool and month, (pools, months)."""
+        return np.asarray(self.counts.sum(axis=1))
+
+
+def fleet_by_month(roadmap: pd.DataFrame, months: list[dt.date]) -> FleetArray:
+    """The running sum of the roadmap's count deltas at every month of the horizon."""
+    pools = sorted(set(roadmap["pool"].astype(str)))
+    models = sorted(set(roadmap["accelerator_id"].astype(str)))
+    pool_of = {p: i for i, p in enumerate(pools)}
+    model_of = {m: i for i, m in enumerate(models)}
+    start = months[0]
+    when = np.array([month_index(start, d) for d in roadmap["effective_date"]], dtype=np.int64)
+    keep = when < len(months)
+    deltas = np.zeros((len(pools), len(models), len(months)))
+    np.add.at(
+        deltas,
+        (
+            np.array([pool_of[p] for p in roadmap["pool"].astype(str)], dtype=np.int64)[keep],
+            np.array([model_of[m] for m in roadmap["accelerator_id"].astype(str)], dtype=np.int64)[
+                keep
+            ],
+            np.clip(when, 0, None)[keep],
+        ),
+        roadmap["count_delta"].to_numpy(dtype=float)[keep],
+    )
+    return FleetArray(pools, models, np.cumsum(deltas, axis=2))
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """Calibrated ceilings of the fleet's models: bandwidth (models,) and FLOP/s (models,
+    peak precisions), NaN where a model has no peak at that precision."""
+
+    bandwidth: np.ndarray
+    flops: np.ndarray
+
+    @staticmethod
+    def of(calibrated: pd.DataFrame, models: list[str]) -> Ceilings:
+        table = calibrated.set_index("accelerator_id").reindex(models)
+        return Ceilings(
+            table["bandwidth_bytes_per_s"].to_numpy(dtype=float),
+            np.stack(
+                [table[f"flops_per_s_{p}"].to_numpy(dtype=float) for p in PEAK_PRECISIONS], axis=1
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A workload table's figures as the projection reads them; mitigations are variants."""
+
+    flops_per_unit: np.ndarray
+    bytes_per_unit: np.ndarray
+    precision: np.ndarray
+
+    @staticmethod
+    def of(workloads: pd.DataFrame) -> Figures:
+        return Figures(
+            workloads["flops_per_unit"].to_numpy(dtype=float),
+            workloads["bytes_per_unit"].to_numpy(dtype=float),
+            workloads["precision"].to_numpy(dtype=object),
+        )
+
+    @property
+    def intensity(self) -> np.ndarray:
+        return np.asarray(self.flops_per_unit / self.bytes_per_unit)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One evaluation of (workloads x months): the arrays the ranking and report read."""
+
+    headroom: np.ndarray
+    memory_bound: np.ndarray
+    utilization: np.ndarray
+    attainable_flops_per_s: np.ndarray
+    peak_flops_per_s: np.ndarray
+    supported: np.ndarray
+
+    @property
+    def starve_index(self) -> np.ndarray:
+        """First month with headroom < 1 while memory-bound, NEVER (-1) where none."""
+        return _first(self.supported[:, None] & (self.headroom < 1) & self.memory_bound)
+
+    @property
+    def shortfall_index(self) -> np.ndarray:
+        """First month with headroom < 1 while compute-bound: reported, not starvation."""
+        return _first(self.supported[:, None] & (self.headroom < 1) & ~self.memory_bound)
+
+
+def lookup(values: np.ndarray, table: dict[str, T]) -> np.ndarray:
+    """``table[v]`` for every v, looking up each distinct value once."""
+    distinct, inverse = np.unique(values.astype(str), return_inverse=True)
+    return np.array([table[v] for v in distinct])[inverse.reshape(-1)]
+
+
+def _first(mask: np.ndarray) -> np.ndarray:
+    hit = mask.any(axis=1)
+    return np.where(hit, mask.argmax(axis=1), NEVER)
+
+
+class Projector:
+    """The fleet, ceilings, shares and demand of one roadmap, ready to evaluate variants of
+    the workloads (the baseline, then each mitigation) without redoing the joins."""
+
+    def __init__(
+        self,
+        workloads: pd.DataFrame,
+        roadmap: pd.DataFrame,
+        calibrated: pd.DataFrame,
+        start: dt.date,
+        months: int = DEFAULT_HORIZON_MONTHS,
+        *,
+        workloads_source: str = "workloads",
+        roadmap_source: str = "roadmap",
+    ) -> None:
+        self.months = horizon_months(start, months)
+        self.workloads = workloads
+        self.workloads_source = workloads_source
+        self.fleet = fleet_by_month(roadmap, self.months)
+        self.ceilings = Ceilings.of(calibrated, self.fleet.models)
+        pool_of = {p: i for i, p in enumerate(self.fleet.pools)}
+        pool_names = workloads["pool"].astype(str)
+        unknown = ~pool_names.isin(list(pool_of))
+        if unknown.any():
+            row = int(unknown.to_numpy().argmax())
+            raise ProfileError(
+                workloads_source,
+                f"pool {pool_names.iloc[row]!r} has no hardware in the roadmap "
+                f"({roadmap_source}); its pools are {', '.join(self.fleet.pools)}",
+                row=row + 1,
+                column="pool",
+            )
+        self.pool_index = pool_names.map(pool_of).to_numpy(dtype=np.int64)
+        self._require_hardware_every_month(roadmap_source)
+        t = np.arange(len(self.months)) / 12.0
+        growth = 1.0 + workloads["demand_growth_per_year"].to_numpy(dtype=float)
+        self.demand = workloads["demand_units_per_s"].to_numpy(dtype=float)[:, None] * (
+            growth[:, None] ** t[None, :]
+        )
+        self.baseline_figures = Figures.of(workloads)
+        self._baseline_terms = self._terms(self.baseline_figures, self.fleet.counts)
+        self._raise_unsupported(self._baseline_terms[3])
+        full_supply_now = self._baseline_terms[0][:, 0] / self.baseline_figures.flops_per_unit
+        self.share = pool_shares(workloads, full_supply_now)
+
+    def _require_hardware_every_month(self, roadmap_source: str) -> None:
+        empty = self.fleet.pool_total()[self.pool_index] <= 0
+        if empty.any():
+            row = int(empty.any(axis=1).argmax())
+            month = self.months[int(empty[row].argmax())]
+            pool = self.fleet.pools[self.pool_index[row]]
+            raise ProfileError(
+                self.workloads_source,
+                f"pool {pool!r} holds no hardware in {month:%Y-%m} according to the roadmap "
+                f"({roadmap_source}); a workload's pool needs hardware in every month of the "
+                f"horizon {self.months[0]:%Y-%m} to {self.months[-1]:%Y-%m}",
+                row=row + 1,
+                column="pool",
+            )
+
+    def _raise_unsupported(self, supported: np.ndarray) -> None:
+        if supported.all():
+            return
+        row = int((~supported).argmax())
+        pool = self.pool_index[row]
+        held = self.fleet.counts[pool].max(axis=1) > 0
+        precision = str(self.baseline_figures.precision[row])
+        lacking = [
+            m
+            for m, h, f in zip(
+                self.fleet.models,
+                held,
+                self.ceilings.flops[:, _PEAK_INDEX[precision]],
+                strict=True,
+            )
+            if h and np.isnan(f)
+        ]
+        raise ProfileError(
+            self.workloads_source,
+            f"precision {precision!r} has no peak on {', '.join(lacking)} in pool "
+            f"{self.fleet.pools[pool]!r}; give the workload a precision that hardware supports",
+            row=row + 1,
+            column="precision",
+        )
+
+    def _terms(
+        self, figures: Figures, counts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per workload and month: Σ n·min(F, AI·BW), Σ n·AI·BW, Σ n·F, and whether every
+        model the workload's pool holds has a peak at its precision.
+
+        ``counts`` is (pools, models, months): what the workloads of each pool run on.
+        """
+        ai = figures.intensity
+        peak_index = lookup(figures.precision, _PEAK_INDEX)
+        peak = self.ceilings.flops[:, peak_index].T  # (workloads, models)
+        held = counts.max(axis=2) > 0  # (pools, models)
+        supported = ~(np.isnan(peak) & held[self.pool_index]).any(axis=1)
+        peak = np.nan_to_num(peak)
+        bandwidth_term = ai[:, None] * self.ceilings.bandwidth[None, :]
+        attainable = np.minimum(peak, bandwidth_term)
+        n_months = counts.shape[2]
+        out = [np.zeros((len(ai), n_months)) for _ in range(3)]
+        for pool in np.unique(self.pool_index):
+            rows = self.pool_index == pool
+            c = counts[pool]
+            for target, per_device in zip(out, (attainable, bandwidth_term, peak), strict=True):
+                # einsum, not @: BLAS threads cost more than they save on (n x 5) @ (5 x 18).
+                target[rows] = np.einsum("nh,ht->nt", per_device[rows], c)
+        return out[0], out[1], out[2], supported
+
+    def evaluate(self, figures: Figures, counts: np.ndarray | None = None) -> Outcome:
+        """Headroom, bound and utilisation of every workload in every month."""
+        if figures is self.baseline_figures and counts is None:
+            attainable, bandwidth_term, peak, supported = self._baseline_terms
+        else:
+            attainable, bandwidth_term, peak, supported = self._terms(
+                figures, self.fleet.counts if counts is None else counts
+            )
+        supply = self.share[:, None] * attainable / figures.flops_per_unit[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            utilization = np.where(peak > 0, attainable / peak, 0.0)
+        return Outcome(
+            headroom=supply / self.demand,
+            memory_bound=bandwidth_term < peak,
+            utilization=utilization,
+            attainable_flops_per_s=attainable,
+            peak_flops_per_s=peak,
+            supported=supported,
+        )
+
+    def counts_on_pool_hardware(self, target: int) -> np.ndarray | None:
+        """Counts as if every pool held as many devices as it does, each month, but of the
+        mix of models pool ``target`` holds that month; None where ``target`` is ever empty."""
+        total = self.fleet.pool_total()
+        if (total[target] <= 0).any():
+            return None
+        mix = self.fleet.counts[target] / total[target][None, :]  # (models, months)
+        return np.asarray(total[:, None, :] * mix[None, :, :])
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The baseline projection of one roadmap: what the ranking and the report read."""
+
+    projector: Projector
+    outcome: Outcome
+
+    @property
+    def months(self) -> list[dt.date]:
+        return self.projector.months
+
+    def bound_now(self) -> np.ndarray:
+        return np.where(self.outcome.memory_bound[:, 0], MEMORY, COMPUTE)
+
+
+def project(
+    workloads: pd.DataFrame,
+    roadmap: pd.DataFrame,
+    calibrated: pd.DataFrame,
+    start: dt.date,
+    months: int = DEFAULT_HORIZON_MONTHS,
+    *,
+    workloads_source: str = "workloads",
+    roadmap_source: str = "roadmap",
+) -> Projection:
+    projector = Projector(
+        workloads,
+        roadmap,
+        calibrated,
+        start,
+        months,
+        workloads_source=workloads_source,
+        roadmap_source=roadmap_source,
+    )
+    return Projection(projector, projector.evaluate(projector.baseline_figures))

@@ -1,0 +1,137 @@
+"""The ranking: earliest starvation first, then lowest headroom; workloads that never starve
+in the horizon last, by their lowest headroom. One row per workload, with the mitigation that
+moves its starvation month the furthest."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks.analysis.mitigations import best_mitigation, mitigate
+from tasks.analysis.projection import NEVER, Projection
+
+RANKING_COLUMNS = (
+    "rank",
+    "workload_id",
+    "name",
+    "owner",
+    "pool",
+    "phase",
+    "precision",
+    "arithmetic_intensity_flops_per_byte",
+    "ridge_flops_per_byte",
+    "bound",
+    "utilization_now",
+    "headroom_now",
+    "min_headroom",
+    "min_headroom_month",
+    "starve_month",
+    "shortfall_month",
+    "best_mitigation",
+    "months_gained",
+)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The ranking and the mitigations table it was drawn from."""
+
+    ranking: pd.DataFrame
+    mitigations: pd.DataFrame
+    order: np.ndarray  # ranking row i is workload order[i] of the projection
+
+
+def _month_or_none(months: list[dt.date], index: np.ndarray) -> np.ndarray:
+    lookup = np.array([*months, None], dtype=object)
+    return np.asarray(lookup[np.where(index == NEVER, len(months), index)])
+
+
+def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
+    projector = projection.projector
+    outcome = projection.outcome
+    workloads = projector.workloads
+    n, n_months = outcome.headroom.shape
+    starve = outcome.starve_index
+    min_headroom = outcome.headroom.min(axis=1)
+    order = np.lexsort(
+        (
+            workloads["workload_id"].astype(str).to_numpy(),
+            min_headroom,
+            np.where(starve == NEVER, n_months, starve),
+        )
+    )
+    mitigations = mitigate(projection) if with_mitigations else _no_mitigations()
+    if with_mitigations:
+        label, gained = best_mitigation(mitigations, n)
+    else:
+        label, gained = np.full(n, None, dtype=object), np.zeros(n)
+    bandwidth_now = projector.fleet.counts[projector.pool_index, :, 0] @ (
+        projector.ceilings.bandwidth
+    )
+    ai = projector.baseline_figures.intensity
+    table = pd.DataFrame(
+        {
+            "workload_id": workloads["workload_id"].to_numpy(),
+            "name": workloads["name"].to_numpy(),
+            "owner": workloads["owner"].to_numpy(),
+            "pool": workloads["pool"].to_numpy(),
+            "phase": workloads["phase"].to_numpy(),
+            "precision": workloads["precision"].to_numpy(),
+            "arithmetic_intensity_flops_per_byte": ai,
+            "ridge_flops_per_byte": outcome.peak_flops_per_s[:, 0] / bandwidth_now,
+            "bound": projection.bound_now(),
+            "utilization_now": outcome.utilization[:, 0],
+            "headroom_now": outcome.headroom[:, 0],
+            "min_headroom": min_headroom,
+            "min_headroom_month": _month_or_none(
+                projection.months, outcome.headroom.argmin(axis=1)
+            ),
+            "starve_month": _month_or_none(projection.months, starve),
+            "shortfall_month": _month_or_none(projection.months, outcome.shortfall_index),
+            "best_mitigation": label,
+            "months_gained": gained.astype(int),
+        }
+    ).iloc[order]
+    table.insert(0, "rank", np.arange(1, n + 1))
+    return Ranked(table.reset_index(drop=True), mitigations, order)
+
+
+def _no_mitigations() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "workload_id": pd.Series(dtype=object),
+            "mitigation": pd.Series(dtype=object),
+            "label": pd.Series(dtype=object),
+            "applicable": pd.Series(dtype=bool),
+            "starve_index": pd.Series(dtype=np.int64),
+            "months_gained": pd.Series(dtype=float),
+        }
+    )
+
+
+def records(frame: pd.DataFrame) -> Iterator[Any]:
+    """A frame's rows as named tuples, typed loosely: columns hold mixed values (dates or
+    missing, labels or missing) that pandas' stubs cannot describe per column."""
+    return frame.itertuples(index=False)
+
+
+def ranking_rows(ranking: pd.DataFrame) -> list[dict[str, object]]:
+    """The ranking as JSON-ready rows (``memwall rank --json``, the Prefect table artifact)."""
+    return [
+        {
+            "workload_id": str(r.workload_id),
+            "rank": int(r.rank),
+            "starve_month": None if pd.isna(r.starve_month) else f"{r.starve_month:%Y-%m}",
+            "bound": str(r.bound),
+            "utilization_now": float(r.utilization_now),
+            "min_headroom": float(r.min_headroom),
+            "best_mitigation": None if pd.isna(r.best_mitigation) else str(r.best_mitigation),
+            "months_gained": int(r.months_gained),
+        }
+        for r in records(ranking)
+    ]

@@ -1,0 +1,180 @@
+"""What-if: the same projection once per roadmap scenario, compared with a baseline.
+
+A roadmap's ``scenario`` column names the plan each row belongs to; rows with no scenario are
+shared by every plan (the installed base, say), so a scenario file only has to state what
+differs. The baseline is the scenario named ``baseline``, else the first one named.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hardware_profiles import examples
+from hardware_profiles.catalog import BUILTIN_SOURCE, load_catalog
+from hardware_profiles.errors import ProfileError
+from hardware_profiles.parquet import read_table
+from hardware_profiles.profiles import Profiles, check_consistent
+from hardware_profiles.schema import ROADMAP, WORKLOADS
+from tasks.analysis.projection import NEVER, Projection, month_index, project
+from tasks.analysis.ranking import Ranked, rank
+
+BASELINE = "baseline"
+SINGLE = "roadmap"
+
+
+def scenario_names(roadmap: pd.DataFrame) -> list[str]:
+    """Named scenarios in order of first appearance, or [SINGLE] for a plain roadmap."""
+    named = roadmap["scenario"].dropna().astype(str)
+    names = list(dict.fromkeys(named))
+    return names or [SINGLE]
+
+
+def baseline_name(names: list[str]) -> str:
+    return BASELINE if BASELINE in names else names[0]
+
+
+def scenario_roadmap(roadmap: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The rows of one scenario plus the rows every scenario shares."""
+    if name == SINGLE and roadmap["scenario"].isna().all():
+        return roadmap
+    keep = roadmap["scenario"].isna() | (roadmap["scenario"].astype(str) == name)
+    return pd.DataFrame(roadmap[keep].reset_index(drop=True))
+
+
+def load_scenarios(
+    workloads: str | Path | None,
+    roadmap: str | Path | None,
+    catalog: str | Path | None,
+) -> dict[str, Profiles]:
+    """Each scenario's profiles, checked on their own: a retirement in one plan must not be
+    charged against a purchase in another."""
+    catalog_frame = load_catalog(catalog)
+    workloads_frame = (
+        examples.example_workloads() if workloads is None else read_table(workloads, WORKLOADS)
+    )
+    roadmap_frame = examples.example_roadmap() if roadmap is None else read_table(roadmap, ROADMAP)
+    roadmap_source = examples.SOURCE if roadmap is None else str(roadmap)
+    result = {}
+    for name in scenario_names(roadmap_frame):
+        profiles = Profiles(
+            workloads=workloads_frame,
+            roadmap=scenario_roadmap(roadmap_frame, name),
+            catalog=catalog_frame,
+            workloads_source=examples.SOURCE if workloads is None else str(workloads),
+            roadmap_source=roadmap_source
+            if name == SINGLE
+            else f"{roadmap_source} (scenario {name!r})",
+            catalog_source=BUILTIN_SOURCE if catalog is None else str(catalog),
+        )
+        check_consistent(profiles)
+        result[name] = profiles
+    return result
+
+
+def pick_scenario(scenarios: dict[str, Profiles], name: str | None) -> tuple[str, Profiles]:
+    """The scenario ``name``, or the baseline when no name is given."""
+    names = list(scenarios)
+    chosen = baseline_name(names) if name is None else name
+    if chosen not in scenarios:
+        source = next(iter(scenarios.values())).roadmap_source
+        raise ProfileError(
+            source,
+            f"has no scenario {chosen!r}; its scenarios are {', '.join(names)}",
+            column="scenario",
+        )
+    return chosen, scenarios[chosen]
+
+
+def purchase_cost_usd(
+    roadmap: pd.DataFrame, catalog: pd.DataFrame, months: list[dt.date]
+) -> float | None:
+    """What the purchases within the horizon cost: unit_cost_usd, else the catalog's list
+    price; None when some purchase has neither."""
+    when = np.array([month_index(months[0], d) for d in roadmap["effective_date"]])
+    buys = roadmap[(roadmap["count_delta"] > 0).to_numpy() & (when >= 0) & (when < len(months))]
+    if buys.empty:
+        return 0.0
+    price = buys["accelerator_id"].map(catalog.set_index("accelerator_id")["list_price_usd"])
+    unit = buys["unit_cost_usd"].astype(float).fillna(price.astype(float))
+    if unit.isna().any():
+        return None
+    return float((unit * buys["count_delta"]).sum())
+
+
+@dataclass(frozen=True)
+class ScenarioResult:
+    name: str
+    profiles: Profiles
+    projection: Projection
+    ranked: Ranked
+    cost_usd: float | None
+
+
+def compare(
+    scenarios: dict[str, Profiles],
+    calibrated: pd.DataFrame,
+    start: dt.date,
+    months: int,
+) -> tuple[pd.DataFrame, list[ScenarioResult]]:
+    """Project every scenario; one comparison row per scenario against the baseline.
+
+    Columns: scenario, starving (within the horizon), rescued and newly_starving (workload
+    ids, against the baseline), months_gained (summed over workloads, a workload that no
+    longer starves counting the rest of the horizon), cost_usd (purchases in the horizon),
+    extra_cost_usd and cost_per_month_gained_usd (against the baseline; None where unknown).
+    """
+    results = []
+    for name, profiles in scenarios.items():
+        projection = project(
+            profiles.workloads,
+            profiles.roadmap,
+            calibrated,
+            start,
+            months,
+            workloads_source=profiles.workloads_source,
+            roadmap_source=profiles.roadmap_source,
+        )
+        results.append(
+            ScenarioResult(
+                name,
+                profiles,
+                projection,
+                rank(projection, with_mitigations=False),
+                purchase_cost_usd(profiles.roadmap, profiles.catalog, projection.months),
+            )
+        )
+    base = next(r for r in results if r.name == baseline_name(list(scenarios)))
+    ids = base.profiles.workloads["workload_id"].astype(str).to_numpy()
+    base_starve = base.projection.outcome.starve_index
+    rows = []
+    for result in results:
+        starve = result.projection.outcome.starve_index
+        later = np.where(starve == NEVER, months, starve) - np.where(
+            base_starve == NEVER, months, base_starve
+        )
+        extra = (
+            None
+            if result.cost_usd is None or base.cost_usd is None
+            else result.cost_usd - base.cost_usd
+        )
+        gained = int(later.sum())
+        rows.append(
+            {
+                "scenario": result.name,
+                "starving": int((starve != NEVER).sum()),
+                "rescued": list(ids[(base_starve != NEVER) & (starve == NEVER)]),
+                "newly_starving": list(ids[(base_starve == NEVER) & (starve != NEVER)]),
+                "months_gained": gained,
+                "cost_usd": result.cost_usd,
+                "extra_cost_usd": extra,
+                "cost_per_month_gained_usd": extra / gained
+                if extra is not None and gained > 0
+                else None,
+            }
+        )
+    return pd.DataFrame(rows), results
