@@ -29,9 +29,12 @@ def split_scenarios(roadmap: pd.DataFrame) -> dict[str, pd.DataFrame]:
     if "scenario" not in roadmap:
         return {BASELINE: roadmap.reset_index(drop=True)}
     shared = roadmap["scenario"].isna()
+    named = set(roadmap["scenario"].dropna().astype(str))
     return {
         name: roadmap[shared | (roadmap["scenario"] == name)].reset_index(drop=True)
         for name in scenario_names(roadmap)
+        # With no shared rows, "doing nothing more" is no plan at all: no baseline then.
+        if name != BASELINE or shared.any() or BASELINE in named
     }
 
 

@@ -2,7 +2,8 @@
 
 A roadmap's ``scenario`` column names the plan each row belongs to; rows with no scenario are
 shared by every plan (the installed base, say), so a scenario file only has to state what
-differs. The baseline is the scenario named ``baseline``, else the first one named.
+differs. Scenarios are split by ``hardware_profiles.roadmaps.split_scenarios``: the baseline is
+the shared rows alone (plus any rows named ``baseline``), "doing nothing more".
 """
 
 from __future__ import annotations
@@ -19,31 +20,16 @@ from hardware_profiles.catalog import BUILTIN_SOURCE, load_catalog
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.parquet import read_table
 from hardware_profiles.profiles import Profiles, check_consistent
+from hardware_profiles.roadmaps import BASELINE, split_scenarios
 from hardware_profiles.schema import ROADMAP, WORKLOADS
 from tasks.analysis.projection import NEVER, Projection, month_index, project
 from tasks.analysis.ranking import Ranked, rank
 
-BASELINE = "baseline"
-SINGLE = "roadmap"
-
-
-def scenario_names(roadmap: pd.DataFrame) -> list[str]:
-    """Named scenarios in order of first appearance, or [SINGLE] for a plain roadmap."""
-    named = roadmap["scenario"].dropna().astype(str)
-    names = list(dict.fromkeys(named))
-    return names or [SINGLE]
-
 
 def baseline_name(names: list[str]) -> str:
+    """The plan the others are compared with: the shared rows alone (``baseline``), or the
+    first scenario when every row belongs to a named one."""
     return BASELINE if BASELINE in names else names[0]
-
-
-def scenario_roadmap(roadmap: pd.DataFrame, name: str) -> pd.DataFrame:
-    """The rows of one scenario plus the rows every scenario shares."""
-    if name == SINGLE and roadmap["scenario"].isna().all():
-        return roadmap
-    keep = roadmap["scenario"].isna() | (roadmap["scenario"].astype(str) == name)
-    return pd.DataFrame(roadmap[keep].reset_index(drop=True))
 
 
 def load_scenarios(
@@ -59,15 +45,16 @@ def load_scenarios(
     )
     roadmap_frame = examples.example_roadmap() if roadmap is None else read_table(roadmap, ROADMAP)
     roadmap_source = examples.SOURCE if roadmap is None else str(roadmap)
+    split = split_scenarios(roadmap_frame)
     result = {}
-    for name in scenario_names(roadmap_frame):
+    for name, rows in split.items():
         profiles = Profiles(
             workloads=workloads_frame,
-            roadmap=scenario_roadmap(roadmap_frame, name),
+            roadmap=rows,
             catalog=catalog_frame,
             workloads_source=examples.SOURCE if workloads is None else str(workloads),
             roadmap_source=roadmap_source
-            if name == SINGLE
+            if len(split) == 1
             else f"{roadmap_source} (scenario {name!r})",
             catalog_source=BUILTIN_SOURCE if catalog is None else str(catalog),
         )

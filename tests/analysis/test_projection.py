@@ -30,12 +30,13 @@ from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.profiles import Profiles
+from hardware_profiles.roadmaps import split_scenarios
 from hardware_profiles.schema import CATALOG, ROADMAP, WORKLOADS
 from tasks.analysis.calibration import CalibrationError, calibrate
 from tasks.analysis.mitigations import batch_bytes_per_unit, decode_split
 from tasks.analysis.projection import HorizonError, fleet_by_month, horizon_months, project
 from tasks.analysis.ranking import rank, ranking_rows, records
-from tasks.analysis.whatif import compare, purchase_cost_usd, scenario_names, scenario_roadmap
+from tasks.analysis.whatif import baseline_name, compare, purchase_cost_usd
 
 START = dt.date(2027, 1, 1)
 G = 1.25
@@ -213,11 +214,13 @@ def test_what_if_rescues_and_costs() -> None:
         [roadmap, _roadmap([("p", "2027-01-01", "x1", 0)], scenario=["baseline"])],
         ignore_index=True,
     )
-    assert scenario_names(roadmap) == ["more", "baseline"]
+    split = split_scenarios(roadmap)
+    assert list(split) == ["baseline", "more"]
+    # The baseline is the shared row plus the row named "baseline"; "more" adds its purchase.
+    assert (len(split["baseline"]), len(split["more"])) == (2, 2)
     catalog = _catalog()
     scenarios = {
-        name: Profiles(_scenario_s(), scenario_roadmap(roadmap, name), catalog, "w", "r", "c")
-        for name in scenario_names(roadmap)
+        name: Profiles(_scenario_s(), rows, catalog, "w", "r", "c") for name, rows in split.items()
     }
     comparison, _ = compare(scenarios, calibrate(catalog), START, 12)
     rows = comparison.set_index("scenario")
@@ -227,6 +230,15 @@ def test_what_if_rescues_and_costs() -> None:
     assert rows.loc["more", "months_gained"] == 16
     assert rows.loc["more", "extra_cost_usd"] == pytest.approx(1000.0)
     assert rows.loc["more", "cost_per_month_gained_usd"] == pytest.approx(62.5)
+
+
+def test_with_no_shared_rows_the_first_scenario_is_the_baseline() -> None:
+    roadmap = _roadmap(
+        [("p", "2026-01-01", "x1", 2), ("p", "2026-01-01", "x2", 2)], scenario=["one", "two"]
+    )
+    split = split_scenarios(roadmap)
+    assert list(split) == ["one", "two"]
+    assert baseline_name(list(split)) == "one"
 
 
 def test_purchase_cost_falls_back_to_the_list_price_or_is_unknown() -> None:
