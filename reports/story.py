@@ -538,13 +538,16 @@ def _method(report: AuditReport) -> list[Flowable]:
         "Starvation: the first month with headroom < 1 while memory-bound. Headroom < 1 while "
         "compute-bound is a shortfall, reported but not starvation. Rank: starvation month, then "
         "lowest headroom; workloads that never starve come last, by their lowest headroom.",
-        f"Mitigations: lower precision ({', '.join(LOWER_PRECISIONS)}) scales bytes per unit by "
-        "the ratio of element sizes, as if weights, KV cache and activations all shrank alike "
-        "(an approximation: activations often stay wider), with FLOPs unchanged against that "
-        "precision's peak. A larger decode batch (x2, x4) divides the weights' bytes per token by "
-        "the factor and keeps the KV cache per token; weights per token are estimated as "
-        "b_w·FLOPs/(2·B) (two FLOPs per weight), which overstates them at long contexts, and a row "
-        "where that leaves no KV bytes is skipped (n/a). Memory capacity is not checked. Moving to "
+        f"Mitigations: lower precision ({', '.join(LOWER_PRECISIONS)}) stores weights and KV "
+        "cache at that precision and runs against its peak; a larger decode batch (x2, x4) "
+        "shares each weight read among more tokens. Workloads made from a model preset are "
+        "re-derived by the workload model, exactly. For other rows, lower precision scales bytes "
+        "per unit by the ratio of element sizes, as if weights, KV cache and activations all "
+        "shrank alike (an approximation: activations often stay wider); a larger batch divides "
+        "the weights' bytes per token by the factor and keeps the KV cache per token, with "
+        "weights per token estimated as b_w·FLOPs/(2·B) (two FLOPs per weight), which overstates "
+        "them at long contexts; a row where that leaves no KV bytes is skipped (n/a). Memory "
+        "capacity is not checked. Moving to "
         "another pool's hardware keeps the workload's share and its own pool's device count, but "
         "on the other pool's mix of models each month.",
         *(f"{name}: {where}" for name, where in report.sources.items()),

@@ -2,9 +2,9 @@
 variant of the workload (fewer bytes per unit, another precision's peak, another pool's
 hardware), keeping its share of the pool, its demand and every other workload unchanged.
 
-How a mitigation changes a workload's figures is decided from the workload row alone, in
-:func:`precision_figures` and :func:`decode_split`; a workload model (architecture -> FLOPs
-and bytes) can replace those two functions without touching the projection.
+How a mitigation changes a workload's figures: rows made from a model preset are re-derived by
+the workload model (:func:`modelled_figures`), exactly; other rows are scaled from the row alone
+(:func:`precision_figures`, :func:`decode_split`), an approximation the report states.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hardware_profiles.errors import MemwallError
+from hardware_profiles.presets import estimate_workload
 from tasks.analysis.projection import NEVER, Figures, Projection, lookup
 
 # Bytes per weight / KV element at each precision.
@@ -36,16 +38,65 @@ class Mitigation:
     label: str
 
 
-def precision_figures(figures: Figures, precision: str) -> tuple[Figures, np.ndarray]:
-    """Weights and KV both stored at ``precision``: bytes per unit scale with the element
-    size (activations are assumed to scale alike); FLOPs are unchanged and run against that
-    precision's peak. Only a narrower element than today's counts as a mitigation."""
+_MODEL_KEYS = (
+    "model_preset",
+    "phase",
+    "batch",
+    "context_tokens",
+    "precision",
+    "weight_precision",
+    "kv_precision",
+)
+
+
+def modelled_figures(
+    workloads: pd.DataFrame,
+    *,
+    weights: str | None = None,
+    kv: str | None = None,
+    batch_factor: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(FLOPs, bytes) per unit re-derived by the workload model at other weight/KV precisions
+    or batch, for rows made from a model preset; NaN for the rest. Rows that share a model,
+    phase, batch, context and precisions are derived once, so 100,000 rows of a few models
+    cost a few estimates."""
+    flops = np.full(len(workloads), np.nan)
+    nbytes = np.full(len(workloads), np.nan)
+    if "model_preset" not in workloads:
+        return flops, nbytes
+    modelled = np.flatnonzero(workloads["model_preset"].notna().to_numpy())
+    if modelled.size == 0:
+        return flops, nbytes
+    subset = workloads.iloc[modelled]
+    keys = [k for k in _MODEL_KEYS if k in subset]
+    for positions in subset.groupby(keys, dropna=False, sort=False).indices.values():
+        row = {str(k): v for k, v in subset.iloc[positions[0]].items()}
+        batch = None if batch_factor == 1 or pd.isna(row["batch"]) else int(row["batch"])
+        try:
+            estimate = estimate_workload(
+                row, weights=weights, kv=kv, batch=None if batch is None else batch * batch_factor
+            )
+        except MemwallError:
+            estimate = None  # a preset this memwall does not know: fall back to the row
+        if estimate is not None:
+            flops[modelled[positions]] = estimate.flops_per_unit
+            nbytes[modelled[positions]] = estimate.bytes_per_unit
+    return flops, nbytes
+
+
+def precision_figures(
+    figures: Figures, precision: str, workloads: pd.DataFrame
+) -> tuple[Figures, np.ndarray]:
+    """Weights and KV both stored at ``precision``; FLOPs run against that precision's peak.
+    Only a narrower element than today's counts as a mitigation. Modelled rows are re-derived;
+    for the rest bytes per unit scale with the element size (activations assumed alike)."""
     current = lookup(figures.precision, BYTES_PER_ELEMENT).astype(float)
     target = BYTES_PER_ELEMENT[precision]
     applicable = target < current
+    flops, nbytes = modelled_figures(workloads, weights=precision, kv=precision)
     variant = Figures(
-        figures.flops_per_unit,
-        figures.bytes_per_unit * target / current,
+        np.where(np.isnan(flops), figures.flops_per_unit, flops),
+        np.where(np.isnan(nbytes), figures.bytes_per_unit * target / current, nbytes),
         np.full(len(current), precision, dtype=object),
     )
     return variant, applicable
@@ -70,11 +121,21 @@ def decode_split(workloads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.where(splittable, weights, np.nan), np.where(splittable, kv, np.nan)
 
 
-def batch_bytes_per_unit(workloads: pd.DataFrame, factor: int) -> np.ndarray:
-    """Bytes per token at ``factor`` times the batch: the weights' share divided by the
-    factor, the KV cache per token unchanged; NaN where the row cannot be split."""
+def batch_figures(
+    figures: Figures, workloads: pd.DataFrame, factor: int
+) -> tuple[Figures, np.ndarray]:
+    """Decode at ``factor`` times the batch, and where that applies. Modelled rows are
+    re-derived; for the rest the weights' share of bytes per token is divided by the factor
+    and the KV cache per token kept (rows that cannot be split do not apply)."""
     weights, kv = decode_split(workloads)
-    return np.asarray(kv + weights / factor)
+    approximate = kv + weights / factor
+    flops, nbytes = modelled_figures(workloads, batch_factor=factor)
+    decode = (workloads["phase"] == "decode").to_numpy()
+    nbytes = np.where(decode & ~np.isnan(nbytes), nbytes, approximate)
+    flops = np.where(decode & ~np.isnan(flops), flops, figures.flops_per_unit)
+    applicable = ~np.isnan(nbytes)
+    variant = Figures(flops, np.where(applicable, nbytes, 1.0), figures.precision)
+    return variant, applicable
 
 
 def catalogue(projection: Projection) -> list[Mitigation]:
@@ -93,14 +154,11 @@ def _starve_of(projection: Projection, mitigation: Mitigation) -> tuple[np.ndarr
     figures = projector.baseline_figures
     kind, _, arg = mitigation.key.partition(":")
     if kind == "precision":
-        variant, applicable = precision_figures(figures, arg)
+        variant, applicable = precision_figures(figures, arg, projector.workloads)
         outcome = projector.evaluate(variant)
     elif kind == "batch":
-        nbytes = batch_bytes_per_unit(projector.workloads, int(arg[1:]))
-        applicable = ~np.isnan(nbytes)
-        outcome = projector.evaluate(
-            Figures(figures.flops_per_unit, np.where(applicable, nbytes, 1.0), figures.precision)
-        )
+        variant, applicable = batch_figures(figures, projector.workloads, int(arg[1:]))
+        outcome = projector.evaluate(variant)
     else:
         target = projector.fleet.pools.index(arg)
         counts = projector.counts_on_pool_hardware(target)

@@ -28,13 +28,21 @@ import pytest
 
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.errors import ProfileError
+from hardware_profiles.examples import example_workloads
 from hardware_profiles.parquet import validate_frame
+from hardware_profiles.presets import estimate_workload
 from hardware_profiles.profiles import Profiles
 from hardware_profiles.roadmaps import split_scenarios
 from hardware_profiles.schema import CATALOG, ROADMAP, WORKLOADS
 from tasks.analysis.calibration import CalibrationError, calibrate
-from tasks.analysis.mitigations import batch_bytes_per_unit, decode_split
-from tasks.analysis.projection import HorizonError, fleet_by_month, horizon_months, project
+from tasks.analysis.mitigations import batch_figures, decode_split, precision_figures
+from tasks.analysis.projection import (
+    Figures,
+    HorizonError,
+    fleet_by_month,
+    horizon_months,
+    project,
+)
 from tasks.analysis.ranking import rank, ranking_rows, records
 from tasks.analysis.whatif import baseline_name, compare, purchase_cost_usd
 
@@ -189,9 +197,29 @@ def test_decode_batch_split_and_larger_batch() -> None:
     weights, kv = decode_split(workloads)
     assert weights[0] == pytest.approx(5.0) and kv[0] == pytest.approx(3.0)
     assert np.isnan(weights[1:]).all()
-    assert batch_bytes_per_unit(workloads, 2)[0] == pytest.approx(5.5)
-    assert batch_bytes_per_unit(workloads, 4)[0] == pytest.approx(4.25)
-    assert np.isnan(batch_bytes_per_unit(workloads, 2)[1:]).all()
+    figures = Figures.of(workloads)
+    doubled, applicable = batch_figures(figures, workloads, 2)
+    assert doubled.bytes_per_unit[0] == pytest.approx(5.5)
+    assert applicable.tolist() == [True, False, False]
+    assert batch_figures(figures, workloads, 4)[0].bytes_per_unit[0] == pytest.approx(4.25)
+
+
+def test_rows_from_a_preset_are_re_derived_by_the_workload_model() -> None:
+    # The examples come from presets: a mitigation re-runs the model instead of scaling the row,
+    # so batch 1 decode (which the row alone cannot split) gets a batch x2 figure too.
+    workloads = example_workloads()
+    figures = Figures.of(workloads)
+    agent = workloads.index[workloads["workload_id"] == "agent-8b-decode"][0]
+    row = workloads.loc[agent].to_dict()
+    doubled, applicable = batch_figures(figures, workloads, 2)
+    expected = estimate_workload(row, batch=2)
+    assert expected is not None and applicable[agent]
+    assert doubled.bytes_per_unit[agent] == pytest.approx(expected.bytes_per_unit)
+    assert doubled.bytes_per_unit[agent] < figures.bytes_per_unit[agent]
+    fp8, _ = precision_figures(figures, "fp8", workloads)
+    expected = estimate_workload(row, weights="fp8", kv="fp8")
+    assert expected is not None
+    assert fp8.bytes_per_unit[agent] == pytest.approx(expected.bytes_per_unit)
 
 
 def test_roadmap_changes_apply_from_their_month() -> None:
