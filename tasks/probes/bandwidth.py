@@ -74,7 +74,8 @@ class BandwidthResult:
 def tolerance(dtype: str) -> float:
     """Relative error a correct kernel stays within: a few ulps of the element type, and a
     float32 accumulation's rounding for the reduction."""
-    return float(16 * jnp.finfo(jnp.dtype(dtype)).eps) + 1e-4
+    eps = jnp.finfo(jnp.dtype(dtype)).eps  # type: ignore[no-untyped-call]
+    return float(16 * eps) + 1e-4
 
 
 def _rounded(value: float, dtype: str) -> float:
