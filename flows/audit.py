@@ -30,7 +30,12 @@ from tasks.analysis.calibration import (
 )
 from tasks.analysis.roofline import rank_by_utilization, roofline_today
 from tasks.discovery import discover
-from tasks.probes.runner import ProbePlan, probe_accelerator, software_versions
+from tasks.probes.runner import (
+    ProbePlan,
+    probe_accelerator,
+    probe_all_devices,
+    software_versions,
+)
 
 DEFAULT_OUT_DIR = "memwall-reports"
 
@@ -70,6 +75,13 @@ def probe_task(
     return probe_accelerator(accelerator, catalog, plan, run_id, progress=announce)
 
 
+@task(cache_policy=NO_CACHE, task_run_name="probe-all-devices")
+def probe_all_task(
+    accelerators: list[Accelerator], catalog: pd.DataFrame, plan: ProbePlan, run_id: str
+) -> pd.DataFrame:
+    return probe_all_devices(accelerators, catalog, plan, run_id, progress=announce)
+
+
 @task(cache_policy=NO_CACHE)
 def rank_task(profiles: Profiles, measurements: pd.DataFrame, today: dt.date) -> pd.DataFrame:
     announce("ranking workloads")
@@ -103,10 +115,11 @@ def audit(
     run_id = new_run_id(now)
     profiles = load_profiles_task(workloads, roadmap, catalog)
     accelerators = discover_task(profiles.catalog)
-    plan = ProbePlan.quick() if quick else ProbePlan()
-    measurements = pd.concat(
-        [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators], ignore_index=True
-    )
+    plan = ProbePlan.for_platform(accelerators[0].platform, quick=quick)
+    frames = [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators]
+    if len(accelerators) > 1:
+        frames.append(probe_all_task(accelerators, profiles.catalog, plan, run_id))
+    measurements = pd.concat(frames, ignore_index=True)
     ranking = rank_task(profiles, measurements, today or now.date())
 
     out = Path(out_dir)

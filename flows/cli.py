@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from flows import cli_probe
 from flows.cli_common import (
     CatalogOption,
     RoadmapOption,
@@ -97,6 +98,7 @@ def audit(
 
 
 # Command groups live in their own modules (flows/cli_<area>.py) and are registered here.
+app.command("probe")(cli_probe.probe)
 
 
 def main() -> None:
