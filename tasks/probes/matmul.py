@@ -76,9 +76,7 @@ def operands(key: jax.Array, n: int, dtype: str, devices: Devices) -> tuple[Any,
 
 def product_error(a: Any, b: Any, c: Any, x: Any) -> float:
     """Relative 2-norm error of C·x against A·(B·x), at float32 (or wider) and full precision."""
-    wide = jnp.promote_types(c.dtype, jnp.float32)
-    if wide == jnp.int32 or wide == jnp.int64:
-        wide = jnp.float32
+    wide = jnp.float64 if c.dtype == jnp.float64 else jnp.float32
     got = jnp.matmul(c.astype(wide), x.astype(wide), precision=_HIGHEST)
     want = jnp.matmul(
         a.astype(wide),
