@@ -65,7 +65,11 @@ def device_memory_bytes(device: jax.Device) -> int | None:
         return host_memory_bytes()
     stats = device.memory_stats() or {}
     limit = stats.get("bytes_limit")
-    return int(limit) if limit else None
+    if limit:
+        return int(limit)
+    if device.platform == "gpu":
+        return nvml_memory_bytes(int(device.local_hardware_id or 0))
+    return None
 
 
 def free_memory_bytes(device: jax.Device) -> int | None:
@@ -223,3 +227,14 @@ def nvml_driver_version() -> str | None:
     except Exception:
         return None
     return version.decode() if isinstance(version, bytes) else str(version)
+
+
+def nvml_memory_bytes(index: int) -> int | None:
+    """Total memory of NVIDIA GPU ``index`` by NVML, for when JAX's allocator does not say."""
+    nvml = _nvml()
+    if nvml is None:
+        return None
+    try:
+        return int(nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(index)).total)
+    except Exception:
+        return None

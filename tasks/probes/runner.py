@@ -382,6 +382,10 @@ def _matmul_step(rows: _Rows, plan: ProbePlan, dtype: str, n: int) -> tuple[Row,
         if dtype in matmul.TOLERANCE
         else f"no matmul validation tolerance for {dtype!r}; valid: {', '.join(matmul.TOLERANCE)}"
     )
+    precision = DTYPE_PRECISION.get(dtype)
+    if not reason and t.accelerator_id and precision and spec is None:
+        # XLA would emulate the dtype in wider units: a figure for hardware that is not there.
+        reason = f"the catalog lists no {precision} peak for {t.accelerator_id}: no {dtype} units"
     if reason:
         return (rows.row("matmul", dtype, "flops_per_s", 0, None, spec, "waived", reason),)
     working_set = matmul.working_set_bytes(dtype, n)
@@ -416,12 +420,6 @@ def _matmul_step(rows: _Rows, plan: ProbePlan, dtype: str, n: int) -> tuple[Row,
 def _transfer_step(rows: _Rows, plan: ProbePlan, name: str) -> tuple[Row, ...]:
     t = rows.target
     dtype = "float32"
-    if t.platform == "cpu" and name != "device-to-device":
-        reason = (
-            "the CPU backend's device memory is host memory (JAX aliases host arrays): "
-            "there is no link to measure"
-        )
-        return (rows.row(name, dtype, "bytes_per_s", 0, None, None, "waived", reason),)
     count = len(t.devices)
     elements = bandwidth_elements(plan, "copy", dtype, t.first, count) // count
     try:
@@ -519,7 +517,11 @@ def device_steps(target: Target, plan: ProbePlan, run_id: str) -> list[Step]:
     for dtype in mm_dtypes:
         for n in sizes:
             add(f"matmul {dtype} n={n}", partial(_matmul_step, rows, plan, dtype, n))
-    transfers = ("device-to-device",) if together else ("host-to-device", "device-to-host")
+    # A CPU's device memory is host memory: JAX aliases host arrays, there is no link.
+    if together:
+        transfers: tuple[str, ...] = ("device-to-device",)
+    else:
+        transfers = () if target.platform == "cpu" else ("host-to-device", "device-to-host")
     if plan.transfers:
         for name in transfers:
             add(name, partial(_transfer_step, rows, plan, name))

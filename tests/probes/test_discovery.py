@@ -92,6 +92,8 @@ def _fake_nvml(monkeypatch: pytest.MonkeyPatch, *, fail_on: str | None = None) -
     nvml.nvmlDeviceGetTemperature = answer("temp", 41)  # type: ignore[attr-defined]
     nvml.nvmlDeviceGetPowerUsage = answer("power", 123_400)  # type: ignore[attr-defined]
     nvml.nvmlSystemGetDriverVersion = answer("driver", "550.54.15")  # type: ignore[attr-defined]
+    memory = types.SimpleNamespace(total=80 * 10**9)
+    nvml.nvmlDeviceGetMemoryInfo = answer("memory", memory)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "pynvml", nvml)
 
 
@@ -100,11 +102,13 @@ def test_nvml_reading_when_the_driver_answers(monkeypatch: pytest.MonkeyPatch) -
     reading = discovery.nvml_reading(0)
     assert reading == "NVIDIA H100 80GB HBM3 SM 1980 MHz, memory 1980 MHz, 41 C, 123 W"
     assert discovery.nvml_driver_version() == "550.54.15"
+    assert discovery.nvml_memory_bytes(0) == 80 * 10**9
 
 
 def test_nvml_absent_or_failing_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import fails: not installed
     assert discovery.nvml_reading(0) is None
     assert discovery.nvml_driver_version() is None
+    assert discovery.nvml_memory_bytes(0) is None
     _fake_nvml(monkeypatch, fail_on="temp")
     assert discovery.nvml_reading(0) == "NVML unreadable (RuntimeError)"

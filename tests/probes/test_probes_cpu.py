@@ -91,14 +91,22 @@ def test_plan_rows_validate_against_the_schema() -> None:
     accelerator = discover(catalog)[0]
     rows = probe_accelerator(accelerator, catalog, _tiny(transfers=True), "run-1")
     validate_frame(rows, MEASUREMENTS, "rows")
-    assert list(rows["probe"]) == ["triad", "matmul", "host-to-device", "device-to-host"]
-    assert set(rows.iloc[:2]["status"]) <= {"ok", "unstable"}
+    # A CPU's device memory is host memory: there is no host<->device link to measure.
+    assert list(rows["probe"]) == ["triad", "matmul"]
+    assert set(rows["status"]) <= {"ok", "unstable"}
     assert rows["spec"].isna().all()  # a CPU has no catalog spec
-    # On the CPU backend there is no host<->device link: waived, with the reason.
-    assert list(rows.iloc[2:]["status"]) == ["waived", "waived"]
-    assert "host memory" in rows.iloc[2]["detail"]
     # Every row says what state the host was in.
     assert rows["detail"].str.contains(r"\| host: load ").all()
+
+
+def test_a_dtype_the_catalog_model_lacks_is_waived() -> None:
+    catalog = builtin_catalog()
+    a100 = catalog[catalog["peak_flops_per_s_fp8"].isna()].iloc[0]["accelerator_id"]
+    accelerator = dataclasses.replace(discover(catalog)[0], accelerator_id=a100)
+    plan = _tiny(bandwidth_kernels=(), matmul_dtypes=("float8_e4m3fn",))
+    rows = probe_accelerator(accelerator, catalog, plan, "run-1")
+    assert list(rows["status"]) == ["waived"]
+    assert f"no fp8 peak for {a100}" in rows.iloc[0]["detail"]
 
 
 def test_unsupported_dtype_becomes_a_waived_row() -> None:
