@@ -69,7 +69,7 @@ def _table(frame: pd.DataFrame) -> None:
             "-" if math.isnan(row["efficiency"]) else f"{row['efficiency']:.0%}",
             f"[{style[row['status']]}]{row['status']}[/]",
         )
-        if row["status"] in ("waived", "failed"):
+        if row["status"] in ("waived", "failed") or str(row["probe"]).endswith("-sustained"):
             reason = str(row["detail"]).split(" | ")[0]
             notes.append(f"{device} {row['probe']} {row['dtype']}: {reason}")
     # Wide enough for the table when piped to a file, where rich would assume 80 columns.

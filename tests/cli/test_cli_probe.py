@@ -37,7 +37,8 @@ def test_probe_help_names_its_options(tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_quick_json_rows_validate_and_out_writes_the_same_rows(tmp_path: Path) -> None:
     out = tmp_path / "results" / "measurements.parquet"
-    result = memwall(["probe", "--quick", "--json", "--out", str(out)], tmp_path)
+    args = ["probe", "--quick", "--sustained", "0.3", "--json", "--out", str(out)]
+    result = memwall(args, tmp_path)
     assert result.returncode == 0, result.stderr
     records = json.loads(result.stdout)
     assert records and all(list(r) == MEASUREMENTS.columns for r in records)
@@ -45,7 +46,7 @@ def test_quick_json_rows_validate_and_out_writes_the_same_rows(tmp_path: Path) -
     frame["measured_at"] = pd.to_datetime(frame["measured_at"], utc=True)
     frame["accelerator_id"] = frame["accelerator_id"].astype("string")
     validate_frame(frame, MEASUREMENTS, "memwall probe --json")
-    assert {"copy", "triad", "matmul"} <= set(frame["probe"])
+    assert {"copy", "triad", "matmul", "triad-sustained", "matmul-sustained"} <= set(frame["probe"])
     assert set(frame["status"]) <= {"ok", "unstable", "waived"}
     written = read_table(out, MEASUREMENTS)
     assert list(written["probe"]) == list(frame["probe"])
