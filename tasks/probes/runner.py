@@ -145,6 +145,16 @@ def matmul_memory_cap(plan: ProbePlan, device: Any) -> int | None:
     return int(free * plan.max_free_fraction) if free is not None else None
 
 
+def largest_fitting_size(plan: ProbePlan, dtype: str, device: Any) -> int:
+    """The plan's largest GEMM size whose operands, product and validation fit the memory
+    cap (the smallest size where none does: its row then says why it was waived)."""
+    cap = matmul_memory_cap(plan, device)
+    fitting = [
+        n for n in plan.matmul_sizes if cap is None or 2 * matmul.working_set_bytes(dtype, n) <= cap
+    ]
+    return max(fitting or [min(plan.matmul_sizes)])
+
+
 def unsupported_reason(dtype: str) -> str | None:
     """Why JAX cannot run ``dtype`` here, or None. Checked up front: JAX would otherwise
     silently run float64 as float32 and the row would be mislabelled."""
@@ -473,14 +483,8 @@ def _sustained_step(rows: _Rows, plan: ProbePlan) -> tuple[Row, ...]:
             f"n={elements}; max relative error {bw.max_relative_error:.2e}",
         )
     )
-    mm_dtype = plan.matmul_dtypes[0]
-    cap = matmul_memory_cap(plan, t.first)
-    sizes = [
-        n
-        for n in plan.matmul_sizes
-        if cap is None or 2 * matmul.working_set_bytes(mm_dtype, n) <= cap
-    ]
-    n = max(sizes or [min(plan.matmul_sizes)])
+    mm_dtype = plan.matmul_dtypes[0] if plan.matmul_dtypes else "float32"
+    n = largest_fitting_size(plan, mm_dtype, t.first)
     mm = matmul.sustain_matmul(t.devices, mm_dtype, n, plan.sustained_s)
     out.append(
         rows.row(
@@ -513,7 +517,11 @@ def device_steps(target: Target, plan: ProbePlan, run_id: str) -> list[Step]:
         for dtype in bw_dtypes:
             add(f"{kernel} {dtype}", partial(_bandwidth_step, rows, plan, kernel, dtype))
     mm_dtypes = plan.matmul_dtypes[:1] if together else plan.matmul_dtypes
-    sizes = plan.matmul_sizes[-1:] if together else plan.matmul_sizes
+    sizes = plan.matmul_sizes
+    if together and mm_dtypes:
+        # One size, the largest that fits, rounded so the rows split evenly over the devices.
+        n = largest_fitting_size(plan, mm_dtypes[0], target.first)
+        sizes = (n - n % len(target.devices),)
     for dtype in mm_dtypes:
         for n in sizes:
             add(f"matmul {dtype} n={n}", partial(_matmul_step, rows, plan, dtype, n))
