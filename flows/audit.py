@@ -35,7 +35,12 @@ from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS, Projection, projec
 from tasks.analysis.ranking import Ranked, rank, ranking_rows, records
 from tasks.analysis.whatif import load_scenarios, pick_scenario
 from tasks.discovery import discover
-from tasks.probes.runner import ProbePlan, probe_accelerator, software_versions
+from tasks.probes.runner import (
+    ProbePlan,
+    probe_accelerator,
+    probe_all_devices,
+    software_versions,
+)
 
 DEFAULT_OUT_DIR = "memwall-reports"
 ARTIFACT_ROWS = 1000  # rows of the ranking table artifact; the PDF has them all
@@ -104,6 +109,13 @@ def probe_task(
     accelerator: Accelerator, catalog: pd.DataFrame, plan: ProbePlan, run_id: str
 ) -> pd.DataFrame:
     return probe_accelerator(accelerator, catalog, plan, run_id, progress=announce)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="probe-all-devices")
+def probe_all_task(
+    accelerators: list[Accelerator], catalog: pd.DataFrame, plan: ProbePlan, run_id: str
+) -> pd.DataFrame:
+    return probe_all_devices(accelerators, catalog, plan, run_id, progress=announce)
 
 
 @task(cache_policy=NO_CACHE)
@@ -182,10 +194,11 @@ def audit(
         workloads, roadmap, catalog, scenario, start, horizon_months, defaults
     )
     accelerators = discover_task(profiles.catalog)
-    plan = ProbePlan.quick() if quick else ProbePlan()
-    measurements = pd.concat(
-        [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators], ignore_index=True
-    )
+    plan = ProbePlan.for_platform(accelerators[0].platform, quick=quick)
+    frames = [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators]
+    if len(accelerators) > 1:
+        frames.append(probe_all_task(accelerators, profiles.catalog, plan, run_id))
+    measurements = pd.concat(frames, ignore_index=True)
     calibrated = calibrate_task(profiles.catalog, measurements, defaults)
     projection = project_task(profiles, calibrated, start, horizon_months)
     ranked = rank_task(projection)

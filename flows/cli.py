@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from flows import cli_analysis, cli_profiles
+from flows import cli_analysis, cli_probe, cli_profiles
 from flows.cli_common import (
     CatalogOption,
     RoadmapOption,
@@ -98,6 +98,7 @@ def audit(
 
 
 # Command groups live in their own modules (flows/cli_<area>.py) and are registered here.
+app.command("probe")(cli_probe.probe)
 for _name, _group in cli_profiles.GROUPS.items():
     app.add_typer(_group, name=_name)
 app.command("rank")(cli_analysis.rank)

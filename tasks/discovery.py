@@ -1,9 +1,16 @@
-"""What accelerators this host has, as JAX sees them, matched to the catalog."""
+"""What accelerators this host has, as JAX sees them, matched to the catalog; and the state of
+the host while it is measured (load, CPU quota, hypervisor, NVIDIA telemetry), because a figure
+taken on a busy or throttled host must say so."""
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import jax
 import pandas as pd
@@ -15,6 +22,8 @@ from hardware_profiles.schema import Accelerator, MiB
 # GPU's L2 or AMD's Infinity Cache (256 MiB), so 4x of it is safely out of cache.
 FALLBACK_LAST_LEVEL_CACHE_BYTES = 256 * MiB
 _CPU_CACHE_DIR = Path("/sys/devices/system/cpu/cpu0/cache")
+_CPUINFO = Path("/proc/cpuinfo")
+_CGROUP = Path("/sys/fs/cgroup")
 
 
 def _parse_size(text: str) -> int:
@@ -56,7 +65,11 @@ def device_memory_bytes(device: jax.Device) -> int | None:
         return host_memory_bytes()
     stats = device.memory_stats() or {}
     limit = stats.get("bytes_limit")
-    return int(limit) if limit else None
+    if limit:
+        return int(limit)
+    if device.platform == "gpu":
+        return nvml_memory_bytes(int(device.local_hardware_id or 0))
+    return None
 
 
 def free_memory_bytes(device: jax.Device) -> int | None:
@@ -88,3 +101,140 @@ def discover(catalog: pd.DataFrame) -> list[Accelerator]:
             )
         )
     return found
+
+
+def cpu_model(cpuinfo: Path = _CPUINFO) -> str | None:
+    """The CPU's marketing name (the first ``model name`` in /proc/cpuinfo), or None."""
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        return None
+    return None
+
+
+def hypervisor_present(cpuinfo: Path = _CPUINFO) -> bool | None:
+    """Whether the CPU reports running under a hypervisor (the ``hypervisor`` flag): a VM's
+    neighbours share its memory bandwidth. None when /proc/cpuinfo cannot be read."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return None
+    return any(
+        line.split(":", 1)[0].strip() == "flags" and "hypervisor" in line.split(":", 1)[1].split()
+        for line in text.splitlines()
+        if ":" in line
+    )
+
+
+def cgroup_cpu_quota(root: Path = _CGROUP) -> float | None:
+    """CPUs this process may use by its cgroup's CFS quota (cgroup v2 ``cpu.max`` or v1
+    ``cpu.cfs_quota_us``/``cpu.cfs_period_us``), or None when unlimited or unknown."""
+    candidates = [root / "cpu.max", root / "cpu" / "cpu.max"]
+    for path in candidates:
+        with contextlib.suppress(OSError, ValueError):
+            quota, period = path.read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+    for folder in (root / "cpu", root / "cpu,cpuacct", root):
+        with contextlib.suppress(OSError, ValueError):
+            quota_us = int((folder / "cpu.cfs_quota_us").read_text())
+            period_us = int((folder / "cpu.cfs_period_us").read_text())
+            return None if quota_us < 0 else quota_us / period_us
+    return None
+
+
+def load_average() -> tuple[float, float, float] | None:
+    with contextlib.suppress(OSError, AttributeError):
+        return os.getloadavg()
+    return None
+
+
+@dataclass(frozen=True)
+class HostState:
+    """The host's state when a probe ran: what a reader needs to trust or discount it."""
+
+    load_average: tuple[float, float, float] | None
+    cpu_quota: float | None
+    hypervisor: bool | None
+    cpu_model: str | None
+    last_level_cache_bytes: int | None
+
+    def describe(self) -> str:
+        load = (
+            "load " + "/".join(f"{x:.2f}" for x in self.load_average)
+            if self.load_average
+            else "load unknown"
+        )
+        quota = f"cgroup CPU quota {self.cpu_quota:g}" if self.cpu_quota else "no cgroup CPU quota"
+        hyper = {True: "hypervisor present", False: "bare metal", None: "hypervisor unknown"}
+        parts = [load, quota, hyper[self.hypervisor], f"{os.cpu_count()} CPUs"]
+        if self.cpu_model:
+            parts.append(f"CPU {self.cpu_model}")
+        if self.last_level_cache_bytes:
+            parts.append(f"LLC {self.last_level_cache_bytes / MiB:g} MiB")
+        return ", ".join(parts)
+
+
+def host_state() -> HostState:
+    return HostState(
+        load_average=load_average(),
+        cpu_quota=cgroup_cpu_quota(),
+        hypervisor=hypervisor_present(),
+        cpu_model=cpu_model(),
+        last_level_cache_bytes=cpu_last_level_cache_bytes(),
+    )
+
+
+def _nvml() -> Any | None:
+    """NVML (``nvidia-ml-py``), initialised, or None where it is not installed or no NVIDIA
+    driver answers."""
+    try:
+        nvml = importlib.import_module("pynvml")
+        nvml.nvmlInit()
+    except Exception:
+        return None
+    return nvml
+
+
+def nvml_reading(index: int) -> str | None:
+    """Name, clocks, temperature and power of NVIDIA GPU ``index`` now, in one line; None
+    where NVML is unavailable. Read before and after each probe: a clock that fell or a power
+    draw at its cap during the probe explains a low figure."""
+    nvml = _nvml()
+    if nvml is None:
+        return None
+    try:
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        name = nvml.nvmlDeviceGetName(handle)
+        sm = nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)
+        mem = nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM)
+        temp = nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
+        power_w = nvml.nvmlDeviceGetPowerUsage(handle) / 1000
+    except Exception as exc:
+        return f"NVML unreadable ({type(exc).__name__})"
+    name = name.decode() if isinstance(name, bytes) else str(name)
+    return f"{name} SM {sm} MHz, memory {mem} MHz, {temp} C, {power_w:.0f} W"
+
+
+def nvml_driver_version() -> str | None:
+    nvml = _nvml()
+    if nvml is None:
+        return None
+    try:
+        version = nvml.nvmlSystemGetDriverVersion()
+    except Exception:
+        return None
+    return version.decode() if isinstance(version, bytes) else str(version)
+
+
+def nvml_memory_bytes(index: int) -> int | None:
+    """Total memory of NVIDIA GPU ``index`` by NVML, for when JAX's allocator does not say."""
+    nvml = _nvml()
+    if nvml is None:
+        return None
+    try:
+        return int(nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(index)).total)
+    except Exception:
+        return None

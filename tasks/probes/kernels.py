@@ -48,6 +48,32 @@ BANDWIDTH_KERNELS: Final = {
 
 
 @dataclass(frozen=True)
+class TransferKernel:
+    """A copy across a link: host<->device, or device to device.
+
+    Bytes are counted once, as they cross the link (not once read and once written, as STREAM
+    would count a copy within one memory): a link's figure is what it carries.
+    """
+
+    name: str
+    formula: str
+
+    def bytes_moved(self, elements: int, itemsize: int, devices: int = 1) -> int:
+        """``elements`` per device, each device sending its array once."""
+        return elements * itemsize * devices
+
+
+TRANSFER_KERNELS: Final = {
+    k.name: k
+    for k in (
+        TransferKernel("host-to-device", "device ← host array"),
+        TransferKernel("device-to-host", "host ← device array"),
+        TransferKernel("device-to-device", "ring ppermute: device i+1 ← device i"),
+    )
+}
+
+
+@dataclass(frozen=True)
 class MatmulKernel:
     """C = A·B with square n×n operands."""
 

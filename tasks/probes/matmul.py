@@ -1,14 +1,15 @@
-"""Dense matmul throughput, compiled by JAX for one device.
+"""Dense matmul throughput, compiled by JAX for one device or split across all.
 
 Random operands (constant ones let hardware and compilers take shortcuts), float32 at full
 precision (not silently TF32), int8 accumulated in int32. The product is validated by a
 matrix-vector identity, C·x = A·(B·x), computed at float32 on the device: cheap (O(n²)) and
-blind to nothing a wrong kernel would do.
+blind to nothing a wrong kernel would do. Across several devices A is split by rows and B
+replicated, so each device multiplies its own block with no communication in the timed call.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -17,12 +18,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from tasks.probes.kernels import MATMUL
+from tasks.probes.placement import Devices, as_list, shardings
 from tasks.probes.statistics import Summary, summarize
+from tasks.probes.timing import time_calls, time_for
 
 # Relative error (2-norm of C·x - A·(B·x) over the norm of A·(B·x)) a correct product stays
 # within, given the rounding of C to its output type.
 TOLERANCE: Final = {
     "float32": 1e-3,
+    "float64": 1e-9,
     "bfloat16": 2e-2,
     "float16": 5e-3,
     "float8_e4m3fn": 2e-1,
@@ -38,63 +42,99 @@ class MatmulResult:
     summary: Summary
     relative_error: float
     output_dtype: str
+    seconds: list[float]
 
     @property
     def working_set_bytes(self) -> int:
-        in_size = np.dtype(jnp.dtype(self.dtype)).itemsize
-        out_size = np.dtype(jnp.dtype(self.output_dtype)).itemsize
-        return MATMUL.bytes_moved(self.n, in_size, out_size)
+        return working_set_bytes(self.dtype, self.n)
 
 
 def output_dtype(dtype: str) -> str:
     return "int32" if dtype == "int8" else dtype
 
 
-def operands(key: jax.Array, n: int, dtype: str, device: jax.Device) -> tuple[Any, Any]:
-    """Two random n×n operands on ``device``; small integers for int8."""
+def working_set_bytes(dtype: str, n: int) -> int:
+    in_size = jnp.dtype(dtype).itemsize
+    return MATMUL.bytes_moved(n, in_size, jnp.dtype(output_dtype(dtype)).itemsize)
+
+
+def operands(key: jax.Array, n: int, dtype: str, devices: Devices) -> tuple[Any, Any]:
+    """Two random n×n operands: A split by rows over ``devices``, B replicated; small
+    integers for int8 so that int32 accumulation is exact."""
     ka, kb = jax.random.split(key)
+    split, replicated = shardings(devices)
 
     def make(k: jax.Array) -> Any:
         if dtype == "int8":
             return jax.random.randint(k, (n, n), -8, 8, dtype=jnp.int8)
         return jax.random.normal(k, (n, n), dtype=jnp.float32).astype(dtype)
 
-    make_on_device = jax.jit(make, out_shardings=jax.sharding.SingleDeviceSharding(device))
-    return make_on_device(ka), make_on_device(kb)
+    a = jax.jit(make, out_shardings=split)(ka)
+    b = jax.jit(make, out_shardings=replicated)(kb)
+    return a, b
 
 
 def product_error(a: Any, b: Any, c: Any, x: Any) -> float:
-    """Relative 2-norm error of C·x against A·(B·x), all at float32 and full precision."""
-    f32 = jnp.float32
-    got = jnp.matmul(c.astype(f32), x, precision=_HIGHEST)
+    """Relative 2-norm error of C·x against A·(B·x), at float32 (or wider) and full precision."""
+    wide = jnp.float64 if c.dtype == jnp.float64 else jnp.float32
+    got = jnp.matmul(c.astype(wide), x.astype(wide), precision=_HIGHEST)
     want = jnp.matmul(
-        a.astype(f32), jnp.matmul(b.astype(f32), x, precision=_HIGHEST), precision=_HIGHEST
+        a.astype(wide),
+        jnp.matmul(b.astype(wide), x.astype(wide), precision=_HIGHEST),
+        precision=_HIGHEST,
     )
     return float(jnp.linalg.norm(got - want) / jnp.linalg.norm(want))
 
 
-def measure_matmul(
-    device: jax.Device, dtype: str, n: int, repetitions: int, warmup: int = 2, seed: int = 0
-) -> MatmulResult:
-    """Time C = A·B at ``dtype`` and size ``n`` on ``device``; validate the product."""
-    key = jax.random.PRNGKey(seed)
-    a, b = operands(key, n, dtype, device)
-    out = output_dtype(dtype)
-    precision = _HIGHEST if dtype == "float32" else None
+def _prepared(
+    devices: Devices, dtype: str, n: int, seed: int
+) -> tuple[Callable[[], Any], Any, Any]:
+    if n % len(as_list(devices)):
+        raise ValueError(f"n={n} does not split over {len(as_list(devices))} devices")
+    a, b = operands(jax.random.PRNGKey(seed), n, dtype, devices)
+    out = jnp.dtype(output_dtype(dtype))
+    precision = _HIGHEST if dtype in ("float32", "float64") else None
+    split, _ = shardings(devices)
 
     def product(x: Any, y: Any) -> Any:
-        return jnp.matmul(x, y, precision=precision, preferred_element_type=jnp.dtype(out))
+        return jnp.matmul(x, y, precision=precision, preferred_element_type=out)
 
-    compiled = jax.jit(product).lower(a, b).compile()
-    seconds: list[float] = []
-    c: Any = None
-    for i in range(warmup + repetitions):
-        start = time.perf_counter()
-        c = compiled(a, b)
-        c.block_until_ready()
-        elapsed = time.perf_counter() - start
-        if i >= warmup:
-            seconds.append(elapsed)
-    x = jax.device_put(np.random.default_rng(seed).standard_normal(n).astype(np.float32), device)
+    compiled = jax.jit(product, out_shardings=split).lower(a, b).compile()
+
+    def call() -> Any:
+        return compiled(a, b).block_until_ready()
+
+    return call, a, b
+
+
+def _result(
+    dtype: str, n: int, seconds: list[float], a: Any, b: Any, c: Any, seed: int
+) -> MatmulResult:
+    x = jnp.asarray(np.random.default_rng(seed).standard_normal(n), jnp.float32)
     error = product_error(a, b, c, x)
-    return MatmulResult(dtype, n, summarize(MATMUL.flops(n), seconds), error, out)
+    summary = summarize(MATMUL.flops(n), seconds)
+    return MatmulResult(dtype, n, summary, error, output_dtype(dtype), seconds)
+
+
+def measure_matmul(
+    devices: Devices,
+    dtype: str,
+    n: int,
+    repetitions: int,
+    warmup: int = 2,
+    seed: int = 0,
+    budget_s: float | None = None,
+) -> MatmulResult:
+    """Time C = A·B at ``dtype`` and size ``n`` on ``devices``; validate the product."""
+    call, a, b = _prepared(devices, dtype, n, seed)
+    timed = time_calls(call, warmup=warmup, repetitions=repetitions, budget_s=budget_s)
+    return _result(dtype, n, timed.seconds, a, b, timed.last, seed)
+
+
+def sustain_matmul(
+    devices: Devices, dtype: str, n: int, seconds: float, seed: int = 0
+) -> MatmulResult:
+    """Repeat the product for ``seconds``: the timings show whether the device throttles."""
+    call, a, b = _prepared(devices, dtype, n, seed)
+    timed = time_for(call, seconds=seconds)
+    return _result(dtype, n, timed.seconds, a, b, timed.last, seed)

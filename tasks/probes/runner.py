@@ -1,61 +1,102 @@
-"""Run a plan of probes on one accelerator and turn each outcome into a measurements row.
+"""Run a plan of probes on a host's accelerators and turn each outcome into a measurements row.
 
-A probe that cannot run (a dtype the device lacks, memory it cannot get even after shrinking)
-becomes a ``waived`` row with the reason; a result that fails validation becomes ``failed``.
-Neither stops the other probes.
+A plan becomes a list of steps (one probe each) before anything runs, so a caller can show
+progress against the total. A probe that cannot run (a dtype the device lacks, memory it cannot
+get even after shrinking) becomes a ``waived`` row with the reason; a result that fails
+validation becomes ``failed``. Neither stops the other probes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import jax
 import jaxlib
-import numpy as np
 import pandas as pd
 
 from hardware_profiles.parquet import validate_frame
-from hardware_profiles.schema import MEASUREMENTS, PEAK_PRECISIONS, Accelerator, MiB, peak_column
+from hardware_profiles.schema import (
+    GB,
+    MEASUREMENTS,
+    PEAK_PRECISIONS,
+    Accelerator,
+    MiB,
+    peak_column,
+)
 from tasks.analysis.calibration import DTYPE_PRECISION
-from tasks.discovery import free_memory_bytes, last_level_cache_bytes
-from tasks.probes import bandwidth, matmul
-from tasks.probes.kernels import BANDWIDTH_KERNELS
+from tasks.discovery import (
+    free_memory_bytes,
+    host_state,
+    last_level_cache_bytes,
+    nvml_driver_version,
+    nvml_reading,
+)
+from tasks.probes import bandwidth, matmul, transfer
+from tasks.probes.kernels import BANDWIDTH_KERNELS, TRANSFER_KERNELS
 from tasks.probes.statistics import Summary
+from tasks.probes.timing import drift
 
 Progress = Callable[[str], None]
+Row = dict[str, Any]
 _SHRINK_TRIES = 3
+ALL_DEVICES = -1
 
 
 @dataclass(frozen=True)
 class ProbePlan:
     """Which probes to run, how big and how often."""
 
-    bandwidth_kernels: tuple[str, ...] = ("triad",)
-    bandwidth_dtypes: tuple[str, ...] = ("float32",)
-    matmul_dtypes: tuple[str, ...] = ("float32", "bfloat16")
-    matmul_sizes: tuple[int, ...] = (1024, 2048)
+    bandwidth_kernels: tuple[str, ...] = tuple(BANDWIDTH_KERNELS)
+    bandwidth_dtypes: tuple[str, ...] = ("float32", "bfloat16")
+    matmul_dtypes: tuple[str, ...] = ("float32", "bfloat16", "float16", "float8_e4m3fn", "int8")
+    matmul_sizes: tuple[int, ...] = (1024, 2048, 4096, 8192)
     repetitions: int = 20
     warmup: int = 2
+    # Stop repeating a probe once its timed calls took this long (never before 3 calls).
+    budget_s: float = 2.0
     # Bandwidth working set: at least this many times the last-level cache, and this floor.
     cache_multiple: int = 4
     min_working_set_bytes: int = 256 * MiB
     # Never use more than this fraction of the device's free memory.
     max_free_fraction: float = 0.4
+    transfers: bool = True
+    # Where the host has several devices: the same probes over all of them at once.
+    all_devices: bool = True
+    # Seconds to repeat the triad and a GEMM for, reporting drift (0: no sustained run).
+    sustained_s: float = 0.0
 
     @classmethod
     def quick(cls) -> ProbePlan:
         """Small and fast, for tests and demos: still 4x the last-level cache."""
         return cls(
-            matmul_dtypes=("float32",),
+            bandwidth_kernels=("copy", "triad"),
+            matmul_dtypes=("float32", "bfloat16"),
             matmul_sizes=(256, 512),
             repetitions=5,
             warmup=1,
+            budget_s=0.5,
             min_working_set_bytes=4 * MiB,
         )
+
+    @classmethod
+    def for_platform(
+        cls, platform: str, quick: bool = False, sustained_s: float = 0.0
+    ) -> ProbePlan:
+        """The default plan, fitted to the platform: float64 where JAX's 64-bit mode is on; a
+        CPU gets a smaller GEMM sweep (an 8192 GEMM takes minutes on a few cores, and a CPU's
+        GEMM peak is reached well before it)."""
+        plan = cls.quick() if quick else cls()
+        if unsupported_reason("float64") is None:
+            plan = dataclasses.replace(plan, bandwidth_dtypes=(*plan.bandwidth_dtypes, "float64"))
+        if platform == "cpu" and not quick:
+            plan = dataclasses.replace(plan, matmul_sizes=(512, 1024), budget_s=1.0)
+        return dataclasses.replace(plan, sustained_s=sustained_s)
 
     def __post_init__(self) -> None:
         unknown = [k for k in self.bandwidth_kernels if k not in BANDWIDTH_KERNELS]
@@ -65,27 +106,53 @@ class ProbePlan:
             )
         if self.repetitions < 1:
             raise ValueError("repetitions must be >= 1")
+        if self.sustained_s < 0:
+            raise ValueError("sustained_s must be >= 0")
 
 
 def software_versions() -> str:
     backend = jax.extend.backend.get_backend() if hasattr(jax, "extend") else None
     platform_version = getattr(backend, "platform_version", "") if backend else ""
     jaxlib_version = getattr(jaxlib, "__version__", "unknown")
-    return f"jax {jax.__version__}; jaxlib {jaxlib_version}; {platform_version}".strip("; ")
+    parts = [f"jax {jax.__version__}", f"jaxlib {jaxlib_version}", str(platform_version)]
+    driver = nvml_driver_version()
+    if driver:
+        parts.append(f"NVIDIA driver {driver}")
+    return "; ".join(p for p in parts if p)
 
 
-def bandwidth_elements(plan: ProbePlan, kernel: str, dtype: str, device: Any) -> int:
-    """Elements per array so the kernel's working set is out of cache and fits in memory."""
+def bandwidth_elements(
+    plan: ProbePlan, kernel: str, dtype: str, device: Any, devices: int = 1
+) -> int:
+    """Elements (over all ``devices``) so each device's share of the kernel's working set is
+    out of its cache and fits in its memory; a multiple of 1024 per device."""
     arrays = BANDWIDTH_KERNELS[kernel].arrays
-    itemsize = np.dtype(jax.numpy.dtype(dtype)).itemsize
+    itemsize = jax.numpy.dtype(dtype).itemsize
     target = max(
         plan.cache_multiple * last_level_cache_bytes(device.platform), plan.min_working_set_bytes
     )
     free = free_memory_bytes(device)
     if free is not None:
-        target = min(target, int(free * plan.max_free_fraction))
-    elements = target // (arrays * itemsize)
-    return max(1024, elements - elements % 1024)
+        # CPU "devices" all share the host's memory.
+        share = devices if device.platform == "cpu" else 1
+        target = min(target, int(free * plan.max_free_fraction) // share)
+    per_device = target // (arrays * itemsize)
+    return max(1024, per_device - per_device % 1024) * devices
+
+
+def matmul_memory_cap(plan: ProbePlan, device: Any) -> int | None:
+    free = free_memory_bytes(device)
+    return int(free * plan.max_free_fraction) if free is not None else None
+
+
+def largest_fitting_size(plan: ProbePlan, dtype: str, device: Any) -> int:
+    """The plan's largest GEMM size whose operands, product and validation fit the memory
+    cap (the smallest size where none does: its row then says why it was waived)."""
+    cap = matmul_memory_cap(plan, device)
+    fitting = [
+        n for n in plan.matmul_sizes if cap is None or 2 * matmul.working_set_bytes(dtype, n) <= cap
+    ]
+    return max(fitting or [min(plan.matmul_sizes)])
 
 
 def unsupported_reason(dtype: str) -> str | None:
@@ -123,12 +190,376 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:300]
 
 
-def _status(summary: Summary | None, error: float, tolerance: float) -> str:
+def status_of(summary: Summary | None, error: float, tolerance: float) -> str:
+    """``failed`` when the result is wrong, whatever its speed; else ok or unstable."""
     if summary is None:
         return "waived"
     if not math.isfinite(error) or error > tolerance:
         return "failed"
     return "unstable" if summary.unstable else "ok"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a row is about: one device, or all of a host's devices at once (index -1)."""
+
+    host: str
+    device_index: int
+    platform: str
+    device_kind: str
+    accelerator_id: str | None
+    devices: tuple[Any, ...]
+    # Spec figures scaled to the devices measured together.
+    specs: dict[str, float]
+
+    @property
+    def first(self) -> Any:
+        return self.devices[0]
+
+    @property
+    def label(self) -> str:
+        where = "all devices" if self.device_index == ALL_DEVICES else f"#{self.device_index}"
+        return f"{self.device_kind} {where}"
+
+    def telemetry(self) -> str | None:
+        """NVML's reading of the device(s) now, where NVML knows them."""
+        if self.platform != "gpu":
+            return None
+        readings = [nvml_reading(int(d.local_hardware_id or 0)) for d in self.devices]
+        found = [r for r in readings if r]
+        return "; ".join(found) if found else None
+
+
+def single_target(accelerator: Accelerator, catalog: pd.DataFrame) -> Target:
+    return Target(
+        host=accelerator.host,
+        device_index=accelerator.device_index,
+        platform=accelerator.platform,
+        device_kind=accelerator.device_kind,
+        accelerator_id=accelerator.accelerator_id,
+        devices=(jax.devices()[accelerator.device_index],),
+        specs=_specs(catalog, accelerator.accelerator_id),
+    )
+
+
+def all_devices_target(accelerators: Sequence[Accelerator], catalog: pd.DataFrame) -> Target:
+    """All devices as one: a spec (sum of the devices') only where every device is the same
+    catalog model."""
+    ids = {a.accelerator_id for a in accelerators}
+    kinds = sorted({a.device_kind for a in accelerators})
+    same_model = len(ids) == 1 and None not in ids
+    accelerator_id = accelerators[0].accelerator_id if same_model else None
+    count = len(accelerators)
+    specs = _specs(catalog, accelerator_id)
+    return Target(
+        host=accelerators[0].host,
+        device_index=ALL_DEVICES,
+        platform=accelerators[0].platform,
+        device_kind=" + ".join(kinds) if len(kinds) > 1 else kinds[0],
+        accelerator_id=accelerator_id,
+        devices=tuple(jax.devices()[a.device_index] for a in accelerators),
+        specs={name: value * count for name, value in specs.items()},
+    )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One probe, not yet run: its label (for progress) and what produces its rows."""
+
+    label: str
+    run: Callable[[], list[Row]]
+
+
+class _Rows:
+    """Makes measurement rows for one target, with the host's state and telemetry in detail."""
+
+    def __init__(self, target: Target, run_id: str, software: str) -> None:
+        self.target = target
+        self.run_id = run_id
+        self.software = software
+
+    def row(
+        self,
+        probe: str,
+        dtype: str,
+        unit: str,
+        working_set: int,
+        summary: Summary | None,
+        spec: float | None,
+        status: str,
+        detail: str,
+    ) -> Row:
+        best = summary.best if summary else None
+        t = self.target
+        return {
+            "run_id": self.run_id,
+            "measured_at": dt.datetime.now(dt.UTC),
+            "host": t.host,
+            "device_index": t.device_index,
+            "platform": t.platform,
+            "device_kind": t.device_kind,
+            "accelerator_id": t.accelerator_id,
+            "probe": probe,
+            "dtype": dtype,
+            "working_set_bytes": working_set,
+            "repetitions": summary.repetitions if summary else 0,
+            "best": best,
+            "median": summary.median if summary else None,
+            "p10": summary.p10 if summary else None,
+            "p90": summary.p90 if summary else None,
+            "cv": summary.cv if summary else None,
+            "unit": unit,
+            "spec": spec,
+            "efficiency": best / spec if best is not None and spec else None,
+            "status": status,
+            "detail": detail,
+            "software": self.software,
+        }
+
+    def observed(self, measure: Callable[[], tuple[Row, ...]]) -> list[Row]:
+        """Run ``measure`` and add to its rows' detail the host's state and, on NVIDIA GPUs,
+        the telemetry read before and after it."""
+        before = self.target.telemetry()
+        rows = list(measure())
+        after = self.target.telemetry()
+        context = [f"host: {host_state().describe()}"]
+        if before or after:
+            context.append(f"NVML before: {before}; after: {after}")
+        for row in rows:
+            row["detail"] = " | ".join([row["detail"], *context])
+        return rows
+
+
+def _bandwidth_step(rows: _Rows, plan: ProbePlan, kernel: str, dtype: str) -> tuple[Row, ...]:
+    t = rows.target
+    spec = t.specs.get("mem_bandwidth_bytes_per_s")
+    reason = unsupported_reason(dtype)
+    if reason:
+        return (rows.row(kernel, dtype, "bytes_per_s", 0, None, spec, "waived", reason),)
+    count = len(t.devices)
+    elements = bandwidth_elements(plan, kernel, dtype, t.first, count)
+    itemsize = jax.numpy.dtype(dtype).itemsize
+    for _ in range(_SHRINK_TRIES):
+        working_set = BANDWIDTH_KERNELS[kernel].arrays * elements * itemsize
+        try:
+            bw = bandwidth.measure_bandwidth(
+                kernel, t.devices, dtype, elements, plan.repetitions, plan.warmup, plan.budget_s
+            )
+        except Exception as exc:
+            if _is_out_of_memory(exc) and elements > 1024 * count:
+                elements = max(1024, elements // count // 2 // 1024 * 1024) * count
+                continue
+            return (
+                rows.row(
+                    kernel, dtype, "bytes_per_s", working_set, None, spec, "waived", _reason(exc)
+                ),
+            )
+        tol = bandwidth.tolerance(dtype)
+        status = status_of(bw.summary, bw.max_relative_error, tol)
+        detail = (
+            f"{BANDWIDTH_KERNELS[kernel].formula}; n={elements}; max relative error "
+            f"{bw.max_relative_error:.2e} (tolerance {tol:.1e})"
+        )
+        return (
+            rows.row(
+                kernel, dtype, "bytes_per_s", bw.working_set_bytes, bw.summary, spec, status, detail
+            ),
+        )
+    return (
+        rows.row(
+            kernel,
+            dtype,
+            "bytes_per_s",
+            BANDWIDTH_KERNELS[kernel].arrays * elements * itemsize,
+            None,
+            spec,
+            "waived",
+            "out of memory even after shrinking the arrays",
+        ),
+    )
+
+
+def _matmul_spec(target: Target, dtype: str) -> float | None:
+    precision = DTYPE_PRECISION.get(dtype)
+    return target.specs.get(peak_column(precision)) if precision else None
+
+
+def _matmul_step(rows: _Rows, plan: ProbePlan, dtype: str, n: int) -> tuple[Row, ...]:
+    t = rows.target
+    spec = _matmul_spec(t, dtype)
+    reason = (
+        unsupported_reason(dtype)
+        if dtype in matmul.TOLERANCE
+        else f"no matmul validation tolerance for {dtype!r}; valid: {', '.join(matmul.TOLERANCE)}"
+    )
+    precision = DTYPE_PRECISION.get(dtype)
+    if not reason and t.accelerator_id and precision and spec is None:
+        # XLA would emulate the dtype in wider units: a figure for hardware that is not there.
+        reason = f"the catalog lists no {precision} peak for {t.accelerator_id}: no {dtype} units"
+    if reason:
+        return (rows.row("matmul", dtype, "flops_per_s", 0, None, spec, "waived", reason),)
+    working_set = matmul.working_set_bytes(dtype, n)
+    cap = matmul_memory_cap(plan, t.first)
+    if cap is not None and working_set * 2 > cap:
+        reason = (
+            f"n={n} needs about {2 * working_set / GB:.2f} GB with validation; the cap is "
+            f"{cap / GB:.2f} GB ({plan.max_free_fraction:.0%} of free memory)"
+        )
+        return (rows.row("matmul", dtype, "flops_per_s", 0, None, spec, "waived", reason),)
+    try:
+        mm = matmul.measure_matmul(
+            t.devices, dtype, n, plan.repetitions, plan.warmup, budget_s=plan.budget_s
+        )
+    except Exception as exc:
+        detail = f"n={n}: {_reason(exc)}"
+        return (
+            rows.row("matmul", dtype, "flops_per_s", working_set, None, spec, "waived", detail),
+        )
+    tol = matmul.TOLERANCE[dtype]
+    status = status_of(mm.summary, mm.relative_error, tol)
+    detail = f"n={n}; relative error {mm.relative_error:.2e} (tolerance {tol:.0e})"
+    if len(t.devices) > 1:
+        detail += f"; A split by rows over {len(t.devices)} devices, B replicated"
+    return (
+        rows.row(
+            "matmul", dtype, "flops_per_s", mm.working_set_bytes, mm.summary, spec, status, detail
+        ),
+    )
+
+
+def _transfer_step(rows: _Rows, plan: ProbePlan, name: str) -> tuple[Row, ...]:
+    t = rows.target
+    dtype = "float32"
+    count = len(t.devices)
+    elements = bandwidth_elements(plan, "copy", dtype, t.first, count) // count
+    try:
+        if name == "host-to-device":
+            result = transfer.host_to_device(t.first, dtype, elements, plan.repetitions)
+        elif name == "device-to-host":
+            result = transfer.device_to_host(t.first, dtype, elements, plan.repetitions)
+        else:
+            result = transfer.device_to_device(t.devices, dtype, elements, plan.repetitions)
+    except Exception as exc:
+        return (rows.row(name, dtype, "bytes_per_s", 0, None, None, "waived", _reason(exc)),)
+    tol = bandwidth.tolerance(dtype)
+    status = status_of(result.summary, result.max_relative_error, tol)
+    detail = (
+        f"{TRANSFER_KERNELS[name].formula}; n={elements} per device; max relative error "
+        f"{result.max_relative_error:.2e} (tolerance {tol:.1e})"
+    )
+    return (
+        rows.row(
+            name,
+            dtype,
+            "bytes_per_s",
+            result.working_set_bytes,
+            result.summary,
+            None,
+            status,
+            detail,
+        ),
+    )
+
+
+def _sustained_step(rows: _Rows, plan: ProbePlan) -> tuple[Row, ...]:
+    """The triad and the plan's first GEMM, each repeated for ``plan.sustained_s``; the
+    detail reports the drift from the first tenth of the run to the last."""
+    t = rows.target
+    out: list[Row] = []
+    dtype = "float32"
+    elements = bandwidth_elements(plan, "triad", dtype, t.first, len(t.devices))
+    bw = bandwidth.sustain_bandwidth("triad", t.devices, dtype, elements, plan.sustained_s)
+    tol = bandwidth.tolerance(dtype)
+    out.append(
+        rows.row(
+            "triad-sustained",
+            dtype,
+            "bytes_per_s",
+            bw.working_set_bytes,
+            bw.summary,
+            t.specs.get("mem_bandwidth_bytes_per_s"),
+            status_of(bw.summary, bw.max_relative_error, tol),
+            f"{plan.sustained_s:g} s; drift {drift(bw.seconds):+.1%} (last tenth vs first); "
+            f"n={elements}; max relative error {bw.max_relative_error:.2e}",
+        )
+    )
+    mm_dtype = plan.matmul_dtypes[0] if plan.matmul_dtypes else "float32"
+    n = largest_fitting_size(plan, mm_dtype, t.first)
+    mm = matmul.sustain_matmul(t.devices, mm_dtype, n, plan.sustained_s)
+    out.append(
+        rows.row(
+            "matmul-sustained",
+            mm_dtype,
+            "flops_per_s",
+            mm.working_set_bytes,
+            mm.summary,
+            _matmul_spec(t, mm_dtype),
+            status_of(mm.summary, mm.relative_error, matmul.TOLERANCE[mm_dtype]),
+            f"{plan.sustained_s:g} s; drift {drift(mm.seconds):+.1%} (last tenth vs first); "
+            f"n={n}; relative error {mm.relative_error:.2e}",
+        )
+    )
+    return tuple(out)
+
+
+def device_steps(target: Target, plan: ProbePlan, run_id: str) -> list[Step]:
+    """The plan's probes on one device, or (index -1) split across all devices at once."""
+    rows = _Rows(target, run_id, software_versions())
+    together = target.device_index == ALL_DEVICES
+    steps: list[Step] = []
+
+    def add(label: str, measure: Callable[[], tuple[Row, ...]]) -> None:
+        steps.append(Step(f"{target.label}: {label}", lambda: rows.observed(measure)))
+
+    # Together, one dtype is enough: the question is how the devices scale, not each dtype.
+    bw_dtypes = plan.bandwidth_dtypes[:1] if together else plan.bandwidth_dtypes
+    for kernel in plan.bandwidth_kernels:
+        for dtype in bw_dtypes:
+            add(f"{kernel} {dtype}", partial(_bandwidth_step, rows, plan, kernel, dtype))
+    mm_dtypes = plan.matmul_dtypes[:1] if together else plan.matmul_dtypes
+    sizes = plan.matmul_sizes
+    if together and mm_dtypes:
+        # One size, the largest that fits, rounded so the rows split evenly over the devices.
+        n = largest_fitting_size(plan, mm_dtypes[0], target.first)
+        sizes = (n - n % len(target.devices),)
+    for dtype in mm_dtypes:
+        for n in sizes:
+            add(f"matmul {dtype} n={n}", partial(_matmul_step, rows, plan, dtype, n))
+    # A CPU's device memory is host memory: JAX aliases host arrays, there is no link.
+    if together:
+        transfers: tuple[str, ...] = ("device-to-device",)
+    else:
+        transfers = () if target.platform == "cpu" else ("host-to-device", "device-to-host")
+    if plan.transfers:
+        for name in transfers:
+            add(name, partial(_transfer_step, rows, plan, name))
+    if plan.sustained_s > 0 and not together:
+        add(f"sustained {plan.sustained_s:g} s", partial(_sustained_step, rows, plan))
+    return steps
+
+
+def host_steps(
+    accelerators: Sequence[Accelerator], catalog: pd.DataFrame, plan: ProbePlan, run_id: str
+) -> list[Step]:
+    """Every probe of ``plan`` on every device, then over all devices at once where there
+    are several (sharded bandwidth and GEMM, and the device-to-device ring)."""
+    steps = [
+        step
+        for accelerator in accelerators
+        for step in device_steps(single_target(accelerator, catalog), plan, run_id)
+    ]
+    if plan.all_devices and len(accelerators) > 1:
+        steps += device_steps(all_devices_target(accelerators, catalog), plan, run_id)
+    return steps
+
+
+def run_steps(steps: Sequence[Step], source: str, progress: Progress | None = None) -> pd.DataFrame:
+    rows: list[Row] = []
+    for step in steps:
+        if progress:
+            progress(step.label)
+        rows += step.run()
+    return validate_frame(pd.DataFrame(rows), MEASUREMENTS, source)
 
 
 def probe_accelerator(
@@ -139,151 +570,17 @@ def probe_accelerator(
     progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Every probe of ``plan`` on one device, as validated measurements rows."""
-    device = jax.devices()[accelerator.device_index]
-    specs = _specs(catalog, accelerator.accelerator_id)
-    software = software_versions()
-    rows: list[dict[str, Any]] = []
+    steps = device_steps(single_target(accelerator, catalog), plan, run_id)
+    return run_steps(steps, f"probe results on {accelerator.host}", progress)
 
-    def record(
-        probe: str,
-        dtype: str,
-        unit: str,
-        working_set: int,
-        summary: Summary | None,
-        spec: float | None,
-        status: str,
-        detail: str,
-    ) -> None:
-        best = summary.best if summary else None
-        rows.append(
-            {
-                "run_id": run_id,
-                "measured_at": dt.datetime.now(dt.UTC),
-                "host": accelerator.host,
-                "device_index": accelerator.device_index,
-                "platform": accelerator.platform,
-                "device_kind": accelerator.device_kind,
-                "accelerator_id": accelerator.accelerator_id,
-                "probe": probe,
-                "dtype": dtype,
-                "working_set_bytes": working_set,
-                "repetitions": summary.repetitions if summary else 0,
-                "best": best,
-                "median": summary.median if summary else None,
-                "p10": summary.p10 if summary else None,
-                "p90": summary.p90 if summary else None,
-                "cv": summary.cv if summary else None,
-                "unit": unit,
-                "spec": spec,
-                "efficiency": best / spec if best is not None and spec else None,
-                "status": status,
-                "detail": detail,
-                "software": software,
-            }
-        )
 
-    bandwidth_spec = specs.get("mem_bandwidth_bytes_per_s")
-    for kernel in plan.bandwidth_kernels:
-        for dtype in plan.bandwidth_dtypes:
-            if progress:
-                progress(f"{accelerator.device_kind} #{accelerator.device_index}: {kernel} {dtype}")
-            reason = unsupported_reason(dtype)
-            if reason:
-                record(kernel, dtype, "bytes_per_s", 0, None, bandwidth_spec, "waived", reason)
-                continue
-            elements = bandwidth_elements(plan, kernel, dtype, device)
-            itemsize = np.dtype(jax.numpy.dtype(dtype)).itemsize
-            working_set = BANDWIDTH_KERNELS[kernel].arrays * elements * itemsize
-            for _ in range(_SHRINK_TRIES):
-                try:
-                    bw = bandwidth.measure_bandwidth(
-                        kernel, device, dtype, elements, plan.repetitions, plan.warmup
-                    )
-                except Exception as exc:
-                    if _is_out_of_memory(exc) and elements > 1024:
-                        elements //= 2
-                        working_set //= 2
-                        continue
-                    record(
-                        kernel,
-                        dtype,
-                        "bytes_per_s",
-                        working_set,
-                        None,
-                        bandwidth_spec,
-                        "waived",
-                        _reason(exc),
-                    )
-                    break
-                tol = bandwidth.tolerance(dtype)
-                status = _status(bw.summary, bw.max_relative_error, tol)
-                record(
-                    kernel,
-                    dtype,
-                    "bytes_per_s",
-                    bw.working_set_bytes,
-                    bw.summary,
-                    bandwidth_spec,
-                    status,
-                    f"{BANDWIDTH_KERNELS[kernel].formula}; n={elements}; max relative error "
-                    f"{bw.max_relative_error:.2e} (tolerance {tol:.1e})",
-                )
-                break
-            else:
-                record(
-                    kernel,
-                    dtype,
-                    "bytes_per_s",
-                    working_set,
-                    None,
-                    bandwidth_spec,
-                    "waived",
-                    "out of memory even after shrinking the arrays",
-                )
-
-    for dtype in plan.matmul_dtypes:
-        precision = DTYPE_PRECISION.get(dtype)
-        spec = specs.get(peak_column(precision)) if precision else None
-        for n in plan.matmul_sizes:
-            if progress:
-                progress(
-                    f"{accelerator.device_kind} #{accelerator.device_index}: matmul {dtype} n={n}"
-                )
-            reason = (
-                unsupported_reason(dtype)
-                if dtype in matmul.TOLERANCE
-                else (
-                    f"no matmul validation tolerance for {dtype!r}; "
-                    f"valid: {', '.join(matmul.TOLERANCE)}"
-                )
-            )
-            if reason:
-                record("matmul", dtype, "flops_per_s", 0, None, spec, "waived", reason)
-                continue
-            working_set = 3 * n * n * np.dtype(jax.numpy.dtype(dtype)).itemsize
-            try:
-                mm = matmul.measure_matmul(device, dtype, n, plan.repetitions, plan.warmup)
-            except Exception as exc:
-                record(
-                    "matmul",
-                    dtype,
-                    "flops_per_s",
-                    working_set,
-                    None,
-                    spec,
-                    "waived",
-                    f"n={n}: {_reason(exc)}",
-                )
-                continue
-            tol = matmul.TOLERANCE[dtype]
-            record(
-                "matmul",
-                dtype,
-                "flops_per_s",
-                mm.working_set_bytes,
-                mm.summary,
-                spec,
-                _status(mm.summary, mm.relative_error, tol),
-                f"n={n}; relative error {mm.relative_error:.2e} (tolerance {tol:.0e})",
-            )
-    return validate_frame(pd.DataFrame(rows), MEASUREMENTS, f"probe results on {accelerator.host}")
+def probe_all_devices(
+    accelerators: Sequence[Accelerator],
+    catalog: pd.DataFrame,
+    plan: ProbePlan,
+    run_id: str,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """The plan's probes over all of a host's devices at once (device_index -1)."""
+    steps = device_steps(all_devices_target(accelerators, catalog), plan, run_id)
+    return run_steps(steps, f"all-devices probe results on {accelerators[0].host}", progress)

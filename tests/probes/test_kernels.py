@@ -1,11 +1,13 @@
-"""The kernel table's byte and FLOP accounting, and the statistics rules (pure)."""
+"""The kernel table's byte and FLOP accounting, the statistics rules and the timing loop
+(pure; the clock is faked)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tasks.probes.kernels import BANDWIDTH_KERNELS, MATMUL
+from tasks.probes.kernels import BANDWIDTH_KERNELS, MATMUL, TRANSFER_KERNELS
 from tasks.probes.statistics import summarize
+from tasks.probes.timing import drift, time_calls
 
 
 @pytest.mark.parametrize(
@@ -48,3 +50,57 @@ def test_best_far_above_median_is_unstable_even_with_low_cv() -> None:
     s = summarize(1.0, times)
     assert s.cv < 0.05
     assert s.unstable
+
+
+@pytest.mark.parametrize("name", ["host-to-device", "device-to-host"])
+def test_transfers_count_each_byte_once_as_it_crosses_the_link(name: str) -> None:
+    assert TRANSFER_KERNELS[name].bytes_moved(1000, 4) == 4000
+
+
+def test_device_ring_counts_every_devices_array() -> None:
+    # Four devices each send 1000 bfloat16 elements to the next.
+    assert TRANSFER_KERNELS["device-to-device"].bytes_moved(1000, 2, devices=4) == 8000
+
+
+class FakeClock:
+    """Each call advances by the next of ``durations``: a timed call lasts one duration."""
+
+    def __init__(self, durations: list[float]) -> None:
+        self.now = 0.0
+        self.durations = iter(durations)
+        self.started = False
+
+    def __call__(self) -> float:
+        if self.started:
+            self.now += next(self.durations)
+        self.started = not self.started
+        return self.now
+
+
+def test_time_calls_stops_at_the_budget_but_not_before_the_minimum() -> None:
+    calls: list[int] = []
+
+    def call() -> int:
+        calls.append(1)
+        return len(calls)
+
+    timed = time_calls(
+        call, warmup=2, repetitions=50, budget_s=1.0, min_repetitions=3, clock=FakeClock([0.6] * 9)
+    )
+    # 1.2 s after two calls is over the budget, but three calls are the minimum.
+    assert timed.seconds == pytest.approx([0.6, 0.6, 0.6])
+    assert timed.last == 5  # two warm-up calls ran untimed first
+
+
+def test_time_calls_without_budget_runs_every_repetition() -> None:
+    timed = time_calls(lambda: None, warmup=0, repetitions=7, clock=FakeClock([1.0] * 7))
+    assert timed.seconds == [1.0] * 7
+
+
+def test_drift_compares_the_last_tenth_with_the_first() -> None:
+    # 20 calls: the first two take 1 s, the last two 1.25 s: throughput fell by 20 %.
+    seconds = [1.0, 1.0] + [1.1] * 16 + [1.25, 1.25]
+    assert drift(seconds) == pytest.approx(-0.2)
+    assert drift([1.0] * 10) == 0.0
+    with pytest.raises(ValueError, match="at least 10"):
+        drift([1.0] * 9)

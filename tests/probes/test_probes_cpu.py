@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,8 +13,10 @@ from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import MEASUREMENTS
 from tasks.discovery import cpu_last_level_cache_bytes, discover
-from tasks.probes import bandwidth, matmul
-from tasks.probes.runner import ProbePlan, probe_accelerator
+from tasks.probes import bandwidth, matmul, transfer
+from tasks.probes.kernels import BANDWIDTH_KERNELS
+from tasks.probes.runner import ProbePlan, probe_accelerator, status_of
+from tasks.probes.statistics import summarize
 
 CPU = jax.devices("cpu")[0]
 
@@ -65,37 +69,121 @@ def test_last_level_cache_is_read_from_sysfs() -> None:
     assert size is None or size >= 64 * 1024
 
 
-def test_quick_plan_rows_validate_against_the_schema() -> None:
+def _tiny(**changes: object) -> ProbePlan:
+    """A plan small enough for a unit test: it still runs every code path it names."""
+    settings: dict[str, object] = {
+        "bandwidth_kernels": ("triad",),
+        "bandwidth_dtypes": ("float32",),
+        "matmul_dtypes": ("float32",),
+        "matmul_sizes": (64,),
+        "repetitions": 3,
+        "warmup": 1,
+        "min_working_set_bytes": 0,
+        "cache_multiple": 1,
+        "transfers": False,
+    }
+    settings.update(changes)
+    return ProbePlan(**settings)  # type: ignore[arg-type]
+
+
+def test_plan_rows_validate_against_the_schema() -> None:
     catalog = builtin_catalog()
     accelerator = discover(catalog)[0]
-    plan = ProbePlan(
-        matmul_dtypes=("float32",),
-        matmul_sizes=(64,),
-        repetitions=3,
-        warmup=1,
-        min_working_set_bytes=0,
-        cache_multiple=1,
-    )
-    rows = probe_accelerator(accelerator, catalog, plan, "run-1")
+    rows = probe_accelerator(accelerator, catalog, _tiny(transfers=True), "run-1")
     validate_frame(rows, MEASUREMENTS, "rows")
+    # A CPU's device memory is host memory: there is no host<->device link to measure.
     assert list(rows["probe"]) == ["triad", "matmul"]
     assert set(rows["status"]) <= {"ok", "unstable"}
     assert rows["spec"].isna().all()  # a CPU has no catalog spec
+    # Every row says what state the host was in.
+    assert rows["detail"].str.contains(r"\| host: load ").all()
+
+
+def test_a_dtype_the_catalog_model_lacks_is_waived() -> None:
+    catalog = builtin_catalog()
+    a100 = catalog[catalog["peak_flops_per_s_fp8"].isna()].iloc[0]["accelerator_id"]
+    accelerator = dataclasses.replace(discover(catalog)[0], accelerator_id=a100)
+    plan = _tiny(bandwidth_kernels=(), matmul_dtypes=("float8_e4m3fn",))
+    rows = probe_accelerator(accelerator, catalog, plan, "run-1")
+    assert list(rows["status"]) == ["waived"]
+    assert f"no fp8 peak for {a100}" in rows.iloc[0]["detail"]
 
 
 def test_unsupported_dtype_becomes_a_waived_row() -> None:
     catalog = builtin_catalog()
     accelerator = discover(catalog)[0]
     # float64 needs JAX's 64-bit mode, off by default: JAX would silently run float32.
-    plan = ProbePlan(
-        bandwidth_kernels=("triad",),
-        bandwidth_dtypes=("float64",),
-        matmul_dtypes=("float64",),
-        matmul_sizes=(64,),
-        repetitions=1,
-        min_working_set_bytes=0,
-        cache_multiple=1,
-    )
+    plan = _tiny(bandwidth_dtypes=("float64",), matmul_dtypes=("float64", "complex64"))
     rows = probe_accelerator(accelerator, catalog, plan, "run-1")
-    assert list(rows["status"]) == ["waived", "waived"]
-    assert "float64" in rows.iloc[0]["detail"]
+    assert list(rows["status"]) == ["waived", "waived", "waived"]
+    assert "JAX_ENABLE_X64" in rows.iloc[0]["detail"]
+    assert "no matmul validation tolerance for 'complex64'" in rows.iloc[2]["detail"]
+
+
+@pytest.mark.parametrize("kernel", ["copy", "scale", "add", "triad", "read"])
+def test_bfloat16_kernels_validate(kernel: str) -> None:
+    result = bandwidth.measure_bandwidth(kernel, CPU, "bfloat16", 4096, repetitions=2)
+    assert result.max_relative_error <= bandwidth.tolerance("bfloat16")
+    assert result.working_set_bytes == BANDWIDTH_KERNELS[kernel].arrays * 4096 * 2
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float8_e4m3fn"])
+def test_low_precision_matmuls_validate(dtype: str) -> None:
+    result = matmul.measure_matmul(CPU, dtype, 64, repetitions=2)
+    assert result.relative_error < matmul.TOLERANCE[dtype]
+
+
+def test_a_wrong_kernel_fails_its_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A triad that forgets the scalar (a = b + c) runs as fast as the real one: only
+    # validation can tell, and the row must say failed.
+    wrong = dataclasses.replace(bandwidth._BODIES["triad"], fn=lambda b, c, s: b + c)
+    monkeypatch.setitem(bandwidth._BODIES, "triad", wrong)
+    catalog = builtin_catalog()
+    rows = probe_accelerator(discover(catalog)[0], catalog, _tiny(matmul_dtypes=()), "run-1")
+    assert list(rows["status"]) == ["failed"]
+    assert rows.iloc[0]["best"] > 0
+
+
+def test_status_rule() -> None:
+    steady = summarize(1.0, [1.0] * 5)
+    assert status_of(steady, 0.0, 1e-4) == "ok"
+    assert status_of(steady, 1e-3, 1e-4) == "failed"
+    assert status_of(steady, float("nan"), 1e-4) == "failed"
+    assert status_of(None, 0.0, 1e-4) == "waived"
+    assert status_of(summarize(1.0, [1.0, 2.0, 1.0]), 0.0, 1e-4) == "unstable"
+
+
+def test_matmul_sizes_over_the_memory_cap_are_waived_not_attempted() -> None:
+    catalog = builtin_catalog()
+    # A cap of a millionth of free memory: a few kB, far below a 2048 GEMM's 48 MiB.
+    plan = _tiny(bandwidth_kernels=(), matmul_sizes=(2048,), max_free_fraction=1e-6)
+    rows = probe_accelerator(discover(catalog)[0], catalog, plan, "run-1")
+    assert list(rows["status"]) == ["waived"]
+    assert "n=2048 needs about" in rows.iloc[0]["detail"]
+
+
+def test_sustained_mode_reports_drift() -> None:
+    catalog = builtin_catalog()
+    plan = _tiny(bandwidth_kernels=(), matmul_dtypes=("float32",), sustained_s=0.2)
+    rows = probe_accelerator(discover(catalog)[0], catalog, plan, "run-1")
+    sustained = rows[rows["probe"].str.endswith("-sustained")]
+    assert list(sustained["probe"]) == ["triad-sustained", "matmul-sustained"]
+    assert sustained["detail"].str.contains(r"drift [+-]\d").all()
+    assert (sustained["repetitions"] >= 10).all()
+    assert set(sustained["status"]) <= {"ok", "unstable"}
+
+
+def test_default_plan_fits_the_platform() -> None:
+    cpu = ProbePlan.for_platform("cpu")
+    gpu = ProbePlan.for_platform("gpu")
+    assert max(cpu.matmul_sizes) < max(gpu.matmul_sizes) == 8192
+    assert set(gpu.matmul_dtypes) == {"float32", "bfloat16", "float16", "float8_e4m3fn", "int8"}
+    assert set(cpu.bandwidth_kernels) == set(BANDWIDTH_KERNELS)
+    assert "float64" not in cpu.bandwidth_dtypes  # JAX's 64-bit mode is off in tests
+    assert ProbePlan.for_platform("cpu", quick=True, sustained_s=5).sustained_s == 5
+
+
+def test_ring_values_follow_the_shifts() -> None:
+    # Devices start holding 1, 2, 3; after one shift device 0 holds what device 2 had.
+    assert list(transfer.ring_values(3, 1, 1)) == [3.0, 1.0, 2.0]
+    assert list(transfer.ring_values(3, 2, 3)) == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
