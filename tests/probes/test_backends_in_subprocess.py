@@ -53,7 +53,7 @@ def _probe(dtypes: str, **env: str) -> pd.DataFrame:
     assert result.returncode == 0, result.stderr[-3000:]
     # An all-null accelerator_id would otherwise be read back as numbers.
     text = {"accelerator_id": "string"}
-    frame = pd.read_json(io.StringIO(result.stdout), convert_dates=["measured_at"], dtype=text)
+    frame = pd.read_json(io.StringIO(result.stdout), dtype=text)
     frame["measured_at"] = pd.to_datetime(frame["measured_at"], utc=True)
     return validate_frame(frame, MEASUREMENTS, "subprocess rows")
 
