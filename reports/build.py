@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import cm
-from reportlab.platypus import SimpleDocTemplate
+from reportlab.platypus import Flowable, SimpleDocTemplate
 
 from hardware_profiles.parquet import atomic_path
 from reports.story import AuditReport, story
@@ -25,10 +26,11 @@ def _footer(canvas: Any, doc: Any) -> None:
     canvas.restoreState()
 
 
-def write_pdf(report: AuditReport, path: str | Path) -> Path:
-    """Render ``report`` to ``path``; a failure leaves no file (and no temporary file)."""
+def write_pdf(report: AuditReport, path: str | Path, front: Sequence[Flowable] = ()) -> Path:
+    """Render ``report`` to ``path``, after ``front`` (a fleet's hosts and trend) if given;
+    a failure leaves no file (and no temporary file)."""
     path = Path(path)
-    flowables = story(report)
+    flowables = [*front, *story(report)]
     with atomic_path(path) as tmp:
         doc = SimpleDocTemplate(
             str(tmp),
