@@ -17,6 +17,7 @@ import pandas as pd
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.finish import DeliverySettings, check_delivery, finish
 from flows.progress import announce
 from hardware_profiles.parquet import write_table
 from hardware_profiles.profiles import Profiles, load_profiles
@@ -94,13 +95,18 @@ def audit(
     out_dir: str = DEFAULT_OUT_DIR,
     quick: bool = False,
     today: dt.date | None = None,
+    history: str | None = None,
+    delivery: DeliverySettings | None = None,
 ) -> AuditOutcome:
     """Audit this host: measure its accelerators and rank the workloads on the roadmap.
 
-    Paths left out use the built-in catalog and example profiles.
+    Paths left out use the built-in catalog and example profiles. The run is appended to
+    ``history`` (default ``<out_dir>/history``) and the PDF delivered as ``delivery`` says.
     """
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
+    delivery = delivery or DeliverySettings()
+    check_delivery(delivery)
     profiles = load_profiles_task(workloads, roadmap, catalog)
     accelerators = discover_task(profiles.catalog)
     plan = ProbePlan.quick() if quick else ProbePlan()
@@ -137,6 +143,7 @@ def audit(
         software=software_versions(),
     )
     pdf_path = report_task(report, out / f"memwall-audit-{run_id}.pdf")
+    finish(report, pdf_path, history or str(out / "history"), delivery)
     return AuditOutcome(
         run_id=run_id,
         pdf_path=pdf_path,

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from flows import cli_ops
 from flows.cli_common import (
     CatalogOption,
     RoadmapOption,
@@ -71,9 +72,21 @@ def audit(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show Prefect's run log.")
     ] = False,
+    history: cli_ops.HistoryOption = None,
+    email_to: cli_ops.EmailToOption = None,
+    smtp_host: cli_ops.SmtpHostOption = "localhost",
+    smtp_port: cli_ops.SmtpPortOption = 25,
+    smtp_security: cli_ops.SmtpSecurityOption = "auto",
+    smtp_from: cli_ops.SmtpFromOption = "",
+    smtp_secret: cli_ops.SmtpSecretOption = None,
+    drop_to: cli_ops.DropToOption = None,
+    webhook: cli_ops.WebhookOption = None,
 ) -> None:
     """Measure this host's accelerators and rank the workloads; the last line is the PDF path."""
     prefect_environment(verbose)
+    delivery = cli_ops.delivery_settings(
+        email_to, smtp_host, smtp_port, smtp_security, smtp_from, smtp_secret, drop_to, webhook
+    )
     from flows.audit import audit as audit_flow
     from flows.progress import listening
 
@@ -90,6 +103,8 @@ def audit(
                 catalog=str(catalog) if catalog else None,
                 out_dir=str(out),
                 quick=quick,
+                history=str(history) if history else None,
+                delivery=delivery,
             )
     stderr.print(f"measurements: {outcome.measurements_path}")
     stderr.print(f"most bandwidth-starved workload: {outcome.top_workload}", markup=False)
@@ -97,6 +112,8 @@ def audit(
 
 
 # Command groups live in their own modules (flows/cli_<area>.py) and are registered here.
+for _name in ("fleet", "deploy", "serve", "history"):
+    app.command(_name)(getattr(cli_ops, _name))
 
 
 def main() -> None:

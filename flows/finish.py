@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
 from flows.progress import announce
+from reports.story import AuditReport, headline
 from tasks import delivery
 from tasks.history import read_measurements, record_run, trend
 from tasks.storage import join
@@ -153,3 +154,26 @@ def raise_if_undelivered(results: list[delivery.Delivered], pdf: Path) -> None:
     """Fail the run, after everything else is done, when a channel did not deliver."""
     if any(not r.ok for r in results):
         raise delivery.DeliveryError(delivery.summary(results, pdf))
+
+
+def record(report: AuditReport, history: str) -> pd.DataFrame:
+    """Append the run to ``history`` and publish its drift; returns every device's trend."""
+    trend_rows = record_history_task(
+        history, report.run_id, report.measurements, report.ranking, report.generated_at
+    )
+    drift_artifact_task(trend_rows, report.run_id)
+    return trend_rows
+
+
+def deliver(report: AuditReport, pdf: Path, settings: DeliverySettings) -> None:
+    """Deliver the PDF as ``settings`` say; fail the run, PDF kept, if a channel failed."""
+    if settings.empty:
+        return
+    summary = headline(report)
+    results = deliver_task(pdf, settings, f"{report.title}: {summary}", summary)
+    raise_if_undelivered(results, pdf)
+
+
+def finish(report: AuditReport, pdf: Path, history: str, settings: DeliverySettings) -> None:
+    record(report, history)
+    deliver(report, pdf, settings)

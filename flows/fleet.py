@@ -27,21 +27,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
 from flows.audit import discover_task, load_profiles_task, new_run_id, probe_task, rank_task
-from flows.finish import (
-    DeliverySettings,
-    check_delivery,
-    deliver_task,
-    drift_artifact_task,
-    raise_if_undelivered,
-    record_history_task,
-)
+from flows.finish import DeliverySettings, check_delivery, deliver, record
 from flows.progress import announce
 from hardware_profiles.catalog import load_catalog
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.schema import MEASUREMENTS, Accelerator
 from reports.build import write_pdf
 from reports.fleet import ANSWERED, FAILED, SKIPPED, TIMED_OUT, HostResult, fleet_section
-from reports.story import AuditReport, headline
+from reports.story import AuditReport
 from tasks.analysis.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
 from tasks.probes.runner import ProbePlan, software_versions
 from tasks.storage import join, read_parquet, write_parquet
@@ -105,6 +98,7 @@ def _queue_verdicts(
 ) -> tuple[list[str], list[HostResult]]:
     """(hosts with a live worker, hosts skipped and why)."""
     from prefect import get_client
+    from prefect.client.schemas.filters import WorkQueueFilter
     from prefect.client.schemas.objects import WorkQueueStatus
     from prefect.exceptions import ObjectNotFound
 
@@ -116,7 +110,12 @@ def _queue_verdicts(
                 f"no work pool named {work_pool!r}; create it with: "
                 f"prefect work-pool create {work_pool} --type process"
             ) from None
-        queues = {q.name: q for q in client.read_work_queues(work_pool_name=work_pool)}
+        # Explicit filter, limit and offset: the server (fastapi 0.154) rejects the nulls the
+        # client sends for them by default.
+        found = client.read_work_queues(
+            work_pool_name=work_pool, work_queue_filter=WorkQueueFilter(), limit=200, offset=0
+        )
+        queues = {q.name: q for q in found}
     if hosts is None:
         hosts = sorted(n for n in queues if n not in (DEFAULT_QUEUE, own_queue))
     unknown = [h for h in hosts if h not in queues]
@@ -220,8 +219,8 @@ def _wait(
                 elif time.monotonic() > deadline:
                     del pending[host]
                     message = f"memwall: {host} gave no answer within {timeout_s:g} s"
-                    started = state is not None and (state.is_running() or state.is_paused())
-                    # A run no worker has started has no process to stop: it can end at once.
+                    # A run no worker has taken has no process to stop: it can end at once.
+                    started = state is not None and not state.is_scheduled()
                     new: State[object] = (
                         Cancelling(message=message) if started else Cancelled(message=message)
                     )
@@ -321,10 +320,6 @@ def fleet_audit(
         )
     measurements = pd.concat(frames, ignore_index=True)
     ranking = rank_task(profiles, measurements, today or now.date())
-    trend_rows = record_history_task(
-        history or join(storage, "history"), run_id, measurements, ranking, now
-    )
-    drift_artifact_task(trend_rows, run_id)
 
     report = AuditReport(
         run_id=run_id,
@@ -349,6 +344,7 @@ def fleet_audit(
         },
         software=software_versions(),
     )
+    trend_rows = record(report, history or join(storage, "history"))
     local_storage = "://" not in storage
     out = Path(out_dir) if out_dir else Path(storage if local_storage else ".") / "reports"
     pdf = fleet_report_task(
@@ -358,11 +354,7 @@ def fleet_audit(
         delivery = delivery.model_copy(
             update={"drop_to": [*delivery.drop_to, join(storage, "reports")]}
         )
-    summary_line = headline(report)
-    if not delivery.empty:
-        subject = f"memwall fleet audit: {summary_line}"
-        delivered = deliver_task(pdf, delivery, subject, summary_line)
-        raise_if_undelivered(delivered, pdf)
+    deliver(report, pdf, delivery)
     get_run_logger().info("fleet report: %s", pdf)
     return FleetOutcome(run_id, pdf, results, str(ranking.iloc[0]["name"]))
 
