@@ -69,9 +69,10 @@ def fleet(
         deployed.stderr
     )
     ids = deployed.stdout.split()
+    logs = {}
     for queue in (*WORKING, FAILING):
         worker_env = {**env, "JAX_PLATFORMS": "tpu" if queue == FAILING else "cpu"}
-        log = processes.start(
+        logs[queue] = processes.start(
             f"worker-{queue}",
             [
                 str(BIN / "prefect"),
@@ -86,6 +87,7 @@ def fleet(
             ],
             worker_env,
         )
+    for queue, log in logs.items():
         wait_for(f"worker for {queue}", partial(_polled, prefect_server, queue), 120, log)
     return Fleet(
         prefect_server, storage, dict(zip(["probe-host", "fleet-audit"], ids, strict=True))
