@@ -108,7 +108,7 @@ def deploy(
     """Create or update the deployments of prefect.yaml on the Prefect server in
     PREFECT_API_URL (what `prefect deploy --all` does; see the README)."""
     prefect_environment(verbose=False)
-    from flows.deployments import apply, read_specs
+    from flows.deployments import apply, read_specs, resolve_environment
 
     specs = read_specs(file)
     known = [s.name for s in specs]
@@ -117,9 +117,9 @@ def deploy(
         raise MemwallError(
             f"{file}: no deployment named {', '.join(unknown)}; it has {', '.join(known)}"
         )
-    for spec in specs:
-        if name and spec.name not in name:
-            continue
+    # Every selected deployment is checked before the first is applied.
+    selected = [resolve_environment(s, str(file)) for s in specs if not name or s.name in name]
+    for spec in selected:
         deployment_id = apply(spec)
         schedule = ", ".join(f"cron {c} {tz or 'UTC'}" for c, tz in spec.crons) or "ad hoc"
         stderr.print(

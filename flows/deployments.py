@@ -9,6 +9,7 @@ the flows from its host's installed memwall: there is no code to push or pull.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -74,10 +75,6 @@ def read_specs(path: Path) -> list[DeploymentSpec]:
         if not isinstance(pool, dict) or not pool.get("name"):
             raise DeploymentFileError(f"{where}: work_pool needs a name")
         where = f"{source}: deployment {entry['name']!r}"
-        parameters = {
-            k: _resolve(v, f"{where}, parameter {k!r}")
-            for k, v in (entry.get("parameters") or {}).items()
-        }
         crons = []
         for schedule in entry.get("schedules") or []:
             if not isinstance(schedule, dict) or "cron" not in schedule:
@@ -91,11 +88,18 @@ def read_specs(path: Path) -> list[DeploymentSpec]:
                 work_queue=pool.get("work_queue_name"),
                 description=" ".join(str(entry.get("description") or "").split()),
                 tags=list(entry.get("tags") or []),
-                parameters=parameters,
+                parameters=dict(entry.get("parameters") or {}),
                 crons=crons,
             )
         )
     return specs
+
+
+def resolve_environment(spec: DeploymentSpec, source: str) -> DeploymentSpec:
+    """``spec`` with its ``{{ $NAME }}`` parameters read from the environment."""
+    where = f"{source}: deployment {spec.name!r}"
+    parameters = {k: _resolve(v, f"{where}, parameter {k!r}") for k, v in spec.parameters.items()}
+    return dataclasses.replace(spec, parameters=parameters)
 
 
 def apply(spec: DeploymentSpec) -> UUID:
