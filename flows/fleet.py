@@ -26,7 +26,14 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
-from flows.audit import discover_task, load_profiles_task, new_run_id, probe_task, rank_task
+from flows.audit import (
+    DEFAULT_OUT_DIR,
+    discover_task,
+    load_profiles_task,
+    new_run_id,
+    probe_task,
+    rank_task,
+)
 from flows.finish import DeliverySettings, check_delivery, deliver, record
 from flows.progress import announce
 from hardware_profiles.catalog import load_catalog
@@ -346,7 +353,8 @@ def fleet_audit(
     )
     trend_rows = record(report, history or join(storage, "history"))
     local_storage = "://" not in storage
-    out = Path(out_dir) if out_dir else Path(storage if local_storage else ".") / "reports"
+    default_out = Path(storage) / "reports" if local_storage else Path(DEFAULT_OUT_DIR)
+    out = Path(out_dir) if out_dir else default_out
     pdf = fleet_report_task(
         report, out / f"memwall-fleet-{run_id}.pdf", work_pool, results, trend_rows
     )

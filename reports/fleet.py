@@ -91,7 +91,7 @@ def trend_table(trend_rows: pd.DataFrame, run_id: str) -> Table | None:
     for _, current in now.sort_values(keys).iterrows():
         same = (trend_rows[keys] == current[keys]).all(axis=1)
         series = trend_rows[same].tail(TREND_RUNS)
-        history = " → ".join(_figure(v, current["unit"]) for v in series["value"])
+        history = ", ".join(_figure(v, current["unit"]) for v in series["value"])
         change = current["change"]
         if bool(current["degraded"]):
             verdict = _cell(f"degraded ({100 * change:+.1f} %)", ACCENT)
