@@ -4,6 +4,7 @@ block, and a missing block named in one line."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -20,9 +21,8 @@ def test_smtp_login_comes_from_a_prefect_secret_block(
     from flows.finish import DeliverySettings, deliver_task
 
     monkeypatch.delenv("MEMWALL_SMTP_USERNAME", raising=False)
-    Secret(value={"username": "memwall", "password": "s3cret"}).save(
-        "memwall-smtp-test", overwrite=True
-    )
+    login: Any = {"username": "memwall", "password": "s3cret"}
+    Secret(value=login).save("memwall-smtp-test", overwrite=True)
     authenticator = Authenticator()
     inbox = Inbox()
     controller = Controller(
