@@ -226,8 +226,10 @@ def _wait(
                 elif time.monotonic() > deadline:
                     del pending[host]
                     message = f"memwall: {host} gave no answer within {timeout_s:g} s"
-                    # A run no worker has taken has no process to stop: it can end at once.
-                    started = state is not None and not state.is_scheduled()
+                    # Only a running flow acts on Cancelling (its worker stops the process). A
+                    # scheduled or pending run has not started its work: Cancelled ends it at
+                    # once, and a process still starting is refused the Running state.
+                    started = state is not None and (state.is_running() or state.is_paused())
                     new: State[object] = (
                         Cancelling(message=message) if started else Cancelled(message=message)
                     )

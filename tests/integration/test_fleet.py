@@ -3,7 +3,8 @@ simulated host, deployments from prefect.yaml, and the fleet audit fanned out ov
 
 Three hosts have workers: ``alpha`` and ``bravo`` measure this machine's CPU; ``charlie``'s
 worker runs with ``JAX_PLATFORMS=tpu`` on a machine without a TPU, so its probe run really
-fails. ``delta`` has a queue and no worker.
+fails. ``delta`` has a queue and no worker. A fourth worker serves the ``control`` queue, where
+the scheduled ``fleet-audit`` deployment runs.
 """
 
 from __future__ import annotations
@@ -29,21 +30,27 @@ from tests.integration.conftest import (
 from tests.pdf import pdf_text
 
 pytestmark = pytest.mark.integration
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 POOL = "memwall"
 WORKING = ("alpha", "bravo")
 FAILING = "charlie"
 NO_WORKER = "delta"
+CONTROL = "control"
 
 
 class Fleet:
-    def __init__(self, server: Server, storage: Path, deployments: dict[str, str]) -> None:
+    def __init__(
+        self, server: Server, storage: Path, deployments: dict[str, str], logs: dict[str, Path]
+    ) -> None:
         self.server = server
         self.storage = storage
         self.deployments = deployments
+        self.logs = logs
 
-    def audit(self, hosts: list[str], *extra: str) -> Any:
-        args = ["fleet", "--pool", POOL, "--storage", str(self.storage), "--quick"]
+    def audit(self, hosts: list[str], *extra: str, quick: bool = True) -> Any:
+        args = ["fleet", "--pool", POOL, "--storage", str(self.storage)]
+        args += ["--quick"] if quick else []
         for host in hosts:
             args += ["--host", host]
         return memwall([*args, *extra], self.server.client_env, self.storage)
@@ -61,7 +68,7 @@ def fleet(
     env = prefect_server.client_env
     storage = tmp_path_factory.mktemp("shared-storage")
     prefect(["work-pool", "create", POOL, "--type", "process"], env)
-    for queue in (*WORKING, FAILING, NO_WORKER):
+    for queue in (*WORKING, FAILING, NO_WORKER, CONTROL):
         prefect_server.post(f"/work_pools/{POOL}/queues", {"name": queue})
     deployed = memwall(["deploy"], {**env, "MEMWALL_STORAGE": str(storage)}, REPO)
     assert deployed.returncode == 0, deployed.stderr
@@ -70,7 +77,7 @@ def fleet(
     )
     ids = deployed.stdout.split()
     logs = {}
-    for queue in (*WORKING, FAILING):
+    for queue in (*WORKING, FAILING, CONTROL):
         worker_env = {**env, "JAX_PLATFORMS": "tpu" if queue == FAILING else "cpu"}
         logs[queue] = processes.start(
             f"worker-{queue}",
@@ -90,7 +97,7 @@ def fleet(
     for queue, log in logs.items():
         wait_for(f"worker for {queue}", partial(_polled, prefect_server, queue), 120, log)
     return Fleet(
-        prefect_server, storage, dict(zip(["probe-host", "fleet-audit"], ids, strict=True))
+        prefect_server, storage, dict(zip(["probe-host", "fleet-audit"], ids, strict=True)), logs
     )
 
 
@@ -132,10 +139,11 @@ def test_a_failing_host_is_marked_failed_and_a_host_without_worker_skipped(fleet
 
 
 def test_a_host_past_its_timeout_is_cancelled(fleet: Fleet) -> None:
-    result = fleet.audit([WORKING[1]], "--timeout", "2")
+    # The full probe plan takes minutes on a CPU: the run is surely still going after 15 s.
+    result = fleet.audit([WORKING[1]], "--timeout", "15", quick=False)
     # No host answered: there is nothing to report, and the command says why.
     assert result.returncode == 2
-    assert "no host answered: bravo timed out (no answer within 2 s" in result.stderr
+    assert "no host answered: bravo timed out (no answer within 15 s" in result.stderr
     assert "Traceback" not in result.stderr
     runs = fleet.server.post(
         "/flow_runs/filter",
@@ -149,12 +157,17 @@ def test_a_host_past_its_timeout_is_cancelled(fleet: Fleet) -> None:
     )
     state = runs[0]["state"]["type"]
     assert state in ("CANCELLING", "CANCELLED"), state
-    # The worker stops the run: it ends Cancelled, not Completed.
+
+    def final() -> str:
+        found: str = fleet.server.get(f"/flow_runs/{runs[0]['id']}")["state"]["type"]
+        return found
+
+    # The worker acts on Cancelling: it stops the process and the run ends Cancelled.
     wait_for(
         "the timed-out run to be cancelled",
-        lambda: fleet.server.get(f"/flow_runs/{runs[0]['id']}")["state"]["type"] == "CANCELLED",
-        60,
-        None,
+        lambda: final() == "CANCELLED",
+        180,
+        fleet.logs[WORKING[1]],
     )
 
 
@@ -180,3 +193,29 @@ def test_the_weekly_cron_deployment_gets_scheduled_runs(fleet: Fleet) -> None:
         when = dt.datetime.fromisoformat(run["expected_start_time"])
         assert when.weekday() == 0 and (when.hour, when.minute) == (6, 0)
         assert when.utcoffset() == dt.timedelta(0)
+
+
+def test_the_fleet_audit_deployment_runs_the_parent_on_the_control_queue(fleet: Fleet) -> None:
+    before = set((fleet.storage / "reports").glob("*.pdf"))
+    run = fleet.server.post(
+        f"/deployments/{fleet.deployments['fleet-audit']}/create_flow_run",
+        {"parameters": {"hosts": [WORKING[0]], "quick": True}},
+    )
+
+    def state() -> str:
+        found: str = fleet.server.get(f"/flow_runs/{run['id']}")["state"]["type"]
+        return found
+
+    wait_for("the fleet-audit run to end", lambda: state() in FINAL, 300, None)
+    assert state() == "COMPLETED"
+    (pdf,) = set((fleet.storage / "reports").glob("*.pdf")) - before
+    assert "All 1 hosts answered." in pdf_text(pdf)
+    children = fleet.server.post(
+        "/flow_runs/filter",
+        {
+            "flow_runs": {"parent_flow_run_id": {"any_": [run["id"]]}},
+            "limit": 5,
+            "offset": 0,
+        },
+    )
+    assert [c["work_queue_name"] for c in children] == [WORKING[0]]

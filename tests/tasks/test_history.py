@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -123,7 +124,10 @@ def _writer(history: str, writer: int, runs: int) -> list[str]:
 
 def test_two_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     runs = 15
-    with ProcessPoolExecutor(max_workers=2) as pool:
+    # Separate processes, started fresh (forking a process that holds JAX's threads can hang).
+    with ProcessPoolExecutor(
+        max_workers=2, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
         futures = [pool.submit(_writer, str(tmp_path), w, runs) for w in (1, 2)]
         written = [run for f in futures for run in f.result()]
     back = read_measurements(str(tmp_path))
