@@ -254,3 +254,76 @@ def test_webhook_client_error_is_not_retried() -> None:
 def test_webhook_url_must_be_http() -> None:
     with pytest.raises(DeliveryError, match="must start with http:// or https://"):
         post_webhook("ftp://x", "h", "l")
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, and its key."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, LOOPBACK)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(LOOPBACK))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_email_over_starttls_and_ssl_verifies_the_server(
+    tls_files: tuple[Path, Path], pdf: Path, monkeypatch: pytest.MonkeyPatch, security: str
+) -> None:
+    import ssl
+
+    cert, key = tls_files
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    inbox = Inbox()
+    tls = (
+        {"tls_context": server_context, "require_starttls": True}
+        if security == "starttls"
+        else {"server_hostname": LOOPBACK, "ssl_context": server_context}
+    )
+    controller = Controller(inbox, hostname=LOOPBACK, port=free_port(), **tls)  # type: ignore[arg-type]
+    controller.start()
+    try:
+        settings = SmtpSettings(LOOPBACK, controller.port, ("a@x.org",), security=security)  # type: ignore[arg-type]
+        # Untrusted: the certificate is self-signed, and verification is never turned off.
+        refused = send_email(pdf, settings, "s", "b", attempts=1)
+        assert not refused.ok and "CERTIFICATE_VERIFY_FAILED" in refused.detail
+        assert not inbox.messages
+        # Trusted through the standard variable: the message goes through, encrypted.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        result = send_email(pdf, settings, "s", "b", attempts=1)
+    finally:
+        controller.stop()
+    assert result.ok, result
+    assert attachment(inbox.messages[0]) == (pdf.name, PDF_BYTES)
