@@ -19,6 +19,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.finish import DeliverySettings, check_delivery, finish
 from flows.progress import announce
 from hardware_profiles.parquet import write_table
 from hardware_profiles.profiles import Profiles
@@ -145,6 +146,23 @@ def rank_task(projection: Projection) -> Ranked:
     return rank(projection)
 
 
+def analyse(
+    profiles: Profiles,
+    measurements: pd.DataFrame,
+    start: dt.date,
+    months: int,
+    defaults: dict[str, float],
+) -> Findings:
+    """Calibrate on the measurements, project, rank and gather what the report shows: the
+    stages every audit (one host or a fleet) runs once it has measurements."""
+    calibrated = calibrate_task(profiles.catalog, measurements, defaults)
+    projection = project_task(profiles, calibrated, start, months)
+    ranked = rank_task(projection)
+    return findings(
+        projection, ranked, calibrated, profiles.catalog, profiles.roadmap, measurements
+    )
+
+
 @task(cache_policy=NO_CACHE)
 def report_task(report: AuditReport, path: Path) -> Path:
     announce("writing the PDF")
@@ -182,12 +200,17 @@ def audit(
     scenario: str | None = None,
     bandwidth_efficiency: float = DEFAULT_BANDWIDTH_EFFICIENCY,
     flops_efficiency: float = DEFAULT_FLOPS_EFFICIENCY,
+    history: str | None = None,
+    delivery: DeliverySettings | None = None,
 ) -> AuditOutcome:
     """Audit this host: measure its accelerators, project the workloads over the roadmap and
     rank which starve first. Paths left out use the built-in catalog and example profiles;
-    the efficiencies stand in for models this run does not measure."""
+    the efficiencies stand in for models this run does not measure. The run is appended to
+    ``history`` (default ``<out_dir>/history``) and the PDF delivered as ``delivery`` says."""
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
+    delivery = delivery or DeliverySettings()
+    check_delivery(delivery)
     start = (today or now.date()).replace(day=1)
     defaults = {"bandwidth": bandwidth_efficiency, "flops": flops_efficiency}
     profiles = load_profiles_task(
@@ -199,12 +222,7 @@ def audit(
     if len(accelerators) > 1:
         frames.append(probe_all_task(accelerators, profiles.catalog, plan, run_id))
     measurements = pd.concat(frames, ignore_index=True)
-    calibrated = calibrate_task(profiles.catalog, measurements, defaults)
-    projection = project_task(profiles, calibrated, start, horizon_months)
-    ranked = rank_task(projection)
-    found = findings(
-        projection, ranked, calibrated, profiles.catalog, profiles.roadmap, measurements
-    )
+    found = analyse(profiles, measurements, start, horizon_months, defaults)
 
     out = Path(out_dir)
     measurements_path = write_table(
@@ -232,6 +250,7 @@ def audit(
     )
     pdf_path = report_task(report, out / f"memwall-audit-{run_id}.pdf")
     artifacts_task(found, pdf_path, run_id)
+    finish(report, pdf_path, history or str(out / "history"), delivery)
     return AuditOutcome(
         run_id=run_id,
         pdf_path=pdf_path,

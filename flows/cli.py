@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from flows import cli_analysis, cli_probe, cli_profiles
+from flows import cli_analysis, cli_ops, cli_probe, cli_profiles
 from flows.cli_common import (
     CatalogOption,
     RoadmapOption,
@@ -69,12 +69,31 @@ def audit(
         bool,
         typer.Option("--quick", help="Small probe sizes: seconds, not minutes (tests, demos)."),
     ] = False,
+    start: cli_analysis.StartOption = None,
+    horizon_months: cli_analysis.HorizonOption = 18,
+    scenario: cli_analysis.ScenarioOption = None,
+    bandwidth_efficiency: cli_analysis.BandwidthEfficiencyOption = 0.85,
+    flops_efficiency: cli_analysis.FlopsEfficiencyOption = 0.70,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show Prefect's run log.")
     ] = False,
+    history: cli_ops.HistoryOption = None,
+    email_to: cli_ops.EmailToOption = None,
+    smtp_host: cli_ops.SmtpHostOption = "localhost",
+    smtp_port: cli_ops.SmtpPortOption = 25,
+    smtp_security: cli_ops.SmtpSecurityOption = "auto",
+    smtp_from: cli_ops.SmtpFromOption = "",
+    smtp_secret: cli_ops.SmtpSecretOption = None,
+    drop_to: cli_ops.DropToOption = None,
+    webhook: cli_ops.WebhookOption = None,
 ) -> None:
-    """Measure this host's accelerators and rank the workloads; the last line is the PDF path."""
+    """Measure this host's accelerators, project the workloads over the roadmap and rank which
+    starve of memory bandwidth first; the last line printed is the PDF's path."""
+    first = cli_analysis.parse_month(start)
     prefect_environment(verbose)
+    delivery = cli_ops.delivery_settings(
+        email_to, smtp_host, smtp_port, smtp_security, smtp_from, smtp_secret, drop_to, webhook
+    )
     from flows.audit import audit as audit_flow
     from flows.progress import listening
 
@@ -91,9 +110,16 @@ def audit(
                 catalog=str(catalog) if catalog else None,
                 out_dir=str(out),
                 quick=quick,
+                today=first,
+                horizon_months=horizon_months,
+                scenario=scenario,
+                bandwidth_efficiency=bandwidth_efficiency,
+                flops_efficiency=flops_efficiency,
+                history=str(history) if history else None,
+                delivery=delivery,
             )
     stderr.print(f"measurements: {outcome.measurements_path}")
-    stderr.print(f"most bandwidth-starved workload: {outcome.top_workload}", markup=False)
+    stderr.print(outcome.headline, markup=False, soft_wrap=True)
     print(outcome.pdf_path)
 
 
@@ -103,6 +129,8 @@ for _name, _group in cli_profiles.GROUPS.items():
     app.add_typer(_group, name=_name)
 app.command("rank")(cli_analysis.rank)
 app.command("whatif")(cli_analysis.whatif)
+for _name in ("fleet", "deploy", "serve", "history"):
+    app.command(_name)(getattr(cli_ops, _name))
 
 
 def main() -> None:

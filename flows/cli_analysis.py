@@ -50,6 +50,15 @@ FlopsEfficiencyOption = Annotated[
 ]
 
 
+ScenarioOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scenario",
+        help="Roadmap scenario to use (default: 'baseline', the rows no scenario names).",
+    ),
+]
+
+
 def parse_month(value: str | None) -> dt.date:
     """``YYYY-MM`` as the first day of that month; this month when not given."""
     if value is None:
@@ -71,12 +80,7 @@ def rank(
     measurements: MeasurementsOption = None,
     start: StartOption = None,
     horizon_months: HorizonOption = 18,
-    scenario: Annotated[
-        str | None,
-        typer.Option(
-            "--scenario", help="Roadmap scenario to rank (default: 'baseline' or the first)."
-        ),
-    ] = None,
+    scenario: ScenarioOption = None,
     bandwidth_efficiency: BandwidthEfficiencyOption = 0.85,
     flops_efficiency: FlopsEfficiencyOption = 0.70,
     as_json: Annotated[

@@ -263,3 +263,23 @@ class Accelerator:
     memory_bytes: int | None
     accelerator_id: str | None
     note: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RankingHistoryRecord:
+    """One workload's place in one run's ranking, as the history keeps it (tasks/history.py)."""
+
+    run_id: str = column(pa.string(), check=not_blank)
+    recorded_at: dt.datetime = column(pa.timestamp("us", tz="UTC"))
+    rank: int = column(pa.int64(), check=positive)
+    workload_id: str = column(pa.string())
+    name: str = column(pa.string())
+    pool: str = column(pa.string())
+    bound: str = column(pa.string())
+    utilization_now: float = column(pa.float64())
+    headroom_now: float = column(pa.float64())
+    min_headroom: float | None = column(pa.float64(), required=False, nullable=True)
+    starve_month: dt.date | None = column(pa.date32(), required=False, nullable=True)
+
+
+RANKING_HISTORY: Final = Table("ranking history", RankingHistoryRecord)

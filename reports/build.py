@@ -55,7 +55,11 @@ def write_flowables(
     return path
 
 
-def write_pdf(report: AuditReport, path: str | Path) -> Path:
+def write_pdf(report: AuditReport, path: str | Path, front: Sequence[Flowable] = ()) -> Path:
+    """Render ``report`` to ``path``, after ``front`` (a fleet's hosts and trend) if given."""
     return write_flowables(
-        story(report), path, title=report.title, subject=f"memwall audit run {report.run_id}"
+        [*front, *story(report)],
+        path,
+        title=report.title,
+        subject=f"memwall audit run {report.run_id}",
     )

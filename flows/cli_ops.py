@@ -1,0 +1,319 @@
+"""Operating memwall: ``deploy``, ``serve``, ``history``, and the delivery options of ``audit``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from flows.cli_common import (
+    CatalogOption,
+    RoadmapOption,
+    WorkloadsOption,
+    prefect_environment,
+    stderr,
+)
+from hardware_profiles.errors import MemwallError
+
+if TYPE_CHECKING:
+    from flows.finish import DeliverySettings
+
+DEFAULT_HISTORY = Path("memwall-reports") / "history"
+WEEKLY = "0 6 * * 1"
+
+EmailToOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--email-to",
+        help="Email the PDF to this address (repeat for more). Login, if the server needs "
+        "one: MEMWALL_SMTP_USERNAME and MEMWALL_SMTP_PASSWORD, or --smtp-secret.",
+    ),
+]
+SmtpHostOption = Annotated[str, typer.Option("--smtp-host", help="SMTP server.")]
+SmtpPortOption = Annotated[int, typer.Option("--smtp-port", help="SMTP port.")]
+SmtpSecurityOption = Annotated[
+    str,
+    typer.Option(
+        "--smtp-security",
+        help="auto (465: SSL, 587: STARTTLS, else plain), plain, starttls or ssl.",
+    ),
+]
+SmtpFromOption = Annotated[
+    str, typer.Option("--smtp-from", help="Sender address (default memwall@this host).")
+]
+SmtpSecretOption = Annotated[
+    str | None,
+    typer.Option(
+        "--smtp-secret",
+        help='Prefect Secret block with the SMTP login: {"username": ..., "password": ...}.',
+    ),
+]
+DropToOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--drop-to", help="Copy the PDF into this folder or fsspec URL (repeat for more)."
+    ),
+]
+WebhookOption = Annotated[
+    str | None,
+    typer.Option("--webhook", help="Post the headline and a link to this Slack-style webhook."),
+]
+HistoryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--history", help="History dataset to append to (default: <out>/history).", file_okay=False
+    ),
+]
+
+
+def delivery_settings(
+    email_to: list[str] | None,
+    smtp_host: str,
+    smtp_port: int,
+    smtp_security: str,
+    smtp_from: str,
+    smtp_secret: str | None,
+    drop_to: list[str] | None,
+    webhook: str | None,
+) -> DeliverySettings:
+    """The delivery options as the flows take them, checked before anything runs."""
+    from flows.finish import DeliverySettings, check_delivery
+
+    settings = DeliverySettings(
+        email_to=email_to or [],
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_security=smtp_security,
+        smtp_sender=smtp_from,
+        smtp_secret_block=smtp_secret,
+        drop_to=drop_to or [],
+        webhook_url=webhook,
+    )
+    check_delivery(settings)
+    return settings
+
+
+def deploy(
+    file: Annotated[
+        Path, typer.Option("--file", help="The deployments file.", dir_okay=False)
+    ] = Path("prefect.yaml"),
+    name: Annotated[
+        list[str] | None,
+        typer.Option("--name", help="Deploy only this deployment (repeat for more)."),
+    ] = None,
+) -> None:
+    """Create or update the deployments of prefect.yaml on the Prefect server in
+    PREFECT_API_URL (what `prefect deploy --all` does; see the README)."""
+    prefect_environment(verbose=False)
+    from flows.deployments import apply, read_specs, resolve_environment
+
+    specs = read_specs(file)
+    known = [s.name for s in specs]
+    unknown = [n for n in name or [] if n not in known]
+    if unknown:
+        raise MemwallError(
+            f"{file}: no deployment named {', '.join(unknown)}; it has {', '.join(known)}"
+        )
+    # Every selected deployment is checked before the first is applied.
+    selected = [resolve_environment(s, str(file)) for s in specs if not name or s.name in name]
+    for spec in selected:
+        deployment_id = apply(spec)
+        schedule = ", ".join(f"cron {c} {tz or 'UTC'}" for c, tz in spec.crons) or "ad hoc"
+        stderr.print(
+            f"deployed {spec.name} ({spec.entrypoint}) to pool {spec.work_pool}: {schedule}",
+            markup=False,
+            soft_wrap=True,
+        )
+        print(deployment_id)
+
+
+def fleet(
+    pool: Annotated[str, typer.Option("--pool", help="The work pool of the fleet.")] = "memwall",
+    host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--host",
+            help="Probe only this host's queue (repeat); default: every queue but 'default'.",
+        ),
+    ] = None,
+    storage: Annotated[
+        str,
+        typer.Option(
+            "--storage", help="Shared storage every host can write: a path or an fsspec URL."
+        ),
+    ] = "memwall-fleet",
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds each host gets before it is cancelled.")
+    ] = 1800.0,
+    workloads: WorkloadsOption = None,
+    roadmap: RoadmapOption = None,
+    catalog: CatalogOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Folder for the PDF (default: <storage>/reports).", file_okay=False
+        ),
+    ] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Small probe sizes.")] = False,
+    email_to: EmailToOption = None,
+    smtp_host: SmtpHostOption = "localhost",
+    smtp_port: SmtpPortOption = 25,
+    smtp_security: SmtpSecurityOption = "auto",
+    smtp_from: SmtpFromOption = "",
+    smtp_secret: SmtpSecretOption = None,
+    drop_to: DropToOption = None,
+    webhook: WebhookOption = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Prefect's run log.")
+    ] = False,
+) -> None:
+    """Run the fleet audit from here: probe every host's queue of the work pool (the
+    probe-host deployment, one worker per host) and report; the last line is the PDF path."""
+    prefect_environment(verbose)
+    from flows.fleet import fleet_audit
+    from flows.progress import listening
+
+    settings = delivery_settings(
+        email_to, smtp_host, smtp_port, smtp_security, smtp_from, smtp_secret, drop_to, webhook
+    )
+
+    def show(message: str) -> None:
+        stderr.print(f"· {message}", style="dim", markup=False, soft_wrap=True)
+
+    with listening(show):
+        outcome = fleet_audit(
+            work_pool=pool,
+            hosts=host or None,
+            storage=storage,
+            host_timeout_s=timeout,
+            quick=quick,
+            workloads=str(workloads) if workloads else None,
+            roadmap=str(roadmap) if roadmap else None,
+            catalog=str(catalog) if catalog else None,
+            out_dir=str(out) if out else None,
+            delivery=settings,
+        )
+    for result in outcome.hosts:
+        detail = f": {result.detail}" if result.detail else ""
+        stderr.print(f"{result.host}: {result.status}{detail}", markup=False, soft_wrap=True)
+    print(outcome.pdf_path)
+
+
+def serve(
+    cron: Annotated[
+        str, typer.Option("--cron", help="When to audit, as a cron expression in UTC.")
+    ] = WEEKLY,
+    name: Annotated[str, typer.Option("--name", help="Deployment name.")] = "memwall-audit",
+    workloads: WorkloadsOption = None,
+    roadmap: RoadmapOption = None,
+    catalog: CatalogOption = None,
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="Folder for each run's PDF and measurements.", file_okay=False),
+    ] = Path("memwall-reports"),
+    quick: Annotated[bool, typer.Option("--quick", help="Small probe sizes.")] = False,
+    email_to: EmailToOption = None,
+    smtp_host: SmtpHostOption = "localhost",
+    smtp_port: SmtpPortOption = 25,
+    smtp_security: SmtpSecurityOption = "auto",
+    smtp_from: SmtpFromOption = "",
+    smtp_secret: SmtpSecretOption = None,
+    drop_to: DropToOption = None,
+    webhook: WebhookOption = None,
+) -> None:
+    """Audit this host on a schedule (weekly, Monday 06:00 UTC, by default), without any YAML.
+
+    Registers the `audit` flow as a deployment on the Prefect server in PREFECT_API_URL and
+    runs each scheduled audit here until interrupted (Ctrl-C).
+    """
+    prefect_environment(verbose=True)
+    from prefect.schedules import Cron
+
+    from flows.audit import audit
+
+    try:
+        schedule = Cron(cron, timezone="UTC")
+    except ValueError:
+        raise MemwallError(
+            f"--cron {cron!r} is not a cron expression; expected five fields, e.g. "
+            f"{WEEKLY!r} (Monday 06:00) or '0 * * * *' (hourly)"
+        ) from None
+    settings = delivery_settings(
+        email_to, smtp_host, smtp_port, smtp_security, smtp_from, smtp_secret, drop_to, webhook
+    )
+    parameters = {
+        "workloads": str(workloads.resolve()) if workloads else None,
+        "roadmap": str(roadmap.resolve()) if roadmap else None,
+        "catalog": str(catalog.resolve()) if catalog else None,
+        "out_dir": str(out.resolve()),
+        "quick": quick,
+        "delivery": settings.model_dump(),
+    }
+    audit.serve(name=name, schedules=[schedule], parameters=parameters, tags=["memwall"])
+
+
+def _number(value: object) -> float | None:
+    if value is None:
+        return None
+    number = float(str(value))
+    return None if math.isnan(number) else number
+
+
+def history(
+    location: Annotated[
+        str,
+        typer.Option(
+            "--history",
+            help="History dataset: a folder or fsspec URL (the fleet's is <storage>/history).",
+        ),
+    ] = str(DEFAULT_HISTORY),
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
+) -> None:
+    """Each device's bandwidth and matmul throughput over time; `degraded` marks a figure more
+    than 10 % below the median of at least 3 earlier runs."""
+    from tasks.history import read_measurements, trend
+
+    rows = trend(read_measurements(location))
+    if as_json:
+        records = [
+            {
+                "host": r["host"],
+                "device_index": int(str(r["device_index"])),
+                "device_kind": r["device_kind"],
+                "figure": r["figure"],
+                "unit": r["unit"],
+                "run_id": r["run_id"],
+                "measured_at": r["measured_at"].isoformat(),
+                "value": _number(r["value"]),
+                "trailing_median": _number(r["trailing_median"]),
+                "change": _number(r["change"]),
+                "degraded": bool(r["degraded"]),
+            }
+            for _, r in rows.iterrows()
+        ]
+        print(json.dumps(records, indent=1))
+        return
+    if rows.empty:
+        stderr.print(f"no runs recorded in {location} yet", markup=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("device", "figure", "run", "measured (UTC)", "value", "vs median", "")
+    for _, r in rows.iterrows():
+        unit = "GB/s" if r["unit"] == "bytes_per_s" else "TFLOP/s"
+        scale = 1e9 if r["unit"] == "bytes_per_s" else 1e12
+        change = _number(r["change"])
+        table.add_row(
+            f"{r['host']} {r['device_kind']} #{r['device_index']}",
+            str(r["figure"]),
+            str(r["run_id"]),
+            f"{r['measured_at']:%Y-%m-%d %H:%M}",
+            f"{float(str(r['value'])) / scale:.4g} {unit}",
+            "–" if change is None else f"{100 * change:+.1f} %",
+            "[bold red]degraded[/]" if bool(r["degraded"]) else "",
+        )
+    Console().print(table)

@@ -1,0 +1,183 @@
+"""What every audit does once its PDF is written: record history, flag drift, deliver.
+
+Shared by the one-host ``audit`` flow and the ``fleet-audit`` flow. A delivery that still fails
+after its retries leaves the PDF where it is and fails the run with a message that says so, so
+the Prefect UI and the exit code both show it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, cast
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, Field
+
+from flows.progress import announce
+from reports.content import AuditReport
+from reports.story import headline
+from tasks import delivery
+from tasks.history import read_measurements, record_run, trend
+from tasks.storage import join
+
+
+class DeliverySettings(BaseModel):
+    """Where the PDF goes. Credentials are not settings: they come from the environment
+    (``MEMWALL_SMTP_USERNAME``/``MEMWALL_SMTP_PASSWORD``) or a Prefect Secret block."""
+
+    email_to: list[str] = Field(default_factory=list, description="Recipients of the PDF.")
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_security: str = Field(default="auto", description="auto, plain, starttls or ssl.")
+    smtp_sender: str = ""
+    smtp_secret_block: str | None = Field(
+        default=None, description='Prefect Secret block holding {"username": ..., "password": ...}.'
+    )
+    drop_to: list[str] = Field(
+        default_factory=list, description="Folders or fsspec URLs to copy the PDF into."
+    )
+    webhook_url: str | None = Field(default=None, description="Slack-compatible incoming webhook.")
+    attempts: int = Field(default=delivery.DEFAULT_ATTEMPTS, ge=1)
+    retry_delay_s: float = Field(default=delivery.DEFAULT_RETRY_DELAY_S, ge=0)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.email_to or self.drop_to or self.webhook_url)
+
+
+@task(cache_policy=NO_CACHE)
+def record_history_task(
+    history: str,
+    run_id: str,
+    measurements: pd.DataFrame,
+    ranking: pd.DataFrame,
+    recorded_at: dt.datetime,
+) -> pd.DataFrame:
+    """Append this run and return every device's trend, this run included."""
+    announce(f"recording the run in {history}")
+    record_run(history, run_id, measurements, ranking, recorded_at)
+    return trend(read_measurements(history))
+
+
+def drift_markdown(trend_rows: pd.DataFrame, run_id: str) -> str:
+    now = trend_rows[trend_rows["run_id"] == run_id]
+    degraded = now[now["degraded"].astype(bool)]
+    if degraded.empty:
+        return f"No device of run `{run_id}` measured more than 10 % below its trailing median."
+    lines = [
+        f"**{len(degraded)} figure(s) degraded** in run `{run_id}` (more than 10 % below the "
+        "median of at least 3 earlier runs):",
+        "",
+        "| host | device | figure | value | trailing median | change |",
+        "|---|---|---|---|---|---|",
+    ]
+    for _, r in degraded.iterrows():
+        lines.append(
+            f"| {r['host']} | {r['device_kind']} #{r['device_index']} | {r['figure']} | "
+            f"{float(r['value']):.4g} | {float(r['trailing_median']):.4g} | "
+            f"{100 * float(r['change']):+.1f} % |"
+        )
+    return "\n".join(lines)
+
+
+@task(cache_policy=NO_CACHE)
+def drift_artifact_task(trend_rows: pd.DataFrame, run_id: str) -> None:
+    create_markdown_artifact(
+        key="memwall-drift",
+        markdown=drift_markdown(trend_rows, run_id),
+        description="Devices more than 10 % below their trailing median",
+    )
+
+
+def check_delivery(settings: DeliverySettings) -> None:
+    """Refuse, before any probing, settings that could never deliver."""
+    if settings.email_to:
+        delivery.SmtpSettings(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            recipients=tuple(settings.email_to),
+            security=delivery.security_for(settings.smtp_security, settings.smtp_port),
+        )
+    if settings.webhook_url:
+        delivery.check_webhook_url(settings.webhook_url)
+
+
+def _smtp_settings(settings: DeliverySettings) -> delivery.SmtpSettings:
+    credentials = delivery.credentials_from_env()
+    if settings.smtp_secret_block:
+        from prefect.blocks.system import Secret
+
+        try:
+            secret = cast("Secret[Any]", Secret.load(settings.smtp_secret_block))
+        except ValueError:
+            raise delivery.DeliveryError(
+                f"no Prefect Secret block named {settings.smtp_secret_block!r}"
+            ) from None
+        credentials = delivery.credentials_from_secret(secret.get())
+    return delivery.SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        recipients=tuple(settings.email_to),
+        security=delivery.security_for(settings.smtp_security, settings.smtp_port),
+        sender=settings.smtp_sender,
+        credentials=credentials,
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def deliver_task(
+    pdf: Path, settings: DeliverySettings, subject: str, headline: str
+) -> list[delivery.Delivered]:
+    """Every channel asked for; a failed one is in the result, never raised from here."""
+    attempts, delay_s = settings.attempts, settings.retry_delay_s
+    results = [delivery.drop(pdf, where, attempts, delay_s) for where in settings.drop_to]
+    copies = [join(r.target, pdf.name) for r in results if r.ok]
+    link = copies[0] if copies else pdf.resolve().as_uri()
+    if settings.email_to:
+        announce(f"emailing the PDF to {', '.join(settings.email_to)}")
+        body = f"{headline}\n\nThe PDF is attached; a copy is kept at {link}.\n"
+        smtp = _smtp_settings(settings)
+        results.append(delivery.send_email(pdf, smtp, subject, body, attempts, delay_s))
+    if settings.webhook_url:
+        results.append(
+            delivery.post_webhook(settings.webhook_url, headline, link, attempts, delay_s)
+        )
+    for result in results:
+        announce(f"{result.channel} to {result.target}: {'ok' if result.ok else 'FAILED'}")
+    return results
+
+
+def raise_if_undelivered(results: list[delivery.Delivered], pdf: Path) -> None:
+    """Fail the run, after everything else is done, when a channel did not deliver."""
+    if any(not r.ok for r in results):
+        raise delivery.DeliveryError(delivery.summary(results, pdf))
+
+
+def record(report: AuditReport, history: str) -> pd.DataFrame:
+    """Append the run to ``history`` and publish its drift; returns every device's trend."""
+    measurements = report.measurements
+    if measurements is None:
+        raise ValueError("an audit report without measurements has nothing to record")
+    trend_rows = record_history_task(
+        history, report.run_id, measurements, report.findings.ranking, report.generated_at
+    )
+    drift_artifact_task(trend_rows, report.run_id)
+    return trend_rows
+
+
+def deliver(report: AuditReport, pdf: Path, settings: DeliverySettings) -> None:
+    """Deliver the PDF as ``settings`` say; fail the run, PDF kept, if a channel failed."""
+    if settings.empty:
+        return
+    summary = headline(report.findings)
+    results = deliver_task(pdf, settings, f"{report.title}: {summary}", summary)
+    raise_if_undelivered(results, pdf)
+
+
+def finish(report: AuditReport, pdf: Path, history: str, settings: DeliverySettings) -> None:
+    record(report, history)
+    deliver(report, pdf, settings)

@@ -1,0 +1,99 @@
+"""Shared storage for a fleet: a local path or an fsspec URL (``s3://``, ``gs://``, ``file://``).
+
+Hosts of a fleet write their measurements here, not to Prefect's result store alone, so the
+files outlive the server's database and any tool can read them. A local write goes to a
+temporary file that is renamed into place; an object store's PUT is already all-or-nothing, so
+a reader never sees half a file either way.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hardware_profiles.errors import MemwallError
+from hardware_profiles.parquet import atomic_path, to_frame, validate_arrow
+from hardware_profiles.schema import Table
+
+
+class StorageError(MemwallError):
+    """Shared storage that cannot be reached, read or written."""
+
+
+def _is_url(location: str) -> bool:
+    return "://" in location
+
+
+def join(location: str, *parts: str) -> str:
+    """``location`` with ``parts`` appended, keeping a URL a URL."""
+    if _is_url(location):
+        return "/".join([location.rstrip("/"), *parts])
+    return str(Path(location).joinpath(*parts))
+
+
+def _filesystem(location: str) -> tuple[object, str]:
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(location)
+    except (ImportError, ValueError) as exc:
+        raise StorageError(
+            f"{location}: cannot open this storage ({exc}); use a local path, file://, or an "
+            "fsspec URL whose filesystem package is installed (s3fs for s3://, gcsfs for gs://)"
+        ) from None
+    return fs, str(path)
+
+
+def write_parquet(frame: pd.DataFrame, location: str, table: Table) -> str:
+    """Validate ``frame`` as ``table`` and write it to ``location`` all at once."""
+    data = validate_arrow(pa.Table.from_pandas(frame, preserve_index=False), table, location)
+    if not _is_url(location):
+        with atomic_path(location) as tmp:
+            pq.write_table(data, tmp)
+        return location
+    buffer = io.BytesIO()
+    pq.write_table(data, buffer)
+    fs, path = _filesystem(location)
+    try:
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)  # type: ignore[attr-defined]
+        fs.pipe_file(path, buffer.getvalue())  # type: ignore[attr-defined]
+    except OSError as exc:
+        raise StorageError(f"{location}: cannot write ({exc})") from None
+    return location
+
+
+def read_parquet(location: str, table: Table) -> pd.DataFrame:
+    """Read one file of ``table`` from a path or URL, validated."""
+    fs, path = _filesystem(location)
+    try:
+        data = fs.cat_file(path)  # type: ignore[attr-defined]
+    except FileNotFoundError:
+        raise StorageError(f"{location}: no such {table.name} file") from None
+    except OSError as exc:
+        raise StorageError(f"{location}: cannot read ({exc})") from None
+    try:
+        arrow = pq.read_table(io.BytesIO(data))
+    except pa.ArrowException as exc:
+        raise StorageError(f"{location}: not a readable Parquet file ({exc})") from None
+    return to_frame(validate_arrow(arrow, table, location))
+
+
+def list_parquet(location: str) -> list[str]:
+    """Every finished ``*.parquet`` file directly under ``location`` (none if it is absent).
+
+    Temporary files start with a dot and end in ``.tmp``, so a write in progress is never
+    listed.
+    """
+    fs, path = _filesystem(location)
+    try:
+        names = fs.ls(path, detail=False)  # type: ignore[attr-defined]
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StorageError(f"{location}: cannot list ({exc})") from None
+    found = sorted(str(n).rsplit("/", 1)[-1] for n in names)
+    return [join(location, n) for n in found if n.endswith(".parquet") and not n.startswith(".")]

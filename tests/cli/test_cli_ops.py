@@ -1,0 +1,118 @@
+"""`memwall history`, `deploy`, `serve` and the delivery options: bad input fails fast with one
+line and writes nothing; no server is needed for any of these."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from tasks.history import record_run
+from tests.cli.test_cli import memwall
+from tests.tasks.test_history import T0, measurements, ranking
+
+
+def one_error(stderr: str) -> str:
+    errors = [line for line in stderr.splitlines() if line.startswith("memwall: error:")]
+    assert len(errors) == 1, stderr
+    assert "Traceback" not in stderr
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--email-to", "nobody"], "not an email address: nobody"),
+        (["--email-to", "a@x.org", "--smtp-port", "0"], "SMTP port must be 1..65535, got 0"),
+        (
+            ["--email-to", "a@x.org", "--smtp-security", "tls"],
+            "unknown SMTP security 'tls'; valid: auto, plain, starttls, ssl",
+        ),
+        (["--webhook", "ftp://hooks"], "webhook URL must start with http:// or https://"),
+    ],
+)
+def test_bad_delivery_options_stop_before_anything_runs(
+    tmp_path: Path, options: list[str], expected: str
+) -> None:
+    out = tmp_path / "out"
+    result = memwall(["audit", "--quick", "--out", str(out), *options], None, tmp_path)
+    assert result.returncode == 2
+    assert expected in one_error(result.stderr)
+    assert not out.exists()
+
+
+def test_history_json_shows_the_trend_and_flags_a_degraded_device(tmp_path: Path) -> None:
+    history = tmp_path / "history"
+    for week, bandwidth in enumerate([3.0e12, 3.05e12, 2.95e12, 2.5e12]):
+        at = T0 + dt.timedelta(days=7 * week)
+        record_run(str(history), f"r{week}", measurements(f"r{week}", at, bandwidth), ranking(), at)
+    result = memwall(["history", "--history", str(history), "--json"], None, tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    triad = [r for r in rows if r["figure"] == "triad float32"]
+    assert [r["run_id"] for r in triad] == ["r0", "r1", "r2", "r3"]
+    assert [r["degraded"] for r in triad] == [False, False, False, True]
+    assert triad[3]["trailing_median"] == 3.0e12 and triad[3]["value"] == 2.5e12
+
+    table = memwall(["history", "--history", str(history)], None, tmp_path)
+    assert table.returncode == 0 and "degraded" in table.stdout
+
+
+def test_history_of_nothing_says_so(tmp_path: Path) -> None:
+    result = memwall(["history", "--history", str(tmp_path / "none")], None, tmp_path)
+    assert result.returncode == 0
+    assert "no runs recorded in" in result.stderr
+    as_json = memwall(["history", "--history", str(tmp_path / "none"), "--json"], None, tmp_path)
+    assert json.loads(as_json.stdout) == []
+
+
+def test_serve_rejects_a_bad_cron(tmp_path: Path) -> None:
+    result = memwall(["serve", "--cron", "every monday"], None, tmp_path)
+    assert result.returncode == 2
+    assert "--cron 'every monday' is not a cron expression" in one_error(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [
+        ("deployments: []\n", "has no 'deployments' list"),
+        ("deployments:\n  - name: x\n", "deployment 1: missing entrypoint, work_pool"),
+        (
+            "deployments:\n  - name: x\n    entrypoint: flows.fleet.probe_host\n"
+            "    work_pool: {name: p}\n    parameters: {storage: '{{ $MEMWALL_NOPE }}'}\n",
+            "deployment 'x', parameter 'storage' needs the environment variable MEMWALL_NOPE",
+        ),
+        ("deployments: [\n", "not valid YAML"),
+    ],
+)
+def test_deploy_names_what_is_wrong_with_the_file(
+    tmp_path: Path, yaml_text: str, expected: str
+) -> None:
+    path = tmp_path / "prefect.yaml"
+    path.write_text(yaml_text)
+    result = memwall(["deploy", "--file", str(path)], None, tmp_path)
+    assert result.returncode == 2
+    assert expected in one_error(result.stderr)
+
+
+def test_deploy_of_an_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
+    repo_file = Path(__file__).resolve().parents[2] / "prefect.yaml"
+    result = memwall(["deploy", "--file", str(repo_file), "--name", "nope"], None, tmp_path)
+    assert result.returncode == 2
+    assert "no deployment named nope; it has probe-host, fleet-audit" in one_error(result.stderr)
+
+
+def test_help_of_the_operating_commands() -> None:
+    for command, options in {
+        "audit": ["--email-to", "--smtp-host", "--smtp-port", "--drop-to", "--webhook"],
+        "fleet": ["--pool", "--host", "--storage", "--timeout"],
+        "serve": ["--cron"],
+        "history": ["--json", "--history"],
+        "deploy": ["--file", "--name"],
+    }.items():
+        result = memwall([command, "--help"], None, Path.cwd())
+        assert result.returncode == 0
+        for option in options:
+            assert option in result.stdout, (command, option)

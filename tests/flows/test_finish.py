@@ -1,0 +1,62 @@
+"""Delivery settings resolved under the Prefect test harness: the SMTP login from a Secret
+block, and a missing block named in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tasks.delivery import DeliveryError
+from tests.tasks.test_delivery import LOOPBACK, PDF_BYTES, Authenticator, Inbox, free_port
+
+
+def test_smtp_login_comes_from_a_prefect_secret_block(
+    prefect_api_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.blocks.system import Secret
+
+    from flows.finish import DeliverySettings, deliver_task
+
+    monkeypatch.delenv("MEMWALL_SMTP_USERNAME", raising=False)
+    login: Any = {"username": "memwall", "password": "s3cret"}
+    Secret(value=login).save("memwall-smtp-test", overwrite=True)
+    authenticator = Authenticator()
+    inbox = Inbox()
+    controller = Controller(
+        inbox,
+        hostname=LOOPBACK,
+        port=free_port(),
+        authenticator=authenticator,
+        auth_require_tls=False,
+    )
+    controller.start()
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(PDF_BYTES)
+    try:
+        settings = DeliverySettings(
+            email_to=["lead@example.org"],
+            smtp_host=LOOPBACK,
+            smtp_port=controller.port,
+            smtp_secret_block="memwall-smtp-test",
+        )
+        (result,) = deliver_task.fn(pdf, settings, "subject", "headline")
+    finally:
+        controller.stop()
+    assert result.ok, result
+    assert authenticator.seen == [("memwall", "s3cret")]
+    assert len(inbox.messages) == 1
+
+
+def test_a_missing_secret_block_is_named(prefect_api_url: str, tmp_path: Path) -> None:
+    from flows.finish import DeliverySettings, deliver_task
+
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(PDF_BYTES)
+    settings = DeliverySettings(
+        email_to=["lead@example.org"], smtp_port=free_port(), smtp_secret_block="no-such-block"
+    )
+    with pytest.raises(DeliveryError, match="no Prefect Secret block named 'no-such-block'"):
+        deliver_task.fn(pdf, settings, "subject", "headline")

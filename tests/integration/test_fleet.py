@@ -1,0 +1,221 @@
+"""The fleet on a real Prefect server: a process work pool, one queue and one worker per
+simulated host, deployments from prefect.yaml, and the fleet audit fanned out over them.
+
+Three hosts have workers: ``alpha`` and ``bravo`` measure this machine's CPU; ``charlie``'s
+worker runs with ``JAX_PLATFORMS=tpu`` on a machine without a TPU, so its probe run really
+fails. ``delta`` has a queue and no worker. A fourth worker serves the ``control`` queue, where
+the scheduled ``fleet-audit`` deployment runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hardware_profiles.parquet import read_table
+from hardware_profiles.schema import MEASUREMENTS
+from tests.integration.conftest import (
+    BIN,
+    REPO,
+    Processes,
+    Server,
+    memwall,
+    prefect,
+    wait_for,
+)
+from tests.pdf import pdf_text
+
+pytestmark = pytest.mark.integration
+FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+POOL = "memwall"
+WORKING = ("alpha", "bravo")
+FAILING = "charlie"
+NO_WORKER = "delta"
+CONTROL = "control"
+
+
+class Fleet:
+    def __init__(
+        self, server: Server, storage: Path, deployments: dict[str, str], logs: dict[str, Path]
+    ) -> None:
+        self.server = server
+        self.storage = storage
+        self.deployments = deployments
+        self.logs = logs
+
+    def audit(self, hosts: list[str], *extra: str, quick: bool = True) -> Any:
+        args = ["fleet", "--pool", POOL, "--storage", str(self.storage)]
+        args += ["--quick"] if quick else []
+        for host in hosts:
+            args += ["--host", host]
+        return memwall([*args, *extra], self.server.client_env, self.storage)
+
+
+def _polled(server: Server, queue: str) -> bool:
+    found = server.get(f"/work_pools/{POOL}/queues/{queue}")
+    return found.get("last_polled") is not None
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    prefect_server: Server, processes: Processes, tmp_path_factory: pytest.TempPathFactory
+) -> Fleet:
+    env = prefect_server.client_env
+    storage = tmp_path_factory.mktemp("shared-storage")
+    prefect(["work-pool", "create", POOL, "--type", "process"], env)
+    for queue in (*WORKING, FAILING, NO_WORKER, CONTROL):
+        prefect_server.post(f"/work_pools/{POOL}/queues", {"name": queue})
+    deployed = memwall(["deploy"], {**env, "MEMWALL_STORAGE": str(storage)}, REPO)
+    assert deployed.returncode == 0, deployed.stderr
+    assert "deployed fleet-audit (flows.fleet.fleet_audit) to pool memwall: cron 0 6 * * 1 UTC" in (
+        deployed.stderr
+    )
+    ids = deployed.stdout.split()
+    logs = {}
+    for queue in (*WORKING, FAILING, CONTROL):
+        worker_env = {**env, "JAX_PLATFORMS": "tpu" if queue == FAILING else "cpu"}
+        logs[queue] = processes.start(
+            f"worker-{queue}",
+            [
+                str(BIN / "prefect"),
+                "worker",
+                "start",
+                "--pool",
+                POOL,
+                "--work-queue",
+                queue,
+                "--name",
+                f"worker-{queue}",
+            ],
+            worker_env,
+        )
+    for queue, log in logs.items():
+        wait_for(f"worker for {queue}", partial(_polled, prefect_server, queue), 120, log)
+    return Fleet(
+        prefect_server, storage, dict(zip(["probe-host", "fleet-audit"], ids, strict=True)), logs
+    )
+
+
+def test_fleet_audit_reports_every_host_that_answered(fleet: Fleet) -> None:
+    result = fleet.audit(list(WORKING))
+    assert result.returncode == 0, result.stderr
+    assert "alpha: answered" in result.stderr and "bravo: answered" in result.stderr
+    pdf = Path(result.stdout.strip().splitlines()[-1])
+    assert pdf.parent == fleet.storage / "reports"
+    text = pdf_text(pdf)
+    assert "All 2 hosts answered." in text
+    assert "alpha answered" in text and "bravo answered" in text
+    # Each host wrote its rows to the shared storage, under its own name.
+    run_dir = next((fleet.storage / "runs").iterdir())
+    for host in WORKING:
+        rows = read_table(run_dir / f"{host}.parquet", MEASUREMENTS)
+        assert set(rows["host"]) == {host} and {"triad", "matmul"} <= set(rows["probe"])
+    # ... and the run went into the fleet's history.
+    assert len(list((fleet.storage / "history" / "measurements").glob("*.parquet"))) >= 1
+
+
+def test_a_failing_host_is_marked_failed_and_a_host_without_worker_skipped(fleet: Fleet) -> None:
+    result = fleet.audit([WORKING[0], FAILING, NO_WORKER])
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert "alpha: answered" in lines
+    failed = next(line for line in lines if line.startswith(f"{FAILING}: failed"))
+    assert "Unable to initialize backend 'tpu'" in failed
+    assert any(
+        line.startswith(f"{NO_WORKER}: skipped: no worker has ever polled") for line in lines
+    )
+    pdf = Path(result.stdout.strip().splitlines()[-1])
+    reader_text = pdf_text(pdf)
+    first_page = reader_text[: reader_text.index("Drift")]
+    assert "1 of 3 hosts answered; this report leaves out charlie (failed), delta (skipped)" in (
+        first_page
+    )
+    assert "charlie failed" in first_page and "delta skipped" in first_page
+
+
+def test_a_host_past_its_timeout_is_cancelled(fleet: Fleet) -> None:
+    # The full probe plan takes minutes on a CPU: the run is surely still going after 15 s.
+    result = fleet.audit([WORKING[1]], "--timeout", "15", quick=False)
+    # No host answered: there is nothing to report, and the command says why.
+    assert result.returncode == 2
+    assert "no host answered: bravo timed out (no answer within 15 s" in result.stderr
+    assert "Traceback" not in result.stderr
+    runs = fleet.server.post(
+        "/flow_runs/filter",
+        {
+            "deployments": {"id": {"any_": [fleet.deployments["probe-host"]]}},
+            "flow_runs": {"name": {"like_": "probe-bravo-"}},
+            "sort": "EXPECTED_START_TIME_DESC",
+            "limit": 1,
+            "offset": 0,
+        },
+    )
+    state = runs[0]["state"]["type"]
+    assert state in ("CANCELLING", "CANCELLED"), state
+
+    def final() -> str:
+        found: str = fleet.server.get(f"/flow_runs/{runs[0]['id']}")["state"]["type"]
+        return found
+
+    # The worker acts on Cancelling: it stops the process and the run ends Cancelled.
+    wait_for(
+        "the timed-out run to be cancelled",
+        lambda: final() == "CANCELLED",
+        180,
+        fleet.logs[WORKING[1]],
+    )
+
+
+def test_the_weekly_cron_deployment_gets_scheduled_runs(fleet: Fleet) -> None:
+    deployment = fleet.server.get(f"/deployments/{fleet.deployments['fleet-audit']}")
+    schedule = deployment["schedules"][0]["schedule"]
+    assert schedule["cron"] == "0 6 * * 1" and schedule["timezone"] == "UTC"
+
+    def scheduled() -> list[Any]:
+        found: list[Any] = fleet.server.post(
+            "/flow_runs/filter",
+            {
+                "deployments": {"id": {"any_": [fleet.deployments["fleet-audit"]]}},
+                "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
+                "limit": 10,
+                "offset": 0,
+            },
+        )
+        return found
+
+    wait_for("scheduled fleet-audit runs", lambda: len(scheduled()) > 0, 60, fleet.server.log)
+    for run in scheduled():
+        when = dt.datetime.fromisoformat(run["expected_start_time"])
+        assert when.weekday() == 0 and (when.hour, when.minute) == (6, 0)
+        assert when.utcoffset() == dt.timedelta(0)
+
+
+def test_the_fleet_audit_deployment_runs_the_parent_on_the_control_queue(fleet: Fleet) -> None:
+    before = set((fleet.storage / "reports").glob("*.pdf"))
+    run = fleet.server.post(
+        f"/deployments/{fleet.deployments['fleet-audit']}/create_flow_run",
+        {"parameters": {"hosts": [WORKING[0]], "quick": True}},
+    )
+
+    def state() -> str:
+        found: str = fleet.server.get(f"/flow_runs/{run['id']}")["state"]["type"]
+        return found
+
+    wait_for("the fleet-audit run to end", lambda: state() in FINAL, 300, None)
+    assert state() == "COMPLETED"
+    (pdf,) = set((fleet.storage / "reports").glob("*.pdf")) - before
+    assert "All 1 hosts answered." in pdf_text(pdf)
+    children = fleet.server.post(
+        "/flow_runs/filter",
+        {
+            "flow_runs": {"parent_flow_run_id": {"any_": [run["id"]]}},
+            "limit": 5,
+            "offset": 0,
+        },
+    )
+    assert [c["work_queue_name"] for c in children] == [WORKING[0]]
