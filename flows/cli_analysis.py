@@ -166,40 +166,18 @@ def whatif(
     """Compare roadmap scenarios (a roadmap with a 'scenario' column; rows without one are
     shared by all): per scenario, how many workloads starve, which it rescues against the
     baseline, the months gained and the cost. Writes a PDF; the last line is its path."""
-    from hardware_profiles.parquet import read_table
-    from hardware_profiles.schema import MEASUREMENTS
-    from reports.whatif import WhatIfReport, headline, write_whatif_pdf
-    from tasks.analysis.calibration import calibrate
-    from tasks.analysis.whatif import baseline_name, compare, load_scenarios
+    from flows.whatif import compare_scenarios
 
-    first = parse_month(start)
-    scenarios = load_scenarios(workloads, roadmap, catalog)
-    base = next(iter(scenarios.values()))
-    measured = read_table(measurements, MEASUREMENTS) if measurements else None
-    calibrated = calibrate(
-        base.catalog,
-        measured,
-        bandwidth_efficiency=bandwidth_efficiency,
-        flops_efficiency=flops_efficiency,
+    outcome = compare_scenarios(
+        str(workloads) if workloads else None,
+        str(roadmap) if roadmap else None,
+        str(catalog) if catalog else None,
+        str(measurements) if measurements else None,
+        parse_month(start),
+        horizon_months,
+        bandwidth_efficiency,
+        flops_efficiency,
+        str(out),
     )
-    comparison, results = compare(scenarios, calibrated, first, horizon_months)
-    now = dt.datetime.now(dt.UTC)
-    run_id = f"{now:%Y%m%dT%H%M%SZ}"
-    report = WhatIfReport(
-        run_id=run_id,
-        generated_at=now,
-        months=results[0].projection.months,
-        baseline=baseline_name(list(scenarios)),
-        comparison=comparison,
-        rankings={r.name: r.ranked.ranking for r in results},
-        sources={
-            "Workloads": base.workloads_source,
-            "Roadmap": base.roadmap_source,
-            "Catalog": base.catalog_source,
-            "Efficiency defaults": f"bandwidth {bandwidth_efficiency:.2f}, "
-            f"compute {flops_efficiency:.2f}",
-        },
-    )
-    path = write_whatif_pdf(report, out / f"memwall-whatif-{run_id}.pdf")
-    stderr.print(headline(report), markup=False)
-    print(path)
+    stderr.print(outcome.headline, markup=False)
+    print(outcome.pdf_path)

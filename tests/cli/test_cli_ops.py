@@ -101,7 +101,9 @@ def test_deploy_of_an_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:
     repo_file = Path(__file__).resolve().parents[2] / "prefect.yaml"
     result = memwall(["deploy", "--file", str(repo_file), "--name", "nope"], None, tmp_path)
     assert result.returncode == 2
-    assert "no deployment named nope; it has probe-host, fleet-audit" in one_error(result.stderr)
+    assert "no deployment named nope; it has probe-host, fleet-audit, whatif" in one_error(
+        result.stderr
+    )
 
 
 def test_help_of_the_operating_commands() -> None:

@@ -75,6 +75,7 @@ def fleet(
     assert "deployed fleet-audit (flows.fleet.fleet_audit) to pool memwall: cron 0 6 * * 1 UTC" in (
         deployed.stderr
     )
+    assert "deployed whatif (flows.whatif.whatif) to pool memwall: ad hoc" in deployed.stderr
     ids = deployed.stdout.split()
     logs = {}
     for queue in (*WORKING, FAILING, CONTROL):
@@ -97,7 +98,10 @@ def fleet(
     for queue, log in logs.items():
         wait_for(f"worker for {queue}", partial(_polled, prefect_server, queue), 120, log)
     return Fleet(
-        prefect_server, storage, dict(zip(["probe-host", "fleet-audit"], ids, strict=True)), logs
+        prefect_server,
+        storage,
+        dict(zip(["probe-host", "fleet-audit", "whatif"], ids, strict=True)),
+        logs,
     )
 
 
