@@ -32,7 +32,7 @@ from tasks.analysis.calibration import (
     DEFAULT_FLOPS_EFFICIENCY,
     calibrate,
 )
-from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS, Projection, project
+from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS, Projection, project_profiles
 from tasks.analysis.ranking import Ranked, rank, ranking_rows, records
 from tasks.analysis.whatif import load_scenarios, pick_scenario
 from tasks.discovery import discover
@@ -60,20 +60,6 @@ def new_run_id(now: dt.datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
-def _project(
-    profiles: Profiles, calibrated: pd.DataFrame, start: dt.date, months: int
-) -> Projection:
-    return project(
-        profiles.workloads,
-        profiles.roadmap,
-        calibrated,
-        start,
-        months,
-        workloads_source=profiles.workloads_source,
-        roadmap_source=profiles.roadmap_source,
-    )
-
-
 @task(cache_policy=NO_CACHE)
 def load_profiles_task(
     workloads: str | None,
@@ -91,7 +77,7 @@ def load_profiles_task(
         bandwidth_efficiency=defaults["bandwidth"],
         flops_efficiency=defaults["flops"],
     )
-    _project(profiles, calibrated, start, months)
+    project_profiles(profiles, calibrated, start, months)
     return profiles
 
 
@@ -137,7 +123,7 @@ def project_task(
     profiles: Profiles, calibrated: pd.DataFrame, start: dt.date, months: int
 ) -> Projection:
     announce(f"projecting {len(profiles.workloads)} workload(s) over {months} months")
-    return _project(profiles, calibrated, start, months)
+    return project_profiles(profiles, calibrated, start, months)
 
 
 @task(cache_policy=NO_CACHE)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError, ProfileError
+from hardware_profiles.profiles import Profiles
 from hardware_profiles.schema import PEAK_PRECISIONS
 from tasks.analysis.roofline import COMPUTE, MEMORY, pool_shares
 
@@ -341,3 +342,18 @@ def project(
         roadmap_source=roadmap_source,
     )
     return Projection(projector, projector.evaluate(projector.baseline_figures))
+
+
+def project_profiles(
+    profiles: Profiles, calibrated: pd.DataFrame, start: dt.date, months: int
+) -> Projection:
+    """:func:`project` on loaded profiles, errors naming the files they came from."""
+    return project(
+        profiles.workloads,
+        profiles.roadmap,
+        calibrated,
+        start,
+        months,
+        workloads_source=profiles.workloads_source,
+        roadmap_source=profiles.roadmap_source,
+    )

@@ -22,7 +22,7 @@ from hardware_profiles.parquet import read_table
 from hardware_profiles.profiles import Profiles, check_consistent
 from hardware_profiles.roadmaps import BASELINE, split_scenarios
 from hardware_profiles.schema import ROADMAP, WORKLOADS
-from tasks.analysis.projection import NEVER, Projection, month_index, project
+from tasks.analysis.projection import NEVER, Projection, month_index, project_profiles
 from tasks.analysis.ranking import Ranked, rank
 
 
@@ -117,15 +117,7 @@ def compare(
     """
     results = []
     for name, profiles in scenarios.items():
-        projection = project(
-            profiles.workloads,
-            profiles.roadmap,
-            calibrated,
-            start,
-            months,
-            workloads_source=profiles.workloads_source,
-            roadmap_source=profiles.roadmap_source,
-        )
+        projection = project_profiles(profiles, calibrated, start, months)
         results.append(
             ScenarioResult(
                 name,
