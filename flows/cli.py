@@ -118,7 +118,7 @@ def audit(
                 history=str(history) if history else None,
                 delivery=delivery,
             )
-    stderr.print(f"measurements: {outcome.measurements_path}")
+    stderr.print(f"measurements: {outcome.measurements_path}", markup=False, soft_wrap=True)
     stderr.print(outcome.headline, markup=False, soft_wrap=True)
     print(outcome.pdf_path)
 
