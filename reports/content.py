@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from hardware_profiles.errors import MemwallError
+from hardware_profiles.presets import estimate_workload
 from hardware_profiles.schema import Accelerator
 from reports.charts import Ceiling, Event, Point, Series
 from tasks.analysis.mitigations import decode_split
@@ -119,6 +121,18 @@ def _events(roadmap: pd.DataFrame, months: list[dt.date]) -> list[Event]:
     return sorted(events, key=lambda e: e.month)
 
 
+def byte_components(row: pd.Series) -> dict[str, float] | None:
+    """Bytes per unit by component (weights, KV read, ...) where the workload model can
+    re-derive the row (it was made from a preset); None otherwise."""
+    try:
+        estimate = estimate_workload({str(k): v for k, v in row.items()})
+    except MemwallError:
+        return None
+    if estimate is None:
+        return None
+    return {name: cost.bytes for name, cost in estimate.components.items() if cost.bytes > 0}
+
+
 def findings(
     projection: Projection,
     ranked: Ranked,
@@ -146,7 +160,13 @@ def findings(
     workloads = projector.workloads
     weights, kv = decode_split(workloads)
     details = workloads.iloc[top].assign(
-        weights_bytes_per_unit=weights[top], kv_bytes_per_unit=kv[top]
+        weights_bytes_per_unit=weights[top],
+        kv_bytes_per_unit=kv[top],
+        byte_components=pd.Series(
+            [byte_components(row) for _, row in workloads.iloc[top].iterrows()],
+            index=workloads.index[top],
+            dtype=object,
+        ),
     )
     timelines = [
         Series(f"{i + 1}. {ranking['name'].iloc[i]}", list(outcome.headroom[w]))

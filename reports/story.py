@@ -455,16 +455,29 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
         ],
     ]
     unit = str(detail.unit)
-    split = (
-        f"weights {si(detail.weights_bytes_per_unit, 'B')} + KV cache "
-        f"{si(detail.kv_bytes_per_unit, 'B')} per {unit} (estimated: see the method)"
-        if not _missing(detail.weights_bytes_per_unit)
-        else "weights and KV cache cannot be told apart from this row alone (no batch mitigation)"
-    )
+    components = detail.byte_components
+    if components:
+        # One row per component: the workload model re-derived this row from its preset.
+        split = [
+            [f"  {name.replace('_', ' ')}", f"{si(value, 'B')} per {unit}"]
+            for name, value in components.items()
+        ]
+        split[0][1] += " (workload model)"
+    else:
+        split = [
+            [
+                "of which",
+                f"weights {si(detail.weights_bytes_per_unit, 'B')} + KV cache "
+                f"{si(detail.kv_bytes_per_unit, 'B')} per {unit} (estimated: see the method)"
+                if not _missing(detail.weights_bytes_per_unit)
+                else "weights and KV cache cannot be told apart from this row alone "
+                "(no batch mitigation)",
+            ]
+        ]
     breakdown = [
         ["FLOPs per " + unit, si(detail.flops_per_unit, "FLOP")],
         ["Bytes per " + unit, si(detail.bytes_per_unit, "B")],
-        ["of which", split],
+        *split,
         ["Memory footprint", si(detail.memory_footprint_bytes, "B")],
         ["Batch / context", f"{_int(detail.batch)} / {_int(detail.context_tokens)} tokens"],
         [
