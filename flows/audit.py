@@ -18,14 +18,16 @@ import pandas as pd
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from reportlab.platypus import PageBreak
 
-from flows.finish import DeliverySettings, check_delivery, finish
+from flows.finish import DeliverySettings, check_delivery, deliver, record
 from flows.progress import announce
 from hardware_profiles.parquet import write_table
 from hardware_profiles.profiles import Profiles
 from hardware_profiles.schema import MEASUREMENTS, Accelerator
 from reports.build import write_pdf
 from reports.content import AuditReport, Findings, findings
+from reports.fleet import drift_section
 from reports.story import headline, month
 from tasks.analysis.calibration import (
     DEFAULT_BANDWIDTH_EFFICIENCY,
@@ -150,9 +152,10 @@ def analyse(
 
 
 @task(cache_policy=NO_CACHE)
-def report_task(report: AuditReport, path: Path) -> Path:
+def report_task(report: AuditReport, path: Path, trend: pd.DataFrame) -> Path:
     announce("writing the PDF")
-    return write_pdf(report, path)
+    back = [PageBreak(), *drift_section(trend, report.run_id)]
+    return write_pdf(report, path, back=back)
 
 
 @task(cache_policy=NO_CACHE)
@@ -234,9 +237,10 @@ def audit(
         },
         software=software_versions(),
     )
-    pdf_path = report_task(report, out / f"memwall-audit-{run_id}.pdf")
+    trend = record(report, history or str(out / "history"))
+    pdf_path = report_task(report, out / f"memwall-audit-{run_id}.pdf", trend)
     artifacts_task(found, pdf_path, run_id)
-    finish(report, pdf_path, history or str(out / "history"), delivery)
+    deliver(report, pdf_path, delivery)
     return AuditOutcome(
         run_id=run_id,
         pdf_path=pdf_path,

@@ -1,4 +1,5 @@
-"""What every audit does once its PDF is written: record history, flag drift, deliver.
+"""What every audit does around its PDF: record history and flag drift (before the PDF, which
+shows the trend), then deliver it.
 
 Shared by the one-host ``audit`` flow and the ``fleet-audit`` flow. A delivery that still fails
 after its retries leaves the PDF where it is and fails the run with a message that says so, so
@@ -176,8 +177,3 @@ def deliver(report: AuditReport, pdf: Path, settings: DeliverySettings) -> None:
     summary = headline(report.findings)
     results = deliver_task(pdf, settings, f"{report.title}: {summary}", summary)
     raise_if_undelivered(results, pdf)
-
-
-def finish(report: AuditReport, pdf: Path, history: str, settings: DeliverySettings) -> None:
-    record(report, history)
-    deliver(report, pdf, settings)

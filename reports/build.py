@@ -55,10 +55,16 @@ def write_flowables(
     return path
 
 
-def write_pdf(report: AuditReport, path: str | Path, front: Sequence[Flowable] = ()) -> Path:
-    """Render ``report`` to ``path``, after ``front`` (a fleet's hosts and trend) if given."""
+def write_pdf(
+    report: AuditReport,
+    path: str | Path,
+    front: Sequence[Flowable] = (),
+    back: Sequence[Flowable] = (),
+) -> Path:
+    """Render ``report`` to ``path`` between ``front`` (a fleet's hosts and trend) and
+    ``back`` (one host's trend), where given."""
     return write_flowables(
-        [*front, *story(report)],
+        [*front, *story(report), *back],
         path,
         title=report.title,
         subject=f"memwall audit run {report.run_id}",

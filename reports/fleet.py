@@ -138,6 +138,13 @@ def fleet_section(
             [4.0 * cm, 2.0 * cm, 1.5 * cm, 10.5 * cm],
         ),
     ]
+    return [*flow, *drift_section(trend_rows, run_id)]
+
+
+def drift_section(trend_rows: pd.DataFrame, run_id: str) -> list[Flowable]:
+    """Degraded devices and each device figure's trend over its last runs."""
+    s = stylesheet()
+    flow: list[Flowable] = []
     degraded = trend_rows[(trend_rows["run_id"] == run_id) & trend_rows["degraded"].astype(bool)]
     flow.append(Paragraph("Drift", s["h1"]))
     if degraded.empty:
