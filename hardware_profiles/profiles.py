@@ -27,18 +27,20 @@ class Profiles:
     catalog_source: str
 
 
-def load_profiles(
+def read_profiles(
     workloads: str | Path | None = None,
     roadmap: str | Path | None = None,
     catalog: str | Path | None = None,
 ) -> Profiles:
-    """Load each table (the built-in examples where no path is given) and cross-check them."""
+    """Each table validated on its own (the built-in examples where no path is given), not
+    yet checked against the others: a roadmap with scenarios is checked once per scenario
+    (``tasks.analysis.whatif.load_scenarios``)."""
     catalog_frame = load_catalog(catalog)
     workloads_frame = (
         examples.example_workloads() if workloads is None else read_table(workloads, WORKLOADS)
     )
     roadmap_frame = examples.example_roadmap() if roadmap is None else read_table(roadmap, ROADMAP)
-    profiles = Profiles(
+    return Profiles(
         workloads=workloads_frame,
         roadmap=roadmap_frame,
         catalog=catalog_frame,
@@ -46,6 +48,15 @@ def load_profiles(
         roadmap_source=examples.SOURCE if roadmap is None else str(roadmap),
         catalog_source=BUILTIN_SOURCE if catalog is None else str(catalog),
     )
+
+
+def load_profiles(
+    workloads: str | Path | None = None,
+    roadmap: str | Path | None = None,
+    catalog: str | Path | None = None,
+) -> Profiles:
+    """Read the three tables and cross-check them, the roadmap taken as one plan."""
+    profiles = read_profiles(workloads, roadmap, catalog)
     check_consistent(profiles)
     return profiles
 

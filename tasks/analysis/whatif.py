@@ -8,6 +8,7 @@ the shared rows alone (plus any rows named ``baseline``), "doing nothing more".
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hardware_profiles import examples
-from hardware_profiles.catalog import BUILTIN_SOURCE, load_catalog
 from hardware_profiles.errors import ProfileError
-from hardware_profiles.parquet import read_table
-from hardware_profiles.profiles import Profiles, check_consistent
+from hardware_profiles.profiles import Profiles, check_consistent, read_profiles
 from hardware_profiles.roadmaps import BASELINE, split_scenarios
-from hardware_profiles.schema import ROADMAP, WORKLOADS
 from tasks.analysis.projection import NEVER, Projection, month_index, project_profiles
 from tasks.analysis.ranking import Ranked, rank
 
@@ -39,24 +36,15 @@ def load_scenarios(
 ) -> dict[str, Profiles]:
     """Each scenario's profiles, checked on their own: a retirement in one plan must not be
     charged against a purchase in another."""
-    catalog_frame = load_catalog(catalog)
-    workloads_frame = (
-        examples.example_workloads() if workloads is None else read_table(workloads, WORKLOADS)
-    )
-    roadmap_frame = examples.example_roadmap() if roadmap is None else read_table(roadmap, ROADMAP)
-    roadmap_source = examples.SOURCE if roadmap is None else str(roadmap)
-    split = split_scenarios(roadmap_frame)
+    whole = read_profiles(workloads, roadmap, catalog)
+    split = split_scenarios(whole.roadmap)
     result = {}
     for name, rows in split.items():
-        profiles = Profiles(
-            workloads=workloads_frame,
+        source = whole.roadmap_source
+        profiles = dataclasses.replace(
+            whole,
             roadmap=rows,
-            catalog=catalog_frame,
-            workloads_source=examples.SOURCE if workloads is None else str(workloads),
-            roadmap_source=roadmap_source
-            if len(split) == 1
-            else f"{roadmap_source} (scenario {name!r})",
-            catalog_source=BUILTIN_SOURCE if catalog is None else str(catalog),
+            roadmap_source=source if len(split) == 1 else f"{source} (scenario {name!r})",
         )
         check_consistent(profiles)
         result[name] = profiles

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from hardware_profiles.errors import ProfileError
@@ -52,3 +54,29 @@ def test_retiring_more_than_bought(tmp_path: Path) -> None:
     with pytest.raises(ProfileError) as caught:
         load_profiles(roadmap=path)
     assert (caught.value.row, caught.value.column) == (4, "count_delta")
+
+
+def test_each_scenario_is_checked_on_its_own(tmp_path: Path) -> None:
+    # Two plans each retire what the shared plan leaves of the training pool's H100s: fine one
+    # plan at a time, but the two retirements together exceed what the pool ever held.
+    from tasks.analysis.whatif import load_scenarios
+
+    roadmap = example_roadmap()
+    h100 = (roadmap["pool"] == "training") & (roadmap["accelerator_id"] == "nvidia-h100-sxm")
+    left = int(roadmap.loc[h100, "count_delta"].sum())
+    plans = pd.DataFrame(
+        [
+            (pool, dt.date(2027, 7, 1), accelerator, count, None, note, name)
+            for name in ("plan-a", "plan-b")
+            for pool, accelerator, count, note in (
+                ("training", "nvidia-b200", 256, "buy"),
+                ("training", "nvidia-h100-sxm", -left, "retire"),
+            )
+        ],
+        columns=[*roadmap.columns[:6], "scenario"],
+    )
+    both = pd.concat([roadmap, plans], ignore_index=True)
+    path = write_table(both, tmp_path / "s.parquet", ROADMAP)
+    with pytest.raises(ProfileError, match="retires more"):
+        load_profiles(roadmap=path)
+    assert list(load_scenarios(None, path, None)) == ["baseline", "plan-a", "plan-b"]
