@@ -121,8 +121,3 @@ def trend(measurements: pd.DataFrame) -> pd.DataFrame:
     per_run["change"] = per_run["value"] / per_run["trailing_median"] - 1.0
     per_run["degraded"] = per_run["change"].lt(-DEGRADED_FRACTION)
     return per_run[columns].reset_index(drop=True)
-
-
-def latest_drift(trend_rows: pd.DataFrame, run_id: str) -> pd.DataFrame:
-    """The rows of ``run_id`` in ``trend_rows``: what this run measured against its past."""
-    return trend_rows[trend_rows["run_id"] == run_id].reset_index(drop=True)

@@ -1,4 +1,5 @@
-"""A pool's fleet at a month: the running sum of the roadmap's count deltas."""
+"""Roadmap months: a change counts from the month containing its date, and a pool may never
+hold fewer than zero of a model."""
 
 from __future__ import annotations
 
@@ -10,20 +11,6 @@ import pandas as pd
 
 def month_start(day: dt.date) -> dt.date:
     return day.replace(day=1)
-
-
-def fleet_at(roadmap: pd.DataFrame, month: dt.date) -> pd.DataFrame:
-    """Accelerators per (pool, accelerator_id) in the month containing ``month``.
-
-    A roadmap change counts from the first day of the month that contains its effective date.
-    Models whose count has fallen to zero are dropped.
-    """
-    effective = roadmap["effective_date"].map(month_start)
-    applied = roadmap[effective <= month_start(month)]
-    counts = applied.groupby(["pool", "accelerator_id"], as_index=False).agg(
-        count=("count_delta", "sum")
-    )
-    return pd.DataFrame(counts[counts["count"] > 0].reset_index(drop=True))
 
 
 def negative_fleet_row(roadmap: pd.DataFrame) -> int | None:

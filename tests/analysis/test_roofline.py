@@ -11,7 +11,7 @@ from hardware_profiles.errors import ProfileError
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import CATALOG, MEASUREMENTS, ROADMAP, WORKLOADS
 from tasks.analysis.calibration import calibrate
-from tasks.analysis.fleet import fleet_at, negative_fleet_row
+from tasks.analysis.fleet import negative_fleet_row
 from tasks.analysis.projection import project
 from tasks.analysis.ranking import rank
 
@@ -161,14 +161,6 @@ def test_measured_efficiency_replaces_the_default_for_that_model_only() -> None:
     assert calibrated.loc["x1", "bandwidth_from"] == "measured"
     assert calibrated.loc["x2", "bandwidth_efficiency"] == pytest.approx(0.85)
     assert calibrated.loc["x2", "bandwidth_from"] == "default"
-
-
-def test_roadmap_change_applies_from_the_month_containing_its_date() -> None:
-    roadmap = _roadmap(
-        [("p", "2026-01-01", "x1", 4), ("p", "2026-11-30", "x1", -1), ("p", "2026-12-01", "x2", 2)]
-    )
-    fleet = fleet_at(roadmap, dt.date(2026, 11, 2))
-    assert fleet.to_dict("records") == [{"pool": "p", "accelerator_id": "x1", "count": 3}]
 
 
 def test_retiring_more_than_the_pool_holds_is_found() -> None:
