@@ -38,7 +38,9 @@ WorkloadsOption = Annotated[
 RoadmapOption = Annotated[
     Path | None,
     typer.Option(
-        "--roadmap", help="Roadmap Parquet file (default: the built-in example).", dir_okay=False
+        "--roadmap",
+        help="Roadmap Parquet file (default: the built-in example, with two what-if scenarios).",
+        dir_okay=False,
     ),
 ]
 CatalogOption = Annotated[

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hardware_profiles import examples
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.profiles import Profiles, check_consistent, read_profiles
 from hardware_profiles.roadmaps import BASELINE, split_scenarios
@@ -37,6 +38,9 @@ def load_scenarios(
     """Each scenario's profiles, checked on their own: a retirement in one plan must not be
     charged against a purchase in another."""
     whole = read_profiles(workloads, roadmap, catalog)
+    if roadmap is None:
+        # The built-in what-if plans: the example roadmap as the baseline, plus two purchases.
+        whole = dataclasses.replace(whole, roadmap=examples.example_scenarios())
     split = split_scenarios(whole.roadmap)
     result = {}
     for name, rows in split.items():

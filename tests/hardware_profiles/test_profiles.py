@@ -80,3 +80,14 @@ def test_each_scenario_is_checked_on_its_own(tmp_path: Path) -> None:
     with pytest.raises(ProfileError, match="retires more"):
         load_profiles(roadmap=path)
     assert list(load_scenarios(None, path, None)) == ["baseline", "plan-a", "plan-b"]
+
+
+def test_without_a_roadmap_the_built_in_scenarios_are_compared() -> None:
+    # The baseline of the built-in scenarios is the example roadmap itself, so an audit or a
+    # ranking without --roadmap sees the same fleet; what-if gets two plans to compare.
+    from tasks.analysis.whatif import load_scenarios
+
+    scenarios = load_scenarios(None, None, None)
+    assert list(scenarios) == ["baseline", "b200-q3", "h200-q2"]
+    baseline = scenarios["baseline"].roadmap.drop(columns=["scenario"])
+    pd.testing.assert_frame_equal(baseline, example_roadmap().drop(columns=["scenario"]))
