@@ -181,6 +181,19 @@ class WorkloadRecord:
         check=one_of(PRECISIONS),
         doc="precision of the KV cache, where the workload model produced the row",
     )
+    demand_growth_sigma: float | None = column(
+        pa.float64(),
+        required=False,
+        nullable=True,
+        check=non_negative,
+        doc="standard deviation of demand_growth_per_year (a fit's spread), for date bands",
+    )
+    demand_query: str | None = column(
+        pa.string(),
+        required=False,
+        nullable=True,
+        doc="PromQL returning this workload's units per second, for memwall workloads sync",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
