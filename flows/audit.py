@@ -23,7 +23,6 @@ from reportlab.platypus import PageBreak
 from flows.finish import DeliverySettings, check_delivery, deliver, record
 from flows.progress import announce
 from hardware_profiles.parquet import write_table
-from hardware_profiles.profiles import Profiles
 from hardware_profiles.schema import MEASUREMENTS, Accelerator
 from reports.build import write_pdf
 from reports.content import AuditReport, Findings, findings
@@ -44,6 +43,7 @@ from tasks.probes.runner import (
     probe_all_devices,
     software_versions,
 )
+from tasks.profiles import Profiles
 
 DEFAULT_OUT_DIR = "memwall-reports"
 ARTIFACT_ROWS = 1000  # rows of the ranking table artifact; the PDF has them all

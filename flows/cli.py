@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from flows import cli_analysis, cli_ops, cli_probe, cli_profiles
+from flows import cli_analysis, cli_catalog, cli_ops, cli_probe, cli_workloads
 from flows.cli_common import (
     CatalogOption,
     RoadmapOption,
@@ -125,8 +125,9 @@ def audit(
 
 # Command groups live in their own modules (flows/cli_<area>.py) and are registered here.
 app.command("probe")(cli_probe.probe)
-for _name, _group in cli_profiles.GROUPS.items():
-    app.add_typer(_group, name=_name)
+app.add_typer(cli_workloads.workloads_app, name="workloads")
+app.add_typer(cli_catalog.catalog_app, name="catalog")
+app.add_typer(cli_catalog.roadmap_app, name="roadmap")
 app.command("rank")(cli_analysis.rank)
 app.command("whatif")(cli_analysis.whatif)
 for _name in ("fleet", "deploy", "serve", "history"):

@@ -14,7 +14,7 @@ from typing import Final
 import pandas as pd
 
 from hardware_profiles.errors import ProfileError
-from tasks.analysis.fleet import month_start
+from hardware_profiles.fleet import month_start
 
 BASELINE: Final = "baseline"
 

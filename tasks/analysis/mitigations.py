@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
-from hardware_profiles.presets import estimate_workload
+from tasks.analysis.models.presets import estimate_workload
 from tasks.analysis.projection import NEVER, Figures, Projection, lookup
 
 # Bytes per weight / KV element at each precision.

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError, ProfileError
-from hardware_profiles.profiles import Profiles
 from hardware_profiles.schema import PEAK_PRECISIONS
 from tasks.analysis.roofline import COMPUTE, MEMORY, pool_shares
+from tasks.profiles import Profiles
 
 T = TypeVar("T")
 

@@ -18,10 +18,10 @@ import pandas as pd
 
 from hardware_profiles import examples
 from hardware_profiles.errors import ProfileError
-from hardware_profiles.profiles import Profiles, check_consistent, read_profiles
 from hardware_profiles.roadmaps import BASELINE, split_scenarios
 from tasks.analysis.projection import NEVER, Projection, month_index, project_profiles
 from tasks.analysis.ranking import Ranked, rank
+from tasks.profiles import Profiles, check_consistent, read_profiles
 
 
 def baseline_name(names: list[str]) -> str:

@@ -28,14 +28,13 @@ import pytest
 
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.errors import ProfileError
-from hardware_profiles.examples import example_workloads
 from hardware_profiles.parquet import validate_frame
-from hardware_profiles.presets import estimate_workload
-from hardware_profiles.profiles import Profiles
 from hardware_profiles.roadmaps import split_scenarios
 from hardware_profiles.schema import CATALOG, ROADMAP, WORKLOADS
 from tasks.analysis.calibration import CalibrationError, calibrate
 from tasks.analysis.mitigations import batch_figures, decode_split, precision_figures
+from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.models.presets import estimate_workload
 from tasks.analysis.projection import (
     Figures,
     HorizonError,
@@ -45,6 +44,7 @@ from tasks.analysis.projection import (
 )
 from tasks.analysis.ranking import rank, ranking_rows, records
 from tasks.analysis.whatif import baseline_name, compare, purchase_cost_usd
+from tasks.profiles import Profiles
 
 START = dt.date(2027, 1, 1)
 G = 1.25
@@ -313,7 +313,7 @@ def test_json_rows_carry_the_contract_fields() -> None:
 
 
 def test_the_builtin_examples_project_on_the_builtin_catalog() -> None:
-    from hardware_profiles.examples import example_roadmap, example_workloads
+    from hardware_profiles.examples import example_roadmap
 
     projection = project(
         example_workloads(), example_roadmap(), calibrate(builtin_catalog()), START, 18

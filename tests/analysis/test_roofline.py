@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 
 from hardware_profiles.errors import ProfileError
+from hardware_profiles.fleet import negative_fleet_row
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import CATALOG, MEASUREMENTS, ROADMAP, WORKLOADS
 from tasks.analysis.calibration import calibrate
-from tasks.analysis.fleet import negative_fleet_row
 from tasks.analysis.projection import project
 from tasks.analysis.ranking import rank
 

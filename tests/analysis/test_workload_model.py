@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from hardware_profiles.presets import preset
 from hardware_profiles.schema import GB, MiB
+from tasks.analysis.models.presets import preset
 from tasks.analysis.workload_model import (
     COMPONENTS,
     Architecture,

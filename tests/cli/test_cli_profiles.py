@@ -16,8 +16,8 @@ import pytest
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.examples import example_scenarios
 from hardware_profiles.parquet import read_table, write_table
-from hardware_profiles.presets import preset
 from hardware_profiles.schema import CATALOG, ROADMAP, WORKLOADS
+from tasks.analysis.models.presets import preset
 from tasks.analysis.workload_model import estimate
 
 pytestmark = pytest.mark.integration

@@ -10,14 +10,8 @@ import pytest
 
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.errors import ProfileError
-from hardware_profiles.examples import (
-    example_roadmap,
-    example_scenarios,
-    example_workloads,
-)
+from hardware_profiles.examples import example_roadmap, example_scenarios
 from hardware_profiles.parquet import read_table, write_table
-from hardware_profiles.presets import preset
-from hardware_profiles.profiles import Profiles, check_consistent
 from hardware_profiles.roadmaps import (
     BASELINE,
     fleet_by_month,
@@ -26,7 +20,10 @@ from hardware_profiles.roadmaps import (
     split_scenarios,
 )
 from hardware_profiles.schema import ROADMAP
+from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.models.presets import preset
 from tasks.analysis.workload_model import estimate
+from tasks.profiles import Profiles, check_consistent
 
 TODAY = dt.date(2026, 11, 23)
 

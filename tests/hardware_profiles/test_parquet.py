@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from hardware_profiles.errors import ProfileError
-from hardware_profiles.examples import example_roadmap, example_workloads
+from hardware_profiles.examples import example_roadmap
 from hardware_profiles.parquet import read_table, write_table
 from hardware_profiles.schema import (
     METADATA_TABLE_KEY,
@@ -19,6 +19,7 @@ from hardware_profiles.schema import (
     SCHEMA_VERSION,
     WORKLOADS,
 )
+from tasks.analysis.models.examples import example_workloads
 
 
 def test_round_trip_keeps_values_and_stamps_schema_version(tmp_path: Path) -> None:

@@ -13,11 +13,12 @@ import pytest
 from pypdf import PdfReader
 
 from hardware_profiles.catalog import builtin_catalog
-from hardware_profiles.examples import example_roadmap, example_workloads
+from hardware_profiles.examples import example_roadmap
 from reports.build import write_pdf
 from reports.content import AuditReport, findings
 from reports.story import headline
 from tasks.analysis.calibration import calibrate
+from tasks.analysis.models.examples import example_workloads
 from tasks.analysis.projection import project
 from tasks.analysis.ranking import rank
 from tests.pdf import pdf_text

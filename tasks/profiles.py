@@ -10,9 +10,10 @@ import pandas as pd
 from hardware_profiles import examples
 from hardware_profiles.catalog import BUILTIN_SOURCE, load_catalog, require_known
 from hardware_profiles.errors import ProfileError
+from hardware_profiles.fleet import negative_fleet_row
 from hardware_profiles.parquet import read_table
 from hardware_profiles.schema import ROADMAP, WORKLOADS
-from tasks.analysis.fleet import negative_fleet_row
+from tasks.analysis.models import examples as workload_examples
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,16 @@ def read_profiles(
     (``tasks.analysis.whatif.load_scenarios``)."""
     catalog_frame = load_catalog(catalog)
     workloads_frame = (
-        examples.example_workloads() if workloads is None else read_table(workloads, WORKLOADS)
+        workload_examples.example_workloads()
+        if workloads is None
+        else read_table(workloads, WORKLOADS)
     )
     roadmap_frame = examples.example_roadmap() if roadmap is None else read_table(roadmap, ROADMAP)
     return Profiles(
         workloads=workloads_frame,
         roadmap=roadmap_frame,
         catalog=catalog_frame,
-        workloads_source=examples.SOURCE if workloads is None else str(workloads),
+        workloads_source=workload_examples.SOURCE if workloads is None else str(workloads),
         roadmap_source=examples.SOURCE if roadmap is None else str(roadmap),
         catalog_source=BUILTIN_SOURCE if catalog is None else str(catalog),
     )

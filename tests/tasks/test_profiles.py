@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from hardware_profiles.errors import ProfileError
-from hardware_profiles.examples import example_roadmap, example_workloads
+from hardware_profiles.examples import example_roadmap
 from hardware_profiles.parquet import write_table
-from hardware_profiles.profiles import load_profiles
 from hardware_profiles.schema import ROADMAP, WORKLOADS
+from tasks.analysis.models.examples import example_workloads
+from tasks.profiles import load_profiles
 
 
 def test_builtin_examples_are_consistent() -> None:

@@ -1,4 +1,4 @@
-"""``memwall workloads|catalog|roadmap``: describe workloads and purchase plans in minutes.
+"""``memwall workloads``: describe the workloads an audit projects, in minutes.
 
 Every write validates the whole resulting table first and replaces the file atomically, so a
 bad row leaves the file as it was. Library imports happen inside the commands to keep
@@ -7,7 +7,6 @@ bad row leaves the file as it was. Library imports happen inside the commands to
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,7 +15,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import CatalogOption, RoadmapOption, WorkloadsOption, stderr
+from flows.cli_common import (
+    CatalogOption,
+    RoadmapOption,
+    WorkloadsOption,
+    require_positive,
+    si,
+    stderr,
+    warn,
+)
 from hardware_profiles.errors import MemwallError
 
 if TYPE_CHECKING:
@@ -30,26 +37,8 @@ workloads_app = typer.Typer(
     help="Estimate, add, list, import and explain workloads (the workloads Parquet table).",
     no_args_is_help=True,
 )
-catalog_app = typer.Typer(
-    help="List the accelerator catalog or add your own models to a catalog file.",
-    no_args_is_help=True,
-)
-roadmap_app = typer.Typer(help="Show what a roadmap puts in each pool.", no_args_is_help=True)
-GROUPS = {"workloads": workloads_app, "catalog": catalog_app, "roadmap": roadmap_app}
 
 DEFAULT_FIT_ACCELERATORS = ("nvidia-h100-sxm", "nvidia-h200-sxm", "nvidia-b200")
-
-
-def _si(value: float, unit: str) -> str:
-    """3 significant digits with a decimal prefix: 1.50e11 FLOP -> '150 GFLOP'."""
-    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
-
-
-def _warn(message: str) -> None:
-    stderr.print(f"memwall: warning: {message}", markup=False, soft_wrap=True)
 
 
 # --- model options shared by estimate and add ----------------------------------------------
@@ -98,8 +87,8 @@ RecomputeOption = Annotated[
 
 
 def _architecture(preset: str | None, config: Path | None) -> Architecture:
-    from hardware_profiles.hf_config import architecture_from_hf_config
-    from hardware_profiles.presets import preset as find_preset
+    from tasks.analysis.models.hf_config import architecture_from_hf_config
+    from tasks.analysis.models.presets import preset as find_preset
 
     if (preset is None) == (config is None):
         raise MemwallError("give exactly one of --preset NAME or --config config.json")
@@ -107,11 +96,6 @@ def _architecture(preset: str | None, config: Path | None) -> Architecture:
         return architecture_from_hf_config(config)
     assert preset is not None
     return find_preset(preset)
-
-
-def _positive(option: str, value: float) -> None:
-    if value <= 0:
-        raise MemwallError(f"{option} must be > 0, got {value:g}")
 
 
 def _estimate(
@@ -126,8 +110,8 @@ def _estimate(
 ) -> Estimate:
     from tasks.analysis.workload_model import estimate
 
-    _positive("--batch", batch)
-    _positive("--context", context)
+    require_positive("--batch", batch)
+    require_positive("--context", context)
     result = estimate(
         arch,
         phase=phase,
@@ -139,7 +123,7 @@ def _estimate(
         recompute=recompute,
     )
     for warning in result.warnings:
-        _warn(warning)
+        warn(warning)
     return result
 
 
@@ -189,12 +173,12 @@ def _print_estimate(result: Estimate, fits: dict[str, int]) -> None:
             continue
         table.add_row(
             name,
-            _si(cost.flops, "FLOP") if cost.flops else "-",
-            _si(cost.bytes, "B") if cost.bytes else "-",
+            si(cost.flops, "FLOP") if cost.flops else "-",
+            si(cost.bytes, "B") if cost.bytes else "-",
             f"{cost.bytes / total_bytes:.1%}",
         )
     table.add_row(
-        "total", _si(result.flops_per_unit, "FLOP"), _si(total_bytes, "B"), "100%", style="bold"
+        "total", si(result.flops_per_unit, "FLOP"), si(total_bytes, "B"), "100%", style="bold"
     )
     stdout.print(table)
     stdout.print(
@@ -241,7 +225,7 @@ def estimate_command(
 ) -> None:
     """FLOPs and bytes per unit of a model in a phase, by component, and where it fits."""
     if list_presets:
-        from hardware_profiles.presets import PRESETS
+        from tasks.analysis.models.presets import PRESETS
 
         for name, arch in PRESETS.items():
             print(f"{name}\t{arch.source}")
@@ -307,7 +291,7 @@ def _check_pools(
     ):
         if pool not in pools:
             known = ", ".join(sorted(pools))
-            _warn(f"pool {pool!r} has no hardware in {where}; its pools are {known}")
+            warn(f"pool {pool!r} has no hardware in {where}; its pools are {known}")
             continue
         require_peak(catalog, roadmap, pool, precision, source, row=position + 1)
 
@@ -317,7 +301,7 @@ def _fill_from_model(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     import pandas as pd
 
     from hardware_profiles.errors import ProfileError
-    from hardware_profiles.presets import UnknownPresetError, preset
+    from tasks.analysis.models.presets import UnknownPresetError, preset
     from tasks.analysis.workload_model import WorkloadModelError, estimate
 
     figures = ("flops_per_unit", "bytes_per_unit", "memory_footprint_bytes")
@@ -359,7 +343,7 @@ def _fill_from_model(frame: pd.DataFrame, source: str) -> pd.DataFrame:
                 source, f"cannot derive figures from model_preset: {exc}", row=position + 1
             ) from None
         for warning in result.warnings:
-            _warn(f"{source}, row {position + 1}: {warning}")
+            warn(f"{source}, row {position + 1}: {warning}")
         derived = result.workload_columns()
         values.update({c: derived[c] for c in derived_columns if c != "unit"})
         if pd.isna(values["unit"]):
@@ -425,7 +409,7 @@ def add_command(
 
     from hardware_profiles.schema import WORK_UNITS
 
-    _positive("--demand", demand)
+    require_positive("--demand", demand)
     if unit is not None and unit not in WORK_UNITS:
         raise MemwallError(f"--unit {unit!r} is not a unit; valid: {', '.join(WORK_UNITS)}")
     own = (flops_per_unit, bytes_per_unit, memory_bytes)
@@ -520,9 +504,9 @@ def import_command(
 
 
 def _load_workloads(path: Path | None) -> tuple[pd.DataFrame, str]:
-    from hardware_profiles.examples import SOURCE, example_workloads
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import WORKLOADS
+    from tasks.analysis.models.examples import SOURCE, example_workloads
 
     if path is None:
         return example_workloads(), SOURCE
@@ -563,10 +547,10 @@ def list_command(
             r["pool"],
             r["phase"],
             r["precision"],
-            _si(float(r["flops_per_unit"]), "FLOP"),
-            _si(float(r["bytes_per_unit"]), "B"),
+            si(float(r["flops_per_unit"]), "FLOP"),
+            si(float(r["bytes_per_unit"]), "B"),
             f"{float(r['arithmetic_intensity_flops_per_byte']):.3g}",
-            f"{_si(float(r['demand_units_per_s']), '')}{r['unit']}/s",
+            f"{si(float(r['demand_units_per_s']), '')}{r['unit']}/s",
             f"{float(r['demand_growth_per_year']):+.0%}",
             r["owner"],
         )
@@ -582,7 +566,7 @@ def explain_command(
     import pandas as pd
 
     from hardware_profiles.errors import ProfileError
-    from hardware_profiles.presets import estimate_workload
+    from tasks.analysis.models.presets import estimate_workload
 
     frame, source = _load_workloads(workloads)
     match = frame[frame["workload_id"] == workload_id]
@@ -609,173 +593,7 @@ def explain_command(
     ):
         stored = row[column]
         if abs(float(stored) - derived) > 1e-6 * derived:
-            _warn(
+            warn(
                 f"{column} in the file ({float(stored):.4g}) differs from the model's "
                 f"({derived:.4g}); the file's figure is the one the audit uses"
             )
-
-
-# --- catalog ----------------------------------------------------------------------------------
-
-
-@catalog_app.command("list")
-def catalog_list(
-    catalog: CatalogOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
-) -> None:
-    """Accelerator models with memory, bandwidth, dense peaks and the bf16 ridge point
-    (--json adds every column: device-kind patterns, all precisions, sources)."""
-    import pandas as pd
-
-    from hardware_profiles.catalog import load_catalog
-    from hardware_profiles.schema import GB, TB, TERA
-
-    frame = load_catalog(catalog)
-    if as_json:
-        print(frame.to_json(orient="records", date_format="iso", indent=2))
-        return
-    table = Table()
-    for header in (
-        "id",
-        "name",
-        "memory",
-        "bandwidth",
-        "bf16 dense",
-        "fp8 dense",
-        "bf16 ridge",
-    ):
-        table.add_column(header, no_wrap=header == "id")
-    records: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
-    for r in records:
-        bf16, fp8 = r["peak_flops_per_s_bf16"], r["peak_flops_per_s_fp8"]
-        bandwidth = float(r["mem_bandwidth_bytes_per_s"])
-        table.add_row(
-            r["accelerator_id"],
-            r["name"],
-            f"{r['memory_bytes'] / GB:g} GB",
-            f"{bandwidth / TB:.3g} TB/s",
-            "-" if pd.isna(bf16) else f"{bf16 / TERA:,.0f} TFLOP/s",
-            "-" if pd.isna(fp8) else f"{fp8 / TERA:,.0f} TFLOP/s",
-            "-" if pd.isna(bf16) else f"{bf16 / bandwidth:.0f}",
-        )
-    stdout.print(table)
-
-
-@catalog_app.command("add")
-def catalog_add(
-    accelerator_id: Annotated[str, typer.Option("--id", help="Unique accelerator id.")],
-    vendor: Annotated[str, typer.Option("--vendor")],
-    name: Annotated[str, typer.Option("--name")],
-    memory_gb: Annotated[float, typer.Option("--memory-gb", help="Memory, GB (10^9 bytes).")],
-    bandwidth_tb_s: Annotated[
-        float, typer.Option("--bandwidth-tb-s", help="Memory bandwidth, TB/s (10^12 B/s).")
-    ],
-    source: Annotated[str, typer.Option("--source", help="Where the figures come from.")],
-    to: Annotated[
-        Path,
-        typer.Option(
-            "--to", help="Catalog Parquet file (created from the built-in catalog).", dir_okay=False
-        ),
-    ],
-    pattern: Annotated[
-        list[str] | None,
-        typer.Option("--pattern", help="Substring of JAX's device_kind (repeatable)."),
-    ] = None,
-    fp32: Annotated[float | None, typer.Option("--fp32-tflops", help="Dense peak.")] = None,
-    tf32: Annotated[float | None, typer.Option("--tf32-tflops", help="Dense peak.")] = None,
-    bf16: Annotated[float | None, typer.Option("--bf16-tflops", help="Dense peak.")] = None,
-    fp16: Annotated[float | None, typer.Option("--fp16-tflops", help="Dense peak.")] = None,
-    fp8: Annotated[float | None, typer.Option("--fp8-tflops", help="Dense peak.")] = None,
-    int8: Annotated[float | None, typer.Option("--int8-tops", help="Dense peak.")] = None,
-    release_date: Annotated[str | None, typer.Option("--release-date", help="YYYY-MM-DD.")] = None,
-    price: Annotated[float | None, typer.Option("--price-usd", help="List price.")] = None,
-) -> None:
-    """Add an accelerator model (spec-sheet units, DENSE peaks, not sparse) to a catalog file."""
-    import pandas as pd
-
-    from hardware_profiles.catalog import builtin_catalog, sheet_row
-    from hardware_profiles.parquet import read_table, validate_frame, write_table
-    from hardware_profiles.schema import CATALOG
-
-    try:
-        released = dt.date.fromisoformat(release_date) if release_date else None
-    except ValueError:
-        raise MemwallError(f"--release-date {release_date!r} is not a YYYY-MM-DD date") from None
-    peaks = {"fp32": fp32, "tf32": tf32, "bf16": bf16, "fp16": fp16, "fp8": fp8, "int8": int8}
-    for precision, value in peaks.items():
-        if value is not None and value <= 0:
-            raise MemwallError(f"--{precision}-tflops must be > 0, got {value:g}")
-    row = sheet_row(
-        accelerator_id=accelerator_id,
-        vendor=vendor,
-        name=name,
-        device_kind_patterns=list(pattern or []),
-        memory_gb=memory_gb,
-        mem_bandwidth_tb_s=bandwidth_tb_s,
-        dense_tflops=peaks,
-        release_date=released,
-        list_price_usd=price,
-        source=source,
-    )
-    new = validate_frame(pd.DataFrame([row]), CATALOG, "the new accelerator")
-    existing = read_table(to, CATALOG) if to.exists() else builtin_catalog()
-    combined = validate_frame(pd.concat([existing, new], ignore_index=True), CATALOG, to)
-    write_table(combined, to, CATALOG)
-    stderr.print(f"added {accelerator_id} to {to} ({len(combined)} models)", markup=False)
-
-
-# --- roadmap ----------------------------------------------------------------------------------
-
-
-@roadmap_app.command("show")
-def roadmap_show(
-    roadmap: RoadmapOption = None,
-    scenario: Annotated[
-        str | None,
-        typer.Option("--scenario", help="Scenario to show (default: baseline)."),
-    ] = None,
-    start: Annotated[
-        str | None, typer.Option("--start", help="First month, YYYY-MM (default: this month).")
-    ] = None,
-    months: Annotated[int, typer.Option("--months", help="Months to show.")] = 18,
-    catalog: CatalogOption = None,
-) -> None:
-    """Each pool's fleet per month: count of each model, changes and spend."""
-    from hardware_profiles.catalog import load_catalog, require_known
-    from hardware_profiles.examples import SOURCE, example_roadmap
-    from hardware_profiles.parquet import read_table
-    from hardware_profiles.roadmaps import fleet_by_month, pick_scenario, scenario_names
-    from hardware_profiles.schema import ROADMAP
-
-    _positive("--months", months)
-    frame = example_roadmap() if roadmap is None else read_table(roadmap, ROADMAP)
-    source = SOURCE if roadmap is None else str(roadmap)
-    require_known(load_catalog(catalog), frame["accelerator_id"], source)
-    try:
-        first = dt.date.fromisoformat(f"{start}-01") if start else dt.date.today()
-    except ValueError:
-        raise MemwallError(f"--start {start!r} is not a YYYY-MM month") from None
-    chosen = pick_scenario(frame, scenario, source)
-    names = scenario_names(frame)
-    fleet = fleet_by_month(chosen, first, months)
-    stdout.print(f"scenario {scenario or names[0]} (scenarios: {', '.join(names)})", markup=False)
-    for pool, group in fleet.groupby("pool", sort=True):
-        models = sorted(group["accelerator_id"].unique())
-        table = Table(title=f"pool {pool}")
-        table.add_column("month")
-        for model in models:
-            table.add_column(model, justify="right")
-        table.add_column("spend", justify="right")
-        for month, rows in group.groupby("month", sort=True):
-            counts = rows.set_index("accelerator_id")
-            cells = []
-            for model in models:
-                if model not in counts.index:
-                    cells.append("")
-                    continue
-                count = int(counts.loc[model, "count"])
-                delta = int(counts.loc[model, "delta"])
-                cells.append(f"{count} ({delta:+d})" if delta else str(count))
-            spend = float(rows["spend_usd"].sum())
-            table.add_row(f"{month:%Y-%m}", *cells, f"${spend:,.0f}" if spend else "")
-        stdout.print(table)

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from hardware_profiles.errors import ProfileError
-from hardware_profiles.examples import example_workloads
-from hardware_profiles.hf_config import architecture_from_hf_config
-from hardware_profiles.presets import PRESETS, UnknownPresetError, estimate_workload, preset
+from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.models.hf_config import architecture_from_hf_config
+from tasks.analysis.models.presets import PRESETS, UnknownPresetError, estimate_workload, preset
 from tasks.analysis.workload_model import parameters
 
 # Parameter counts as published (model cards, safetensors index, papers).
