@@ -35,12 +35,14 @@ GiB: Final = 2**30
 TERA: Final = 10**12
 
 PHASES: Final = ("training", "prefill", "decode", "other")
-PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
+PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4")
 # Precisions a catalog states a dense peak for; int4 work runs on the int8 units.
-PEAK_PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+PEAK_PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8")
 WORK_UNITS: Final = ("token", "step", "request", "sample")
 MEASUREMENT_UNITS: Final = ("bytes_per_s", "flops_per_s")
 STATUSES: Final = ("ok", "unstable", "waived", "failed")
+# How firm a catalog row's figures are: on sale, announced by the vendor, or leaked/estimated.
+CATALOG_STATUSES: Final = ("shipping", "announced", "preliminary")
 
 
 def peak_column(precision: str) -> str:
@@ -123,9 +125,29 @@ class CatalogRecord:
     peak_flops_per_s_fp16: float | None = column(pa.float64(), nullable=True, check=positive)
     peak_flops_per_s_fp8: float | None = column(pa.float64(), nullable=True, check=positive)
     peak_flops_per_s_int8: float | None = column(pa.float64(), nullable=True, check=positive)
+    peak_flops_per_s_fp6: float | None = column(
+        pa.float64(), required=False, nullable=True, check=positive
+    )
+    peak_flops_per_s_fp4: float | None = column(
+        pa.float64(), required=False, nullable=True, check=positive
+    )
     release_date: dt.date | None = column(pa.date32(), nullable=True)
     list_price_usd: float | None = column(pa.float64(), nullable=True, check=positive)
     source: str = column(pa.string())
+    tdp_watts: float | None = column(pa.float64(), required=False, nullable=True, check=positive)
+    interconnect_bandwidth_bytes_per_s: float | None = column(
+        pa.float64(),
+        required=False,
+        nullable=True,
+        check=positive,
+        doc="scale-up link (NVLink, ICI, Infinity Fabric) per device, per direction",
+    )
+    status: str | None = column(
+        pa.string(), required=False, nullable=True, check=one_of(CATALOG_STATUSES)
+    )
+    source_url: str | None = column(pa.string(), required=False, nullable=True)
+    checked_on: dt.date | None = column(pa.date32(), required=False, nullable=True)
+    note: str | None = column(pa.string(), required=False, nullable=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -193,6 +215,18 @@ class WorkloadRecord:
         required=False,
         nullable=True,
         doc="PromQL returning this workload's units per second, for memwall workloads sync",
+    )
+    tpot_slo_s: float | None = column(
+        pa.float64(), required=False, nullable=True, check=positive, doc="decode: per output token"
+    )
+    ttft_slo_s: float | None = column(
+        pa.float64(), required=False, nullable=True, check=positive, doc="prefill: first token"
+    )
+    start_month: dt.date | None = column(
+        pa.date32(), required=False, nullable=True, doc="no demand before this month"
+    )
+    max_devices_per_replica: int | None = column(
+        pa.int64(), required=False, nullable=True, check=positive, doc="tensor-parallel cap"
     )
 
 
