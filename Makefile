@@ -4,7 +4,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: audit test lint typecheck pytest setup clean
+.PHONY: audit test lint typecheck pytest setup system-tools clean
+
+# System tools the tests use where they can: poppler (pdftotext, pdftoppm) reads the PDFs,
+# likwid-bench is the bandwidth reference, prometheus serves demand in the integration test.
+# Installed with apt-get when run as root on Debian; elsewhere the tests that need them say so.
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +31,21 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+system-tools:
+	@missing=""; \
+	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
+	command -v likwid-bench >/dev/null || missing="$$missing likwid"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing$$missing"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing) >/dev/null \
+			|| echo "could not install$$missing; the tests that need them will say so"; \
+	else \
+		echo "not root or no apt-get: install$$missing yourself; the tests that need them will say so"; \
+	fi
+
+test: system-tools lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache memwall-reports
