@@ -333,7 +333,7 @@ def test_catalog_list_json(tmp_path: Path) -> None:
     result = memwall(["catalog", "list", "--json"], tmp_path)
     assert result.returncode == 0, result.stderr
     rows = {r["accelerator_id"]: r for r in json.loads(result.stdout)}
-    assert len(rows) == 21
+    assert len(rows) == 30
     assert rows["nvidia-h100-sxm"]["peak_flops_per_s_bf16"] == pytest.approx(989.5e12)
     assert "H100 80GB HBM3" in rows["nvidia-h100-sxm"]["device_kind_patterns"]
 

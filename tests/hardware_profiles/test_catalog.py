@@ -17,7 +17,7 @@ def catalog() -> pd.DataFrame:
 
 
 def test_every_reference_accelerator_is_present(catalog: pd.DataFrame) -> None:
-    assert len(catalog) == 21
+    assert len(catalog) == 30
     assert catalog["source"].str.len().min() > 0
 
 
