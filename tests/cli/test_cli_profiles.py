@@ -412,7 +412,7 @@ def test_catalog_add_takes_fp4_power_link_and_provenance(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        (["--status", "rumoured"], "--status 'rumoured': valid are shipping, announced, preliminary"),
+        (["--status", "rumour"], "--status 'rumour': valid are shipping, announced, preliminary"),
         (["--fp4-tflops", "0"], "--fp4-tflops must be > 0, got 0"),
         (["--interconnect-gb-s", "-1"], "--interconnect-gb-s must be > 0, got -1"),
     ],

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import pandas as pd
 import pytest
 
@@ -66,7 +69,9 @@ def test_binary_memory_on_a_sheet_stays_binary(catalog: pd.DataFrame) -> None:
 def test_every_partly_checked_entry_says_what_was_confirmed(catalog: pd.DataFrame) -> None:
     rows = catalog.set_index("accelerator_id")
     for accelerator in ("nvidia-b200", "nvidia-l40s", "nvidia-l4", "amd-mi325x", "google-tpu-v4"):
-        assert "confirmed" in rows.loc[accelerator, "source"] + rows.loc[accelerator, "note"]
+        assert "confirmed" in str(rows.at[accelerator, "source"]) + str(
+            rows.at[accelerator, "note"]
+        )
 
 
 def test_precision_without_a_peak_is_refused(catalog: pd.DataFrame) -> None:
@@ -147,29 +152,29 @@ def test_nvidia_bf16_equals_fp16_where_both_are_given(catalog: pd.DataFrame) -> 
 def test_precisions_are_ordered_from_wide_to_narrow(catalog: pd.DataFrame) -> None:
     order = ["fp32", "tf32", "bf16", "fp8", "fp6", "fp4"]
     for _, row in catalog.iterrows():
-        present = [(p, _peak(row, p)) for p in order if _peak(row, p) is not None]
-        for (p, a), (q, b) in zip(present, present[1:], strict=False):
+        present = [(p, v) for p in order if (v := _peak(row, p)) is not None]
+        for (p, a), (q, b) in itertools.pairwise(present):
             assert a <= b, f"{row['accelerator_id']}: {p} {a:.3g} > {q} {b:.3g}"
 
 
 @pytest.mark.parametrize("accelerator_id", sorted(BUS))
 def test_bandwidth_is_bus_width_times_data_rate(catalog: pd.DataFrame, accelerator_id: str) -> None:
     bits, gbit_s, tolerance = BUS[accelerator_id]
-    row = catalog.set_index("accelerator_id").loc[accelerator_id]
-    assert row["mem_bandwidth_bytes_per_s"] == pytest.approx(bits * gbit_s * 1e9 / 8, rel=tolerance)
+    bandwidth = catalog.set_index("accelerator_id").at[accelerator_id, "mem_bandwidth_bytes_per_s"]
+    assert bandwidth == pytest.approx(bits * gbit_s * 1e9 / 8, rel=tolerance)
 
 
 def test_new_hardware_converts_binary_memory_and_per_direction_links(catalog: pd.DataFrame) -> None:
-    rows = catalog.set_index("accelerator_id")
+    rows: dict[str, dict[str, Any]] = catalog.set_index("accelerator_id").to_dict("index")  # type: ignore[assignment]
     # Google states Ironwood's HBM as 192 GiB and its ICI as 1200 GB/s bidirectional.
-    assert rows.loc["google-tpu7x", "memory_bytes"] == 192 * GiB
-    assert rows.loc["google-tpu7x", "interconnect_bandwidth_bytes_per_s"] == 600 * GB
-    assert rows.loc["aws-trainium3", "memory_bytes"] == 144 * GiB
+    assert rows["google-tpu7x"]["memory_bytes"] == 192 * GiB
+    assert rows["google-tpu7x"]["interconnect_bandwidth_bytes_per_s"] == 600 * GB
+    assert rows["aws-trainium3"]["memory_bytes"] == 144 * GiB
     # Dense fp4: the HGX B300 table's 105 PF over 8 GPUs, not the 144 PF sparse headline.
-    assert rows.loc["nvidia-b300", "peak_flops_per_s_fp4"] == pytest.approx(13_125 * TERA)
-    assert rows.loc["nvidia-b300", "tdp_watts"] != rows.loc["nvidia-b300", "tdp_watts"]  # NaN
-    assert rows.loc["nvidia-gb300", "tdp_watts"] == 1400.0
-    assert {rows.loc[a, "status"] for a in ("nvidia-rubin", "amd-mi455x")} == {"preliminary"}
+    assert rows["nvidia-b300"]["peak_flops_per_s_fp4"] == pytest.approx(13_125 * TERA)
+    assert pd.isna(rows["nvidia-b300"]["tdp_watts"])  # conflicting figures, left empty
+    assert rows["nvidia-gb300"]["tdp_watts"] == 1400.0
+    assert {rows[a]["status"] for a in ("nvidia-rubin", "amd-mi455x")} == {"preliminary"}
 
 
 @pytest.mark.parametrize(
