@@ -429,16 +429,16 @@ def test_catalog_add_refuses_bad_provenance(tmp_path: Path, bad: list[str], mess
 
 def test_roadmap_show_per_pool_and_scenario(tmp_path: Path) -> None:
     path = write_table(example_scenarios(), tmp_path / "plans.parquet", ROADMAP)
-    args = ["roadmap", "show", "--roadmap", str(path), "--start", "2027-01", "--months", "8"]
-    result = memwall([*args, "--scenario", "h200-q2"], tmp_path)
+    args = ["roadmap", "show", "--roadmap", str(path), "--start", "2027-01", "--months", "9"]
+    result = memwall([*args, "--scenario", "rubin-inference"], tmp_path)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "pool inference" in out and "pool training" in out and "pool edge" in out
-    assert "scenarios: baseline, b200-q3, h200-q2" in out
-    # April 2027: 128 H200 from the base plan plus the scenario's 256.
-    assert "384 (+256)" in out and "$8,192,000" in out
+    assert "scenarios: baseline, b300-edge, rubin-inference" in out
+    # September 2027: the base plan's Rubin rack plus the scenario's, 144 x 65,000 USD.
+    assert "144 (+144)" in out and "$9,360,000" in out
     error = one_error(memwall([*args, "--scenario", "h300"], tmp_path))
-    assert "has no scenario 'h300'; its scenarios are baseline, b200-q3, h200-q2" in error
+    assert "has no scenario 'h300'; its scenarios are baseline, b300-edge, rubin-inference" in error
 
 
 def test_loading_the_cli_imports_no_data_libraries(tmp_path: Path) -> None:
