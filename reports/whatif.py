@@ -58,6 +58,14 @@ def headline(report: WhatIfReport) -> str:
     )
 
 
+def _grouped(by_scenario: dict[str, str]) -> dict[str, list[str]]:
+    """Scenarios that buy the same unconfirmed models, said once: models -> scenario names."""
+    grouped: dict[str, list[str]] = {}
+    for name, models in by_scenario.items():
+        grouped.setdefault(models, []).append(name)
+    return grouped
+
+
 def whatif_story(report: WhatIfReport) -> list[Flowable]:
     s = stylesheet()
     rows = [
@@ -114,8 +122,8 @@ def whatif_story(report: WhatIfReport) -> list[Flowable]:
             Spacer(1, 6),
             Paragraph(text("Scenarios that buy hardware that is not shipping:"), s["body"]),
             *(
-                Paragraph(text(f"{name}: {models}."), s["small"])
-                for name, models in report.unconfirmed.items()
+                Paragraph(text(f"{', '.join(names)}: {models}."), s["small"])
+                for models, names in _grouped(report.unconfirmed).items()
             ),
             Paragraph(text(CAVEAT), s["small"]),
         ]

@@ -37,7 +37,7 @@ def test_whatif_flow_compares_every_scenario_in_a_pdf(prefect_api_url: str, tmp_
         assert name in text
     # Every plan buys the preliminary Rubin rack (the base plan's), and the report says so.
     assert "Scenarios that buy hardware that is not shipping:" in text
-    for name in ("baseline", "b300-edge", "rubin-inference"):
-        assert (
-            f"{name}: Rubin (VR200, per GPU in Vera Rubin NVL72) (nvidia-rubin: preliminary" in text
-        )
+    assert (
+        "baseline, b300-edge, rubin-inference: Rubin (VR200, per GPU in Vera Rubin NVL72) "
+        "(nvidia-rubin: preliminary, from 2027-09 in inference)."
+    ) in text
