@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.provenance import models_in_window
 from hardware_profiles.schema import Accelerator
 from reports.charts import Ceiling, Event, Point, Series
 from tasks.analysis.mitigations import decode_split
@@ -37,6 +38,8 @@ class Findings:
     points: list[Point]
     devices: pd.DataFrame
     roofline_precision: str
+    # Catalog rows of the models held in the horizon, with first_month and pools (provenance).
+    hardware: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -201,4 +204,5 @@ def findings(
         points=points,
         devices=devices,
         roofline_precision=precision,
+        hardware=models_in_window(roadmap, catalog, projection.months[0], len(projection.months)),
     )
