@@ -68,10 +68,23 @@ ContextOption = Annotated[
     ),
 ]
 WeightsOption = Annotated[
-    str, typer.Option("--weights", help="Weight precision: fp32 bf16 fp16 fp8 int8 int4.")
+    str,
+    typer.Option(
+        "--weights",
+        help="Weight storage: fp32 bf16 fp16 fp8 fp6 (MXFP6) fp4 (NVFP4) int8 int4 (groups "
+        "of 128); scales counted.",
+    ),
 ]
 KvOption = Annotated[
-    str | None, typer.Option("--kv", help="KV cache precision (default: the weights').")
+    str | None, typer.Option("--kv", help="KV cache precision (default: the model's dtype).")
+]
+HeadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--head",
+        help="Embedding and LM head precision (default: the model's dtype, as quantized "
+        "checkpoints ship).",
+    ),
 ]
 ActivationsOption = Annotated[
     str,
@@ -107,6 +120,7 @@ def _estimate(
     kv: str | None,
     activations: str,
     recompute: bool,
+    head: str | None = None,
 ) -> Estimate:
     from tasks.analysis.workload_model import estimate
 
@@ -120,6 +134,7 @@ def _estimate(
         weights=weights,
         kv=kv,
         activations=activations,
+        head=head,
         recompute=recompute,
     )
     for warning in result.warnings:
@@ -147,6 +162,8 @@ def _estimate_json(result: Estimate, fits: dict[str, int]) -> dict[str, Any]:
         "kv_bytes_per_token": result.kv_bytes_per_token,
         "kv_cache_bytes": result.kv_cache_bytes,
         "weight_bytes": result.weight_bytes,
+        "weight_bytes_per_parameter": result.weight_bytes / result.parameters_total,
+        "head_precision": result.head,
         "parameters_total": result.parameters_total,
         "parameters_active": result.parameters_active,
         "distinct_experts_per_layer": result.distinct_experts_per_layer,
@@ -161,7 +178,8 @@ def _print_estimate(result: Estimate, fits: dict[str, int]) -> None:
     unit = result.unit
     stdout.print(
         f"{result.model} {result.phase}, batch {result.batch}, context {result.context}; "
-        f"weights {result.weights}, KV {result.kv}, activations {result.activations}",
+        f"weights {result.weights} (embedding and LM head {result.head}), KV {result.kv}, "
+        f"activations {result.activations}",
         markup=False,
     )
     table = Table(title=f"per {unit}")
@@ -208,6 +226,7 @@ def estimate_command(
     weights: WeightsOption = "bf16",
     kv: KvOption = None,
     activations: ActivationsOption = "bf16",
+    head: HeadOption = None,
     recompute: RecomputeOption = False,
     fit: Annotated[
         list[str] | None,
@@ -233,7 +252,15 @@ def estimate_command(
     from hardware_profiles.catalog import load_catalog
 
     result = _estimate(
-        _architecture(preset, config), phase, batch, context, weights, kv, activations, recompute
+        _architecture(preset, config),
+        phase,
+        batch,
+        context,
+        weights,
+        kv,
+        activations,
+        recompute,
+        head,
     )
     models = load_catalog(catalog)
     if not fit:

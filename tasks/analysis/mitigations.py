@@ -16,18 +16,9 @@ import pandas as pd
 
 from hardware_profiles.errors import MemwallError
 from tasks.analysis.models.presets import estimate_workload
+from tasks.analysis.number_formats import BYTES_PER_ELEMENT
 from tasks.analysis.projection import NEVER, Figures, Projection, lookup
 
-# Bytes per weight / KV element at each precision.
-BYTES_PER_ELEMENT = {
-    "fp32": 4.0,
-    "tf32": 4.0,
-    "bf16": 2.0,
-    "fp16": 2.0,
-    "fp8": 1.0,
-    "int8": 1.0,
-    "int4": 0.5,
-}
 LOWER_PRECISIONS = ("fp8", "int8", "int4")
 BATCH_FACTORS = (2, 4)
 
@@ -90,7 +81,7 @@ def precision_figures(
     """Weights and KV both stored at ``precision``; FLOPs run against that precision's peak.
     Only a narrower element than today's counts as a mitigation. Modelled rows are re-derived;
     for the rest bytes per unit scale with the element size (activations assumed alike)."""
-    current = lookup(figures.precision, BYTES_PER_ELEMENT).astype(float)
+    current = lookup(figures.precision, dict(BYTES_PER_ELEMENT)).astype(float)
     target = BYTES_PER_ELEMENT[precision]
     applicable = target < current
     flops, nbytes = modelled_figures(workloads, weights=precision, kv=precision)

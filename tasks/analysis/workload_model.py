@@ -31,16 +31,8 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from hardware_profiles.errors import MemwallError
+from tasks.analysis.number_formats import BYTES_PER_ELEMENT
 
-BYTES_PER_ELEMENT: Final[Mapping[str, float]] = {
-    "fp32": 4.0,
-    "tf32": 4.0,
-    "bf16": 2.0,
-    "fp16": 2.0,
-    "fp8": 1.0,
-    "int8": 1.0,
-    "int4": 0.5,
-}
 MODEL_PHASES: Final = ("decode", "prefill", "training")
 UNITS: Final[Mapping[str, str]] = {"decode": "token", "prefill": "token", "training": "step"}
 COMPONENTS: Final = (
@@ -73,7 +65,8 @@ class Architecture:
     ``shared_ffn``; the first ``dense_layers`` layers keep a dense FFN of width ``ffn``. MLA
     (DeepSeek) is on when ``kv_lora_rank`` > 0; ``head_dim`` is then the no-RoPE query/key
     part and ``qk_rope_dim`` the RoPE part. ``sliding_layers`` of the layers attend over at
-    most ``sliding_window`` tokens.
+    most ``sliding_window`` tokens. ``dtype`` is the precision the checkpoint ships in
+    (``torch_dtype``): the KV cache, embedding and LM head stay at it unless asked otherwise.
     """
 
     name: str
@@ -103,6 +96,7 @@ class Architecture:
     norms_per_layer: int = 2
     norm_bias: bool = False
     learned_positions: int = 0
+    dtype: str = "bf16"
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -182,6 +176,7 @@ def matmul_cost(tokens: float, in_features: int, out_features: int, b_w: float, 
 
 
 def bytes_per_element(precision: str) -> float:
+    """Bytes one stored element costs, its share of block scales included (number_formats)."""
     try:
         return BYTES_PER_ELEMENT[precision]
     except KeyError:
@@ -309,6 +304,7 @@ class Estimate:
     weights: str
     kv: str
     activations: str
+    head: str
     components: Mapping[str, Cost]
     memory_footprint_bytes: float
     weight_bytes: float
@@ -393,14 +389,19 @@ def estimate(
     weights: str = "bf16",
     kv: str | None = None,
     activations: str = "bf16",
+    head: str | None = None,
     recompute: bool = False,
 ) -> Estimate:
     """Cost per unit of ``arch`` in ``phase``; pure, so a mitigation is just another call.
 
     ``context`` is the tokens each sequence attends over: the KV cache length in decode, the
-    prompt length in prefill, the sequence length in training. ``kv`` defaults to the weight
-    precision (int4 weights keep a bf16 cache unless told otherwise). ``recompute`` (training)
-    recomputes the forward pass in the backward one instead of storing activations.
+    prompt length in prefill, the sequence length in training. Quantized checkpoints are
+    counted as they ship: ``weights`` is the storage of the blocks' matmuls; the embedding and
+    LM head (``head``) and the KV cache (``kv``) stay at the model's ``dtype`` unless asked,
+    as serving engines keep them (``--weights fp8`` alone keeps a bf16 cache); weights wider
+    than the dtype widen the head too. ``activations`` is the compute precision, the one the
+    matmuls run at. ``recompute`` (training) recomputes the forward pass in the backward one
+    instead of storing activations.
     """
     if phase not in MODEL_PHASES:
         raise WorkloadModelError(f"unknown phase {phase!r}; valid: {', '.join(MODEL_PHASES)}")
@@ -408,10 +409,11 @@ def estimate(
         raise WorkloadModelError(f"batch must be > 0, got {batch}")
     if context <= 0:
         raise WorkloadModelError(f"context must be > 0 tokens, got {context}")
-    if kv is None:
-        kv = weights if weights != "int4" else "bf16"
-    b_w, b_kv = bytes_per_element(weights), bytes_per_element(kv)
-    b_a = bytes_per_element(activations)
+    b_w, b_a = bytes_per_element(weights), bytes_per_element(activations)
+    kv = arch.dtype if kv is None else kv
+    if head is None:
+        head = weights if b_w >= bytes_per_element(arch.dtype) else arch.dtype
+    b_kv, b_head = bytes_per_element(kv), bytes_per_element(head)
     warnings = []
     if context > arch.max_context:
         warnings.append(
@@ -431,8 +433,10 @@ def estimate(
     touched_experts = arch.moe_layers * params.expert_per_layer * distinct
     untied_head = 0.0 if arch.tied_embeddings else params.lm_head
     block_params = params.total - params.embedding - untied_head - expert_params
-    step_weight_bytes = b_w * (block_params + touched_experts + tokens * h)
-    lm_head_bytes = b_w * params.lm_head
+    step_weight_bytes = b_w * (block_params + touched_experts) + b_head * tokens * h
+    lm_head_bytes = b_head * params.lm_head
+    head_params = params.embedding + untied_head
+    weight_bytes = b_w * (params.total - head_params) + b_head * head_params
 
     layer_ops = attention_matmuls(arch)
     ops_by_layer = [(arch.dense_layers if arch.is_moe else L, dense_ffn_matmuls(arch))]
@@ -473,7 +477,7 @@ def estimate(
         }
         kv_cache = batch * cached * kv_layer_tok
         working = b_a * batch * widest + _LOGIT_BYTES * batch * arch.vocab
-        footprint = b_w * params.total + kv_cache + working
+        footprint = weight_bytes + kv_cache + working
     elif phase == "prefill":
         per = float(tokens)
         keys = _causal_keys_per_query(arch, context)
@@ -488,7 +492,7 @@ def estimate(
         }
         kv_cache = batch * arch.cached_tokens(context) * kv_layer_tok
         working = b_a * tokens * widest + _LOGIT_BYTES * batch * arch.vocab
-        footprint = b_w * params.total + kv_cache + working
+        footprint = weight_bytes + kv_cache + working
     else:
         per = 1.0
         passes = 4.0 if recompute else 3.0  # forward (+ recomputed forward) + 2x backward
@@ -504,7 +508,7 @@ def estimate(
             "activations": Cost(0.0, passes * tokens * (act_tok + lm_head_act_tok)),
             # Gradients written and read, master weights and moments read and written, the
             # new weights written.
-            "optimizer_state": Cost(0.0, (3 * b_w + 2 * _OPTIMIZER_BYTES_PER_PARAM) * p),
+            "optimizer_state": Cost(0.0, 3 * weight_bytes + 2 * _OPTIMIZER_BYTES_PER_PARAM * p),
         }
         kv_cache = 0.0
         # Stored activations per token and layer: 34·h bytes at 16 bits (Korthikanti et al.
@@ -512,7 +516,7 @@ def estimate(
         # only the layer input (2·h bytes) under full recomputation.
         stored = (2 if recompute else 34) * h * (b_a / 2) * L * tokens
         working = stored + _LOGIT_BYTES * tokens * arch.vocab
-        footprint = (2 * b_w + _OPTIMIZER_BYTES_PER_PARAM) * p + working
+        footprint = 2 * weight_bytes + _OPTIMIZER_BYTES_PER_PARAM * p + working
 
     per_unit = {name: Cost(c.flops / per, c.bytes / per) for name, c in components.items()}
     return Estimate(
@@ -524,9 +528,10 @@ def estimate(
         weights=weights,
         kv=kv,
         activations=activations,
+        head=head,
         components={name: per_unit[name] for name in COMPONENTS},
         memory_footprint_bytes=footprint,
-        weight_bytes=b_w * params.total,
+        weight_bytes=weight_bytes,
         kv_cache_bytes=kv_cache,
         kv_bytes_per_token=kv_per_token,
         parameters_total=params.total,

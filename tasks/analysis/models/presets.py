@@ -240,8 +240,9 @@ def estimate_workload(
     """Re-derive a workloads row's figures, optionally at another weight/KV precision or
     batch (a mitigation); None where the row was not produced from a model preset.
 
-    The row's own weight and KV precisions are the defaults (its ``precision`` where the
-    row predates those columns); the matmuls keep running at the row's ``precision``.
+    The row's own weight and KV precisions are the defaults (where the row predates those
+    columns: its ``precision`` for the weights, the model's dtype for the KV cache); the
+    matmuls keep running at the row's ``precision``.
     """
 
     def given(key: str) -> Any:
@@ -256,13 +257,13 @@ def estimate_workload(
         return None
     precision = str(row["precision"])
     row_weights = str(given("weight_precision") or precision)
-    row_kv = str(given("kv_precision") or (row_weights if row_weights != "int4" else "bf16"))
+    row_kv = given("kv_precision")  # None: the model's dtype, as the row was derived
     return estimate(
         preset(str(name)),
         phase=str(phase),
         batch=int(batch if batch is not None else rows_batch),
         context=int(context),
         weights=weights or row_weights,
-        kv=kv or row_kv,
+        kv=kv or (None if row_kv is None else str(row_kv)),
         activations=precision,
     )
