@@ -313,14 +313,14 @@ def _check_pools(
     catalog = load_catalog(catalog_path)
     pools = set(roadmap["pool"])
     where = "the built-in example roadmap" if roadmap_path is None else str(roadmap_path)
-    for position, (pool, precision) in enumerate(
-        zip(workloads["pool"], workloads["precision"], strict=True)
+    for position, (workload, pool, precision) in enumerate(
+        zip(workloads["workload_id"], workloads["pool"], workloads["precision"], strict=True)
     ):
         if pool not in pools:
             known = ", ".join(sorted(pools))
             warn(f"pool {pool!r} has no hardware in {where}; its pools are {known}")
             continue
-        require_peak(catalog, roadmap, pool, precision, source, row=position + 1)
+        require_peak(catalog, roadmap, pool, precision, source, row=position + 1, workload=workload)
 
 
 def _fill_from_model(frame: pd.DataFrame, source: str) -> pd.DataFrame:

@@ -235,10 +235,11 @@ def estimate_workload(
     *,
     weights: str | None = None,
     kv: str | None = None,
+    compute: str | None = None,
     batch: int | None = None,
 ) -> Estimate | None:
-    """Re-derive a workloads row's figures, optionally at another weight/KV precision or
-    batch (a mitigation); None where the row was not produced from a model preset.
+    """Re-derive a workloads row's figures, optionally at another weight/KV/compute precision
+    or batch (a mitigation); None where the row was not produced from a model preset.
 
     The row's own weight and KV precisions are the defaults (where the row predates those
     columns: its ``precision`` for the weights, the model's dtype for the KV cache); the
@@ -265,5 +266,5 @@ def estimate_workload(
         context=int(context),
         weights=weights or row_weights,
         kv=kv or (None if row_kv is None else str(row_kv)),
-        activations=precision,
+        activations=compute or precision,
     )
