@@ -100,13 +100,16 @@ RecomputeOption = Annotated[
 
 
 def _architecture(preset: str | None, config: Path | None) -> Architecture:
-    from tasks.analysis.models.hf_config import architecture_from_hf_config
+    from tasks.analysis.models.hf_config import import_hf_config
     from tasks.analysis.models.presets import preset as find_preset
 
     if (preset is None) == (config is None):
         raise MemwallError("give exactly one of --preset NAME or --config config.json")
     if config is not None:
-        return architecture_from_hf_config(config)
+        imported = import_hf_config(config)
+        for warning in imported.warnings:
+            warn(warning)
+        return imported.architecture
     assert preset is not None
     return find_preset(preset)
 

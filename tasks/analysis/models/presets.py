@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from hardware_profiles.errors import MemwallError
-from tasks.analysis.workload_model import MODEL_PHASES, Architecture, Estimate, estimate
+from tasks.analysis.architecture import Architecture
+from tasks.analysis.models.open_models_2025 import OPEN_MODELS_2025
+from tasks.analysis.workload_model import MODEL_PHASES, Estimate, estimate
 
 
 class UnknownPresetError(MemwallError):
@@ -218,6 +220,7 @@ PRESETS: Final[dict[str, Architecture]] = {
             norm_bias=True,
             learned_positions=2048,
         ),
+        *OPEN_MODELS_2025,
     )
 }
 
