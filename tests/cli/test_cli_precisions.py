@@ -47,3 +47,43 @@ def test_unknown_precision_lists_the_valid_ones(tmp_path: Path) -> None:
     assert "unknown precision 'fp5'; valid: fp32, tf32, bf16, fp16, fp8, fp6, fp4, int8, int4" in (
         error
     )
+
+
+def test_fp4_compute_without_fp4_units_names_workload_and_accelerator(tmp_path: Path) -> None:
+    # The built-in inference pool holds H100s and H200s, which have no fp4 units.
+    target = tmp_path / "workloads.parquet"
+    args = ["workloads", "add", "--id", "w4a4", "--owner", "o", "--pool", "inference"]
+    args += ["--preset", "llama-3.1-8b", "--weights", "fp4", "--precision", "fp4"]
+    error = one_error(memwall([*args, "--demand", "10", "--to", str(target)], tmp_path))
+    assert "has no peak on nvidia-" in error and "for workload 'w4a4'" in error
+    assert "(no fp4 units)" in error and "weight-only" in error
+    assert not target.exists()
+    # Weight-only fp4 (bf16 compute) runs on the same hardware.
+    args[args.index("--precision") + 1] = "bf16"
+    added = memwall([*args, "--demand", "10", "--to", str(target)], tmp_path)
+    assert added.returncode == 0, added.stderr
+
+
+def test_a_config_key_the_import_does_not_understand_is_a_warning(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "model_type": "qwen3",
+                "hidden_size": 4096,
+                "intermediate_size": 12288,
+                "num_attention_heads": 32,
+                "num_hidden_layers": 36,
+                "num_key_value_heads": 8,
+                "head_dim": 128,
+                "vocab_size": 151936,
+                "max_position_embeddings": 40960,
+                "layer_types": ["full_attention"] * 36,
+                "hyper_connections": 4,
+            }
+        )
+    )
+    result = memwall(["workloads", "estimate", "--config", str(config), "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "hyper_connections is not understood; ignored" in result.stderr
+    assert str(config) in result.stderr
