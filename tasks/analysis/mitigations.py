@@ -73,7 +73,7 @@ def missing_units(projector: Projector, precision: str, counts: np.ndarray) -> n
         having = [m for m, h, u in zip(projector.fleet.models, held, has, strict=True) if h and u]
         reason = f"{', '.join(lacking)}: no {precision} units" if lacking else ""
         if lacking and having:
-            reason += f" ({', '.join(having)} has them)"
+            reason += f" ({', '.join(having)} {'has' if len(having) == 1 else 'have'} them)"
         reasons.append(reason)
     return np.asarray(reasons, dtype=object)[projector.pool_index]
 

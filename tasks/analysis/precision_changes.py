@@ -140,6 +140,34 @@ def modelled_figures(
     return flops, nbytes
 
 
+def _modelled(
+    workloads: pd.DataFrame, change: PrecisionChange, weights: pd.Series, kv: pd.Series
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`modelled_figures` under ``change``, never widening what a row already stores
+    narrower (int4 weights stay int4 under fp8 compute)."""
+    flops = np.full(len(workloads), np.nan)
+    nbytes = np.full(len(workloads), np.nan)
+
+    def narrows(now: pd.Series, new: str | None) -> np.ndarray:
+        if new is None:
+            return np.zeros(len(now), dtype=bool)
+        return np.asarray(BYTES_PER_ELEMENT[new] < _width(now))
+
+    new_w, new_kv = narrows(weights, change.weights), narrows(kv, change.kv)
+    for w in (True, False):
+        for k in (True, False):
+            rows = np.flatnonzero((new_w == w) & (new_kv == k))
+            if rows.size:
+                f, b = modelled_figures(
+                    workloads.iloc[rows],
+                    weights=change.weights if w else None,
+                    kv=change.kv if k else None,
+                    compute=change.compute,
+                )
+                flops[rows], nbytes[rows] = f, b
+    return flops, nbytes
+
+
 def precision_variant(
     figures: Figures, workloads: pd.DataFrame, change: PrecisionChange
 ) -> tuple[Figures, np.ndarray, np.ndarray]:
@@ -169,9 +197,7 @@ def precision_variant(
         reason[training] = [f"{p}: an inference change" for p in phase[training]]
         narrower &= ~training
 
-    flops, nbytes = modelled_figures(
-        workloads, weights=change.weights, kv=change.kv, compute=change.compute
-    )
+    flops, nbytes = _modelled(workloads, change, weights, kv)
     if change.compute is not None:
         ratio = BYTES_PER_ELEMENT[change.compute] / _width(compute)
         approximate = figures.bytes_per_unit * ratio

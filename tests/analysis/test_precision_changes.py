@@ -181,3 +181,20 @@ def test_training_is_not_offered_weight_only_quantization() -> None:
     changes = {c.key: c for c in PRECISION_CHANGES}
     _, applies, reason = precision_variant(Figures.of(workloads), workloads, changes["kv:fp8"])
     assert not applies[0] and reason[0] == "training: an inference change"
+
+
+def test_compute_changes_never_widen_what_is_stored_narrower() -> None:
+    # int4 weights under fp8 compute stay int4 (4.125 bits), the cache goes to fp8.
+    workloads = _workloads(_row("w4", "b", weights="int4"))
+    changes = {c.key: c for c in PRECISION_CHANGES}
+    fp8, applies, _ = precision_variant(Figures.of(workloads), workloads, changes["compute:fp8"])
+    expected = estimate(
+        preset("llama-3.1-8b"),
+        phase="decode",
+        batch=8,
+        context=8192,
+        weights="int4",
+        kv="fp8",
+        activations="fp8",
+    )
+    assert applies[0] and fp8.bytes_per_unit[0] == pytest.approx(expected.bytes_per_unit)
