@@ -99,7 +99,7 @@ _READ = {
     "no_rope_layer_interval",
     "attention_bias",
     "mlp_bias",
-    "use_qk_norm",
+    "use_qk_norm",  # Llama 4: an L2 norm, no weights
     "quantization_config",
     "vision_config",
 }
@@ -307,7 +307,7 @@ def _architecture(c: _Config, name: str, source: str) -> Architecture:
         o_bias=attention_bias and not mt.startswith("qwen"),
         expert_bias=mt == "gpt_oss",
         qkv_bias=attention_bias or mt.startswith("qwen2"),
-        linear_bias=mt in _UNGATED or bool(c.get("mlp_bias")),
+        linear_bias=mt in _UNGATED,
         norm_bias=mt in _UNGATED,
         norms_per_layer=4 if mt.startswith(("gemma2", "gemma3")) else 2,
         learned_positions=c.int("max_position_embeddings") if mt in {"gpt2", "opt"} else 0,
@@ -346,6 +346,8 @@ def import_hf_config(path: str | Path, name: str | None = None) -> HfImport:
             column=missing[0],
         )
     warnings += [f"{k} is not understood; ignored" for k in c.unknown_keys()]
+    if c.get("mlp_bias"):
+        warnings.append("mlp_bias: the FFN biases are not counted (under 0.1 % of parameters)")
     quantization = c.get("quantization_config")
     if isinstance(quantization, dict):
         method = quantization.get("quant_method", "unknown")
