@@ -362,3 +362,34 @@ def test_a_wrong_layer_count_is_an_error_not_a_guess(tmp_path: Path) -> None:
     broken = CONFIGS["gpt-oss-20b"] | {"num_hidden_layers": "twenty"}
     with pytest.raises(ProfileError, match="has a value of the wrong type"):
         _import(tmp_path, "broken", broken)
+
+
+def test_qwen3_dense_counts_its_qk_norms(tmp_path: Path) -> None:
+    # Qwen/Qwen3-8B config.json; the model card states 8.2B total, 6.95B non-embedding.
+    config = {
+        "architectures": ["Qwen3ForCausalLM"],
+        "model_type": "qwen3",
+        "attention_bias": False,
+        "head_dim": 128,
+        "hidden_size": 4096,
+        "intermediate_size": 12288,
+        "max_position_embeddings": 40960,
+        "max_window_layers": 36,
+        "num_attention_heads": 32,
+        "num_hidden_layers": 36,
+        "num_key_value_heads": 8,
+        "sliding_window": None,
+        "use_sliding_window": False,
+        "tie_word_embeddings": False,
+        "torch_dtype": "bfloat16",
+        "vocab_size": 151936,
+    }
+    imported = _import(tmp_path, "qwen3-8b", config)
+    assert imported.warnings == ()
+    p = parameters(imported.architecture)
+    # Per layer: q, o 4096x4096; k, v 4096x1024; SwiGLU 3 x 4096 x 12288; two RMSNorms of
+    # 4096 and the q/k norms of 128 each.
+    layer = 2 * 4096 * 4096 + 2 * 4096 * 1024 + 3 * 4096 * 12288 + 2 * 4096 + 2 * 128
+    assert p.total == 36 * layer + 2 * 151936 * 4096 + 4096
+    assert p.total - 2 * 151936 * 4096 == pytest.approx(6.95e9, rel=0.001)
+    assert p.total == pytest.approx(8.2e9, rel=0.003)
