@@ -184,13 +184,13 @@ def precision_variant(
     n = len(workloads)
     narrower = np.zeros(n, dtype=bool)
     reason = np.full(n, "", dtype=object)
-    for now, new in ((weights, change.weights), (kv, change.kv)):
-        if new is not None:
-            narrower |= BYTES_PER_ELEMENT[new] < _width(now)
     if change.compute is not None:
-        narrower &= BYTES_PER_ELEMENT[change.compute] < _width(compute)
+        narrower = BYTES_PER_ELEMENT[change.compute] < _width(compute)
         reason[~narrower] = f"computes at {change.compute} or narrower already"
     else:
+        for now, new in ((weights, change.weights), (kv, change.kv)):
+            if new is not None:
+                narrower |= BYTES_PER_ELEMENT[new] < _width(now)
         what = "weights" if change.weights is not None else "KV cache"
         reason[~narrower] = f"{what} already {change.weights or change.kv} or narrower"
         training = ~np.isin(phase, INFERENCE)
@@ -215,6 +215,8 @@ def precision_variant(
     variant = Figures(
         np.where(np.isnan(flops), figures.flops_per_unit, flops),
         np.where(narrower, nbytes, figures.bytes_per_unit),
-        figures.precision if change.compute is None else np.full(n, change.compute, dtype=object),
+        figures.precision
+        if change.compute is None
+        else np.where(narrower, change.compute, figures.precision).astype(object),
     )
     return variant, narrower, reason

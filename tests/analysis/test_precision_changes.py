@@ -198,3 +198,18 @@ def test_compute_changes_never_widen_what_is_stored_narrower() -> None:
         activations="fp8",
     )
     assert applies[0] and fp8.bytes_per_unit[0] == pytest.approx(expected.bytes_per_unit)
+
+
+def test_fp8_compute_applies_to_fp8_weights_computed_in_bf16() -> None:
+    # Storage already fp8 (weights and cache), compute bf16: fp8 compute still narrows the
+    # activations and runs at the fp8 peak; a row computing at fp4 is not offered fp8.
+    stored = _row("w8a16", "b", weights="fp8") | {"kv_precision": "fp8"}
+    w4a4 = _row("w4a4", "b", "fp4", "fp4")
+    workloads = _workloads(stored, w4a4)
+    changes = {c.key: c for c in PRECISION_CHANGES}
+    fp8, applies, reason = precision_variant(
+        Figures.of(workloads), workloads, changes["compute:fp8"]
+    )
+    assert applies.tolist() == [True, False]
+    assert fp8.precision.tolist() == ["fp8", "fp4"]
+    assert reason[1] == "computes at fp8 or narrower already"
