@@ -68,10 +68,23 @@ ContextOption = Annotated[
     ),
 ]
 WeightsOption = Annotated[
-    str, typer.Option("--weights", help="Weight precision: fp32 bf16 fp16 fp8 int8 int4.")
+    str,
+    typer.Option(
+        "--weights",
+        help="Weight storage: fp32 bf16 fp16 fp8 fp6 (MXFP6) fp4 (NVFP4) int8 int4 (groups "
+        "of 128); scales counted.",
+    ),
 ]
 KvOption = Annotated[
-    str | None, typer.Option("--kv", help="KV cache precision (default: the weights').")
+    str | None, typer.Option("--kv", help="KV cache precision (default: the model's dtype).")
+]
+HeadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--head",
+        help="Embedding and LM head precision (default: the model's dtype, as quantized "
+        "checkpoints ship).",
+    ),
 ]
 ActivationsOption = Annotated[
     str,
@@ -87,13 +100,16 @@ RecomputeOption = Annotated[
 
 
 def _architecture(preset: str | None, config: Path | None) -> Architecture:
-    from tasks.analysis.models.hf_config import architecture_from_hf_config
+    from tasks.analysis.models.hf_config import import_hf_config
     from tasks.analysis.models.presets import preset as find_preset
 
     if (preset is None) == (config is None):
         raise MemwallError("give exactly one of --preset NAME or --config config.json")
     if config is not None:
-        return architecture_from_hf_config(config)
+        imported = import_hf_config(config)
+        for warning in imported.warnings:
+            warn(warning)
+        return imported.architecture
     assert preset is not None
     return find_preset(preset)
 
@@ -107,6 +123,7 @@ def _estimate(
     kv: str | None,
     activations: str,
     recompute: bool,
+    head: str | None = None,
 ) -> Estimate:
     from tasks.analysis.workload_model import estimate
 
@@ -120,6 +137,7 @@ def _estimate(
         weights=weights,
         kv=kv,
         activations=activations,
+        head=head,
         recompute=recompute,
     )
     for warning in result.warnings:
@@ -147,6 +165,8 @@ def _estimate_json(result: Estimate, fits: dict[str, int]) -> dict[str, Any]:
         "kv_bytes_per_token": result.kv_bytes_per_token,
         "kv_cache_bytes": result.kv_cache_bytes,
         "weight_bytes": result.weight_bytes,
+        "weight_bytes_per_parameter": result.weight_bytes / result.parameters_total,
+        "head_precision": result.head,
         "parameters_total": result.parameters_total,
         "parameters_active": result.parameters_active,
         "distinct_experts_per_layer": result.distinct_experts_per_layer,
@@ -161,7 +181,8 @@ def _print_estimate(result: Estimate, fits: dict[str, int]) -> None:
     unit = result.unit
     stdout.print(
         f"{result.model} {result.phase}, batch {result.batch}, context {result.context}; "
-        f"weights {result.weights}, KV {result.kv}, activations {result.activations}",
+        f"weights {result.weights} (embedding and LM head {result.head}), KV {result.kv}, "
+        f"activations {result.activations}",
         markup=False,
     )
     table = Table(title=f"per {unit}")
@@ -208,6 +229,7 @@ def estimate_command(
     weights: WeightsOption = "bf16",
     kv: KvOption = None,
     activations: ActivationsOption = "bf16",
+    head: HeadOption = None,
     recompute: RecomputeOption = False,
     fit: Annotated[
         list[str] | None,
@@ -233,7 +255,15 @@ def estimate_command(
     from hardware_profiles.catalog import load_catalog
 
     result = _estimate(
-        _architecture(preset, config), phase, batch, context, weights, kv, activations, recompute
+        _architecture(preset, config),
+        phase,
+        batch,
+        context,
+        weights,
+        kv,
+        activations,
+        recompute,
+        head,
     )
     models = load_catalog(catalog)
     if not fit:
@@ -286,14 +316,14 @@ def _check_pools(
     catalog = load_catalog(catalog_path)
     pools = set(roadmap["pool"])
     where = "the built-in example roadmap" if roadmap_path is None else str(roadmap_path)
-    for position, (pool, precision) in enumerate(
-        zip(workloads["pool"], workloads["precision"], strict=True)
+    for position, (workload, pool, precision) in enumerate(
+        zip(workloads["workload_id"], workloads["pool"], workloads["precision"], strict=True)
     ):
         if pool not in pools:
             known = ", ".join(sorted(pools))
             warn(f"pool {pool!r} has no hardware in {where}; its pools are {known}")
             continue
-        require_peak(catalog, roadmap, pool, precision, source, row=position + 1)
+        require_peak(catalog, roadmap, pool, precision, source, row=position + 1, workload=workload)
 
 
 def _fill_from_model(frame: pd.DataFrame, source: str) -> pd.DataFrame:

@@ -184,17 +184,23 @@ def require_peak(
     precision: str,
     source: str | Path,
     row: int | None = None,
+    workload: str | None = None,
 ) -> None:
-    """Raise unless every model the roadmap ever puts in ``pool`` has a dense peak at
-    ``precision`` (int4 runs on the int8 units)."""
+    """Raise unless every model the roadmap ever puts in ``pool`` has a dense peak at the
+    compute ``precision``: fp8/fp6/fp4 and int4 compute need their own units (int4 is never
+    priced at the int8 peak). Weight-only quantization is no compute precision: it runs
+    anywhere the compute precision does."""
     column = peak_column(precision)
     known = catalog.set_index("accelerator_id")
+    who = f" for workload {workload!r}" if workload else ""
     for accelerator_id in sorted(set(roadmap.loc[roadmap["pool"] == pool, "accelerator_id"])):
         if accelerator_id in known.index and pd.isna(known.loc[accelerator_id, column]):
             raise ProfileError(
                 source,
-                f"precision {precision!r} has no peak on {accelerator_id} in pool {pool!r}; "
-                f"it has peaks for {', '.join(precisions_with_peaks(catalog, accelerator_id))}",
+                f"precision {precision!r} has no peak on {accelerator_id} in pool {pool!r}"
+                f"{who} (no {precision} units); it has peaks for "
+                f"{', '.join(precisions_with_peaks(catalog, accelerator_id))}: compute at one "
+                f"of those (weights may still be stored at {precision}: weight-only)",
                 row=row,
                 column="precision",
             )

@@ -36,8 +36,11 @@ TERA: Final = 10**12
 
 PHASES: Final = ("training", "prefill", "decode", "other")
 PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4")
-# Precisions a catalog states a dense peak for; int4 work runs on the int8 units.
-PEAK_PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8")
+# Precisions a catalog states a dense peak for. Every compute precision has its own: int4
+# compute runs only where the device has int4 units (never priced at the int8 peak), fp8/fp6/
+# fp4 only where it has those. Weight-only quantization (int4 weights, bf16 compute) needs
+# nothing but the compute precision's peak: the workload's ``precision`` is its compute.
+PEAK_PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4")
 WORK_UNITS: Final = ("token", "step", "request", "sample")
 MEASUREMENT_UNITS: Final = ("bytes_per_s", "flops_per_s")
 STATUSES: Final = ("ok", "unstable", "waived", "failed")
@@ -46,9 +49,8 @@ CATALOG_STATUSES: Final = ("shipping", "announced", "preliminary")
 
 
 def peak_column(precision: str) -> str:
-    """Catalog column holding the dense peak a workload at ``precision`` runs against."""
-    if precision == "int4":
-        precision = "int8"
+    """Catalog column holding the dense peak a workload computing at ``precision`` runs
+    against (null where the device lacks those units)."""
     if precision not in PEAK_PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     return f"peak_flops_per_s_{precision}"
@@ -130,6 +132,9 @@ class CatalogRecord:
     )
     peak_flops_per_s_fp4: float | None = column(
         pa.float64(), required=False, nullable=True, check=positive
+    )
+    peak_flops_per_s_int4: float | None = column(
+        pa.float64(), required=False, nullable=True, check=positive, doc="int4 tensor units"
     )
     release_date: dt.date | None = column(pa.date32(), nullable=True)
     list_price_usd: float | None = column(pa.float64(), nullable=True, check=positive)

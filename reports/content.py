@@ -13,8 +13,8 @@ from hardware_profiles.errors import MemwallError
 from hardware_profiles.provenance import models_in_window
 from hardware_profiles.schema import Accelerator
 from reports.charts import Ceiling, Event, Point, Series
-from tasks.analysis.mitigations import decode_split
 from tasks.analysis.models.presets import estimate_workload
+from tasks.analysis.precision_changes import decode_split
 from tasks.analysis.projection import Projection, month_index
 from tasks.analysis.ranking import Ranked, records
 

@@ -28,7 +28,7 @@ from reports.charts import fit, headroom_chart, roofline_chart
 from reports.content import AuditReport, Findings
 from reports.precision import precision_section, status_note
 from reports.styles import STATUS_COLOURS, key_style, stylesheet, table_style
-from tasks.analysis.mitigations import LOWER_PRECISIONS
+from tasks.analysis.precision_changes import PRECISION_CHANGES
 from tasks.analysis.ranking import records
 
 _PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
@@ -490,7 +490,9 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
     mitigation_rows = [
         [
             m.label,
-            "n/a" if not m.applicable else month(m.starve_month),
+            (f"n/a: {m.reason}" if m.reason else "n/a")
+            if not m.applicable
+            else month(m.starve_month),
             "–"
             if not m.applicable
             else ("≥ " if _missing(m.starve_month) else "") + f"{int(m.months_gained):+d}",
@@ -512,7 +514,7 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
         ),
         Spacer(1, 3),
         _table(
-            ["mitigation", "starves", "months gained"], mitigation_rows, [8 * cm, 4 * cm, 4 * cm]
+            ["mitigation", "starves", "months gained"], mitigation_rows, [6 * cm, 8 * cm, 3 * cm]
         ),
     ]
     return flow
@@ -538,7 +540,8 @@ def _method(report: AuditReport) -> list[Flowable]:
     defaults = report.calibration_defaults
     lines = [
         "Ceilings: BW = spec bandwidth × bandwidth efficiency; F = dense spec FLOP/s at the "
-        "workload's precision × compute efficiency (int4 runs on the int8 units). Efficiencies "
+        "workload's compute precision × compute efficiency (fp8, fp6, fp4 and int4 only where "
+        "the device has those units). Efficiencies "
         "are measured by this run's probes where memwall measured that model, else the defaults: "
         f"bandwidth {defaults.get('bandwidth', 0):.2f}, compute {defaults.get('flops', 0):.2f}.",
         "Roofline: AI = FLOPs per unit / bytes per unit; a device attains min(F, AI·BW); a pool "
@@ -552,12 +555,18 @@ def _method(report: AuditReport) -> list[Flowable]:
         "Starvation: the first month with headroom < 1 while memory-bound. Headroom < 1 while "
         "compute-bound is a shortfall, reported but not starvation. Rank: starvation month, then "
         "lowest headroom; workloads that never starve come last, by their lowest headroom.",
-        f"Mitigations: lower precision ({', '.join(LOWER_PRECISIONS)}) stores weights and KV "
-        "cache at that precision and runs against its peak; a larger decode batch (x2, x4) "
-        "shares each weight read among more tokens. Workloads made from a model preset are "
-        "re-derived by the workload model, exactly. For other rows, lower precision scales bytes "
-        "per unit by the ratio of element sizes, as if weights, KV cache and activations all "
-        "shrank alike (an approximation: activations often stay wider); a larger batch divides "
+        f"Mitigations: lower precision ({'; '.join(c.label for c in PRECISION_CHANGES)}). "
+        "Weight-only int8/int4 (groups of 128 with 16-bit scales) shrink the weights and keep "
+        "the compute precision, so run anywhere; an fp8 KV cache shrinks the cache; fp8 and "
+        "fp4 compute (fp4 = NVFP4, 4.5 bits with its scales) store weights and KV at that "
+        "precision (KV fp8 under fp4) and run against its peak, only where every device of "
+        "the pool has those units (n/a, with the reason, elsewhere); a larger decode batch "
+        "(x2, x4) shares each weight read among more tokens. Workloads made from a model "
+        "preset are re-derived by the workload model, exactly. For other rows, lower compute "
+        "precision scales bytes per unit by the ratio of element sizes, as if weights, KV "
+        "cache and activations all shrank alike (an approximation: activations often stay "
+        "wider); "
+        "weight-only and KV changes scale their share of a decode row; a larger batch divides "
         "the weights' bytes per token by the factor and keeps the KV cache per token, with "
         "weights per token estimated as b_w·FLOPs/(2·B) (two FLOPs per weight), which overstates "
         "them at long contexts; a row where that leaves no KV bytes is skipped (n/a). Memory "

@@ -3,8 +3,9 @@ variant of the workload (fewer bytes per unit, another precision's peak, another
 hardware), keeping its share of the pool, its demand and every other workload unchanged.
 
 How a mitigation changes a workload's figures: rows made from a model preset are re-derived by
-the workload model (:func:`modelled_figures`), exactly; other rows are scaled from the row alone
-(:func:`precision_figures`, :func:`decode_split`), an approximation the report states.
+the workload model, exactly; other rows are scaled from the row alone (precision_changes,
+:func:`batch_figures`), an approximation the report states. A mitigation that does not apply
+says why (``reason``), e.g. "nvidia-a100-80gb-sxm: no fp8 units".
 """
 
 from __future__ import annotations
@@ -14,21 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hardware_profiles.errors import MemwallError
-from tasks.analysis.models.presets import estimate_workload
-from tasks.analysis.projection import NEVER, Figures, Projection, lookup
+from hardware_profiles.schema import PEAK_PRECISIONS
+from tasks.analysis.precision_changes import (
+    PRECISION_CHANGES,
+    decode_split,
+    modelled_figures,
+    precision_variant,
+)
+from tasks.analysis.projection import NEVER, Figures, Projection, Projector
 
-# Bytes per weight / KV element at each precision.
-BYTES_PER_ELEMENT = {
-    "fp32": 4.0,
-    "tf32": 4.0,
-    "bf16": 2.0,
-    "fp16": 2.0,
-    "fp8": 1.0,
-    "int8": 1.0,
-    "int4": 0.5,
-}
-LOWER_PRECISIONS = ("fp8", "int8", "int4")
 BATCH_FACTORS = (2, 4)
 
 
@@ -36,89 +31,6 @@ BATCH_FACTORS = (2, 4)
 class Mitigation:
     key: str
     label: str
-
-
-_MODEL_KEYS = (
-    "model_preset",
-    "phase",
-    "batch",
-    "context_tokens",
-    "precision",
-    "weight_precision",
-    "kv_precision",
-)
-
-
-def modelled_figures(
-    workloads: pd.DataFrame,
-    *,
-    weights: str | None = None,
-    kv: str | None = None,
-    batch_factor: int = 1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(FLOPs, bytes) per unit re-derived by the workload model at other weight/KV precisions
-    or batch, for rows made from a model preset; NaN for the rest. Rows that share a model,
-    phase, batch, context and precisions are derived once, so 100,000 rows of a few models
-    cost a few estimates."""
-    flops = np.full(len(workloads), np.nan)
-    nbytes = np.full(len(workloads), np.nan)
-    if "model_preset" not in workloads:
-        return flops, nbytes
-    modelled = np.flatnonzero(workloads["model_preset"].notna().to_numpy())
-    if modelled.size == 0:
-        return flops, nbytes
-    subset = workloads.iloc[modelled]
-    keys = [k for k in _MODEL_KEYS if k in subset]
-    for positions in subset.groupby(keys, dropna=False, sort=False).indices.values():
-        row = {str(k): v for k, v in subset.iloc[positions[0]].items()}
-        batch = None if batch_factor == 1 or pd.isna(row["batch"]) else int(row["batch"])
-        try:
-            estimate = estimate_workload(
-                row, weights=weights, kv=kv, batch=None if batch is None else batch * batch_factor
-            )
-        except MemwallError:
-            estimate = None  # a preset this memwall does not know: fall back to the row
-        if estimate is not None:
-            flops[modelled[positions]] = estimate.flops_per_unit
-            nbytes[modelled[positions]] = estimate.bytes_per_unit
-    return flops, nbytes
-
-
-def precision_figures(
-    figures: Figures, precision: str, workloads: pd.DataFrame
-) -> tuple[Figures, np.ndarray]:
-    """Weights and KV both stored at ``precision``; FLOPs run against that precision's peak.
-    Only a narrower element than today's counts as a mitigation. Modelled rows are re-derived;
-    for the rest bytes per unit scale with the element size (activations assumed alike)."""
-    current = lookup(figures.precision, BYTES_PER_ELEMENT).astype(float)
-    target = BYTES_PER_ELEMENT[precision]
-    applicable = target < current
-    flops, nbytes = modelled_figures(workloads, weights=precision, kv=precision)
-    variant = Figures(
-        np.where(np.isnan(flops), figures.flops_per_unit, flops),
-        np.where(np.isnan(nbytes), figures.bytes_per_unit * target / current, nbytes),
-        np.full(len(current), precision, dtype=object),
-    )
-    return variant, applicable
-
-
-def decode_split(workloads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Bytes per token of each decode workload split into (weights, KV cache); NaN where the
-    row cannot be split. The one place that guesses the split from the row alone.
-
-    Decode reads the weights once per step, shared by the B tokens of the batch, and each
-    token's own KV cache: bytes/token = W/B + KV. Without the model, W is estimated from the
-    FLOPs (two FLOPs per weight per token: W ≈ b_w·FLOPs/2, which counts attention FLOPs as
-    weights and so overstates W at long contexts); where that leaves no KV (W/B ≥ bytes/token)
-    the row cannot be split.
-    """
-    phase = workloads["phase"].to_numpy(dtype=object)
-    batch = workloads["batch"].to_numpy(dtype=float, na_value=np.nan)
-    width = workloads["precision"].map(BYTES_PER_ELEMENT).to_numpy(dtype=float)
-    weights = width * workloads["flops_per_unit"].to_numpy(dtype=float) / 2 / batch
-    kv = workloads["bytes_per_unit"].to_numpy(dtype=float) - weights
-    splittable = (phase == "decode") & ~np.isnan(batch) & (kv > 0)
-    return np.where(splittable, weights, np.nan), np.where(splittable, kv, np.nan)
 
 
 def batch_figures(
@@ -142,31 +54,66 @@ def catalogue(projection: Projection) -> list[Mitigation]:
     """Every mitigation tried, in the order that breaks ties (the simplest change first)."""
     pools = projection.projector.fleet.pools
     return [
-        *(Mitigation(f"precision:{p}", f"{p} weights+KV") for p in LOWER_PRECISIONS),
+        *(Mitigation(c.key, c.label) for c in PRECISION_CHANGES),
         *(Mitigation(f"batch:x{k}", f"batch x{k}") for k in BATCH_FACTORS),
         *(Mitigation(f"pool:{p}", f"on {p} hardware") for p in pools),
     ]
 
 
-def _starve_of(projection: Projection, mitigation: Mitigation) -> tuple[np.ndarray, np.ndarray]:
-    """(starvation month index under the mitigation, whether it applies) per workload."""
+def missing_units(projector: Projector, precision: str, counts: np.ndarray) -> np.ndarray:
+    """Per workload: "" where every model its pool holds (``counts``: pools, models, months)
+    has ``precision`` units, else which lack them and which have them."""
+    has = ~np.isnan(projector.ceilings.flops[:, PEAK_PRECISIONS.index(precision)])
+    reasons = []
+    for pool in range(counts.shape[0]):
+        held = counts[pool].max(axis=1) > 0
+        lacking = [
+            m for m, h, u in zip(projector.fleet.models, held, has, strict=True) if h and not u
+        ]
+        having = [m for m, h, u in zip(projector.fleet.models, held, has, strict=True) if h and u]
+        reason = f"{', '.join(lacking)}: no {precision} units" if lacking else ""
+        if lacking and having:
+            reason += f" ({', '.join(having)} {'has' if len(having) == 1 else 'have'} them)"
+        reasons.append(reason)
+    return np.asarray(reasons, dtype=object)[projector.pool_index]
+
+
+def _starve_of(
+    projection: Projection, mitigation: Mitigation
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starvation month index under the mitigation, whether it applies, why not) per
+    workload."""
     projector = projection.projector
     figures = projector.baseline_figures
     kind, _, arg = mitigation.key.partition(":")
-    if kind == "precision":
-        variant, applicable = precision_figures(figures, arg, projector.workloads)
-        outcome = projector.evaluate(variant)
+    n = len(figures.flops_per_unit)
+    reason = np.full(n, "", dtype=object)
+    changes = {c.key: c for c in PRECISION_CHANGES}
+    counts = projector.fleet.counts
+    if mitigation.key in changes:
+        variant, applicable, reason = precision_variant(
+            figures, projector.workloads, changes[mitigation.key]
+        )
     elif kind == "batch":
         variant, applicable = batch_figures(figures, projector.workloads, int(arg[1:]))
-        outcome = projector.evaluate(variant)
+        reason[~applicable] = "decode rows only, whose weights and KV cache can be told apart"
     else:
         target = projector.fleet.pools.index(arg)
-        counts = projector.counts_on_pool_hardware(target)
-        applicable = projector.pool_index != target
-        if counts is None:
-            return np.full(len(applicable), NEVER), np.zeros(len(applicable), dtype=bool)
-        outcome = projector.evaluate(figures, counts)
-    return outcome.starve_index, applicable & outcome.supported
+        pool_counts = projector.counts_on_pool_hardware(target)
+        variant, applicable = figures, projector.pool_index != target
+        reason[~applicable] = "already there"
+        if pool_counts is None:
+            reason[applicable] = f"pool {arg!r} is empty in some month of the horizon"
+            return np.full(n, NEVER), np.zeros(n, dtype=bool), reason
+        counts = pool_counts
+    outcome = projector.evaluate(variant, None if counts is projector.fleet.counts else counts)
+    unsupported = applicable & ~outcome.supported
+    precision = variant.precision.astype(str)
+    for p in np.unique(precision[unsupported]):
+        rows = unsupported & (precision == p)
+        reason[rows] = missing_units(projector, p, counts)[rows]
+    applicable = applicable & outcome.supported
+    return outcome.starve_index, applicable, np.where(applicable, "", reason)
 
 
 def months_gained(baseline: np.ndarray, mitigated: np.ndarray, months: int) -> np.ndarray:
@@ -179,13 +126,14 @@ def months_gained(baseline: np.ndarray, mitigated: np.ndarray, months: int) -> n
 
 def mitigate(projection: Projection) -> pd.DataFrame:
     """One row per workload and mitigation: workload_id, mitigation, label, applicable,
-    starve_index (NEVER where it no longer starves), months_gained (NaN where inapplicable)."""
+    reason (why not; "" where it applies), starve_index (NEVER where it no longer starves),
+    months_gained (NaN where inapplicable)."""
     baseline = projection.outcome.starve_index
     n_months = len(projection.months)
     ids = projection.projector.workloads["workload_id"].to_numpy()
     frames = []
     for mitigation in catalogue(projection):
-        starve, applicable = _starve_of(projection, mitigation)
+        starve, applicable, reason = _starve_of(projection, mitigation)
         gained = months_gained(baseline, starve, n_months).astype(float)
         frames.append(
             pd.DataFrame(
@@ -194,6 +142,7 @@ def mitigate(projection: Projection) -> pd.DataFrame:
                     "mitigation": mitigation.key,
                     "label": mitigation.label,
                     "applicable": applicable,
+                    "reason": reason,
                     "starve_index": np.where(applicable, starve, NEVER),
                     "months_gained": np.where(applicable, gained, np.nan),
                 }

@@ -32,10 +32,8 @@ DEFAULT_HORIZON_MONTHS = 18
 MAX_HORIZON_MONTHS = 120
 NEVER = -1
 
-# Where each workload precision's FLOPs run: int4 work runs on the int8 units.
-_PEAK_INDEX = {p: i for i, p in enumerate(PEAK_PRECISIONS)} | {
-    "int4": PEAK_PRECISIONS.index("int8")
-}
+# Where each workload's FLOPs run: the peak of its compute precision, on its own units only.
+_PEAK_INDEX = {p: i for i, p in enumerate(PEAK_PRECISIONS)}
 
 
 class HorizonError(MemwallError):
@@ -243,10 +241,13 @@ class Projector:
             )
             if h and np.isnan(f)
         ]
+        workload = self.workloads["workload_id"].iloc[row]
         raise ProfileError(
             self.workloads_source,
             f"precision {precision!r} has no peak on {', '.join(lacking)} in pool "
-            f"{self.fleet.pools[pool]!r}; give the workload a precision that hardware supports",
+            f"{self.fleet.pools[pool]!r} for workload {workload!r} (no {precision} units); "
+            f"compute at a precision that hardware has (weights may still be stored at "
+            f"{precision}: weight-only)",
             row=row + 1,
             column="precision",
         )

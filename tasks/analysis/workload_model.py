@@ -27,20 +27,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final
 
-from hardware_profiles.errors import MemwallError
+from tasks.analysis.architecture import Architecture as Architecture
+from tasks.analysis.architecture import Matmul, attention_matmuls, dense_ffn_matmuls, moe_matmuls
+from tasks.analysis.architecture import WorkloadModelError as WorkloadModelError
+from tasks.analysis.architecture import parameters as parameters
+from tasks.analysis.number_formats import BYTES_PER_ELEMENT
 
-BYTES_PER_ELEMENT: Final[Mapping[str, float]] = {
-    "fp32": 4.0,
-    "tf32": 4.0,
-    "bf16": 2.0,
-    "fp16": 2.0,
-    "fp8": 1.0,
-    "int8": 1.0,
-    "int4": 0.5,
-}
 MODEL_PHASES: Final = ("decode", "prefill", "training")
 UNITS: Final[Mapping[str, str]] = {"decode": "token", "prefill": "token", "training": "step"}
 COMPONENTS: Final = (
@@ -58,109 +53,6 @@ DEFAULT_USABLE_MEMORY_FRACTION: Final = 0.9
 # fp32 master weights and Adam's two moments (ZeRO, Rajbhandari et al. 2020, section 3.1).
 _OPTIMIZER_BYTES_PER_PARAM: Final = 12.0
 _LOGIT_BYTES: Final = 4.0
-
-
-class WorkloadModelError(MemwallError):
-    """An estimate asked for with arguments that describe no real run."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Architecture:
-    """A decoder-only transformer, as its published config describes it.
-
-    Dense models leave the MoE fields at 0; MoE layers have ``experts`` routed experts of width
-    ``expert_ffn``, ``experts_per_token`` of them per token, plus shared experts of total width
-    ``shared_ffn``; the first ``dense_layers`` layers keep a dense FFN of width ``ffn``. MLA
-    (DeepSeek) is on when ``kv_lora_rank`` > 0; ``head_dim`` is then the no-RoPE query/key
-    part and ``qk_rope_dim`` the RoPE part. ``sliding_layers`` of the layers attend over at
-    most ``sliding_window`` tokens.
-    """
-
-    name: str
-    layers: int
-    hidden: int
-    heads: int
-    kv_heads: int
-    head_dim: int
-    ffn: int
-    vocab: int
-    max_context: int
-    gated_ffn: bool = True
-    tied_embeddings: bool = False
-    experts: int = 0
-    experts_per_token: int = 0
-    expert_ffn: int = 0
-    shared_ffn: int = 0
-    dense_layers: int = 0
-    q_lora_rank: int = 0
-    kv_lora_rank: int = 0
-    qk_rope_dim: int = 0
-    v_head_dim: int = 0
-    sliding_window: int = 0
-    sliding_layers: int = 0
-    qkv_bias: bool = False
-    linear_bias: bool = False
-    norms_per_layer: int = 2
-    norm_bias: bool = False
-    learned_positions: int = 0
-    source: str = ""
-
-    def __post_init__(self) -> None:
-        for name in ("layers", "hidden", "heads", "kv_heads", "head_dim", "vocab", "max_context"):
-            if getattr(self, name) <= 0:
-                raise WorkloadModelError(f"{self.name}: {name} must be > 0")
-        if self.is_moe and not 0 < self.experts_per_token <= self.experts:
-            raise WorkloadModelError(
-                f"{self.name}: experts_per_token must be in 1..{self.experts}, "
-                f"got {self.experts_per_token}"
-            )
-        if self.sliding_layers > self.layers:
-            raise WorkloadModelError(f"{self.name}: sliding_layers exceeds layers")
-
-    @property
-    def is_moe(self) -> bool:
-        return self.experts > 0
-
-    @property
-    def is_mla(self) -> bool:
-        return self.kv_lora_rank > 0
-
-    @property
-    def qk_dim(self) -> int:
-        return self.head_dim + self.qk_rope_dim
-
-    @property
-    def v_dim(self) -> int:
-        return self.v_head_dim or self.head_dim
-
-    @property
-    def moe_layers(self) -> int:
-        return self.layers - self.dense_layers if self.is_moe else 0
-
-    def kv_elements_per_token_per_layer(self) -> int:
-        """Keys and values one token leaves in one layer's cache (elements)."""
-        if self.is_mla:
-            return self.kv_lora_rank + self.qk_rope_dim
-        return self.kv_heads * (self.qk_dim + self.v_dim)
-
-    def cached_tokens(self, context: int) -> int:
-        """Σ over layers of the tokens each layer keeps for a sequence of ``context`` tokens."""
-        full = self.layers - self.sliding_layers
-        return full * context + self.sliding_layers * min(context, self.sliding_window)
-
-
-@dataclass(frozen=True)
-class Matmul:
-    """One weight matmul of a layer: ``count`` of them run per token (experts: top-k)."""
-
-    name: str
-    in_features: int
-    out_features: int
-    count: float = 1.0
-
-    @property
-    def params(self) -> int:
-        return self.in_features * self.out_features
 
 
 @dataclass(frozen=True)
@@ -182,6 +74,7 @@ def matmul_cost(tokens: float, in_features: int, out_features: int, b_w: float, 
 
 
 def bytes_per_element(precision: str) -> float:
+    """Bytes one stored element costs, its share of block scales included (number_formats)."""
     try:
         return BYTES_PER_ELEMENT[precision]
     except KeyError:
@@ -195,103 +88,6 @@ def expected_distinct_experts(experts: int, top_k: int, tokens: float) -> float:
     if experts <= 0:
         return 0.0
     return float(experts * (1.0 - (1.0 - top_k / experts) ** tokens))
-
-
-# --- per-layer structure -----------------------------------------------------------------
-
-
-def attention_matmuls(arch: Architecture) -> list[Matmul]:
-    h, hq = arch.hidden, arch.heads
-    if arch.is_mla:
-        ops = []
-        if arch.q_lora_rank:
-            ops += [
-                Matmul("q_a", h, arch.q_lora_rank),
-                Matmul("q_b", arch.q_lora_rank, hq * arch.qk_dim),
-            ]
-        else:
-            ops.append(Matmul("q", h, hq * arch.qk_dim))
-        return [
-            *ops,
-            Matmul("kv_a", h, arch.kv_lora_rank + arch.qk_rope_dim),
-            Matmul("kv_b", arch.kv_lora_rank, hq * (arch.head_dim + arch.v_dim)),
-            Matmul("o", hq * arch.v_dim, h),
-        ]
-    qkv = hq * arch.qk_dim + arch.kv_heads * (arch.qk_dim + arch.v_dim)
-    return [Matmul("qkv", h, qkv), Matmul("o", hq * arch.v_dim, h)]
-
-
-def _ffn_matmuls(h: int, width: int, gated: bool, prefix: str, count: float) -> list[Matmul]:
-    up = Matmul(f"{prefix}gate_up" if gated else f"{prefix}up", h, (2 if gated else 1) * width)
-    return [replace(up, count=count), Matmul(f"{prefix}down", width, h, count)]
-
-
-def dense_ffn_matmuls(arch: Architecture) -> list[Matmul]:
-    return _ffn_matmuls(arch.hidden, arch.ffn, arch.gated_ffn, "", 1.0)
-
-
-def moe_matmuls(arch: Architecture, experts_run: float) -> list[Matmul]:
-    """An MoE layer's matmuls; each expert's pair runs ``experts_run`` times per token (top-k)."""
-    ops = [Matmul("router", arch.hidden, arch.experts)]
-    ops += _ffn_matmuls(arch.hidden, arch.expert_ffn, arch.gated_ffn, "expert_", experts_run)
-    if arch.shared_ffn:
-        ops += _ffn_matmuls(arch.hidden, arch.shared_ffn, arch.gated_ffn, "shared_", 1.0)
-    return ops
-
-
-def _extra_layer_params(arch: Architecture) -> int:
-    """Norms and biases of one layer (bytes, not FLOPs, matter for these)."""
-    h = arch.hidden
-    params = arch.norms_per_layer * h * (2 if arch.norm_bias else 1)
-    if arch.is_mla:
-        params += arch.kv_lora_rank + (arch.q_lora_rank or 0)  # latent norms
-    if arch.qkv_bias or arch.linear_bias:
-        params += arch.heads * arch.qk_dim + arch.kv_heads * (arch.qk_dim + arch.v_dim)
-    if arch.linear_bias:
-        params += h + (arch.ffn if not arch.is_moe else 0) + h
-    return params
-
-
-@dataclass(frozen=True)
-class ParameterCount:
-    total: float
-    active_per_token: float
-    embedding: float
-    lm_head: float
-    expert_per_layer: float
-
-
-def parameters(arch: Architecture) -> ParameterCount:
-    """Total parameters, and those one token's matmuls use (LM head included, embedding not)."""
-    h = arch.hidden
-    attention = sum(m.params for m in attention_matmuls(arch))
-    dense_ffn = sum(m.params for m in dense_ffn_matmuls(arch))
-    extra = _extra_layer_params(arch)
-    total = arch.layers * (attention + extra)
-    active = arch.layers * attention
-    expert = 0
-    if arch.is_moe:
-        one_expert = moe_matmuls(arch, 1.0)
-        expert = sum(m.params for m in one_expert if m.name.startswith("expert_"))
-        rest = sum(m.params for m in one_expert if not m.name.startswith("expert_"))
-        total += arch.dense_layers * dense_ffn + arch.moe_layers * (rest + arch.experts * expert)
-        active += arch.dense_layers * dense_ffn + arch.moe_layers * (
-            rest + arch.experts_per_token * expert
-        )
-    else:
-        total += arch.layers * dense_ffn
-        active += arch.layers * dense_ffn
-    embedding = arch.vocab * h + arch.learned_positions * h
-    lm_head = arch.vocab * h
-    final_norm = h * (2 if arch.norm_bias else 1)
-    total += embedding + final_norm + (0 if arch.tied_embeddings else lm_head)
-    return ParameterCount(
-        total=float(total),
-        active_per_token=float(active + lm_head),
-        embedding=float(embedding),
-        lm_head=float(lm_head),
-        expert_per_layer=float(expert),
-    )
 
 
 # --- the estimate --------------------------------------------------------------------------
@@ -309,6 +105,7 @@ class Estimate:
     weights: str
     kv: str
     activations: str
+    head: str
     components: Mapping[str, Cost]
     memory_footprint_bytes: float
     weight_bytes: float
@@ -379,9 +176,16 @@ def _causal_keys_per_query(arch: Architecture, prompt: int) -> float:
             return (prompt + 1) / 2
         return (window * (window + 1) / 2 + (prompt - window) * window) / prompt
 
-    full = arch.layers - arch.sliding_layers
+    def mean_chunk_keys(chunk: int) -> float:
+        whole, rest = divmod(prompt, chunk)
+        return (whole * chunk * (chunk + 1) / 2 + rest * (rest + 1) / 2) / prompt
+
+    full = arch.layers - arch.sliding_layers - arch.chunked_layers
     windowed = arch.sliding_layers * mean_keys(arch.sliding_window) if arch.sliding_layers else 0
-    return full * mean_keys(prompt) + windowed
+    chunked = (
+        arch.chunked_layers * mean_chunk_keys(arch.attention_chunk) if arch.chunked_layers else 0
+    )
+    return full * mean_keys(prompt) + windowed + chunked
 
 
 def estimate(
@@ -393,14 +197,19 @@ def estimate(
     weights: str = "bf16",
     kv: str | None = None,
     activations: str = "bf16",
+    head: str | None = None,
     recompute: bool = False,
 ) -> Estimate:
     """Cost per unit of ``arch`` in ``phase``; pure, so a mitigation is just another call.
 
     ``context`` is the tokens each sequence attends over: the KV cache length in decode, the
-    prompt length in prefill, the sequence length in training. ``kv`` defaults to the weight
-    precision (int4 weights keep a bf16 cache unless told otherwise). ``recompute`` (training)
-    recomputes the forward pass in the backward one instead of storing activations.
+    prompt length in prefill, the sequence length in training. Quantized checkpoints are
+    counted as they ship: ``weights`` is the storage of the blocks' matmuls; the embedding and
+    LM head (``head``) and the KV cache (``kv``) stay at the model's ``dtype`` unless asked,
+    as serving engines keep them (``--weights fp8`` alone keeps a bf16 cache); weights wider
+    than the dtype widen the head too. ``activations`` is the compute precision, the one the
+    matmuls run at. ``recompute`` (training) recomputes the forward pass in the backward one
+    instead of storing activations.
     """
     if phase not in MODEL_PHASES:
         raise WorkloadModelError(f"unknown phase {phase!r}; valid: {', '.join(MODEL_PHASES)}")
@@ -408,10 +217,11 @@ def estimate(
         raise WorkloadModelError(f"batch must be > 0, got {batch}")
     if context <= 0:
         raise WorkloadModelError(f"context must be > 0 tokens, got {context}")
-    if kv is None:
-        kv = weights if weights != "int4" else "bf16"
-    b_w, b_kv = bytes_per_element(weights), bytes_per_element(kv)
-    b_a = bytes_per_element(activations)
+    b_w, b_a = bytes_per_element(weights), bytes_per_element(activations)
+    kv = arch.dtype if kv is None else kv
+    if head is None:
+        head = weights if b_w >= bytes_per_element(arch.dtype) else arch.dtype
+    b_kv, b_head = bytes_per_element(kv), bytes_per_element(head)
     warnings = []
     if context > arch.max_context:
         warnings.append(
@@ -431,8 +241,10 @@ def estimate(
     touched_experts = arch.moe_layers * params.expert_per_layer * distinct
     untied_head = 0.0 if arch.tied_embeddings else params.lm_head
     block_params = params.total - params.embedding - untied_head - expert_params
-    step_weight_bytes = b_w * (block_params + touched_experts + tokens * h)
-    lm_head_bytes = b_w * params.lm_head
+    step_weight_bytes = b_w * (block_params + touched_experts) + b_head * tokens * h
+    lm_head_bytes = b_head * params.lm_head
+    head_params = params.embedding + untied_head
+    weight_bytes = b_w * (params.total - head_params) + b_head * head_params
 
     layer_ops = attention_matmuls(arch)
     ops_by_layer = [(arch.dense_layers if arch.is_moe else L, dense_ffn_matmuls(arch))]
@@ -473,7 +285,7 @@ def estimate(
         }
         kv_cache = batch * cached * kv_layer_tok
         working = b_a * batch * widest + _LOGIT_BYTES * batch * arch.vocab
-        footprint = b_w * params.total + kv_cache + working
+        footprint = weight_bytes + kv_cache + working
     elif phase == "prefill":
         per = float(tokens)
         keys = _causal_keys_per_query(arch, context)
@@ -488,7 +300,7 @@ def estimate(
         }
         kv_cache = batch * arch.cached_tokens(context) * kv_layer_tok
         working = b_a * tokens * widest + _LOGIT_BYTES * batch * arch.vocab
-        footprint = b_w * params.total + kv_cache + working
+        footprint = weight_bytes + kv_cache + working
     else:
         per = 1.0
         passes = 4.0 if recompute else 3.0  # forward (+ recomputed forward) + 2x backward
@@ -504,7 +316,7 @@ def estimate(
             "activations": Cost(0.0, passes * tokens * (act_tok + lm_head_act_tok)),
             # Gradients written and read, master weights and moments read and written, the
             # new weights written.
-            "optimizer_state": Cost(0.0, (3 * b_w + 2 * _OPTIMIZER_BYTES_PER_PARAM) * p),
+            "optimizer_state": Cost(0.0, 3 * weight_bytes + 2 * _OPTIMIZER_BYTES_PER_PARAM * p),
         }
         kv_cache = 0.0
         # Stored activations per token and layer: 34·h bytes at 16 bits (Korthikanti et al.
@@ -512,7 +324,7 @@ def estimate(
         # only the layer input (2·h bytes) under full recomputation.
         stored = (2 if recompute else 34) * h * (b_a / 2) * L * tokens
         working = stored + _LOGIT_BYTES * tokens * arch.vocab
-        footprint = (2 * b_w + _OPTIMIZER_BYTES_PER_PARAM) * p + working
+        footprint = 2 * weight_bytes + _OPTIMIZER_BYTES_PER_PARAM * p + working
 
     per_unit = {name: Cost(c.flops / per, c.bytes / per) for name, c in components.items()}
     return Estimate(
@@ -524,9 +336,10 @@ def estimate(
         weights=weights,
         kv=kv,
         activations=activations,
+        head=head,
         components={name: per_unit[name] for name in COMPONENTS},
         memory_footprint_bytes=footprint,
-        weight_bytes=b_w * params.total,
+        weight_bytes=weight_bytes,
         kv_cache_bytes=kv_cache,
         kv_bytes_per_token=kv_per_token,
         parameters_total=params.total,

@@ -32,9 +32,10 @@ from hardware_profiles.parquet import validate_frame
 from hardware_profiles.roadmaps import split_scenarios
 from hardware_profiles.schema import CATALOG, ROADMAP, WORKLOADS
 from tasks.analysis.calibration import CalibrationError, calibrate
-from tasks.analysis.mitigations import batch_figures, decode_split, precision_figures
+from tasks.analysis.mitigations import batch_figures
 from tasks.analysis.models.examples import example_workloads
 from tasks.analysis.models.presets import estimate_workload
+from tasks.analysis.precision_changes import PRECISION_CHANGES, decode_split, precision_variant
 from tasks.analysis.projection import (
     Figures,
     HorizonError,
@@ -166,22 +167,26 @@ def test_lower_precision_moves_starvation_as_computed() -> None:
     # a at fp8: bytes 1 -> 0.5, AI 20, F_fp8 1.4e14: 20·8.5e11 = 1.7e13 < 1.4e14, still
     # memory-bound, supply doubles: h0 = 2.8 -> 6·ln 2.8/ln 1.5 = 6·1.02962/0.40547 = 15.24 ->
     # t = 16 (2.8/1.5^(16/6) = 2.8/2.94849 = 0.9496; t = 15: 2.8/2.75568 = 1.016): 2028-05,
-    # 11 months after 2027-06. x1 has no int8 peak, so int8 and int4 (on the int8 units) do
-    # not apply. Moving to pool q (1 x2, twice the bandwidth) doubles supply alike.
+    # 11 months after 2027-06. Weight-only int8/int4 would need the row's weights told apart
+    # from its KV cache (no batch, no model), and x1 has no fp4 units, so those do not apply.
+    # Moving to pool q (1 x2, twice the bandwidth) doubles supply alike.
     roadmap = _roadmap([*BASE, ("q", "2026-01-01", "x2", 1)])
     projection = project(_scenario_s(), roadmap, calibrate(_catalog()), START, 24)
     ranked = rank(projection)
     table = {(m.workload_id, m.mitigation): m for m in records(ranked.mitigations)}
-    fp8 = table[("a", "precision:fp8")]
-    assert fp8.applicable
+    fp8 = table[("a", "compute:fp8")]
+    assert fp8.applicable and fp8.reason == ""
     assert projection.months[fp8.starve_index] == dt.date(2028, 5, 1)
     assert fp8.months_gained == 11
-    assert not table[("a", "precision:int8")].applicable
-    assert not table[("a", "precision:int4")].applicable
+    int8 = table[("a", "weights:int8")]
+    assert not int8.applicable
+    assert int8.reason == "weights and KV cache cannot be told apart from this row"
+    fp4 = table[("a", "compute:fp4")]
+    assert (fp4.applicable, fp4.reason) == (False, "x1: no fp4 units")
     assert table[("a", "pool:q")].months_gained == 11
     assert not table[("a", "pool:p")].applicable  # it is already there
     best = ranked.ranking.set_index("workload_id").loc["a"]
-    assert (best["best_mitigation"], best["months_gained"]) == ("fp8 weights+KV", 11)
+    assert (best["best_mitigation"], best["months_gained"]) == ("fp8 compute", 11)
 
 
 def test_decode_batch_split_and_larger_batch() -> None:
@@ -216,8 +221,9 @@ def test_rows_from_a_preset_are_re_derived_by_the_workload_model() -> None:
     assert expected is not None and applicable[agent]
     assert doubled.bytes_per_unit[agent] == pytest.approx(expected.bytes_per_unit)
     assert doubled.bytes_per_unit[agent] < figures.bytes_per_unit[agent]
-    fp8, _ = precision_figures(figures, "fp8", workloads)
-    expected = estimate_workload(row, weights="fp8", kv="fp8")
+    compute_fp8 = next(c for c in PRECISION_CHANGES if c.key == "compute:fp8")
+    fp8, _, _ = precision_variant(figures, workloads, compute_fp8)
+    expected = estimate_workload(row, weights="fp8", kv="fp8", compute="fp8")
     assert expected is not None
     assert fp8.bytes_per_unit[agent] == pytest.approx(expected.bytes_per_unit)
 
@@ -306,7 +312,7 @@ def test_json_rows_carry_the_contract_fields() -> None:
         "bound": "memory",
         "utilization_now": pytest.approx(1.7e13 / 7e13),
         "min_headroom": pytest.approx(1.2 / 1.5 ** (11 / 6)),
-        "best_mitigation": "fp8 weights+KV",
+        "best_mitigation": "fp8 compute",
         "months_gained": 9,  # fp8: h0 2.4 -> t = 13, past the horizon: 12 - 3
     }
     assert rows[2]["starve_month"] is None and rows[2]["best_mitigation"] is None

@@ -81,7 +81,9 @@ def test_precision_without_a_peak_is_refused(catalog: pd.DataFrame) -> None:
         require_peak(catalog, roadmap, "edge", "fp8", "w.csv", row=3)
     assert str(caught.value) == (
         "w.csv, row 3, column 'precision': precision 'fp8' has no peak on "
-        "nvidia-a100-80gb-sxm in pool 'edge'; it has peaks for fp32, tf32, bf16, fp16, int8"
+        "nvidia-a100-80gb-sxm in pool 'edge' (no fp8 units); it has peaks for fp32, tf32, "
+        "bf16, fp16, int8: compute at one of those (weights may still be stored at fp8: "
+        "weight-only)"
     )
 
 

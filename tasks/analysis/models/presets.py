@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from hardware_profiles.errors import MemwallError
-from tasks.analysis.workload_model import MODEL_PHASES, Architecture, Estimate, estimate
+from tasks.analysis.architecture import Architecture
+from tasks.analysis.models.open_models_2025 import OPEN_MODELS_2025
+from tasks.analysis.workload_model import MODEL_PHASES, Estimate, estimate
 
 
 class UnknownPresetError(MemwallError):
@@ -218,6 +220,7 @@ PRESETS: Final[dict[str, Architecture]] = {
             norm_bias=True,
             learned_positions=2048,
         ),
+        *OPEN_MODELS_2025,
     )
 }
 
@@ -235,13 +238,15 @@ def estimate_workload(
     *,
     weights: str | None = None,
     kv: str | None = None,
+    compute: str | None = None,
     batch: int | None = None,
 ) -> Estimate | None:
-    """Re-derive a workloads row's figures, optionally at another weight/KV precision or
-    batch (a mitigation); None where the row was not produced from a model preset.
+    """Re-derive a workloads row's figures, optionally at another weight/KV/compute precision
+    or batch (a mitigation); None where the row was not produced from a model preset.
 
-    The row's own weight and KV precisions are the defaults (its ``precision`` where the
-    row predates those columns); the matmuls keep running at the row's ``precision``.
+    The row's own weight and KV precisions are the defaults (where the row predates those
+    columns: its ``precision`` for the weights, the model's dtype for the KV cache); the
+    matmuls keep running at the row's ``precision``.
     """
 
     def given(key: str) -> Any:
@@ -256,13 +261,13 @@ def estimate_workload(
         return None
     precision = str(row["precision"])
     row_weights = str(given("weight_precision") or precision)
-    row_kv = str(given("kv_precision") or (row_weights if row_weights != "int4" else "bf16"))
+    row_kv = given("kv_precision")  # None: the model's dtype, as the row was derived
     return estimate(
         preset(str(name)),
         phase=str(phase),
         batch=int(batch if batch is not None else rows_batch),
         context=int(context),
         weights=weights or row_weights,
-        kv=kv or row_kv,
-        activations=precision,
+        kv=kv or (None if row_kv is None else str(row_kv)),
+        activations=compute or precision,
     )
