@@ -12,7 +12,14 @@ from typing import Annotated
 
 import typer
 
-from flows import cli_analysis, cli_catalog, cli_ops, cli_probe, cli_workloads
+from flows import (
+    cli_analysis,
+    cli_catalog,
+    cli_demand,  # noqa: F401  (registers `workloads sync` and `workloads query`)
+    cli_ops,
+    cli_probe,
+    cli_workloads,
+)
 from flows.cli_common import (
     CatalogOption,
     RoadmapOption,
