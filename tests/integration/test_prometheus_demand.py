@@ -185,7 +185,9 @@ def test_cli_sync_writes_the_file_and_names_bad_queries(
     )
     assert done.returncode == 0, done.stderr
     synced = read_table(out, WORKLOADS).set_index("workload_id")
-    assert abs(synced.loc[first, "demand_growth_per_year"] / PLANTED_GROWTH - 1) <= 0.05
+    growth = float(str(synced.loc[first, "demand_growth_per_year"]))
+    assert abs(growth / PLANTED_GROWTH - 1) <= 0.05
+    assert math.isfinite(float(str(synced.loc[first, "demand_growth_sigma"])))
     assert first in done.stdout and "prometheus" in done.stdout
 
     # No series, several series: one line naming the workload and the query; no file written.
@@ -215,7 +217,6 @@ def test_cli_sync_writes_the_file_and_names_bad_queries(
         assert len(lines) == 1, failed.stderr
         assert second in lines[0] and query in lines[0] and says in lines[0]
         assert not target.exists()
-    assert math.isfinite(float(synced.loc[first, "demand_growth_sigma"]))
 
 
 def test_a_negative_rate_is_refused(prometheus: Planted, tmp_path: Path) -> None:
