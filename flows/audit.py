@@ -20,6 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from reportlab.platypus import PageBreak
 
+from flows.demand import demand_task
 from flows.finish import DeliverySettings, check_delivery, deliver, record
 from flows.progress import announce
 from hardware_profiles.parquet import write_table
@@ -191,11 +192,13 @@ def audit(
     flops_efficiency: float = DEFAULT_FLOPS_EFFICIENCY,
     history: str | None = None,
     delivery: DeliverySettings | None = None,
+    prometheus: str | None = None,
 ) -> AuditOutcome:
     """Audit this host: measure its accelerators, project the workloads over the roadmap and
     rank which starve first. Paths left out use the built-in catalog and example profiles;
     the efficiencies stand in for models this run does not measure. The run is appended to
-    ``history`` (default ``<out_dir>/history``) and the PDF delivered as ``delivery`` says."""
+    ``history`` (default ``<out_dir>/history``) and the PDF delivered as ``delivery`` says.
+    With ``prometheus``, workloads with a ``demand_query`` take their demand from it."""
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
     delivery = delivery or DeliverySettings()
@@ -205,6 +208,7 @@ def audit(
     profiles = load_profiles_task(
         workloads, roadmap, catalog, scenario, start, horizon_months, defaults
     )
+    profiles, demand = demand_task(profiles, prometheus)
     accelerators = discover_task(profiles.catalog)
     plan = ProbePlan.for_platform(accelerators[0].platform, quick=quick)
     frames = [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators]
@@ -236,6 +240,7 @@ def audit(
             "Matmul sizes": ", ".join(str(n) for n in plan.matmul_sizes),
         },
         software=software_versions(),
+        demand=demand,
     )
     trend = record(report, history or str(out / "history"))
     pdf_path = report_task(report, out / f"memwall-audit-{run_id}.pdf", trend)

@@ -9,7 +9,7 @@ the ``workloads`` group; library imports happen inside the commands.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,6 +27,14 @@ stdout = Console(highlight=False)
 PrometheusOption = Annotated[
     str,
     typer.Option("--prometheus", help="Prometheus base URL, e.g. http://prometheus:9090."),
+]
+AuditPrometheusOption = Annotated[
+    str | None,
+    typer.Option(
+        "--prometheus",
+        help="Prometheus base URL: workloads with a demand_query take their demand from it "
+        "(90 days); if it cannot be reached the audit says so and uses the file's demand.",
+    ),
 ]
 ToOption = Annotated[
     Path,
@@ -143,3 +151,64 @@ def query_command(
     frame.loc[ids == workload, "demand_query"] = query
     write_table(frame, to, WORKLOADS)
     stderr.print(f"{workload}: demand_query = {query}", markup=False, soft_wrap=True)
+
+
+def demand_trend(location: str) -> pd.DataFrame:
+    """Every recorded run's demand per workload, oldest first, with the change since the
+    workload's previous run."""
+    from tasks.history import read_demand
+
+    rows = read_demand(location)
+    previous = rows.groupby("workload_id", sort=False)["demand_units_per_s"].shift(1)
+    return rows.assign(change=rows["demand_units_per_s"].astype(float) / previous - 1.0)
+
+
+def demand_json(rows: pd.DataFrame) -> list[dict[str, object]]:
+    import pandas as pd
+
+    def number(value: Any) -> float | None:
+        return None if value is None or pd.isna(value) else float(value)
+
+    def stamp(value: Any) -> str | None:
+        return None if value is None or pd.isna(value) else pd.Timestamp(value).isoformat()
+
+    return [
+        {
+            "workload_id": str(r["workload_id"]),
+            "run_id": str(r["run_id"]),
+            "recorded_at": stamp(r["recorded_at"]),
+            "source": str(r["source"]),
+            "demand_units_per_s": number(r["demand_units_per_s"]),
+            "demand_growth_per_year": number(r["demand_growth_per_year"]),
+            "demand_growth_sigma": number(r["demand_growth_sigma"]),
+            "change": number(r["change"]),
+            "query": r["query"] if isinstance(r["query"], str) else None,
+            "window_start": stamp(r["window_start"]),
+            "window_end": stamp(r["window_end"]),
+        }
+        for _, r in rows.iterrows()
+    ]
+
+
+def print_demand_trend(rows: pd.DataFrame, location: str) -> None:
+    """The demand each run projected, per workload: the trend beside the hardware's."""
+    import pandas as pd
+
+    if rows.empty:
+        stderr.print(f"no demand recorded in {location} yet", markup=False)
+        return
+    table = Table("workload", "run", "recorded (UTC)", "source", "demand", "growth/yr", "vs last")
+    for _, r in rows.iterrows():
+        change = r["change"]
+        sigma = r["demand_growth_sigma"]
+        table.add_row(
+            str(r["workload_id"]),
+            str(r["run_id"]),
+            f"{r['recorded_at']:%Y-%m-%d %H:%M}",
+            str(r["source"]),
+            f"{si(float(r['demand_units_per_s']), '')}/s",
+            f"{float(r['demand_growth_per_year']):+.1%}"
+            + ("" if pd.isna(sigma) else f" ± {float(sigma):.1%}"),
+            "–" if pd.isna(change) else f"{float(change):+.1%}",
+        )
+    stdout.print(table)

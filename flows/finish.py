@@ -18,6 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
+from flows.demand import record_demand_task
 from flows.progress import announce
 from reports.content import AuditReport
 from reports.story import headline
@@ -167,6 +168,8 @@ def record(report: AuditReport, history: str) -> pd.DataFrame:
         history, report.run_id, measurements, report.findings.ranking, report.generated_at
     )
     drift_artifact_task(trend_rows, report.run_id)
+    if report.demand is not None:
+        record_demand_task(history, report.run_id, report.demand, report.generated_at)
     return trend_rows
 
 
