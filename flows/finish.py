@@ -18,6 +18,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
+from flows.artifacts import publish_pdf_link
 from flows.demand import record_demand_task
 from flows.progress import announce
 from reports.content import AuditReport
@@ -139,6 +140,8 @@ def deliver_task(
     results = [delivery.drop(pdf, where, attempts, delay_s) for where in settings.drop_to]
     copies = [join(r.target, pdf.name) for r in results if r.ok]
     link = copies[0] if copies else pdf.resolve().as_uri()
+    if copies:
+        publish_pdf_link(copies[0])
     if settings.email_to:
         announce(f"emailing the PDF to {', '.join(settings.email_to)}")
         body = f"{headline}\n\nThe PDF is attached; a copy is kept at {link}.\n"
