@@ -97,8 +97,9 @@ def ranking_table_rows(ranking: pd.DataFrame) -> list[dict[str, object]]:
 
 
 def pdf_location(pdf_path: Path) -> str:
-    """The PDF named so a reader at the UI can tell where it is: absolute, with its host."""
-    return f"`{md(pdf_path.resolve())}` on host `{md(socket.gethostname())}`"
+    """The PDF named so a reader at the UI can tell where it is: absolute, with its host.
+    Not in a code span: backslash escapes do not apply there, and the path is user text."""
+    return f"{md(pdf_path.resolve())} on host {md(socket.gethostname())}"
 
 
 def summary_markdown(found: Findings, headline: str, pdf_path: Path, run_id: str) -> str:
@@ -156,7 +157,9 @@ def publish_pdf_link(location: str) -> None:
 
 
 def usd(value: Any) -> str:
-    return "unknown" if _missing(value) else f"${float(value):,.0f}"
+    if _missing(value):
+        return "unknown"
+    return f"{'-' if float(value) < 0 else ''}${abs(float(value)):,.0f}"
 
 
 def whatif_markdown(headline: str, pdf_path: Path) -> str:
