@@ -12,8 +12,10 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, PageBreak, Paragraph, Spacer
 
 from reports.build import write_flowables
-from reports.story import _table, month, ranking_table, text
+from reports.charts import Chart
+from reports.story import WIDTH, _table, month, ranking_table, text
 from reports.styles import stylesheet
+from reports.whatif_charts import ScenarioLine, starving_by_month, whatif_chart
 from tasks.analysis.ranking import records
 
 TOP_N = 10
@@ -53,6 +55,22 @@ def headline(report: WhatIfReport) -> str:
         f"{best['scenario']} leaves {best['starving']} of {total} workloads starving by {end}, "
         f"against {base['starving']} under {report.baseline}."
     )
+
+
+def decision_chart(report: WhatIfReport) -> Chart:
+    """Months gained against extra cost, and workloads starving per month, per scenario."""
+    lines = [
+        ScenarioLine(
+            name=str(r.scenario),
+            extra_cost_usd=None if pd.isna(r.extra_cost_usd) else float(r.extra_cost_usd),
+            months_gained=int(r.months_gained),
+            starving=starving_by_month(report.months, report.rankings[r.scenario]),
+            baseline=r.scenario == report.baseline,
+        )
+        for r in records(report.comparison)
+    ]
+    total = len(next(iter(report.rankings.values())))
+    return whatif_chart(lines, report.months, total, WIDTH)
 
 
 def whatif_story(report: WhatIfReport) -> list[Flowable]:
@@ -105,6 +123,15 @@ def whatif_story(report: WhatIfReport) -> list[Flowable]:
             rows,
             [3.0 * cm, 1.4 * cm, 3.4 * cm, 2.6 * cm, 1.6 * cm, 2.0 * cm, 2.0 * cm, 2.0 * cm],
         ),
+        Spacer(1, 8),
+        Paragraph("The trade", s["h2"]),
+        Paragraph(
+            "Left: months gained against extra cost, one point per scenario (up and to the left "
+            "buys more time per dollar; on the dashed zero line, the money bought no time). "
+            "Right: workloads starving by each month under each scenario (the baseline dashed).",
+            s["small"],
+        ),
+        decision_chart(report),
     ]
     for name, ranking in report.rankings.items():
         flow += [
