@@ -82,7 +82,7 @@ class Series:
     values: np.ndarray
 
 
-def _post(url: str, form: dict[str, str], timeout_s: float) -> Any:
+def _post(url: str, form: dict[str, str], timeout_s: float, base_url: str) -> Any:
     body = urllib.parse.urlencode(form).encode()
     request = urllib.request.Request(
         url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
@@ -98,7 +98,7 @@ def _post(url: str, form: dict[str, str], timeout_s: float) -> Any:
         raise PrometheusError(f"Prometheus at {url} refused the query: {detail}") from None
     except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise PrometheusUnreachable(f"Prometheus at {url} unreachable ({reason})") from None
+        raise PrometheusUnreachable(f"Prometheus at {base_url} unreachable ({reason})") from None
     except ValueError:
         raise PrometheusError(f"{url} did not answer with Prometheus's JSON") from None
 
@@ -125,6 +125,7 @@ def query_range(
             "timeout": f"{timeout_s:g}s",
         },
         timeout_s,
+        base_url,
     )
     if not isinstance(answer, dict) or answer.get("status") != "success":
         error = answer.get("error", "no status") if isinstance(answer, dict) else "not an object"

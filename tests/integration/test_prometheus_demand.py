@@ -4,6 +4,7 @@ backfilled into its TSDB with promtool, served on loopback, read back by ``workl
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from hardware_profiles.schema import WORKLOADS
 from tasks.analysis.models.examples import example_workloads
 from tasks.prometheus import engine_query
 from tests.integration.conftest import LOOPBACK, Processes, free_port, memwall, wait_for
+from tests.pdf import pdf_text
 
 pytestmark = pytest.mark.integration
 
@@ -227,3 +229,69 @@ def test_a_negative_rate_is_refused(prometheus: Planted, tmp_path: Path) -> None
     workloads.loc[0, "demand_query"] = f"-1 * {prometheus.query}"
     with pytest.raises(DemandError, match="negative rate"):
         sync_demand(workloads, prometheus.url, "w.parquet", days=DAYS, end=prometheus.end)
+
+
+@pytest.mark.slow
+def test_the_audit_reads_demand_says_where_from_and_records_it(
+    prometheus: Planted, prefect_api_url: str, tmp_path: Path
+) -> None:
+    from flows.audit import audit
+    from flows.cli_demand import demand_trend
+    from tasks.history import read_demand
+
+    first = str(example_workloads()["workload_id"].iloc[0])
+    source = _workloads(tmp_path, {first: prometheus.query})
+    outcome = audit(
+        workloads=str(source),
+        out_dir=str(tmp_path / "out"),
+        quick=True,
+        today=dt.date(2026, 11, 1),
+        prometheus=prometheus.url,
+    )
+    text = pdf_text(outcome.pdf_path)
+    assert "Demand: where it came from" in text
+    assert "1 workload(s) fitted on Prometheus" in text
+    assert f"4 workload(s) as written in {source}" in " ".join(text.split())
+    recorded = read_demand(str(tmp_path / "out" / "history")).set_index("workload_id")
+    row = recorded.loc[first].to_dict()
+    assert row["source"] == "prometheus" and row["query"] == prometheus.query
+    assert abs(float(row["demand_growth_per_year"]) / PLANTED_GROWTH - 1) <= 0.05
+    window = f"{row['window_start']:%Y-%m-%d} to {row['window_end']:%Y-%m-%d}"
+    assert window in text
+    assert set(recorded.drop(index=first)["source"]) == {"file"}
+    assert len(demand_trend(str(tmp_path / "out" / "history"))) == len(recorded)
+
+
+@pytest.mark.slow
+def test_an_audit_with_prometheus_unreachable_goes_on_and_says_so(
+    prefect_api_url: str, tmp_path: Path
+) -> None:
+    from tests.integration.conftest import REPO
+
+    first = str(example_workloads()["workload_id"].iloc[0])
+    source = _workloads(tmp_path, {first: engine_query("vllm", "decode", MODEL)})
+    url = f"http://{LOOPBACK}:{free_port()}"  # nothing listens there
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(REPO),
+        "COLUMNS": "400",
+        "PREFECT_API_URL": prefect_api_url,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "JAX_PLATFORMS": "cpu",
+    }
+    out = tmp_path / "out"
+    args = ["audit", "--quick", "--start", "2026-11", "--workloads", str(source)]
+    done = memwall([*args, "--prometheus", url, "--out", str(out)], env, tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "unreachable" in line]
+    assert len(warnings) == 1, done.stderr
+    assert url in warnings[0] and f"using the demand written in {source}" in warnings[0]
+    pdf = Path(done.stdout.strip().splitlines()[-1])
+    text = " ".join(pdf_text(pdf).split())
+    assert "unreachable" in text and "Demand: where it came from" in text
+    history = memwall(
+        ["history", "--history", str(out / "history"), "--demand", "--json"], env, tmp_path
+    )
+    assert history.returncode == 0, history.stderr
+    rows = json.loads(history.stdout)
+    assert {r["source"] for r in rows} == {"file"} and len(rows) == len(example_workloads())

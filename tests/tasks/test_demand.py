@@ -92,9 +92,7 @@ def _with_query() -> pd.DataFrame:
 
 def test_an_unreachable_prometheus_is_one_line_and_the_audit_keeps_the_file() -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    with pytest.raises(
-        PrometheusUnreachable, match=f"^Prometheus at {url}/api/v1/query_range unreachable"
-    ):
+    with pytest.raises(PrometheusUnreachable, match=f"^Prometheus at {url} unreachable"):
         query_range(url, "up", END - 3600, END, timeout_s=5)
     frame = _with_query()
     workloads, provenance, warning = demand_or_file(frame, url, "w.parquet")
