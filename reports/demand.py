@@ -65,7 +65,7 @@ def demand_section(report: AuditReport) -> list[Flowable]:
         [
             r.name,
             "Prometheus" if r.source == "prometheus" else "file",
-            si(float(r.demand_units_per_s), "/s"),
+            si(float(r.demand_units_per_s), "").strip() + "/s",
             _growth(r),
             _window(r),
             r.query if isinstance(r.query, str) else "–",
