@@ -223,6 +223,10 @@ def serve(
     smtp_secret: SmtpSecretOption = None,
     drop_to: DropToOption = None,
     webhook: WebhookOption = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option("--prometheus", help="Each run reads the workloads' demand from here."),
+    ] = None,
 ) -> None:
     """Audit this host on a schedule (weekly, Monday 06:00 UTC, by default), without any YAML.
 
@@ -251,6 +255,7 @@ def serve(
         "out_dir": str(out.resolve()),
         "quick": quick,
         "delivery": settings.model_dump(),
+        "prometheus": prometheus,
     }
     audit.serve(name=name, schedules=[schedule], parameters=parameters, tags=["memwall"])
 

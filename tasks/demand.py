@@ -15,7 +15,13 @@ import pandas as pd
 
 from hardware_profiles.schema import DEMAND_HISTORY
 from tasks.analysis.demand import DAY_S, DemandError, DemandFit, fit_demand
-from tasks.prometheus import DEFAULT_TIMEOUT_S, PrometheusUnreachable, hourly, query_range
+from tasks.prometheus import (
+    DEFAULT_TIMEOUT_S,
+    PrometheusError,
+    PrometheusUnreachable,
+    hourly,
+    query_range,
+)
 
 DEFAULT_WINDOW_DAYS = 90
 PROVENANCE_COLUMNS = [c for c in DEMAND_HISTORY.columns if c not in ("run_id", "recorded_at")]
@@ -62,7 +68,12 @@ def fetch_fit(
     """One workload's fit; one series or a one-line error naming the workload and query."""
     what = f"workload {workload_id!r}: demand_query {query!r}"
     end_s = float(int(end.timestamp()) // 3600 * 3600)
-    series = query_range(url, hourly(query), end_s - days * DAY_S, end_s, timeout_s=timeout_s)
+    try:
+        series = query_range(url, hourly(query), end_s - days * DAY_S, end_s, timeout_s=timeout_s)
+    except PrometheusUnreachable:
+        raise
+    except PrometheusError as exc:
+        raise PrometheusError(f"{what}: {exc}") from None
     if not series:
         raise DemandError(f"{what} returned no series from {url}")
     if len(series) > 1:

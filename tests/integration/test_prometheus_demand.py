@@ -295,3 +295,15 @@ def test_an_audit_with_prometheus_unreachable_goes_on_and_says_so(
     assert history.returncode == 0, history.stderr
     rows = json.loads(history.stdout)
     assert {r["source"] for r in rows} == {"file"} and len(rows) == len(example_workloads())
+
+
+def test_a_query_prometheus_cannot_parse_is_refused_with_its_reason(
+    prometheus: Planted, tmp_path: Path
+) -> None:
+    from tasks.demand import sync_demand
+    from tasks.prometheus import PrometheusError
+
+    workloads = read_table(_workloads(tmp_path, {}), WORKLOADS)
+    workloads.loc[0, "demand_query"] = "sum(rate(vllm:generation_tokens_total[5m]"
+    with pytest.raises(PrometheusError, match=r"^workload '.*': demand_query .* refused the query"):
+        sync_demand(workloads, prometheus.url, "w.parquet", days=DAYS, end=prometheus.end)
