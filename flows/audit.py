@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import flow, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from reportlab.platypus import PageBreak
 
+from flows.artifacts import publish_audit
+from flows.demand import demand_task
 from flows.finish import DeliverySettings, check_delivery, deliver, record
 from flows.progress import announce
 from hardware_profiles.parquet import write_table
@@ -27,14 +28,14 @@ from hardware_profiles.schema import MEASUREMENTS, Accelerator
 from reports.build import write_pdf
 from reports.content import AuditReport, Findings, findings
 from reports.fleet import drift_section
-from reports.story import headline, month
+from reports.story import headline
 from tasks.analysis.calibration import (
     DEFAULT_BANDWIDTH_EFFICIENCY,
     DEFAULT_FLOPS_EFFICIENCY,
     calibrate,
 )
 from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS, Projection, project_profiles
-from tasks.analysis.ranking import Ranked, rank, ranking_rows, records
+from tasks.analysis.ranking import Ranked, rank
 from tasks.analysis.whatif import load_scenarios, pick_scenario
 from tasks.discovery import discover
 from tasks.probes.runner import (
@@ -46,7 +47,6 @@ from tasks.probes.runner import (
 from tasks.profiles import Profiles
 
 DEFAULT_OUT_DIR = "memwall-reports"
-ARTIFACT_ROWS = 1000  # rows of the ranking table artifact; the PDF has them all
 
 
 @dataclass(frozen=True)
@@ -160,21 +160,8 @@ def report_task(report: AuditReport, path: Path, trend: pd.DataFrame) -> Path:
 
 @task(cache_policy=NO_CACHE)
 def artifacts_task(found: Findings, pdf_path: Path, run_id: str) -> None:
-    """A markdown summary and the ranking table, for the Prefect UI."""
-    ranking = found.ranking
-    top = "\n".join(
-        f"{r.rank}. {r.name} — starves {month(r.starve_month)}" for r in records(ranking.head(10))
-    )
-    create_markdown_artifact(
-        key="memwall-summary",
-        markdown=f"# memwall audit {run_id}\n\n**{headline(found)}**\n\n{top}\n\nPDF: `{pdf_path}`",
-        description="Which workloads starve first",
-    )
-    create_table_artifact(
-        key="memwall-ranking",
-        table=ranking_rows(ranking.head(ARTIFACT_ROWS)),
-        description=f"Ranking, first {min(ARTIFACT_ROWS, len(ranking))} of {len(ranking)}",
-    )
+    """A markdown summary and the ranking table, for the Prefect UI (flows/artifacts.py)."""
+    publish_audit(found, headline(found), pdf_path, run_id)
 
 
 @flow(name="audit")
@@ -191,11 +178,13 @@ def audit(
     flops_efficiency: float = DEFAULT_FLOPS_EFFICIENCY,
     history: str | None = None,
     delivery: DeliverySettings | None = None,
+    prometheus: str | None = None,
 ) -> AuditOutcome:
     """Audit this host: measure its accelerators, project the workloads over the roadmap and
     rank which starve first. Paths left out use the built-in catalog and example profiles;
     the efficiencies stand in for models this run does not measure. The run is appended to
-    ``history`` (default ``<out_dir>/history``) and the PDF delivered as ``delivery`` says."""
+    ``history`` (default ``<out_dir>/history``) and the PDF delivered as ``delivery`` says.
+    With ``prometheus``, workloads with a ``demand_query`` take their demand from it."""
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
     delivery = delivery or DeliverySettings()
@@ -205,6 +194,7 @@ def audit(
     profiles = load_profiles_task(
         workloads, roadmap, catalog, scenario, start, horizon_months, defaults
     )
+    profiles, demand = demand_task(profiles, prometheus)
     accelerators = discover_task(profiles.catalog)
     plan = ProbePlan.for_platform(accelerators[0].platform, quick=quick)
     frames = [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators]
@@ -236,6 +226,7 @@ def audit(
             "Matmul sizes": ", ".join(str(n) for n in plan.matmul_sizes),
         },
         software=software_versions(),
+        demand=demand,
     )
     trend = record(report, history or str(out / "history"))
     pdf_path = report_task(report, out / f"memwall-audit-{run_id}.pdf", trend)

@@ -12,7 +12,14 @@ from typing import Annotated
 
 import typer
 
-from flows import cli_analysis, cli_catalog, cli_ops, cli_probe, cli_workloads
+from flows import (
+    cli_analysis,
+    cli_catalog,
+    cli_demand,  # also registers `workloads sync` and `workloads query`
+    cli_ops,
+    cli_probe,
+    cli_workloads,
+)
 from flows.cli_common import (
     CatalogOption,
     RoadmapOption,
@@ -86,6 +93,7 @@ def audit(
     smtp_secret: cli_ops.SmtpSecretOption = None,
     drop_to: cli_ops.DropToOption = None,
     webhook: cli_ops.WebhookOption = None,
+    prometheus: cli_demand.AuditPrometheusOption = None,
 ) -> None:
     """Measure this host's accelerators, project the workloads over the roadmap and rank which
     starve of memory bandwidth first; the last line printed is the PDF's path."""
@@ -117,6 +125,7 @@ def audit(
                 flops_efficiency=flops_efficiency,
                 history=str(history) if history else None,
                 delivery=delivery,
+                prometheus=prometheus,
             )
     stderr.print(f"measurements: {outcome.measurements_path}", markup=False, soft_wrap=True)
     stderr.print(outcome.headline, markup=False, soft_wrap=True)

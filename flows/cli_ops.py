@@ -223,6 +223,10 @@ def serve(
     smtp_secret: SmtpSecretOption = None,
     drop_to: DropToOption = None,
     webhook: WebhookOption = None,
+    prometheus: Annotated[
+        str | None,
+        typer.Option("--prometheus", help="Each run reads the workloads' demand from here."),
+    ] = None,
 ) -> None:
     """Audit this host on a schedule (weekly, Monday 06:00 UTC, by default), without any YAML.
 
@@ -251,6 +255,7 @@ def serve(
         "out_dir": str(out.resolve()),
         "quick": quick,
         "delivery": settings.model_dump(),
+        "prometheus": prometheus,
     }
     audit.serve(name=name, schedules=[schedule], parameters=parameters, tags=["memwall"])
 
@@ -271,10 +276,23 @@ def history(
         ),
     ] = str(DEFAULT_HISTORY),
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
+    demand: Annotated[
+        bool, typer.Option("--demand", help="Only the demand each run projected, per workload.")
+    ] = False,
 ) -> None:
     """Each device's bandwidth and matmul throughput over time; `degraded` marks a figure more
-    than 10 % below the median of at least 3 earlier runs."""
+    than 10 % below the median of at least 3 earlier runs. Then the demand each run projected,
+    per workload, and where it came from (Prometheus or the workloads file)."""
+    from flows import cli_demand
     from tasks.history import read_measurements, trend
+
+    if demand:
+        demand_rows = cli_demand.demand_trend(location)
+        if as_json:
+            print(json.dumps(cli_demand.demand_json(demand_rows), indent=1))
+        else:
+            cli_demand.print_demand_trend(demand_rows, location)
+        return
 
     rows = trend(read_measurements(location))
     if as_json:
@@ -317,3 +335,4 @@ def history(
             "[bold red]degraded[/]" if bool(r["degraded"]) else "",
         )
     Console().print(table)
+    cli_demand.print_demand_trend(cli_demand.demand_trend(location), location)

@@ -18,6 +18,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
+from flows.artifacts import publish_pdf_link
+from flows.demand import record_demand_task
 from flows.progress import announce
 from reports.content import AuditReport
 from reports.story import headline
@@ -138,6 +140,8 @@ def deliver_task(
     results = [delivery.drop(pdf, where, attempts, delay_s) for where in settings.drop_to]
     copies = [join(r.target, pdf.name) for r in results if r.ok]
     link = copies[0] if copies else pdf.resolve().as_uri()
+    if copies:
+        publish_pdf_link(copies[0])
     if settings.email_to:
         announce(f"emailing the PDF to {', '.join(settings.email_to)}")
         body = f"{headline}\n\nThe PDF is attached; a copy is kept at {link}.\n"
@@ -167,6 +171,8 @@ def record(report: AuditReport, history: str) -> pd.DataFrame:
         history, report.run_id, measurements, report.findings.ranking, report.generated_at
     )
     drift_artifact_task(trend_rows, report.run_id)
+    if report.demand is not None:
+        record_demand_task(history, report.run_id, report.demand, report.generated_at)
     return trend_rows
 
 

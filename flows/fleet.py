@@ -26,6 +26,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
+from flows.artifacts import md, publish_pdf_link
 from flows.audit import (
     DEFAULT_OUT_DIR,
     analyse,
@@ -44,6 +45,7 @@ from reports.content import AuditReport
 from reports.fleet import ANSWERED, FAILED, SKIPPED, TIMED_OUT, HostResult, fleet_section
 from tasks.analysis.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
 from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS
+from tasks.demand import file_provenance
 from tasks.probes.runner import ProbePlan, software_versions
 from tasks.storage import join, read_parquet, write_parquet
 
@@ -268,8 +270,8 @@ def _accelerators(measurements: pd.DataFrame) -> list[Accelerator]:
 def _hosts_markdown(hosts: list[HostResult]) -> str:
     lines = ["| host | status | devices | detail |", "|---|---|---|---|"]
     lines += [
-        f"| {h.host} | {h.status} | {h.devices if h.status == ANSWERED else '–'} | "
-        f"{h.detail.replace('|', '/')} |"
+        f"| {md(h.host)} | {h.status} | {h.devices if h.status == ANSWERED else '–'} | "
+        f"{md(h.detail)} |"
         for h in hosts
     ]
     return "\n".join(lines)
@@ -354,6 +356,7 @@ def fleet_audit(
             "Host time-out": f"{host_timeout_s:g} s",
         },
         software=software_versions(),
+        demand=file_provenance(profiles.workloads, f"as written in {profiles.workloads_source}"),
     )
     trend_rows = record(report, history or join(storage, "history"))
     local_storage = "://" not in storage
@@ -366,6 +369,8 @@ def fleet_audit(
         delivery = delivery.model_copy(
             update={"drop_to": [*delivery.drop_to, join(storage, "reports")]}
         )
+    if local_storage and not out_dir:
+        publish_pdf_link(str(pdf))  # <storage>/reports: a path every host mounts
     deliver(report, pdf, delivery)
     get_run_logger().info("fleet report: %s", pdf)
     return FleetOutcome(run_id, pdf, results, str(found.ranking.iloc[0]["name"]))

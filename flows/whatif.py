@@ -14,6 +14,7 @@ from pathlib import Path
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.artifacts import whatif_markdown, whatif_table_rows
 from hardware_profiles.parquet import read_table
 from hardware_profiles.provenance import bought_in_window, named_models, unconfirmed_models
 from hardware_profiles.schema import MEASUREMENTS
@@ -121,15 +122,12 @@ def whatif(
     )
     create_markdown_artifact(
         key="memwall-whatif",
-        markdown=f"# memwall what-if\n\n**{outcome.headline}**\n\nPDF: `{outcome.pdf_path}`",
+        markdown=whatif_markdown(outcome.headline, outcome.pdf_path),
         description="Roadmap scenarios compared",
     )
     create_table_artifact(
         key="memwall-whatif-comparison",
-        table=[
-            {k: str(v) if isinstance(v, list) else v for k, v in r.items()}
-            for r in outcome.comparison
-        ],
+        table=whatif_table_rows(outcome.comparison),
         description="One row per scenario against the baseline",
     )
     return outcome

@@ -335,3 +335,28 @@ class RankingHistoryRecord:
 
 
 RANKING_HISTORY: Final = Table("ranking history", RankingHistoryRecord)
+
+# Where a run's demand figures came from: a Prometheus range query, or the workloads file.
+DEMAND_SOURCES: Final = ("prometheus", "file")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DemandHistoryRecord:
+    """The demand one run projected for one workload, and where it came from
+    (tasks/history.py), so the trend of demand sits beside the trend of the hardware."""
+
+    run_id: str = column(pa.string(), check=not_blank)
+    recorded_at: dt.datetime = column(pa.timestamp("us", tz="UTC"))
+    workload_id: str = column(pa.string())
+    name: str = column(pa.string())
+    source: str = column(pa.string(), check=one_of(DEMAND_SOURCES))
+    demand_units_per_s: float = column(pa.float64(), check=positive)
+    demand_growth_per_year: float = column(pa.float64(), check=growth)
+    demand_growth_sigma: float | None = column(pa.float64(), nullable=True, check=non_negative)
+    query: str | None = column(pa.string(), nullable=True)
+    window_start: dt.datetime | None = column(pa.timestamp("us", tz="UTC"), nullable=True)
+    window_end: dt.datetime | None = column(pa.timestamp("us", tz="UTC"), nullable=True)
+    detail: str = column(pa.string(), doc="where the figures came from, in words")
+
+
+DEMAND_HISTORY: Final = Table("demand history", DemandHistoryRecord)

@@ -57,6 +57,7 @@ class AuditReport:
     settings: dict[str, object] = field(default_factory=dict)
     software: str = ""
     top_n: int = TOP_N
+    demand: pd.DataFrame | None = None  # per workload: where its demand came from (tasks.demand)
 
     @property
     def title(self) -> str:

@@ -606,7 +606,9 @@ def story(report: AuditReport) -> list[Flowable]:
     for r in records(ranking.head(len(details))):
         mitigations = by_id.get(r.workload_id, f.mitigations.iloc[:0])
         flow += _detail_page(r, details.loc[r.workload_id], mitigations)
-    flow += _method(report)
+    from reports.demand import demand_section  # here: it builds on this module's helpers
+
+    flow += demand_section(report) + _method(report)
     if len(ranking) > FULL_TABLE_ROWS:
         flow += [
             PageBreak(),

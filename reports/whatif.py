@@ -13,8 +13,10 @@ from reportlab.platypus import Flowable, PageBreak, Paragraph, Spacer
 
 from hardware_profiles.provenance import CAVEAT
 from reports.build import write_flowables
-from reports.story import _table, month, ranking_table, text
+from reports.charts import Chart
+from reports.story import WIDTH, _table, month, ranking_table, text
 from reports.styles import stylesheet
+from reports.whatif_charts import ScenarioLine, starving_by_month, whatif_chart
 from tasks.analysis.ranking import records
 
 TOP_N = 10
@@ -64,6 +66,22 @@ def _grouped(by_scenario: dict[str, str]) -> dict[str, list[str]]:
     for name, models in by_scenario.items():
         grouped.setdefault(models, []).append(name)
     return grouped
+
+
+def decision_chart(report: WhatIfReport) -> Chart:
+    """Months gained against extra cost, and workloads starving per month, per scenario."""
+    lines = [
+        ScenarioLine(
+            name=str(r.scenario),
+            extra_cost_usd=None if pd.isna(r.extra_cost_usd) else float(r.extra_cost_usd),
+            months_gained=int(r.months_gained),
+            starving=starving_by_month(report.months, report.rankings[r.scenario]),
+            baseline=r.scenario == report.baseline,
+        )
+        for r in records(report.comparison)
+    ]
+    total = len(next(iter(report.rankings.values())))
+    return whatif_chart(lines, report.months, total, WIDTH)
 
 
 def whatif_story(report: WhatIfReport) -> list[Flowable]:
@@ -116,6 +134,15 @@ def whatif_story(report: WhatIfReport) -> list[Flowable]:
             rows,
             [3.0 * cm, 1.4 * cm, 3.4 * cm, 2.6 * cm, 1.6 * cm, 2.0 * cm, 2.0 * cm, 2.0 * cm],
         ),
+        Spacer(1, 8),
+        Paragraph("The trade", s["h2"]),
+        Paragraph(
+            "Left: months gained against extra cost, one point per scenario (up and to the left "
+            "buys more time per dollar; on the dashed zero line, the money bought no time). "
+            "Right: workloads starving by each month under each scenario (the baseline dashed).",
+            s["small"],
+        ),
+        decision_chart(report),
     ]
     if report.unconfirmed:
         flow += [

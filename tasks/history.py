@@ -4,6 +4,7 @@ Layout under the history location (a path or an fsspec URL)::
 
     measurements/<run id>.parquet   the run's measurements rows (the measurements schema)
     ranking/<run id>.parquet        the run's ranking, one row per workload
+    demand/<run id>.parquet         the demand the run projected, and where it came from
 
 One file per run, never rewritten: two audits recording at once write two different files, so
 neither can lose the other's rows, and there is no lock to leave behind.
@@ -22,7 +23,7 @@ from typing import Final
 
 import pandas as pd
 
-from hardware_profiles.schema import MEASUREMENTS, RANKING_HISTORY, Table
+from hardware_profiles.schema import DEMAND_HISTORY, MEASUREMENTS, RANKING_HISTORY, Table
 from tasks.storage import join, list_parquet, read_parquet, write_parquet
 
 DEGRADED_FRACTION: Final = 0.10
@@ -121,3 +122,16 @@ def trend(measurements: pd.DataFrame) -> pd.DataFrame:
     per_run["change"] = per_run["value"] / per_run["trailing_median"] - 1.0
     per_run["degraded"] = per_run["change"].lt(-DEGRADED_FRACTION)
     return per_run[columns].reset_index(drop=True)
+
+
+def record_demand(history: str, run_id: str, demand: pd.DataFrame, recorded_at: dt.datetime) -> str:
+    """Append the demand one run projected (``tasks.demand``'s provenance rows) as
+    ``demand/<run id>.parquet``: the trend of demand beside the trend of the hardware."""
+    rows = demand.assign(run_id=run_id, recorded_at=recorded_at)[DEMAND_HISTORY.columns]
+    return write_parquet(rows, join(history, "demand", f"{run_id}.parquet"), DEMAND_HISTORY)
+
+
+def read_demand(history: str) -> pd.DataFrame:
+    """Every recorded run's demand, oldest run first."""
+    rows = _read_all(history, "demand", DEMAND_HISTORY)
+    return rows.sort_values(["recorded_at", "workload_id"], kind="stable").reset_index(drop=True)

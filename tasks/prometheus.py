@@ -1,0 +1,145 @@
+"""Prometheus's HTTP API, the one call memwall needs: a range query, with bounded time-outs.
+
+The serving engines count the tokens they process; a query template per engine turns the
+counter into units per second for one model (``{model}`` is the served model's name as the
+engine labels it). Metric names, as each engine's metrics documentation states them:
+
+- vLLM (documented from v0.5 to v0.9, V0 and V1 engines): counters
+  ``vllm:generation_tokens_total`` and ``vllm:prompt_tokens_total``, label ``model_name``.
+- SGLang (``--enable-metrics``; its Production Metrics page, 2025 releases): counters
+  ``sglang:generation_tokens_total`` and ``sglang:prompt_tokens_total``, label ``model_name``.
+- TGI (its metrics reference, 2.x/3.x): histograms ``tgi_request_generated_tokens`` and
+  ``tgi_request_input_length`` per request; their ``_sum`` counts tokens. TGI serves one model
+  per server and labels none, so the template selects by the scrape job instead.
+
+Rates use a 5 minute range; the demand sync then averages each hour (a subquery), so a range
+query over 90 days returns 2,160 points, well under Prometheus's 11,000 points per series.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from hardware_profiles.errors import MemwallError
+
+DEFAULT_TIMEOUT_S: Final = 30.0
+HOURLY_STEP_S: Final = 3600
+
+ENGINE_QUERIES: Final = {
+    "vllm": {
+        "decode": 'sum(rate(vllm:generation_tokens_total{{model_name="{model}"}}[5m]))',
+        "prefill": 'sum(rate(vllm:prompt_tokens_total{{model_name="{model}"}}[5m]))',
+    },
+    "sglang": {
+        "decode": 'sum(rate(sglang:generation_tokens_total{{model_name="{model}"}}[5m]))',
+        "prefill": 'sum(rate(sglang:prompt_tokens_total{{model_name="{model}"}}[5m]))',
+    },
+    "tgi": {
+        "decode": 'sum(rate(tgi_request_generated_tokens_sum{{job="{model}"}}[5m]))',
+        "prefill": 'sum(rate(tgi_request_input_length_sum{{job="{model}"}}[5m]))',
+    },
+}
+
+
+class PrometheusError(MemwallError):
+    """Prometheus answered, but not with what memwall asked for."""
+
+
+class PrometheusUnreachable(PrometheusError):
+    """No answer at all: refused, timed out, no such host."""
+
+
+def engine_query(engine: str, phase: str, model: str) -> str:
+    """The built-in PromQL for ``engine``'s token counter of ``model`` in ``phase``."""
+    if engine not in ENGINE_QUERIES:
+        raise MemwallError(f"unknown engine {engine!r}; valid: {', '.join(ENGINE_QUERIES)}")
+    phases = ENGINE_QUERIES[engine]
+    if phase not in phases:
+        raise MemwallError(
+            f"{engine} counts tokens for {', '.join(phases)}, not {phase!r} workloads"
+        )
+    if '"' in model or "\\" in model:
+        raise MemwallError(f"model name {model!r} must not contain quotes or backslashes")
+    return phases[phase].format(model=model)
+
+
+def hourly(query: str) -> str:
+    """``query`` averaged over each hour: a subquery sampling it every 5 minutes."""
+    return f"avg_over_time(({query})[1h:5m])"
+
+
+@dataclass(frozen=True)
+class Series:
+    labels: dict[str, str]
+    times_s: np.ndarray
+    values: np.ndarray
+
+
+def _post(url: str, form: dict[str, str], timeout_s: float, base_url: str) -> Any:
+    body = urllib.parse.urlencode(form).encode()
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("error", exc.reason)
+        except (ValueError, AttributeError):
+            detail = exc.reason
+        raise PrometheusError(f"Prometheus at {url} refused the query: {detail}") from None
+    except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise PrometheusUnreachable(f"Prometheus at {base_url} unreachable ({reason})") from None
+    except ValueError:
+        raise PrometheusError(f"{url} did not answer with Prometheus's JSON") from None
+
+
+def query_range(
+    base_url: str,
+    query: str,
+    start_s: float,
+    end_s: float,
+    step_s: float = HOURLY_STEP_S,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> list[Series]:
+    """Every series ``query`` returns over [start, end] at ``step_s``, from ``base_url``."""
+    if not base_url.startswith(("http://", "https://")):
+        raise MemwallError(f"Prometheus URL must start with http:// or https://, got {base_url!r}")
+    url = base_url.rstrip("/") + "/api/v1/query_range"
+    answer = _post(
+        url,
+        {
+            "query": query,
+            "start": f"{start_s:.3f}",
+            "end": f"{end_s:.3f}",
+            "step": f"{step_s:g}",
+            "timeout": f"{timeout_s:g}s",
+        },
+        timeout_s,
+        base_url,
+    )
+    if not isinstance(answer, dict) or answer.get("status") != "success":
+        error = answer.get("error", "no status") if isinstance(answer, dict) else "not an object"
+        raise PrometheusError(f"Prometheus at {url} failed the query: {error}")
+    data = answer.get("data", {})
+    if data.get("resultType") != "matrix":
+        raise PrometheusError(
+            f"Prometheus at {url} returned a {data.get('resultType')}, not a range of samples"
+        )
+    return [
+        Series(
+            labels={str(k): str(v) for k, v in item.get("metric", {}).items()},
+            times_s=np.array([float(t) for t, _ in item.get("values", [])]),
+            values=np.array([float(v) for _, v in item.get("values", [])]),
+        )
+        for item in data.get("result", [])
+    ]
