@@ -1,0 +1,510 @@
+"""A transformer's real step, built in JAX at a model's exact shapes, for the workload probes.
+
+STREAM says what memory can deliver; this says what a decode step or a prefill chunk of a given
+architecture gets out of it. ``build`` turns an ``Architecture`` (the workload model's
+vocabulary) into random weights and a KV cache on a device, and a step function that runs
+``layers`` decoder layers and the LM head once, the way serving engines do:
+
+- attention with grouped KV heads (GQA/MQA: the cache holds KV heads only); MLA decodes in the
+  absorbed form (scores over the ``kv_lora_rank`` latent and the RoPE key, the up-projection
+  folded into the query and the output) and prefills in the plain multi-head form;
+- the new token's keys and values are written into a cache of ``context`` positions, which is
+  donated, so each call updates it in place;
+- gated (or plain) FFN; MoE with a deterministic routing that touches exactly
+  ``distinct_experts`` experts per layer, the workload model's expectation for that many tokens
+  (rounded), each touched expert's weights read once as a grouped matmul. Untouched experts are
+  not allocated: a step never reads them, they would only take memory;
+- the embedding rows are gathered from the LM head's table (the same shape; a separate untied
+  table is read the same ``tokens·hidden`` either way) and the head computes float32 logits for
+  the last token of each sequence.
+
+Weights are random in their storage precision. Weight-only int8/fp8 (and an int8/fp8 cache) are
+dequantized in the computation: the matmul reads the narrow type, converts it and applies a
+per-output-channel scale. RoPE is left out (elementwise, neither the model nor a roofline counts
+it). Random values repeat with a period of ``_RANDOM_PERIOD`` elements so that filling gigabytes
+is a memory write, not seconds of random number generation; no kernel can see the period.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tasks.analysis.workload_model import Architecture, expected_distinct_experts
+
+# The workload model's precisions, as JAX dtypes.
+PRECISION_DTYPES: Final = {
+    "fp32": "float32",
+    "tf32": "float32",
+    "bf16": "bfloat16",
+    "fp16": "float16",
+    "fp8": "float8_e4m3fn",
+    "int8": "int8",
+}
+# Precisions the matmuls can run at (W8A8 and fp8 compute are not built).
+COMPUTE_PRECISIONS: Final = ("fp32", "tf32", "bf16", "fp16")
+_QUANTIZED: Final = ("fp8", "int8")
+_RANDOM_PERIOD: Final = 1 << 20
+Params = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What one step runs: an architecture (already cut to the layers that run) and its sizes."""
+
+    arch: Architecture
+    phase: str  # decode | prefill
+    batch: int
+    context: int
+    weights: str
+    kv: str
+    compute: str
+
+    @property
+    def tokens(self) -> int:
+        """Tokens one step pushes through the layers."""
+        return self.batch * (1 if self.phase == "decode" else self.context)
+
+    @property
+    def compute_dtype(self) -> Any:
+        return jnp.dtype(PRECISION_DTYPES[self.compute])
+
+    @property
+    def distinct_experts(self) -> int:
+        """Experts one MoE layer touches: the model's expectation, rounded, at least top-k."""
+        a = self.arch
+        if not a.is_moe:
+            return 0
+        expected = expected_distinct_experts(a.experts, a.experts_per_token, self.tokens)
+        return int(
+            min(
+                a.experts,
+                self.tokens * a.experts_per_token,
+                max(a.experts_per_token, round(expected)),
+            )
+        )
+
+    def cache_length(self, layer: int) -> int:
+        """Positions layer ``layer`` keeps: the first ``sliding_layers`` are windowed."""
+        a = self.arch
+        return min(self.context, a.sliding_window) if layer < a.sliding_layers else self.context
+
+    def is_moe_layer(self, layer: int) -> bool:
+        return self.arch.is_moe and layer >= self.arch.dense_layers
+
+
+# --- weights -------------------------------------------------------------------------------
+
+
+def _random(key: jax.Array, shape: tuple[int, ...], scale: float) -> jax.Array:
+    """Uniform values in (-scale, scale), float32, repeating every ``_RANDOM_PERIOD``."""
+    size = math.prod(shape)
+    period = min(size, _RANDOM_PERIOD)
+    block = jax.random.uniform(key, (period,), jnp.float32, -scale, scale)
+    tiled = jnp.broadcast_to(block, (-(-size // period), period)).reshape(-1)
+    return tiled[:size].reshape(shape)
+
+
+def _linear(key: jax.Array, fan_in: int, shape: tuple[int, ...], s: Shape, bias: bool) -> Params:
+    """A weight of ``shape`` (input features first, or an expert axis then input features) in
+    the storage precision; quantized types carry a per-output-channel scale."""
+    scale = 1.0 / math.sqrt(fan_in)
+    values = _random(key, shape, scale)
+    out: Params = {}
+    if s.weights in _QUANTIZED:
+        qmax = 127.0 if s.weights == "int8" else 448.0
+        out["w"] = (values * (qmax / scale)).astype(PRECISION_DTYPES[s.weights])
+        out["s"] = jnp.full(shape[-1:], scale / qmax, s.compute_dtype)
+    else:
+        out["w"] = values.astype(PRECISION_DTYPES[s.weights])
+    if bias:
+        out["b"] = jnp.full(shape[-1:], 0.01, s.compute_dtype)
+    return out
+
+
+def _norm(s: Shape, width: int, bias: bool) -> Params:
+    out: Params = {"g": jnp.ones((width,), s.compute_dtype)}
+    if bias:
+        out["b"] = jnp.zeros((width,), s.compute_dtype)
+    return out
+
+
+def _ffn(key: jax.Array, s: Shape, width: int, experts: int = 0) -> Params:
+    a = s.arch
+    up = (2 if a.gated_ffn else 1) * width
+    lead = (experts,) if experts else ()
+    k1, k2 = jax.random.split(key)
+    return {
+        "up": _linear(k1, a.hidden, (*lead, a.hidden, up), s, a.linear_bias and not experts),
+        "down": _linear(k2, width, (*lead, width, a.hidden), s, a.linear_bias and not experts),
+    }
+
+
+def _attention(key: jax.Array, s: Shape) -> Params:
+    a = s.arch
+    h, hq = a.hidden, a.heads
+    keys = iter(jax.random.split(key, 6))
+    if a.is_mla:
+        p: Params = {}
+        if a.q_lora_rank:
+            p["q_a"] = _linear(next(keys), h, (h, a.q_lora_rank), s, False)
+            p["q_norm"] = _norm(s, a.q_lora_rank, False)
+            p["q_b"] = _linear(next(keys), a.q_lora_rank, (a.q_lora_rank, hq * a.qk_dim), s, False)
+        else:
+            p["q"] = _linear(next(keys), h, (h, hq * a.qk_dim), s, False)
+        r = a.kv_lora_rank
+        p["kv_a"] = _linear(next(keys), h, (h, r + a.qk_rope_dim), s, False)
+        p["kv_norm"] = _norm(s, r, False)
+        # kv_b, kept as its key and value halves: the absorbed form uses them apart.
+        p["uk"] = _linear(next(keys), r, (r, hq, a.head_dim), s, False)
+        p["uv"] = _linear(next(keys), r, (r, hq, a.v_dim), s, False)
+        p["o"] = _linear(next(keys), hq * a.v_dim, (hq * a.v_dim, h), s, a.linear_bias)
+        return p
+    qkv = hq * a.qk_dim + a.kv_heads * (a.qk_dim + a.v_dim)
+    return {
+        "qkv": _linear(next(keys), h, (h, qkv), s, a.qkv_bias or a.linear_bias),
+        "o": _linear(next(keys), hq * a.v_dim, (hq * a.v_dim, h), s, a.linear_bias),
+    }
+
+
+def layer_params(key: jax.Array, s: Shape, layer: int) -> Params:
+    a = s.arch
+    k_att, k_ffn, k_router, k_shared = jax.random.split(key, 4)
+    p: Params = {
+        "attn_norm": _norm(s, a.hidden, a.norm_bias),
+        "attn": _attention(k_att, s),
+        "ffn_norm": _norm(s, a.hidden, a.norm_bias),
+    }
+    for extra in range(a.norms_per_layer - 2):
+        p[f"norm_{extra}"] = _norm(s, a.hidden, a.norm_bias)
+    if s.is_moe_layer(layer):
+        p["router"] = _linear(k_router, a.hidden, (a.hidden, a.experts), s, False)
+        p["experts"] = _ffn(k_ffn, s, a.expert_ffn, s.distinct_experts)
+        if a.shared_ffn:
+            p["shared"] = _ffn(k_shared, s, a.shared_ffn)
+    else:
+        p["ffn"] = _ffn(k_ffn, s, a.ffn)
+    return p
+
+
+def head_params(key: jax.Array, s: Shape) -> Params:
+    """The LM head as a ``vocab x hidden`` table (its rows are also the embedding)."""
+    a = s.arch
+    table = _linear(key, a.hidden, (a.vocab, a.hidden), s, False)
+    return {"table": table, "norm": _norm(s, a.hidden, a.norm_bias)}
+
+
+def cache_shapes(s: Shape, layer: int) -> tuple[tuple[int, ...], ...]:
+    a, t = s.arch, s.cache_length(layer)
+    if a.is_mla:
+        return ((s.batch, t, a.kv_lora_rank), (s.batch, t, a.qk_rope_dim))
+    return ((s.batch, a.kv_heads, t, a.qk_dim), (s.batch, a.kv_heads, t, a.v_dim))
+
+
+def caches(key: jax.Array, s: Shape) -> list[tuple[jax.Array, ...]]:
+    """Each layer's KV cache (keys and values, or MLA's latent and RoPE key), random."""
+
+    def make(key: jax.Array) -> list[tuple[jax.Array, ...]]:
+        out = []
+        for layer, k in enumerate(jax.random.split(key, s.arch.layers)):
+            shapes = cache_shapes(s, layer)
+            out.append(
+                tuple(
+                    _store(s, _random(kk, shape, 1.0))
+                    for kk, shape in zip(jax.random.split(k), shapes, strict=True)
+                )
+            )
+        return out
+
+    return jax.jit(make)(key)
+
+
+def params(key: jax.Array, s: Shape) -> Params:
+    """Every layer's weights and the head, made in one compiled call on the default device."""
+
+    def make(key: jax.Array) -> Params:
+        k_head, *k_layers = jax.random.split(key, s.arch.layers + 1)
+        return {
+            "layers": [layer_params(k, s, i) for i, k in enumerate(k_layers)],
+            "head": head_params(k_head, s),
+        }
+
+    return jax.jit(make)(key)
+
+
+# --- the step ------------------------------------------------------------------------------
+
+
+def _matmul_precision(s: Shape) -> Any:
+    return jax.lax.Precision.HIGHEST if s.compute == "fp32" else jax.lax.Precision.DEFAULT
+
+
+def _weight(s: Shape, p: Params) -> jax.Array:
+    """A weight in the compute type: read in its storage type, converted, scaled."""
+    w = p["w"]
+    if w.dtype != s.compute_dtype:
+        w = w.astype(s.compute_dtype)
+    return w * p["s"] if "s" in p else w
+
+
+def _apply(s: Shape, p: Params, x: jax.Array, spec: str) -> jax.Array:
+    """``einsum(spec, x, w)`` with ``w`` dequantized, and the bias."""
+    y = jnp.einsum(spec, x, _weight(s, p), precision=_matmul_precision(s))
+    if "b" in p:
+        y = y + p["b"]
+    return y
+
+
+def _dense(s: Shape, p: Params, x: jax.Array) -> jax.Array:
+    return _apply(s, p, x, "...i,io->...o")
+
+
+def _normed(p: Params, x: jax.Array) -> jax.Array:
+    """RMSNorm, or LayerNorm where the norm has a bias (GPT-style)."""
+    wide = x.astype(jnp.float32)
+    if "b" in p:
+        wide = wide - wide.mean(-1, keepdims=True)
+    y = wide * jax.lax.rsqrt((wide * wide).mean(-1, keepdims=True) + 1e-6)
+    y = y.astype(x.dtype) * p["g"]
+    return y + p["b"] if "b" in p else y
+
+
+def _activation(s: Shape, up: jax.Array) -> jax.Array:
+    if s.arch.gated_ffn:
+        gate, value = jnp.split(up, 2, axis=-1)
+        return jax.nn.silu(gate) * value
+    return jax.nn.gelu(up)
+
+
+def _ffn_apply(s: Shape, p: Params, x: jax.Array) -> jax.Array:
+    return _dense(s, p["down"], _activation(s, _dense(s, p["up"], x)))
+
+
+def routing(s: Shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The deterministic routing: token ``t``'s ``j``-th choice is touched expert
+    ``(t·k + j) mod n``, so the ``k`` choices differ and all ``n`` experts get tokens. Returns,
+    per touched expert and slot, the token (``[n, c]``), which of its choices it is, and
+    whether the slot is used (the last slots pad the groups to one size)."""
+    n, k = s.distinct_experts, s.arch.experts_per_token
+    groups: list[list[tuple[int, int]]] = [[] for _ in range(n)]
+    for t in range(s.tokens):
+        for j in range(k):
+            groups[(t * k + j) % n].append((t, j))
+    width = max(len(g) for g in groups)
+    token = np.zeros((n, width), np.int32)
+    choice = np.zeros((n, width), np.int32)
+    used = np.zeros((n, width), bool)
+    for e, group in enumerate(groups):
+        for c, (t, j) in enumerate(group):
+            token[e, c], choice[e, c], used[e, c] = t, j, True
+    return token, choice, used
+
+
+def expert_ids(s: Shape) -> np.ndarray:
+    """The router column each touched expert stands for, spread over all experts."""
+    return (np.arange(s.distinct_experts) * s.arch.experts // max(1, s.distinct_experts)).astype(
+        np.int32
+    )
+
+
+def _moe(s: Shape, p: Params, x: jax.Array) -> jax.Array:
+    """Top-k MoE over the touched experts: the router's logits at each token's k chosen
+    experts, softmaxed, weight the experts' outputs; each expert runs its tokens as one matmul."""
+    token, choice, used = routing(s)
+    ids = expert_ids(s)
+    logits = _dense(s, p["router"], x).astype(jnp.float32)  # [tokens, E]
+    k = s.arch.experts_per_token
+    chosen = ids[(np.arange(s.tokens)[:, None] * k + np.arange(k)) % s.distinct_experts]
+    gates = jax.nn.softmax(jnp.take_along_axis(logits, jnp.asarray(chosen), axis=1), axis=-1)
+    weight = gates[token, choice] * jnp.asarray(used)  # [n, c]
+    grouped = x[jnp.asarray(token)]  # [n, c, h]
+    up = _activation(s, _apply(s, p["experts"]["up"], grouped, "nch,nhf->ncf"))
+    down = _apply(s, p["experts"]["down"], up, "ncf,nfh->nch")
+    out = (
+        jnp.zeros_like(x)
+        .at[jnp.asarray(token).reshape(-1)]
+        .add((down * weight[..., None].astype(x.dtype)).reshape(-1, x.shape[-1]))
+    )
+    if "shared" in p:
+        out = out + _ffn_apply(s, p["shared"], x)
+    return out
+
+
+def _store(s: Shape, values: jax.Array) -> jax.Array:
+    dtype = jnp.dtype(PRECISION_DTYPES[s.kv])
+    if s.kv == "int8":
+        return jnp.clip(jnp.round(values * 64.0), -127, 127).astype(dtype)
+    return values.astype(dtype)
+
+
+def _load(s: Shape, cache: jax.Array) -> jax.Array:
+    values = cache.astype(s.compute_dtype)
+    return values * jnp.asarray(1 / 64.0, s.compute_dtype) if s.kv == "int8" else values
+
+
+def _write(cache: jax.Array, new: jax.Array, position: jax.Array, axis: int) -> jax.Array:
+    """``new`` into ``cache`` from ``position`` on along the positions ``axis``."""
+    start = [jnp.int32(0)] * cache.ndim
+    start[axis] = position.astype(jnp.int32)
+    return jax.lax.dynamic_update_slice(cache, new, tuple(start))
+
+
+def _mask(s: Shape, layer: int, length: int) -> jax.Array | None:
+    """Prefill's causal (and sliding-window) mask over ``[query, key]``; None in decode."""
+    if s.phase == "decode":
+        return None
+    q = jnp.arange(length)[:, None]
+    kpos = jnp.arange(length)[None, :]
+    allowed = kpos <= q
+    if layer < s.arch.sliding_layers:
+        allowed = allowed & (kpos > q - s.arch.sliding_window)
+    return allowed
+
+
+def _softmax(scores: jax.Array, mask: jax.Array | None) -> jax.Array:
+    wide = scores.astype(jnp.float32)
+    if mask is not None:
+        wide = jnp.where(mask, wide, -jnp.inf)
+    return jax.nn.softmax(wide, axis=-1)
+
+
+def _gqa(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Array) -> Any:
+    """Grouped-query attention; ``x`` is ``[batch, positions, hidden]``."""
+    a = s.arch
+    b, n = x.shape[0], x.shape[1]
+    hq, hk, dq, dv = a.heads, a.kv_heads, a.qk_dim, a.v_dim
+    qkv = _dense(s, p["qkv"], x)
+    q = qkv[..., : hq * dq].reshape(b, n, hk, hq // hk, dq)
+    # The cache is head-major (``[batch, kv_heads, positions, dim]``), as paged engines keep
+    # it: each head's keys are one contiguous matrix for the score and value matmuls.
+    k_new = qkv[..., hq * dq : hq * dq + hk * dq].reshape(b, n, hk, dq).transpose(0, 2, 1, 3)
+    v_new = qkv[..., hq * dq + hk * dq :].reshape(b, n, hk, dv).transpose(0, 2, 1, 3)
+    length = cache[0].shape[2]
+    # A windowed layer's cache is a ring: decode writes at the position modulo its length.
+    where = pos % length if s.phase == "decode" else jnp.int32(0)
+    keys = _write(cache[0], _store(s, k_new[:, :, -length:]), where, 2)
+    values = _write(cache[1], _store(s, v_new[:, :, -length:]), where, 2)
+    k_all, v_all = (_load(s, keys), _load(s, values)) if s.phase == "decode" else (k_new, v_new)
+    scores = jnp.einsum("bqkgd,bktd->bkgqt", q, k_all, precision=_matmul_precision(s))
+    probs = _softmax(scores / math.sqrt(dq), _mask(s, layer, n)).astype(x.dtype)
+    out = jnp.einsum("bkgqt,bktd->bqkgd", probs, v_all, precision=_matmul_precision(s))
+    return _dense(s, p["o"], out.reshape(b, n, hq * dv)), (keys, values)
+
+
+def _mla(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Array) -> Any:
+    """Multi-head latent attention: absorbed over the latent cache in decode, plain in prefill."""
+    a = s.arch
+    b, n = x.shape[0], x.shape[1]
+    hq, r, dn, dr = a.heads, a.kv_lora_rank, a.head_dim, a.qk_rope_dim
+    prec = _matmul_precision(s)
+    if "q" in p:
+        q = _dense(s, p["q"], x)
+    else:
+        q = _dense(s, p["q_b"], _normed(p["q_norm"], _dense(s, p["q_a"], x)))
+    q = q.reshape(b, n, hq, dn + dr)
+    q_nope, q_rope = q[..., :dn], q[..., dn:]
+    kv = _dense(s, p["kv_a"], x)
+    latent_new, rope_new = _normed(p["kv_norm"], kv[..., :r]), kv[..., r:]
+    where = pos if s.phase == "decode" else jnp.int32(0)
+    latent = _write(cache[0], _store(s, latent_new), where, 1)
+    rope = _write(cache[1], _store(s, rope_new), where, 1)
+    scale = 1.0 / math.sqrt(dn + dr)
+    if s.phase == "decode":
+        c_all, r_all = _load(s, latent), _load(s, rope)
+        q_lat = _apply(s, p["uk"], q_nope, "bqhd,khd->bqhk")
+        scores = jnp.einsum("bqhk,btk->bhqt", q_lat, c_all, precision=prec)
+        scores = scores + jnp.einsum("bqhr,btr->bhqt", q_rope, r_all, precision=prec)
+        probs = _softmax(scores * scale, None).astype(x.dtype)
+        o_lat = jnp.einsum("bhqt,btk->bqhk", probs, c_all, precision=prec)
+        out = _apply(s, p["uv"], o_lat, "bqhk,khd->bqhd")
+    else:
+        k_nope = _apply(s, p["uk"], latent_new, "btk,khd->bthd")
+        v = _apply(s, p["uv"], latent_new, "btk,khd->bthd")
+        k_rope = jnp.broadcast_to(rope_new[:, :, None, :], (b, n, hq, dr))
+        k = jnp.concatenate([k_nope, k_rope], axis=-1)
+        scores = jnp.einsum("bqhd,bthd->bhqt", q, k, precision=prec)
+        probs = _softmax(scores * scale, _mask(s, layer, n)).astype(x.dtype)
+        out = jnp.einsum("bhqt,bthd->bqhd", probs, v, precision=prec)
+    return _dense(s, p["o"], out.reshape(b, n, hq * a.v_dim)), (latent, rope)
+
+
+def _layer(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Array) -> Any:
+    attend = _mla if s.arch.is_mla else _gqa
+    attended, cache = attend(s, p["attn"], _normed(p["attn_norm"], x), cache, layer, pos)
+    x = x + attended
+    y = _normed(p["ffn_norm"], x)
+    if "router" in p:
+        flat = y.reshape(-1, y.shape[-1])
+        return x + _moe(s, p, flat).reshape(x.shape), cache
+    return x + _ffn_apply(s, p["ffn"], y), cache
+
+
+def step_function(s: Shape) -> Callable[..., Any]:
+    """``step(caches, params, tokens, position) -> (caches, logits)``: one decode step
+    (``tokens`` is ``[batch, 1]``, written at ``position``) or one prefill of ``context``
+    tokens (``[batch, context]``); float32 logits of each sequence's last token."""
+
+    def step(caches: list[Any], p: Params, tokens: jax.Array, pos: jax.Array) -> Any:
+        table = p["head"]["table"]
+        rows = table["w"][tokens].astype(s.compute_dtype)
+        x = rows * table["s"] if "s" in table else rows
+        new = []
+        for layer, (lp, cache) in enumerate(zip(p["layers"], caches, strict=True)):
+            x, cache = _layer(s, lp, x, cache, layer, pos)
+            new.append(cache)
+        last = _normed(p["head"]["norm"], x[:, -1])
+        logits = jnp.einsum(
+            "bh,vh->bv",
+            last,
+            _weight(s, table),
+            precision=_matmul_precision(s),
+            preferred_element_type=jnp.float32,
+        )
+        return new, logits
+
+    return step
+
+
+def tokens(s: Shape, seed: int = 0) -> jax.Array:
+    positions = 1 if s.phase == "decode" else s.context
+    rng = np.random.default_rng(seed)
+    return jnp.asarray(rng.integers(0, s.arch.vocab, (s.batch, positions)), jnp.int32)
+
+
+def position(s: Shape) -> jax.Array:
+    """Where decode writes the new token: the last of the ``context`` positions."""
+    return jnp.asarray(s.context - 1, jnp.int32)
+
+
+def nbytes(tree: Any) -> int:
+    """Bytes of every array (or abstract array) in ``tree``."""
+    return sum(
+        int(math.prod(leaf.shape)) * jnp.dtype(leaf.dtype).itemsize
+        for leaf in jax.tree_util.tree_leaves(tree)
+    )
+
+
+def layer_bytes(s: Shape, layer: int) -> int:
+    """Memory one layer takes (weights and cache), without allocating it."""
+    weights = jax.eval_shape(lambda: layer_params(jax.random.PRNGKey(0), s, layer))
+    itemsize = jnp.dtype(PRECISION_DTYPES[s.kv]).itemsize
+    return nbytes(weights) + sum(math.prod(c) * itemsize for c in cache_shapes(s, layer))
+
+
+def fixed_bytes(s: Shape) -> int:
+    """Memory the step needs whatever its layers: the head, logits and working activations
+    (prefill's score matrix included), twice over for XLA's temporaries."""
+    head = nbytes(jax.eval_shape(lambda: head_params(jax.random.PRNGKey(0), s)))
+    a = s.arch
+    itemsize = s.compute_dtype.itemsize
+    widest = max(a.hidden, a.ffn, a.expert_ffn * s.arch.experts_per_token) * 2 + a.hidden
+    working = s.tokens * widest * itemsize + 4 * s.batch * a.vocab
+    if s.phase == "prefill":
+        working += 4 * s.batch * a.heads * s.context * s.context
+    return head + 2 * working
