@@ -14,7 +14,7 @@ vocabulary) into random weights and a KV cache on a device, and a step function 
   ``distinct_experts`` experts per layer, the workload model's expectation for that many tokens
   (rounded), each touched expert's weights read once as a grouped matmul. Untouched experts are
   not allocated: a step never reads them, they would only take memory;
-- the embedding rows are gathered from the LM head's table (the same shape; a separate untied
+- the embedding rows are gathered from the LM head's matrix (the same size; a separate untied
   table is read the same ``tokens·hidden`` either way) and the head computes float32 logits for
   the last token of each sequence.
 
@@ -194,9 +194,9 @@ def layer_params(key: jax.Array, s: Shape, layer: int) -> Params:
 
 
 def head_params(key: jax.Array, s: Shape) -> Params:
-    """The LM head as a ``vocab x hidden`` table (its rows are also the embedding)."""
+    """The LM head as a ``hidden x vocab`` matrix; its columns are also the embedding."""
     a = s.arch
-    table = _linear(key, a.hidden, (a.vocab, a.hidden), s, False)
+    table = _linear(key, a.hidden, (a.hidden, a.vocab), s, False)
     return {"table": table, "norm": _norm(s, a.hidden, a.norm_bias)}
 
 
@@ -374,6 +374,26 @@ def _softmax(scores: jax.Array, mask: jax.Array | None) -> jax.Array:
     return jax.nn.softmax(wide, axis=-1)
 
 
+def _patched(scores: jax.Array, fresh: jax.Array, slot: jax.Array) -> jax.Array:
+    """Decode's scores over the cache as it was, with the new token's score at ``slot``.
+
+    Attention reads the old cache and patches the new token in, rather than reading the cache
+    after writing it: XLA then updates the donated cache in place and streams the old one once;
+    reading the written cache made it copy the cache (several times over, on the CPU)."""
+    start = (jnp.int32(0),) * (scores.ndim - 1) + (slot.astype(jnp.int32),)
+    return jax.lax.dynamic_update_slice(scores, fresh.astype(scores.dtype), start)
+
+
+def _correction(
+    probs: jax.Array, slot: jax.Array, old: jax.Array, new: jax.Array, spec: str
+) -> jax.Array:
+    """What the new token's value adds over the stale one at ``slot``: ``p_slot·(new - old)``;
+    ``old``/``new`` carry positions on their third axis."""
+    p_slot = jax.lax.dynamic_index_in_dim(probs, slot, axis=probs.ndim - 1, keepdims=False)
+    stale = jax.lax.dynamic_slice_in_dim(old, slot, 1, axis=2)
+    return jnp.einsum(spec, p_slot, new - stale)
+
+
 def _gqa(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Array) -> Any:
     """Grouped-query attention; ``x`` is ``[batch, positions, hidden]``."""
     a = s.arch
@@ -388,13 +408,23 @@ def _gqa(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Arr
     length = cache[0].shape[2]
     # A windowed layer's cache is a ring: decode writes at the position modulo its length.
     where = pos % length if s.phase == "decode" else jnp.int32(0)
-    keys = _write(cache[0], _store(s, k_new[:, :, -length:]), where, 2)
-    values = _write(cache[1], _store(s, v_new[:, :, -length:]), where, 2)
-    k_all, v_all = (_load(s, keys), _load(s, values)) if s.phase == "decode" else (k_new, v_new)
-    scores = jnp.einsum("bqkgd,bktd->bkgqt", q, k_all, precision=_matmul_precision(s))
-    probs = _softmax(scores / math.sqrt(dq), _mask(s, layer, n)).astype(x.dtype)
-    out = jnp.einsum("bkgqt,bktd->bqkgd", probs, v_all, precision=_matmul_precision(s))
-    return _dense(s, p["o"], out.reshape(b, n, hq * dv)), (keys, values)
+    written = (_store(s, k_new[:, :, -length:]), _store(s, v_new[:, :, -length:]))
+    prec = _matmul_precision(s)
+    if s.phase == "decode":
+        # Scores and values over the cache as it was, the new token patched in (see _patched).
+        k_new, v_new = _load(s, _store(s, k_new)), _load(s, _store(s, v_new))
+        old_k, old_v = _load(s, cache[0]), _load(s, cache[1])
+        scores = jnp.einsum("bqkgd,bktd->bkgqt", q, old_k, precision=prec)
+        fresh = jnp.einsum("bqkgd,bkqd->bkgq", q, k_new, precision=prec)[..., None]
+        probs = _softmax(_patched(scores, fresh, where) / math.sqrt(dq), None).astype(x.dtype)
+        out = jnp.einsum("bkgqt,bktd->bkgqd", probs, old_v, precision=prec)
+        out = out + _correction(probs, where, old_v, v_new, "bkgq,bkqd->bkgqd")
+        out = out.transpose(0, 3, 1, 2, 4)
+    else:
+        scores = jnp.einsum("bqkgd,bktd->bkgqt", q, k_new, precision=prec)
+        probs = _softmax(scores / math.sqrt(dq), _mask(s, layer, n)).astype(x.dtype)
+        out = jnp.einsum("bkgqt,bktd->bqkgd", probs, v_new, precision=prec)
+    return _dense(s, p["o"], out.reshape(b, n, hq * dv)), written
 
 
 def _mla(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Array) -> Any:
@@ -412,17 +442,20 @@ def _mla(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Arr
     kv = _dense(s, p["kv_a"], x)
     latent_new, rope_new = _normed(p["kv_norm"], kv[..., :r]), kv[..., r:]
     where = pos if s.phase == "decode" else jnp.int32(0)
-    latent = _write(cache[0], _store(s, latent_new), where, 1)
-    rope = _write(cache[1], _store(s, rope_new), where, 1)
+    written = (_store(s, latent_new), _store(s, rope_new))
     scale = 1.0 / math.sqrt(dn + dr)
     if s.phase == "decode":
-        c_all, r_all = _load(s, latent), _load(s, rope)
+        c_new, r_new = _load(s, _store(s, latent_new)), _load(s, _store(s, rope_new))
+        old_c, old_r = _load(s, cache[0]), _load(s, cache[1])
         q_lat = _apply(s, p["uk"], q_nope, "bqhd,khd->bqhk")
-        scores = jnp.einsum("bqhk,btk->bhqt", q_lat, c_all, precision=prec)
-        scores = scores + jnp.einsum("bqhr,btr->bhqt", q_rope, r_all, precision=prec)
-        probs = _softmax(scores * scale, None).astype(x.dtype)
-        o_lat = jnp.einsum("bhqt,btk->bqhk", probs, c_all, precision=prec)
-        out = _apply(s, p["uv"], o_lat, "bqhk,khd->bqhd")
+        scores = jnp.einsum("bqhk,btk->bhqt", q_lat, old_c, precision=prec)
+        scores = scores + jnp.einsum("bqhr,btr->bhqt", q_rope, old_r, precision=prec)
+        fresh = jnp.einsum("bqhk,bqk->bhq", q_lat, c_new, precision=prec)
+        fresh = fresh + jnp.einsum("bqhr,bqr->bhq", q_rope, r_new, precision=prec)
+        probs = _softmax(_patched(scores, fresh[..., None], where) * scale, None).astype(x.dtype)
+        o_lat = jnp.einsum("bhqt,btk->bhqk", probs, old_c, precision=prec)
+        o_lat = o_lat + _correction(probs, where, old_c[:, None], c_new[:, None], "bhq,bxqk->bhqk")
+        out = _apply(s, p["uv"], o_lat.transpose(0, 2, 1, 3), "bqhk,khd->bqhd")
     else:
         k_nope = _apply(s, p["uk"], latent_new, "btk,khd->bthd")
         v = _apply(s, p["uv"], latent_new, "btk,khd->bthd")
@@ -431,7 +464,7 @@ def _mla(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Arr
         scores = jnp.einsum("bqhd,bthd->bhqt", q, k, precision=prec)
         probs = _softmax(scores * scale, _mask(s, layer, n)).astype(x.dtype)
         out = jnp.einsum("bhqt,bthd->bqhd", probs, v, precision=prec)
-    return _dense(s, p["o"], out.reshape(b, n, hq * a.v_dim)), (latent, rope)
+    return _dense(s, p["o"], out.reshape(b, n, hq * a.v_dim)), written
 
 
 def _layer(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Array) -> Any:
@@ -446,21 +479,26 @@ def _layer(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.A
 
 
 def step_function(s: Shape) -> Callable[..., Any]:
-    """``step(caches, params, tokens, position) -> (caches, logits)``: one decode step
-    (``tokens`` is ``[batch, 1]``, written at ``position``) or one prefill of ``context``
-    tokens (``[batch, context]``); float32 logits of each sequence's last token."""
+    """``step(caches, params, tokens, position) -> (entries, logits)``: one decode step
+    (``tokens`` is ``[batch, 1]``, at ``position``) or one prefill of ``context`` tokens
+    (``[batch, context]``); each layer's new cache entries, for ``write_function`` to store,
+    and float32 logits of each sequence's last token.
+
+    The cache is written by a second, donated program, as serving engines write it with a
+    kernel of its own (vLLM's ``reshape_and_cache``): XLA's CPU backend copies a donated cache
+    that one program both reads and updates in place (twice over), which no engine does."""
 
     def step(caches: list[Any], p: Params, tokens: jax.Array, pos: jax.Array) -> Any:
         table = p["head"]["table"]
-        rows = table["w"][tokens].astype(s.compute_dtype)
-        x = rows * table["s"] if "s" in table else rows
+        rows = jnp.moveaxis(table["w"][:, tokens], 0, -1).astype(s.compute_dtype)
+        x = rows * table["s"][tokens][..., None] if "s" in table else rows
         new = []
         for layer, (lp, cache) in enumerate(zip(p["layers"], caches, strict=True)):
-            x, cache = _layer(s, lp, x, cache, layer, pos)
-            new.append(cache)
+            x, entries = _layer(s, lp, x, cache, layer, pos)
+            new.append(entries)
         last = _normed(p["head"]["norm"], x[:, -1])
         logits = jnp.einsum(
-            "bh,vh->bv",
+            "bh,hv->bv",
             last,
             _weight(s, table),
             precision=_matmul_precision(s),
@@ -469,6 +507,21 @@ def step_function(s: Shape) -> Callable[..., Any]:
         return new, logits
 
     return step
+
+
+def write_function(s: Shape) -> Callable[..., Any]:
+    """``write(caches, entries, position) -> caches``: the new entries stored in place (decode:
+    at ``position``, modulo a windowed layer's length; prefill: from the start)."""
+    axis = 1 if s.arch.is_mla else 2
+
+    def write(caches: list[Any], entries: list[Any], pos: jax.Array) -> Any:
+        out = []
+        for cache, new in zip(caches, entries, strict=True):
+            where = pos % cache[0].shape[axis] if s.phase == "decode" else jnp.int32(0)
+            out.append(tuple(_write(c, e, where, axis) for c, e in zip(cache, new, strict=True)))
+        return out
+
+    return write
 
 
 def tokens(s: Shape, seed: int = 0) -> jax.Array:

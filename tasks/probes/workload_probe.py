@@ -187,7 +187,7 @@ def gather_charge_bytes(s: workload.Shape, device: Any) -> float:
     table = jax.eval_shape(lambda: workload.head_params(jax.random.PRNGKey(0), s))["table"]["w"]
     table = jax.ShapeDtypeStruct(table.shape, table.dtype, sharding=here)
     ids = jax.ShapeDtypeStruct(workload.tokens(s).shape, jnp.int32, sharding=here)
-    compiled = jax.jit(lambda t, i: t[i]).lower(table, ids).compile()
+    compiled = jax.jit(lambda t, i: t[:, i]).lower(table, ids).compile()
     return _cost_analysis(compiled).get("bytes accessed", math.nan)
 
 
@@ -299,13 +299,18 @@ def _run(
         weights = workload.params(jax.random.PRNGKey(0), s)
         state = {"caches": workload.caches(jax.random.PRNGKey(1), s)}
         ids, pos = workload.tokens(s), workload.position(s)
-    step = jax.jit(workload.step_function(s), donate_argnums=(0,), keep_unused=True)
-    compiled = step.lower(state["caches"], weights, ids, pos).compile()
-    xla = _cost_analysis(compiled)
+    step = jax.jit(workload.step_function(s)).lower(state["caches"], weights, ids, pos).compile()
+    entries = jax.eval_shape(workload.step_function(s), state["caches"], weights, ids, pos)[0]
+    write = jax.jit(workload.write_function(s), donate_argnums=(0,), keep_unused=True)
+    stored = write.lower(state["caches"], entries, pos).compile()
+    costs = [_cost_analysis(step), _cost_analysis(stored)]
+    xla = {key: sum(c.get(key, 0.0) for c in costs) for key in ("bytes accessed", "flops")}
     gather = gather_charge_bytes(s, device)
 
     def call() -> Any:
-        state["caches"], logits = compiled(state["caches"], weights, ids, pos)
+        new, logits = step(state["caches"], weights, ids, pos)
+        state["caches"] = stored(state["caches"], new, pos)
+        jax.block_until_ready(state["caches"])
         return logits.block_until_ready()
 
     timed = time_calls(
