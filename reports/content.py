@@ -54,6 +54,7 @@ class AuditReport:
     settings: dict[str, object] = field(default_factory=dict)
     software: str = ""
     top_n: int = TOP_N
+    validation: list[dict[str, object]] = field(default_factory=list)  # memwall validate cases
 
     @property
     def title(self) -> str:

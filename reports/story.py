@@ -27,6 +27,7 @@ from reportlab.platypus import (
 from reports.charts import fit, headroom_chart, roofline_chart
 from reports.content import AuditReport, Findings
 from reports.styles import STATUS_COLOURS, key_style, stylesheet, table_style
+from reports.validation import validation_section
 from tasks.analysis.mitigations import LOWER_PRECISIONS
 from tasks.analysis.ranking import records
 
@@ -595,7 +596,7 @@ def story(report: AuditReport) -> list[Flowable]:
     for r in records(ranking.head(len(details))):
         mitigations = by_id.get(r.workload_id, f.mitigations.iloc[:0])
         flow += _detail_page(r, details.loc[r.workload_id], mitigations)
-    flow += _method(report)
+    flow += _method(report) + validation_section(report.validation)
     if len(ranking) > FULL_TABLE_ROWS:
         flow += [
             PageBreak(),

@@ -110,34 +110,71 @@ def validation_steps(
     chosen: Sequence[Case],
     quick: bool,
     run_id: str,
+    measurements: pd.DataFrame | None = None,
     supports: Capability = storage_unsupported_reason,
     free_bytes: Callable[[Any], int | None] = free_memory_bytes,
 ) -> tuple[list[Step], list[CaseResult]]:
-    """The ceiling probes, then one step per case; each case's result is appended to the
-    returned list as its step runs."""
+    """The ceiling probes (none where ``measurements`` of this run already hold them), then
+    one step per case; each case's result is appended to the returned list as its step runs."""
     target = single_target(accelerator, catalog)
     plan = ceiling_plan(accelerator.platform, quick, [c.compute_dtype for c in chosen])
-    measured: list[Row] = []
+    measured: list[Row] = (
+        []
+        if measurements is None
+        else [{str(k): v for k, v in r.items()} for r in measurements.to_dict("records")]
+    )
     results: list[CaseResult] = []
 
-    def keep(run: Callable[[], list[Row]]) -> list[Row]:
-        rows = run()
-        measured.extend(rows)
-        return rows
+    def keep(run: Callable[[], list[Row]]) -> Callable[[], list[Row]]:
+        def kept() -> list[Row]:
+            rows = run()
+            measured.extend(rows)
+            return rows
 
-    steps = [Step(s.label, lambda run=s.run: keep(run)) for s in device_steps(target, plan, run_id)]
+        return kept
+
+    ceiling_steps = [] if measurements is not None else device_steps(target, plan, run_id)
+    steps = [Step(s.label, keep(s.run)) for s in ceiling_steps]
     rows = _Rows(target, run_id, software_versions())
 
-    def run_case(case: Case) -> list[Row]:
-        frame = pd.DataFrame(measured)
-        ceiling = None if frame.empty else ceilings(frame, case.compute_dtype, target.device_index)
-        result = measure_case(case, rows, plan, ceiling, supports, free_bytes)
-        results.append(result)
-        return [result.row]
+    def run_case(case: Case) -> Callable[[], list[Row]]:
+        def run() -> list[Row]:
+            frame = pd.DataFrame(measured)
+            found = (
+                None if frame.empty else ceilings(frame, case.compute_dtype, target.device_index)
+            )
+            result = measure_case(case, rows, plan, found, supports, free_bytes)
+            results.append(result)
+            return [result.row]
 
-    for case in chosen:
-        steps.append(Step(f"{target.label}: {case.name}", lambda c=case: run_case(c)))
+        return run
+
+    steps += [Step(f"{target.label}: {case.name}", run_case(case)) for case in chosen]
     return steps, results
+
+
+def validate_host(
+    accelerators: Sequence[Accelerator],
+    catalog: pd.DataFrame,
+    run_id: str,
+    quick: bool = True,
+    measurements: pd.DataFrame | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The built-in cases on the first device of each kind: measurement rows (the ceiling
+    probes' too, where ``measurements`` does not hold them) and one record per case."""
+    from tasks.probes.runner import run_steps
+
+    first = {a.device_kind: a for a in reversed(accelerators)}
+    steps: list[Step] = []
+    results: list[list[CaseResult]] = []
+    for accelerator in first.values():
+        chosen = cases(None, accelerator.platform, quick)
+        more, found = validation_steps(accelerator, catalog, chosen, quick, run_id, measurements)
+        steps += more
+        results.append(found)
+    frame = run_steps(steps, f"validation on {accelerators[0].host}", progress)
+    return frame, [record(r) for found in results for r in found]
 
 
 def _number(value: float) -> float | None:

@@ -12,8 +12,8 @@ vocabulary) into random weights and a KV cache on a device, and a step function 
   donated, so each call updates it in place;
 - gated (or plain) FFN; MoE with a deterministic routing that touches exactly
   ``distinct_experts`` experts per layer, the workload model's expectation for that many tokens
-  (rounded), each touched expert's weights read once as a grouped matmul. Untouched experts are
-  not allocated: a step never reads them, they would only take memory;
+  (rounded), each touched expert's weights read once by a matmul over its tokens. Untouched
+  experts are not allocated: a step never reads them, they would only take memory;
 - the embedding rows are gathered from the LM head's matrix (the same size; a separate untied
   table is read the same ``tokens·hidden`` either way) and the head computes float32 logits for
   the last token of each sequence.
@@ -135,14 +135,13 @@ def _norm(s: Shape, width: int, bias: bool) -> Params:
     return out
 
 
-def _ffn(key: jax.Array, s: Shape, width: int, experts: int = 0) -> Params:
+def _ffn(key: jax.Array, s: Shape, width: int, bias: bool) -> Params:
     a = s.arch
     up = (2 if a.gated_ffn else 1) * width
-    lead = (experts,) if experts else ()
     k1, k2 = jax.random.split(key)
     return {
-        "up": _linear(k1, a.hidden, (*lead, a.hidden, up), s, a.linear_bias and not experts),
-        "down": _linear(k2, width, (*lead, width, a.hidden), s, a.linear_bias and not experts),
+        "up": _linear(k1, a.hidden, (a.hidden, up), s, bias),
+        "down": _linear(k2, width, (width, a.hidden), s, bias),
     }
 
 
@@ -185,11 +184,13 @@ def layer_params(key: jax.Array, s: Shape, layer: int) -> Params:
         p[f"norm_{extra}"] = _norm(s, a.hidden, a.norm_bias)
     if s.is_moe_layer(layer):
         p["router"] = _linear(k_router, a.hidden, (a.hidden, a.experts), s, False)
-        p["experts"] = _ffn(k_ffn, s, a.expert_ffn, s.distinct_experts)
+        p["experts"] = [
+            _ffn(k, s, a.expert_ffn, False) for k in jax.random.split(k_ffn, s.distinct_experts)
+        ]
         if a.shared_ffn:
-            p["shared"] = _ffn(k_shared, s, a.shared_ffn)
+            p["shared"] = _ffn(k_shared, s, a.shared_ffn, False)
     else:
-        p["ffn"] = _ffn(k_ffn, s, a.ffn)
+        p["ffn"] = _ffn(k_ffn, s, a.ffn, a.linear_bias)
     return p
 
 
@@ -207,7 +208,7 @@ def cache_shapes(s: Shape, layer: int) -> tuple[tuple[int, ...], ...]:
     return ((s.batch, a.kv_heads, t, a.qk_dim), (s.batch, a.kv_heads, t, a.v_dim))
 
 
-def caches(key: jax.Array, s: Shape) -> list[tuple[jax.Array, ...]]:
+def caches(key: jax.Array, s: Shape) -> Any:
     """Each layer's KV cache (keys and values, or MLA's latent and RoPE key), random."""
 
     def make(key: jax.Array) -> list[tuple[jax.Array, ...]]:
@@ -225,7 +226,7 @@ def caches(key: jax.Array, s: Shape) -> list[tuple[jax.Array, ...]]:
     return jax.jit(make)(key)
 
 
-def params(key: jax.Array, s: Shape) -> Params:
+def params(key: jax.Array, s: Shape) -> Any:
     """Every layer's weights and the head, made in one compiled call on the default device."""
 
     def make(key: jax.Array) -> Params:
@@ -245,7 +246,7 @@ def _matmul_precision(s: Shape) -> Any:
     return jax.lax.Precision.HIGHEST if s.compute == "fp32" else jax.lax.Precision.DEFAULT
 
 
-def _weight(s: Shape, p: Params) -> jax.Array:
+def _weight(s: Shape, p: Params) -> Any:
     """A weight in the compute type: read in its storage type, converted, scaled."""
     w = p["w"]
     if w.dtype != s.compute_dtype:
@@ -265,7 +266,7 @@ def _dense(s: Shape, p: Params, x: jax.Array) -> jax.Array:
     return _apply(s, p, x, "...i,io->...o")
 
 
-def _normed(p: Params, x: jax.Array) -> jax.Array:
+def _normed(p: Params, x: jax.Array) -> Any:
     """RMSNorm, or LayerNorm where the norm has a bias (GPT-style)."""
     wide = x.astype(jnp.float32)
     if "b" in p:
@@ -315,22 +316,19 @@ def expert_ids(s: Shape) -> np.ndarray:
 
 def _moe(s: Shape, p: Params, x: jax.Array) -> jax.Array:
     """Top-k MoE over the touched experts: the router's logits at each token's k chosen
-    experts, softmaxed, weight the experts' outputs; each expert runs its tokens as one matmul."""
+    experts, softmaxed, weight the experts' outputs; each expert runs its tokens (a static
+    group: the routing is fixed) as one matmul, and the outputs are added back per token."""
     token, choice, used = routing(s)
     ids = expert_ids(s)
     logits = _dense(s, p["router"], x).astype(jnp.float32)  # [tokens, E]
     k = s.arch.experts_per_token
     chosen = ids[(np.arange(s.tokens)[:, None] * k + np.arange(k)) % s.distinct_experts]
     gates = jax.nn.softmax(jnp.take_along_axis(logits, jnp.asarray(chosen), axis=1), axis=-1)
-    weight = gates[token, choice] * jnp.asarray(used)  # [n, c]
-    grouped = x[jnp.asarray(token)]  # [n, c, h]
-    up = _activation(s, _apply(s, p["experts"]["up"], grouped, "nch,nhf->ncf"))
-    down = _apply(s, p["experts"]["down"], up, "ncf,nfh->nch")
-    out = (
-        jnp.zeros_like(x)
-        .at[jnp.asarray(token).reshape(-1)]
-        .add((down * weight[..., None].astype(x.dtype)).reshape(-1, x.shape[-1]))
-    )
+    out = jnp.zeros_like(x)
+    for e, expert in enumerate(p["experts"]):
+        rows, picks = token[e][used[e]], choice[e][used[e]]
+        y = _ffn_apply(s, expert, x[rows]) * gates[rows, picks][:, None].astype(x.dtype)
+        out = out.at[rows].add(y)
     if "shared" in p:
         out = out + _ffn_apply(s, p["shared"], x)
     return out
@@ -560,4 +558,4 @@ def fixed_bytes(s: Shape) -> int:
     working = s.tokens * widest * itemsize + 4 * s.batch * a.vocab
     if s.phase == "prefill":
         working += 4 * s.batch * a.heads * s.context * s.context
-    return head + 2 * working
+    return int(head + 2 * working)

@@ -116,8 +116,9 @@ class CaseResult:
     @property
     def full_model_step_s(self) -> float:
         """The measured step scaled to all layers by the model's work."""
-        work = "bytes" if self.case.phase == "decode" else "flops"
-        return self.measured_step_s * getattr(self.full_model, work) / getattr(self.model, work)
+        if self.case.phase == "decode":
+            return self.measured_step_s * self.full_model.bytes / self.model.bytes
+        return self.measured_step_s * self.full_model.flops / self.model.flops
 
 
 def storage_unsupported_reason(dtype: str, device: Any) -> str | None:
@@ -185,8 +186,8 @@ def gather_charge_bytes(s: workload.Shape, device: Any) -> float:
     """Bytes XLA's cost model charges the embedding gather alone (see the module doc)."""
     here = SingleDeviceSharding(device)
     table = jax.eval_shape(lambda: workload.head_params(jax.random.PRNGKey(0), s))["table"]["w"]
-    table = jax.ShapeDtypeStruct(table.shape, table.dtype, sharding=here)
-    ids = jax.ShapeDtypeStruct(workload.tokens(s).shape, jnp.int32, sharding=here)
+    table = jax.ShapeDtypeStruct(table.shape, table.dtype, sharding=here)  # type: ignore[no-untyped-call]
+    ids = jax.ShapeDtypeStruct(workload.tokens(s).shape, jnp.int32, sharding=here)  # type: ignore[no-untyped-call]
     compiled = jax.jit(lambda t, i: t[:, i]).lower(table, ids).compile()
     return _cost_analysis(compiled).get("bytes accessed", math.nan)
 
@@ -310,7 +311,7 @@ def _run(
     def call() -> Any:
         new, logits = step(state["caches"], weights, ids, pos)
         state["caches"] = stored(state["caches"], new, pos)
-        jax.block_until_ready(state["caches"])
+        jax.block_until_ready(state["caches"])  # type: ignore[no-untyped-call]
         return logits.block_until_ready()
 
     timed = time_calls(

@@ -67,42 +67,42 @@ def _np(tree: Any) -> Any:
     return jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), tree)
 
 
-def _w(p: dict[str, Any]) -> np.ndarray:
+def _w(p: dict[str, Any]) -> Any:
     return p["w"] * p["s"] if "s" in p else p["w"]
 
 
-def _lin(p: dict[str, Any], x: np.ndarray) -> np.ndarray:
+def _lin(p: dict[str, Any], x: np.ndarray) -> Any:
     y = x @ _w(p)
     return y + p["b"] if "b" in p else y
 
 
-def _norm(p: dict[str, Any], x: np.ndarray) -> np.ndarray:
+def _norm(p: dict[str, Any], x: np.ndarray) -> Any:
     if "b" in p:
         x = x - x.mean(-1, keepdims=True)
     return x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-6) * p["g"] + p.get("b", 0.0)
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
+def _softmax(x: np.ndarray) -> Any:
     e = np.exp(x - x.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
 
 
-def _silu(x: np.ndarray) -> np.ndarray:
+def _silu(x: np.ndarray) -> Any:
     return x / (1 + np.exp(-x))
 
 
-def _ffn(p: dict[str, Any], x: np.ndarray) -> np.ndarray:
+def _ffn(p: dict[str, Any], x: np.ndarray) -> Any:
     gate, value = np.split(_lin(p["up"], x), 2, axis=-1)
     return _lin(p["down"], _silu(gate) * value)
 
 
-def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, allowed: np.ndarray) -> Any:
     """q ``[heads, queries, d]``, k/v ``[heads, keys, d]`` (already one per query head)."""
     scores = np.einsum("hqd,htd->hqt", q, k) / math.sqrt(q.shape[-1])
     return np.einsum("hqt,htd->qhd", _softmax(np.where(allowed, scores, -np.inf)), v)
 
 
-def _allowed(s: workload.Shape, layer: int, n: int, keys: int) -> np.ndarray:
+def _allowed(s: workload.Shape, layer: int, n: int, keys: int) -> Any:
     if s.phase == "decode":
         return np.ones((1, keys), bool)
     q, k = np.arange(n)[:, None], np.arange(n)[None, :]
@@ -110,7 +110,7 @@ def _allowed(s: workload.Shape, layer: int, n: int, keys: int) -> np.ndarray:
     return (k <= q) & (k > q - window)
 
 
-def _gqa(s: workload.Shape, p: Any, x: np.ndarray, cache: Any, layer: int) -> np.ndarray:
+def _gqa(s: workload.Shape, p: Any, x: np.ndarray, cache: Any, layer: int) -> Any:
     a = s.arch
     b, n = x.shape[:2]
     qkv = _lin(p["qkv"], x)
@@ -139,7 +139,7 @@ def _gqa(s: workload.Shape, p: Any, x: np.ndarray, cache: Any, layer: int) -> np
     return _lin(p["o"], out.reshape(b, n, -1))
 
 
-def _mla(s: workload.Shape, p: Any, x: np.ndarray, cache: Any, layer: int) -> np.ndarray:
+def _mla(s: workload.Shape, p: Any, x: np.ndarray, cache: Any, layer: int) -> Any:
     a = s.arch
     b, n = x.shape[:2]
     r, dn, dr = a.kv_lora_rank, a.head_dim, a.qk_rope_dim
@@ -161,7 +161,7 @@ def _mla(s: workload.Shape, p: Any, x: np.ndarray, cache: Any, layer: int) -> np
     return _lin(p["o"], out.reshape(b, n, -1))
 
 
-def _moe(s: workload.Shape, p: Any, y: np.ndarray) -> np.ndarray:
+def _moe(s: workload.Shape, p: Any, y: np.ndarray) -> Any:
     """Token t's j-th choice is touched expert (t·k + j) mod n, standing for router column
     ⌊slot·E/n⌋; the gates are the softmax of the router logits at the chosen columns."""
     a = s.arch
@@ -173,18 +173,13 @@ def _moe(s: workload.Shape, p: Any, y: np.ndarray) -> np.ndarray:
         slots = [(t * k + j) % n for j in range(k)]
         gates = _softmax(logits[t, [slot * a.experts // n for slot in slots]])
         for gate, slot in zip(gates, slots, strict=True):
-            expert = {
-                part: {"w": p["experts"][part]["w"][slot]}
-                | ({"s": p["experts"][part]["s"]} if "s" in p["experts"][part] else {})
-                for part in ("up", "down")
-            }
-            out[t] += gate * _ffn(expert, flat[t])
+            out[t] += gate * _ffn(p["experts"][slot], flat[t])
     if "shared" in p:
         out += _ffn(p["shared"], flat)
     return out.reshape(y.shape)
 
 
-def reference(s: workload.Shape, p: Any, caches: Any, tokens: np.ndarray) -> np.ndarray:
+def reference(s: workload.Shape, p: Any, caches: Any, tokens: np.ndarray) -> Any:
     table = _w(p["head"]["table"])  # [hidden, vocab]
     x = np.moveaxis(table[:, tokens], 0, -1)
     for layer, (lp, cache) in enumerate(zip(p["layers"], caches, strict=True)):
