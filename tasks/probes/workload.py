@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final
 
 import jax
@@ -102,27 +103,29 @@ class Shape:
 # --- weights -------------------------------------------------------------------------------
 
 
-def _random(key: jax.Array, shape: tuple[int, ...], scale: float) -> jax.Array:
-    """Uniform values in (-scale, scale), float32, repeating every ``_RANDOM_PERIOD``."""
+@partial(jax.jit, static_argnums=(1, 2, 3))
+def _random(key: jax.Array, shape: tuple[int, ...], scale: float, dtype: str) -> jax.Array:
+    """Uniform values in (-scale, scale) as ``dtype``, repeating every ``_RANDOM_PERIOD``
+    elements; one small compiled call per shape (a model repeats a handful of shapes), where
+    one call for the whole model compiled for seconds."""
     size = math.prod(shape)
     period = min(size, _RANDOM_PERIOD)
     block = jax.random.uniform(key, (period,), jnp.float32, -scale, scale)
     tiled = jnp.broadcast_to(block, (-(-size // period), period)).reshape(-1)
-    return tiled[:size].reshape(shape)
+    return tiled[:size].reshape(shape).astype(dtype)
 
 
 def _linear(key: jax.Array, fan_in: int, shape: tuple[int, ...], s: Shape, bias: bool) -> Params:
-    """A weight of ``shape`` (input features first, or an expert axis then input features) in
-    the storage precision; quantized types carry a per-output-channel scale."""
+    """A weight of ``shape`` (input features first) in the storage precision; quantized types
+    store values scaled to their range and carry a per-output-channel scale."""
     scale = 1.0 / math.sqrt(fan_in)
-    values = _random(key, shape, scale)
     out: Params = {}
     if s.weights in _QUANTIZED:
         qmax = 127.0 if s.weights == "int8" else 448.0
-        out["w"] = (values * (qmax / scale)).astype(PRECISION_DTYPES[s.weights])
+        out["w"] = _random(key, shape, qmax, PRECISION_DTYPES[s.weights])
         out["s"] = jnp.full(shape[-1:], scale / qmax, s.compute_dtype)
     else:
-        out["w"] = values.astype(PRECISION_DTYPES[s.weights])
+        out["w"] = _random(key, shape, scale, PRECISION_DTYPES[s.weights])
     if bias:
         out["b"] = jnp.full(shape[-1:], 0.01, s.compute_dtype)
     return out
@@ -210,33 +213,26 @@ def cache_shapes(s: Shape, layer: int) -> tuple[tuple[int, ...], ...]:
 
 def caches(key: jax.Array, s: Shape) -> Any:
     """Each layer's KV cache (keys and values, or MLA's latent and RoPE key), random."""
-
-    def make(key: jax.Array) -> list[tuple[jax.Array, ...]]:
-        out = []
-        for layer, k in enumerate(jax.random.split(key, s.arch.layers)):
-            shapes = cache_shapes(s, layer)
-            out.append(
-                tuple(
-                    _store(s, _random(kk, shape, 1.0))
-                    for kk, shape in zip(jax.random.split(k), shapes, strict=True)
-                )
+    out = []
+    scale = 127.0 if s.kv == "int8" else 1.0  # int8 entries are dequantized by 1/64
+    for layer, k in enumerate(jax.random.split(key, s.arch.layers)):
+        shapes = cache_shapes(s, layer)
+        out.append(
+            tuple(
+                _random(kk, shape, scale, PRECISION_DTYPES[s.kv])
+                for kk, shape in zip(jax.random.split(k), shapes, strict=True)
             )
-        return out
-
-    return jax.jit(make)(key)
+        )
+    return out
 
 
 def params(key: jax.Array, s: Shape) -> Any:
-    """Every layer's weights and the head, made in one compiled call on the default device."""
-
-    def make(key: jax.Array) -> Params:
-        k_head, *k_layers = jax.random.split(key, s.arch.layers + 1)
-        return {
-            "layers": [layer_params(k, s, i) for i, k in enumerate(k_layers)],
-            "head": head_params(k_head, s),
-        }
-
-    return jax.jit(make)(key)
+    """Every layer's weights and the head, on the default device."""
+    k_head, *k_layers = jax.random.split(key, s.arch.layers + 1)
+    return {
+        "layers": [layer_params(k, s, i) for i, k in enumerate(k_layers)],
+        "head": head_params(k_head, s),
+    }
 
 
 # --- the step ------------------------------------------------------------------------------
