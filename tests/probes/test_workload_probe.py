@@ -295,3 +295,16 @@ def test_xla_counts_the_bytes_and_flops_of_a_decode_layer_the_model_counts() -> 
     )
     assert found["bytes accessed"] == pytest.approx(model.bytes, rel=0.10)
     assert found["flops"] == pytest.approx(model.flops, rel=0.10)
+
+
+def test_xla_charges_a_gather_of_several_rows_its_whole_table() -> None:
+    """XLA's cost model, not the model, is wrong about the embedding gather: one row is a
+    dynamic slice charged its bytes; several rows are charged the whole table."""
+    from tasks.probes.workload_probe import gather_charge_bytes
+
+    device = jax.devices()[0]
+    table = 4 * GQA.hidden * GQA.vocab
+    one = gather_charge_bytes(workload.Shape(GQA, "decode", 1, 8, "fp32", "fp32", "fp32"), device)
+    four = gather_charge_bytes(workload.Shape(GQA, "decode", 4, 8, "fp32", "fp32", "fp32"), device)
+    assert one < 0.1 * table
+    assert four >= table
