@@ -46,7 +46,7 @@ from tasks.analysis.calibration import DTYPE_PRECISION
 from tasks.analysis.validation import Ceilings, StepCost, cut, predict, step_cost
 from tasks.analysis.workload_model import Architecture
 from tasks.discovery import free_memory_bytes
-from tasks.probes import workload
+from tasks.probes import workload, workload_weights
 from tasks.probes.runner import (
     ProbePlan,
     Row,
@@ -78,8 +78,8 @@ class Case:
     compute: str = "bf16"
     max_layers: int | None = None
 
-    def shape(self, layers: int) -> workload.Shape:
-        return workload.Shape(
+    def shape(self, layers: int) -> workload_weights.Shape:
+        return workload_weights.Shape(
             cut(self.arch, layers),
             self.phase,
             self.batch,
@@ -103,7 +103,7 @@ class Case:
 
     @property
     def compute_dtype(self) -> str:
-        return workload.PRECISION_DTYPES.get(self.compute, self.compute)
+        return workload_weights.PRECISION_DTYPES.get(self.compute, self.compute)
 
 
 @dataclass(frozen=True)
@@ -157,17 +157,17 @@ def waived_reason(case: Case, target: Target, supports: Capability) -> str | Non
     cannot hold, or a compute type the catalog says the device has no units for."""
     if case.phase not in PROBES:
         return f"no workload probe for phase {case.phase!r}; valid: {', '.join(PROBES)}"
-    if case.compute not in workload.COMPUTE_PRECISIONS:
+    if case.compute not in workload_weights.COMPUTE_PRECISIONS:
         return (
             f"compute precision {case.compute} is not built (weight-only quantization is); "
-            f"valid: {', '.join(workload.COMPUTE_PRECISIONS)}"
+            f"valid: {', '.join(workload_weights.COMPUTE_PRECISIONS)}"
         )
     for role, precision in (("weights", case.weights), ("kv", case.kv)):
-        if precision not in workload.PRECISION_DTYPES:
-            valid = ", ".join(workload.PRECISION_DTYPES)
+        if precision not in workload_weights.PRECISION_DTYPES:
+            valid = ", ".join(workload_weights.PRECISION_DTYPES)
             return f"{role} precision {precision} not built; valid: {valid}"
     for precision in {case.weights, case.kv, case.compute}:
-        reason = supports(workload.PRECISION_DTYPES[precision], target.first)
+        reason = supports(workload_weights.PRECISION_DTYPES[precision], target.first)
         if reason:
             return reason
     peak = DTYPE_PRECISION.get(case.compute_dtype)
@@ -184,8 +184,8 @@ def layers_that_fit(case: Case, free_bytes: int | None, max_free_fraction: float
     if free_bytes is None:
         return total
     full = case.shape(total)
-    per_layer = max(workload.layer_bytes(full, i) for i in {0, total - 1})
-    room = free_bytes * max_free_fraction - workload.fixed_bytes(full)
+    per_layer = max(workload_weights.layer_bytes(full, i) for i in {0, total - 1})
+    room = free_bytes * max_free_fraction - workload_weights.fixed_bytes(full)
     return max(1, min(total, int(room // per_layer)))
 
 
@@ -197,12 +197,14 @@ def _cost_analysis(compiled: Any) -> dict[str, float]:
     return {k: float(v) for k, v in (found or {}).items()}
 
 
-def gather_charge_bytes(s: workload.Shape, device: Any) -> float:
+def gather_charge_bytes(s: workload_weights.Shape, device: Any) -> float:
     """Bytes XLA's cost model charges the embedding gather alone (see the module doc)."""
     here = SingleDeviceSharding(device)
-    table = jax.eval_shape(lambda: workload.head_params(jax.random.PRNGKey(0), s))["table"]["w"]
+    table = jax.eval_shape(lambda: workload_weights.head_params(jax.random.PRNGKey(0), s))["table"][
+        "w"
+    ]
     table = jax.ShapeDtypeStruct(table.shape, table.dtype, sharding=here)  # type: ignore[no-untyped-call]
-    ids = jax.ShapeDtypeStruct(workload.tokens(s).shape, jnp.int32, sharding=here)  # type: ignore[no-untyped-call]
+    ids = jax.ShapeDtypeStruct(workload_weights.tokens(s).shape, jnp.int32, sharding=here)  # type: ignore[no-untyped-call]
     compiled = jax.jit(lambda t, i: t[:, i]).lower(table, ids).compile()
     return _cost_analysis(compiled).get("bytes accessed", math.nan)
 
@@ -279,7 +281,9 @@ def measure_case(
             )
         if why:
             fields["reason"] = why
-        working_set = sum(workload.layer_bytes(case.shape(layers), i) for i in range(layers))
+        working_set = sum(
+            workload_weights.layer_bytes(case.shape(layers), i) for i in range(layers)
+        )
         row = rows.row(probe, dtype, unit, working_set, summary, spec, status, _detail(**fields))
         row["efficiency"] = summary.median / spec if summary and spec else None
         return CaseResult(
@@ -312,9 +316,9 @@ def _run(
     s = case.shape(layers)
     device = target.first
     with jax.default_device(device):
-        weights = workload.params(jax.random.PRNGKey(0), s)
-        state = {"caches": workload.caches(jax.random.PRNGKey(1), s)}
-        ids, pos = workload.tokens(s), workload.position(s)
+        weights = workload_weights.params(jax.random.PRNGKey(0), s)
+        state = {"caches": workload_weights.caches(jax.random.PRNGKey(1), s)}
+        ids, pos = workload_weights.tokens(s), workload_weights.position(s)
     step = jax.jit(workload.step_function(s)).lower(state["caches"], weights, ids, pos).compile()
     entries = jax.eval_shape(workload.step_function(s), state["caches"], weights, ids, pos)[0]
     write = jax.jit(workload.write_function(s), donate_argnums=(0,), keep_unused=True)

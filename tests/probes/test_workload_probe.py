@@ -14,7 +14,7 @@ import pytest
 
 from tasks.analysis.validation import step_cost
 from tasks.analysis.workload_model import Architecture, expected_distinct_experts
-from tasks.probes import workload
+from tasks.probes import workload, workload_weights
 
 GQA = Architecture(
     name="tiny-gqa",
@@ -102,7 +102,7 @@ def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, allowed: np.ndarray) ->
     return np.einsum("hqt,htd->qhd", _softmax(np.where(allowed, scores, -np.inf)), v)
 
 
-def _allowed(s: workload.Shape, layer: int, n: int, keys: int) -> Any:
+def _allowed(s: workload_weights.Shape, layer: int, n: int, keys: int) -> Any:
     if s.phase == "decode":
         return np.ones((1, keys), bool)
     q, k = np.arange(n)[:, None], np.arange(n)[None, :]
@@ -110,7 +110,7 @@ def _allowed(s: workload.Shape, layer: int, n: int, keys: int) -> Any:
     return (k <= q) & (k > q - window)
 
 
-def _gqa(s: workload.Shape, p: Any, x: np.ndarray, cache: Any, layer: int) -> Any:
+def _gqa(s: workload_weights.Shape, p: Any, x: np.ndarray, cache: Any, layer: int) -> Any:
     a = s.arch
     b, n = x.shape[:2]
     qkv = _lin(p["qkv"], x)
@@ -139,7 +139,7 @@ def _gqa(s: workload.Shape, p: Any, x: np.ndarray, cache: Any, layer: int) -> An
     return _lin(p["o"], out.reshape(b, n, -1))
 
 
-def _mla(s: workload.Shape, p: Any, x: np.ndarray, cache: Any, layer: int) -> Any:
+def _mla(s: workload_weights.Shape, p: Any, x: np.ndarray, cache: Any, layer: int) -> Any:
     a = s.arch
     b, n = x.shape[:2]
     r, dn, dr = a.kv_lora_rank, a.head_dim, a.qk_rope_dim
@@ -161,7 +161,7 @@ def _mla(s: workload.Shape, p: Any, x: np.ndarray, cache: Any, layer: int) -> An
     return _lin(p["o"], out.reshape(b, n, -1))
 
 
-def _moe(s: workload.Shape, p: Any, y: np.ndarray) -> Any:
+def _moe(s: workload_weights.Shape, p: Any, y: np.ndarray) -> Any:
     """Token t's j-th choice is touched expert (t·k + j) mod n, standing for router column
     ⌊slot·E/n⌋; the gates are the softmax of the router logits at the chosen columns."""
     a = s.arch
@@ -179,7 +179,7 @@ def _moe(s: workload.Shape, p: Any, y: np.ndarray) -> Any:
     return out.reshape(y.shape)
 
 
-def reference(s: workload.Shape, p: Any, caches: Any, tokens: np.ndarray) -> Any:
+def reference(s: workload_weights.Shape, p: Any, caches: Any, tokens: np.ndarray) -> Any:
     table = _w(p["head"]["table"])  # [hidden, vocab]
     x = np.moveaxis(table[:, tokens], 0, -1)
     for layer, (lp, cache) in enumerate(zip(p["layers"], caches, strict=True)):
@@ -190,12 +190,12 @@ def reference(s: workload.Shape, p: Any, caches: Any, tokens: np.ndarray) -> Any
     return _norm(p["head"]["norm"], x[:, -1]) @ table
 
 
-def _step(s: workload.Shape) -> tuple[np.ndarray, np.ndarray]:
-    p = workload.params(jax.random.PRNGKey(0), s)
-    caches = workload.caches(jax.random.PRNGKey(1), s)
-    tokens = workload.tokens(s, seed=3)
+def _step(s: workload_weights.Shape) -> tuple[np.ndarray, np.ndarray]:
+    p = workload_weights.params(jax.random.PRNGKey(0), s)
+    caches = workload_weights.caches(jax.random.PRNGKey(1), s)
+    tokens = workload_weights.tokens(s, seed=3)
     want = reference(s, _np(p), _np(caches), np.asarray(tokens))
-    _, got = jax.jit(workload.step_function(s))(caches, p, tokens, workload.position(s))
+    _, got = jax.jit(workload.step_function(s))(caches, p, tokens, workload_weights.position(s))
     return np.asarray(got), want
 
 
@@ -212,19 +212,19 @@ def _step(s: workload.Shape) -> tuple[np.ndarray, np.ndarray]:
     ids=lambda v: getattr(v, "name", str(v)),
 )
 def test_step_matches_numpy(arch: Architecture, phase: str, batch: int, context: int) -> None:
-    got, want = _step(workload.Shape(arch, phase, batch, context, "fp32", "fp32", "fp32"))
+    got, want = _step(workload_weights.Shape(arch, phase, batch, context, "fp32", "fp32", "fp32"))
     np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
 
 
 @pytest.mark.parametrize("weights", ["int8", "fp8"])
 def test_weight_only_quantized_step_matches_numpy_on_the_dequantized_weights(weights: str) -> None:
-    got, want = _step(workload.Shape(GQA, "decode", 2, 8, weights, "fp32", "fp32"))
+    got, want = _step(workload_weights.Shape(GQA, "decode", 2, 8, weights, "fp32", "fp32"))
     np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-4)
 
 
 def test_moe_routing_touches_the_expected_number_of_experts() -> None:
     for batch in (1, 2, 5, 40):
-        s = workload.Shape(MOE, "decode", batch, 8, "fp32", "fp32", "fp32")
+        s = workload_weights.Shape(MOE, "decode", batch, 8, "fp32", "fp32", "fp32")
         expected = expected_distinct_experts(MOE.experts, MOE.experts_per_token, batch)
         assert s.distinct_experts == max(MOE.experts_per_token, round(expected))
         token, choice, used = workload.routing(s)
@@ -242,15 +242,19 @@ def test_probe_weights_are_the_bytes_the_model_says_a_decode_step_reads(
     """The model's weight reads (touched experts, norms, biases, the head) less the gathered
     embedding rows are exactly the bytes the probe allocates: at batch 1 an MoE layer touches
     exactly top-k experts, so the model's expectation is whole."""
-    s = workload.Shape(arch, "decode", 1, 16, "fp32", "fp32", "fp32")
-    allocated = workload.nbytes(jax.eval_shape(lambda: workload.params(jax.random.PRNGKey(0), s)))
+    s = workload_weights.Shape(arch, "decode", 1, 16, "fp32", "fp32", "fp32")
+    allocated = workload_weights.nbytes(
+        jax.eval_shape(lambda: workload_weights.params(jax.random.PRNGKey(0), s))
+    )
     from tasks.analysis.workload_model import estimate
 
     e = estimate(arch, phase="decode", batch=1, context=16, weights="fp32", activations="fp32")
     reads = e.components["weights"].bytes + e.components["lm_head"].bytes - 4 * arch.hidden
     assert allocated == pytest.approx(reads, rel=1e-12)
     cache = sum(
-        math.prod(c) * 4 for layer in range(arch.layers) for c in workload.cache_shapes(s, layer)
+        math.prod(c) * 4
+        for layer in range(arch.layers)
+        for c in workload_weights.cache_shapes(s, layer)
     )
     assert cache == pytest.approx(e.components["kv_read"].bytes, rel=1e-12)
 
@@ -274,10 +278,10 @@ def test_xla_counts_the_bytes_and_flops_of_a_decode_layer_the_model_counts() -> 
         vocab=2048,
         max_context=4096,
     )
-    s = workload.Shape(arch, "decode", 1, 1024, "fp32", "fp32", "fp32")
-    p = jax.eval_shape(lambda: workload.params(jax.random.PRNGKey(0), s))
-    caches = jax.eval_shape(lambda: workload.caches(jax.random.PRNGKey(1), s))
-    args = (caches, p, workload.tokens(s), workload.position(s))
+    s = workload_weights.Shape(arch, "decode", 1, 1024, "fp32", "fp32", "fp32")
+    p = jax.eval_shape(lambda: workload_weights.params(jax.random.PRNGKey(0), s))
+    caches = jax.eval_shape(lambda: workload_weights.caches(jax.random.PRNGKey(1), s))
+    args = (caches, p, workload_weights.tokens(s), workload_weights.position(s))
     entries = jax.eval_shape(workload.step_function(s), *args)[0]
     write = jax.jit(workload.write_function(s), donate_argnums=(0,), keep_unused=True)
     found = {
@@ -285,7 +289,7 @@ def test_xla_counts_the_bytes_and_flops_of_a_decode_layer_the_model_counts() -> 
             _cost(compiled)[key]
             for compiled in (
                 jax.jit(workload.step_function(s)).lower(*args).compile(),
-                write.lower(caches, entries, workload.position(s)).compile(),
+                write.lower(caches, entries, workload_weights.position(s)).compile(),
             )
         )
         for key in ("bytes accessed", "flops")
@@ -304,7 +308,11 @@ def test_xla_charges_a_gather_of_several_rows_its_whole_table() -> None:
 
     device = jax.devices()[0]
     table = 4 * GQA.hidden * GQA.vocab
-    one = gather_charge_bytes(workload.Shape(GQA, "decode", 1, 8, "fp32", "fp32", "fp32"), device)
-    four = gather_charge_bytes(workload.Shape(GQA, "decode", 4, 8, "fp32", "fp32", "fp32"), device)
+    one = gather_charge_bytes(
+        workload_weights.Shape(GQA, "decode", 1, 8, "fp32", "fp32", "fp32"), device
+    )
+    four = gather_charge_bytes(
+        workload_weights.Shape(GQA, "decode", 4, 8, "fp32", "fp32", "fp32"), device
+    )
     assert one < 0.1 * table
     assert four >= table

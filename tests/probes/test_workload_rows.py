@@ -15,7 +15,7 @@ from hardware_profiles.schema import MEASUREMENTS
 from tasks.analysis.validation import Ceilings, cut, step_cost
 from tasks.analysis.workload_model import Architecture
 from tasks.discovery import discover
-from tasks.probes import workload
+from tasks.probes import workload_weights
 from tasks.probes.runner import ProbePlan, _Rows, single_target
 from tasks.probes.validation import cases, record
 from tasks.probes.workload_probe import Case, CaseResult, layers_that_fit, measure_case
@@ -118,8 +118,8 @@ def test_a_storage_type_the_device_lacks_is_waived_with_the_reason() -> None:
 
 def test_a_model_larger_than_free_memory_runs_fewer_layers_and_says_so() -> None:
     full = _case().shape(ARCH.layers)
-    per_layer = workload.layer_bytes(full, 0)
-    free = int((workload.fixed_bytes(full) + 2.5 * per_layer) / PLAN.max_free_fraction)
+    per_layer = workload_weights.layer_bytes(full, 0)
+    free = int((workload_weights.fixed_bytes(full) + 2.5 * per_layer) / PLAN.max_free_fraction)
     assert layers_that_fit(_case(), free, PLAN.max_free_fraction) == 2
     result = measure_case(_case(), _rows(), PLAN, CEILINGS, free_bytes=lambda device: free)
     assert result.layers_run == 2 and result.row["status"] in ("ok", "unstable")
