@@ -70,6 +70,9 @@ def table(records: list[dict[str, Any]]) -> None:
         )
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     console.print(out)
+    for r in records:
+        if r["reason"]:
+            console.print(f"{r['case']}: {r['reason']}", markup=False, soft_wrap=True, style="dim")
     decode = [r["ratio"] for r in records if r["phase"] == "decode" and r["ratio"] is not None]
     error = median_abs_error(decode)
     if decode:

@@ -202,5 +202,6 @@ def record(result: CaseResult) -> dict[str, Any]:
         "full_model_step_s": _number(result.full_model_step_s),
         "dtype": c.compute_dtype,
         "status": str(result.row["status"]),
+        "reason": result.reason or None,
         "device_kind": str(result.row["device_kind"]),
     }

@@ -121,6 +121,7 @@ class CaseResult:
     measured_step_s: float
     predicted_step_s: float
     row: Row
+    reason: str = ""  # why it was waived or failed
 
     @property
     def ratio(self) -> float:
@@ -298,6 +299,7 @@ def measure_case(
             measured,
             predicted,
             row,
+            why,
         )
 
     reason = waived_reason(case, target, supports)

@@ -153,6 +153,7 @@ def test_records_are_strict_json_with_null_for_what_did_not_run() -> None:
     ):
         assert key in loaded
     assert loaded["measured_step_s"] is None and loaded["ratio"] is None
+    assert loaded["status"] == "waived" and "not built" in loaded["reason"]
 
 
 def test_the_built_in_set_covers_dense_decode_at_two_batches_moe_and_prefill() -> None:
