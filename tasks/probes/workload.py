@@ -82,24 +82,13 @@ def _ffn_apply(s: Shape, p: Params, x: jax.Array) -> jax.Array:
     return _dense(s, p["down"], _activation(s, _dense(s, p["up"], x)))
 
 
-def routing(s: Shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def routing(s: Shape) -> list[tuple[np.ndarray, np.ndarray]]:
     """The deterministic routing: token ``t``'s ``j``-th choice is touched expert
-    ``(t·k + j) mod n``, so the ``k`` choices differ and all ``n`` experts get tokens. Returns,
-    per touched expert and slot, the token (``[n, c]``), which of its choices it is, and
-    whether the slot is used (the last slots pad the groups to one size)."""
+    ``(t·k + j) mod n``, so the ``k`` choices differ and all ``n`` experts get tokens. Per
+    touched expert: its tokens, and which of each token's choices it is."""
     n, k = s.distinct_experts, s.arch.experts_per_token
-    groups: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-    for t in range(s.tokens):
-        for j in range(k):
-            groups[(t * k + j) % n].append((t, j))
-    width = max(len(g) for g in groups)
-    token = np.zeros((n, width), np.int32)
-    choice = np.zeros((n, width), np.int32)
-    used = np.zeros((n, width), bool)
-    for e, group in enumerate(groups):
-        for c, (t, j) in enumerate(group):
-            token[e, c], choice[e, c], used[e, c] = t, j, True
-    return token, choice, used
+    picks = np.arange(s.tokens * k)
+    return [(picks[picks % n == e] // k, picks[picks % n == e] % k) for e in range(n)]
 
 
 def expert_ids(s: Shape) -> np.ndarray:
@@ -113,15 +102,13 @@ def _moe(s: Shape, p: Params, x: jax.Array) -> jax.Array:
     """Top-k MoE over the touched experts: the router's logits at each token's k chosen
     experts, softmaxed, weight the experts' outputs; each expert runs its tokens (a static
     group: the routing is fixed) as one matmul, and the outputs are added back per token."""
-    token, choice, used = routing(s)
     ids = expert_ids(s)
     logits = _dense(s, p["router"], x).astype(jnp.float32)  # [tokens, E]
     k = s.arch.experts_per_token
     chosen = ids[(np.arange(s.tokens)[:, None] * k + np.arange(k)) % s.distinct_experts]
     gates = jax.nn.softmax(jnp.take_along_axis(logits, jnp.asarray(chosen), axis=1), axis=-1)
     out = jnp.zeros_like(x)
-    for e, expert in enumerate(p["experts"]):
-        rows, picks = token[e][used[e]], choice[e][used[e]]
+    for expert, (rows, picks) in zip(p["experts"], routing(s), strict=True):
         y = _ffn_apply(s, expert, x[rows]) * gates[rows, picks][:, None].astype(x.dtype)
         out = out.at[rows].add(y)
     if "shared" in p:

@@ -43,7 +43,7 @@ import jax.numpy as jnp
 from jax.sharding import SingleDeviceSharding
 
 from tasks.analysis.calibration import DTYPE_PRECISION
-from tasks.analysis.validation import Ceilings, StepCost, cut, predict, step_cost
+from tasks.analysis.validation import Ceilings, StepCost, cut, predict, ratio, step_cost
 from tasks.analysis.workload_model import Architecture
 from tasks.discovery import free_memory_bytes
 from tasks.probes import workload, workload_weights
@@ -125,8 +125,6 @@ class CaseResult:
 
     @property
     def ratio(self) -> float:
-        from tasks.analysis.validation import ratio
-
         return ratio(self.measured_step_s, self.predicted_step_s)
 
     @property
