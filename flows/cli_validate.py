@@ -39,6 +39,7 @@ def table(records: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from reports.validation import xla_bytes_share
     from tasks.analysis.validation import median_abs_error
 
     out = Table(title="memwall validate", title_justify="left")
@@ -63,7 +64,7 @@ def table(records: list[dict[str, Any]]) -> None:
             _seconds(r["measured_step_s"]),
             "-" if r["ratio"] is None else f"{r['ratio']:.2f}",
             _si(r["model_bytes"], "B"),
-            _share(r["xla_bytes"], r["model_bytes"]),
+            xla_bytes_share(r),
             _si(r["model_flops"], "FLOP"),
             _share(r["xla_flops"], r["model_flops"]),
             str(r["status"]),
@@ -79,7 +80,8 @@ def table(records: list[dict[str, Any]]) -> None:
         console.print(
             f"decode: median |measured/predicted - 1| = {error:.0%} over {len(decode)} case(s); "
             "predicted = workload model's bytes and FLOPs over this run's measured triad and "
-            "GEMM (measured here); layers not run are scaled by the model's work.",
+            "GEMM (measured here), for the layers run and the head; XLA/model B in brackets: "
+            "less XLA's charge for the embedding gather (its whole table).",
             soft_wrap=True,
         )
 
