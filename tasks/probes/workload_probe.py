@@ -178,14 +178,20 @@ def waived_reason(case: Case, target: Target, supports: Capability) -> str | Non
 def layers_that_fit(case: Case, free_bytes: int | None, max_free_fraction: float) -> int:
     """Layers whose weights and cache, with the head and working memory, fit in
     ``max_free_fraction`` of ``free_bytes`` (all of them where the free memory is unknown);
-    at least one."""
+    0 where not even one does (the case is then waived: on a CPU an allocation past the
+    host's memory is not an error JAX can catch, the kernel kills the process)."""
     total = case.arch.layers
     if free_bytes is None:
         return total
-    full = case.shape(total)
-    per_layer = max(workload_weights.layer_bytes(full, i) for i in {0, total - 1})
-    room = free_bytes * max_free_fraction - workload_weights.fixed_bytes(full)
-    return max(1, min(total, int(room // per_layer)))
+    return max(0, min(total, int(_room(case, free_bytes, max_free_fraction)[0])))
+
+
+def _room(case: Case, free_bytes: int, max_free_fraction: float) -> tuple[float, float, float]:
+    """(layers that fit, bytes one layer takes, bytes the step takes besides its layers)."""
+    full = case.shape(case.arch.layers)
+    per_layer = max(workload_weights.layer_bytes(full, i) for i in {0, case.arch.layers - 1})
+    fixed = workload_weights.fixed_bytes(full)
+    return (free_bytes * max_free_fraction - fixed) // per_layer, per_layer, fixed
 
 
 def _cost_analysis(compiled: Any) -> dict[str, float]:
@@ -232,8 +238,9 @@ def measure_case(
     spec = target.specs.get(
         "mem_bandwidth_bytes_per_s" if decode else f"peak_flops_per_s_{case.compute}"
     )
-    fit = layers_that_fit(case, free_bytes(target.first), plan.max_free_fraction)
-    layers = min(fit, case.max_layers or fit)
+    free = free_bytes(target.first)
+    fit = layers_that_fit(case, free, plan.max_free_fraction)
+    layers = max(1, min(fit, case.max_layers or fit))
     full = case.cost()
     model = case.cost(layers)
     fields: dict[str, Any] = {
@@ -301,6 +308,13 @@ def measure_case(
         )
 
     reason = waived_reason(case, target, supports)
+    if not reason and fit == 0 and free is not None:
+        _, per_layer, fixed = _room(case, free, plan.max_free_fraction)
+        reason = (
+            f"one layer and the head need {(per_layer + fixed) / 1e9:.2f} GB; the cap is "
+            f"{free * plan.max_free_fraction / 1e9:.2f} GB ({plan.max_free_fraction:.0%} of "
+            "free memory)"
+        )
     if reason:
         return result(None, {}, math.nan, "waived", reason)
     try:

@@ -130,8 +130,10 @@ def test_a_model_larger_than_free_memory_runs_fewer_layers_and_says_so() -> None
     assert result.full_model_step_s == pytest.approx(
         result.measured_step_s * result.full_model.bytes / result.model.bytes
     )
-    # Even with no room at all, one layer runs.
-    assert layers_that_fit(_case(), 1, PLAN.max_free_fraction) == 1
+    # Not even one layer fits: waived, with the sizes, before anything is allocated.
+    assert layers_that_fit(_case(), 1, PLAN.max_free_fraction) == 0
+    none = measure_case(_case(), _rows(), PLAN, CEILINGS, free_bytes=lambda device: 1000)
+    assert none.row["status"] == "waived" and "one layer and the head need" in none.reason
 
 
 def test_records_are_strict_json_with_null_for_what_did_not_run() -> None:
