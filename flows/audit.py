@@ -44,6 +44,7 @@ from tasks.probes.runner import (
     probe_all_devices,
     software_versions,
 )
+from tasks.probes.validation import validate_host
 from tasks.profiles import Profiles
 
 DEFAULT_OUT_DIR = "memwall-reports"
@@ -105,6 +106,18 @@ def probe_all_task(
     accelerators: list[Accelerator], catalog: pd.DataFrame, plan: ProbePlan, run_id: str
 ) -> pd.DataFrame:
     return probe_all_devices(accelerators, catalog, plan, run_id, progress=announce)
+
+
+@task(cache_policy=NO_CACHE, task_run_name="validate-workload-model")
+def validate_task(
+    accelerators: list[Accelerator],
+    catalog: pd.DataFrame,
+    run_id: str,
+    measurements: pd.DataFrame,
+) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+    """``memwall validate``'s quick set, predicted from this run's probes (tasks.probes)."""
+    announce("validating the workload model on this host")
+    return validate_host(accelerators, catalog, run_id, True, measurements, announce)
 
 
 @task(cache_policy=NO_CACHE)
@@ -201,6 +214,8 @@ def audit(
     if len(accelerators) > 1:
         frames.append(probe_all_task(accelerators, profiles.catalog, plan, run_id))
     measurements = pd.concat(frames, ignore_index=True)
+    checked, validation = validate_task(accelerators, profiles.catalog, run_id, measurements)
+    measurements = pd.concat([measurements, checked], ignore_index=True)
     found = analyse(profiles, measurements, start, horizon_months, defaults)
 
     out = Path(out_dir)
@@ -227,6 +242,7 @@ def audit(
         },
         software=software_versions(),
         demand=demand,
+        validation=validation,
     )
     trend = record(report, history or str(out / "history"))
     pdf_path = report_task(report, out / f"memwall-audit-{run_id}.pdf", trend)

@@ -18,6 +18,7 @@ from flows import (
     cli_demand,  # also registers `workloads sync` and `workloads query`
     cli_ops,
     cli_probe,
+    cli_validate,
     cli_workloads,
 )
 from flows.cli_common import (
@@ -134,6 +135,7 @@ def audit(
 
 # Command groups live in their own modules (flows/cli_<area>.py) and are registered here.
 app.command("probe")(cli_probe.probe)
+app.command("validate")(cli_validate.validate)
 app.add_typer(cli_workloads.workloads_app, name="workloads")
 app.add_typer(cli_catalog.catalog_app, name="catalog")
 app.add_typer(cli_catalog.roadmap_app, name="roadmap")

@@ -58,6 +58,7 @@ class AuditReport:
     software: str = ""
     top_n: int = TOP_N
     demand: pd.DataFrame | None = None  # per workload: where its demand came from (tasks.demand)
+    validation: list[dict[str, object]] = field(default_factory=list)  # memwall validate cases
 
     @property
     def title(self) -> str:

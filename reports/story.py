@@ -28,6 +28,7 @@ from reports.charts import fit, headroom_chart, roofline_chart
 from reports.content import AuditReport, Findings
 from reports.precision import precision_section, status_note
 from reports.styles import STATUS_COLOURS, key_style, stylesheet, table_style
+from reports.validation import validation_section
 from tasks.analysis.precision_changes import PRECISION_CHANGES
 from tasks.analysis.ranking import records
 
@@ -608,7 +609,7 @@ def story(report: AuditReport) -> list[Flowable]:
         flow += _detail_page(r, details.loc[r.workload_id], mitigations)
     from reports.demand import demand_section  # here: it builds on this module's helpers
 
-    flow += demand_section(report) + _method(report)
+    flow += demand_section(report) + _method(report) + validation_section(report.validation)
     if len(ranking) > FULL_TABLE_ROWS:
         flow += [
             PageBreak(),

@@ -1,0 +1,151 @@
+"""``memwall validate``: the workload model checked against this host's devices.
+
+Per case it prints the step time the model predicts from this run's own ceilings (triad and GEMM,
+measured first), the measured one, their ratio, and the XLA cross-check of bytes and FLOPs. Like
+``memwall probe`` it needs no Prefect server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import uuid
+from typing import Annotated, Any
+
+import typer
+
+from flows.cli_common import CatalogOption, stderr
+
+
+def _si(value: Any, unit: str) -> str:
+    if value is None:
+        return "-"
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:,.2f} {prefix}{unit}"
+    return f"{value:,.3g} {unit}"
+
+
+def _seconds(value: Any) -> str:
+    return "-" if value is None else f"{value * 1e3:,.1f} ms"
+
+
+def _share(a: Any, b: Any) -> str:
+    return "-" if a is None or b is None or not b else f"{a / b:.2f}"
+
+
+def table(records: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from reports.validation import xla_bytes_share
+    from tasks.analysis.validation import median_abs_error
+
+    out = Table(title="memwall validate", title_justify="left")
+    for name in (
+        "case",
+        "layers",
+        "predicted",
+        "measured",
+        "ratio",
+        "model bytes",
+        "XLA/model B",
+        "model FLOPs",
+        "XLA/model F",
+        "status",
+    ):
+        out.add_column(name, justify="left" if name in ("case", "status") else "right")
+    for r in records:
+        out.add_row(
+            str(r["case"]),
+            f"{r['layers_run']}/{r['layers_total']}",
+            _seconds(r["predicted_step_s"]),
+            _seconds(r["measured_step_s"]),
+            "-" if r["ratio"] is None else f"{r['ratio']:.2f}",
+            _si(r["model_bytes"], "B"),
+            xla_bytes_share(r),
+            _si(r["model_flops"], "FLOP"),
+            _share(r["xla_flops"], r["model_flops"]),
+            str(r["status"]),
+        )
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+    console.print(out)
+    for r in records:
+        if r["reason"]:
+            console.print(f"{r['case']}: {r['reason']}", markup=False, soft_wrap=True, style="dim")
+    decode = [r["ratio"] for r in records if r["phase"] == "decode" and r["ratio"] is not None]
+    error = median_abs_error(decode)
+    if decode:
+        console.print(
+            f"decode: median |measured/predicted - 1| = {error:.0%} over {len(decode)} case(s); "
+            "predicted = workload model's bytes and FLOPs over this run's measured triad and "
+            "GEMM (measured here), for the layers run and the head; XLA/model B in brackets: "
+            "less XLA's charge for the embedding gather (its whole table).",
+            soft_wrap=True,
+        )
+
+
+def validate(
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="Small cases and one layer each: a minute or two on a CPU."),
+    ] = False,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            metavar="PRESET",
+            help="Validate these model presets (repeatable) instead of the built-in set.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the cases as a JSON array instead of a table.")
+    ] = False,
+    catalog: CatalogOption = None,
+) -> None:
+    """Run workload-shaped probes (real decode steps and prefills of model presets) on this
+    host's devices and compare each measured step time with the workload model's prediction
+    from this run's measured ceilings; also XLA's own bytes and FLOPs of each step."""
+    from tasks.analysis.models.presets import preset
+
+    for name in model or []:
+        preset(name)  # an unknown preset fails now, listing the valid ones
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from hardware_profiles.catalog import load_catalog
+    from tasks.discovery import discover
+    from tasks.probes.runner import run_steps
+    from tasks.probes.validation import cases, record, validation_steps
+
+    table_ = load_catalog(catalog)
+    accelerators = discover(table_)
+    run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    first = {a.device_kind: a for a in reversed(accelerators)}
+    steps, results = [], []
+    for accelerator in first.values():
+        chosen = cases(model, accelerator.platform, quick)
+        more, found = validation_steps(accelerator, table_, chosen, quick, run_id)
+        steps += more
+        results.append(found)
+    with Progress(
+        "{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+    ) as progress:
+        bar = progress.add_task("validating", total=len(steps))
+
+        def show(label: str) -> None:
+            done = progress.tasks[0].description != "validating"
+            progress.update(bar, description=label, advance=1 if done else 0)
+
+        run_steps(steps, f"validation on {accelerators[0].host}", show)
+        progress.update(bar, completed=len(steps))
+    records = [record(r) for found in results for r in found]
+    if as_json:
+        print(json.dumps(records, allow_nan=False))
+    else:
+        table(records)

@@ -1,0 +1,99 @@
+"""The method page's ground truth: how close the workload model came to this host's measured
+steps (``memwall validate``'s quick set, run by the audit)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+from xml.sax.saxutils import escape
+
+from reportlab.lib.units import cm
+from reportlab.platypus import Flowable, Paragraph, Spacer, Table
+
+from reports.styles import stylesheet, table_style
+from tasks.analysis.validation import median_abs_error
+
+Record = Mapping[str, Any]
+_WIDTHS = [6.0 * cm, 1.6 * cm, 2.4 * cm, 2.4 * cm, 1.6 * cm, 2.2 * cm, 1.8 * cm]
+
+
+def _ms(value: Any) -> str:
+    return "–" if value is None else f"{value * 1e3:,.1f} ms"
+
+
+def _ratio(a: Any, b: Any) -> str:
+    return "–" if a is None or b is None or not b else f"{a / b:.2f}"
+
+
+def xla_bytes_share(r: Record) -> str:
+    """XLA's bytes over the model's, and in brackets less XLA's charge for the embedding
+    gather where that is large (XLA charges a gather of several rows its whole table)."""
+    raw = _ratio(r["xla_bytes"], r["model_bytes"])
+    gather = r.get("xla_gather_bytes")
+    if raw == "–" or gather is None or gather < 0.01 * r["model_bytes"]:
+        return raw
+    return f"{raw} ({_ratio(r['xla_bytes'] - gather, r['model_bytes'])})"
+
+
+def decode_error(records: Sequence[Record]) -> float:
+    """Median |measured/predicted - 1| over the decode cases (NaN where none ran)."""
+    return median_abs_error(
+        r["ratio"] for r in records if r["phase"] == "decode" and r["ratio"] is not None
+    )
+
+
+def sentence(records: Sequence[Record]) -> str:
+    """The one line the PDF states about the model's error on this host."""
+    error = decode_error(records)
+    decode = sum(1 for r in records if r["phase"] == "decode" and r["ratio"] is not None)
+    if math.isnan(error):
+        return "memwall could not check its model on this host: no decode case ran."
+    return (
+        f"On this host memwall's model predicted decode steps within {error:.0%} (median "
+        f"|measured/predicted − 1| over {decode} decode case(s), measured here)."
+    )
+
+
+def validation_section(records: Sequence[Record]) -> list[Flowable]:
+    """A paragraph and a table of the cases; nothing where the audit ran none."""
+    if not records:
+        return []
+    s = stylesheet()
+    method = (
+        "Each case is a real decode step or prefill of a model preset, built in JAX at the "
+        "model's shapes (attention with its KV heads, gated FFN, the experts a batch touches, "
+        "the LM head) and timed on this host. Predicted = the workload model's bytes and FLOPs "
+        "of the same layers over this run's measured triad bandwidth and best GEMM rate (the "
+        "longer of the two). Where the device holds fewer layers than the model has, the "
+        "probe runs those and the comparison is like for like. XLA/model = XLA's own count of "
+        "the bytes the compiled step moves over the model's; in brackets less XLA's charge for "
+        "the embedding gather (XLA charges a gather of several rows its whole table)."
+    )
+    header = ["case", "layers", "predicted", "measured", "ratio", "XLA/model B", "status"]
+    rows = [
+        [
+            str(r["case"]),
+            f"{r['layers_run']}/{r['layers_total']}",
+            _ms(r["predicted_step_s"]),
+            _ms(r["measured_step_s"]),
+            "–" if r["ratio"] is None else f"{r['ratio']:.2f}",
+            xla_bytes_share(r),
+            str(r["status"]),
+        ]
+        for r in records
+    ]
+    table = Table(
+        [[Paragraph(escape(c), s["cell"]) for c in row] for row in [header, *rows]],
+        colWidths=_WIDTHS,
+        repeatRows=1,
+    )
+    table.setStyle(table_style())
+    return [
+        Spacer(1, 6),
+        Paragraph("Ground truth on this host", s["h2"]),
+        Paragraph(escape(sentence(records)), s["body"]),
+        Paragraph(escape(method), s["small"]),
+        Spacer(1, 4),
+        table,
+    ]

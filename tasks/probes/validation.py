@@ -1,0 +1,207 @@
+"""``memwall validate``'s built-in cases and their run: this host's ceilings (a triad and a GEMM
+at each compute dtype, measured in the same run), then each workload case, predicted from those
+ceilings and the workload model and measured.
+
+The cases are real presets at sizes fitted to the platform. A CPU runs them in float32: XLA's CPU
+backend runs a bfloat16 matmul by converting its operands to float32 first (measured on a 2-core
+host: a bfloat16 GEMV reaches 1.3 GB/s where float32 reaches 28 GB/s), which is no serving
+engine's decode and no roofline's either. Accelerators run bfloat16. ``quick`` caps the layers
+run to keep a CPU's run short; memory caps them further where the device's free memory is small.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from hardware_profiles.schema import Accelerator, MiB
+from tasks.analysis.models.presets import preset
+from tasks.analysis.validation import ceilings
+from tasks.discovery import free_memory_bytes
+from tasks.probes.runner import (
+    ProbePlan,
+    Row,
+    Step,
+    _Rows,
+    device_steps,
+    single_target,
+    software_versions,
+)
+from tasks.probes.workload_probe import (
+    Capability,
+    Case,
+    CaseResult,
+    measure_case,
+    storage_unsupported_reason,
+)
+
+QUICK_PRESETS = ("mistral-7b", "mixtral-8x7b")
+FULL_PRESETS = ("mistral-7b", "llama-3.1-8b", "mixtral-8x7b", "deepseek-v3")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big the built-in cases are on one kind of platform."""
+
+    precision: str
+    context: int
+    large_batch: int
+    prompt: int
+    max_layers: int | None
+    gemm_sizes: tuple[int, ...]
+
+
+def sizes(platform: str, quick: bool) -> Sizes:
+    if platform == "cpu":
+        if quick:
+            return Sizes("fp32", 1024, 16, 128, 1, (1024,))
+        return Sizes("fp32", 2048, 32, 256, 4, (1024, 2048))
+    if quick:
+        return Sizes("bf16", 4096, 32, 1024, 4, (4096, 8192))
+    return Sizes("bf16", 8192, 64, 2048, None, (4096, 8192))
+
+
+def cases(presets: Sequence[str] | None, platform: str, quick: bool) -> list[Case]:
+    """Per preset: decode at batch 1 and at a larger batch, and a prefill; in ``quick`` mode an
+    MoE preset only decodes at batch 1 (a prefill touches every expert: minutes on a CPU).
+    Unknown presets raise the error that lists the valid ones."""
+    names = list(presets) if presets else list(QUICK_PRESETS if quick else FULL_PRESETS)
+    archs = [preset(name) for name in names]
+    z = sizes(platform, quick)
+    found: list[Case] = []
+    p = z.precision
+    for arch in archs:
+        shapes = [("decode b1", "decode", 1, z.context)]
+        if not (quick and arch.is_moe and not presets):
+            shapes.append((f"decode b{z.large_batch}", "decode", z.large_batch, z.context))
+        if not (quick and arch.is_moe):
+            shapes.append((f"prefill {z.prompt}", "prefill", 1, z.prompt))
+        found += [
+            Case(f"{arch.name} {name}", arch, phase, batch, ctx, p, p, p, z.max_layers)
+            for name, phase, batch, ctx in shapes
+        ]
+    return found
+
+
+def ceiling_plan(platform: str, quick: bool, dtypes: Sequence[str]) -> ProbePlan:
+    """A triad and GEMMs at ``dtypes``: the ceilings a prediction divides by."""
+    z = sizes(platform, quick)
+    return dataclasses.replace(
+        ProbePlan.quick() if quick else ProbePlan(),
+        bandwidth_kernels=("triad",),
+        bandwidth_dtypes=("float32",),
+        matmul_dtypes=tuple(dict.fromkeys(dtypes)),
+        matmul_sizes=z.gemm_sizes,
+        min_working_set_bytes=256 * MiB,
+        transfers=False,
+        all_devices=False,
+        budget_s=1.0,
+    )
+
+
+def validation_steps(
+    accelerator: Accelerator,
+    catalog: pd.DataFrame,
+    chosen: Sequence[Case],
+    quick: bool,
+    run_id: str,
+    measurements: pd.DataFrame | None = None,
+    supports: Capability = storage_unsupported_reason,
+    free_bytes: Callable[[Any], int | None] = free_memory_bytes,
+) -> tuple[list[Step], list[CaseResult]]:
+    """The ceiling probes (none where ``measurements`` of this run already hold them), then
+    one step per case; each case's result is appended to the returned list as its step runs."""
+    target = single_target(accelerator, catalog)
+    plan = ceiling_plan(accelerator.platform, quick, [c.compute_dtype for c in chosen])
+    measured: list[Row] = (
+        []
+        if measurements is None
+        else [{str(k): v for k, v in r.items()} for r in measurements.to_dict("records")]
+    )
+    results: list[CaseResult] = []
+
+    def keep(run: Callable[[], list[Row]]) -> Callable[[], list[Row]]:
+        def kept() -> list[Row]:
+            rows = run()
+            measured.extend(rows)
+            return rows
+
+        return kept
+
+    ceiling_steps = [] if measurements is not None else device_steps(target, plan, run_id)
+    steps = [Step(s.label, keep(s.run)) for s in ceiling_steps]
+    rows = _Rows(target, run_id, software_versions())
+
+    def run_case(case: Case) -> Callable[[], list[Row]]:
+        def run() -> list[Row]:
+            frame = pd.DataFrame(measured)
+            found = (
+                None if frame.empty else ceilings(frame, case.compute_dtype, target.device_index)
+            )
+            result = measure_case(case, rows, plan, found, supports, free_bytes)
+            results.append(result)
+            return [result.row]
+
+        return run
+
+    steps += [Step(f"{target.label}: {case.name}", run_case(case)) for case in chosen]
+    return steps, results
+
+
+def validate_host(
+    accelerators: Sequence[Accelerator],
+    catalog: pd.DataFrame,
+    run_id: str,
+    quick: bool = True,
+    measurements: pd.DataFrame | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The built-in cases on the first device of each kind: measurement rows (the ceiling
+    probes' too, where ``measurements`` does not hold them) and one record per case."""
+    from tasks.probes.runner import run_steps
+
+    first = {a.device_kind: a for a in reversed(accelerators)}
+    steps: list[Step] = []
+    results: list[list[CaseResult]] = []
+    for accelerator in first.values():
+        chosen = cases(None, accelerator.platform, quick)
+        more, found = validation_steps(accelerator, catalog, chosen, quick, run_id, measurements)
+        steps += more
+        results.append(found)
+    frame = run_steps(steps, f"validation on {accelerators[0].host}", progress)
+    return frame, [record(r) for found in results for r in found]
+
+
+def _number(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def record(result: CaseResult) -> dict[str, Any]:
+    """One case as plain JSON values (null, never NaN)."""
+    c = result.case
+    return {
+        "case": c.name,
+        "phase": c.phase,
+        "batch": c.batch,
+        "context": c.context,
+        "predicted_step_s": _number(result.predicted_step_s),
+        "measured_step_s": _number(result.measured_step_s),
+        "ratio": _number(result.ratio),
+        "model_bytes": _number(result.model.bytes),
+        "xla_bytes": _number(result.xla_bytes),
+        "model_flops": _number(result.model.flops),
+        "xla_flops": _number(result.xla_flops),
+        "xla_gather_bytes": _number(result.xla_gather_bytes),
+        "layers_run": result.layers_run,
+        "layers_total": c.arch.layers,
+        "full_model_step_s": _number(result.full_model_step_s),
+        "dtype": c.compute_dtype,
+        "status": str(result.row["status"]),
+        "reason": result.reason or None,
+        "device_kind": str(result.row["device_kind"]),
+    }

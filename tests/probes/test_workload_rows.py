@@ -1,0 +1,168 @@
+"""Workload probe rows: the measurements contract, a dtype the device lacks, a model larger than
+the free memory (faked: the edge of the world), strict JSON records."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from hardware_profiles.catalog import builtin_catalog
+from hardware_profiles.parquet import validate_frame
+from hardware_profiles.schema import MEASUREMENTS
+from tasks.analysis.validation import Ceilings, cut, step_cost
+from tasks.analysis.workload_model import Architecture
+from tasks.discovery import discover
+from tasks.probes import workload_weights
+from tasks.probes.runner import ProbePlan, _Rows, single_target
+from tasks.probes.validation import cases, record
+from tasks.probes.workload_probe import Case, CaseResult, layers_that_fit, measure_case
+
+ARCH = Architecture(
+    name="tiny-deep",
+    layers=6,
+    hidden=64,
+    heads=4,
+    kv_heads=2,
+    head_dim=16,
+    ffn=128,
+    vocab=256,
+    max_context=512,
+)
+PLAN = ProbePlan(repetitions=3, warmup=1, budget_s=0.2)
+CEILINGS = Ceilings(bandwidth_bytes_per_s=1e10, flops_per_s=1e11)
+
+
+def _rows() -> _Rows:
+    catalog = builtin_catalog()
+    return _Rows(single_target(discover(catalog)[0], catalog), "run-1", "test")
+
+
+def _fields(result: CaseResult) -> dict[str, str]:
+    first = str(result.row["detail"]).split(" | ")[0]
+    return dict(part.split("=", 1) for part in first.split("; "))
+
+
+def _case(**changes: object) -> Case:
+    base = {
+        "name": "tiny decode",
+        "arch": ARCH,
+        "phase": "decode",
+        "batch": 2,
+        "context": 64,
+        "weights": "fp32",
+        "kv": "fp32",
+        "compute": "fp32",
+    }
+    return Case(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_a_decode_row_keeps_the_contract() -> None:
+    result = measure_case(_case(), _rows(), PLAN, CEILINGS)
+    row = result.row
+    validate_frame(pd.DataFrame([row]), MEASUREMENTS, "workload row")
+    assert (row["probe"], row["dtype"], row["unit"]) == (
+        "workload-decode",
+        "float32",
+        "bytes_per_s",
+    )
+    assert row["status"] in ("ok", "unstable")
+    model = step_cost(
+        ARCH, phase="decode", batch=2, context=64, weights="fp32", kv="fp32", compute="fp32"
+    )
+    assert result.model == model and result.layers_run == ARCH.layers
+    assert row["median"] * result.measured_step_s == pytest.approx(model.bytes)
+    assert row["best"] >= row["median"] and row["spec"] is None and row["efficiency"] is None
+    fields = _fields(result)
+    for key in (
+        "case",
+        "preset",
+        "batch",
+        "context",
+        "layers",
+        "predicted_step_s",
+        "measured_step_s",
+        "model_bytes",
+        "xla_bytes",
+        "model_flops",
+        "xla_flops",
+    ):
+        assert key in fields
+    assert fields["layers"] == "6 of 6"
+    predicted = max(model.bytes / 1e10, model.flops / 1e11)
+    assert float(fields["predicted_step_s"]) == pytest.approx(predicted, rel=1e-5)
+    assert result.xla_flops == pytest.approx(model.flops, rel=0.10)
+
+
+def test_a_prefill_row_is_a_flop_rate() -> None:
+    result = measure_case(_case(phase="prefill", batch=1, context=32), _rows(), PLAN, None)
+    assert (result.row["probe"], result.row["unit"]) == ("workload-prefill", "flops_per_s")
+    assert result.row["median"] * result.measured_step_s == pytest.approx(result.model.flops)
+    assert math.isnan(result.predicted_step_s)  # no ceilings, no prediction
+
+
+def test_a_storage_type_the_device_lacks_is_waived_with_the_reason() -> None:
+    def no_int8(dtype: str, device: object) -> str | None:
+        return "int8: this device has no int8 storage" if dtype == "int8" else None
+
+    result = measure_case(_case(weights="int8"), _rows(), PLAN, CEILINGS, supports=no_int8)
+    assert result.row["status"] == "waived"
+    assert "no int8 storage" in str(result.row["detail"])
+    assert result.row["best"] is None and math.isnan(result.measured_step_s)
+    validate_frame(pd.DataFrame([result.row]), MEASUREMENTS, "waived row")
+    fp8 = measure_case(_case(compute="fp8"), _rows(), PLAN, CEILINGS)
+    assert fp8.row["status"] == "waived" and "not built" in str(fp8.row["detail"])
+
+
+def test_a_model_larger_than_free_memory_runs_fewer_layers_and_says_so() -> None:
+    full = _case().shape(ARCH.layers)
+    per_layer = workload_weights.layer_bytes(full, 0)
+    free = int((workload_weights.fixed_bytes(full) + 2.5 * per_layer) / PLAN.max_free_fraction)
+    assert layers_that_fit(_case(), free, PLAN.max_free_fraction) == 2
+    result = measure_case(_case(), _rows(), PLAN, CEILINGS, free_bytes=lambda device: free)
+    assert result.layers_run == 2 and result.row["status"] in ("ok", "unstable")
+    assert "ran 2 of 6 layers (memory limit)" in str(result.row["detail"])
+    assert result.model == step_cost(
+        cut(ARCH, 2), phase="decode", batch=2, context=64, weights="fp32", kv="fp32", compute="fp32"
+    )
+    assert result.full_model_step_s == pytest.approx(
+        result.measured_step_s * result.full_model.bytes / result.model.bytes
+    )
+    # Not even one layer fits: waived, with the sizes, before anything is allocated.
+    assert layers_that_fit(_case(), 1, PLAN.max_free_fraction) == 0
+    none = measure_case(_case(), _rows(), PLAN, CEILINGS, free_bytes=lambda device: 1000)
+    assert none.row["status"] == "waived" and "one layer and the head need" in none.reason
+
+
+def test_records_are_strict_json_with_null_for_what_did_not_run() -> None:
+    result = measure_case(_case(compute="fp8"), _rows(), PLAN, None)
+    text = json.dumps([record(result)], allow_nan=False)
+    loaded = json.loads(text)[0]
+    for key in (
+        "case",
+        "phase",
+        "batch",
+        "context",
+        "predicted_step_s",
+        "measured_step_s",
+        "ratio",
+        "model_bytes",
+        "xla_bytes",
+        "model_flops",
+        "xla_flops",
+    ):
+        assert key in loaded
+    assert loaded["measured_step_s"] is None and loaded["ratio"] is None
+    assert loaded["status"] == "waived" and "not built" in loaded["reason"]
+
+
+def test_the_built_in_set_covers_dense_decode_at_two_batches_moe_and_prefill() -> None:
+    quick = cases(None, "cpu", quick=True)
+    dense = [c for c in quick if not c.arch.is_moe and c.phase == "decode"]
+    assert len({c.batch for c in dense}) >= 2 and 1 in {c.batch for c in dense}
+    assert any(c.arch.is_moe and c.phase == "decode" for c in quick)
+    assert any(c.phase == "prefill" for c in quick)
+    assert {c.compute for c in quick} == {"fp32"}  # XLA's CPU backend emulates bf16 matmuls
+    assert {c.compute for c in cases(None, "gpu", quick=True)} == {"bf16"}
