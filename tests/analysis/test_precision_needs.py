@@ -29,10 +29,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hardware_profiles.catalog import builtin_catalog
+from hardware_profiles.examples import example_roadmap
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import CATALOG, ROADMAP, WORKLOADS
 from tasks.analysis.calibration import calibrate
-from tasks.analysis.precision_needs import precision_needs
+from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.precision_needs import _restricted, precision_needs
 from tasks.analysis.projection import project
 
 START = dt.date(2027, 1, 1)
@@ -146,3 +149,19 @@ def test_months_and_missing_units_are_stated() -> None:
     assert needs.loc[("w2", "new"), "unavailable"] == ""
     assert needs.loc[("w2", "old"), "label"] == "none suffices"
     assert not needs["compute_short"].any()
+
+
+def test_the_restricted_view_evaluates_its_rows_as_the_full_projection_does() -> None:
+    # The view slices the projector's per-workload arrays; should the projector gain another,
+    # this catches the view leaving it whole.
+    projection = project(
+        example_workloads(), example_roadmap(), calibrate(builtin_catalog()), START, 18
+    )
+    projector = projection.projector
+    rows = np.array([4, 0, 2])
+    view = _restricted(projector, rows)
+    full = projection.outcome
+    part = view.evaluate(view.baseline_figures, projector.fleet.counts)
+    np.testing.assert_allclose(part.headroom, full.headroom[rows])
+    np.testing.assert_array_equal(part.memory_bound, full.memory_bound[rows])
+    np.testing.assert_array_equal(part.starve_index, full.starve_index[rows])
