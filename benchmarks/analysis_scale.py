@@ -25,12 +25,14 @@ from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import ROADMAP, WORKLOADS
 from tasks.analysis.calibration import calibrate
+from tasks.analysis.precision_needs import near_the_wall, precision_needs
 from tasks.analysis.projection import project
 from tasks.analysis.ranking import rank
 
 T = TypeVar("T")
 POOLS = ("inference", "training", "edge")
 START = dt.date(2027, 1, 1)
+TOP_N = 10  # the workloads the report shows (reports.content.TOP_N)
 
 
 def roadmap() -> pd.DataFrame:
@@ -100,6 +102,10 @@ def main(argv: list[str]) -> None:
     projection, t_project = timed(lambda: project(table, plan, calibrated, START, args.months))
     _, t_rank = timed(lambda: rank(projection, with_mitigations=False))
     ranked, t_all = timed(lambda: rank(projection))
+    top = ranked.order[:TOP_N]
+    _, t_needs_top = timed(lambda: precision_needs(projection, top))
+    near = np.flatnonzero(near_the_wall(projection))
+    needs_all, t_needs_all = timed(lambda: precision_needs(projection, near))
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 2**30
 
     starving = int(ranked.ranking["starve_month"].notna().sum())
@@ -114,6 +120,14 @@ def main(argv: list[str]) -> None:
     print(f"project + rank            {both:8.3f} s  target <= 3 s: {both / 3:5.2f} of it")
     full = t_project + t_all
     print(f"project + rank + mitig.   {full:8.3f} s  target <= 10 s: {full / 10:5.2f} of it")
+    print(
+        f"precision needs, top {TOP_N}  {t_needs_top:8.3f} s  (the report's table; "
+        f"{t_needs_top / reference:.2f}x reference)"
+    )
+    print(
+        f"precision needs, all      {t_needs_all:8.3f} s  ({len(near):,} workloads near the "
+        f"wall x their pools' models = {len(needs_all):,} rows)"
+    )
     print(f"peak resident memory      {peak_gib:8.2f} GiB target <= 4 GiB: {peak_gib / 4:5.2f}")
     print(f"starving in the horizon   {starving:,}; with a mitigation that helps: {helped:,}")
 

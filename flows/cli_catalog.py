@@ -132,6 +132,10 @@ def catalog_add(
     fp6: Annotated[float | None, typer.Option("--fp6-tflops", help="Dense peak.")] = None,
     fp4: Annotated[float | None, typer.Option("--fp4-tflops", help="Dense peak.")] = None,
     int8: Annotated[float | None, typer.Option("--int8-tops", help="Dense peak.")] = None,
+    int4: Annotated[
+        float | None,
+        typer.Option("--int4-tops", help="Dense peak; only where the device has int4 units."),
+    ] = None,
     tdp_watts: Annotated[float | None, typer.Option("--tdp-watts", help="Board power, W.")] = None,
     interconnect_gb_s: Annotated[
         float | None,
@@ -172,9 +176,10 @@ def catalog_add(
         "fp6": fp6,
         "fp4": fp4,
         "int8": int8,
+        "int4": int4,
     }
     for precision, value in peaks.items():
-        unit = "tops" if precision == "int8" else "tflops"
+        unit = "tops" if precision.startswith("int") else "tflops"
         if value is not None and value <= 0:
             raise MemwallError(f"--{precision}-{unit} must be > 0, got {value:g}")
     for option, given in (("--tdp-watts", tdp_watts), ("--interconnect-gb-s", interconnect_gb_s)):

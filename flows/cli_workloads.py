@@ -155,6 +155,15 @@ def _fit(result: Estimate, catalog: pd.DataFrame, accelerators: list[str]) -> di
     return {a: result.devices_needed(float(memory[a])) for a in accelerators}
 
 
+def _quantized_bytes_per_parameter(result: Estimate) -> float:
+    """Bytes per parameter of the blocks' weights alone, the ones ``--weights`` quantizes:
+    their format's bytes per element, scales included (0.5625 for NVFP4). The whole-model
+    figure is higher where the embedding and LM head stay 16-bit."""
+    from tasks.analysis.workload_model import bytes_per_element
+
+    return bytes_per_element(result.weights)
+
+
 def _estimate_json(result: Estimate, fits: dict[str, int]) -> dict[str, Any]:
     return {
         **result.workload_columns(),
@@ -166,6 +175,7 @@ def _estimate_json(result: Estimate, fits: dict[str, int]) -> dict[str, Any]:
         "kv_cache_bytes": result.kv_cache_bytes,
         "weight_bytes": result.weight_bytes,
         "weight_bytes_per_parameter": result.weight_bytes / result.parameters_total,
+        "quantized_bytes_per_parameter": _quantized_bytes_per_parameter(result),
         "head_precision": result.head,
         "parameters_total": result.parameters_total,
         "parameters_active": result.parameters_active,
@@ -212,6 +222,12 @@ def _print_estimate(result: Estimate, fits: dict[str, int]) -> None:
         f"{result.weight_bytes / GB:,.1f} GB, KV cache {result.kv_cache_bytes / GB:,.1f} GB); "
         f"{result.parameters_total / 1e9:,.1f}B parameters, "
         f"{result.parameters_active / 1e9:,.1f}B active per token",
+        markup=False,
+    )
+    stdout.print(
+        f"weights: {result.weight_bytes / result.parameters_total:.4g} bytes per parameter "
+        f"over the whole model, {_quantized_bytes_per_parameter(result):.4g} over the "
+        f"{result.weights} block weights (embedding and LM head {result.head})",
         markup=False,
     )
     if fits:

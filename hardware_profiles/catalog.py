@@ -29,6 +29,7 @@ _SHEET_FLOPS_COLUMNS = {
     "fp6": "fp6_tflops",
     "fp4": "fp4_tflops",
     "int8": "int8_tops",
+    "int4": "int4_tops",  # dense, only where the vendor lists int4 tensor units (A100: yes)
 }
 
 

@@ -15,6 +15,7 @@ from hardware_profiles.schema import Accelerator
 from reports.charts import Ceiling, Event, Point, Series
 from tasks.analysis.models.presets import estimate_workload
 from tasks.analysis.precision_changes import decode_split
+from tasks.analysis.precision_needs import precision_needs
 from tasks.analysis.projection import Projection, month_index
 from tasks.analysis.ranking import Ranked, records
 
@@ -40,6 +41,8 @@ class Findings:
     roofline_precision: str
     # Catalog rows of the models held in the horizon, with first_month and pools (provenance).
     hardware: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Per top workload near the wall and model of its pool: the precision it needs there.
+    precision_needs: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)
@@ -207,4 +210,5 @@ def findings(
         devices=devices,
         roofline_precision=precision,
         hardware=models_in_window(roadmap, catalog, projection.months[0], len(projection.months)),
+        precision_needs=precision_needs(projection, order[:top_n]),
     )

@@ -24,6 +24,7 @@ from reportlab.platypus import CondPageBreak, Flowable, Paragraph, Spacer, Table
 from hardware_profiles.provenance import status_sentence
 from reports.charts import PALETTE, Chart, LogScale, _text, fit
 from reports.content import AuditReport
+from reports.precision_needs import needs_section
 from reports.styles import INK, RULE, stylesheet, table_style
 
 RIDGE_PRECISIONS: Final = ("bf16", "fp8", "fp4")
@@ -202,4 +203,5 @@ def precision_section(report: AuditReport) -> list[Flowable]:
         ),
         Spacer(1, 8),
         ridge_chart(series, WIDTH),
+        *needs_section(report),
     ]

@@ -31,6 +31,26 @@ def test_fp4_weights_cost_nvfp4_bytes(tmp_path: Path) -> None:
     assert everything["weight_bytes_per_parameter"] == pytest.approx(0.5625)
 
 
+def test_fp4_bytes_per_parameter_over_the_blocks_and_over_the_whole_model(tmp_path: Path) -> None:
+    # Whole model: (0.5625 x (70,553,706,496 - 2,101,346,304) + 2 x 2,101,346,304) /
+    # 70,553,706,496 = 42,707,145,216 / 70,553,706,496 = 0.6053; the quantized blocks alone:
+    # 4 bits + 8 / 16 bits of scale = 4.5 bits = 0.5625 bytes.
+    fp4 = _estimate(tmp_path, "--weights", "fp4", "--json")
+    assert fp4["weight_bytes_per_parameter"] == pytest.approx(42_707_145_216 / 70_553_706_496)
+    assert fp4["quantized_bytes_per_parameter"] == pytest.approx(0.5625)
+    # int4 weight-only: 4 bits + a 16-bit scale per group of 128 = 4.125 bits.
+    int4 = _estimate(tmp_path, "--weights", "int4", "--json")
+    assert int4["quantized_bytes_per_parameter"] == pytest.approx(4.125 / 8)
+    shown = memwall(
+        ["workloads", "estimate", "--preset", "llama-3.1-70b", "--weights", "fp4"], tmp_path
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "weights: 0.6053 bytes per parameter over the whole model, 0.5625 over the fp4 block "
+        "weights (embedding and LM head bf16)"
+    ) in " ".join(shown.stdout.split())
+
+
 def test_fp8_weights_alone_keep_a_bf16_kv_cache(tmp_path: Path) -> None:
     fp8 = _estimate(tmp_path, "--weights", "fp8", "--context", "8192", "--json")
     assert (fp8["weight_precision"], fp8["kv_precision"]) == ("fp8", "bf16")

@@ -396,6 +396,7 @@ def test_catalog_add_takes_fp4_power_link_and_provenance(tmp_path: Path) -> None
         *("catalog", "add", "--id", "acme-x2", "--vendor", "Acme", "--name", "X2"),
         *("--memory-gb", "192", "--bandwidth-tb-s", "8", "--bf16-tflops", "2000"),
         *("--fp8-tflops", "4000", "--fp6-tflops", "4000", "--fp4-tflops", "8000"),
+        *("--int8-tops", "4000", "--int4-tops", "8000"),
         *("--tdp-watts", "1200", "--interconnect-gb-s", "900", "--status", "announced"),
         *("--source-url", "https://acme.example/x2", "--note", "fp4 is a preview figure"),
         *("--source", "Acme X2 brief", "--to", str(target)),
@@ -403,6 +404,7 @@ def test_catalog_add_takes_fp4_power_link_and_provenance(tmp_path: Path) -> None
     assert memwall(add, tmp_path).returncode == 0
     row = read_table(target, CATALOG).set_index("accelerator_id").loc["acme-x2"]
     assert row["peak_flops_per_s_fp4"] == 8e15 and row["peak_flops_per_s_fp6"] == 4e15
+    assert row["peak_flops_per_s_int4"] == 8e15 and row["peak_flops_per_s_int8"] == 4e15
     assert row["tdp_watts"] == 1200.0
     assert row["interconnect_bandwidth_bytes_per_s"] == 900e9
     assert (row["status"], row["source_url"]) == ("announced", "https://acme.example/x2")
@@ -414,6 +416,7 @@ def test_catalog_add_takes_fp4_power_link_and_provenance(tmp_path: Path) -> None
     [
         (["--status", "rumour"], "--status 'rumour': valid are shipping, announced, preliminary"),
         (["--fp4-tflops", "0"], "--fp4-tflops must be > 0, got 0"),
+        (["--int4-tops", "-5"], "--int4-tops must be > 0, got -5"),
         (["--interconnect-gb-s", "-1"], "--interconnect-gb-s must be > 0, got -1"),
     ],
 )

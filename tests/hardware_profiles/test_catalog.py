@@ -82,7 +82,7 @@ def test_precision_without_a_peak_is_refused(catalog: pd.DataFrame) -> None:
     assert str(caught.value) == (
         "w.csv, row 3, column 'precision': precision 'fp8' has no peak on "
         "nvidia-a100-80gb-sxm in pool 'edge' (no fp8 units); it has peaks for fp32, tf32, "
-        "bf16, fp16, int8: compute at one of those (weights may still be stored at fp8: "
+        "bf16, fp16, int8, int4: compute at one of those (weights may still be stored at fp8: "
         "weight-only)"
     )
 
@@ -157,6 +157,26 @@ def test_precisions_are_ordered_from_wide_to_narrow(catalog: pd.DataFrame) -> No
         present = [(p, v) for p in order if (v := _peak(row, p)) is not None]
         for (p, a), (q, b) in itertools.pairwise(present):
             assert a <= b, f"{row['accelerator_id']}: {p} {a:.3g} > {q} {b:.3g}"
+
+
+def test_int4_only_where_the_vendor_lists_int4_units(catalog: pd.DataFrame) -> None:
+    int4 = catalog.set_index("accelerator_id")["peak_flops_per_s_int4"].dropna()
+    # A100 (every form factor): 1,248 dense int4 TOPS, twice its 624 int8 (sparse: 2,496).
+    assert int4.to_dict() == {
+        "nvidia-a100-40gb-sxm": pytest.approx(1248 * TERA),
+        "nvidia-a100-80gb-sxm": pytest.approx(1248 * TERA),
+        "nvidia-a100-80gb-pcie": pytest.approx(1248 * TERA),
+    }
+    # Hopper and Blackwell dropped the int4 tensor units; a figure there would be invented.
+    assert not [m for m in int4.index if m.startswith(("nvidia-h", "nvidia-b", "nvidia-gb"))]
+    for _, row in catalog.iterrows():
+        a, b = _peak(row, "int8"), _peak(row, "int4")
+        if a is not None and b is not None:
+            # Narrower integers run at least as fast, and no sparse figure counts as dense.
+            assert a <= b <= 2 * a * ROUNDING, f"{row['accelerator_id']}: int4 {b / a:.2f}x int8"
+    # What could not be confirmed for Ada parts is said in the note.
+    notes = catalog.set_index("accelerator_id")["note"]
+    assert "int4 left blank" in notes["nvidia-l40s"] and "int4 left blank" in notes["nvidia-l4"]
 
 
 @pytest.mark.parametrize("accelerator_id", sorted(BUS))

@@ -79,3 +79,54 @@ def test_no_status_sentence_when_the_fleet_is_all_shipping(tmp_path: Path) -> No
     text = pdftotext(path)
     assert "not shipping" not in text
     assert "nvidia-rubin" not in text.split("Ridge points by precision")[1].split("Ranking")[0]
+
+
+@needs_pdftotext
+def test_the_audit_pdf_says_which_precision_each_workload_needs_per_model(tmp_path: Path) -> None:
+    report = _report(example_workloads())
+    needs = report.findings.precision_needs
+    assert not needs.empty  # the example's coding agent starves on its edge pool
+    text = pdftotext(write_pdf(report, tmp_path / "n.pdf"))
+    assert "Precision each workload needs, by model" in text
+    # Each computed row is in the table: when the pool holds the model, as is, what it needs.
+    for r in needs.to_dict("records"):
+        assert r["accelerator_id"] in text
+        as_is = "holds" if r["starve_month"] is None else f"starves {r['starve_month']:%Y-%m}"
+        assert as_is in text
+    # A hand-built table: a preliminary model arriving later, a change that leaves a compute
+    # shortfall (844 MB = 0.84375e9 bytes), and a model without the units.
+    first = report.findings.ranking["workload_id"].iloc[0]
+    hand = pd.DataFrame(
+        [
+            {
+                "workload_id": first,
+                "accelerator_id": "nvidia-rubin",
+                "first_month": dt.date(2027, 9, 1),
+                "starve_month": dt.date(2028, 1, 1),
+                "need": "compute:fp4",
+                "label": "fp4 compute (NVFP4, fp8 KV)",
+                "bytes_per_unit": 0.84375e9,
+                "compute_short": True,
+                "unavailable": "",
+            },
+            {
+                "workload_id": first,
+                "accelerator_id": "nvidia-a100-80gb-sxm",
+                "first_month": START,
+                "starve_month": START,
+                "need": "none",
+                "label": "none suffices",
+                "bytes_per_unit": float("nan"),
+                "compute_short": False,
+                "unavailable": "no fp8 units",
+            },
+        ]
+    )
+    findings = report.findings.__class__(**{**report.findings.__dict__, "precision_needs": hand})
+    path = write_pdf(
+        report.__class__(**{**report.__dict__, "findings": findings}), tmp_path / "h.pdf"
+    )
+    text = pdftotext(path)
+    assert "nvidia-rubin (preliminary)" in text
+    assert "2027-09 starves 2028-01 fp4 compute (NVFP4, fp8 KV), then compute-short 844 MB" in text
+    assert "nvidia-a100-80gb-sxm starves 2026-11 none suffices (no fp8 units) –" in text
