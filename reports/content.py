@@ -133,6 +133,14 @@ def byte_components(row: pd.Series) -> dict[str, float] | None:
     return {name: cost.bytes for name, cost in estimate.components.items() if cost.bytes > 0}
 
 
+def _plottable(headroom: np.ndarray) -> list[float]:
+    """A headroom row a log chart can draw: months without hardware (NaN) at the floor, months
+    before a workload starts (no demand, +inf) at its highest finite headroom."""
+    finite = headroom[np.isfinite(headroom)]
+    top = float(finite.max()) if finite.size else 1.0
+    return [float(v) for v in np.nan_to_num(headroom, nan=0.0, posinf=top)]
+
+
 def findings(
     projection: Projection,
     ranked: Ranked,
@@ -169,7 +177,7 @@ def findings(
         ),
     )
     timelines = [
-        Series(f"{i + 1}. {ranking['name'].iloc[i]}", list(outcome.headroom[w]))
+        Series(f"{i + 1}. {ranking['name'].iloc[i]}", _plottable(outcome.headroom[w]))
         for i, w in enumerate(order[:TIMELINE_SERIES])
     ]
     precision = str(workloads["precision"].mode().iloc[0])

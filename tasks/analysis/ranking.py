@@ -34,6 +34,7 @@ RANKING_COLUMNS = (
     "shortfall_month",
     "best_mitigation",
     "months_gained",
+    "served_from",
 )
 
 
@@ -57,7 +58,13 @@ def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
     workloads = projector.workloads
     n, n_months = outcome.headroom.shape
     starve = outcome.starve_index
-    min_headroom = outcome.headroom.min(axis=1)
+    # NaN headroom = not served that month; fmin skips it (all NaN: never served).
+    min_headroom = np.fmin.reduce(outcome.headroom, axis=1)
+    min_month = np.where(
+        projector.served_from == NEVER,
+        NEVER,
+        np.where(np.isnan(outcome.headroom), np.inf, outcome.headroom).argmin(axis=1),
+    )
     order = np.lexsort(
         (
             workloads["workload_id"].astype(str).to_numpy(),
@@ -70,9 +77,12 @@ def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
         label, gained = best_mitigation(mitigations, n)
     else:
         label, gained = np.full(n, None, dtype=object), np.zeros(n)
-    bandwidth_now = projector.fleet.counts[projector.pool_index, :, 0] @ (
-        projector.ceilings.bandwidth
+    first = np.where(projector.served_from == NEVER, 0, projector.served_from)
+    bandwidth_now = (
+        projector.fleet.counts[projector.pool_index, :, first] @ projector.ceilings.bandwidth
     )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ridge_now = projector.at_first_served(outcome.peak_flops_per_s) / bandwidth_now
     ai = projector.baseline_figures.intensity
     table = pd.DataFrame(
         {
@@ -83,18 +93,17 @@ def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
             "phase": workloads["phase"].to_numpy(),
             "precision": workloads["precision"].to_numpy(),
             "arithmetic_intensity_flops_per_byte": ai,
-            "ridge_flops_per_byte": outcome.peak_flops_per_s[:, 0] / bandwidth_now,
+            "ridge_flops_per_byte": ridge_now,
             "bound": projection.bound_now(),
-            "utilization_now": outcome.utilization[:, 0],
-            "headroom_now": outcome.headroom[:, 0],
+            "utilization_now": projector.at_first_served(outcome.utilization),
+            "headroom_now": projector.at_first_served(outcome.headroom),
             "min_headroom": min_headroom,
-            "min_headroom_month": _month_or_none(
-                projection.months, outcome.headroom.argmin(axis=1)
-            ),
+            "min_headroom_month": _month_or_none(projection.months, min_month),
             "starve_month": _month_or_none(projection.months, starve),
             "shortfall_month": _month_or_none(projection.months, outcome.shortfall_index),
             "best_mitigation": label,
             "months_gained": gained.astype(int),
+            "served_from": _month_or_none(projection.months, projector.served_from),
         }
     ).iloc[order]
     table.insert(0, "rank", np.arange(1, n + 1))
@@ -129,9 +138,10 @@ def ranking_rows(ranking: pd.DataFrame) -> list[dict[str, object]]:
             "starve_month": None if pd.isna(r.starve_month) else f"{r.starve_month:%Y-%m}",
             "bound": str(r.bound),
             "utilization_now": float(r.utilization_now),
-            "min_headroom": float(r.min_headroom),
+            "min_headroom": None if pd.isna(r.min_headroom) else float(r.min_headroom),
             "best_mitigation": None if pd.isna(r.best_mitigation) else str(r.best_mitigation),
             "months_gained": int(r.months_gained),
+            "served_from": None if pd.isna(r.served_from) else f"{r.served_from:%Y-%m}",
         }
         for r in records(ranking)
     ]
