@@ -14,6 +14,7 @@ import pandas as pd
 
 from tasks.analysis.mitigations import best_mitigation, mitigate
 from tasks.analysis.projection import NEVER, Projection
+from tasks.analysis.walls import Walls, classify, wall_columns
 
 RANKING_COLUMNS = (
     "rank",
@@ -35,6 +36,11 @@ RANKING_COLUMNS = (
     "best_mitigation",
     "months_gained",
     "served_from",
+    "wall",
+    "wall_month",
+    "devices_per_replica",
+    "max_batch",
+    "replica_accelerator_id",
 )
 
 
@@ -45,6 +51,7 @@ class Ranked:
     ranking: pd.DataFrame
     mitigations: pd.DataFrame
     order: np.ndarray  # ranking row i is workload order[i] of the projection
+    walls: Walls | None = None
 
 
 def _month_or_none(months: list[dt.date], index: np.ndarray) -> np.ndarray:
@@ -52,7 +59,14 @@ def _month_or_none(months: list[dt.date], index: np.ndarray) -> np.ndarray:
     return np.asarray(lookup[np.where(index == NEVER, len(months), index)])
 
 
-def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
+def rank(
+    projection: Projection,
+    *,
+    with_mitigations: bool = True,
+    catalog: pd.DataFrame | None = None,
+) -> Ranked:
+    """The ranking; with the ``catalog`` (memory sizes, interconnects) also the capacity and
+    latency walls and each workload's replica (:mod:`tasks.analysis.walls`)."""
     projector = projection.projector
     outcome = projection.outcome
     workloads = projector.workloads
@@ -73,6 +87,7 @@ def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
         )
     )
     mitigations = mitigate(projection) if with_mitigations else _no_mitigations()
+    walls = classify(projection, catalog)
     if with_mitigations:
         label, gained = best_mitigation(mitigations, n)
     else:
@@ -104,10 +119,11 @@ def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
             "best_mitigation": label,
             "months_gained": gained.astype(int),
             "served_from": _month_or_none(projection.months, projector.served_from),
+            **wall_columns(projection, walls),
         }
     ).iloc[order]
     table.insert(0, "rank", np.arange(1, n + 1))
-    return Ranked(table.reset_index(drop=True), mitigations, order)
+    return Ranked(table.reset_index(drop=True), mitigations, order, walls)
 
 
 def _no_mitigations() -> pd.DataFrame:
@@ -142,6 +158,12 @@ def ranking_rows(ranking: pd.DataFrame) -> list[dict[str, object]]:
             "best_mitigation": None if pd.isna(r.best_mitigation) else str(r.best_mitigation),
             "months_gained": int(r.months_gained),
             "served_from": None if pd.isna(r.served_from) else f"{r.served_from:%Y-%m}",
+            "wall": None if pd.isna(r.wall) else str(r.wall),
+            "wall_month": None if pd.isna(r.wall_month) else f"{r.wall_month:%Y-%m}",
+            "devices_per_replica": None
+            if pd.isna(r.devices_per_replica)
+            else int(r.devices_per_replica),
+            "max_batch": None if pd.isna(r.max_batch) else int(r.max_batch),
         }
         for r in records(ranking)
     ]

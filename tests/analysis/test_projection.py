@@ -301,6 +301,10 @@ def test_json_rows_carry_the_contract_fields() -> None:
         "best_mitigation": "fp8 weights+KV",
         "months_gained": 9,  # fp8: h0 2.4 -> t = 13, past the horizon: 12 - 3
         "served_from": "2027-01",
+        "wall": "bandwidth",  # starvation is the bandwidth wall
+        "wall_month": "2027-04",
+        "devices_per_replica": None,  # no catalog given: no replica sizing
+        "max_batch": None,
     }
     assert rows[2]["starve_month"] is None and rows[2]["best_mitigation"] is None
 

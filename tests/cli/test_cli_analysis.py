@@ -23,6 +23,10 @@ KEYS = {
     "best_mitigation",
     "months_gained",
     "served_from",
+    "wall",
+    "wall_month",
+    "devices_per_replica",
+    "max_batch",
 }
 
 
