@@ -122,7 +122,7 @@ def rank(
         workloads_source=profiles.workloads_source,
         roadmap_source=profiles.roadmap_source,
     )
-    ranked = rank_projection(projection)
+    ranked = rank_projection(projection, catalog=profiles.catalog)
     if as_json:
         print(json.dumps(ranking_rows(ranked.ranking), indent=2))
         return

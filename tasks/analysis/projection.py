@@ -230,10 +230,14 @@ class Projector:
         """Month index of each workload's start_month (0 where none); a start after the
         horizon is an error naming the row."""
         starts = self.workloads.get("start_month")
-        if starts is None:
+        if starts is None or starts.isna().all():
             return np.zeros(len(self.workloads), dtype=np.int64)
-        index = np.array(
-            [0 if pd.isna(d) else month_index(self.months[0], d) for d in starts], dtype=np.int64
+        when = pd.to_datetime(starts.astype(object))
+        first = self.months[0]
+        index = (
+            ((when.dt.year - first.year) * 12 + when.dt.month - first.month)
+            .fillna(0)
+            .to_numpy(dtype=np.int64)
         )
         late = index >= len(self.months)
         if late.any():

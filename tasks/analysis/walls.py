@@ -79,8 +79,7 @@ def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
     projector = projection.projector
     outcome = projection.outcome
     n, months = outcome.headroom.shape
-    counts = projector.fleet.counts[projector.pool_index]  # (workloads, models, months)
-    served = counts.sum(axis=1) > 0
+    served = projector.fleet.pool_total()[projector.pool_index] > 0
     active = np.arange(months)[None, :] >= projector.start_index[:, None]
     live = served & active
     with np.errstate(invalid="ignore"):
@@ -90,12 +89,10 @@ def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
     if catalog is not None:
         model = step_model(projector.workloads)
         replicas = size_replicas(model, hardware(projection, catalog))
-        room = np.minimum(model.max_devices[:, None, None], counts)
-        formable = (replicas.fit_devices[:, :, None] <= room) & replicas.fits[:, :, None]
-        fast = replicas.latency_ok[:, :, None] & (replicas.latency_devices[:, :, None] <= room)
+        formable, fast = _formable(projection, replicas)
         has_slo = ~np.isnan(model.slo_s)
-        flags[0] = live & ~formable.any(axis=1)
-        flags[1] = live & has_slo[:, None] & ~(fast & (counts > 0)).any(axis=1)
+        flags[0] = live & ~formable
+        flags[1] = live & has_slo[:, None] & ~fast
     flags += [short & outcome.memory_bound, short & ~outcome.memory_bound]
     stacked = np.stack(flags)  # (walls, workloads, months)
     month_wall = np.where(stacked.any(axis=0), stacked.argmax(axis=0), -1)
@@ -111,6 +108,27 @@ def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
     )
     devices, max_batch, accelerator = _reported_replica(projection, replicas)
     return Walls(wall, wall_index, month_wall, state, devices, max_batch, accelerator)
+
+
+def _formable(projection: Projection, replicas: Replicas) -> tuple[np.ndarray, np.ndarray]:
+    """Per workload and month: whether some model its pool holds then has enough devices for
+    a replica of the workload's batch (within the cap), and for one meeting its target at
+    batch 1. One (workloads of a pool x months) comparison per pool and model, never a
+    (workloads x models x months) array."""
+    projector = projection.projector
+    n, months = len(projector.pool_index), len(projector.months)
+    formable = np.zeros((n, months), dtype=bool)
+    fast = np.zeros((n, months), dtype=bool)
+    for pool in np.unique(projector.pool_index):
+        rows = np.flatnonzero(projector.pool_index == pool)
+        for h, held in enumerate(projector.fleet.counts[pool]):
+            if not (held > 0).any():
+                continue
+            fit = np.where(replicas.fits[rows, h], replicas.fit_devices[rows, h], np.inf)
+            formable[rows] |= fit[:, None] <= held[None, :]
+            lat = np.where(replicas.latency_ok[rows, h], replicas.latency_devices[rows, h], np.inf)
+            fast[rows] |= lat[:, None] <= held[None, :]
+    return formable, fast
 
 
 def _reported_replica(

@@ -115,7 +115,7 @@ def compare(
                 name,
                 profiles,
                 projection,
-                rank(projection, with_mitigations=False),
+                rank(projection, with_mitigations=False, catalog=profiles.catalog),
                 purchase_cost_usd(profiles.roadmap, profiles.catalog, projection.months),
             )
         )
