@@ -80,7 +80,9 @@ def workloads(n: int, seed: int = 0) -> pd.DataFrame:
             "ttft_slo_s": np.where(phase == "prefill", 10 ** rng.uniform(-1, 1, n), np.nan),
             "max_devices_per_replica": rng.choice([1, 4, 8], n),
             # One in ten starts mid-horizon; the "new" pool's hardware arrives mid-horizon.
-            "start_month": np.where(rng.random(n) < 0.1, dt.date(2027, 7, 1), None),
+            "start_month": pd.Series(dt.date(2027, 7, 1), index=range(n)).where(
+                rng.random(n) < 0.1
+            ),
         }
     )
     frame.loc[rng.random(n) < 0.05, "pool"] = "new"
