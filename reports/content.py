@@ -12,6 +12,8 @@ import pandas as pd
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.schema import Accelerator
 from reports.charts import Ceiling, Event, Point, Series
+from reports.timeline import TimelineRow
+from tasks.analysis.actions import Action, top_actions
 from tasks.analysis.mitigations import decode_split
 from tasks.analysis.models.presets import estimate_workload
 from tasks.analysis.projection import Projection, month_index
@@ -21,6 +23,7 @@ TOP_N = 10
 DETAIL_PAGES = 5
 TIMELINE_SERIES = 8
 ROOFLINE_POINTS = 60
+WALL_ROWS = 15
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,8 @@ class Findings:
     points: list[Point]
     devices: pd.DataFrame
     roofline_precision: str
+    actions: list[Action] = field(default_factory=list)  # the three that buy the most months
+    wall_rows: list[TimelineRow] = field(default_factory=list)  # top workloads, ranking order
 
 
 @dataclass(frozen=True)
@@ -189,14 +194,17 @@ def findings(
         for d in records(devices[devices["accelerator_id"].isin(models)])
         if np.isfinite(d.flops_per_s)
     ]
-    per_device = (
-        outcome.attainable_flops_per_s[:, 0] / projector.fleet.pool_total()[projector.pool_index, 0]
-    )
+    # Per device in each workload's first served month; none for a workload never served.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_device = projector.at_first_served(outcome.attainable_flops_per_s) / (
+            projector.at_first_served(projector.fleet.pool_total()[projector.pool_index])
+        )
     intensity = projector.baseline_figures.intensity
     shown = order[:ROOFLINE_POINTS]
     points = [
         Point(str(i + 1), float(intensity[w]), float(per_device[w]), i < top_n)
         for i, w in enumerate(shown)
+        if per_device[w] > 0
     ]
     return Findings(
         months=projection.months,
@@ -209,4 +217,15 @@ def findings(
         points=points,
         devices=devices,
         roofline_precision=precision,
+        actions=top_actions(ranked.mitigations, ranking),
+        wall_rows=[]
+        if ranked.walls is None
+        else [
+            TimelineRow(
+                f"{i + 1}. {ranking['name'].iloc[i]}",
+                list(ranked.walls.state[w]),
+                list(ranked.walls.month_wall[w]),
+            )
+            for i, w in enumerate(order[:WALL_ROWS])
+        ],
     )

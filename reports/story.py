@@ -27,6 +27,8 @@ from reportlab.platypus import (
 from reports.charts import fit, headroom_chart, roofline_chart
 from reports.content import AuditReport, Findings
 from reports.styles import STATUS_COLOURS, key_style, stylesheet, table_style
+from reports.timeline import wall_timeline
+from reports.walls import first_page
 from tasks.analysis.mitigations import LOWER_PRECISIONS
 from tasks.analysis.ranking import records
 
@@ -129,15 +131,15 @@ def _cover(report: AuditReport) -> list[Flowable]:
     key = Table(figures, colWidths=[11 * cm, 6 * cm])
     key.setStyle(key_style())
     return [
-        Spacer(1, 3 * cm),
         Paragraph(text(report.title), s["title"]),
         Paragraph(
             "Which workloads starve of memory bandwidth first, when, and what would fix it.",
             s["muted"],
         ),
-        Spacer(1, 1.2 * cm),
+        Spacer(1, 0.4 * cm),
         Paragraph(text(headline(f)), s["cover"]),
-        Spacer(1, 1 * cm),
+        *first_page(ranking, f.actions, _after(f.months)),
+        Spacer(1, 0.4 * cm),
         key,
         PageBreak(),
     ]
@@ -344,6 +346,18 @@ def _charts(report: AuditReport) -> list[Flowable]:
                 s["small"],
             ),
             roofline_chart(f.ceilings, f.points, WIDTH),
+        ]
+    if f.wall_rows:
+        flow += [
+            CondPageBreak(8 * cm),
+            Paragraph("Walls over the horizon", s["h1"]),
+            Paragraph(
+                "Each top workload month by month: fine, tight, past a wall (bw bandwidth, cap "
+                "capacity, lat latency, cmp compute), no hardware in its pool yet, or not "
+                "started. Rows in ranking order.",
+                s["small"],
+            ),
+            wall_timeline(f.months, f.wall_rows, WIDTH),
         ]
     flow += [
         CondPageBreak(11 * cm),

@@ -89,7 +89,9 @@ def step_model(workloads: pd.DataFrame) -> StepModel:
     """The coefficients of every workload: exact for rows made from a model preset (the
     workload model at batch 1 and at the row's batch, or 2: both points lie on the lines);
     from the row alone otherwise (decode: weights and KV split as the batch mitigation does;
-    other phases: all memory fixed, all traffic per sequence; no communication term)."""
+    other phases: all memory fixed, all traffic per sequence; no communication term).
+    Training replicas hold one sequence (the rest of the batch is data parallel), so only
+    their memory is sized; they have no latency target."""
     n = len(workloads)
     phase = workloads["phase"].to_numpy(dtype=object)
     batch = np.nan_to_num(_column(workloads, "batch", 1.0), nan=1.0)
@@ -146,7 +148,13 @@ def _fill_from_presets(
         row = {str(k): v for k, v in subset.iloc[positions[0]].items()}
         try:
             first = estimate_workload(row, batch=1)
-            if first is None or first.phase == "training":
+            if first is None:
+                continue
+            if first.phase == "training":
+                # Data parallelism and gradient accumulation spread the global batch: a
+                # replica holds the weights, optimizer state and one sequence's activations.
+                m0[modelled[positions]] = first.memory_footprint_bytes
+                ms[modelled[positions]] = 0.0
                 continue
             other = max(2, int(row["batch"]))
             second = estimate_workload(row, batch=other)
