@@ -101,7 +101,7 @@ def rank(
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
     from reports.content import findings
-    from reports.story import headline, month
+    from reports.story import headline, month, times
     from reports.walls import wall_label
     from tasks.analysis.calibration import calibrate
     from tasks.analysis.projection import project
@@ -158,7 +158,7 @@ def rank(
             str(r.pool),
             str(r.bound),
             f"{100 * r.utilization_now:.1f} %",
-            f"{r.min_headroom:.2f}x",
+            times(r.min_headroom),
             month(r.starve_month),
             wall_label(r),
             fix,

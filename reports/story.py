@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any
 from xml.sax.saxutils import escape
 
+import numpy as np
 import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import (
@@ -28,7 +29,7 @@ from reports.charts import fit, headroom_chart, roofline_chart
 from reports.content import AuditReport, Findings
 from reports.styles import STATUS_COLOURS, key_style, stylesheet, table_style
 from reports.timeline import wall_timeline
-from reports.walls import first_page
+from reports.walls import first_page, wall_label
 from tasks.analysis.mitigations import LOWER_PRECISIONS
 from tasks.analysis.ranking import records
 
@@ -61,6 +62,13 @@ def percent(value: float | None) -> str:
     if value is None or _missing(value):
         return "–"
     return f"{100 * value:.1f} %"
+
+
+def times(value: float | None) -> str:
+    """A headroom as ``1.23x``; ``–`` where there is none (no hardware, or no demand yet)."""
+    if value is None or _missing(value) or not np.isfinite(value):
+        return "–"
+    return f"{value:.2f}x"
 
 
 def month(value: dt.date | None) -> str:
@@ -104,7 +112,7 @@ def headline(findings: Findings) -> str:
         tight = ranking.iloc[0]
         return (
             f"None of {total} workloads starves of memory bandwidth before {before}; the "
-            f"tightest is {tight['name']} at {tight['min_headroom']:.2f}x headroom "
+            f"tightest is {tight['name']} at {times(tight['min_headroom'])} headroom "
             f"({month(tight['min_headroom_month'])})."
         )
     first = ", ".join(f"{r.name} ({month(r.starve_month)})" for r in records(starving.head(3)))
@@ -383,8 +391,9 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
             _ai(r.arithmetic_intensity_flops_per_byte),
             r.bound,
             percent(r.utilization_now),
-            f"{r.min_headroom:.2f}x",
+            times(r.min_headroom),
             month(r.starve_month),
+            wall_label(r) if "wall" in ranking else "–",
             _mitigation(r),
         ]
         for r in records(ranking)
@@ -401,12 +410,13 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
             "util.",
             "min head.",
             "starves",
+            "wall",
             "best fix",
         ],
         rows,
         [
             0.7 * cm,
-            4.0 * cm,
+            3.0 * cm,
             1.5 * cm,
             1.3 * cm,
             1.0 * cm,
@@ -415,7 +425,8 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
             1.5 * cm,
             1.3 * cm,
             1.5 * cm,
-            2.5 * cm,
+            1.4 * cm,
+            2.1 * cm,
         ],
     )
 
@@ -432,7 +443,7 @@ def appendix_tables(ranking: pd.DataFrame) -> list[Flowable]:
             fit(str(r.pool), widths[2] - 6, 7),
             str(r.bound),
             percent(r.utilization_now),
-            f"{r.min_headroom:.2f}x",
+            times(r.min_headroom),
             month(r.starve_month),
             fit(_mitigation(r), widths[7] - 6, 7),
         ]
@@ -456,9 +467,9 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
         ["Bound today", r.bound, "Utilisation today", percent(r.utilization_now)],
         [
             "Headroom today",
-            f"{r.headroom_now:.2f}x",
+            times(r.headroom_now),
             "Lowest headroom",
-            f"{r.min_headroom:.2f}x ({month(r.min_headroom_month)})",
+            f"{times(r.min_headroom)} ({month(r.min_headroom_month)})",
         ],
         ["Starves", month(r.starve_month), "Shortfall (compute)", month(r.shortfall_month)],
         [
