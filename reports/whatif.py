@@ -12,6 +12,7 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, PageBreak, Paragraph, Spacer
 
 from reports.build import write_flowables
+from reports.scenario_figures import scenario_figures_section
 from reports.story import _table, month, ranking_table, text
 from reports.styles import stylesheet
 from tasks.analysis.ranking import records
@@ -105,6 +106,7 @@ def whatif_story(report: WhatIfReport) -> list[Flowable]:
             rows,
             [3.0 * cm, 1.4 * cm, 3.4 * cm, 2.6 * cm, 1.6 * cm, 2.0 * cm, 2.0 * cm, 2.0 * cm],
         ),
+        *scenario_figures_section(report.comparison),
     ]
     for name, ranking in report.rankings.items():
         flow += [
