@@ -128,7 +128,7 @@ def main(argv: list[str]) -> None:
     print(f"project + rank + mitig.   {full:8.3f} s  target <= 10 s: {full / 10:5.2f} of it")
     print(f"peak resident memory      {peak_gib:8.2f} GiB target <= 4 GiB: {peak_gib / 4:5.2f}")
     print(f"starving in the horizon   {starving:,}; with a mitigation that helps: {helped:,}")
-    walls = ranked.ranking["wall"].value_counts().to_dict()
+    walls = {k: v for k, v in ranked.ranking["wall"].value_counts().items() if v > 0}
     print(f"walls                     {walls}")
 
 

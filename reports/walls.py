@@ -45,6 +45,11 @@ def _band(r: Any) -> str:
     return f" (P10-P90 {_month(low)} to {_month(high)})"
 
 
+def _remedy(r: Any) -> str:
+    remedy = getattr(r, "wall_remedy", None)
+    return "" if remedy is None or pd.isna(remedy) else f" (lifted by: {remedy})"
+
+
 def wall_lines(ranking: pd.DataFrame, after: dt.date) -> list[str]:
     """One line per wall hit in the horizon, earliest workloads first, and the unserved."""
     lines = []
@@ -54,7 +59,7 @@ def wall_lines(ranking: pd.DataFrame, after: dt.date) -> list[str]:
         if hit.empty:
             continue
         names = "; ".join(
-            f"{r.name} from {_month(r.wall_month)}{_band(r)}"
+            f"{r.name} from {_month(r.wall_month)}{_band(r)}{_remedy(r)}"
             for r in records(hit.head(NAMES_PER_WALL))
         )
         more = f" and {len(hit) - NAMES_PER_WALL} more" if len(hit) > NAMES_PER_WALL else ""

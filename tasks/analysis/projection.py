@@ -191,6 +191,7 @@ class Projector:
         self.months = horizon_months(start, months)
         self.workloads = workloads
         self.workloads_source = workloads_source
+        self.calibrated = calibrated
         self.fleet = fleet_by_month(roadmap, self.months)
         self.ceilings = Ceilings.of(calibrated, self.fleet.models)
         pool_of = {p: i for i, p in enumerate(self.fleet.pools)}

@@ -41,6 +41,7 @@ RANKING_COLUMNS = (
     "devices_per_replica",
     "max_batch",
     "replica_accelerator_id",
+    "wall_remedy",
 )
 
 
@@ -164,6 +165,7 @@ def ranking_rows(ranking: pd.DataFrame) -> list[dict[str, object]]:
             if pd.isna(r.devices_per_replica)
             else int(r.devices_per_replica),
             "max_batch": None if pd.isna(r.max_batch) else int(r.max_batch),
+            "wall_remedy": None if pd.isna(r.wall_remedy) else str(r.wall_remedy),
         }
         for r in records(ranking)
     ]

@@ -33,7 +33,7 @@ Mem_h, calibrated bandwidth BW_h and FLOP/s F_h, interconnect IC_h per device pe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ import pandas as pd
 from hardware_profiles.errors import MemwallError
 from tasks.analysis.mitigations import decode_split
 from tasks.analysis.models.presets import estimate_workload, preset
+from tasks.analysis.projection import _PEAK_INDEX, Projection, lookup
 from tasks.analysis.workload_model import BYTES_PER_ELEMENT, DEFAULT_USABLE_MEMORY_FRACTION
 
 DEFAULT_MAX_DEVICES_PER_REPLICA = 8
@@ -73,6 +74,29 @@ class StepModel:
     batch: np.ndarray
     slo_s: np.ndarray  # NaN: no latency target
     max_devices: np.ndarray
+
+    def take(self, rows: np.ndarray) -> StepModel:
+        return StepModel(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    def with_rows(self, rows: np.ndarray, other: StepModel) -> StepModel:
+        """These coefficients, with ``rows`` replaced by ``other``'s (in order)."""
+        merged = {}
+        for f in fields(self):
+            values = getattr(self, f.name).copy()
+            values[rows] = getattr(other, f.name)
+            merged[f.name] = values
+        return StepModel(**merged)
+
+    def bytes_scaled(self, factor: np.ndarray) -> StepModel:
+        """Memory and traffic times ``factor`` per workload (narrower weights and KV cache,
+        activations taken alike: the row-alone approximation of the mitigations)."""
+        return replace(
+            self,
+            memory_fixed_bytes=self.memory_fixed_bytes * factor,
+            memory_per_sequence_bytes=self.memory_per_sequence_bytes * factor,
+            step_fixed_bytes=self.step_fixed_bytes * factor,
+            step_bytes_per_sequence=self.step_bytes_per_sequence * factor,
+        )
 
 
 def _column(workloads: pd.DataFrame, name: str, default: float) -> np.ndarray:
@@ -280,3 +304,21 @@ def _max_batch(model: StepModel, hw: Hardware, n: np.ndarray, usable: np.ndarray
         by_slo = np.where(np.isnan(slo), np.inf, np.minimum(by_bytes, by_flops))
     best = np.minimum(by_memory, by_slo)
     return np.asarray(np.where(np.isfinite(best), np.floor(np.clip(best, 0, None) + _EPS), best))
+
+
+def pool_hardware(projection: Projection, catalog: pd.DataFrame) -> Hardware:
+    """The fleet's models: catalog memory and interconnect, calibrated ceilings."""
+    projector = projection.projector
+    table = catalog.set_index("accelerator_id").reindex(projector.fleet.models)
+    peak_index = lookup(projector.baseline_figures.precision, _PEAK_INDEX)
+    interconnect = (
+        table["interconnect_bandwidth_bytes_per_s"]
+        if "interconnect_bandwidth_bytes_per_s" in table
+        else pd.Series(np.nan, index=table.index)
+    )
+    return Hardware(
+        memory_bytes=table["memory_bytes"].to_numpy(dtype=float),
+        bandwidth_bytes_per_s=projector.ceilings.bandwidth,
+        flops_per_s=projector.ceilings.flops[:, peak_index].T,
+        interconnect_bytes_per_s=interconnect.to_numpy(dtype=float, na_value=np.nan),
+    )

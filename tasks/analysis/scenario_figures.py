@@ -72,7 +72,7 @@ def wall_counts(ranking: pd.DataFrame) -> str:
     if "wall" not in ranking:
         return "unknown"
     counts = ranking["wall"].value_counts()
-    return ", ".join(f"{w} {int(counts[w])}" for w in WALLS if w in counts) or "none"
+    return ", ".join(f"{w} {int(counts[w])}" for w in WALLS if counts.get(w, 0) > 0) or "none"
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:

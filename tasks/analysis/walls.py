@@ -26,8 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tasks.analysis.projection import _PEAK_INDEX, NEVER, Projection, lookup
-from tasks.analysis.replicas import Hardware, Replicas, size_replicas, step_model
+from tasks.analysis.projection import NEVER, Projection
+from tasks.analysis.remedies import wall_remedies
+from tasks.analysis.replicas import (
+    Replicas,
+    StepModel,
+    pool_hardware,
+    size_replicas,
+    step_model,
+)
 
 WALLS = ("capacity", "latency", "bandwidth", "compute")
 # Month states of the timeline chart.
@@ -54,23 +61,7 @@ class Walls:
     devices_per_replica: np.ndarray  # NaN: no replica (capacity or latency wall), or unknown
     max_batch: np.ndarray  # NaN: unknown; inf: nothing bounds it
     replica_accelerator_id: np.ndarray  # object, None where unknown
-
-
-def hardware(projection: Projection, catalog: pd.DataFrame) -> Hardware:
-    projector = projection.projector
-    table = catalog.set_index("accelerator_id").reindex(projector.fleet.models)
-    peak_index = lookup(projector.baseline_figures.precision, _PEAK_INDEX)
-    interconnect = (
-        table["interconnect_bandwidth_bytes_per_s"]
-        if "interconnect_bandwidth_bytes_per_s" in table
-        else pd.Series(np.nan, index=table.index)
-    )
-    return Hardware(
-        memory_bytes=table["memory_bytes"].to_numpy(dtype=float),
-        bandwidth_bytes_per_s=projector.ceilings.bandwidth,
-        flops_per_s=projector.ceilings.flops[:, peak_index].T,
-        interconnect_bytes_per_s=interconnect.to_numpy(dtype=float, na_value=np.nan),
-    )
+    remedy: np.ndarray  # object: what lifts a capacity or latency wall, None for the rest
 
 
 def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
@@ -86,9 +77,10 @@ def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
         short = live & (outcome.headroom < 1)
     flags = [np.zeros((n, months), dtype=bool), np.zeros((n, months), dtype=bool)]
     replicas: Replicas | None = None
+    model: StepModel | None = None
     if catalog is not None:
         model = step_model(projector.workloads)
-        replicas = size_replicas(model, hardware(projection, catalog))
+        replicas = size_replicas(model, pool_hardware(projection, catalog))
         formable, fast = _formable(projection, replicas)
         has_slo = ~np.isnan(model.slo_s)
         flags[0] = live & ~formable
@@ -107,7 +99,12 @@ def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
         [~active, ~served, past, tight], [NO_DEMAND, NOT_SERVED, PAST_WALL, TIGHT], FINE
     )
     devices, max_batch, accelerator = _reported_replica(projection, replicas)
-    return Walls(wall, wall_index, month_wall, state, devices, max_batch, accelerator)
+    remedy = (
+        np.full(n, None, dtype=object)
+        if catalog is None or model is None
+        else wall_remedies(projection, catalog, model, wall, wall_index)
+    )
+    return Walls(wall, wall_index, month_wall, state, devices, max_batch, accelerator, remedy)
 
 
 def _formable(projection: Projection, replicas: Replicas) -> tuple[np.ndarray, np.ndarray]:
@@ -157,16 +154,18 @@ def _reported_replica(
 
 def wall_columns(projection: Projection, walls: Walls) -> dict[str, object]:
     """The ranking's wall columns (projection order): wall, wall_month, devices_per_replica,
-    max_batch (null where unbounded or unknown), replica_accelerator_id."""
+    max_batch (null where unbounded or unknown), replica_accelerator_id, wall_remedy."""
     months = np.array([*projection.months, None], dtype=object)
+    # Categoricals: a few distinct labels, not 100,000 strings for pandas to convert.
     return {
-        "wall": walls.wall,
+        "wall": pd.Categorical(walls.wall, categories=list(WALLS)),
         "wall_month": months[
             np.where(walls.wall_index == NEVER, len(months) - 1, walls.wall_index)
         ],
         "devices_per_replica": _integers(walls.devices_per_replica),
         "max_batch": _integers(walls.max_batch),
-        "replica_accelerator_id": walls.replica_accelerator_id,
+        "replica_accelerator_id": pd.Categorical(walls.replica_accelerator_id),
+        "wall_remedy": pd.Categorical(walls.remedy),
     }
 
 

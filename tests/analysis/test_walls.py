@@ -162,3 +162,23 @@ def test_the_fewest_devices_that_meet_the_target_and_a_comm_bound_latency_wall()
         model, hw = _by_hand(**overrides)
         replicas = size_replicas(model, hw)
         assert not replicas.latency_ok[0, 0] and np.isnan(replicas.devices[0, 0])
+
+
+def test_what_lifts_a_latency_or_capacity_wall() -> None:
+    # 70B at 4 ms: bf16 on 8 H100s is 140.37e9/(8 x 2.8475e12) = 6.16 ms, a latency wall.
+    # fp8 weights+KV halve the weights: ~70.6e9/(8 x 2.8475e12) = 3.1 ms <= 4 ms. At bf16, a
+    # device lifts it when 140.37e9/(8 x 0.85 x BW) <= 4 ms: BW >= 5.16 TB/s, so MI300X (5.3),
+    # MI325X (6.0) and B200 (8.0), slowest first; not H200 (4.8).
+    # 405B at 64 x 128k on L40S: even int4 (203 GB of weights + 1.08 TB of KV cache) is over
+    # 8 x 43.2 GB, and at bf16 (5.14 TB) no catalog device holds it within 8: none found.
+    ranking = _walls(
+        [
+            _served("llama-3.1-70b", 1, 4096, "h100", tpot_slo_s=0.004),
+            _served("llama-3.1-405b", 64, 131072, "l40s", tpot_slo_s=0.1),
+        ]
+    )
+    latency = ranking.loc["llama-3.1-70b-b1"]
+    assert latency["wall"] == "latency"
+    assert latency["wall_remedy"] == "fp8 weights+KV; or on amd-mi300x, amd-mi325x, nvidia-b200"
+    capacity = ranking.loc["llama-3.1-405b-b64"]
+    assert capacity["wall"] == "capacity" and capacity["wall_remedy"] == "none found"

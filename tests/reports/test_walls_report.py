@@ -78,7 +78,10 @@ def test_page_one_names_the_walls_when_and_the_three_actions(tmp_path: Path) -> 
     # 70B decode at a 2 ms TPOT: latency wall from the first month; the 8B agent starves.
     latency = one.index("Latency wall")
     assert walls < latency
-    assert "Chat assistant (Llama 3.1 70B decode, batch 32, 4k context) from 2026-11" in one
+    assert (
+        "Chat assistant (Llama 3.1 70B decode, batch 32, 4k context) from 2026-11 "
+        "(lifted by: int4 weights+KV)" in one
+    )
     assert "Bandwidth wall" in one and "Coding agent" in one
     assert "speculative decoding (not modelled)" in one
     assert "Not served before 2028-05 (no hardware in its pool): Later launch (pool future)" in one
