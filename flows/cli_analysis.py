@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli_common import CatalogOption, RoadmapOption, WorkloadsOption, stderr
+from flows.cli_common import CatalogOption, RoadmapOption, WorkloadsOption, stderr, warn
 from hardware_profiles.errors import MemwallError
 
 MeasurementsOption = Annotated[
@@ -107,6 +107,7 @@ def rank(
     from tasks.analysis.projection import project
     from tasks.analysis.ranking import rank as rank_projection
     from tasks.analysis.ranking import ranking_rows, records
+    from tasks.analysis.replicas import missing_interconnect
     from tasks.analysis.whatif import load_scenarios, pick_scenario
 
     first = parse_month(start)
@@ -128,6 +129,12 @@ def rank(
         roadmap_source=profiles.roadmap_source,
     )
     ranked = rank_projection(projection, catalog=profiles.catalog)
+    missing = missing_interconnect(profiles.catalog, projection.projector.fleet.models)
+    if missing:
+        warn(
+            f"no interconnect bandwidth in the catalog for {', '.join(missing)}: replicas on "
+            "them are timed without tensor-parallel communication (a lower bound)"
+        )
     if as_json:
         print(json.dumps(ranking_rows(ranked.ranking), indent=2))
         return

@@ -107,6 +107,9 @@ def device_table(
                 cal[f"flops_per_s_{precision}"] / cal["bandwidth_bytes_per_s"]
             ).to_numpy(),
             "status": status.to_numpy(),
+            "interconnect_bandwidth_bytes_per_s": spec.get(
+                "interconnect_bandwidth_bytes_per_s", pd.Series(np.nan, index=wanted)
+            ).to_numpy(dtype=float, na_value=np.nan),
         }
     )
 

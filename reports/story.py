@@ -29,7 +29,7 @@ from reports.charts import fit, headroom_chart, roofline_chart
 from reports.content import AuditReport, Findings
 from reports.styles import STATUS_COLOURS, key_style, stylesheet, table_style
 from reports.timeline import wall_timeline
-from reports.walls import first_page, wall_label
+from reports.walls import first_page, method_lines, wall_label
 from tasks.analysis.mitigations import LOWER_PRECISIONS
 from tasks.analysis.ranking import records
 
@@ -584,10 +584,10 @@ def _method(report: AuditReport) -> list[Flowable]:
         "shrank alike (an approximation: activations often stay wider); a larger batch divides "
         "the weights' bytes per token by the factor and keeps the KV cache per token, with "
         "weights per token estimated as b_w·FLOPs/(2·B) (two FLOPs per weight), which overstates "
-        "them at long contexts; a row where that leaves no KV bytes is skipped (n/a). Memory "
-        "capacity is not checked. Moving to "
+        "them at long contexts; a row where that leaves no KV bytes is skipped (n/a). Moving to "
         "another pool's hardware keeps the workload's share and its own pool's device count, but "
         "on the other pool's mix of models each month.",
+        *method_lines(report.findings.devices),
         *(f"{name}: {where}" for name, where in report.sources.items()),
         *(f"{k}: {v}" for k, v in report.settings.items()),
         f"Software: {report.software}" if report.software else "",

@@ -109,3 +109,31 @@ def first_page(ranking: pd.DataFrame, actions: list[Action], after: dt.date) -> 
     table.setStyle(table_style())
     flow.append(table)
     return flow
+
+
+def method_lines(devices: pd.DataFrame) -> list[str]:
+    """How the walls are found, for the method section, with the interconnects the catalog
+    lacks (no tensor-parallel communication counted on those)."""
+    missing = devices.loc[devices["interconnect_bandwidth_bytes_per_s"].isna(), "name"]
+    lines = [
+        "Walls: bandwidth = starvation; capacity = the workload's batch (weights + KV cache at "
+        "its context) fits no replica of at most max_devices_per_replica devices (default 8) "
+        "of any model its pool holds that month, in 90 % of each device's memory; latency = "
+        "batch 1 misses tpot_slo_s (decode) or ttft_slo_s (prefill) on every replica size up "
+        "to the cap; compute = shortfall while compute-bound; the first in that order counts. "
+        "A replica's step on n devices: max(bytes/(n·BW), FLOPs/(n·F)) + 2(n−1)/n · all-reduce "
+        "bytes / interconnect bandwidth (one all-reduce of the activations after the attention "
+        "and FFN blocks of every layer; link latency not counted); max batch = the largest that "
+        "fits the replica and meets the target. Rows without a model preset: weights and KV "
+        "split as for the batch mitigation, no communication term. Training replicas hold one "
+        "sequence (the rest is data parallel). Before a pool holds hardware a workload is not "
+        "served (no headroom); before its start_month it has no demand.",
+    ]
+    if not missing.empty:
+        lines.append(
+            "No interconnect bandwidth in the catalog for "
+            + ", ".join(str(m) for m in missing)
+            + ": no tensor-parallel communication counted on those (step times are a lower "
+            "bound)."
+        )
+    return lines

@@ -322,3 +322,12 @@ def pool_hardware(projection: Projection, catalog: pd.DataFrame) -> Hardware:
         flops_per_s=projector.ceilings.flops[:, peak_index].T,
         interconnect_bytes_per_s=interconnect.to_numpy(dtype=float, na_value=np.nan),
     )
+
+
+def missing_interconnect(catalog: pd.DataFrame, models: list[str]) -> list[str]:
+    """The ``models`` whose catalog row has no interconnect bandwidth: replicas spanning
+    several of them are timed without communication."""
+    if "interconnect_bandwidth_bytes_per_s" not in catalog:
+        return list(models)
+    known = catalog.set_index("accelerator_id")["interconnect_bandwidth_bytes_per_s"]
+    return [m for m in models if pd.isna(known.get(m))]

@@ -89,3 +89,19 @@ def test_rank_shows_the_walls_and_a_start_after_the_horizon_names_the_cell(
     write_table(workloads, path, WORKLOADS)
     error = one_error(memwall(["rank", "--start", "2026-11", "--workloads", str(path)], tmp_path))
     assert f"{path}, row 3, column 'start_month': start_month 2030-01 is after the horizon" in error
+
+
+def test_rank_warns_where_the_catalog_has_no_interconnect(tmp_path: Path) -> None:
+    from hardware_profiles.catalog import builtin_catalog
+    from hardware_profiles.schema import CATALOG
+
+    catalog = builtin_catalog()
+    catalog["interconnect_bandwidth_bytes_per_s"] = 450e9  # NVLink 4: 900 GB/s both ways
+    catalog.loc[
+        catalog["accelerator_id"] == "nvidia-l40s", "interconnect_bandwidth_bytes_per_s"
+    ] = None
+    path = write_table(catalog, tmp_path / "c.parquet", CATALOG)
+    result = memwall(["rank", "--start", "2026-11", "--json", "--catalog", str(path)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "interconnect" in line]
+    assert len(warnings) == 1 and "for nvidia-l40s:" in warnings[0]
