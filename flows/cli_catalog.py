@@ -7,6 +7,7 @@ Library imports happen inside the commands to keep ``memwall --help`` instant.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,42 +35,73 @@ def catalog_list(
     catalog: CatalogOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
-    """Accelerator models with memory, bandwidth, dense peaks and the bf16 ridge point
-    (--json adds every column: device-kind patterns, all precisions, sources)."""
-    import pandas as pd
-
+    """Accelerator models with memory, bandwidth, dense peaks (bf16, fp8, fp4), the bf16 ridge
+    point, status and source (--json adds every column, strict JSON: null where unknown)."""
     from hardware_profiles.catalog import load_catalog
-    from hardware_profiles.schema import GB, TB, TERA
 
     frame = load_catalog(catalog)
     if as_json:
-        print(frame.to_json(orient="records", date_format="iso", indent=2))
+        print(json.dumps(catalog_records(frame), indent=2, allow_nan=False))
         return
     table = Table()
-    for header in (
-        "id",
-        "name",
-        "memory",
-        "bandwidth",
-        "bf16 dense",
-        "fp8 dense",
-        "bf16 ridge",
-    ):
-        table.add_column(header, no_wrap=header == "id")
-    records: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
-    for r in records:
-        bf16, fp8 = r["peak_flops_per_s_bf16"], r["peak_flops_per_s_fp8"]
-        bandwidth = float(r["mem_bandwidth_bytes_per_s"])
-        table.add_row(
-            r["accelerator_id"],
-            r["name"],
-            f"{r['memory_bytes'] / GB:g} GB",
-            f"{bandwidth / TB:.3g} TB/s",
-            "-" if pd.isna(bf16) else f"{bf16 / TERA:,.0f} TFLOP/s",
-            "-" if pd.isna(fp8) else f"{fp8 / TERA:,.0f} TFLOP/s",
-            "-" if pd.isna(bf16) else f"{bf16 / bandwidth:.0f}",
-        )
+    for header in ("id", "name", "memory", "bandwidth", "bf16", "fp8", "fp4", "ridge", "status"):
+        table.add_column(header, no_wrap=header in ("id", "status"))
+    table.add_column("source (host; full URL and note in --json)", overflow="fold")
+    for r in catalog_records(frame):
+        table.add_row(*_list_cells(r))
     stdout.print(table)
+    stdout.print(
+        "Peaks are dense TFLOP/s (vendor headlines are often sparse, twice these); ridge = bf16 "
+        "FLOP per byte. status: shipping, announced (vendor figures, not yet on sale) or "
+        "preliminary (figures not the vendor's own); each row's note says what was not "
+        "confirmed (--json).",
+        markup=False,
+    )
+
+
+def catalog_records(frame: Any) -> list[dict[str, Any]]:
+    """Every column of every row as JSON-ready values: floats, ISO dates, None for unknown."""
+    import pandas as pd
+
+    records: list[dict[str, Any]] = []
+    for row in frame.to_dict("records"):
+        record: dict[str, Any] = {}
+        for key, value in row.items():
+            if isinstance(value, dt.date):
+                record[key] = value.isoformat()
+            elif hasattr(value, "tolist"):
+                record[key] = value.tolist()
+            elif value is None or (not isinstance(value, list | str) and pd.isna(value)):
+                record[key] = None
+            else:
+                record[key] = value
+        records.append(record)
+    return records
+
+
+def _list_cells(r: dict[str, Any]) -> list[str]:
+    from urllib.parse import urlsplit
+
+    from hardware_profiles.schema import GB, TB, TERA
+
+    def peak(precision: str) -> str:
+        value = r[f"peak_flops_per_s_{precision}"]
+        return "-" if value is None else f"{value / TERA:,.0f}"
+
+    bandwidth = float(r["mem_bandwidth_bytes_per_s"])
+    bf16 = r["peak_flops_per_s_bf16"]
+    return [
+        r["accelerator_id"],
+        r["name"],
+        f"{r['memory_bytes'] / GB:.4g} GB",
+        f"{bandwidth / TB:.3g} TB/s",
+        peak("bf16"),
+        peak("fp8"),
+        peak("fp4"),
+        "-" if bf16 is None else f"{bf16 / bandwidth:.0f}",
+        r["status"] or "unknown",
+        urlsplit(r["source_url"]).netloc if r["source_url"] else r["source"],
+    ]
 
 
 @catalog_app.command("add")
@@ -97,25 +129,59 @@ def catalog_add(
     bf16: Annotated[float | None, typer.Option("--bf16-tflops", help="Dense peak.")] = None,
     fp16: Annotated[float | None, typer.Option("--fp16-tflops", help="Dense peak.")] = None,
     fp8: Annotated[float | None, typer.Option("--fp8-tflops", help="Dense peak.")] = None,
+    fp6: Annotated[float | None, typer.Option("--fp6-tflops", help="Dense peak.")] = None,
+    fp4: Annotated[float | None, typer.Option("--fp4-tflops", help="Dense peak.")] = None,
     int8: Annotated[float | None, typer.Option("--int8-tops", help="Dense peak.")] = None,
+    tdp_watts: Annotated[float | None, typer.Option("--tdp-watts", help="Board power, W.")] = None,
+    interconnect_gb_s: Annotated[
+        float | None,
+        typer.Option(
+            "--interconnect-gb-s",
+            help="Scale-up link (NVLink, ICI, Infinity Fabric) per device, GB/s PER DIRECTION.",
+        ),
+    ] = None,
+    status: Annotated[
+        str, typer.Option("--status", help="shipping, announced or preliminary.")
+    ] = "shipping",
+    source_url: Annotated[
+        str | None, typer.Option("--source-url", help="Where the figures were read.")
+    ] = None,
+    note: Annotated[
+        str | None, typer.Option("--note", help="What could not be confirmed, and why.")
+    ] = None,
     release_date: Annotated[str | None, typer.Option("--release-date", help="YYYY-MM-DD.")] = None,
     price: Annotated[float | None, typer.Option("--price-usd", help="List price.")] = None,
 ) -> None:
     """Add an accelerator model (spec-sheet units, DENSE peaks, not sparse) to a catalog file."""
     import pandas as pd
 
-    from hardware_profiles.catalog import builtin_catalog, sheet_row
+    from hardware_profiles.catalog import Provenance, builtin_catalog, sheet_row
     from hardware_profiles.parquet import read_table, validate_frame, write_table
-    from hardware_profiles.schema import CATALOG
+    from hardware_profiles.schema import CATALOG, CATALOG_STATUSES
 
     try:
         released = dt.date.fromisoformat(release_date) if release_date else None
     except ValueError:
         raise MemwallError(f"--release-date {release_date!r} is not a YYYY-MM-DD date") from None
-    peaks = {"fp32": fp32, "tf32": tf32, "bf16": bf16, "fp16": fp16, "fp8": fp8, "int8": int8}
+    peaks = {
+        "fp32": fp32,
+        "tf32": tf32,
+        "bf16": bf16,
+        "fp16": fp16,
+        "fp8": fp8,
+        "fp6": fp6,
+        "fp4": fp4,
+        "int8": int8,
+    }
     for precision, value in peaks.items():
+        unit = "tops" if precision == "int8" else "tflops"
         if value is not None and value <= 0:
-            raise MemwallError(f"--{precision}-tflops must be > 0, got {value:g}")
+            raise MemwallError(f"--{precision}-{unit} must be > 0, got {value:g}")
+    for option, given in (("--tdp-watts", tdp_watts), ("--interconnect-gb-s", interconnect_gb_s)):
+        if given is not None and given <= 0:
+            raise MemwallError(f"{option} must be > 0, got {given:g}")
+    if status not in CATALOG_STATUSES:
+        raise MemwallError(f"--status {status!r}: valid are {', '.join(CATALOG_STATUSES)}")
     row = sheet_row(
         accelerator_id=accelerator_id,
         vendor=vendor,
@@ -127,6 +193,14 @@ def catalog_add(
         release_date=released,
         list_price_usd=price,
         source=source,
+        provenance=Provenance(
+            tdp_watts=tdp_watts,
+            interconnect_gb_s=interconnect_gb_s,
+            status=status,
+            source_url=source_url,
+            checked_on=dt.date.today(),
+            note=note,
+        ),
     )
     new = validate_frame(pd.DataFrame([row]), CATALOG, "the new accelerator")
     existing = read_table(to, CATALOG) if to.exists() else builtin_catalog()

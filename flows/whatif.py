@@ -1,8 +1,8 @@
 """The ``whatif`` flow: one projection per roadmap scenario, compared in a PDF.
 
-Run ad hoc before a purchase ("256 H200 in Q2 or 128 B200 in Q3?"): from the CLI without a
-server (``memwall whatif``), or as the ``whatif`` deployment on a Prefect server, where the
-comparison also lands as artifacts in the UI.
+Run ad hoc before a purchase ("32 B300 for edge, or a second Rubin rack for inference?"):
+from the CLI without a server (``memwall whatif``), or as the ``whatif`` deployment on a
+Prefect server, where the comparison also lands as artifacts in the UI.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from hardware_profiles.parquet import read_table
+from hardware_profiles.provenance import bought_in_window, named_models, unconfirmed_models
 from hardware_profiles.schema import MEASUREMENTS
 from reports.whatif import WhatIfReport, headline, write_whatif_pdf
 from tasks.analysis.calibration import (
@@ -59,6 +60,16 @@ def compare_scenarios(
     comparison, results = compare(scenarios, calibrated, start, horizon_months)
     now = dt.datetime.now(dt.UTC)
     run_id = f"{now:%Y%m%dT%H%M%SZ}"
+    months = results[0].projection.months
+    unconfirmed = {
+        name: named_models(unsure)
+        for name, profiles in scenarios.items()
+        if not (
+            unsure := unconfirmed_models(
+                bought_in_window(profiles.roadmap, profiles.catalog, months[0], len(months))
+            )
+        ).empty
+    }
     report = WhatIfReport(
         run_id=run_id,
         generated_at=now,
@@ -66,6 +77,7 @@ def compare_scenarios(
         baseline=baseline_name(list(scenarios)),
         comparison=comparison,
         rankings={r.name: r.ranked.ranking for r in results},
+        unconfirmed=unconfirmed,
         sources={
             "Workloads": base.workloads_source,
             "Roadmap": base.roadmap_source,

@@ -8,6 +8,7 @@ eye; this module converts them to the SI units of the ``catalog`` table exactly 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -25,8 +26,22 @@ _SHEET_FLOPS_COLUMNS = {
     "bf16": "bf16_tflops",
     "fp16": "fp16_tflops",
     "fp8": "fp8_tflops",
+    "fp6": "fp6_tflops",
+    "fp4": "fp4_tflops",
     "int8": "int8_tops",
 }
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """The optional sheet columns: power, scale-up link, and how firm the row's figures are."""
+
+    tdp_watts: float | None = None
+    interconnect_gb_s: float | None = None  # GB/s per direction, as NVLink/ICI sheets halve it
+    status: str | None = None
+    source_url: str | None = None
+    checked_on: dt.date | None = None
+    note: str | None = None
 
 
 def _optional(value: str, scale: float) -> float | None:
@@ -54,8 +69,10 @@ def sheet_row(
     release_date: dt.date | None,
     list_price_usd: float | None,
     source: str,
+    provenance: Provenance | None = None,
 ) -> dict[str, object]:
-    """One catalog row from spec-sheet units (GB, TB/s, dense TFLOP/s or TOP/s) to SI units."""
+    """One catalog row from spec-sheet units (GB, TB/s, dense TFLOP/s or TOP/s, W, GB/s per
+    direction) to SI units."""
     unknown = set(dense_tflops) - set(PEAK_PRECISIONS)
     if unknown:
         raise ValueError(f"no peak column for {', '.join(sorted(unknown))}")
@@ -73,6 +90,15 @@ def sheet_row(
     row["release_date"] = release_date
     row["list_price_usd"] = list_price_usd
     row["source"] = source
+    given = provenance or Provenance()
+    row["tdp_watts"] = given.tdp_watts
+    row["interconnect_bandwidth_bytes_per_s"] = (
+        None if given.interconnect_gb_s is None else given.interconnect_gb_s * GB
+    )
+    row["status"] = given.status
+    row["source_url"] = given.source_url
+    row["checked_on"] = given.checked_on
+    row["note"] = given.note
     return row
 
 
@@ -95,6 +121,14 @@ def builtin_catalog() -> pd.DataFrame:
             release_date=dt.date.fromisoformat(r["release_date"]) if r["release_date"] else None,
             list_price_usd=_optional(r["list_price_usd"], 1.0),
             source=r["source"],
+            provenance=Provenance(
+                tdp_watts=_optional(r["tdp_watts"], 1.0),
+                interconnect_gb_s=_optional(r["interconnect_gb_s"], 1.0),
+                status=r["status"] or None,
+                source_url=r["source_url"] or None,
+                checked_on=dt.date.fromisoformat(r["checked_on"]) if r["checked_on"] else None,
+                note=r["note"] or None,
+            ),
         )
         for _, r in sheet.iterrows()
     ]

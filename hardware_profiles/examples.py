@@ -1,7 +1,8 @@
 """The built-in example roadmap and what-if scenarios, so a first audit needs no input at all.
 
-The roadmap is a plausible purchase plan: three pools running H100s today, H200s and B200s
-arriving through 2027, older parts retired, list-like unit costs. The example workloads live
+The roadmap is a plausible purchase plan: three pools running H100s, A100s and L40S today,
+B300s, H200s and a Vera Rubin rack arriving through 2027, older parts retired, list-like unit
+costs. The example workloads live
 beside the workload model (``tasks.analysis.models.examples``).
 """
 
@@ -31,27 +32,39 @@ _ROADMAP_COLUMNS: Final = (
     "note",
 )
 
-# Three pools. Unit costs are list-like per-GPU prices (server share included); retirements
-# carry no cost.
+# Three pools. Unit costs are list-like per-GPU prices (server share included) invented for the
+# example: NVIDIA and AMD list prices are not public. Retirements carry no cost. Inside the
+# default 18-month horizon (from 2026-11) the plan buys Blackwell Ultra (B300, shipping) and one
+# Vera Rubin NVL72 rack (72 GPUs; its figures are preliminary in the catalog).
 EXAMPLE_ROADMAP: Final = (
     ("inference", _d("2025-03-01"), "nvidia-h100-sxm", 256, 30_000.0, "installed base"),
-    ("inference", _d("2027-02-01"), "nvidia-h200-sxm", 128, 32_000.0, "H200 expansion"),
-    ("inference", _d("2027-08-01"), "nvidia-b200", 128, 45_000.0, "B200 expansion"),
+    ("inference", _d("2027-02-01"), "nvidia-b300", 128, 50_000.0, "B300 expansion"),
+    ("inference", _d("2027-09-01"), "nvidia-rubin", 72, 65_000.0, "first Vera Rubin NVL72"),
     ("inference", _d("2027-10-01"), "nvidia-h100-sxm", -128, None, "retire oldest H100s"),
     ("training", _d("2024-10-01"), "nvidia-h100-sxm", 512, 28_000.0, "installed base"),
-    ("training", _d("2027-05-01"), "nvidia-b200", 256, 45_000.0, "B200 training cluster"),
-    ("training", _d("2027-11-01"), "nvidia-h100-sxm", -256, None, "retire after B200 burn-in"),
+    ("training", _d("2027-05-01"), "nvidia-b300", 256, 50_000.0, "B300 training cluster"),
+    ("training", _d("2027-11-01"), "nvidia-h100-sxm", -256, None, "retire after B300 burn-in"),
     ("edge", _d("2023-06-01"), "nvidia-a100-80gb-sxm", 64, 15_000.0, "installed base"),
     ("edge", _d("2025-09-01"), "nvidia-l40s", 32, 8_500.0, "L40S expansion"),
     ("edge", _d("2027-03-01"), "nvidia-h200-sxm", 32, 32_000.0, "H200 refresh"),
     ("edge", _d("2027-06-01"), "nvidia-a100-80gb-sxm", -64, None, "retire A100s"),
 )
 
-# What-if: the same base plan, plus one of two purchases for the inference pool. Rows without
-# a scenario belong to every scenario (see hardware_profiles.roadmaps).
+# What-if: the same base plan, plus one purchase each. Rows without a scenario belong to every
+# scenario (see hardware_profiles.roadmaps). The demo's trade: B300s for the edge pool, where
+# the coding agent starves, against a second Rubin rack for the inference pool, which does not
+# starve: the bigger cheque buys no months.
 EXAMPLE_SCENARIOS: Final = (
-    ("h200-q2", "inference", _d("2027-04-01"), "nvidia-h200-sxm", 256, 32_000.0, "256 H200, Q2"),
-    ("b200-q3", "inference", _d("2027-07-01"), "nvidia-b200", 128, 45_000.0, "128 B200, Q3"),
+    ("b300-edge", "edge", _d("2027-04-01"), "nvidia-b300", 32, 50_000.0, "32 B300 for edge, Q2"),
+    (
+        "rubin-inference",
+        "inference",
+        _d("2027-09-01"),
+        "nvidia-rubin",
+        72,
+        65_000.0,
+        "second Vera Rubin NVL72 for inference, Q3",
+    ),
 )
 
 
@@ -61,7 +74,7 @@ def example_roadmap() -> pd.DataFrame:
 
 
 def example_scenarios() -> pd.DataFrame:
-    """The example roadmap as shared rows plus two what-if purchases, told apart by scenario."""
+    """The example roadmap as shared rows plus the what-if purchases, told apart by scenario."""
     extra = pd.DataFrame(
         [row[1:] for row in EXAMPLE_SCENARIOS], columns=list(_ROADMAP_COLUMNS)
     ).assign(scenario=[row[0] for row in EXAMPLE_SCENARIOS])

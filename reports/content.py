@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.provenance import models_in_window
 from hardware_profiles.schema import Accelerator
 from reports.charts import Ceiling, Event, Point, Series
 from reports.timeline import TimelineRow
@@ -40,6 +41,8 @@ class Findings:
     points: list[Point]
     devices: pd.DataFrame
     roofline_precision: str
+    # Catalog rows of the models held in the horizon, with first_month and pools (provenance).
+    hardware: pd.DataFrame = field(default_factory=pd.DataFrame)
     actions: list[Action] = field(default_factory=list)  # the three that buy the most months
     wall_rows: list[TimelineRow] = field(default_factory=list)  # top workloads, ranking order
 
@@ -220,6 +223,7 @@ def findings(
         points=points,
         devices=devices,
         roofline_precision=precision,
+        hardware=models_in_window(roadmap, catalog, projection.months[0], len(projection.months)),
         actions=top_actions(ranked.mitigations, ranking),
         wall_rows=[]
         if ranked.walls is None

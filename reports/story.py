@@ -27,6 +27,7 @@ from reportlab.platypus import (
 
 from reports.charts import fit, headroom_chart, roofline_chart
 from reports.content import AuditReport, Findings
+from reports.precision import precision_section, status_note
 from reports.styles import STATUS_COLOURS, key_style, stylesheet, table_style
 from reports.timeline import wall_timeline
 from reports.walls import first_page, method_lines, wall_label
@@ -601,7 +602,8 @@ def _method(report: AuditReport) -> list[Flowable]:
 def story(report: AuditReport) -> list[Flowable]:
     f = report.findings
     s = stylesheet()
-    flow = _cover(report) + _summary(report) + _measured_vs_spec(report) + _charts(report)
+    flow = _cover(report) + _summary(report) + status_note(report) + _measured_vs_spec(report)
+    flow += _charts(report) + precision_section(report)
     ranking = f.ranking
     flow += [
         PageBreak(),

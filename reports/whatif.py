@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +11,7 @@ import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, PageBreak, Paragraph, Spacer
 
+from hardware_profiles.provenance import CAVEAT
 from reports.build import write_flowables
 from reports.scenario_figures import scenario_figures_section
 from reports.story import _table, month, ranking_table, text
@@ -29,6 +30,8 @@ class WhatIfReport:
     comparison: pd.DataFrame
     rankings: dict[str, pd.DataFrame]
     sources: dict[str, str]
+    # Scenario -> the announced or preliminary models it buys inside the horizon, named.
+    unconfirmed: dict[str, str] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -54,6 +57,14 @@ def headline(report: WhatIfReport) -> str:
         f"{best['scenario']} leaves {best['starving']} of {total} workloads starving by {end}, "
         f"against {base['starving']} under {report.baseline}."
     )
+
+
+def _grouped(by_scenario: dict[str, str]) -> dict[str, list[str]]:
+    """Scenarios that buy the same unconfirmed models, said once: models -> scenario names."""
+    grouped: dict[str, list[str]] = {}
+    for name, models in by_scenario.items():
+        grouped.setdefault(models, []).append(name)
+    return grouped
 
 
 def whatif_story(report: WhatIfReport) -> list[Flowable]:
@@ -108,6 +119,16 @@ def whatif_story(report: WhatIfReport) -> list[Flowable]:
         ),
         *scenario_figures_section(report.comparison),
     ]
+    if report.unconfirmed:
+        flow += [
+            Spacer(1, 6),
+            Paragraph(text("Scenarios that buy hardware that is not shipping:"), s["body"]),
+            *(
+                Paragraph(text(f"{', '.join(names)}: {models}."), s["small"])
+                for models, names in _grouped(report.unconfirmed).items()
+            ),
+            Paragraph(text(CAVEAT), s["small"]),
+        ]
     for name, ranking in report.rankings.items():
         flow += [
             PageBreak(),

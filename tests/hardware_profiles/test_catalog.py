@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import pandas as pd
 import pytest
 
@@ -17,7 +20,7 @@ def catalog() -> pd.DataFrame:
 
 
 def test_every_reference_accelerator_is_present(catalog: pd.DataFrame) -> None:
-    assert len(catalog) == 21
+    assert len(catalog) == 30
     assert catalog["source"].str.len().min() > 0
 
 
@@ -64,9 +67,11 @@ def test_binary_memory_on_a_sheet_stays_binary(catalog: pd.DataFrame) -> None:
 
 
 def test_every_partly_checked_entry_says_what_was_confirmed(catalog: pd.DataFrame) -> None:
-    sources = catalog.set_index("accelerator_id")["source"]
+    rows = catalog.set_index("accelerator_id")
     for accelerator in ("nvidia-b200", "nvidia-l40s", "nvidia-l4", "amd-mi325x", "google-tpu-v4"):
-        assert "confirmed" in sources[accelerator]
+        assert "confirmed" in str(rows.at[accelerator, "source"]) + str(
+            rows.at[accelerator, "note"]
+        )
 
 
 def test_precision_without_a_peak_is_refused(catalog: pd.DataFrame) -> None:
@@ -78,3 +83,117 @@ def test_precision_without_a_peak_is_refused(catalog: pd.DataFrame) -> None:
         "w.csv, row 3, column 'precision': precision 'fp8' has no peak on "
         "nvidia-a100-80gb-sxm in pool 'edge'; it has peaks for fp32, tf32, bf16, fp16, int8"
     )
+
+
+# --- provenance and sanity of the figures -------------------------------------------------------
+
+# Pairs (row, lower precision, higher precision) where the vendor's dense rate really is more
+# than twice the wider one's, with the reason; anywhere else a ratio above 2 means a sparse
+# figure was entered as dense.
+WIDER_UNITS = {
+    ("nvidia-b300", "fp8", "fp4"): "Blackwell Ultra widened only the fp4 units (105 vs 72 PF HGX)",
+    ("nvidia-gb300", "fp8", "fp4"): "Blackwell Ultra: 15 PF fp4 vs 5 PF fp8 dense per GPU",
+    ("nvidia-rubin", "bf16", "fp8"): "Rubin trades 16-bit units for fp8/fp4 (preliminary bf16)",
+    ("nvidia-rubin", "fp8", "fp4"): "2.5 EF fp4 vs 1.2 EF fp8 training per NVL72",
+    ("aws-trainium3", "bf16", "fp8"): "AWS: 2,517 MXFP8 vs 671 bf16 dense, 2,517 sparse bf16",
+}
+ROUNDING = 1.02  # vendors round each figure on its own (AMD: 10.1 PF fp4 against 5.0 PF fp8)
+
+# Bus width x data rate where the vendor (or its reproduced sheet) publishes both.
+BUS = {
+    # A100 40GB: 5 HBM2 stacks, 5120-bit at 1215 MHz DDR (2.43 Gb/s), NVIDIA A100 datasheet and
+    # deviceQuery "Memory Clock rate: 1215 Mhz, Memory Bus Width: 5120-bit".
+    "nvidia-a100-40gb-sxm": (5120, 2.43, 0.01),
+    # Gaudi 3: 8 HBM2e stacks (Intel, Hot Chips 2024) x 1024 bit at 3.7 Gb/s as Intel rounds it
+    # (launch coverage), so within 4 %.
+    "intel-gaudi3": (8 * 1024, 3.7, 0.04),
+}
+
+
+def _peak(row: pd.Series, precision: str) -> float | None:
+    value = row[f"peak_flops_per_s_{precision}"]
+    return None if pd.isna(value) else float(value)
+
+
+def test_every_row_has_a_status_a_source_url_and_a_check_date(catalog: pd.DataFrame) -> None:
+    assert set(catalog["status"]) <= {"shipping", "announced", "preliminary"}
+    assert catalog["status"].notna().all()
+    assert catalog["source_url"].str.startswith(("https://", "http://")).all()
+    assert catalog["checked_on"].notna().all()
+    # What could not be confirmed is said, on every row that is not plainly shipping.
+    unsure = catalog[catalog["status"] != "shipping"]
+    assert unsure["note"].str.len().min() > 40
+
+
+def test_no_sparse_figure_is_entered_as_dense(catalog: pd.DataFrame) -> None:
+    seen = set()
+    for _, row in catalog.iterrows():
+        for low, high in (("bf16", "fp8"), ("fp8", "fp4")):
+            a, b = _peak(row, low), _peak(row, high)
+            if low == "bf16" and a is None:  # the 16-bit rate, where only fp16 is given
+                a = _peak(row, "fp16")
+            if a is None or b is None:
+                continue
+            key = (row["accelerator_id"], low, high)
+            if key in WIDER_UNITS:
+                seen.add(key)
+                assert b > 2 * a, f"{key}: exception no longer needed"
+                continue
+            assert b <= 2 * a * ROUNDING, f"{key}: {b / a:.2f}x, a sparse figure as dense?"
+    assert seen == set(WIDER_UNITS)
+
+
+def test_nvidia_bf16_equals_fp16_where_both_are_given(catalog: pd.DataFrame) -> None:
+    nvidia = catalog[(catalog["vendor"] == "NVIDIA") & catalog["peak_flops_per_s_fp16"].notna()]
+    assert len(nvidia) >= 10
+    assert (nvidia["peak_flops_per_s_bf16"] == nvidia["peak_flops_per_s_fp16"]).all()
+
+
+def test_precisions_are_ordered_from_wide_to_narrow(catalog: pd.DataFrame) -> None:
+    order = ["fp32", "tf32", "bf16", "fp8", "fp6", "fp4"]
+    for _, row in catalog.iterrows():
+        present = [(p, v) for p in order if (v := _peak(row, p)) is not None]
+        for (p, a), (q, b) in itertools.pairwise(present):
+            assert a <= b, f"{row['accelerator_id']}: {p} {a:.3g} > {q} {b:.3g}"
+
+
+@pytest.mark.parametrize("accelerator_id", sorted(BUS))
+def test_bandwidth_is_bus_width_times_data_rate(catalog: pd.DataFrame, accelerator_id: str) -> None:
+    bits, gbit_s, tolerance = BUS[accelerator_id]
+    bandwidth = catalog.set_index("accelerator_id").at[accelerator_id, "mem_bandwidth_bytes_per_s"]
+    assert bandwidth == pytest.approx(bits * gbit_s * 1e9 / 8, rel=tolerance)
+
+
+def test_new_hardware_converts_binary_memory_and_per_direction_links(catalog: pd.DataFrame) -> None:
+    rows: dict[str, dict[str, Any]] = catalog.set_index("accelerator_id").to_dict("index")  # type: ignore[assignment]
+    # Google states Ironwood's HBM as 192 GiB and its ICI as 1200 GB/s bidirectional.
+    assert rows["google-tpu7x"]["memory_bytes"] == 192 * GiB
+    assert rows["google-tpu7x"]["interconnect_bandwidth_bytes_per_s"] == 600 * GB
+    assert rows["aws-trainium3"]["memory_bytes"] == 144 * GiB
+    # Dense fp4: the HGX B300 table's 105 PF over 8 GPUs, not the 144 PF sparse headline.
+    assert rows["nvidia-b300"]["peak_flops_per_s_fp4"] == pytest.approx(13_125 * TERA)
+    assert pd.isna(rows["nvidia-b300"]["tdp_watts"])  # conflicting figures, left empty
+    assert rows["nvidia-gb300"]["tdp_watts"] == 1400.0
+    assert {rows[a]["status"] for a in ("nvidia-rubin", "amd-mi455x")} == {"preliminary"}
+
+
+@pytest.mark.parametrize(
+    ("device_kind", "expected"),
+    [
+        ("NVIDIA B300 SXM6 AC", "nvidia-b300"),
+        ("NVIDIA GB300", "nvidia-gb300"),
+        ("NVIDIA B200", "nvidia-b200"),
+        ("NVIDIA Rubin", "nvidia-rubin"),
+        ("NVIDIA Rubin Ultra", "nvidia-rubin-ultra"),
+        ("TPU7x", "google-tpu7x"),
+        ("TPU v6 lite", "google-tpu-v6e"),
+        ("AMD Instinct MI355X", "amd-mi355x"),
+        ("AMD Instinct MI350X", "amd-mi350x"),
+        ("AMD Instinct MI455X", "amd-mi455x"),
+        ("Trainium3", "aws-trainium3"),
+    ],
+)
+def test_new_device_kinds_match_their_own_row(
+    catalog: pd.DataFrame, device_kind: str, expected: str
+) -> None:
+    assert match_device_kind(catalog, device_kind) == expected

@@ -64,14 +64,19 @@ def test_chat_70b_decode_by_hand() -> None:
     assert chat["flops_per_unit"] == pytest.approx(2 * 69.5e9 + 4 * 80 * 4096 * 64 * 128, rel=0.01)
 
 
-def test_roadmap_is_three_pools_h100_today_h200_b200_arriving() -> None:
+def test_roadmap_is_three_pools_b300_and_rubin_arriving_inside_the_horizon() -> None:
     roadmap = example_roadmap()
     assert set(roadmap["pool"]) == {"inference", "training", "edge"}
     today = fleet_by_month(roadmap, TODAY, 1)
     assert set(today["accelerator_id"]) >= {"nvidia-h100-sxm"}
-    assert "nvidia-b200" not in set(today["accelerator_id"])
-    arriving = roadmap[(roadmap["effective_date"] > TODAY) & (roadmap["count_delta"] > 0)]
-    assert {"nvidia-h200-sxm", "nvidia-b200"} <= set(arriving["accelerator_id"])
+    assert not {"nvidia-b300", "nvidia-rubin"} & set(today["accelerator_id"])
+    # The default horizon: 18 months from 2026-11, so up to 2028-04.
+    horizon_end = dt.date(2028, 5, 1)
+    buys = roadmap[(roadmap["count_delta"] > 0) & (roadmap["effective_date"] > TODAY)]
+    inside = buys[buys["effective_date"] < horizon_end]
+    assert {"nvidia-b300", "nvidia-rubin", "nvidia-h200-sxm"} == set(inside["accelerator_id"])
+    # One Vera Rubin NVL72 rack is 72 GPUs.
+    assert inside.loc[inside["accelerator_id"] == "nvidia-rubin", "count_delta"].tolist() == [72]
     retirements = roadmap[roadmap["count_delta"] < 0]
     assert len(retirements) >= 2 and retirements["unit_cost_usd"].isna().all()
     assert (roadmap.loc[roadmap["count_delta"] > 0, "unit_cost_usd"] > 0).all()
@@ -83,9 +88,12 @@ def test_fleet_by_month_counts_changes_and_spend() -> None:
         (r["month"], r["accelerator_id"]): r
         for r in fleet[fleet["pool"] == "inference"].to_dict("records")
     }
-    # February 2027: 128 H200 arrive at 32,000 USD each = 4,096,000 USD.
-    feb = inference[(dt.date(2027, 2, 1), "nvidia-h200-sxm")]
-    assert (feb["count"], feb["delta"], feb["spend_usd"]) == (128, 128, 128 * 32_000.0)
+    # February 2027: 128 B300 arrive at 50,000 USD each = 6,400,000 USD.
+    feb = inference[(dt.date(2027, 2, 1), "nvidia-b300")]
+    assert (feb["count"], feb["delta"], feb["spend_usd"]) == (128, 128, 128 * 50_000.0)
+    # September 2027: one Rubin NVL72, 72 x 65,000 USD = 4,680,000 USD.
+    september = inference[(dt.date(2027, 9, 1), "nvidia-rubin")]
+    assert (september["count"], september["delta"], september["spend_usd"]) == (72, 72, 4_680_000)
     # October 2027: half the 256 H100s retire.
     october = inference[(dt.date(2027, 10, 1), "nvidia-h100-sxm")]
     assert (october["count"], october["delta"], october["spend_usd"]) == (128, -128, 0.0)
@@ -98,12 +106,18 @@ def test_example_profiles_are_consistent_with_the_catalog() -> None:
 
 def test_scenarios_share_the_base_plan() -> None:
     scenarios = example_scenarios()
-    assert scenario_names(scenarios) == [BASELINE, "b200-q3", "h200-q2"]
+    assert scenario_names(scenarios) == [BASELINE, "b300-edge", "rubin-inference"]
     split = split_scenarios(scenarios)
     assert len(split[BASELINE]) == len(example_roadmap())
-    h200 = split["h200-q2"]
-    assert len(h200) == len(example_roadmap()) + 1
-    assert h200.iloc[-1]["count_delta"] == 256
+    rubin = split["rubin-inference"]
+    assert len(rubin) == len(example_roadmap()) + 1
+    assert (rubin.iloc[-1]["accelerator_id"], rubin.iloc[-1]["count_delta"]) == ("nvidia-rubin", 72)
+    b300 = split["b300-edge"].iloc[-1]
+    assert (b300["pool"], b300["accelerator_id"], b300["count_delta"]) == (
+        "edge",
+        "nvidia-b300",
+        32,
+    )
     assert split_scenarios(example_roadmap()).keys() == {BASELINE}
 
 

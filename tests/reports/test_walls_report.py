@@ -80,7 +80,7 @@ def test_page_one_names_the_walls_when_and_the_three_actions(tmp_path: Path) -> 
     assert walls < latency
     assert (
         "Chat assistant (Llama 3.1 70B decode, batch 32, 4k context) from 2026-11 "
-        "(lifted by: int4 weights+KV)" in one
+        "(lifted by: int4 weights+KV" in one
     )
     assert "Bandwidth wall" in one and "Coding agent" in one
     assert "speculative decoding (not modelled)" in one

@@ -89,6 +89,6 @@ def test_without_a_roadmap_the_built_in_scenarios_are_compared() -> None:
     from tasks.analysis.whatif import load_scenarios
 
     scenarios = load_scenarios(None, None, None)
-    assert list(scenarios) == ["baseline", "b200-q3", "h200-q2"]
+    assert list(scenarios) == ["baseline", "b300-edge", "rubin-inference"]
     baseline = scenarios["baseline"].roadmap.drop(columns=["scenario"])
     pd.testing.assert_frame_equal(baseline, example_roadmap().drop(columns=["scenario"]))
