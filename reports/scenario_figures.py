@@ -38,7 +38,7 @@ def scenario_figures_section(comparison: pd.DataFrame) -> list[Flowable]:
     return [
         Paragraph("Cost, energy and walls", s["h2"]),
         Paragraph(
-            "At the horizon's last month. Token capacity: Σ over workloads counted in tokens of "
+            "At the horizon's last month. Token capacity: the sum over workloads counted in tokens of "
             "share × attainable FLOP/s / FLOPs per token. $ per token/s added: extra cost over "
             "the baseline / capacity added. Tokens per joule: capacity / the TDP of the devices "
             "serving it (share-weighted; devices at TDP, so a lower bound; unknown where the "

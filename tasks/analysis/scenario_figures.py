@@ -9,7 +9,8 @@ At the horizon's last month (the fleet after every change in the horizon):
 - serving power = Σ over those workloads of share × Σ over their pool's devices of TDP (devices
   taken at their TDP while serving, an upper bound); tokens per joule = token capacity /
   serving power; unknown where a device in those pools has no ``tdp_watts`` in the catalog;
-- months gained per $1M = months gained (summed over workloads) / (extra cost / 1e6).
+- months gained per $1M = months gained (summed over workloads) / (extra cost / 1e6), where
+  the scenario costs more than the baseline and that cost is known.
 """
 
 from __future__ import annotations
@@ -109,9 +110,9 @@ def scenario_figures(
                 "usd_per_added_token_per_s": _ratio(extra, added),
                 "serving_power_watts": power,
                 "tokens_per_joule": _ratio(capacity[s.name], power),
-                "months_gained_per_million_usd": _ratio(
-                    gained, None if extra is None else extra / MILLION_USD
-                ),
+                "months_gained_per_million_usd": None
+                if extra is None or extra <= 0
+                else gained / (extra / MILLION_USD),
             }
         )
     return pd.DataFrame(rows)
