@@ -38,8 +38,9 @@ def scenario_figures_section(comparison: pd.DataFrame) -> list[Flowable]:
     return [
         Paragraph("Cost, energy and walls", s["h2"]),
         Paragraph(
-            "At the horizon's last month. Token capacity: the sum over workloads counted in tokens of "
-            "share × attainable FLOP/s / FLOPs per token. $ per token/s added: extra cost over "
+            "At the horizon's last month. Token capacity: the sum over workloads counted in "
+            "tokens of share × attainable FLOP/s / FLOPs per token. $ per token/s added: extra "
+            "cost over "
             "the baseline / capacity added. Tokens per joule: capacity / the TDP of the devices "
             "serving it (share-weighted; devices at TDP, so a lower bound; unknown where the "
             "catalog has no tdp_watts). Months per $1M: months gained / extra cost in $1M. "
