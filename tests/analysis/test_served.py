@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -132,3 +133,26 @@ def test_h200s_arriving_in_2027_06_serve_a_new_pool_from_2027_06() -> None:
     )
     ranking = rank(project(workloads, roadmap, calibrate(catalog), START, 18)).ranking
     assert ranking_rows(ranking)[0]["served_from"] == "2027-06"
+
+
+def test_an_unserved_workload_is_recorded_in_the_history(tmp_path: Path) -> None:
+    from hardware_profiles.schema import MEASUREMENTS
+    from tasks.history import read_rankings, record_run
+
+    workloads = validate_frame(
+        pd.DataFrame(
+            [
+                _workload("a", 10.0, 1.0, 8.5e11, 2.0, pool_share=None),
+                _workload("z", 10.0, 1.0, 8.5e11, 2.0, pool_share=None, pool="q"),
+            ]
+        ),
+        WORKLOADS,
+        "w",
+    )
+    roadmap = _roadmap([("p", "2026-01-01", "x1", 1), ("q", "2029-01-01", "x1", 1)])
+    ranking = rank(project(workloads, roadmap, calibrate(_catalog()), START, 12)).ranking
+    empty = pd.DataFrame({c: pd.Series(dtype=object) for c in MEASUREMENTS.columns})
+    record_run(str(tmp_path), "r1", empty, ranking, dt.datetime(2027, 1, 5, tzinfo=dt.UTC))
+    recorded = read_rankings(str(tmp_path)).set_index("workload_id")
+    assert recorded.loc["z", "headroom_now"] == 0.0  # no hardware: no supply
+    assert recorded.loc["a", "headroom_now"] == pytest.approx(2.0)
