@@ -30,7 +30,7 @@ from reports.content import AuditReport, Findings
 from reports.precision import precision_section, status_note
 from reports.styles import STATUS_COLOURS, key_style, stylesheet, table_style
 from reports.timeline import wall_timeline
-from reports.walls import first_page, method_lines, wall_label
+from reports.walls import first_page, method_lines, remedy_note, replica_facts, wall_label
 from tasks.analysis.mitigations import LOWER_PRECISIONS
 from tasks.analysis.ranking import records
 
@@ -473,6 +473,7 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
             f"{times(r.min_headroom)} ({month(r.min_headroom_month)})",
         ],
         ["Starves", month(r.starve_month), "Shortfall (compute)", month(r.shortfall_month)],
+        *replica_facts(r),
         [
             "Arithmetic intensity",
             f"{_ai(r.arithmetic_intensity_flops_per_byte)} FLOP/B",
@@ -526,6 +527,7 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
         PageBreak(),
         Paragraph(text(f"#{r.rank} {r.name}"), s["h1"]),
         _pairs(facts, [3.8 * cm, 5.2 * cm, 3.8 * cm, 5.2 * cm]),
+        *remedy_note(r),
         Paragraph("Bytes breakdown", s["h2"]),
         _pairs(breakdown, [3.6 * cm, 14.4 * cm]),
         Paragraph("Mitigations", s["h2"]),

@@ -111,6 +111,39 @@ def first_page(ranking: pd.DataFrame, actions: list[Action], after: dt.date) -> 
     return flow
 
 
+def replica_facts(r: Any) -> list[list[str]]:
+    """A workload page's wall and replica, as label/value pairs (none without wall columns)."""
+    if not hasattr(r, "wall"):
+        return []
+    if pd.isna(r.replica_accelerator_id):
+        replica = "–"
+    elif pd.isna(r.devices_per_replica):
+        replica = "none within the cap"
+    else:
+        replica = f"{int(r.devices_per_replica)} x {r.replica_accelerator_id}"
+    batch = "unbounded" if pd.isna(r.max_batch) else f"{int(r.max_batch):,}"
+    return [
+        ["Wall", wall_label(r), "Served from", _month(r.served_from)],
+        ["Replica", replica, "Max batch", batch],
+    ]
+
+
+def remedy_note(r: Any) -> list[Flowable]:
+    """What lifts a workload's capacity or latency wall, under its facts."""
+    remedy = getattr(r, "wall_remedy", None)
+    if remedy is None or pd.isna(remedy):
+        return []
+    return [
+        Paragraph(
+            escape(
+                f"{str(r.wall).capitalize()} wall lifted by: {remedy}. Max batch: the largest "
+                "that fits the replica and meets the latency target."
+            ),
+            stylesheet()["small"],
+        )
+    ]
+
+
 def method_lines(devices: pd.DataFrame) -> list[str]:
     """How the walls are found, for the method section, with the interconnects the catalog
     lacks (no tensor-parallel communication counted on those)."""

@@ -93,6 +93,9 @@ def test_page_one_names_the_walls_when_and_the_three_actions(tmp_path: Path) -> 
     assert "no purchase" in one
     text = pdf_text(path)
     assert "Walls over the horizon" in text and "past a wall" in text
+    # The workload's own page: its wall, replica and what lifts it.
+    assert "Wall latency 2026-11" in text and "Replica none within the cap Max batch 0" in text
+    assert "Latency wall lifted by: int4 weights+KV" in text
 
 
 def test_the_wall_month_carries_the_band_where_the_ranking_has_one() -> None:
