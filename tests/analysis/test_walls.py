@@ -197,3 +197,34 @@ def test_what_lifts_a_latency_or_capacity_wall() -> None:
     assert latency["wall_remedy"] == f"fp8 weights+KV; or on {expected}"
     capacity = ranking.loc["llama-3.1-405b-b64"]
     assert capacity["wall"] == "capacity" and capacity["wall_remedy"] == "none found"
+
+
+def test_a_prefill_time_to_first_token_sizes_the_replica_or_is_a_latency_wall() -> None:
+    # Llama 3.1 8B prefill of one 4,096-token prompt on H100s (no interconnect figure: no
+    # communication): 4096 x 15.0 GFLOP/token / 692.65e12 = 88.9 ms of compute against
+    # 12.6 ms of memory traffic: compute-bound. A 50 ms TTFT needs ceil(88.9/50) = 2 devices;
+    # a 10 ms TTFT would need ceil(88.9/10) = 9 > 8: a latency wall.
+    e = estimate(preset("llama-3.1-8b"), phase="prefill", batch=1, context=4096)
+    one_device = e.flops_per_unit * 4096 / 692.65e12
+    assert one_device == pytest.approx(88.9e-3, rel=1e-3)
+    assert e.bytes_per_unit * 4096 / 2.8475e12 < one_device
+    catalog = builtin_catalog().assign(interconnect_bandwidth_bytes_per_s=None)
+
+    def prefill(ttft: float) -> dict[str, object]:
+        return {
+            "workload_id": f"rag-{ttft}",
+            "name": "rag",
+            "owner": "o",
+            "pool": "h100",
+            **e.workload_columns(),
+            "demand_units_per_s": 10.0,
+            "demand_growth_per_year": 0.0,
+            "ttft_slo_s": ttft,
+        }
+
+    ranking = _walls([prefill(0.05), prefill(0.01)], catalog)
+    assert math.ceil(one_device / 0.05) == 2
+    assert ranking.loc["rag-0.05", "devices_per_replica"] == 2
+    assert ranking["wall"].isna()["rag-0.05"]
+    assert math.ceil(one_device / 0.01) == 9
+    assert ranking.loc["rag-0.01", "wall"] == "latency"
