@@ -1,5 +1,6 @@
-"""Projection, ranking and mitigations at scale: 100,000 workloads x 18 months on a roadmap
-of 3 pools and 5 accelerator models.
+"""Projection, ranking (with replicas, latency targets and walls) and mitigations at scale:
+100,000 workloads x 18 months on a roadmap of 4 pools (one served from mid-horizon) and 5
+accelerator models.
 
 Prints wall times, the peak resident memory of this process, and each time as a ratio to its
 target and to a reference measured in the same run (sorting as many float64s as the
@@ -36,7 +37,8 @@ TOP_N = 10  # the workloads the report shows (reports.content.TOP_N)
 
 
 def roadmap() -> pd.DataFrame:
-    """3 pools, 5 models: H100 and L40S installed, H200, B200 and L4 arriving."""
+    """4 pools, 5 models: H100 and L40S installed, H200, B200 and L4 arriving; the "new" pool
+    has no hardware until 2027-06."""
     rows = [
         ("inference", "2025-06-01", "nvidia-h100-sxm", 512, 30_000.0),
         ("inference", "2027-04-01", "nvidia-h200-sxm", 256, 32_000.0),
@@ -45,6 +47,7 @@ def roadmap() -> pd.DataFrame:
         ("training", "2027-07-01", "nvidia-b200", 512, 45_000.0),
         ("edge", "2024-09-01", "nvidia-l40s", 64, 9_000.0),
         ("edge", "2027-02-01", "nvidia-l4", 128, 3_000.0),
+        ("new", "2027-06-01", "nvidia-h200-sxm", 64, 32_000.0),
     ]
     frame = pd.DataFrame(
         rows, columns=["pool", "effective_date", "accelerator_id", "count_delta", "unit_cost_usd"]
@@ -75,8 +78,16 @@ def workloads(n: int, seed: int = 0) -> pd.DataFrame:
             "demand_growth_per_year": rng.uniform(0, 2, n),
             "batch": np.where(phase == "decode", rng.choice([1, 8, 32, 128], n), 1),
             "context_tokens": 4096,
+            "tpot_slo_s": np.where(phase == "decode", 10 ** rng.uniform(-3, -1, n), np.nan),
+            "ttft_slo_s": np.where(phase == "prefill", 10 ** rng.uniform(-1, 1, n), np.nan),
+            "max_devices_per_replica": rng.choice([1, 4, 8], n),
+            # One in ten starts mid-horizon; the "new" pool's hardware arrives mid-horizon.
+            "start_month": pd.Series(dt.date(2027, 7, 1), index=range(n)).where(
+                rng.random(n) < 0.1
+            ),
         }
     )
+    frame.loc[rng.random(n) < 0.05, "pool"] = "new"
     return validate_frame(frame, WORKLOADS, "benchmark workloads")
 
 
@@ -94,14 +105,15 @@ def main(argv: list[str]) -> None:
 
     table = workloads(args.workloads)
     plan = roadmap()
-    calibrated = calibrate(builtin_catalog())
+    catalog = builtin_catalog()
+    calibrated = calibrate(catalog)
     cells = args.workloads * args.months
     reference_data = np.random.default_rng(1).random(cells)
     _, reference = timed(lambda: np.sort(reference_data))
 
     projection, t_project = timed(lambda: project(table, plan, calibrated, START, args.months))
-    _, t_rank = timed(lambda: rank(projection, with_mitigations=False))
-    ranked, t_all = timed(lambda: rank(projection))
+    _, t_rank = timed(lambda: rank(projection, with_mitigations=False, catalog=catalog))
+    ranked, t_all = timed(lambda: rank(projection, catalog=catalog))
     top = ranked.order[:TOP_N]
     _, t_needs_top = timed(lambda: precision_needs(projection, top))
     near = np.flatnonzero(near_the_wall(projection))
@@ -130,6 +142,8 @@ def main(argv: list[str]) -> None:
     )
     print(f"peak resident memory      {peak_gib:8.2f} GiB target <= 4 GiB: {peak_gib / 4:5.2f}")
     print(f"starving in the horizon   {starving:,}; with a mitigation that helps: {helped:,}")
+    walls = {k: v for k, v in ranked.ranking["wall"].value_counts().items() if v > 0}
+    print(f"walls                     {walls}")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def build(n: int, folder: Path) -> tuple[float, Path]:
     catalog = builtin_catalog()
     calibrated = calibrate(catalog)
     projection = project(table, plan, calibrated, START, 18)
-    ranked = rank(projection)
+    ranked = rank(projection, catalog=catalog)
     report = AuditReport(
         run_id=f"benchmark-{n}",
         generated_at=dt.datetime.now(dt.UTC),

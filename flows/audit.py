@@ -142,9 +142,9 @@ def project_task(
 
 
 @task(cache_policy=NO_CACHE)
-def rank_task(projection: Projection) -> Ranked:
+def rank_task(projection: Projection, catalog: pd.DataFrame) -> Ranked:
     announce("ranking workloads and trying mitigations")
-    return rank(projection)
+    return rank(projection, catalog=catalog)
 
 
 def analyse(
@@ -158,7 +158,7 @@ def analyse(
     stages every audit (one host or a fleet) runs once it has measurements."""
     calibrated = calibrate_task(profiles.catalog, measurements, defaults)
     projection = project_task(profiles, calibrated, start, months)
-    ranked = rank_task(projection)
+    ranked = rank_task(projection, profiles.catalog)
     return findings(
         projection, ranked, calibrated, profiles.catalog, profiles.roadmap, measurements
     )

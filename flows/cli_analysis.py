@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli_common import CatalogOption, RoadmapOption, WorkloadsOption, stderr
+from flows.cli_common import CatalogOption, RoadmapOption, WorkloadsOption, stderr, warn
 from hardware_profiles.errors import MemwallError
 
 MeasurementsOption = Annotated[
@@ -91,17 +91,23 @@ def rank(
 
     Starvation is the first month a workload's headroom (supply over demand) drops below 1
     while it is memory-bound; each workload's best mitigation and the months it buys are
-    shown. With --json, one row per workload: workload_id, rank, starve_month (YYYY-MM or
-    null), bound, utilization_now, min_headroom, best_mitigation, months_gained.
+    shown, and the first wall it hits (bandwidth = starvation, capacity: its batch does not
+    fit a replica, latency: batch 1 misses its target, compute) with the month. With --json,
+    one row per workload: workload_id, rank, starve_month (YYYY-MM or null), bound,
+    utilization_now, min_headroom (null when never served), best_mitigation, months_gained,
+    served_from (first month its pool holds hardware; null: unserved in the horizon), wall,
+    wall_month, devices_per_replica, max_batch (null where unknown or unbounded).
     """
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
     from reports.content import findings
-    from reports.story import headline, month
+    from reports.story import headline, month, times
+    from reports.walls import wall_label
     from tasks.analysis.calibration import calibrate
     from tasks.analysis.projection import project
     from tasks.analysis.ranking import rank as rank_projection
     from tasks.analysis.ranking import ranking_rows, records
+    from tasks.analysis.replicas import missing_interconnect
     from tasks.analysis.whatif import load_scenarios, pick_scenario
 
     first = parse_month(start)
@@ -122,7 +128,13 @@ def rank(
         workloads_source=profiles.workloads_source,
         roadmap_source=profiles.roadmap_source,
     )
-    ranked = rank_projection(projection)
+    ranked = rank_projection(projection, catalog=profiles.catalog)
+    missing = missing_interconnect(profiles.catalog, projection.projector.fleet.models)
+    if missing:
+        warn(
+            f"no interconnect bandwidth in the catalog for {', '.join(missing)}: replicas on "
+            "them are timed without tensor-parallel communication (a lower bound)"
+        )
     if as_json:
         print(json.dumps(ranking_rows(ranked.ranking), indent=2))
         return
@@ -131,7 +143,17 @@ def rank(
 
     found = findings(projection, ranked, calibrated, profiles.catalog, profiles.roadmap)
     table = Table(title=headline(found), title_justify="left", show_lines=False)
-    columns = ("#", "workload", "pool", "bound", "util.", "min headroom", "starves", "best fix")
+    columns = (
+        "#",
+        "workload",
+        "pool",
+        "bound",
+        "util.",
+        "min headroom",
+        "starves",
+        "wall",
+        "best fix",
+    )
     for column in columns:
         wraps = column in ("workload", "best fix")
         table.add_column(column, overflow="fold", no_wrap=not wraps, ratio=3 if wraps else None)
@@ -143,8 +165,9 @@ def rank(
             str(r.pool),
             str(r.bound),
             f"{100 * r.utilization_now:.1f} %",
-            f"{r.min_headroom:.2f}x",
+            times(r.min_headroom),
             month(r.starve_month),
+            wall_label(r),
             fix,
         )
     Console(highlight=False, markup=False).print(table)

@@ -7,7 +7,9 @@ bad row leaves the file as it was. Library imports happen inside the commands to
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -397,6 +399,25 @@ def _fill_from_model(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     return pd.DataFrame(records, columns=columns)
 
 
+def _start_month(value: str) -> dt.date:
+    """``YYYY-MM`` as the first day of that month, from this month to the longest horizon."""
+    from tasks.analysis.projection import MAX_HORIZON_MONTHS, horizon_months
+
+    match = re.fullmatch(r"(\d{4})-(\d{2})", value.strip())
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise MemwallError(
+            f"--start-month must be a month as YYYY-MM (e.g. 2027-06), got {value!r}"
+        )
+    month = dt.date(int(match.group(1)), int(match.group(2)), 1)
+    horizon = horizon_months(dt.datetime.now(dt.UTC).date().replace(day=1), MAX_HORIZON_MONTHS)
+    if not horizon[0] <= month <= horizon[-1]:
+        raise MemwallError(
+            f"--start-month {value} is outside {horizon[0]:%Y-%m} to {horizon[-1]:%Y-%m} (this "
+            f"month to {MAX_HORIZON_MONTHS} months ahead, the longest horizon memwall projects)"
+        )
+    return month
+
+
 @workloads_app.command("add")
 def add_command(
     owner: Annotated[str, typer.Option("--owner", help="Who runs it (team or person).")],
@@ -447,15 +468,42 @@ def add_command(
         float | None,
         typer.Option("--memory-bytes", help="Your own memory footprint, instead of a model."),
     ] = None,
+    tpot_slo: Annotated[
+        float | None,
+        typer.Option("--tpot-slo", help="Decode target: seconds per output token (e.g. 0.05)."),
+    ] = None,
+    ttft_slo: Annotated[
+        float | None,
+        typer.Option("--ttft-slo", help="Prefill target: seconds to the first token."),
+    ] = None,
+    max_devices_per_replica: Annotated[
+        int | None,
+        typer.Option(
+            "--max-devices-per-replica",
+            help="Most devices one replica may span (tensor parallel; default 8, one node).",
+        ),
+    ] = None,
+    start_month: Annotated[
+        str | None,
+        typer.Option(
+            "--start-month",
+            help="YYYY-MM the workload starts: no demand before it; --demand is its demand then.",
+        ),
+    ] = None,
     roadmap: RoadmapOption = None,
     catalog: CatalogOption = None,
 ) -> None:
-    """Append one validated workload to a workloads file, from a model or your own figures."""
+    """Append one validated workload to a workloads file, from a model or your own figures.
+
+    --tpot-slo/--ttft-slo set a latency target (a latency wall when batch 1 misses it on the
+    pool's hardware), --max-devices-per-replica caps a replica (a capacity wall when the batch
+    does not fit), --start-month starts its demand later."""
     import pandas as pd
 
     from hardware_profiles.schema import WORK_UNITS
 
     require_positive("--demand", demand)
+    starts = None if start_month is None else _start_month(start_month)
     if unit is not None and unit not in WORK_UNITS:
         raise MemwallError(f"--unit {unit!r} is not a unit; valid: {', '.join(WORK_UNITS)}")
     own = (flops_per_unit, bytes_per_unit, memory_bytes)
@@ -505,6 +553,10 @@ def add_command(
         demand_units_per_s=demand,
         demand_growth_per_year=growth,
         pool_share=share,
+        tpot_slo_s=tpot_slo,
+        ttft_slo_s=ttft_slo,
+        max_devices_per_replica=max_devices_per_replica,
+        start_month=starts,
     )
     new = pd.DataFrame([row])
     _check_pools(new, roadmap, catalog, "the new workload")

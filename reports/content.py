@@ -13,6 +13,8 @@ from hardware_profiles.errors import MemwallError
 from hardware_profiles.provenance import models_in_window
 from hardware_profiles.schema import Accelerator
 from reports.charts import Ceiling, Event, Point, Series
+from reports.timeline import TimelineRow
+from tasks.analysis.actions import Action, top_actions
 from tasks.analysis.models.presets import estimate_workload
 from tasks.analysis.precision_changes import decode_split
 from tasks.analysis.precision_needs import precision_needs
@@ -23,6 +25,7 @@ TOP_N = 10
 DETAIL_PAGES = 5
 TIMELINE_SERIES = 8
 ROOFLINE_POINTS = 60
+WALL_ROWS = 15
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Findings:
     hardware: pd.DataFrame = field(default_factory=pd.DataFrame)
     # Per top workload near the wall and model of its pool: the precision it needs there.
     precision_needs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    actions: list[Action] = field(default_factory=list)  # the three that buy the most months
+    wall_rows: list[TimelineRow] = field(default_factory=list)  # top workloads, ranking order
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,9 @@ def device_table(
                 cal[f"flops_per_s_{precision}"] / cal["bandwidth_bytes_per_s"]
             ).to_numpy(),
             "status": status.to_numpy(),
+            "interconnect_bandwidth_bytes_per_s": spec.get(
+                "interconnect_bandwidth_bytes_per_s", pd.Series(np.nan, index=wanted)
+            ).to_numpy(dtype=float, na_value=np.nan),
         }
     )
 
@@ -139,6 +147,14 @@ def byte_components(row: pd.Series) -> dict[str, float] | None:
     if estimate is None:
         return None
     return {name: cost.bytes for name, cost in estimate.components.items() if cost.bytes > 0}
+
+
+def _plottable(headroom: np.ndarray) -> list[float]:
+    """A headroom row a log chart can draw: months without hardware (NaN) at the floor, months
+    before a workload starts (no demand, +inf) at its highest finite headroom."""
+    finite = headroom[np.isfinite(headroom)]
+    top = float(finite.max()) if finite.size else 1.0
+    return [float(v) for v in np.nan_to_num(headroom, nan=0.0, posinf=top)]
 
 
 def findings(
@@ -177,7 +193,7 @@ def findings(
         ),
     )
     timelines = [
-        Series(f"{i + 1}. {ranking['name'].iloc[i]}", list(outcome.headroom[w]))
+        Series(f"{i + 1}. {ranking['name'].iloc[i]}", _plottable(outcome.headroom[w]))
         for i, w in enumerate(order[:TIMELINE_SERIES])
     ]
     precision = str(workloads["precision"].mode().iloc[0])
@@ -189,14 +205,17 @@ def findings(
         for d in records(devices[devices["accelerator_id"].isin(models)])
         if np.isfinite(d.flops_per_s)
     ]
-    per_device = (
-        outcome.attainable_flops_per_s[:, 0] / projector.fleet.pool_total()[projector.pool_index, 0]
-    )
+    # Per device in each workload's first served month; none for a workload never served.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_device = projector.at_first_served(outcome.attainable_flops_per_s) / (
+            projector.at_first_served(projector.fleet.pool_total()[projector.pool_index])
+        )
     intensity = projector.baseline_figures.intensity
     shown = order[:ROOFLINE_POINTS]
     points = [
         Point(str(i + 1), float(intensity[w]), float(per_device[w]), i < top_n)
         for i, w in enumerate(shown)
+        if per_device[w] > 0
     ]
     return Findings(
         months=projection.months,
@@ -211,4 +230,15 @@ def findings(
         roofline_precision=precision,
         hardware=models_in_window(roadmap, catalog, projection.months[0], len(projection.months)),
         precision_needs=precision_needs(projection, order[:top_n]),
+        actions=top_actions(ranked.mitigations, ranking),
+        wall_rows=[]
+        if ranked.walls is None
+        else [
+            TimelineRow(
+                f"{i + 1}. {ranking['name'].iloc[i]}",
+                list(ranked.walls.state[w]),
+                list(ranked.walls.month_wall[w]),
+            )
+            for i, w in enumerate(order[:WALL_ROWS])
+        ],
     )

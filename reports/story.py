@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any
 from xml.sax.saxutils import escape
 
+import numpy as np
 import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import (
@@ -28,7 +29,9 @@ from reports.charts import fit, headroom_chart, roofline_chart
 from reports.content import AuditReport, Findings
 from reports.precision import precision_section, status_note
 from reports.styles import STATUS_COLOURS, key_style, stylesheet, table_style
+from reports.timeline import wall_timeline
 from reports.validation import validation_section
+from reports.walls import first_page, method_lines, remedy_note, replica_facts, wall_label
 from tasks.analysis.precision_changes import PRECISION_CHANGES
 from tasks.analysis.ranking import records
 
@@ -61,6 +64,13 @@ def percent(value: float | None) -> str:
     if value is None or _missing(value):
         return "–"
     return f"{100 * value:.1f} %"
+
+
+def times(value: float | None) -> str:
+    """A headroom as ``1.23x``; ``–`` where there is none (no hardware, or no demand yet)."""
+    if value is None or _missing(value) or not np.isfinite(value):
+        return "–"
+    return f"{value:.2f}x"
 
 
 def month(value: dt.date | None) -> str:
@@ -104,7 +114,7 @@ def headline(findings: Findings) -> str:
         tight = ranking.iloc[0]
         return (
             f"None of {total} workloads starves of memory bandwidth before {before}; the "
-            f"tightest is {tight['name']} at {tight['min_headroom']:.2f}x headroom "
+            f"tightest is {tight['name']} at {times(tight['min_headroom'])} headroom "
             f"({month(tight['min_headroom_month'])})."
         )
     first = ", ".join(f"{r.name} ({month(r.starve_month)})" for r in records(starving.head(3)))
@@ -131,15 +141,15 @@ def _cover(report: AuditReport) -> list[Flowable]:
     key = Table(figures, colWidths=[11 * cm, 6 * cm])
     key.setStyle(key_style())
     return [
-        Spacer(1, 3 * cm),
         Paragraph(text(report.title), s["title"]),
         Paragraph(
             "Which workloads starve of memory bandwidth first, when, and what would fix it.",
             s["muted"],
         ),
-        Spacer(1, 1.2 * cm),
+        Spacer(1, 0.4 * cm),
         Paragraph(text(headline(f)), s["cover"]),
-        Spacer(1, 1 * cm),
+        *first_page(ranking, f.actions, _after(f.months)),
+        Spacer(1, 0.4 * cm),
         key,
         PageBreak(),
     ]
@@ -347,6 +357,18 @@ def _charts(report: AuditReport) -> list[Flowable]:
             ),
             roofline_chart(f.ceilings, f.points, WIDTH),
         ]
+    if f.wall_rows:
+        flow += [
+            CondPageBreak(8 * cm),
+            Paragraph("Walls over the horizon", s["h1"]),
+            Paragraph(
+                "Each top workload month by month: fine, tight, past a wall (bw bandwidth, cap "
+                "capacity, lat latency, cmp compute), no hardware in its pool yet, or not "
+                "started. Rows in ranking order.",
+                s["small"],
+            ),
+            wall_timeline(f.months, f.wall_rows, WIDTH),
+        ]
     flow += [
         CondPageBreak(11 * cm),
         Paragraph("Headroom over the horizon", s["h1"]),
@@ -371,8 +393,9 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
             _ai(r.arithmetic_intensity_flops_per_byte),
             r.bound,
             percent(r.utilization_now),
-            f"{r.min_headroom:.2f}x",
+            times(r.min_headroom),
             month(r.starve_month),
+            wall_label(r) if "wall" in ranking else "–",
             _mitigation(r),
         ]
         for r in records(ranking)
@@ -389,12 +412,13 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
             "util.",
             "min head.",
             "starves",
+            "wall",
             "best fix",
         ],
         rows,
         [
             0.7 * cm,
-            4.0 * cm,
+            3.0 * cm,
             1.5 * cm,
             1.3 * cm,
             1.0 * cm,
@@ -403,7 +427,8 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
             1.5 * cm,
             1.3 * cm,
             1.5 * cm,
-            2.5 * cm,
+            1.4 * cm,
+            2.1 * cm,
         ],
     )
 
@@ -420,7 +445,7 @@ def appendix_tables(ranking: pd.DataFrame) -> list[Flowable]:
             fit(str(r.pool), widths[2] - 6, 7),
             str(r.bound),
             percent(r.utilization_now),
-            f"{r.min_headroom:.2f}x",
+            times(r.min_headroom),
             month(r.starve_month),
             fit(_mitigation(r), widths[7] - 6, 7),
         ]
@@ -444,11 +469,12 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
         ["Bound today", r.bound, "Utilisation today", percent(r.utilization_now)],
         [
             "Headroom today",
-            f"{r.headroom_now:.2f}x",
+            times(r.headroom_now),
             "Lowest headroom",
-            f"{r.min_headroom:.2f}x ({month(r.min_headroom_month)})",
+            f"{times(r.min_headroom)} ({month(r.min_headroom_month)})",
         ],
         ["Starves", month(r.starve_month), "Shortfall (compute)", month(r.shortfall_month)],
+        *replica_facts(r),
         [
             "Arithmetic intensity",
             f"{_ai(r.arithmetic_intensity_flops_per_byte)} FLOP/B",
@@ -504,6 +530,7 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
         PageBreak(),
         Paragraph(text(f"#{r.rank} {r.name}"), s["h1"]),
         _pairs(facts, [3.8 * cm, 5.2 * cm, 3.8 * cm, 5.2 * cm]),
+        *remedy_note(r),
         Paragraph("Bytes breakdown", s["h2"]),
         _pairs(breakdown, [3.6 * cm, 14.4 * cm]),
         Paragraph("Mitigations", s["h2"]),
@@ -570,10 +597,10 @@ def _method(report: AuditReport) -> list[Flowable]:
         "weight-only and KV changes scale their share of a decode row; a larger batch divides "
         "the weights' bytes per token by the factor and keeps the KV cache per token, with "
         "weights per token estimated as b_w·FLOPs/(2·B) (two FLOPs per weight), which overstates "
-        "them at long contexts; a row where that leaves no KV bytes is skipped (n/a). Memory "
-        "capacity is not checked. Moving to "
+        "them at long contexts; a row where that leaves no KV bytes is skipped (n/a). Moving to "
         "another pool's hardware keeps the workload's share and its own pool's device count, but "
         "on the other pool's mix of models each month.",
+        *method_lines(report.findings.devices),
         *(f"{name}: {where}" for name, where in report.sources.items()),
         *(f"{k}: {v}" for k, v in report.settings.items()),
         f"Software: {report.software}" if report.software else "",

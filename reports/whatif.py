@@ -14,6 +14,7 @@ from reportlab.platypus import Flowable, PageBreak, Paragraph, Spacer
 from hardware_profiles.provenance import CAVEAT
 from reports.build import write_flowables
 from reports.charts import Chart
+from reports.scenario_figures import scenario_figures_section
 from reports.story import WIDTH, _table, month, ranking_table, text
 from reports.styles import stylesheet
 from reports.whatif_charts import ScenarioLine, starving_by_month, whatif_chart
@@ -143,6 +144,7 @@ def whatif_story(report: WhatIfReport) -> list[Flowable]:
             s["small"],
         ),
         decision_chart(report),
+        *scenario_figures_section(report.comparison),
     ]
     if report.unconfirmed:
         flow += [

@@ -49,6 +49,9 @@ def record_run(
     ranked = ranking[[c for c in RANKING_HISTORY.columns if c in ranking.columns]].assign(
         run_id=run_id, recorded_at=recorded_at
     )
+    # A workload whose pool has no hardware in the horizon has no headroom figure: recorded as
+    # 0 (no supply), the column being required.
+    ranked["headroom_now"] = ranked["headroom_now"].fillna(0.0)
     return RecordedRun(
         measurements=write_parquet(
             measurements, join(history, "measurements", f"{run_id}.parquet"), MEASUREMENTS

@@ -10,6 +10,13 @@ effective date (changes before the start are part of the fleet at t = 0); demand
 D0·(1+g)^(t/12). A workload starves in the first month its headroom drops below 1 while it is
 memory-bound; a shortfall while compute-bound is reported apart, as more bandwidth would not
 fix it.
+
+Pools and workloads that start later: a workload whose pool holds no hardware in a month is not
+served then (headroom NaN: no supply figure, so neither starvation nor shortfall); its
+``served_from`` is the first month its pool holds any, NEVER when none in the horizon (reported
+as unserved). A workload with a ``start_month`` has no demand before it (headroom +inf) and its
+``demand_units_per_s`` is the demand at that month: D(t) = D0·(1+g)^((t-s)/12) for t >= s, where
+s = max(0, start month index); a start after the horizon is an error.
 """
 
 from __future__ import annotations
@@ -182,6 +189,7 @@ class Projector:
         self.months = horizon_months(start, months)
         self.workloads = workloads
         self.workloads_source = workloads_source
+        self.calibrated = calibrated
         self.fleet = fleet_by_month(roadmap, self.months)
         self.ceilings = Ceilings.of(calibrated, self.fleet.models)
         pool_of = {p: i for i, p in enumerate(self.fleet.pools)}
@@ -197,32 +205,57 @@ class Projector:
                 column="pool",
             )
         self.pool_index = pool_names.map(pool_of).to_numpy(dtype=np.int64)
-        self._require_hardware_every_month(roadmap_source)
-        t = np.arange(len(self.months)) / 12.0
+        self.served_from = _first(self.fleet.pool_total()[self.pool_index] > 0)
+        self.start_index = self._start_index()
+        t = np.arange(len(self.months))[None, :] - np.clip(self.start_index, 0, None)[:, None]
         growth = 1.0 + workloads["demand_growth_per_year"].to_numpy(dtype=float)
-        self.demand = workloads["demand_units_per_s"].to_numpy(dtype=float)[:, None] * (
-            growth[:, None] ** t[None, :]
+        self.demand = np.where(
+            t >= 0,
+            workloads["demand_units_per_s"].to_numpy(dtype=float)[:, None]
+            * (growth[:, None] ** (t / 12.0)),
+            0.0,
         )
         self.baseline_figures = Figures.of(workloads)
         self._baseline_terms = self._terms(self.baseline_figures, self.fleet.counts)
         self._raise_unsupported(self._baseline_terms[3])
-        full_supply_now = self._baseline_terms[0][:, 0] / self.baseline_figures.flops_per_unit
-        self.share = pool_shares(workloads, full_supply_now)
+        full_supply_served = np.where(
+            self.served_from == NEVER,
+            np.nan,
+            self.at_first_served(self._baseline_terms[0]) / self.baseline_figures.flops_per_unit,
+        )
+        self.share = pool_shares(workloads, full_supply_served)
 
-    def _require_hardware_every_month(self, roadmap_source: str) -> None:
-        empty = self.fleet.pool_total()[self.pool_index] <= 0
-        if empty.any():
-            row = int(empty.any(axis=1).argmax())
-            month = self.months[int(empty[row].argmax())]
-            pool = self.fleet.pools[self.pool_index[row]]
+    def _start_index(self) -> np.ndarray:
+        """Month index of each workload's start_month (0 where none); a start after the
+        horizon is an error naming the row."""
+        starts = self.workloads.get("start_month")
+        if starts is None or starts.isna().all():
+            return np.zeros(len(self.workloads), dtype=np.int64)
+        when = pd.to_datetime(starts.astype(object))
+        first = self.months[0]
+        index = (
+            ((when.dt.year - first.year) * 12 + when.dt.month - first.month)
+            .fillna(0)
+            .to_numpy(dtype=np.int64)
+        )
+        late = index >= len(self.months)
+        if late.any():
+            row = int(late.argmax())
             raise ProfileError(
                 self.workloads_source,
-                f"pool {pool!r} holds no hardware in {month:%Y-%m} according to the roadmap "
-                f"({roadmap_source}); a workload's pool needs hardware in every month of the "
-                f"horizon {self.months[0]:%Y-%m} to {self.months[-1]:%Y-%m}",
+                f"start_month {starts.iloc[row]:%Y-%m} is after the horizon "
+                f"{self.months[0]:%Y-%m} to {self.months[-1]:%Y-%m}; give a month within it "
+                "or a longer horizon",
                 row=row + 1,
-                column="pool",
+                column="start_month",
             )
+        return index
+
+    def at_first_served(self, values: np.ndarray) -> np.ndarray:
+        """(workloads, months) values at each workload's first served month (month 0 for a
+        workload never served): what the ranking calls "now"."""
+        first = np.where(self.served_from == NEVER, 0, self.served_from)
+        return np.asarray(values[np.arange(len(first)), first])
 
     def _raise_unsupported(self, supported: np.ndarray) -> None:
         if supported.all():
@@ -287,10 +320,13 @@ class Projector:
                 figures, self.fleet.counts if counts is None else counts
             )
         supply = self.share[:, None] * attainable / figures.flops_per_unit[:, None]
+        counts = self.fleet.counts if counts is None else counts
+        served = counts.sum(axis=1)[self.pool_index] > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             utilization = np.where(peak > 0, attainable / peak, 0.0)
+            headroom = np.where(served, supply / self.demand, np.nan)
         return Outcome(
-            headroom=supply / self.demand,
+            headroom=headroom,
             memory_bound=bandwidth_term < peak,
             utilization=utilization,
             attainable_flops_per_s=attainable,
@@ -320,7 +356,8 @@ class Projection:
         return self.projector.months
 
     def bound_now(self) -> np.ndarray:
-        return np.where(self.outcome.memory_bound[:, 0], MEMORY, COMPUTE)
+        memory_bound = self.projector.at_first_served(self.outcome.memory_bound)
+        return np.where(memory_bound, MEMORY, COMPUTE)
 
 
 def project(

@@ -14,6 +14,7 @@ import pandas as pd
 
 from tasks.analysis.mitigations import best_mitigation, mitigate
 from tasks.analysis.projection import NEVER, Projection
+from tasks.analysis.walls import Walls, classify, wall_columns
 
 RANKING_COLUMNS = (
     "rank",
@@ -34,6 +35,13 @@ RANKING_COLUMNS = (
     "shortfall_month",
     "best_mitigation",
     "months_gained",
+    "served_from",
+    "wall",
+    "wall_month",
+    "devices_per_replica",
+    "max_batch",
+    "replica_accelerator_id",
+    "wall_remedy",
 )
 
 
@@ -44,6 +52,7 @@ class Ranked:
     ranking: pd.DataFrame
     mitigations: pd.DataFrame
     order: np.ndarray  # ranking row i is workload order[i] of the projection
+    walls: Walls | None = None
 
 
 def _month_or_none(months: list[dt.date], index: np.ndarray) -> np.ndarray:
@@ -51,13 +60,26 @@ def _month_or_none(months: list[dt.date], index: np.ndarray) -> np.ndarray:
     return np.asarray(lookup[np.where(index == NEVER, len(months), index)])
 
 
-def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
+def rank(
+    projection: Projection,
+    *,
+    with_mitigations: bool = True,
+    catalog: pd.DataFrame | None = None,
+) -> Ranked:
+    """The ranking; with the ``catalog`` (memory sizes, interconnects) also the capacity and
+    latency walls and each workload's replica (:mod:`tasks.analysis.walls`)."""
     projector = projection.projector
     outcome = projection.outcome
     workloads = projector.workloads
     n, n_months = outcome.headroom.shape
     starve = outcome.starve_index
-    min_headroom = outcome.headroom.min(axis=1)
+    # NaN headroom = not served that month; fmin skips it (all NaN: never served).
+    min_headroom = np.fmin.reduce(outcome.headroom, axis=1)
+    min_month = np.where(
+        projector.served_from == NEVER,
+        NEVER,
+        np.where(np.isnan(outcome.headroom), np.inf, outcome.headroom).argmin(axis=1),
+    )
     order = np.lexsort(
         (
             workloads["workload_id"].astype(str).to_numpy(),
@@ -66,13 +88,17 @@ def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
         )
     )
     mitigations = mitigate(projection) if with_mitigations else _no_mitigations()
+    walls = classify(projection, catalog)
     if with_mitigations:
         label, gained = best_mitigation(mitigations, n)
     else:
         label, gained = np.full(n, None, dtype=object), np.zeros(n)
-    bandwidth_now = projector.fleet.counts[projector.pool_index, :, 0] @ (
-        projector.ceilings.bandwidth
+    first = np.where(projector.served_from == NEVER, 0, projector.served_from)
+    bandwidth_now = (
+        projector.fleet.counts[projector.pool_index, :, first] @ projector.ceilings.bandwidth
     )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ridge_now = projector.at_first_served(outcome.peak_flops_per_s) / bandwidth_now
     ai = projector.baseline_figures.intensity
     table = pd.DataFrame(
         {
@@ -83,22 +109,22 @@ def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
             "phase": workloads["phase"].to_numpy(),
             "precision": workloads["precision"].to_numpy(),
             "arithmetic_intensity_flops_per_byte": ai,
-            "ridge_flops_per_byte": outcome.peak_flops_per_s[:, 0] / bandwidth_now,
+            "ridge_flops_per_byte": ridge_now,
             "bound": projection.bound_now(),
-            "utilization_now": outcome.utilization[:, 0],
-            "headroom_now": outcome.headroom[:, 0],
+            "utilization_now": projector.at_first_served(outcome.utilization),
+            "headroom_now": projector.at_first_served(outcome.headroom),
             "min_headroom": min_headroom,
-            "min_headroom_month": _month_or_none(
-                projection.months, outcome.headroom.argmin(axis=1)
-            ),
+            "min_headroom_month": _month_or_none(projection.months, min_month),
             "starve_month": _month_or_none(projection.months, starve),
             "shortfall_month": _month_or_none(projection.months, outcome.shortfall_index),
             "best_mitigation": label,
             "months_gained": gained.astype(int),
+            "served_from": _month_or_none(projection.months, projector.served_from),
+            **wall_columns(projection, walls),
         }
     ).iloc[order]
     table.insert(0, "rank", np.arange(1, n + 1))
-    return Ranked(table.reset_index(drop=True), mitigations, order)
+    return Ranked(table.reset_index(drop=True), mitigations, order, walls)
 
 
 def _no_mitigations() -> pd.DataFrame:
@@ -129,9 +155,17 @@ def ranking_rows(ranking: pd.DataFrame) -> list[dict[str, object]]:
             "starve_month": None if pd.isna(r.starve_month) else f"{r.starve_month:%Y-%m}",
             "bound": str(r.bound),
             "utilization_now": float(r.utilization_now),
-            "min_headroom": float(r.min_headroom),
+            "min_headroom": None if pd.isna(r.min_headroom) else float(r.min_headroom),
             "best_mitigation": None if pd.isna(r.best_mitigation) else str(r.best_mitigation),
             "months_gained": int(r.months_gained),
+            "served_from": None if pd.isna(r.served_from) else f"{r.served_from:%Y-%m}",
+            "wall": None if pd.isna(r.wall) else str(r.wall),
+            "wall_month": None if pd.isna(r.wall_month) else f"{r.wall_month:%Y-%m}",
+            "devices_per_replica": None
+            if pd.isna(r.devices_per_replica)
+            else int(r.devices_per_replica),
+            "max_batch": None if pd.isna(r.max_batch) else int(r.max_batch),
+            "wall_remedy": None if pd.isna(r.wall_remedy) else str(r.wall_remedy),
         }
         for r in records(ranking)
     ]

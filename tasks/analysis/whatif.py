@@ -21,6 +21,7 @@ from hardware_profiles.errors import ProfileError
 from hardware_profiles.roadmaps import BASELINE, split_scenarios
 from tasks.analysis.projection import NEVER, Projection, month_index, project_profiles
 from tasks.analysis.ranking import Ranked, rank
+from tasks.analysis.scenario_figures import scenario_figures
 from tasks.profiles import Profiles, check_consistent, read_profiles
 
 
@@ -105,7 +106,10 @@ def compare(
     Columns: scenario, starving (within the horizon), rescued and newly_starving (workload
     ids, against the baseline), months_gained (summed over workloads, a workload that no
     longer starves counting the rest of the horizon), cost_usd (purchases in the horizon),
-    extra_cost_usd and cost_per_month_gained_usd (against the baseline; None where unknown).
+    extra_cost_usd and cost_per_month_gained_usd (against the baseline; None where unknown),
+    and what :func:`tasks.analysis.scenario_figures.scenario_figures` adds: walls,
+    token_capacity_per_s, added_tokens_per_s, usd_per_added_token_per_s, serving_power_watts,
+    tokens_per_joule, months_gained_per_million_usd.
     """
     results = []
     for name, profiles in scenarios.items():
@@ -115,7 +119,7 @@ def compare(
                 name,
                 profiles,
                 projection,
-                rank(projection, with_mitigations=False),
+                rank(projection, with_mitigations=False, catalog=profiles.catalog),
                 purchase_cost_usd(profiles.roadmap, profiles.catalog, projection.months),
             )
         )
@@ -148,4 +152,6 @@ def compare(
                 else None,
             }
         )
-    return pd.DataFrame(rows), results
+    comparison = pd.DataFrame(rows)
+    figures = scenario_figures(results, base.name, base.profiles.catalog, comparison)
+    return comparison.merge(figures, on="scenario", how="left"), results

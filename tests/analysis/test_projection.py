@@ -289,14 +289,6 @@ def test_horizon_out_of_range(months: int) -> None:
         project(_scenario_s(), _roadmap(BASE), calibrate(_catalog()), START, months)
 
 
-def test_a_pool_without_hardware_in_the_horizon_names_the_row() -> None:
-    roadmap = _roadmap([("p", "2027-06-01", "x1", 1)])
-    with pytest.raises(ProfileError) as caught:
-        project(_scenario_s(), roadmap, calibrate(_catalog()), START, 12, workloads_source="w")
-    assert (caught.value.row, caught.value.column) == (1, "pool")
-    assert "pool 'p' holds no hardware in 2027-01" in str(caught.value)
-
-
 def test_default_efficiency_out_of_range_is_a_user_error() -> None:
     with pytest.raises(CalibrationError, match=r"must be in \(0, 1\], got 1.5"):
         calibrate(_catalog(), bandwidth_efficiency=1.5)
@@ -314,6 +306,12 @@ def test_json_rows_carry_the_contract_fields() -> None:
         "min_headroom": pytest.approx(1.2 / 1.5 ** (11 / 6)),
         "best_mitigation": "fp8 compute",
         "months_gained": 9,  # fp8: h0 2.4 -> t = 13, past the horizon: 12 - 3
+        "served_from": "2027-01",
+        "wall": "bandwidth",  # starvation is the bandwidth wall
+        "wall_month": "2027-04",
+        "devices_per_replica": None,  # no catalog given: no replica sizing
+        "max_batch": None,
+        "wall_remedy": None,
     }
     assert rows[2]["starve_month"] is None and rows[2]["best_mitigation"] is None
 

@@ -22,6 +22,12 @@ KEYS = {
     "min_headroom",
     "best_mitigation",
     "months_gained",
+    "served_from",
+    "wall",
+    "wall_month",
+    "devices_per_replica",
+    "max_batch",
+    "wall_remedy",
 }
 
 
@@ -100,15 +106,6 @@ def _bad(tmp_path: Path, how: str) -> tuple[list[str], str]:
         return ["--roadmap", str(path)], (
             f"{path}, row 3, column 'accelerator_id': unknown accelerator 'nvidia-x9000'"
         )
-    if how == "pool without hardware":
-        roadmap = example_roadmap()
-        roadmap.loc[roadmap["pool"] == "edge", "effective_date"] = pd.Timestamp("2027-06-01").date()
-        path = tmp_path / "roadmap.parquet"
-        roadmap.to_parquet(path)
-        return [
-            "--roadmap",
-            str(path),
-        ], "row 2, column 'pool': pool 'edge' holds no hardware in 2026-11"
     if how == "empty workloads":
         path = tmp_path / "workloads.parquet"
         example_workloads().head(0).to_parquet(path)
@@ -123,7 +120,6 @@ def _bad(tmp_path: Path, how: str) -> tuple[list[str], str]:
 
 BAD = [
     "unknown accelerator",
-    "pool without hardware",
     "empty workloads",
     "horizon 0",
     "horizon 1000",
@@ -142,6 +138,20 @@ def test_bad_input_is_one_line_exit_2_and_no_pdf(tmp_path: Path, command: str, h
     assert expected in _one_error(result.stderr)
     assert not out.exists()
     assert result.stdout == ""
+
+
+def test_a_pool_whose_hardware_arrives_later_is_served_from_then(tmp_path: Path) -> None:
+    roadmap = example_roadmap()
+    roadmap.loc[roadmap["pool"] == "edge", "effective_date"] = pd.Timestamp("2027-06-01").date()
+    path = tmp_path / "roadmap.parquet"
+    roadmap.to_parquet(path)
+    result = memwall(
+        ["rank", "--start", "2026-11", "--json", "--roadmap", str(path)], None, tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {r["workload_id"]: r for r in json.loads(result.stdout)}
+    assert rows["agent-8b-decode"]["served_from"] == "2027-06"  # the edge pool's workload
+    assert rows["chat-70b-decode"]["served_from"] == "2026-11"
 
 
 def test_measured_efficiency_replaces_the_default(tmp_path: Path) -> None:

@@ -1,0 +1,175 @@
+"""Which wall each workload hits, and when: bandwidth, capacity, latency or compute.
+
+Per workload and month t of the horizon, while its pool holds hardware and it has demand:
+
+- **capacity**: no accelerator model the pool holds at t can form a replica of at most
+  ``max_devices_per_replica`` devices (and at most as many as the pool holds) that holds the
+  weights plus the KV cache of the workload's batch at its context;
+- **latency**: the workload has a target (decode: ``tpot_slo_s``; prefill: ``ttft_slo_s``) and on
+  no model the pool holds at t does batch 1 meet it, whatever the replica's size up to the cap:
+  no number of the same devices fixes it, only faster memory (or fewer bytes per token);
+- **bandwidth**: starvation as the projection defines it (memory-bound, headroom < 1);
+- **compute**: headroom < 1 while compute-bound.
+
+A month's wall is the first of these that holds, in that order (what does not fit cannot run;
+what cannot meet its target at batch 1 cannot be saved by more of the same devices). A
+workload's ``wall`` is the wall of its first month past one, ``wall_index`` that month. The
+replica reported (``devices_per_replica``, ``max_batch``) is on the model its pool holds most
+of, among those a replica can be formed on, in the workload's first served month (see
+:mod:`tasks.analysis.replicas` for the formulas).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tasks.analysis.projection import NEVER, Projection
+from tasks.analysis.remedies import wall_remedies
+from tasks.analysis.replicas import (
+    Replicas,
+    StepModel,
+    pool_hardware,
+    size_replicas,
+    step_model,
+)
+
+WALLS = ("capacity", "latency", "bandwidth", "compute")
+# Month states of the timeline chart.
+NO_DEMAND, NOT_SERVED, FINE, TIGHT, PAST_WALL = 0, 1, 2, 3, 4
+# Headroom below this (and >= 1) is "tight": one year of 20 % growth from a shortfall.
+TIGHT_HEADROOM = 1.2
+ADDRESSED_BY = {
+    "bandwidth": "more memory bandwidth in the roadmap, lower precision, a larger decode batch",
+    "capacity": "devices with more memory, a lower-precision KV cache or weights, a larger "
+    "max_devices_per_replica, a shorter context",
+    "latency": "faster memory in the roadmap, lower precision; speculative decoding (not modelled)",
+    "compute": "more FLOP/s in the roadmap, lower-precision compute",
+}
+
+
+@dataclass(frozen=True)
+class Walls:
+    """Per workload (projection order): its wall and month, replica, and month states."""
+
+    wall: np.ndarray  # object: a name of WALLS or None
+    wall_index: np.ndarray  # first month past a wall, NEVER where none
+    month_wall: np.ndarray  # (workloads, months): index into WALLS, -1 where none
+    state: np.ndarray  # (workloads, months): NO_DEMAND .. PAST_WALL
+    devices_per_replica: np.ndarray  # NaN: no replica (capacity or latency wall), or unknown
+    max_batch: np.ndarray  # NaN: unknown; inf: nothing bounds it
+    replica_accelerator_id: np.ndarray  # object, None where unknown
+    remedy: np.ndarray  # object: what lifts a capacity or latency wall, None for the rest
+
+
+def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
+    """Walls of every workload in every month; without a catalog (no memory sizes) only the
+    bandwidth and compute walls are known."""
+    projector = projection.projector
+    outcome = projection.outcome
+    n, months = outcome.headroom.shape
+    served = projector.fleet.pool_total()[projector.pool_index] > 0
+    active = np.arange(months)[None, :] >= projector.start_index[:, None]
+    live = served & active
+    with np.errstate(invalid="ignore"):
+        short = live & (outcome.headroom < 1)
+    flags = [np.zeros((n, months), dtype=bool), np.zeros((n, months), dtype=bool)]
+    replicas: Replicas | None = None
+    model: StepModel | None = None
+    if catalog is not None:
+        model = step_model(projector.workloads)
+        replicas = size_replicas(model, pool_hardware(projection, catalog))
+        formable, fast = _formable(projection, replicas)
+        has_slo = ~np.isnan(model.slo_s)
+        flags[0] = live & ~formable
+        flags[1] = live & has_slo[:, None] & ~fast
+    flags += [short & outcome.memory_bound, short & ~outcome.memory_bound]
+    stacked = np.stack(flags)  # (walls, workloads, months)
+    month_wall = np.where(stacked.any(axis=0), stacked.argmax(axis=0), -1)
+    past = month_wall >= 0
+    wall_index = np.where(past.any(axis=1), past.argmax(axis=1), NEVER)
+    names = np.array([*WALLS, None], dtype=object)
+    first_wall = month_wall[np.arange(n), np.where(wall_index == NEVER, 0, wall_index)]
+    wall = names[np.where(wall_index == NEVER, len(WALLS), first_wall)]
+    with np.errstate(invalid="ignore"):
+        tight = outcome.headroom < TIGHT_HEADROOM
+    state = np.select(
+        [~active, ~served, past, tight], [NO_DEMAND, NOT_SERVED, PAST_WALL, TIGHT], FINE
+    )
+    devices, max_batch, accelerator = _reported_replica(projection, replicas)
+    remedy = (
+        np.full(n, None, dtype=object)
+        if catalog is None or model is None
+        else wall_remedies(projection, catalog, model, wall, wall_index)
+    )
+    return Walls(wall, wall_index, month_wall, state, devices, max_batch, accelerator, remedy)
+
+
+def _formable(projection: Projection, replicas: Replicas) -> tuple[np.ndarray, np.ndarray]:
+    """Per workload and month: whether some model its pool holds then has enough devices for
+    a replica of the workload's batch (within the cap), and for one meeting its target at
+    batch 1. One (workloads of a pool x months) comparison per pool and model, never a
+    (workloads x models x months) array."""
+    projector = projection.projector
+    n, months = len(projector.pool_index), len(projector.months)
+    formable = np.zeros((n, months), dtype=bool)
+    fast = np.zeros((n, months), dtype=bool)
+    for pool in np.unique(projector.pool_index):
+        rows = np.flatnonzero(projector.pool_index == pool)
+        for h, held in enumerate(projector.fleet.counts[pool]):
+            if not (held > 0).any():
+                continue
+            fit = np.where(replicas.fits[rows, h], replicas.fit_devices[rows, h], np.inf)
+            formable[rows] |= fit[:, None] <= held[None, :]
+            lat = np.where(replicas.latency_ok[rows, h], replicas.latency_devices[rows, h], np.inf)
+            fast[rows] |= lat[:, None] <= held[None, :]
+    return formable, fast
+
+
+def _reported_replica(
+    projection: Projection, replicas: Replicas | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The replica on the model the pool holds most of in the workload's first served month,
+    preferring models a replica can be formed on."""
+    projector = projection.projector
+    n = len(projector.pool_index)
+    if replicas is None:
+        return np.full(n, np.nan), np.full(n, np.nan), np.full(n, None, dtype=object)
+    first = np.where(projector.served_from == NEVER, 0, projector.served_from)
+    held = projector.fleet.counts[projector.pool_index, :, first]  # (workloads, models)
+    formable = replicas.fits & replicas.latency_ok & (replicas.devices <= held)
+    score = held * (1 + 2 * formable)
+    pick = score.argmax(axis=1)
+    rows = np.arange(n)
+    never = projector.served_from == NEVER
+    models = np.array(projector.fleet.models, dtype=object)
+    return (
+        np.where(never, np.nan, replicas.devices[rows, pick]),
+        np.where(never, np.nan, replicas.max_batch[rows, pick]),
+        np.asarray(np.where(never, None, models[pick])),
+    )
+
+
+def wall_columns(projection: Projection, walls: Walls) -> dict[str, object]:
+    """The ranking's wall columns (projection order): wall, wall_month, devices_per_replica,
+    max_batch (null where unbounded or unknown), replica_accelerator_id, wall_remedy."""
+    months = np.array([*projection.months, None], dtype=object)
+    # Categoricals: a few distinct labels, not 100,000 strings for pandas to convert.
+    return {
+        "wall": pd.Categorical(walls.wall, categories=list(WALLS)),
+        "wall_month": months[
+            np.where(walls.wall_index == NEVER, len(months) - 1, walls.wall_index)
+        ],
+        "devices_per_replica": _integers(walls.devices_per_replica),
+        "max_batch": _integers(walls.max_batch),
+        "replica_accelerator_id": pd.Categorical(walls.replica_accelerator_id),
+        "wall_remedy": pd.Categorical(walls.remedy),
+    }
+
+
+def _integers(values: np.ndarray) -> pd.arrays.IntegerArray:
+    """Whole numbers, null where NaN or infinite (unknown, or nothing bounds them)."""
+    missing = ~np.isfinite(values)
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
