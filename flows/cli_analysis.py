@@ -9,14 +9,13 @@ audit), else the default efficiencies, which ``--bandwidth-efficiency`` and
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from flows.cli_common import CatalogOption, RoadmapOption, WorkloadsOption, stderr
+from flows.cli_common import CatalogOption, RoadmapOption, WorkloadsOption, print_json, stderr
 from hardware_profiles.errors import MemwallError
 
 MeasurementsOption = Annotated[
@@ -124,7 +123,7 @@ def rank(
     )
     ranked = rank_projection(projection)
     if as_json:
-        print(json.dumps(ranking_rows(ranked.ranking), indent=2))
+        print_json(ranking_rows(ranked.ranking))
         return
     from rich.console import Console
     from rich.table import Table

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import CatalogOption, RoadmapOption, require_positive, stderr
+from flows.cli_common import CatalogOption, RoadmapOption, print_json, require_positive, stderr
 from hardware_profiles.errors import MemwallError
 
 stdout = Console(highlight=False)
@@ -43,7 +43,7 @@ def catalog_list(
 
     frame = load_catalog(catalog)
     if as_json:
-        print(frame.to_json(orient="records", date_format="iso", indent=2))
+        print_json(frame)
         return
     table = Table()
     for header in (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -14,6 +13,7 @@ from flows.cli_common import (
     RoadmapOption,
     WorkloadsOption,
     prefect_environment,
+    print_json,
     stderr,
 )
 from hardware_profiles.errors import MemwallError
@@ -294,7 +294,7 @@ def history(
             }
             for _, r in rows.iterrows()
         ]
-        print(json.dumps(records, indent=1))
+        print_json(records, indent=1)
         return
     if rows.empty:
         stderr.print(f"no runs recorded in {location} yet", markup=False)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flows.cli_common import CatalogOption, stderr
+from flows.cli_common import CatalogOption, print_json, stderr
 from hardware_profiles.errors import MemwallError
 
 if TYPE_CHECKING:
@@ -148,6 +148,6 @@ def probe(
         write_table(frame, out, MEASUREMENTS)
         stderr.print(f"measurements: {out}", markup=False)
     if as_json:
-        print(frame[MEASUREMENTS.columns].to_json(orient="records", date_format="iso"))
+        print_json(frame[MEASUREMENTS.columns], indent=None)
     else:
         _table(frame)

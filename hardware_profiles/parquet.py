@@ -1,7 +1,8 @@
 """Reading and writing the declared tables as Parquet, validated on the way in and out.
 
 Every reader goes through :func:`validate_arrow`, so a malformed file fails at load time with a
-message naming the file, the row and the column, never deep inside the maths. Writers write a
+message naming the file, the row and the column, never deep inside the maths. Numbers must be
+finite: NaN and infinity are refused in every numeric column. Writers write a
 temporary file beside the target and rename it, so a reader never sees half a file.
 """
 
@@ -96,11 +97,29 @@ def _cast_column(
         # A naive timestamp is taken as UTC, the only zone memwall writes.
         values = pc.assume_timezone(values, "UTC")
     try:
-        return values.cast(target)
+        cast = values.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise ProfileError(
             source, f"cannot be read as {_describe(target)}: {exc}", column=name
         ) from None
+    if pa.types.is_floating(target):
+        _require_finite(name, cast, source)
+    return cast
+
+
+def _require_finite(name: str, values: pa.ChunkedArray, source: str) -> None:
+    """NaN and +/-inf are not measurements: every comparison with them is false, so a NaN
+    demand would rank as "never starves" and print as ``nan`` in a report. Empty is null."""
+    bad = pc.fill_null(pc.or_(pc.is_nan(values), pc.is_inf(values)), False)
+    if pc.any(bad).as_py():
+        row = _first_row(bad)
+        value = values[row - 1].as_py()
+        raise ProfileError(
+            source,
+            f"must be a finite number, got {value!r} (leave the cell empty for no value)",
+            row=row,
+            column=name,
+        )
 
 
 def validate_arrow(data: pa.Table, table: Table, source: str | Path) -> pa.Table:
