@@ -37,6 +37,7 @@ from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS, Projection, projec
 from tasks.analysis.ranking import Ranked, rank, ranking_rows, records
 from tasks.analysis.whatif import load_scenarios, pick_scenario
 from tasks.discovery import discover
+from tasks.hostlock import probing
 from tasks.probes.runner import (
     ProbePlan,
     probe_accelerator,
@@ -191,11 +192,13 @@ def audit(
     flops_efficiency: float = DEFAULT_FLOPS_EFFICIENCY,
     history: str | None = None,
     delivery: DeliverySettings | None = None,
+    wait_for_host: bool = True,
 ) -> AuditOutcome:
     """Audit this host: measure its accelerators, project the workloads over the roadmap and
     rank which starve first. Paths left out use the built-in catalog and example profiles;
     the efficiencies stand in for models this run does not measure. The run is appended to
-    ``history`` (default ``<out_dir>/history``) and the PDF delivered as ``delivery`` says."""
+    ``history`` (default ``<out_dir>/history``) and the PDF delivered as ``delivery`` says.
+    Probing holds the host's probe lock; ``wait_for_host=False`` fails at once if it is held."""
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
     delivery = delivery or DeliverySettings()
@@ -207,9 +210,10 @@ def audit(
     )
     accelerators = discover_task(profiles.catalog)
     plan = ProbePlan.for_platform(accelerators[0].platform, quick=quick)
-    frames = [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators]
-    if len(accelerators) > 1:
-        frames.append(probe_all_task(accelerators, profiles.catalog, plan, run_id))
+    with probing(f"memwall audit {run_id}", wait=wait_for_host, on_wait=announce):
+        frames = [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators]
+        if len(accelerators) > 1:
+            frames.append(probe_all_task(accelerators, profiles.catalog, plan, run_id))
     measurements = pd.concat(frames, ignore_index=True)
     found = analyse(profiles, measurements, start, horizon_months, defaults)
 

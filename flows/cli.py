@@ -21,8 +21,11 @@ from flows.cli_common import (
     stderr,
 )
 from hardware_profiles.errors import MemwallError
+from tasks.hostlock import HostBusy
 
 EXIT_INPUT_ERROR = 2
+# sysexits' EX_TEMPFAIL: another memwall is probing this host (--no-wait); try again later.
+EXIT_HOST_BUSY = 75
 
 app = typer.Typer(
     name="memwall",
@@ -86,6 +89,7 @@ def audit(
     smtp_secret: cli_ops.SmtpSecretOption = None,
     drop_to: cli_ops.DropToOption = None,
     webhook: cli_ops.WebhookOption = None,
+    no_wait: cli_probe.NoWaitOption = False,
 ) -> None:
     """Measure this host's accelerators, project the workloads over the roadmap and rank which
     starve of memory bandwidth first; the last line printed is the PDF's path."""
@@ -117,6 +121,7 @@ def audit(
                 flops_efficiency=flops_efficiency,
                 history=str(history) if history else None,
                 delivery=delivery,
+                wait_for_host=not no_wait,
             )
     stderr.print(f"measurements: {outcome.measurements_path}", markup=False, soft_wrap=True)
     stderr.print(outcome.headline, markup=False, soft_wrap=True)
@@ -138,6 +143,9 @@ def main() -> None:
     """Console-script entry point: user errors print one line and exit 2, never a traceback."""
     try:
         app()
+    except HostBusy as exc:
+        stderr.print(f"memwall: busy: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_HOST_BUSY)
     except MemwallError as exc:
         stderr.print(f"memwall: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_INPUT_ERROR)

@@ -44,6 +44,7 @@ from reports.content import AuditReport
 from reports.fleet import ANSWERED, FAILED, SKIPPED, TIMED_OUT, HostResult, fleet_section
 from tasks.analysis.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
 from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS
+from tasks.hostlock import probing
 from tasks.probes.runner import ProbePlan, software_versions
 from tasks.storage import join, read_parquet, write_parquet
 
@@ -93,9 +94,11 @@ def probe_host(
     catalog_frame = load_catalog(catalog)
     accelerators = [dataclasses.replace(a, host=name) for a in discover_task(catalog_frame)]
     plan = ProbePlan.quick() if quick else ProbePlan()
-    measurements = pd.concat(
-        [probe_task(a, catalog_frame, plan, run_id) for a in accelerators], ignore_index=True
-    )
+    # The fleet's time-out bounds the wait: a host busy past it is reported timed out.
+    with probing(f"memwall probe-host {run_id}", on_wait=announce):
+        measurements = pd.concat(
+            [probe_task(a, catalog_frame, plan, run_id) for a in accelerators], ignore_index=True
+        )
     return write_parquet(
         measurements, host_measurements_location(storage, run_id, name), MEASUREMENTS
     )
