@@ -16,7 +16,13 @@ import pytest
 from tasks.hostlock import LOCK_ENV, HostBusy, probing
 
 REPO = Path(__file__).resolve().parents[2]
-HOLD = "from tasks.hostlock import probing\nimport time\nwith probing('test holder'):\n    print('held', flush=True)\n    time.sleep(60)\n"
+HOLD = """
+import time
+from tasks.hostlock import probing
+with probing("test holder"):
+    print("held", flush=True)
+    time.sleep(60)
+"""
 
 
 @pytest.fixture
