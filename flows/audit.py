@@ -20,7 +20,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from reportlab.platypus import PageBreak
 
-from flows.finish import DeliverySettings, check_delivery, deliver, record
+from flows.finish import DeliverySettings, check_delivery, check_history_task, deliver, record
 from flows.progress import announce
 from hardware_profiles.parquet import write_table
 from hardware_profiles.schema import MEASUREMENTS, Accelerator
@@ -153,9 +153,11 @@ def analyse(
 
 
 @task(cache_policy=NO_CACHE)
-def report_task(report: AuditReport, path: Path, trend: pd.DataFrame) -> Path:
+def report_task(
+    report: AuditReport, path: Path, trend: pd.DataFrame, notes: list[str] | None = None
+) -> Path:
     announce("writing the PDF")
-    back = [PageBreak(), *drift_section(trend, report.run_id)]
+    back = [PageBreak(), *drift_section(trend, report.run_id, notes)]
     return write_pdf(report, path, back=back)
 
 
@@ -208,6 +210,9 @@ def audit(
     profiles = load_profiles_task(
         workloads, roadmap, catalog, scenario, start, horizon_months, defaults
     )
+    out = Path(out_dir)
+    history = history or str(out / "history")
+    set_aside = check_history_task(history)
     accelerators = discover_task(profiles.catalog)
     plan = ProbePlan.for_platform(accelerators[0].platform, quick=quick)
     with probing(f"memwall audit {run_id}", wait=wait_for_host, on_wait=announce):
@@ -217,7 +222,6 @@ def audit(
     measurements = pd.concat(frames, ignore_index=True)
     found = analyse(profiles, measurements, start, horizon_months, defaults)
 
-    out = Path(out_dir)
     measurements_path = write_table(
         measurements, out / f"memwall-measurements-{run_id}.parquet", MEASUREMENTS
     )
@@ -241,8 +245,10 @@ def audit(
         },
         software=software_versions(),
     )
-    trend = record(report, history or str(out / "history"))
-    pdf_path = report_task(report, out / f"memwall-audit-{run_id}.pdf", trend)
+    recorded = record(report, history, set_aside)
+    pdf_path = report_task(
+        report, out / f"memwall-audit-{run_id}.pdf", recorded.trend, recorded.notes
+    )
     artifacts_task(found, pdf_path, run_id)
     deliver(report, pdf_path, delivery)
     return AuditOutcome(

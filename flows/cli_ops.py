@@ -15,6 +15,7 @@ from flows.cli_common import (
     prefect_environment,
     print_json,
     stderr,
+    warn,
 )
 from hardware_profiles.errors import MemwallError
 
@@ -273,10 +274,13 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
 ) -> None:
     """Each device's bandwidth and matmul throughput over time; `degraded` marks a figure more
-    than 10 % below the median of at least 3 earlier runs."""
-    from tasks.history import read_measurements, trend
+    than 10 % below the median of at least 3 earlier runs. Files that cannot be read are moved
+    to quarantine/ beside them, and listed here (on stderr) until someone deals with them."""
+    from tasks.history import quarantined, read_measurements, trend
 
     rows = trend(read_measurements(location))
+    for aside in quarantined(location):
+        warn(f"set aside, not read: {aside.path}: {aside.reason}")
     if as_json:
         records = [
             {

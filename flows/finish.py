@@ -1,5 +1,7 @@
-"""What every audit does around its PDF: record history and flag drift (before the PDF, which
-shows the trend), then deliver it.
+"""What every audit does around its PDF: check the history before probing (moving aside what
+cannot be read), record the run and flag drift (before the PDF, which shows the trend), then
+deliver it. A history that cannot be written does not cost the run: the PDF is still written,
+from this run's measurements, and says the run was not recorded.
 
 Shared by the one-host ``audit`` flow and the ``fleet-audit`` flow. A delivery that still fails
 after its retries leaves the PDF where it is and fails the run with a message that says so, so
@@ -9,6 +11,7 @@ the Prefect UI and the exit code both show it.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,10 +22,11 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field
 
 from flows.progress import announce
+from hardware_profiles.errors import MemwallError
 from reports.content import AuditReport
 from reports.story import headline
 from tasks import delivery
-from tasks.history import read_measurements, record_run, trend
+from tasks.history import SetAside, check_history, read_measurements, record_run, trend
 from tasks.storage import join
 
 
@@ -51,24 +55,49 @@ class DeliverySettings(BaseModel):
 
 
 @task(cache_policy=NO_CACHE)
+def check_history_task(history: str) -> list[SetAside]:
+    """Before any probing: read the history once, moving aside the files that cannot be read,
+    so a bad file costs a line in the report, not the run."""
+    announce(f"checking the history in {history}")
+    found = check_history(history)
+    for aside in found:
+        announce(f"history file set aside: {aside.line()}")
+    return found
+
+
+@task(cache_policy=NO_CACHE)
 def record_history_task(
     history: str,
     run_id: str,
     measurements: pd.DataFrame,
     ranking: pd.DataFrame,
     recorded_at: dt.datetime,
-) -> pd.DataFrame:
-    """Append this run and return every device's trend, this run included."""
+) -> tuple[pd.DataFrame, list[SetAside]]:
+    """Append this run and return every device's trend, this run included, and any file set
+    aside while reading it back."""
     announce(f"recording the run in {history}")
     record_run(history, run_id, measurements, ranking, recorded_at)
-    return trend(read_measurements(history))
+    found: list[SetAside] = []
+    return trend(read_measurements(history, found)), found
 
 
-def drift_markdown(trend_rows: pd.DataFrame, run_id: str) -> str:
+@dataclass(frozen=True)
+class HistoryOutcome:
+    """Every device's trend, and what the report must say about the history itself."""
+
+    trend: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def drift_markdown(trend_rows: pd.DataFrame, run_id: str, notes: list[str] | None = None) -> str:
     now = trend_rows[trend_rows["run_id"] == run_id]
     degraded = now[now["degraded"].astype(bool)]
+    history = "".join(f"\n\n**History:** {n}" for n in notes or [])
     if degraded.empty:
-        return f"No device of run `{run_id}` measured more than 10 % below its trailing median."
+        return (
+            f"No device of run `{run_id}` measured more than 10 % below its trailing median."
+            + history
+        )
     lines = [
         f"**{len(degraded)} figure(s) degraded** in run `{run_id}` (more than 10 % below the "
         "median of at least 3 earlier runs):",
@@ -82,14 +111,16 @@ def drift_markdown(trend_rows: pd.DataFrame, run_id: str) -> str:
             f"{float(r['value']):.4g} | {float(r['trailing_median']):.4g} | "
             f"{100 * float(r['change']):+.1f} % |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + history
 
 
 @task(cache_policy=NO_CACHE)
-def drift_artifact_task(trend_rows: pd.DataFrame, run_id: str) -> None:
+def drift_artifact_task(
+    trend_rows: pd.DataFrame, run_id: str, notes: list[str] | None = None
+) -> None:
     create_markdown_artifact(
         key="memwall-drift",
-        markdown=drift_markdown(trend_rows, run_id),
+        markdown=drift_markdown(trend_rows, run_id, notes),
         description="Devices more than 10 % below their trailing median",
     )
 
@@ -158,16 +189,32 @@ def raise_if_undelivered(results: list[delivery.Delivered], pdf: Path) -> None:
         raise delivery.DeliveryError(delivery.summary(results, pdf))
 
 
-def record(report: AuditReport, history: str) -> pd.DataFrame:
-    """Append the run to ``history`` and publish its drift; returns every device's trend."""
+def record(
+    report: AuditReport, history: str, set_aside_before: list[SetAside] | None = None
+) -> HistoryOutcome:
+    """Append the run to ``history`` and publish its drift; returns every device's trend and
+    what was set aside. A history that cannot be written is said, not raised: the trend is
+    then this run's alone."""
     measurements = report.measurements
     if measurements is None:
         raise ValueError("an audit report without measurements has nothing to record")
-    trend_rows = record_history_task(
-        history, report.run_id, measurements, report.findings.ranking, report.generated_at
-    )
-    drift_artifact_task(trend_rows, report.run_id)
-    return trend_rows
+    set_aside = list(set_aside_before or [])
+    notes = []
+    try:
+        trend_rows, found = record_history_task(
+            history, report.run_id, measurements, report.findings.ranking, report.generated_at
+        )
+        set_aside += found
+    except (MemwallError, OSError) as exc:
+        announce(f"the run was not recorded in the history: {exc}")
+        notes.append(
+            f"This run was NOT recorded in the history {history} ({exc}); its measurements "
+            "are in this report and in the run's measurements file."
+        )
+        trend_rows = trend(measurements)
+    notes = [f"set aside an unreadable file: {s.line()}" for s in set_aside] + notes
+    drift_artifact_task(trend_rows, report.run_id, notes)
+    return HistoryOutcome(trend_rows, notes)
 
 
 def deliver(report: AuditReport, pdf: Path, settings: DeliverySettings) -> None:

@@ -34,7 +34,14 @@ from flows.audit import (
     new_run_id,
     probe_task,
 )
-from flows.finish import DeliverySettings, check_delivery, deliver, record
+from flows.finish import (
+    DeliverySettings,
+    HistoryOutcome,
+    check_delivery,
+    check_history_task,
+    deliver,
+    record,
+)
 from flows.progress import announce
 from hardware_profiles.catalog import load_catalog
 from hardware_profiles.errors import MemwallError
@@ -320,6 +327,8 @@ def fleet_audit(
     profiles = load_profiles_task(
         workloads, roadmap, catalog, None, start, DEFAULT_HORIZON_MONTHS, defaults
     )
+    history = history or join(storage, "history")
+    set_aside = check_history_task(history)
     live, skipped = live_hosts_task(work_pool, hosts, live_within_s)
 
     parameters = {"storage": storage, "run_id": run_id, "quick": quick, "catalog": catalog}
@@ -358,12 +367,12 @@ def fleet_audit(
         },
         software=software_versions(),
     )
-    trend_rows = record(report, history or join(storage, "history"))
+    recorded = record(report, history, set_aside)
     local_storage = "://" not in storage
     default_out = Path(storage) / "reports" if local_storage else Path(DEFAULT_OUT_DIR)
     out = Path(out_dir) if out_dir else default_out
     pdf = fleet_report_task(
-        report, out / f"memwall-fleet-{run_id}.pdf", work_pool, results, trend_rows
+        report, out / f"memwall-fleet-{run_id}.pdf", work_pool, results, recorded
     )
     if not local_storage:
         delivery = delivery.model_copy(
@@ -376,8 +385,18 @@ def fleet_audit(
 
 @task(cache_policy=NO_CACHE)
 def fleet_report_task(
-    report: AuditReport, path: Path, work_pool: str, hosts: list[HostResult], trend: pd.DataFrame
+    report: AuditReport,
+    path: Path,
+    work_pool: str,
+    hosts: list[HostResult],
+    recorded: HistoryOutcome,
 ) -> Path:
     announce("writing the fleet PDF")
-    front = fleet_section(f"memwall fleet audit of {work_pool}", hosts, trend, report.run_id)
+    front = fleet_section(
+        f"memwall fleet audit of {work_pool}",
+        hosts,
+        recorded.trend,
+        report.run_id,
+        recorded.notes,
+    )
     return write_pdf(report, path, front)

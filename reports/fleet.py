@@ -116,7 +116,11 @@ def trend_table(trend_rows: pd.DataFrame, run_id: str) -> Table | None:
 
 
 def fleet_section(
-    title: str, hosts: Sequence[HostResult], trend_rows: pd.DataFrame, run_id: str
+    title: str,
+    hosts: Sequence[HostResult],
+    trend_rows: pd.DataFrame,
+    run_id: str,
+    notes: Sequence[str] = (),
 ) -> list[Flowable]:
     """Page one of a fleet audit: hosts and their status, degraded devices, the trend."""
     s = stylesheet()
@@ -138,13 +142,19 @@ def fleet_section(
             [4.0 * cm, 2.0 * cm, 1.5 * cm, 10.5 * cm],
         ),
     ]
-    return [*flow, *drift_section(trend_rows, run_id)]
+    return [*flow, *drift_section(trend_rows, run_id, notes)]
 
 
-def drift_section(trend_rows: pd.DataFrame, run_id: str) -> list[Flowable]:
-    """Degraded devices and each device figure's trend over its last runs."""
+def drift_section(
+    trend_rows: pd.DataFrame, run_id: str, notes: Sequence[str] | None = ()
+) -> list[Flowable]:
+    """What the history itself needs a reader to know (files set aside, a run not recorded),
+    degraded devices, and each device figure's trend over its last runs."""
     s = stylesheet()
     flow: list[Flowable] = []
+    if notes:
+        flow.append(Paragraph("History", s["h1"]))
+        flow += [Paragraph(_escape(f"History: {n}"), s["body"]) for n in notes]
     degraded = trend_rows[(trend_rows["run_id"] == run_id) & trend_rows["degraded"].astype(bool)]
     flow.append(Paragraph("Drift", s["h1"]))
     if degraded.empty:

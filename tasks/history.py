@@ -8,6 +8,10 @@ Layout under the history location (a path or an fsspec URL)::
 One file per run, never rewritten: two audits recording at once write two different files, so
 neither can lose the other's rows, and there is no lock to leave behind.
 
+A history heals: a file that cannot be read (truncated by a full disk, half-synced, written by
+something else) is moved into ``quarantine/`` beside it with a ``.reason.txt`` saying why, and
+the rest is read. One bad file never stops the weekly audit; nothing is deleted.
+
 Drift: a device's figure (triad bandwidth, matmul throughput per dtype; the best size of the
 run) more than :data:`DEGRADED_FRACTION` below the median of its previous runs, once there are
 at least :data:`MIN_TRAILING_RUNS` of them, is ``degraded``. The median, not the mean, so one
@@ -22,13 +26,38 @@ from typing import Final
 
 import pandas as pd
 
+from hardware_profiles.errors import MemwallError
 from hardware_profiles.schema import MEASUREMENTS, RANKING_HISTORY, Table
-from tasks.storage import join, list_parquet, read_parquet, write_parquet
+from tasks.storage import (
+    StorageError,
+    join,
+    list_parquet,
+    move_aside,
+    read_parquet,
+    set_aside,
+    write_parquet,
+)
 
 DEGRADED_FRACTION: Final = 0.10
 MIN_TRAILING_RUNS: Final = 3
 TREND_PROBES: Final = ("triad", "matmul")
 _USABLE: Final = ("ok", "unstable")
+
+
+HISTORY_FOLDERS: Final = ("measurements", "ranking")
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A history file that could not be read: where it was, where it is now, and why."""
+
+    path: str
+    moved_to: str | None  # None: it could not be moved either, and is only left out
+    reason: str
+
+    def line(self) -> str:
+        where = f"moved to {self.moved_to}" if self.moved_to else "left in place, not read"
+        return f"{self.path}: {self.reason} ({where})"
 
 
 @dataclass(frozen=True)
@@ -58,20 +87,70 @@ def record_run(
     )
 
 
-def _read_all(history: str, folder: str, table: Table) -> pd.DataFrame:
-    frames = [read_parquet(path, table) for path in list_parquet(join(history, folder))]
+def _table(folder: str) -> Table:
+    return MEASUREMENTS if folder == "measurements" else RANKING_HISTORY
+
+
+def _read_all(
+    history: str, folder: str, set_aside_now: list[SetAside] | None = None
+) -> pd.DataFrame:
+    """Every readable file of ``folder``; an unreadable one is moved aside (and appended to
+    ``set_aside_now``), never raised."""
+    table = _table(folder)
+    frames = []
+    for path in list_parquet(join(history, folder)):
+        try:
+            frames.append(read_parquet(path, table))
+        except StorageError as exc:
+            if "no such" in str(exc):  # another reader moved it aside meanwhile
+                continue
+            aside = _quarantine(path, str(exc))
+        except MemwallError as exc:
+            aside = _quarantine(path, str(exc))
+        else:
+            continue
+        if set_aside_now is not None:
+            set_aside_now.append(aside)
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
     return pd.concat(frames, ignore_index=True)
 
 
-def read_measurements(history: str) -> pd.DataFrame:
-    return _read_all(history, "measurements", MEASUREMENTS)
+def _quarantine(path: str, message: str) -> SetAside:
+    # The message starts with the path; the reason is what follows it.
+    reason = message.removeprefix(path).lstrip(":, ") or message
+    try:
+        return SetAside(path, move_aside(path, reason), reason)
+    except StorageError:
+        return SetAside(path, None, reason)
 
 
-def read_rankings(history: str) -> pd.DataFrame:
-    return _read_all(history, "ranking", RANKING_HISTORY)
+def read_measurements(history: str, set_aside_now: list[SetAside] | None = None) -> pd.DataFrame:
+    return _read_all(history, "measurements", set_aside_now)
+
+
+def read_rankings(history: str, set_aside_now: list[SetAside] | None = None) -> pd.DataFrame:
+    return _read_all(history, "ranking", set_aside_now)
+
+
+def check_history(history: str) -> list[SetAside]:
+    """Read the whole history once, before anything is measured, moving aside what cannot be
+    read; returns what was set aside now. Raises StorageError only when the history itself
+    cannot be listed."""
+    found: list[SetAside] = []
+    for folder in HISTORY_FOLDERS:
+        _read_all(history, folder, found)
+    return found
+
+
+def quarantined(history: str) -> list[SetAside]:
+    """Everything ever set aside in ``history`` and not yet dealt with, with its reason."""
+    return [
+        SetAside(path, path, reason)
+        for folder in HISTORY_FOLDERS
+        for path, reason in set_aside(join(history, folder))
+    ]
 
 
 def trend(measurements: pd.DataFrame) -> pd.DataFrame:
