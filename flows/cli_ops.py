@@ -159,6 +159,13 @@ def fleet(
         ),
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Small probe sizes.")] = False,
+    straggler_threshold: Annotated[
+        float,
+        typer.Option(
+            "--straggler-threshold",
+            help="A device this fraction below its model's median in the run is a straggler.",
+        ),
+    ] = 0.05,
     email_to: EmailToOption = None,
     smtp_host: SmtpHostOption = "localhost",
     smtp_port: SmtpPortOption = 25,
@@ -196,6 +203,7 @@ def fleet(
             catalog=str(catalog) if catalog else None,
             out_dir=str(out) if out else None,
             delivery=settings,
+            straggler_threshold=straggler_threshold,
         )
     for result in outcome.hosts:
         detail = f": {result.detail}" if result.detail else ""
@@ -274,7 +282,8 @@ def history(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
 ) -> None:
     """Each device's bandwidth and matmul throughput over time; `degraded` marks a figure more
-    than 10 % below the median of at least 3 earlier runs. Files that cannot be read are moved
+    than 10 % below the median of at least 3 earlier runs, `straggler` one more than 5 % below
+    the median of its model's devices in the same run. Files that cannot be read are moved
     to quarantine/ beside them, and listed here (on stderr) until someone deals with them."""
     from tasks.history import quarantined, read_measurements, trend
 
@@ -295,6 +304,8 @@ def history(
                 "trailing_median": _number(r["trailing_median"]),
                 "change": _number(r["change"]),
                 "degraded": bool(r["degraded"]),
+                "vs_model": _number(r["vs_model"]),
+                "straggler": bool(r["straggler"]),
             }
             for _, r in rows.iterrows()
         ]
@@ -306,7 +317,7 @@ def history(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("device", "figure", "run", "measured (UTC)", "value", "vs median", "")
+    table = Table("device", "figure", "run", "measured (UTC)", "value", "vs median", "vs model", "")
     for _, r in rows.iterrows():
         unit = "GB/s" if r["unit"] == "bytes_per_s" else "TFLOP/s"
         scale = 1e9 if r["unit"] == "bytes_per_s" else 1e12
@@ -318,6 +329,14 @@ def history(
             f"{r['measured_at']:%Y-%m-%d %H:%M}",
             f"{float(str(r['value'])) / scale:.4g} {unit}",
             "–" if change is None else f"{100 * change:+.1f} %",
-            "[bold red]degraded[/]" if bool(r["degraded"]) else "",
+            "–" if (peers := _number(r["vs_model"])) is None else f"{100 * peers:+.1f} %",
+            " ".join(
+                flag
+                for flag, on in (
+                    ("[bold red]degraded[/]", bool(r["degraded"])),
+                    ("[bold red]straggler[/]", bool(r["straggler"])),
+                )
+                if on
+            ),
         )
     Console().print(table)

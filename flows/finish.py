@@ -26,6 +26,7 @@ from hardware_profiles.errors import MemwallError
 from reports.content import AuditReport
 from reports.story import headline
 from tasks import delivery
+from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION, health
 from tasks.history import SetAside, check_history, read_measurements, record_run, trend
 from tasks.storage import join
 
@@ -72,13 +73,14 @@ def record_history_task(
     measurements: pd.DataFrame,
     ranking: pd.DataFrame,
     recorded_at: dt.datetime,
+    straggler_fraction: float = DEFAULT_STRAGGLER_FRACTION,
 ) -> tuple[pd.DataFrame, list[SetAside]]:
     """Append this run and return every device's trend, this run included, and any file set
     aside while reading it back."""
     announce(f"recording the run in {history}")
     record_run(history, run_id, measurements, ranking, recorded_at)
     found: list[SetAside] = []
-    return trend(read_measurements(history, found)), found
+    return trend(read_measurements(history, found), straggler_fraction), found
 
 
 @dataclass(frozen=True)
@@ -89,13 +91,20 @@ class HistoryOutcome:
     notes: list[str] = field(default_factory=list)
 
 
-def drift_markdown(trend_rows: pd.DataFrame, run_id: str, notes: list[str] | None = None) -> str:
+def drift_markdown(
+    trend_rows: pd.DataFrame,
+    run_id: str,
+    notes: list[str] | None = None,
+    straggler_fraction: float = DEFAULT_STRAGGLER_FRACTION,
+) -> str:
     now = trend_rows[trend_rows["run_id"] == run_id]
     degraded = now[now["degraded"].astype(bool)]
     history = "".join(f"\n\n**History:** {n}" for n in notes or [])
+    peers = "\n\n**Peers:** " + health(trend_rows, run_id, straggler_fraction).headline
     if degraded.empty:
         return (
             f"No device of run `{run_id}` measured more than 10 % below its trailing median."
+            + peers
             + history
         )
     lines = [
@@ -111,17 +120,20 @@ def drift_markdown(trend_rows: pd.DataFrame, run_id: str, notes: list[str] | Non
             f"{float(r['value']):.4g} | {float(r['trailing_median']):.4g} | "
             f"{100 * float(r['change']):+.1f} % |"
         )
-    return "\n".join(lines) + history
+    return "\n".join(lines) + peers + history
 
 
 @task(cache_policy=NO_CACHE)
 def drift_artifact_task(
-    trend_rows: pd.DataFrame, run_id: str, notes: list[str] | None = None
+    trend_rows: pd.DataFrame,
+    run_id: str,
+    notes: list[str] | None = None,
+    straggler_fraction: float = DEFAULT_STRAGGLER_FRACTION,
 ) -> None:
     create_markdown_artifact(
         key="memwall-drift",
-        markdown=drift_markdown(trend_rows, run_id, notes),
-        description="Devices more than 10 % below their trailing median",
+        markdown=drift_markdown(trend_rows, run_id, notes, straggler_fraction),
+        description="Devices below their trailing median (degraded) or their model's (stragglers)",
     )
 
 
@@ -190,7 +202,10 @@ def raise_if_undelivered(results: list[delivery.Delivered], pdf: Path) -> None:
 
 
 def record(
-    report: AuditReport, history: str, set_aside_before: list[SetAside] | None = None
+    report: AuditReport,
+    history: str,
+    set_aside_before: list[SetAside] | None = None,
+    straggler_fraction: float = DEFAULT_STRAGGLER_FRACTION,
 ) -> HistoryOutcome:
     """Append the run to ``history`` and publish its drift; returns every device's trend and
     what was set aside. A history that cannot be written is said, not raised: the trend is
@@ -202,7 +217,12 @@ def record(
     notes = []
     try:
         trend_rows, found = record_history_task(
-            history, report.run_id, measurements, report.findings.ranking, report.generated_at
+            history,
+            report.run_id,
+            measurements,
+            report.findings.ranking,
+            report.generated_at,
+            straggler_fraction,
         )
         set_aside += found
     except (MemwallError, OSError) as exc:
@@ -211,9 +231,9 @@ def record(
             f"This run was NOT recorded in the history {history} ({exc}); its measurements "
             "are in this report and in the run's measurements file."
         )
-        trend_rows = trend(measurements)
+        trend_rows = trend(measurements, straggler_fraction)
     notes = [f"set aside an unreadable file: {s.line()}" for s in set_aside] + notes
-    drift_artifact_task(trend_rows, report.run_id, notes)
+    drift_artifact_task(trend_rows, report.run_id, notes, straggler_fraction)
     return HistoryOutcome(trend_rows, notes)
 
 

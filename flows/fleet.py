@@ -50,6 +50,7 @@ from reports.build import write_pdf
 from reports.content import AuditReport
 from reports.fleet import ANSWERED, FAILED, SKIPPED, TIMED_OUT, HostResult, fleet_section
 from tasks.analysis.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
+from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION
 from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS
 from tasks.hostlock import probing
 from tasks.probes.runner import ProbePlan, software_versions
@@ -309,14 +310,22 @@ def fleet_audit(
     delivery: DeliverySettings | None = None,
     deployment: str = PROBE_HOST_DEPLOYMENT,
     today: dt.date | None = None,
+    straggler_threshold: float = DEFAULT_STRAGGLER_FRACTION,
 ) -> FleetOutcome:
     """Probe every host of ``work_pool`` (one queue per host) and rank the workloads on the
     measurements of the hosts that answered.
 
     ``hosts`` defaults to every queue of the pool but ``default`` and the queue this run is on.
     Measurements go to ``<storage>/runs/<run id>/<host>.parquet``, history to
-    ``<storage>/history`` and the PDF to ``<storage>/reports`` unless given elsewhere.
+    ``<storage>/history`` and the PDF to ``<storage>/reports`` unless given elsewhere. A
+    device more than ``straggler_threshold`` (a fraction) below the median of its model's
+    devices in this run is a straggler.
     """
+    if not 0 < straggler_threshold < 1:
+        raise FleetError(
+            "the straggler threshold is a fraction in (0, 1), e.g. 0.05; got "
+            f"{straggler_threshold:g}"
+        )
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
     storage = _absolute(storage)
@@ -367,12 +376,17 @@ def fleet_audit(
         },
         software=software_versions(),
     )
-    recorded = record(report, history, set_aside)
+    recorded = record(report, history, set_aside, straggler_threshold)
     local_storage = "://" not in storage
     default_out = Path(storage) / "reports" if local_storage else Path(DEFAULT_OUT_DIR)
     out = Path(out_dir) if out_dir else default_out
     pdf = fleet_report_task(
-        report, out / f"memwall-fleet-{run_id}.pdf", work_pool, results, recorded
+        report,
+        out / f"memwall-fleet-{run_id}.pdf",
+        work_pool,
+        results,
+        recorded,
+        straggler_threshold,
     )
     if not local_storage:
         delivery = delivery.model_copy(
@@ -390,6 +404,7 @@ def fleet_report_task(
     work_pool: str,
     hosts: list[HostResult],
     recorded: HistoryOutcome,
+    straggler_threshold: float,
 ) -> Path:
     announce("writing the fleet PDF")
     front = fleet_section(
@@ -398,5 +413,6 @@ def fleet_report_task(
         recorded.trend,
         report.run_id,
         recorded.notes,
+        straggler_threshold,
     )
     return write_pdf(report, path, front)

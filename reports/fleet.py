@@ -17,7 +17,9 @@ import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, Spacer, Table
 
+from reports.health import health_section
 from reports.styles import ACCENT, MUTED, STATUS_COLOURS, stylesheet, table_style
+from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION, health
 
 ANSWERED: Final = "answered"
 FAILED: Final = "failed"
@@ -93,8 +95,13 @@ def trend_table(trend_rows: pd.DataFrame, run_id: str) -> Table | None:
         series = trend_rows[same].tail(TREND_RUNS)
         history = ", ".join(_figure(v, current["unit"]) for v in series["value"])
         change = current["change"]
+        flags = []
+        if bool(current["straggler"]):
+            flags.append(f"straggler ({100 * float(current['vs_model']):+.1f} % vs its model)")
         if bool(current["degraded"]):
-            verdict = _cell(f"degraded ({100 * change:+.1f} %)", ACCENT)
+            flags.append(f"degraded ({100 * change:+.1f} %)")
+        if flags:
+            verdict = _cell("; ".join(flags), ACCENT)
         elif pd.isna(change):
             verdict = _cell("too few runs", MUTED)
         else:
@@ -121,8 +128,10 @@ def fleet_section(
     trend_rows: pd.DataFrame,
     run_id: str,
     notes: Sequence[str] = (),
+    straggler_fraction: float = DEFAULT_STRAGGLER_FRACTION,
 ) -> list[Flowable]:
-    """Page one of a fleet audit: hosts and their status, degraded devices, the trend."""
+    """Page one of a fleet audit: hosts and their status, the fleet's health against each
+    model's median, degraded devices, the trend."""
     s = stylesheet()
     flow: list[Flowable] = [
         Paragraph(_escape(title), s["title"]),
@@ -142,6 +151,8 @@ def fleet_section(
             [4.0 * cm, 2.0 * cm, 1.5 * cm, 10.5 * cm],
         ),
     ]
+    found = health(trend_rows, run_id, straggler_fraction)
+    flow[2:2] = health_section(found, trend_rows, run_id)
     return [*flow, *drift_section(trend_rows, run_id, notes)]
 
 

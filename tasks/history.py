@@ -28,6 +28,7 @@ import pandas as pd
 
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.schema import MEASUREMENTS, RANKING_HISTORY, Table
+from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION, peer_verdicts
 from tasks.storage import (
     StorageError,
     join,
@@ -153,8 +154,11 @@ def quarantined(history: str) -> list[SetAside]:
     ]
 
 
-def trend(measurements: pd.DataFrame) -> pd.DataFrame:
-    """One row per device, figure and run, oldest first, with its drift verdict.
+def trend(
+    measurements: pd.DataFrame, straggler_fraction: float = DEFAULT_STRAGGLER_FRACTION
+) -> pd.DataFrame:
+    """One row per device, figure and run, oldest first, with its drift verdict and its
+    verdict against its peers (tasks.analysis.health: ``straggler``, ``vs_model``).
 
     A figure is a probe and dtype (``triad float32``, ``matmul bfloat16``); its value in a run
     is the best usable result of that run on that device. ``trailing_median`` is the median of
@@ -173,6 +177,10 @@ def trend(measurements: pd.DataFrame) -> pd.DataFrame:
         "trailing_median",
         "change",
         "degraded",
+        "model_median",
+        "peers",
+        "vs_model",
+        "straggler",
     ]
     usable = measurements[
         measurements["probe"].isin(TREND_PROBES)
@@ -199,4 +207,5 @@ def trend(measurements: pd.DataFrame) -> pd.DataFrame:
     )
     per_run["change"] = per_run["value"] / per_run["trailing_median"] - 1.0
     per_run["degraded"] = per_run["change"].lt(-DEGRADED_FRACTION)
+    per_run = peer_verdicts(per_run, straggler_fraction)
     return per_run[columns].reset_index(drop=True)
