@@ -88,7 +88,8 @@ def audit(
     smtp_from: cli_ops.SmtpFromOption = "",
     smtp_secret: cli_ops.SmtpSecretOption = None,
     drop_to: cli_ops.DropToOption = None,
-    webhook: cli_ops.WebhookOption = None,
+    webhook: cli_ops.WebhookOption = False,
+    webhook_secret: cli_ops.WebhookSecretOption = None,
     no_wait: cli_probe.NoWaitOption = False,
 ) -> None:
     """Measure this host's accelerators, project the workloads over the roadmap and rank which
@@ -96,7 +97,15 @@ def audit(
     first = cli_analysis.parse_month(start)
     prefect_environment(verbose)
     delivery = cli_ops.delivery_settings(
-        email_to, smtp_host, smtp_port, smtp_security, smtp_from, smtp_secret, drop_to, webhook
+        email_to,
+        smtp_host,
+        smtp_port,
+        smtp_security,
+        smtp_from,
+        smtp_secret,
+        drop_to,
+        webhook,
+        webhook_secret,
     )
     from flows.audit import audit as audit_flow
     from flows.progress import listening

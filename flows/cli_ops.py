@@ -59,8 +59,18 @@ DropToOption = Annotated[
     ),
 ]
 WebhookOption = Annotated[
+    bool,
+    typer.Option(
+        "--webhook",
+        help="Post the headline and a link to the Slack-style webhook whose URL is in "
+        "MEMWALL_WEBHOOK_URL (or in --webhook-secret): a URL is a secret, never an argument.",
+    ),
+]
+WebhookSecretOption = Annotated[
     str | None,
-    typer.Option("--webhook", help="Post the headline and a link to this Slack-style webhook."),
+    typer.Option(
+        "--webhook-secret", help="Prefect Secret block with the webhook URL (implies --webhook)."
+    ),
 ]
 HistoryOption = Annotated[
     Path | None,
@@ -78,7 +88,8 @@ def delivery_settings(
     smtp_from: str,
     smtp_secret: str | None,
     drop_to: list[str] | None,
-    webhook: str | None,
+    webhook: bool,
+    webhook_secret: str | None = None,
 ) -> DeliverySettings:
     """The delivery options as the flows take them, checked before anything runs."""
     from flows.finish import DeliverySettings, check_delivery
@@ -91,7 +102,8 @@ def delivery_settings(
         smtp_sender=smtp_from,
         smtp_secret_block=smtp_secret,
         drop_to=drop_to or [],
-        webhook_url=webhook,
+        webhook=webhook or webhook_secret is not None,
+        webhook_secret_block=webhook_secret,
     )
     check_delivery(settings)
     return settings
@@ -173,7 +185,8 @@ def fleet(
     smtp_from: SmtpFromOption = "",
     smtp_secret: SmtpSecretOption = None,
     drop_to: DropToOption = None,
-    webhook: WebhookOption = None,
+    webhook: WebhookOption = False,
+    webhook_secret: WebhookSecretOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show Prefect's run log.")
     ] = False,
@@ -185,7 +198,15 @@ def fleet(
     from flows.progress import listening
 
     settings = delivery_settings(
-        email_to, smtp_host, smtp_port, smtp_security, smtp_from, smtp_secret, drop_to, webhook
+        email_to,
+        smtp_host,
+        smtp_port,
+        smtp_security,
+        smtp_from,
+        smtp_secret,
+        drop_to,
+        webhook,
+        webhook_secret,
     )
 
     def show(message: str) -> None:
@@ -231,7 +252,8 @@ def serve(
     smtp_from: SmtpFromOption = "",
     smtp_secret: SmtpSecretOption = None,
     drop_to: DropToOption = None,
-    webhook: WebhookOption = None,
+    webhook: WebhookOption = False,
+    webhook_secret: WebhookSecretOption = None,
 ) -> None:
     """Audit this host on a schedule (weekly, Monday 06:00 UTC, by default), without any YAML.
 
@@ -251,7 +273,15 @@ def serve(
             f"{WEEKLY!r} (Monday 06:00) or '0 * * * *' (hourly)"
         ) from None
     settings = delivery_settings(
-        email_to, smtp_host, smtp_port, smtp_security, smtp_from, smtp_secret, drop_to, webhook
+        email_to,
+        smtp_host,
+        smtp_port,
+        smtp_security,
+        smtp_from,
+        smtp_secret,
+        drop_to,
+        webhook,
+        webhook_secret,
     )
     parameters = {
         "workloads": str(workloads.resolve()) if workloads else None,

@@ -19,7 +19,7 @@ import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from flows.progress import announce
 from hardware_profiles.errors import MemwallError
@@ -46,13 +46,31 @@ class DeliverySettings(BaseModel):
     drop_to: list[str] = Field(
         default_factory=list, description="Folders or fsspec URLs to copy the PDF into."
     )
-    webhook_url: str | None = Field(default=None, description="Slack-compatible incoming webhook.")
+    webhook: bool = Field(
+        default=False,
+        description="Post to the Slack-compatible webhook whose URL is in MEMWALL_WEBHOOK_URL "
+        "or in the Secret block webhook_secret_block (a URL is a secret, never a parameter).",
+    )
+    webhook_secret_block: str | None = Field(
+        default=None, description="Prefect Secret block holding the webhook URL."
+    )
     attempts: int = Field(default=delivery.DEFAULT_ATTEMPTS, ge=1)
     retry_delay_s: float = Field(default=delivery.DEFAULT_RETRY_DELAY_S, ge=0)
 
     @property
     def empty(self) -> bool:
-        return not (self.email_to or self.drop_to or self.webhook_url)
+        return not (self.email_to or self.drop_to or self.webhook)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("webhook_url"):
+            raise ValueError(
+                "webhook_url is no longer a parameter (Prefect stores and shows parameters, and "
+                f"a webhook URL is a secret): set {delivery.WEBHOOK_ENV} where the flow runs, or "
+                "save it in a Prefect Secret block and pass webhook_secret_block, with webhook=true"
+            )
+        return data
 
 
 @task(cache_policy=NO_CACHE)
@@ -146,22 +164,39 @@ def check_delivery(settings: DeliverySettings) -> None:
             recipients=tuple(settings.email_to),
             security=delivery.security_for(settings.smtp_security, settings.smtp_port),
         )
-    if settings.webhook_url:
-        delivery.check_webhook_url(settings.webhook_url)
+    if settings.webhook and not settings.webhook_secret_block:
+        url = delivery.webhook_url_from_env()
+        if url is None:
+            raise delivery.DeliveryError(
+                f"webhook delivery needs its URL in {delivery.WEBHOOK_ENV} or a Prefect Secret "
+                "block (--webhook-secret NAME)"
+            )
+        delivery.check_webhook_url(url)
+
+
+def _secret(name: str) -> object:
+    from prefect.blocks.system import Secret
+
+    try:
+        secret = cast("Secret[Any]", Secret.load(name))
+    except ValueError:
+        raise delivery.DeliveryError(f"no Prefect Secret block named {name!r}") from None
+    return secret.get()
+
+
+def _webhook_url(settings: DeliverySettings) -> str:
+    if settings.webhook_secret_block:
+        return delivery.webhook_url_from_secret(_secret(settings.webhook_secret_block))
+    url = delivery.webhook_url_from_env()
+    if url is None:
+        raise delivery.DeliveryError(f"{delivery.WEBHOOK_ENV} is not set where this run runs")
+    return url
 
 
 def _smtp_settings(settings: DeliverySettings) -> delivery.SmtpSettings:
     credentials = delivery.credentials_from_env()
     if settings.smtp_secret_block:
-        from prefect.blocks.system import Secret
-
-        try:
-            secret = cast("Secret[Any]", Secret.load(settings.smtp_secret_block))
-        except ValueError:
-            raise delivery.DeliveryError(
-                f"no Prefect Secret block named {settings.smtp_secret_block!r}"
-            ) from None
-        credentials = delivery.credentials_from_secret(secret.get())
+        credentials = delivery.credentials_from_secret(_secret(settings.smtp_secret_block))
     return delivery.SmtpSettings(
         host=settings.smtp_host,
         port=settings.smtp_port,
@@ -186,10 +221,9 @@ def deliver_task(
         body = f"{headline}\n\nThe PDF is attached; a copy is kept at {link}.\n"
         smtp = _smtp_settings(settings)
         results.append(delivery.send_email(pdf, smtp, subject, body, attempts, delay_s))
-    if settings.webhook_url:
-        results.append(
-            delivery.post_webhook(settings.webhook_url, headline, link, attempts, delay_s)
-        )
+    if settings.webhook:
+        url = _webhook_url(settings)
+        results.append(delivery.post_webhook(url, headline, link, attempts, delay_s))
     for result in results:
         announce(f"{result.channel} to {result.target}: {'ok' if result.ok else 'FAILED'}")
     return results

@@ -32,6 +32,9 @@ Security = Literal["plain", "starttls", "ssl"]
 SECURITY_MODES: Final = ("auto", "plain", "starttls", "ssl")
 USERNAME_ENV: Final = "MEMWALL_SMTP_USERNAME"
 PASSWORD_ENV: Final = "MEMWALL_SMTP_PASSWORD"
+# A webhook's URL is its credential (whoever has it can post): it lives here or in a Secret
+# block, never in a flow's parameters, which Prefect stores and shows.
+WEBHOOK_ENV: Final = "MEMWALL_WEBHOOK_URL"
 DEFAULT_ATTEMPTS: Final = 3
 DEFAULT_RETRY_DELAY_S: Final = 1.0
 _TIMEOUT_S: Final = 30.0
@@ -243,6 +246,20 @@ def drop(
 def webhook_payload(headline: str, link: str) -> dict[str, str]:
     """Slack's incoming-webhook shape (Mattermost, Rocket.Chat and Teams' Slack mode read it)."""
     return {"text": f"{headline}\n<{link}|Open the memwall report>"}
+
+
+def webhook_url_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
+    return environ.get(WEBHOOK_ENV) or None
+
+
+def webhook_url_from_secret(value: object) -> str:
+    """A Prefect Secret's value: the URL itself, or ``{"url": ...}``."""
+    if isinstance(value, dict):
+        value = value.get("url")
+    if not isinstance(value, str) or not value:
+        raise DeliveryError('the webhook Secret block must hold the URL, or {"url": ...}')
+    check_webhook_url(value)
+    return value
 
 
 def check_webhook_url(url: str) -> None:
