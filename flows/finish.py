@@ -56,6 +56,9 @@ class DeliverySettings(BaseModel):
     )
     attempts: int = Field(default=delivery.DEFAULT_ATTEMPTS, ge=1)
     retry_delay_s: float = Field(default=delivery.DEFAULT_RETRY_DELAY_S, ge=0)
+    timeout_s: float = Field(
+        default=delivery.DEFAULT_TIMEOUT_S, gt=0, description="Each network call's time-out."
+    )
 
     @property
     def empty(self) -> bool:
@@ -220,10 +223,18 @@ def deliver_task(
         announce(f"emailing the PDF to {', '.join(settings.email_to)}")
         body = f"{headline}\n\nThe PDF is attached; a copy is kept at {link}.\n"
         smtp = _smtp_settings(settings)
-        results.append(delivery.send_email(pdf, smtp, subject, body, attempts, delay_s))
+        results.append(
+            delivery.send_email(
+                pdf, smtp, subject, body, attempts, delay_s, timeout_s=settings.timeout_s
+            )
+        )
     if settings.webhook:
         url = _webhook_url(settings)
-        results.append(delivery.post_webhook(url, headline, link, attempts, delay_s))
+        results.append(
+            delivery.post_webhook(
+                url, headline, link, attempts, delay_s, timeout_s=settings.timeout_s
+            )
+        )
     for result in results:
         announce(f"{result.channel} to {result.target}: {'ok' if result.ok else 'FAILED'}")
     return results

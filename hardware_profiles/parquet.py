@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hardware_profiles.errors import ProfileError
+from hardware_profiles.errors import MemwallError, ProfileError
 from hardware_profiles.schema import (
     METADATA_TABLE_KEY,
     METADATA_VERSION_KEY,
@@ -231,19 +231,32 @@ def read_table(path: str | Path, table: Table) -> pd.DataFrame:
     return to_frame(validate_arrow(data, table, path))
 
 
+class WriteError(MemwallError):
+    """A file that could not be written (a full disk, a file-size limit, no permission)."""
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it over ``target`` only on success."""
+    """Yield a temporary path beside ``target``; rename it over ``target`` only on success.
+
+    A write that fails for the host's reasons (a full disk, a size limit, a permission) leaves
+    nothing behind and raises WriteError naming ``target``, in one line.
+    """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         tmp_path.replace(target)
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise WriteError(f"{target}: cannot write ({why}); nothing was written there") from None
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, table: Table) -> Path:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from hardware_profiles.errors import MemwallError
-from hardware_profiles.parquet import atomic_path
+from hardware_profiles.parquet import WriteError, atomic_path
 
 Security = Literal["plain", "starttls", "ssl"]
 SECURITY_MODES: Final = ("auto", "plain", "starttls", "ssl")
@@ -37,7 +37,9 @@ PASSWORD_ENV: Final = "MEMWALL_SMTP_PASSWORD"
 WEBHOOK_ENV: Final = "MEMWALL_WEBHOOK_URL"
 DEFAULT_ATTEMPTS: Final = 3
 DEFAULT_RETRY_DELAY_S: Final = 1.0
-_TIMEOUT_S: Final = 30.0
+# Each network call (connect, every SMTP reply, the HTTP response) waits at most this long, so a
+# server that accepts and never answers costs attempts x this, not a hung weekly audit.
+DEFAULT_TIMEOUT_S: Final = 30.0
 
 
 class DeliveryError(MemwallError):
@@ -141,6 +143,8 @@ def _retrying(
             return Delivered(channel, target, True, send(), attempt)
         except _Permanent as exc:
             return Delivered(channel, target, False, str(exc), attempt)
+        except WriteError as exc:  # a drop folder that is full, say: it may pass
+            last = str(exc)
         except (OSError, smtplib.SMTPException) as exc:
             last = f"{type(exc).__name__}: {exc}".strip()
         if attempt < attempts:
@@ -162,13 +166,13 @@ def email_message(pdf: Path, settings: SmtpSettings, subject: str, body: str) ->
     return message
 
 
-def _send_smtp(message: EmailMessage, settings: SmtpSettings) -> str:
+def _send_smtp(message: EmailMessage, settings: SmtpSettings, timeout_s: float) -> str:
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if settings.security == "ssl":
-        smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=_TIMEOUT_S, context=context)
+        smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=timeout_s, context=context)
     else:
-        smtp = smtplib.SMTP(settings.host, settings.port, timeout=_TIMEOUT_S)
+        smtp = smtplib.SMTP(settings.host, settings.port, timeout=timeout_s)
     with smtp:
         if settings.security == "starttls":
             smtp.starttls(context=context)
@@ -201,13 +205,14 @@ def send_email(
     attempts: int = DEFAULT_ATTEMPTS,
     delay_s: float = DEFAULT_RETRY_DELAY_S,
     sleep: Sleep = time.sleep,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Delivered:
     """Email ``pdf`` as an attachment; the body is the headline and where the PDF lives."""
     message = email_message(pdf, settings, subject, body)
     return _retrying(
         "email",
         f"{', '.join(settings.recipients)} via {settings.where}",
-        lambda: _send_smtp(message, settings),
+        lambda: _send_smtp(message, settings, timeout_s),
         attempts,
         delay_s,
         sleep,
@@ -274,6 +279,7 @@ def post_webhook(
     attempts: int = DEFAULT_ATTEMPTS,
     delay_s: float = DEFAULT_RETRY_DELAY_S,
     sleep: Sleep = time.sleep,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Delivered:
     """POST the headline and a link to the PDF as JSON."""
     check_webhook_url(url)
@@ -284,7 +290,7 @@ def post_webhook(
             url, data=body, headers={"Content-Type": "application/json"}, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
                 return f"posted (HTTP {response.status})"
         except urllib.error.HTTPError as exc:
             if exc.code >= 500 or exc.code == 429:
