@@ -212,7 +212,7 @@ def audit(
     )
     out = Path(out_dir)
     history = history or str(out / "history")
-    set_aside = check_history_task(history)
+    set_aside = check_history_task(history, out_dir)
     accelerators = discover_task(profiles.catalog)
     plan = ProbePlan.for_platform(accelerators[0].platform, quick=quick)
     with probing(f"memwall audit {run_id}", wait=wait_for_host, on_wait=announce):

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from flows.progress import announce
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.parquet import sweep_debris
 from reports.content import AuditReport
 from reports.story import headline
 from tasks import delivery
@@ -77,10 +78,13 @@ class DeliverySettings(BaseModel):
 
 
 @task(cache_policy=NO_CACHE)
-def check_history_task(history: str) -> list[SetAside]:
+def check_history_task(history: str, out_dir: str | None = None) -> list[SetAside]:
     """Before any probing: read the history once, moving aside the files that cannot be read,
-    so a bad file costs a line in the report, not the run."""
+    so a bad file costs a line in the report, not the run; sweep what writers killed mid-write
+    left in ``out_dir``."""
     announce(f"checking the history in {history}")
+    if out_dir is not None and "://" not in out_dir:
+        sweep_debris(out_dir)
     found = check_history(history)
     for aside in found:
         announce(f"history file set aside: {aside.line()}")

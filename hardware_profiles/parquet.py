@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,6 +232,29 @@ def read_table(path: str | Path, table: Table) -> pd.DataFrame:
     return to_frame(validate_arrow(data, table, path))
 
 
+def sweep_debris(folder: str | Path) -> list[Path]:
+    """Remove the temporary files left in ``folder`` by writers of this host that are dead;
+    returns what was removed. Another host's, or a live writer's, are left alone."""
+    host = socket.gethostname().replace(".", "_")
+    removed = []
+    for path in Path(folder).glob(f".*.{host}-*.tmp"):
+        pid = path.name.rsplit(f".{host}-", 1)[-1].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class WriteError(MemwallError):
     """A file that could not be written (a full disk, a file-size limit, no permission)."""
 
@@ -246,7 +270,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     tmp_path: Path | None = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        # The temporary file names its writer, so a writer killed mid-write (kill -9) can be
+        # told from one still writing, and its debris swept (sweep_debris).
+        prefix = f".{target.name}.{socket.gethostname().replace('.', '_')}-{os.getpid()}."
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
         os.close(fd)
         tmp_path = Path(tmp)
         yield tmp_path

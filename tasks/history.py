@@ -27,6 +27,7 @@ from typing import Final
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.parquet import sweep_debris
 from hardware_profiles.schema import MEASUREMENTS, RANKING_HISTORY, Table
 from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION, peer_verdicts
 from tasks.storage import (
@@ -137,11 +138,17 @@ def read_rankings(history: str, set_aside_now: list[SetAside] | None = None) -> 
 
 def check_history(history: str) -> list[SetAside]:
     """Read the whole history once, before anything is measured, moving aside what cannot be
-    read; returns what was set aside now. Raises StorageError only when the history itself
-    cannot be listed."""
+    read and sweeping the temporary files of writers that died; returns what was set aside
+    now. A history that cannot even be listed is one entry, not an error: the run goes on,
+    and its recording will say whether it could be written."""
     found: list[SetAside] = []
     for folder in HISTORY_FOLDERS:
-        _read_all(history, folder, found)
+        if "://" not in history:
+            sweep_debris(join(history, folder))
+        try:
+            _read_all(history, folder, found)
+        except StorageError as exc:
+            found.append(SetAside(join(history, folder), None, f"cannot be read: {exc}"))
     return found
 
 
