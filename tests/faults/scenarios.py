@@ -28,6 +28,7 @@ from typing import Final
 import pyarrow.parquet as pq
 
 from flows.cli import EXIT_HOST_BUSY, EXIT_INPUT_ERROR
+from hardware_profiles.errors import MemwallError
 from hardware_profiles.parquet import read_table
 from hardware_profiles.schema import MEASUREMENTS
 
@@ -378,34 +379,65 @@ def history_unwritable(bench: Bench) -> Outcome:
 
 
 def two_audits(bench: Bench) -> Outcome:
-    """A second audit while one is probing: with --no-wait it exits at once naming the first;
-    without, it waits and probes only once the first is done."""
+    """An audit while another memwall probes the host: with --no-wait it exits at once naming
+    the holder; without, it says what it waits for and probes only once the first is done.
+
+    The first prober is ``memwall probe --sustained``, which holds the lock for a known time
+    (it repeats the triad and a GEMM for that long), so the overlap does not hang on timing.
+    """
     outcome = Outcome("two concurrent audits")
-    first_out, second_out = bench.folder("first"), bench.folder("second")
-    first = bench.start(first_out)
-    assert first.stderr is not None
-    for line in first.stderr:
-        if line.startswith("· cpu #0:"):
-            break
+    lock = Path(bench.env["MEMWALL_PROBE_LOCK"])
+    first_rows_path = bench.folder("first") / "rows.parquet"
+    first = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "probe",
+            "--quick",
+            "--sustained",
+            "20",
+            "--out",
+            str(first_rows_path),
+        ],
+        env=bench.env,
+        cwd=bench.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not (lock.is_file() and "memwall probe" in lock.read_text()):
+        if time.monotonic() > deadline or first.poll() is not None:
+            outcome.expect(False, "the first prober never took the lock")
+            first.kill()
+            return outcome
+        time.sleep(0.2)
     busy = bench.audit(bench.folder("busy"), "--no-wait")
-    _judge_failed(outcome, busy, EXIT_HOST_BUSY, f"pid {first.pid}")
+    _judge_failed(outcome, busy, EXIT_HOST_BUSY, f"pid {first.pid}, memwall probe")
     outcome.expect(not list((bench.root / "busy").glob("*.pdf")), "the busy audit wrote a PDF")
-    second = bench.start(second_out)
+    second_out = bench.folder("second")
+    second = bench.audit(second_out)
     _, first_stderr = first.communicate(timeout=900)
-    _, second_stderr = second.communicate(timeout=900)
-    outcome.expect(first.returncode == 0, f"the first audit: {first_stderr[-400:]}")
-    outcome.expect(second.returncode == 0, f"the second audit: {second_stderr[-400:]}")
-    outcome.expect("waiting for the host" in second_stderr, "the second did not say it waited")
+    outcome.expect(first.returncode == 0, f"the first prober: {first_stderr[-400:]}")
+    _judge_completed(outcome, second)
+    outcome.expect(
+        "waiting for the host: another memwall is probing this host" in second.stderr,
+        "the second did not say what it waited for",
+    )
     try:
-        (a,) = first_out.glob("memwall-measurements-*.parquet")
         (b,) = second_out.glob("memwall-measurements-*.parquet")
-    except ValueError:
+        first_rows, second_rows = (
+            read_table(first_rows_path, MEASUREMENTS),
+            read_table(b, MEASUREMENTS),
+        )
+    except (ValueError, MemwallError):
         outcome.lost += 1
         return outcome
-    first_rows, second_rows = read_table(a, MEASUREMENTS), read_table(b, MEASUREMENTS)
     outcome.expect(
         second_rows["measured_at"].min() > first_rows["measured_at"].max(),
-        "the two audits probed at the same time",
+        "the two probed at the same time",
     )
     return outcome
 
