@@ -6,7 +6,6 @@ Prefect's settings can be set from the environment before Prefect first loads.
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -151,9 +150,6 @@ for _name in ("fleet", "deploy", "serve", "history"):
 
 def main() -> None:
     """Console-script entry point: user errors print one line and exit 2, never a traceback."""
-    # A file-size limit (ulimit -f) then fails a write like a full disk does, with an error
-    # memwall reports, instead of killing the process mid-write.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         app()
     except HostBusy as exc:

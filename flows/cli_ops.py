@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -369,4 +370,5 @@ def history(
                 if on
             ),
         )
-    Console().print(table)
+    # Wide enough for every column when piped, where rich would assume 80 columns.
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
