@@ -86,3 +86,22 @@ def test_a_waiter_says_what_it_waits_for_and_gets_the_lock_when_the_holder_is_ki
 def test_a_wait_can_be_bounded(lock: Path, holder: subprocess.Popen[str]) -> None:
     with pytest.raises(HostBusy, match="gave up after 1 s"), probing("second", timeout_s=1):
         pass
+
+
+@pytest.mark.integration
+def test_memwall_probe_no_wait_exits_75_with_one_line(
+    lock: Path, holder: subprocess.Popen[str], tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "probe", "--quick", "--no-wait"],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 75, result.stderr
+    (line,) = [s for s in result.stderr.splitlines() if s.startswith("memwall:")]
+    assert line.startswith("memwall: busy: another memwall is probing this host (pid ")
+    assert f"pid {holder.pid}, test holder" in line and result.stdout == ""
