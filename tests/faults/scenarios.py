@@ -10,18 +10,14 @@ still on disk ("lost" counts runs whose measurements are nowhere).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Final
 
@@ -31,9 +27,9 @@ from flows.cli import EXIT_HOST_BUSY, EXIT_INPUT_ERROR
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.parquet import read_table
 from hardware_profiles.schema import MEASUREMENTS
+from tests.faults.servers import LOOPBACK, failing_webhook, silent_server
 
 REPO: Final = Path(__file__).resolve().parents[2]
-LOOPBACK: Final = "127.0.0.1"
 # Below any audit PDF (about 90 kB) and above a run's Parquet files (about 8 kB).
 FILE_SIZE_LIMIT_BYTES: Final = 32 * 1024
 
@@ -229,54 +225,6 @@ def full_disk(bench: Bench) -> Outcome:
         rows = read_table(kept[0], MEASUREMENTS)
         outcome.expect(len(rows) > 0, "the kept measurements are empty")
     return outcome
-
-
-@contextlib.contextmanager
-def silent_server() -> Iterator[int]:
-    """A TCP server on loopback that accepts every connection and never says a word."""
-    server = socket.socket()
-    server.bind((LOOPBACK, 0))
-    server.listen(16)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError, OSError):
-                held.append(server.accept()[0])
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield int(server.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        for connection in held:
-            connection.close()
-        server.close()
-
-
-class _Failing(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(500)
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def failing_webhook() -> Iterator[str]:
-    server = HTTPServer((LOOPBACK, 0), _Failing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://{LOOPBACK}:{server.server_address[1]}/hooks/T0/B0/s3cret-path"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _deliver_bounded(outcome: Outcome, bench: Bench, email: bool, port: int) -> None:
