@@ -36,10 +36,14 @@ def peer_verdicts(rows: pd.DataFrame, fraction: float = DEFAULT_STRAGGLER_FRACTI
         raise ValueError(f"the straggler threshold must be a fraction in (0, 1), got {fraction:g}")
     if rows.empty:
         return rows.assign(model_median=[], peers=[], vs_model=[], straggler=[])
-    peers = rows.groupby(["run_id", "device_kind", "figure"], dropna=False)["value"]
+    # All of a host's devices at once (device_index -1) is no device's peer.
+    single = pd.to_numeric(rows["device_index"]).ge(0)
+    peers = rows.assign(value=rows["value"].where(single)).groupby(
+        ["run_id", "device_kind", "figure"], dropna=False
+    )["value"]
     median = peers.transform("median")
     count = peers.transform("count")
-    enough = count.ge(MIN_PEERS)
+    enough = count.ge(MIN_PEERS) & single
     vs_model = (rows["value"] / median - 1.0).where(enough)
     return rows.assign(
         model_median=median.where(enough),

@@ -50,6 +50,15 @@ def test_models_and_runs_are_judged_apart_and_a_lone_device_is_not_judged() -> N
     assert (found.devices, found.judged, [s.host for s in found.stragglers]) == (3, 2, ["b"])
 
 
+def test_all_devices_at_once_is_no_devices_peer() -> None:
+    frame = rows({"a": 100.0, "b": 95.0, "a-all": 195.0})
+    frame["host"] = ["a", "b", "a"]
+    frame["device_index"] = [0, 0, -1]
+    judged = peer_verdicts(frame)
+    assert judged["model_median"].iloc[0] == 97.5 and pd.isna(judged["vs_model"].iloc[2])
+    assert not judged["straggler"].any()
+
+
 def test_the_threshold_is_configurable_and_checked() -> None:
     frame = rows({"a": 100.0, "b": 100.0, "c": 93.0})
     assert not peer_verdicts(frame, 0.10)["straggler"].any()
