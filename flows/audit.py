@@ -21,7 +21,7 @@ from reportlab.platypus import PageBreak
 
 from flows.artifacts import publish_audit
 from flows.demand import demand_task
-from flows.finish import DeliverySettings, check_delivery, deliver, record
+from flows.finish import DeliverySettings, check_delivery, check_history_task, deliver, record
 from flows.progress import announce
 from hardware_profiles.parquet import write_table
 from hardware_profiles.schema import MEASUREMENTS, Accelerator
@@ -38,6 +38,7 @@ from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS, Projection, projec
 from tasks.analysis.ranking import Ranked, rank
 from tasks.analysis.whatif import load_scenarios, pick_scenario
 from tasks.discovery import discover
+from tasks.hostlock import probing
 from tasks.probes.runner import (
     ProbePlan,
     probe_accelerator,
@@ -165,9 +166,11 @@ def analyse(
 
 
 @task(cache_policy=NO_CACHE)
-def report_task(report: AuditReport, path: Path, trend: pd.DataFrame) -> Path:
+def report_task(
+    report: AuditReport, path: Path, trend: pd.DataFrame, notes: list[str] | None = None
+) -> Path:
     announce("writing the PDF")
-    back = [PageBreak(), *drift_section(trend, report.run_id)]
+    back = [PageBreak(), *drift_section(trend, report.run_id, notes)]
     return write_pdf(report, path, back=back)
 
 
@@ -192,12 +195,14 @@ def audit(
     history: str | None = None,
     delivery: DeliverySettings | None = None,
     prometheus: str | None = None,
+    wait_for_host: bool = True,
 ) -> AuditOutcome:
     """Audit this host: measure its accelerators, project the workloads over the roadmap and
     rank which starve first. Paths left out use the built-in catalog and example profiles;
     the efficiencies stand in for models this run does not measure. The run is appended to
     ``history`` (default ``<out_dir>/history``) and the PDF delivered as ``delivery`` says.
-    With ``prometheus``, workloads with a ``demand_query`` take their demand from it."""
+    With ``prometheus``, workloads with a ``demand_query`` take their demand from it.
+    Probing holds the host's probe lock; ``wait_for_host=False`` fails at once if it is held."""
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
     delivery = delivery or DeliverySettings()
@@ -207,18 +212,21 @@ def audit(
     profiles = load_profiles_task(
         workloads, roadmap, catalog, scenario, start, horizon_months, defaults
     )
+    out = Path(out_dir)
+    history = history or str(out / "history")
+    set_aside = check_history_task(history, out_dir)
     profiles, demand = demand_task(profiles, prometheus)
     accelerators = discover_task(profiles.catalog)
     plan = ProbePlan.for_platform(accelerators[0].platform, quick=quick)
-    frames = [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators]
-    if len(accelerators) > 1:
-        frames.append(probe_all_task(accelerators, profiles.catalog, plan, run_id))
-    measurements = pd.concat(frames, ignore_index=True)
-    checked, validation = validate_task(accelerators, profiles.catalog, run_id, measurements)
+    with probing(f"memwall audit {run_id}", wait=wait_for_host, on_wait=announce):
+        frames = [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators]
+        if len(accelerators) > 1:
+            frames.append(probe_all_task(accelerators, profiles.catalog, plan, run_id))
+        measurements = pd.concat(frames, ignore_index=True)
+        checked, validation = validate_task(accelerators, profiles.catalog, run_id, measurements)
     measurements = pd.concat([measurements, checked], ignore_index=True)
     found = analyse(profiles, measurements, start, horizon_months, defaults)
 
-    out = Path(out_dir)
     measurements_path = write_table(
         measurements, out / f"memwall-measurements-{run_id}.parquet", MEASUREMENTS
     )
@@ -244,8 +252,10 @@ def audit(
         demand=demand,
         validation=validation,
     )
-    trend = record(report, history or str(out / "history"))
-    pdf_path = report_task(report, out / f"memwall-audit-{run_id}.pdf", trend)
+    recorded = record(report, history, set_aside)
+    pdf_path = report_task(
+        report, out / f"memwall-audit-{run_id}.pdf", recorded.trend, recorded.notes
+    )
     artifacts_task(found, pdf_path, run_id)
     deliver(report, pdf_path, delivery)
     return AuditOutcome(

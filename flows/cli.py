@@ -29,8 +29,11 @@ from flows.cli_common import (
     stderr,
 )
 from hardware_profiles.errors import MemwallError
+from tasks.hostlock import HostBusy
 
 EXIT_INPUT_ERROR = 2
+# sysexits' EX_TEMPFAIL: another memwall is probing this host (--no-wait); try again later.
+EXIT_HOST_BUSY = 75
 
 app = typer.Typer(
     name="memwall",
@@ -93,7 +96,9 @@ def audit(
     smtp_from: cli_ops.SmtpFromOption = "",
     smtp_secret: cli_ops.SmtpSecretOption = None,
     drop_to: cli_ops.DropToOption = None,
-    webhook: cli_ops.WebhookOption = None,
+    webhook: cli_ops.WebhookOption = False,
+    webhook_secret: cli_ops.WebhookSecretOption = None,
+    no_wait: cli_probe.NoWaitOption = False,
     prometheus: cli_demand.AuditPrometheusOption = None,
 ) -> None:
     """Measure this host's accelerators, project the workloads over the roadmap and rank which
@@ -101,7 +106,15 @@ def audit(
     first = cli_analysis.parse_month(start)
     prefect_environment(verbose)
     delivery = cli_ops.delivery_settings(
-        email_to, smtp_host, smtp_port, smtp_security, smtp_from, smtp_secret, drop_to, webhook
+        email_to,
+        smtp_host,
+        smtp_port,
+        smtp_security,
+        smtp_from,
+        smtp_secret,
+        drop_to,
+        webhook,
+        webhook_secret,
     )
     from flows.audit import audit as audit_flow
     from flows.progress import listening
@@ -127,6 +140,7 @@ def audit(
                 history=str(history) if history else None,
                 delivery=delivery,
                 prometheus=prometheus,
+                wait_for_host=not no_wait,
             )
     stderr.print(f"measurements: {outcome.measurements_path}", markup=False, soft_wrap=True)
     stderr.print(outcome.headline, markup=False, soft_wrap=True)
@@ -149,6 +163,9 @@ def main() -> None:
     """Console-script entry point: user errors print one line and exit 2, never a traceback."""
     try:
         app()
+    except HostBusy as exc:
+        stderr.print(f"memwall: busy: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_HOST_BUSY)
     except MemwallError as exc:
         stderr.print(f"memwall: error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(EXIT_INPUT_ERROR)

@@ -9,14 +9,20 @@ audit), else the default efficiencies, which ``--bandwidth-efficiency`` and
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from flows.cli_common import CatalogOption, RoadmapOption, WorkloadsOption, stderr, warn
+from flows.cli_common import (
+    CatalogOption,
+    RoadmapOption,
+    WorkloadsOption,
+    print_json,
+    stderr,
+    warn,
+)
 from hardware_profiles.errors import MemwallError
 
 MeasurementsOption = Annotated[
@@ -136,7 +142,7 @@ def rank(
             "them are timed without tensor-parallel communication (a lower bound)"
         )
     if as_json:
-        print(json.dumps(ranking_rows(ranked.ranking), indent=2))
+        print_json(ranking_rows(ranked.ranking))
         return
     from rich.console import Console
     from rich.table import Table

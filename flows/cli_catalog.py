@@ -7,7 +7,6 @@ Library imports happen inside the commands to keep ``memwall --help`` instant.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import CatalogOption, RoadmapOption, require_positive, stderr
+from flows.cli_common import CatalogOption, RoadmapOption, print_json, require_positive, stderr
 from hardware_profiles.errors import MemwallError
 
 stdout = Console(highlight=False)
@@ -41,7 +40,7 @@ def catalog_list(
 
     frame = load_catalog(catalog)
     if as_json:
-        print(json.dumps(catalog_records(frame), indent=2, allow_nan=False))
+        print_json(frame)
         return
     table = Table()
     for header in ("id", "name", "memory", "bandwidth", "bf16", "fp8", "fp4", "ridge", "status"):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,7 +14,9 @@ from flows.cli_common import (
     RoadmapOption,
     WorkloadsOption,
     prefect_environment,
+    print_json,
     stderr,
+    warn,
 )
 from hardware_profiles.errors import MemwallError
 
@@ -58,8 +60,18 @@ DropToOption = Annotated[
     ),
 ]
 WebhookOption = Annotated[
+    bool,
+    typer.Option(
+        "--webhook",
+        help="Post the headline and a link to the Slack-style webhook whose URL is in "
+        "MEMWALL_WEBHOOK_URL (or in --webhook-secret): a URL is a secret, never an argument.",
+    ),
+]
+WebhookSecretOption = Annotated[
     str | None,
-    typer.Option("--webhook", help="Post the headline and a link to this Slack-style webhook."),
+    typer.Option(
+        "--webhook-secret", help="Prefect Secret block with the webhook URL (implies --webhook)."
+    ),
 ]
 HistoryOption = Annotated[
     Path | None,
@@ -77,7 +89,8 @@ def delivery_settings(
     smtp_from: str,
     smtp_secret: str | None,
     drop_to: list[str] | None,
-    webhook: str | None,
+    webhook: bool,
+    webhook_secret: str | None = None,
 ) -> DeliverySettings:
     """The delivery options as the flows take them, checked before anything runs."""
     from flows.finish import DeliverySettings, check_delivery
@@ -90,7 +103,8 @@ def delivery_settings(
         smtp_sender=smtp_from,
         smtp_secret_block=smtp_secret,
         drop_to=drop_to or [],
-        webhook_url=webhook,
+        webhook=webhook or webhook_secret is not None,
+        webhook_secret_block=webhook_secret,
     )
     check_delivery(settings)
     return settings
@@ -158,6 +172,13 @@ def fleet(
         ),
     ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="Small probe sizes.")] = False,
+    straggler_threshold: Annotated[
+        float,
+        typer.Option(
+            "--straggler-threshold",
+            help="A device this fraction below its model's median in the run is a straggler.",
+        ),
+    ] = 0.05,
     email_to: EmailToOption = None,
     smtp_host: SmtpHostOption = "localhost",
     smtp_port: SmtpPortOption = 25,
@@ -165,7 +186,8 @@ def fleet(
     smtp_from: SmtpFromOption = "",
     smtp_secret: SmtpSecretOption = None,
     drop_to: DropToOption = None,
-    webhook: WebhookOption = None,
+    webhook: WebhookOption = False,
+    webhook_secret: WebhookSecretOption = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show Prefect's run log.")
     ] = False,
@@ -177,7 +199,15 @@ def fleet(
     from flows.progress import listening
 
     settings = delivery_settings(
-        email_to, smtp_host, smtp_port, smtp_security, smtp_from, smtp_secret, drop_to, webhook
+        email_to,
+        smtp_host,
+        smtp_port,
+        smtp_security,
+        smtp_from,
+        smtp_secret,
+        drop_to,
+        webhook,
+        webhook_secret,
     )
 
     def show(message: str) -> None:
@@ -195,6 +225,7 @@ def fleet(
             catalog=str(catalog) if catalog else None,
             out_dir=str(out) if out else None,
             delivery=settings,
+            straggler_threshold=straggler_threshold,
         )
     for result in outcome.hosts:
         detail = f": {result.detail}" if result.detail else ""
@@ -222,7 +253,8 @@ def serve(
     smtp_from: SmtpFromOption = "",
     smtp_secret: SmtpSecretOption = None,
     drop_to: DropToOption = None,
-    webhook: WebhookOption = None,
+    webhook: WebhookOption = False,
+    webhook_secret: WebhookSecretOption = None,
     prometheus: Annotated[
         str | None,
         typer.Option("--prometheus", help="Each run reads the workloads' demand from here."),
@@ -246,7 +278,15 @@ def serve(
             f"{WEEKLY!r} (Monday 06:00) or '0 * * * *' (hourly)"
         ) from None
     settings = delivery_settings(
-        email_to, smtp_host, smtp_port, smtp_security, smtp_from, smtp_secret, drop_to, webhook
+        email_to,
+        smtp_host,
+        smtp_port,
+        smtp_security,
+        smtp_from,
+        smtp_secret,
+        drop_to,
+        webhook,
+        webhook_secret,
     )
     parameters = {
         "workloads": str(workloads.resolve()) if workloads else None,
@@ -281,20 +321,25 @@ def history(
     ] = False,
 ) -> None:
     """Each device's bandwidth and matmul throughput over time; `degraded` marks a figure more
-    than 10 % below the median of at least 3 earlier runs. Then the demand each run projected,
-    per workload, and where it came from (Prometheus or the workloads file)."""
+    than 10 % below the median of at least 3 earlier runs, `straggler` one more than 5 % below
+    the median of its model's devices in the same run. Files that cannot be read are moved
+    to quarantine/ beside them, and listed here (on stderr) until someone deals with them.
+    Then the demand each run projected, per workload, and where it came from (Prometheus or
+    the workloads file)."""
     from flows import cli_demand
-    from tasks.history import read_measurements, trend
+    from tasks.history import quarantined, read_measurements, trend
 
     if demand:
         demand_rows = cli_demand.demand_trend(location)
         if as_json:
-            print(json.dumps(cli_demand.demand_json(demand_rows), indent=1))
+            print_json(cli_demand.demand_json(demand_rows), indent=1)
         else:
             cli_demand.print_demand_trend(demand_rows, location)
         return
 
     rows = trend(read_measurements(location))
+    for aside in quarantined(location):
+        warn(f"set aside, not read: {aside.path}: {aside.reason}")
     if as_json:
         records = [
             {
@@ -309,10 +354,12 @@ def history(
                 "trailing_median": _number(r["trailing_median"]),
                 "change": _number(r["change"]),
                 "degraded": bool(r["degraded"]),
+                "vs_model": _number(r["vs_model"]),
+                "straggler": bool(r["straggler"]),
             }
             for _, r in rows.iterrows()
         ]
-        print(json.dumps(records, indent=1))
+        print_json(records, indent=1)
         return
     if rows.empty:
         stderr.print(f"no runs recorded in {location} yet", markup=False)
@@ -320,7 +367,7 @@ def history(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("device", "figure", "run", "measured (UTC)", "value", "vs median", "")
+    table = Table("device", "figure", "run", "measured (UTC)", "value", "vs median", "vs model", "")
     for _, r in rows.iterrows():
         unit = "GB/s" if r["unit"] == "bytes_per_s" else "TFLOP/s"
         scale = 1e9 if r["unit"] == "bytes_per_s" else 1e12
@@ -332,7 +379,16 @@ def history(
             f"{r['measured_at']:%Y-%m-%d %H:%M}",
             f"{float(str(r['value'])) / scale:.4g} {unit}",
             "–" if change is None else f"{100 * change:+.1f} %",
-            "[bold red]degraded[/]" if bool(r["degraded"]) else "",
+            "–" if (peers := _number(r["vs_model"])) is None else f"{100 * peers:+.1f} %",
+            " ".join(
+                flag
+                for flag, on in (
+                    ("[bold red]degraded[/]", bool(r["degraded"])),
+                    ("[bold red]straggler[/]", bool(r["straggler"])),
+                )
+                if on
+            ),
         )
-    Console().print(table)
+    # Wide enough for every column when piped, where rich would assume 80 columns.
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
     cli_demand.print_demand_trend(cli_demand.demand_trend(location), location)

@@ -15,11 +15,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flows.cli_common import CatalogOption, stderr
+from flows.cli_common import CatalogOption, print_json, stderr, warn
 from hardware_profiles.errors import MemwallError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+
+NoWaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-wait",
+        help="If another memwall is probing this host, exit at once (status 75) instead of "
+        "waiting for it.",
+    ),
+]
 
 
 def _check_out(out: Path) -> None:
@@ -109,6 +119,7 @@ def probe(
         typer.Option("--out", help="Also write the measurements to this Parquet file."),
     ] = None,
     catalog: CatalogOption = None,
+    no_wait: NoWaitOption = False,
 ) -> None:
     """Measure every accelerator JAX sees: STREAM bandwidth (copy, scale, add, triad, read),
     GEMM throughput per dtype and size, host<->device and device<->device transfer, each
@@ -121,6 +132,7 @@ def probe(
     from hardware_profiles.parquet import write_table
     from hardware_profiles.schema import MEASUREMENTS
     from tasks.discovery import discover
+    from tasks.hostlock import probing
     from tasks.probes.runner import ProbePlan, host_steps, run_steps
 
     table = load_catalog(catalog)
@@ -128,14 +140,17 @@ def probe(
     plan = ProbePlan.for_platform(accelerators[0].platform, quick=quick, sustained_s=sustained)
     run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     steps = host_steps(accelerators, table, plan, run_id)
-    with Progress(
-        "{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr,
-        transient=True,
-    ) as progress:
+    with (
+        probing(f"memwall probe {run_id}", wait=not no_wait, on_wait=warn),
+        Progress(
+            "{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+        ) as progress,
+    ):
         bar = progress.add_task("probing", total=len(steps))
 
         def show(label: str) -> None:
@@ -148,6 +163,6 @@ def probe(
         write_table(frame, out, MEASUREMENTS)
         stderr.print(f"measurements: {out}", markup=False)
     if as_json:
-        print(frame[MEASUREMENTS.columns].to_json(orient="records", date_format="iso"))
+        print_json(frame[MEASUREMENTS.columns], indent=None)
     else:
         _table(frame)

@@ -8,7 +8,6 @@ bad row leaves the file as it was. Library imports happen inside the commands to
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,6 +20,7 @@ from flows.cli_common import (
     CatalogOption,
     RoadmapOption,
     WorkloadsOption,
+    print_json,
     require_positive,
     si,
     stderr,
@@ -288,7 +288,7 @@ def estimate_command(
         fit = [a for a in DEFAULT_FIT_ACCELERATORS if a in set(models["accelerator_id"])]
     fits = _fit(result, models, list(fit))
     if as_json:
-        print(json.dumps(_estimate_json(result, fits), indent=2))
+        print_json(_estimate_json(result, fits))
     else:
         _print_estimate(result, fits)
 
@@ -622,7 +622,7 @@ def list_command(
         arithmetic_intensity_flops_per_byte=frame["flops_per_unit"] / frame["bytes_per_unit"]
     )
     if as_json:
-        print(frame.to_json(orient="records", indent=2))
+        print_json(frame)
         return
     table = Table()
     for header in (

@@ -35,7 +35,14 @@ from flows.audit import (
     new_run_id,
     probe_task,
 )
-from flows.finish import DeliverySettings, check_delivery, deliver, record
+from flows.finish import (
+    DeliverySettings,
+    HistoryOutcome,
+    check_delivery,
+    check_history_task,
+    deliver,
+    record,
+)
 from flows.progress import announce
 from hardware_profiles.catalog import load_catalog
 from hardware_profiles.errors import MemwallError
@@ -44,8 +51,10 @@ from reports.build import write_pdf
 from reports.content import AuditReport
 from reports.fleet import ANSWERED, FAILED, SKIPPED, TIMED_OUT, HostResult, fleet_section
 from tasks.analysis.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
+from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION
 from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS
 from tasks.demand import file_provenance
+from tasks.hostlock import probing
 from tasks.probes.runner import ProbePlan, software_versions
 from tasks.storage import join, read_parquet, write_parquet
 
@@ -95,9 +104,11 @@ def probe_host(
     catalog_frame = load_catalog(catalog)
     accelerators = [dataclasses.replace(a, host=name) for a in discover_task(catalog_frame)]
     plan = ProbePlan.quick() if quick else ProbePlan()
-    measurements = pd.concat(
-        [probe_task(a, catalog_frame, plan, run_id) for a in accelerators], ignore_index=True
-    )
+    # The fleet's time-out bounds the wait: a host busy past it is reported timed out.
+    with probing(f"memwall probe-host {run_id}", on_wait=announce):
+        measurements = pd.concat(
+            [probe_task(a, catalog_frame, plan, run_id) for a in accelerators], ignore_index=True
+        )
     return write_parquet(
         measurements, host_measurements_location(storage, run_id, name), MEASUREMENTS
     )
@@ -301,14 +312,22 @@ def fleet_audit(
     delivery: DeliverySettings | None = None,
     deployment: str = PROBE_HOST_DEPLOYMENT,
     today: dt.date | None = None,
+    straggler_threshold: float = DEFAULT_STRAGGLER_FRACTION,
 ) -> FleetOutcome:
     """Probe every host of ``work_pool`` (one queue per host) and rank the workloads on the
     measurements of the hosts that answered.
 
     ``hosts`` defaults to every queue of the pool but ``default`` and the queue this run is on.
     Measurements go to ``<storage>/runs/<run id>/<host>.parquet``, history to
-    ``<storage>/history`` and the PDF to ``<storage>/reports`` unless given elsewhere.
+    ``<storage>/history`` and the PDF to ``<storage>/reports`` unless given elsewhere. A
+    device more than ``straggler_threshold`` (a fraction) below the median of its model's
+    devices in this run is a straggler.
     """
+    if not 0 < straggler_threshold < 1:
+        raise FleetError(
+            "the straggler threshold is a fraction in (0, 1), e.g. 0.05; got "
+            f"{straggler_threshold:g}"
+        )
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
     storage = _absolute(storage)
@@ -319,6 +338,8 @@ def fleet_audit(
     profiles = load_profiles_task(
         workloads, roadmap, catalog, None, start, DEFAULT_HORIZON_MONTHS, defaults
     )
+    history = history or join(storage, "history")
+    set_aside = check_history_task(history)
     live, skipped = live_hosts_task(work_pool, hosts, live_within_s)
 
     parameters = {"storage": storage, "run_id": run_id, "quick": quick, "catalog": catalog}
@@ -358,12 +379,17 @@ def fleet_audit(
         software=software_versions(),
         demand=file_provenance(profiles.workloads, f"as written in {profiles.workloads_source}"),
     )
-    trend_rows = record(report, history or join(storage, "history"))
+    recorded = record(report, history, set_aside, straggler_threshold)
     local_storage = "://" not in storage
     default_out = Path(storage) / "reports" if local_storage else Path(DEFAULT_OUT_DIR)
     out = Path(out_dir) if out_dir else default_out
     pdf = fleet_report_task(
-        report, out / f"memwall-fleet-{run_id}.pdf", work_pool, results, trend_rows
+        report,
+        out / f"memwall-fleet-{run_id}.pdf",
+        work_pool,
+        results,
+        recorded,
+        straggler_threshold,
     )
     if not local_storage:
         delivery = delivery.model_copy(
@@ -378,8 +404,20 @@ def fleet_audit(
 
 @task(cache_policy=NO_CACHE)
 def fleet_report_task(
-    report: AuditReport, path: Path, work_pool: str, hosts: list[HostResult], trend: pd.DataFrame
+    report: AuditReport,
+    path: Path,
+    work_pool: str,
+    hosts: list[HostResult],
+    recorded: HistoryOutcome,
+    straggler_threshold: float,
 ) -> Path:
     announce("writing the fleet PDF")
-    front = fleet_section(f"memwall fleet audit of {work_pool}", hosts, trend, report.run_id)
+    front = fleet_section(
+        f"memwall fleet audit of {work_pool}",
+        hosts,
+        recorded.trend,
+        report.run_id,
+        recorded.notes,
+        straggler_threshold,
+    )
     return write_pdf(report, path, front)

@@ -1,7 +1,8 @@
 """Reading and writing the declared tables as Parquet, validated on the way in and out.
 
 Every reader goes through :func:`validate_arrow`, so a malformed file fails at load time with a
-message naming the file, the row and the column, never deep inside the maths. Writers write a
+message naming the file, the row and the column, never deep inside the maths. Numbers must be
+finite: NaN and infinity are refused in every numeric column. Writers write a
 temporary file beside the target and rename it, so a reader never sees half a file.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hardware_profiles.errors import ProfileError
+from hardware_profiles.errors import MemwallError, ProfileError
 from hardware_profiles.schema import (
     METADATA_TABLE_KEY,
     METADATA_VERSION_KEY,
@@ -96,11 +98,29 @@ def _cast_column(
         # A naive timestamp is taken as UTC, the only zone memwall writes.
         values = pc.assume_timezone(values, "UTC")
     try:
-        return values.cast(target)
+        cast = values.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise ProfileError(
             source, f"cannot be read as {_describe(target)}: {exc}", column=name
         ) from None
+    if pa.types.is_floating(target):
+        _require_finite(name, cast, source)
+    return cast
+
+
+def _require_finite(name: str, values: pa.ChunkedArray, source: str) -> None:
+    """NaN and +/-inf are not measurements: every comparison with them is false, so a NaN
+    demand would rank as "never starves" and print as ``nan`` in a report. Empty is null."""
+    bad = pc.fill_null(pc.or_(pc.is_nan(values), pc.is_inf(values)), False)
+    if pc.any(bad).as_py():
+        row = _first_row(bad)
+        value = values[row - 1].as_py()
+        raise ProfileError(
+            source,
+            f"must be a finite number, got {value!r} (leave the cell empty for no value)",
+            row=row,
+            column=name,
+        )
 
 
 def validate_arrow(data: pa.Table, table: Table, source: str | Path) -> pa.Table:
@@ -212,19 +232,58 @@ def read_table(path: str | Path, table: Table) -> pd.DataFrame:
     return to_frame(validate_arrow(data, table, path))
 
 
+def sweep_debris(folder: str | Path) -> list[Path]:
+    """Remove the temporary files left in ``folder`` by writers of this host that are dead;
+    returns what was removed. Another host's, or a live writer's, are left alone."""
+    host = socket.gethostname().replace(".", "_")
+    removed = []
+    for path in Path(folder).glob(f".*.{host}-*.tmp"):
+        pid = path.name.rsplit(f".{host}-", 1)[-1].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class WriteError(MemwallError):
+    """A file that could not be written (a full disk, a file-size limit, no permission)."""
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; rename it over ``target`` only on success."""
+    """Yield a temporary path beside ``target``; rename it over ``target`` only on success.
+
+    A write that fails for the host's reasons (a full disk, a size limit, a permission) leaves
+    nothing behind and raises WriteError naming ``target``, in one line.
+    """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # The temporary file names its writer, so a writer killed mid-write (kill -9) can be
+        # told from one still writing, and its debris swept (sweep_debris).
+        prefix = f".{target.name}.{socket.gethostname().replace('.', '_')}-{os.getpid()}."
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
         tmp_path.replace(target)
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise WriteError(f"{target}: cannot write ({why}); nothing was written there") from None
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp_path is not None:
+            tmp_path.unlink(missing_ok=True)
 
 
 def write_table(frame: pd.DataFrame, path: str | Path, table: Table) -> Path:

@@ -17,7 +17,9 @@ import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, Spacer, Table
 
+from reports.health import health_section
 from reports.styles import ACCENT, MUTED, STATUS_COLOURS, stylesheet, table_style
+from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION, health
 
 ANSWERED: Final = "answered"
 FAILED: Final = "failed"
@@ -93,8 +95,13 @@ def trend_table(trend_rows: pd.DataFrame, run_id: str) -> Table | None:
         series = trend_rows[same].tail(TREND_RUNS)
         history = ", ".join(_figure(v, current["unit"]) for v in series["value"])
         change = current["change"]
+        flags = []
+        if bool(current["straggler"]):
+            flags.append(f"straggler ({100 * float(current['vs_model']):+.1f} % vs its model)")
         if bool(current["degraded"]):
-            verdict = _cell(f"degraded ({100 * change:+.1f} %)", ACCENT)
+            flags.append(f"degraded ({100 * change:+.1f} %)")
+        if flags:
+            verdict = _cell("; ".join(flags), ACCENT)
         elif pd.isna(change):
             verdict = _cell("too few runs", MUTED)
         else:
@@ -116,9 +123,15 @@ def trend_table(trend_rows: pd.DataFrame, run_id: str) -> Table | None:
 
 
 def fleet_section(
-    title: str, hosts: Sequence[HostResult], trend_rows: pd.DataFrame, run_id: str
+    title: str,
+    hosts: Sequence[HostResult],
+    trend_rows: pd.DataFrame,
+    run_id: str,
+    notes: Sequence[str] = (),
+    straggler_fraction: float = DEFAULT_STRAGGLER_FRACTION,
 ) -> list[Flowable]:
-    """Page one of a fleet audit: hosts and their status, degraded devices, the trend."""
+    """Page one of a fleet audit: hosts and their status, the fleet's health against each
+    model's median, degraded devices, the trend."""
     s = stylesheet()
     flow: list[Flowable] = [
         Paragraph(_escape(title), s["title"]),
@@ -138,13 +151,21 @@ def fleet_section(
             [4.0 * cm, 2.0 * cm, 1.5 * cm, 10.5 * cm],
         ),
     ]
-    return [*flow, *drift_section(trend_rows, run_id)]
+    found = health(trend_rows, run_id, straggler_fraction)
+    flow[2:2] = health_section(found, trend_rows, run_id)
+    return [*flow, *drift_section(trend_rows, run_id, notes)]
 
 
-def drift_section(trend_rows: pd.DataFrame, run_id: str) -> list[Flowable]:
-    """Degraded devices and each device figure's trend over its last runs."""
+def drift_section(
+    trend_rows: pd.DataFrame, run_id: str, notes: Sequence[str] | None = ()
+) -> list[Flowable]:
+    """What the history itself needs a reader to know (files set aside, a run not recorded),
+    degraded devices, and each device figure's trend over its last runs."""
     s = stylesheet()
     flow: list[Flowable] = []
+    if notes:
+        flow.append(Paragraph("History", s["h1"]))
+        flow += [Paragraph(_escape(f"History: {n}"), s["body"]) for n in notes]
     degraded = trend_rows[(trend_rows["run_id"] == run_id) & trend_rows["degraded"].astype(bool)]
     flow.append(Paragraph("Drift", s["h1"]))
     if degraded.empty:

@@ -26,15 +26,20 @@ from pathlib import Path
 from typing import Final, Literal
 
 from hardware_profiles.errors import MemwallError
-from hardware_profiles.parquet import atomic_path
+from hardware_profiles.parquet import WriteError, atomic_path
 
 Security = Literal["plain", "starttls", "ssl"]
 SECURITY_MODES: Final = ("auto", "plain", "starttls", "ssl")
 USERNAME_ENV: Final = "MEMWALL_SMTP_USERNAME"
 PASSWORD_ENV: Final = "MEMWALL_SMTP_PASSWORD"
+# A webhook's URL is its credential (whoever has it can post): it lives here or in a Secret
+# block, never in a flow's parameters, which Prefect stores and shows.
+WEBHOOK_ENV: Final = "MEMWALL_WEBHOOK_URL"
 DEFAULT_ATTEMPTS: Final = 3
 DEFAULT_RETRY_DELAY_S: Final = 1.0
-_TIMEOUT_S: Final = 30.0
+# Each network call (connect, every SMTP reply, the HTTP response) waits at most this long, so a
+# server that accepts and never answers costs attempts x this, not a hung weekly audit.
+DEFAULT_TIMEOUT_S: Final = 30.0
 
 
 class DeliveryError(MemwallError):
@@ -138,6 +143,8 @@ def _retrying(
             return Delivered(channel, target, True, send(), attempt)
         except _Permanent as exc:
             return Delivered(channel, target, False, str(exc), attempt)
+        except WriteError as exc:  # a drop folder that is full, say: it may pass
+            last = str(exc)
         except (OSError, smtplib.SMTPException) as exc:
             last = f"{type(exc).__name__}: {exc}".strip()
         if attempt < attempts:
@@ -159,13 +166,13 @@ def email_message(pdf: Path, settings: SmtpSettings, subject: str, body: str) ->
     return message
 
 
-def _send_smtp(message: EmailMessage, settings: SmtpSettings) -> str:
+def _send_smtp(message: EmailMessage, settings: SmtpSettings, timeout_s: float) -> str:
     context = ssl.create_default_context()
     smtp: smtplib.SMTP
     if settings.security == "ssl":
-        smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=_TIMEOUT_S, context=context)
+        smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=timeout_s, context=context)
     else:
-        smtp = smtplib.SMTP(settings.host, settings.port, timeout=_TIMEOUT_S)
+        smtp = smtplib.SMTP(settings.host, settings.port, timeout=timeout_s)
     with smtp:
         if settings.security == "starttls":
             smtp.starttls(context=context)
@@ -198,13 +205,14 @@ def send_email(
     attempts: int = DEFAULT_ATTEMPTS,
     delay_s: float = DEFAULT_RETRY_DELAY_S,
     sleep: Sleep = time.sleep,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Delivered:
     """Email ``pdf`` as an attachment; the body is the headline and where the PDF lives."""
     message = email_message(pdf, settings, subject, body)
     return _retrying(
         "email",
         f"{', '.join(settings.recipients)} via {settings.where}",
-        lambda: _send_smtp(message, settings),
+        lambda: _send_smtp(message, settings, timeout_s),
         attempts,
         delay_s,
         sleep,
@@ -245,6 +253,20 @@ def webhook_payload(headline: str, link: str) -> dict[str, str]:
     return {"text": f"{headline}\n<{link}|Open the memwall report>"}
 
 
+def webhook_url_from_env(environ: Mapping[str, str] = os.environ) -> str | None:
+    return environ.get(WEBHOOK_ENV) or None
+
+
+def webhook_url_from_secret(value: object) -> str:
+    """A Prefect Secret's value: the URL itself, or ``{"url": ...}``."""
+    if isinstance(value, dict):
+        value = value.get("url")
+    if not isinstance(value, str) or not value:
+        raise DeliveryError('the webhook Secret block must hold the URL, or {"url": ...}')
+    check_webhook_url(value)
+    return value
+
+
 def check_webhook_url(url: str) -> None:
     if not url.startswith(("http://", "https://")):
         raise DeliveryError("webhook URL must start with http:// or https://")
@@ -257,6 +279,7 @@ def post_webhook(
     attempts: int = DEFAULT_ATTEMPTS,
     delay_s: float = DEFAULT_RETRY_DELAY_S,
     sleep: Sleep = time.sleep,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Delivered:
     """POST the headline and a link to the PDF as JSON."""
     check_webhook_url(url)
@@ -267,7 +290,7 @@ def post_webhook(
             url, data=body, headers={"Content-Type": "application/json"}, method="POST"
         )
         try:
-            with urllib.request.urlopen(request, timeout=_TIMEOUT_S) as response:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
                 return f"posted (HTTP {response.status})"
         except urllib.error.HTTPError as exc:
             if exc.code >= 500 or exc.code == 429:

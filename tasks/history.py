@@ -9,6 +9,10 @@ Layout under the history location (a path or an fsspec URL)::
 One file per run, never rewritten: two audits recording at once write two different files, so
 neither can lose the other's rows, and there is no lock to leave behind.
 
+A history heals: a file that cannot be read (truncated by a full disk, half-synced, written by
+something else) is moved into ``quarantine/`` beside it with a ``.reason.txt`` saying why, and
+the rest is read. One bad file never stops the weekly audit; nothing is deleted.
+
 Drift: a device's figure (triad bandwidth, matmul throughput per dtype; the best size of the
 run) more than :data:`DEGRADED_FRACTION` below the median of its previous runs, once there are
 at least :data:`MIN_TRAILING_RUNS` of them, is ``degraded``. The median, not the mean, so one
@@ -23,13 +27,40 @@ from typing import Final
 
 import pandas as pd
 
+from hardware_profiles.errors import MemwallError
+from hardware_profiles.parquet import sweep_debris
 from hardware_profiles.schema import DEMAND_HISTORY, MEASUREMENTS, RANKING_HISTORY, Table
-from tasks.storage import join, list_parquet, read_parquet, write_parquet
+from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION, peer_verdicts
+from tasks.storage import (
+    StorageError,
+    join,
+    list_parquet,
+    move_aside,
+    read_parquet,
+    set_aside,
+    write_parquet,
+)
 
 DEGRADED_FRACTION: Final = 0.10
 MIN_TRAILING_RUNS: Final = 3
 TREND_PROBES: Final = ("triad", "matmul")
 _USABLE: Final = ("ok", "unstable")
+
+
+HISTORY_FOLDERS: Final = ("measurements", "ranking", "demand")
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A history file that could not be read: where it was, where it is now, and why."""
+
+    path: str
+    moved_to: str | None  # None: it could not be moved either, and is only left out
+    reason: str
+
+    def line(self) -> str:
+        where = f"moved to {self.moved_to}" if self.moved_to else "left in place, not read"
+        return f"{self.path}: {self.reason} ({where})"
 
 
 @dataclass(frozen=True)
@@ -62,24 +93,83 @@ def record_run(
     )
 
 
-def _read_all(history: str, folder: str, table: Table) -> pd.DataFrame:
-    frames = [read_parquet(path, table) for path in list_parquet(join(history, folder))]
+def _table(folder: str) -> Table:
+    return {"measurements": MEASUREMENTS, "demand": DEMAND_HISTORY}.get(folder, RANKING_HISTORY)
+
+
+def _read_all(
+    history: str, folder: str, set_aside_now: list[SetAside] | None = None
+) -> pd.DataFrame:
+    """Every readable file of ``folder``; an unreadable one is moved aside (and appended to
+    ``set_aside_now``), never raised."""
+    table = _table(folder)
+    frames = []
+    for path in list_parquet(join(history, folder)):
+        try:
+            frames.append(read_parquet(path, table))
+        except StorageError as exc:
+            if "no such" in str(exc):  # another reader moved it aside meanwhile
+                continue
+            aside = _quarantine(path, str(exc))
+        except MemwallError as exc:
+            aside = _quarantine(path, str(exc))
+        else:
+            continue
+        if set_aside_now is not None:
+            set_aside_now.append(aside)
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
     return pd.concat(frames, ignore_index=True)
 
 
-def read_measurements(history: str) -> pd.DataFrame:
-    return _read_all(history, "measurements", MEASUREMENTS)
+def _quarantine(path: str, message: str) -> SetAside:
+    # The message starts with the path; the reason is what follows it.
+    reason = message.removeprefix(path).lstrip(":, ") or message
+    try:
+        return SetAside(path, move_aside(path, reason), reason)
+    except StorageError:
+        return SetAside(path, None, reason)
 
 
-def read_rankings(history: str) -> pd.DataFrame:
-    return _read_all(history, "ranking", RANKING_HISTORY)
+def read_measurements(history: str, set_aside_now: list[SetAside] | None = None) -> pd.DataFrame:
+    return _read_all(history, "measurements", set_aside_now)
 
 
-def trend(measurements: pd.DataFrame) -> pd.DataFrame:
-    """One row per device, figure and run, oldest first, with its drift verdict.
+def read_rankings(history: str, set_aside_now: list[SetAside] | None = None) -> pd.DataFrame:
+    return _read_all(history, "ranking", set_aside_now)
+
+
+def check_history(history: str) -> list[SetAside]:
+    """Read the whole history once, before anything is measured, moving aside what cannot be
+    read and sweeping the temporary files of writers that died; returns what was set aside
+    now. A history that cannot even be listed is one entry, not an error: the run goes on,
+    and its recording will say whether it could be written."""
+    found: list[SetAside] = []
+    for folder in HISTORY_FOLDERS:
+        if "://" not in history:
+            sweep_debris(join(history, folder))
+        try:
+            _read_all(history, folder, found)
+        except StorageError as exc:
+            found.append(SetAside(join(history, folder), None, f"cannot be read: {exc}"))
+    return found
+
+
+def quarantined(history: str) -> list[SetAside]:
+    """Everything ever set aside in ``history`` and not yet dealt with, with its reason."""
+    return [
+        SetAside(path, path, reason)
+        for folder in HISTORY_FOLDERS
+        for path, reason in set_aside(join(history, folder))
+    ]
+
+
+def trend(
+    measurements: pd.DataFrame, straggler_fraction: float = DEFAULT_STRAGGLER_FRACTION
+) -> pd.DataFrame:
+    """One row per device, figure and run, oldest first, with its drift verdict and its
+    verdict against its peers (tasks.analysis.health: ``straggler``, ``vs_model``).
 
     A figure is a probe and dtype (``triad float32``, ``matmul bfloat16``); its value in a run
     is the best usable result of that run on that device. ``trailing_median`` is the median of
@@ -98,6 +188,10 @@ def trend(measurements: pd.DataFrame) -> pd.DataFrame:
         "trailing_median",
         "change",
         "degraded",
+        "model_median",
+        "peers",
+        "vs_model",
+        "straggler",
     ]
     usable = measurements[
         measurements["probe"].isin(TREND_PROBES)
@@ -124,6 +218,7 @@ def trend(measurements: pd.DataFrame) -> pd.DataFrame:
     )
     per_run["change"] = per_run["value"] / per_run["trailing_median"] - 1.0
     per_run["degraded"] = per_run["change"].lt(-DEGRADED_FRACTION)
+    per_run = peer_verdicts(per_run, straggler_fraction)
     return per_run[columns].reset_index(drop=True)
 
 
@@ -136,5 +231,5 @@ def record_demand(history: str, run_id: str, demand: pd.DataFrame, recorded_at: 
 
 def read_demand(history: str) -> pd.DataFrame:
     """Every recorded run's demand, oldest run first."""
-    rows = _read_all(history, "demand", DEMAND_HISTORY)
+    rows = _read_all(history, "demand")
     return rows.sort_values(["recorded_at", "workload_id"], kind="stable").reset_index(drop=True)

@@ -9,6 +9,7 @@ a reader never sees half a file either way.
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -97,3 +98,57 @@ def list_parquet(location: str) -> list[str]:
         raise StorageError(f"{location}: cannot list ({exc})") from None
     found = sorted(str(n).rsplit("/", 1)[-1] for n in names)
     return [join(location, n) for n in found if n.endswith(".parquet") and not n.startswith(".")]
+
+
+QUARANTINE = "quarantine"
+REASON_SUFFIX = ".reason.txt"
+
+
+def move_aside(location: str, reason: str) -> str:
+    """Move an unreadable file into ``quarantine/`` beside it, with ``reason`` in a text file
+    next to it; returns where it went. Nothing is deleted: a person decides what to do with it.
+
+    Raises StorageError when the file cannot be moved (a read-only bucket, say); the caller then
+    leaves it out of what it reads and says so.
+    """
+    folder, name = location.rsplit("/", 1) if _is_url(location) else os.path.split(location)
+    target = join(folder, QUARANTINE, name)
+    note = f"{reason}\n".encode()
+    try:
+        if not _is_url(location):
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(target + REASON_SUFFIX) as tmp:
+                tmp.write_bytes(note)
+            Path(location).replace(target)
+            return target
+        fs, path = _filesystem(location)
+        fs_target = _filesystem(target)[1]
+        fs.makedirs(fs_target.rsplit("/", 1)[0], exist_ok=True)  # type: ignore[attr-defined]
+        fs.pipe_file(fs_target + REASON_SUFFIX, note)  # type: ignore[attr-defined]
+        fs.mv(path, fs_target)  # type: ignore[attr-defined]
+    except OSError as exc:
+        raise StorageError(f"{location}: cannot move it aside ({exc})") from None
+    return target
+
+
+def set_aside(location: str) -> list[tuple[str, str]]:
+    """(file, reason) for every file moved into ``location``'s quarantine folder, oldest name
+    first."""
+    folder = join(location, QUARANTINE)
+    fs, path = _filesystem(folder)
+    try:
+        names = sorted(str(n).rsplit("/", 1)[-1] for n in fs.ls(path, detail=False))  # type: ignore[attr-defined]
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StorageError(f"{folder}: cannot list ({exc})") from None
+    found = []
+    for name in names:
+        if name.endswith(REASON_SUFFIX) or name.startswith("."):
+            continue
+        try:
+            reason = fs.cat_file(f"{path}/{name}{REASON_SUFFIX}").decode().strip()  # type: ignore[attr-defined]
+        except OSError:
+            reason = "no reason recorded"
+        found.append((join(folder, name), reason))
+    return found

@@ -30,7 +30,7 @@ def one_error(stderr: str) -> str:
             ["--email-to", "a@x.org", "--smtp-security", "tls"],
             "unknown SMTP security 'tls'; valid: auto, plain, starttls, ssl",
         ),
-        (["--webhook", "ftp://hooks"], "webhook URL must start with http:// or https://"),
+        (["--webhook"], "webhook delivery needs its URL in MEMWALL_WEBHOOK_URL"),
     ],
 )
 def test_bad_delivery_options_stop_before_anything_runs(

@@ -60,3 +60,40 @@ def test_a_missing_secret_block_is_named(prefect_api_url: str, tmp_path: Path) -
     )
     with pytest.raises(DeliveryError, match="no Prefect Secret block named 'no-such-block'"):
         deliver_task.fn(pdf, settings, "subject", "headline")
+
+
+def test_the_webhook_url_comes_from_a_secret_block_never_a_parameter(
+    prefect_api_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect.blocks.system import Secret
+    from pydantic import ValidationError
+
+    from flows.finish import DeliverySettings, deliver_task
+    from tests.tasks.test_delivery import Hook, _hook_server
+
+    with pytest.raises(ValidationError, match="webhook_url is no longer a parameter"):
+        DeliverySettings.model_validate({"webhook_url": "https://hooks.example.org/T/B/x"})
+    monkeypatch.delenv("MEMWALL_WEBHOOK_URL", raising=False)
+    hook = Hook([200])
+    server = _hook_server(hook)
+    url = f"http://{LOOPBACK}:{server.server_address[1]}/hooks/T0/B0/secret-path"
+    value: Any = url
+    Secret(value=value).save("memwall-webhook-test", overwrite=True)
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(PDF_BYTES)
+    settings = DeliverySettings(webhook=True, webhook_secret_block="memwall-webhook-test")
+    assert "secret-path" not in settings.model_dump_json()
+    try:
+        (result,) = deliver_task.fn(pdf, settings, "subject", "headline")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.ok and len(hook.bodies) == 1 and "secret-path" not in result.target
+
+
+def test_a_webhook_url_in_the_environment_is_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.finish import DeliverySettings, check_delivery
+
+    monkeypatch.setenv("MEMWALL_WEBHOOK_URL", "ftp://hooks")
+    with pytest.raises(DeliveryError, match="must start with http:// or https://"):
+        check_delivery(DeliverySettings(webhook=True))

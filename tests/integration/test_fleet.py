@@ -1,10 +1,13 @@
 """The fleet on a real Prefect server: a process work pool, one queue and one worker per
 simulated host, deployments from prefect.yaml, and the fleet audit fanned out over them.
 
-Three hosts have workers: ``alpha`` and ``bravo`` measure this machine's CPU; ``charlie``'s
+Four hosts have workers: ``alpha`` and ``bravo`` measure this machine's CPU; ``charlie``'s
 worker runs with ``JAX_PLATFORMS=tpu`` on a machine without a TPU, so its probe run really
-fails. ``delta`` has a queue and no worker. A fourth worker serves the ``control`` queue, where
-the scheduled ``fleet-audit`` deployment runs.
+fails; ``echo``'s worker really runs slower (pinned to one core with ``taskset``, at the lowest
+priority, XLA on one thread), so the fleet report must name it a straggler. ``delta`` has a
+queue and no worker. Every "host" is this machine, so they share one probe lock (as they
+would share the hardware): their probes take turns instead of measuring each other. A fifth
+worker serves the ``control`` queue, where the scheduled ``fleet-audit`` deployment runs.
 """
 
 from __future__ import annotations
@@ -36,6 +39,12 @@ POOL = "memwall"
 WORKING = ("alpha", "bravo")
 FAILING = "charlie"
 NO_WORKER = "delta"
+SLOW = "echo"
+SLOW_PREFIX = ["taskset", "-c", "0", "nice", "-n", "19"]
+SLOW_ENV = {
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    "OMP_NUM_THREADS": "1",
+}
 CONTROL = "control"
 
 
@@ -68,7 +77,7 @@ def fleet(
     env = prefect_server.client_env
     storage = tmp_path_factory.mktemp("shared-storage")
     prefect(["work-pool", "create", POOL, "--type", "process"], env)
-    for queue in (*WORKING, FAILING, NO_WORKER, CONTROL):
+    for queue in (*WORKING, FAILING, NO_WORKER, SLOW, CONTROL):
         prefect_server.post(f"/work_pools/{POOL}/queues", {"name": queue})
     deployed = memwall(["deploy"], {**env, "MEMWALL_STORAGE": str(storage)}, REPO)
     assert deployed.returncode == 0, deployed.stderr
@@ -78,11 +87,15 @@ def fleet(
     assert "deployed whatif (flows.whatif.whatif) to pool memwall: ad hoc" in deployed.stderr
     ids = deployed.stdout.split()
     logs = {}
-    for queue in (*WORKING, FAILING, CONTROL):
-        worker_env = {**env, "JAX_PLATFORMS": "tpu" if queue == FAILING else "cpu"}
+    lock = {"MEMWALL_PROBE_LOCK": str(storage / "probe.lock")}
+    for queue in (*WORKING, FAILING, SLOW, CONTROL):
+        worker_env = {**env, **lock, "JAX_PLATFORMS": "tpu" if queue == FAILING else "cpu"}
+        if queue == SLOW:
+            worker_env.update(SLOW_ENV)
         logs[queue] = processes.start(
             f"worker-{queue}",
             [
+                *(SLOW_PREFIX if queue == SLOW else []),
                 str(BIN / "prefect"),
                 "worker",
                 "start",
@@ -121,6 +134,18 @@ def test_fleet_audit_reports_every_host_that_answered(fleet: Fleet) -> None:
         assert set(rows["host"]) == {host} and {"triad", "matmul"} <= set(rows["probe"])
     # ... and the run went into the fleet's history.
     assert len(list((fleet.storage / "history" / "measurements").glob("*.parquet"))) >= 1
+
+
+def test_a_host_that_really_runs_slower_is_named_a_straggler(fleet: Fleet) -> None:
+    result = fleet.audit([*WORKING, SLOW])
+    assert result.returncode == 0, result.stderr
+    assert f"{SLOW}: answered" in result.stderr.splitlines()
+    pdf = Path(result.stdout.strip().splitlines()[-1])
+    text = pdf_text(pdf)
+    health = text[text.index("Fleet health") : text.index("Hosts")]
+    assert "devices within 5 % of their model's median;" in health
+    stragglers = health.split("straggler(s):", 1)[-1]
+    assert "straggler(s):" in health and f"{SLOW} cpu #0" in stragglers, health
 
 
 def test_a_failing_host_is_marked_failed_and_a_host_without_worker_skipped(fleet: Fleet) -> None:

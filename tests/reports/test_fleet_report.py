@@ -58,3 +58,17 @@ def test_a_steady_fleet_says_no_device_drifted(tmp_path: Path) -> None:
     first = render(tmp_path, trend(history), "r0")[0]
     assert "No device measured more than 10 % below" in first
     assert "too few runs" in first
+
+
+def test_first_page_gives_the_fleet_health_and_names_the_straggler(tmp_path: Path) -> None:
+    fleet = pd.concat(
+        [
+            measurements("r0", T0, triad, host=host)
+            for host, triad in (("gpu-01", 3.0e12), ("gpu-02", 3.1e12), ("gpu-03", 2.5e12))
+        ],
+        ignore_index=True,
+    )
+    first = render(tmp_path, trend(fleet), "r0")[0]
+    assert "Fleet health" in first
+    assert "2 of 3 devices within 5 % of their model's median; 1 straggler(s): gpu-03" in first
+    assert "straggler (-16.7 % vs its model)" in first
