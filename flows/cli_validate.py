@@ -8,14 +8,13 @@ measured first), the measured one, their ratio, and the XLA cross-check of bytes
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 import uuid
 from typing import Annotated, Any
 
 import typer
 
-from flows.cli_common import CatalogOption, stderr
+from flows.cli_common import CatalogOption, print_json, stderr
 
 
 def _si(value: Any, unit: str) -> str:
@@ -146,6 +145,6 @@ def validate(
         progress.update(bar, completed=len(steps))
     records = [record(r) for found in results for r in found]
     if as_json:
-        print(json.dumps(records, allow_nan=False))
+        print_json(records)
     else:
         table(records)

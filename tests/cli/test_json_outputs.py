@@ -32,8 +32,9 @@ ARGUMENTS: dict[str, list[str]] = {
     "catalog list": [],
     "rank": [],
     "history": ["--history", "{history}"],
+    "validate": ["--quick"],
 }
-SLOW = {"probe"}
+SLOW = {"probe", "validate"}
 
 
 def json_commands() -> list[str]:
