@@ -188,6 +188,12 @@ def _causal_keys_per_query(arch: Architecture, prompt: int) -> float:
     return full * mean_keys(prompt) + windowed + chunked
 
 
+def head_precision(arch: Architecture, weights: str) -> str:
+    """The embedding/LM head's storage as checkpoints ship it: the model's dtype, unless the
+    weights are wider (a float32 run widens the head too); quantization leaves it alone."""
+    return weights if bytes_per_element(weights) >= bytes_per_element(arch.dtype) else arch.dtype
+
+
 def estimate(
     arch: Architecture,
     *,
@@ -220,7 +226,7 @@ def estimate(
     b_w, b_a = bytes_per_element(weights), bytes_per_element(activations)
     kv = arch.dtype if kv is None else kv
     if head is None:
-        head = weights if b_w >= bytes_per_element(arch.dtype) else arch.dtype
+        head = head_precision(arch, weights)
     b_kv, b_head = bytes_per_element(kv), bytes_per_element(head)
     warnings = []
     if context > arch.max_context:

@@ -10,6 +10,7 @@ the period.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import partial
@@ -19,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks.analysis.workload_model import Architecture, expected_distinct_experts
+from tasks.analysis.workload_model import Architecture, expected_distinct_experts, head_precision
 
 # The workload model's precisions, as JAX dtypes.
 PRECISION_DTYPES: Final = {
@@ -182,7 +183,8 @@ def layer_params(key: jax.Array, s: Shape, layer: int) -> Params:
 def head_params(key: jax.Array, s: Shape) -> Params:
     """The LM head as a ``hidden x vocab`` matrix; its columns are also the embedding."""
     a = s.arch
-    table = _linear(key, a.hidden, (a.hidden, a.vocab), s, False)
+    stored = dataclasses.replace(s, weights=head_precision(a, s.weights))
+    table = _linear(key, a.hidden, (a.hidden, a.vocab), stored, False)
     return {"table": table, "norm": _norm(s, a.hidden, a.norm_bias)}
 
 

@@ -252,7 +252,9 @@ def test_probe_weights_are_the_bytes_the_model_says_a_decode_step_reads(
     )
     from tasks.analysis.workload_model import estimate
 
-    e = estimate(arch, phase="decode", batch=1, context=16, weights="fp32", activations="fp32")
+    e = estimate(
+        arch, phase="decode", batch=1, context=16, weights="fp32", kv="fp32", activations="fp32"
+    )
     reads = e.components["weights"].bytes + e.components["lm_head"].bytes - 4 * arch.hidden
     assert allocated == pytest.approx(reads, rel=1e-12)
     cache = sum(
