@@ -102,7 +102,9 @@ def rank(
     one row per workload: workload_id, rank, starve_month (YYYY-MM or null), bound,
     utilization_now, min_headroom (null when never served), best_mitigation, months_gained,
     served_from (first month its pool holds hardware; null: unserved in the horizon), wall,
-    wall_month, devices_per_replica, max_batch (null where unknown or unbounded).
+    wall_month, devices_per_replica, max_batch (null where unknown or unbounded),
+    served_batch (the batch its supply is evaluated at where its latency target caps it below
+    its own; null: its own batch).
     """
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
@@ -133,6 +135,7 @@ def rank(
         horizon_months,
         workloads_source=profiles.workloads_source,
         roadmap_source=profiles.roadmap_source,
+        catalog=profiles.catalog,
     )
     ranked = rank_projection(projection, catalog=profiles.catalog)
     missing = missing_interconnect(profiles.catalog, projection.projector.fleet.models)

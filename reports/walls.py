@@ -122,6 +122,9 @@ def replica_facts(r: Any) -> list[list[str]]:
     else:
         replica = f"{int(r.devices_per_replica)} x {r.replica_accelerator_id}"
     batch = "unbounded" if pd.isna(r.max_batch) else f"{int(r.max_batch):,}"
+    served = getattr(r, "served_batch", None)
+    if served is not None and not pd.isna(served):
+        batch += " (supply evaluated at it: the SLO caps the batch)"
     return [
         ["Wall", wall_label(r), "Served from", _month(r.served_from)],
         ["Replica", replica, "Max batch", batch],
@@ -157,7 +160,9 @@ def method_lines(devices: pd.DataFrame) -> list[str]:
         "A replica's step on n devices: max(bytes/(n·BW), FLOPs/(n·F)) + 2(n−1)/n · all-reduce "
         "bytes / interconnect bandwidth (one all-reduce of the activations after the attention "
         "and FFN blocks of every layer; link latency not counted); max batch = the largest that "
-        "fits the replica and meets the target. Rows without a model preset: weights and KV "
+        "fits the replica and meets the target; where that is below the workload's batch (and "
+        "at least 1) its supply is evaluated at it (fewer sequences share each read of the "
+        "weights). Rows without a model preset: weights and KV "
         "split as for the batch mitigation, no communication term. Training replicas hold one "
         "sequence (the rest is data parallel). Before a pool holds hardware a workload is not "
         "served (no headroom); before its start_month it has no demand.",

@@ -92,10 +92,10 @@ def _starve_of(
     counts = projector.fleet.counts
     if mitigation.key in changes:
         variant, applicable, reason = precision_variant(
-            figures, projector.workloads, changes[mitigation.key]
+            figures, projector.served_workloads, changes[mitigation.key]
         )
     elif kind == "batch":
-        variant, applicable = batch_figures(figures, projector.workloads, int(arg[1:]))
+        variant, applicable = batch_figures(figures, projector.served_workloads, int(arg[1:]))
         reason[~applicable] = "decode rows only, whose weights and KV cache can be told apart"
     else:
         target = projector.fleet.pools.index(arg)

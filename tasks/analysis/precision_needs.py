@@ -59,6 +59,7 @@ def _restricted(projector: Projector, rows: np.ndarray) -> Projector:
     shared. Headroom is per workload (share x supply / demand), so it is unchanged."""
     view = copy.copy(projector)
     view.workloads = projector.workloads.iloc[rows]
+    view.served_workloads = projector.served_workloads.iloc[rows]
     view.pool_index = projector.pool_index[rows]
     view.demand = projector.demand[rows]
     view.share = projector.share[rows]
@@ -83,7 +84,7 @@ def _options(view: Projector) -> list[_Option]:
     figures = view.baseline_figures
     options = [_Option(AS_IS, "as is", figures, np.ones(len(figures.precision), dtype=bool))]
     for change in PRECISION_CHANGES:
-        variant, applies, _ = precision_variant(figures, view.workloads, change)
+        variant, applies, _ = precision_variant(figures, view.served_workloads, change)
         options.append(_Option(change.key, change.label, variant, applies, change.compute))
     return options
 

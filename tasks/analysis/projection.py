@@ -17,6 +17,14 @@ served then (headroom NaN: no supply figure, so neither starvation nor shortfall
 as unserved). A workload with a ``start_month`` has no demand before it (headroom +inf) and its
 ``demand_units_per_s`` is the demand at that month: D(t) = D0·(1+g)^((t-s)/12) for t >= s, where
 s = max(0, start month index); a start after the horizon is an error.
+
+The batch a workload is served at: with the catalog (memory sizes), a decode or prefill
+workload whose latency target (``tpot_slo_s`` / ``ttft_slo_s``) caps its largest batch on its
+replica (``max_batch``, 1 <= max_batch < batch) has its supply evaluated at max_batch, not at
+its own batch: fewer sequences share each read of the weights, so each unit costs more bytes
+(:mod:`tasks.analysis.served_batch` re-derives the figures as the batch mitigation does).
+``Projector.served_batch`` holds that batch (NaN: served at its own). Where batch 1 already
+misses the target (max_batch 0, a latency wall) the figures are kept and the wall reports it.
 """
 
 from __future__ import annotations
@@ -185,6 +193,7 @@ class Projector:
         *,
         workloads_source: str = "workloads",
         roadmap_source: str = "roadmap",
+        catalog: pd.DataFrame | None = None,
     ) -> None:
         self.months = horizon_months(start, months)
         self.workloads = workloads
@@ -215,7 +224,15 @@ class Projector:
             * (growth[:, None] ** (t / 12.0)),
             0.0,
         )
-        self.baseline_figures = Figures.of(workloads)
+        self.served_batch = np.full(len(workloads), np.nan)
+        self.served_workloads = workloads
+        if catalog is not None:
+            # Imported here: sizing replicas reads this projector's fleet and ceilings.
+            from tasks.analysis.served_batch import at_batch, slo_batch
+
+            self.served_batch = slo_batch(self, catalog)
+            self.served_workloads = at_batch(workloads, self.served_batch)
+        self.baseline_figures = Figures.of(self.served_workloads)
         self._baseline_terms = self._terms(self.baseline_figures, self.fleet.counts)
         self._raise_unsupported(self._baseline_terms[3])
         full_supply_served = np.where(
@@ -369,6 +386,7 @@ def project(
     *,
     workloads_source: str = "workloads",
     roadmap_source: str = "roadmap",
+    catalog: pd.DataFrame | None = None,
 ) -> Projection:
     projector = Projector(
         workloads,
@@ -378,6 +396,7 @@ def project(
         months,
         workloads_source=workloads_source,
         roadmap_source=roadmap_source,
+        catalog=catalog,
     )
     return Projection(projector, projector.evaluate(projector.baseline_figures))
 
@@ -394,4 +413,5 @@ def project_profiles(
         months,
         workloads_source=profiles.workloads_source,
         roadmap_source=profiles.roadmap_source,
+        catalog=profiles.catalog,
     )

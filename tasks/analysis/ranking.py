@@ -40,6 +40,7 @@ RANKING_COLUMNS = (
     "wall_month",
     "devices_per_replica",
     "max_batch",
+    "served_batch",
     "replica_accelerator_id",
     "wall_remedy",
 )
@@ -121,10 +122,18 @@ def rank(
             "months_gained": gained.astype(int),
             "served_from": _month_or_none(projection.months, projector.served_from),
             **wall_columns(projection, walls),
+            "served_batch": _served_batch(projector.served_batch),
         }
     ).iloc[order]
     table.insert(0, "rank", np.arange(1, n + 1))
     return Ranked(table.reset_index(drop=True), mitigations, order, walls)
+
+
+def _served_batch(served: np.ndarray) -> pd.arrays.IntegerArray:
+    """The batch a workload's supply was evaluated at where its SLO caps it below its own
+    batch (:mod:`tasks.analysis.served_batch`); null where it is served at its own."""
+    missing = np.isnan(served)
+    return pd.arrays.IntegerArray(np.where(missing, 0, served).astype(np.int64), missing)
 
 
 def _no_mitigations() -> pd.DataFrame:
@@ -165,6 +174,7 @@ def ranking_rows(ranking: pd.DataFrame) -> list[dict[str, object]]:
             if pd.isna(r.devices_per_replica)
             else int(r.devices_per_replica),
             "max_batch": None if pd.isna(r.max_batch) else int(r.max_batch),
+            "served_batch": None if pd.isna(r.served_batch) else int(r.served_batch),
             "wall_remedy": None if pd.isna(r.wall_remedy) else str(r.wall_remedy),
         }
         for r in records(ranking)

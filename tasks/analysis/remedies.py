@@ -99,7 +99,7 @@ def wall_remedies(
         return out
     # Only the columns the replica sizing reads: taking string columns costs more than sizing.
     subset = projector.workloads[[c for c in _SIZING if c in projector.workloads]].iloc[rows]
-    pool_hw = pool_hardware(projection, catalog)
+    pool_hw = pool_hardware(projector, catalog)
     pool_hw = Hardware(
         pool_hw.memory_bytes,
         pool_hw.bandwidth_bytes_per_s,

@@ -42,7 +42,7 @@ from hardware_profiles.errors import MemwallError
 from tasks.analysis.models.presets import estimate_workload, preset
 from tasks.analysis.number_formats import BYTES_PER_ELEMENT
 from tasks.analysis.precision_changes import decode_split
-from tasks.analysis.projection import _PEAK_INDEX, Projection, lookup
+from tasks.analysis.projection import _PEAK_INDEX, Projector, lookup
 from tasks.analysis.workload_model import DEFAULT_USABLE_MEMORY_FRACTION
 
 DEFAULT_MAX_DEVICES_PER_REPLICA = 8
@@ -307,11 +307,10 @@ def _max_batch(model: StepModel, hw: Hardware, n: np.ndarray, usable: np.ndarray
     return np.asarray(np.where(np.isfinite(best), np.floor(np.clip(best, 0, None) + _EPS), best))
 
 
-def pool_hardware(projection: Projection, catalog: pd.DataFrame) -> Hardware:
+def pool_hardware(projector: Projector, catalog: pd.DataFrame) -> Hardware:
     """The fleet's models: catalog memory and interconnect, calibrated ceilings."""
-    projector = projection.projector
     table = catalog.set_index("accelerator_id").reindex(projector.fleet.models)
-    peak_index = lookup(projector.baseline_figures.precision, _PEAK_INDEX)
+    peak_index = lookup(projector.workloads["precision"].to_numpy(dtype=object), _PEAK_INDEX)
     interconnect = (
         table["interconnect_bandwidth_bytes_per_s"]
         if "interconnect_bandwidth_bytes_per_s" in table

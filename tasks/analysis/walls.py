@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tasks.analysis.projection import NEVER, Projection
+from tasks.analysis.projection import NEVER, Projection, Projector
 from tasks.analysis.remedies import wall_remedies
 from tasks.analysis.replicas import (
     Replicas,
@@ -80,7 +80,7 @@ def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
     model: StepModel | None = None
     if catalog is not None:
         model = step_model(projector.workloads)
-        replicas = size_replicas(model, pool_hardware(projection, catalog))
+        replicas = size_replicas(model, pool_hardware(projector, catalog))
         formable, fast = _formable(projection, replicas)
         has_slo = ~np.isnan(model.slo_s)
         flags[0] = live & ~formable
@@ -98,7 +98,7 @@ def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
     state = np.select(
         [~active, ~served, past, tight], [NO_DEMAND, NOT_SERVED, PAST_WALL, TIGHT], FINE
     )
-    devices, max_batch, accelerator = _reported_replica(projection, replicas)
+    devices, max_batch, accelerator = reported_replica(projector, replicas)
     remedy = (
         np.full(n, None, dtype=object)
         if catalog is None or model is None
@@ -128,12 +128,11 @@ def _formable(projection: Projection, replicas: Replicas) -> tuple[np.ndarray, n
     return formable, fast
 
 
-def _reported_replica(
-    projection: Projection, replicas: Replicas | None
+def reported_replica(
+    projector: Projector, replicas: Replicas | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The replica on the model the pool holds most of in the workload's first served month,
     preferring models a replica can be formed on."""
-    projector = projection.projector
     n = len(projector.pool_index)
     if replicas is None:
         return np.full(n, np.nan), np.full(n, np.nan), np.full(n, None, dtype=object)
