@@ -311,6 +311,7 @@ def test_json_rows_carry_the_contract_fields() -> None:
         "wall_month": "2027-04",
         "devices_per_replica": None,  # no catalog given: no replica sizing
         "max_batch": None,
+        "served_batch": None,
         "wall_remedy": None,
     }
     assert rows[2]["starve_month"] is None and rows[2]["best_mitigation"] is None

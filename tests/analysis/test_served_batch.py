@@ -22,6 +22,7 @@ ridge 692.65e12/2.8475e12 = 243). Supply, the pool's only workload (share 1): 8 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -60,21 +61,21 @@ def _row(**extra: object) -> dict[str, object]:
     }
 
 
-def _ranked(rows: list[dict[str, object]]) -> tuple[pd.DataFrame, list[dict[str, object]]]:
+def _ranked(row: dict[str, object]) -> tuple[dict[str, Any], dict[str, object]]:
+    """The ranking row and the ``rank --json`` row of a pool's only workload."""
     catalog = builtin_catalog()
-    workloads = validate_frame(pd.DataFrame(rows), WORKLOADS, "w")
+    workloads = validate_frame(pd.DataFrame([row]), WORKLOADS, "w")
     roadmap = _roadmap([("h100", "2026-01-01", "nvidia-h100-sxm", 8)])
     projection = project(workloads, roadmap, calibrate(catalog), START, 6, catalog=catalog)
     ranking = rank(projection, with_mitigations=False, catalog=catalog).ranking
-    return ranking.set_index("workload_id"), ranking_rows(ranking)
+    return {str(k): v for k, v in ranking.iloc[0].items()}, ranking_rows(ranking)[0]
 
 
 def test_a_tpot_target_that_caps_the_batch_from_32_to_8_sets_the_supply() -> None:
-    ranking, rows = _ranked([_row(tpot_slo_s=6.4e-3)])
-    r = ranking.loc["w"]
+    r, row = _ranked(_row(tpot_slo_s=6.4e-3))
     assert r["max_batch"] == 8
     assert r["served_batch"] == 8
-    assert rows[0]["served_batch"] == 8
+    assert row["served_batch"] == 8
     assert r["arithmetic_intensity_flops_per_byte"] == pytest.approx(14e9 / 2.25e9)
     assert r["headroom_now"] == pytest.approx(8 * BW / 2.25e9 / 12_000)  # 0.8437
     assert r["headroom_now"] == pytest.approx(0.84375, rel=1e-4)
@@ -83,10 +84,9 @@ def test_a_tpot_target_that_caps_the_batch_from_32_to_8_sets_the_supply() -> Non
 
 
 def test_without_a_target_the_workload_is_served_at_its_own_batch() -> None:
-    ranking, rows = _ranked([_row()])
-    r = ranking.loc["w"]
+    r, row = _ranked(_row())
     assert pd.isna(r["served_batch"])
-    assert rows[0]["served_batch"] is None
+    assert row["served_batch"] is None
     assert r["headroom_now"] == pytest.approx(8 * BW / 0.9375e9 / 12_000)  # 2.0249
     assert r["starve_month"] is None
 
@@ -95,8 +95,7 @@ def test_a_latency_wall_keeps_the_workload_figures() -> None:
     # 0.5 ms: batch 1 reads 14.5e9 B, 14.5e9/2.8475e12 = 5.09 ms on one H100 and 5.09/8 =
     # 0.637 ms split over the cap of 8 (no architecture: no communication term) > 0.5 ms.
     # max_batch 0: the figures stay the row's, headroom 8 x 2.8475e12/0.9375e9/12,000 = 2.0249.
-    ranking, _ = _ranked([_row(tpot_slo_s=0.5e-3)])
-    r = ranking.loc["w"]
+    r, _ = _ranked(_row(tpot_slo_s=0.5e-3))
     assert r["wall"] == "latency"
     assert r["max_batch"] == 0
     assert pd.isna(r["served_batch"])
@@ -113,18 +112,17 @@ def test_a_preset_row_is_re_derived_by_the_workload_model_at_the_served_batch() 
         "pool": "h100",
         "demand_units_per_s": 12_000.0,
     }
-    uncapped, _ = _ranked([row])
+    uncapped, _ = _ranked(row)
     # A target between the step times at batch 8 and 9 on one H100 (8B at 4k fits one).
     step = [(e.bytes_per_unit * b) / BW for e, b in ((e8, 8), (e32, 32))]
     e9 = estimate(preset("llama-3.1-8b"), phase="decode", batch=9, context=4096)
     slo = (step[0] + e9.bytes_per_unit * 9 / BW) / 2
     assert step[0] < slo < step[1]
-    capped, _ = _ranked([{**row, "tpot_slo_s": slo}])
-    r = capped.loc["w"]
+    r, _ = _ranked({**row, "tpot_slo_s": slo})
     assert r["served_batch"] == 8
     assert r["arithmetic_intensity_flops_per_byte"] == pytest.approx(
         e8.flops_per_unit / e8.bytes_per_unit
     )
     assert r["headroom_now"] == pytest.approx(
-        uncapped.loc["w", "headroom_now"] * e32.bytes_per_unit / e8.bytes_per_unit
+        uncapped["headroom_now"] * e32.bytes_per_unit / e8.bytes_per_unit
     )

@@ -27,6 +27,7 @@ KEYS = {
     "wall_month",
     "devices_per_replica",
     "max_batch",
+    "served_batch",
     "wall_remedy",
 }
 
