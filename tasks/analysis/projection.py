@@ -23,7 +23,9 @@ workload whose latency target (``tpot_slo_s`` / ``ttft_slo_s``) caps its largest
 replica (``max_batch``, 1 <= max_batch < batch) has its supply evaluated at max_batch, not at
 its own batch: fewer sequences share each read of the weights, so each unit costs more bytes
 (:mod:`tasks.analysis.served_batch` re-derives the figures as the batch mitigation does).
-``Projector.served_batch`` holds that batch (NaN: served at its own). Where batch 1 already
+``Projector.served_batch`` holds that batch (NaN: served at its own), ``served_workloads`` the
+table at it (what the mitigations re-derive from; the walls read the workload's own batch).
+Where batch 1 already
 misses the target (max_batch 0, a latency wall) the figures are kept and the wall reports it.
 """
 

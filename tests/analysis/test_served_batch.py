@@ -30,10 +30,11 @@ import pytest
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import WORKLOADS
+from reports.walls import replica_facts
 from tasks.analysis.calibration import calibrate
 from tasks.analysis.models.presets import preset
 from tasks.analysis.projection import project
-from tasks.analysis.ranking import rank, ranking_rows
+from tasks.analysis.ranking import rank, ranking_rows, records
 from tasks.analysis.workload_model import estimate
 from tests.analysis.test_projection import _roadmap
 
@@ -61,13 +62,17 @@ def _row(**extra: object) -> dict[str, object]:
     }
 
 
-def _ranked(row: dict[str, object]) -> tuple[dict[str, Any], dict[str, object]]:
-    """The ranking row and the ``rank --json`` row of a pool's only workload."""
+def _ranking(row: dict[str, object]) -> pd.DataFrame:
     catalog = builtin_catalog()
     workloads = validate_frame(pd.DataFrame([row]), WORKLOADS, "w")
     roadmap = _roadmap([("h100", "2026-01-01", "nvidia-h100-sxm", 8)])
     projection = project(workloads, roadmap, calibrate(catalog), START, 6, catalog=catalog)
-    ranking = rank(projection, with_mitigations=False, catalog=catalog).ranking
+    return rank(projection, with_mitigations=False, catalog=catalog).ranking
+
+
+def _ranked(row: dict[str, object]) -> tuple[dict[str, Any], dict[str, object]]:
+    """The ranking row and the ``rank --json`` row of a pool's only workload."""
+    ranking = _ranking(row)
     return {str(k): v for k, v in ranking.iloc[0].items()}, ranking_rows(ranking)[0]
 
 
@@ -126,3 +131,10 @@ def test_a_preset_row_is_re_derived_by_the_workload_model_at_the_served_batch() 
     assert r["headroom_now"] == pytest.approx(
         uncapped["headroom_now"] * e32.bytes_per_unit / e8.bytes_per_unit
     )
+
+
+def test_the_workload_page_says_its_supply_is_evaluated_at_the_slo_batch() -> None:
+    capped = replica_facts(next(records(_ranking(_row(tpot_slo_s=6.4e-3)))))
+    assert capped[1][3] == "8 (supply evaluated at it: the SLO caps the batch)"
+    latency_wall = replica_facts(next(records(_ranking(_row(tpot_slo_s=0.5e-3)))))
+    assert latency_wall[1][3] == "0"
