@@ -70,8 +70,10 @@ def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
         label, gained = best_mitigation(mitigations, n)
     else:
         label, gained = np.full(n, None, dtype=object), np.zeros(n)
-    bandwidth_now = projector.fleet.counts[projector.pool_index, :, 0] @ (
-        projector.ceilings.bandwidth
+    bandwidth_now = np.einsum(
+        "nh,nh->n",
+        projector.fleet.counts[projector.pool_index, :, 0],
+        projector.workload_bandwidth(),
     )
     ai = projector.baseline_figures.intensity
     table = pd.DataFrame(
