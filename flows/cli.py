@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from flows import cli_analysis, cli_catalog, cli_ops, cli_probe, cli_workloads
+from flows import cli_analysis, cli_catalog, cli_ops, cli_predict, cli_probe, cli_workloads
 from flows.cli_common import (
     CatalogOption,
     RoadmapOption,
@@ -130,6 +130,8 @@ app.add_typer(cli_catalog.catalog_app, name="catalog")
 app.add_typer(cli_catalog.roadmap_app, name="roadmap")
 app.command("rank")(cli_analysis.rank)
 app.command("whatif")(cli_analysis.whatif)
+for _name in ("predict", "backtest"):
+    app.command(_name)(getattr(cli_predict, _name))
 for _name in ("fleet", "deploy", "serve", "history"):
     app.command(_name)(getattr(cli_ops, _name))
 

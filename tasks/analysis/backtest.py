@@ -19,12 +19,14 @@ freedom taken by the fit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.published_runs import builtin_published_runs, read_published_runs
 from tasks.analysis.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
 from tasks.analysis.efficiency import FITTED_CEILING, FittedDefaults
 from tasks.analysis.models.presets import PRESETS
@@ -137,17 +139,23 @@ def _steps(rows: pd.DataFrame, bandwidth: np.ndarray, flops: np.ndarray) -> np.n
 
 
 def _fit_one(rows: pd.DataFrame, phase: str, label: str) -> Efficiency:
-    grid = _GRID[None, :]
-    if FITTED_CEILING[phase] == "bandwidth":
-        steps = _steps(rows, grid, np.array([[STREAM_FLOPS.value]]))
-    else:
-        steps = _steps(rows, np.array([[STREAM_BANDWIDTH.value]]), grid)
-    residual = np.log(steps / rows["measured_step_s"].to_numpy(float)[:, None])
+    """Least squares in log space on a grid, then on a finer grid around the best point."""
+
+    def residuals(grid: np.ndarray) -> np.ndarray:
+        if FITTED_CEILING[phase] == "bandwidth":
+            steps = _steps(rows, grid[None, :], np.array([[STREAM_FLOPS.value]]))
+        else:
+            steps = _steps(rows, np.array([[STREAM_BANDWIDTH.value]]), grid[None, :])
+        return np.asarray(np.log(steps / rows["measured_step_s"].to_numpy(float)[:, None]))
+
+    coarse = int(np.argmin((residuals(_GRID) ** 2).sum(axis=0)))
+    fine = np.geomspace(_GRID[max(coarse - 1, 0)], _GRID[min(coarse + 1, len(_GRID) - 1)], 401)
+    residual = residuals(fine)
     best = int(np.argmin((residual**2).sum(axis=0)))
     n = len(rows)
     spread = float(np.sqrt((residual[:, best] ** 2).sum() / max(n - 1, 1)))
     source = f"fitted on {n} published run{'s' if n > 1 else ''} ({phase}, {label})"
-    return Efficiency(float(_GRID[best]), source, spread)
+    return Efficiency(float(fine[best]), source, spread)
 
 
 def fit_defaults(prepared: pd.DataFrame) -> FittedDefaults:
@@ -225,3 +233,9 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
     ]  # fmt: skip
     table = pd.DataFrame(out, columns=columns)
     return Backtest(table, skipped, fitted, pd.Series(stream_errors, index=table.index, dtype=float))
+
+
+def load_backtest(catalog: pd.DataFrame, runs: str | Path | None = None) -> Backtest:
+    """The backtest of a published-runs file, or of the runs memwall ships."""
+    table = builtin_published_runs() if runs is None else read_published_runs(runs)
+    return backtest(table, catalog)

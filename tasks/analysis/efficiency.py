@@ -34,6 +34,8 @@ PHASE_CEILINGS: Final = ("decode", "prefill", "training")
 WORKLOAD_PROBES: Final = {"workload-decode": "decode", "workload-prefill": "prefill"}
 FITTED_CEILING: Final = {"decode": "bandwidth", "prefill": "flops"}
 _USABLE: Final = ("ok", "unstable")
+# Source of a phase's compute efficiency where STREAM's per-precision figures stand.
+PER_PRECISION: Final = "per precision: matmul measured or default"
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,33 @@ def phase_columns(
                     label = "STREAM triad measured" if origin == "measured" else "default"
                 else:
                     values.append(float("nan"))
-                    label = "per precision: matmul measured or default"
+                    label = PER_PRECISION
                 sources.append(label + spread_note)
                 spreads.append(stream_spread)
             columns[f"{ceiling}_efficiency_{phase}"] = values
             columns[f"{ceiling}_from_{phase}"] = sources
             columns[f"{ceiling}_spread_{phase}"] = spreads
     return base.assign(**{k: pd.Series(v, index=base.index) for k, v in columns.items()})
+
+
+def efficiencies_for(
+    calibrated: pd.DataFrame, accelerator_id: str, phase: str, precision: str
+) -> tuple[Efficiency, Efficiency]:
+    """The (bandwidth, compute) efficiencies a ``phase`` workload at ``precision`` gets on
+    ``accelerator_id``: the phase's own where it has one, else the STREAM-based figure at
+    that precision."""
+    row = calibrated.set_index("accelerator_id").loc[accelerator_id]
+    bandwidth = Efficiency(
+        float(row[f"bandwidth_efficiency_{phase}"]),
+        str(row[f"bandwidth_from_{phase}"]),
+        float(row[f"bandwidth_spread_{phase}"]),
+    )
+    value = float(row[f"flops_efficiency_{phase}"])
+    source = str(row[f"flops_from_{phase}"])
+    if np.isnan(value):
+        peak = "int8" if precision == "int4" else precision
+        value = float(row[f"flops_efficiency_{peak}"])
+        origin = str(row[f"flops_from_{peak}"])
+        stream = f"STREAM matmul {peak} measured" if origin == "measured" else "default"
+        source = source.replace(PER_PRECISION, stream)
+    return bandwidth, Efficiency(value, source, float(row[f"flops_spread_{phase}"]))
