@@ -175,12 +175,12 @@ class Outcome:
     @property
     def starve_index(self) -> np.ndarray:
         """First month with headroom < 1 while memory-bound, NEVER (-1) where none."""
-        return _first(self.supported[:, None] & (self.headroom < 1) & self.memory_bound)
+        return first_index(self.supported[:, None] & (self.headroom < 1) & self.memory_bound)
 
     @property
     def shortfall_index(self) -> np.ndarray:
         """First month with headroom < 1 while compute-bound: reported, not starvation."""
-        return _first(self.supported[:, None] & (self.headroom < 1) & ~self.memory_bound)
+        return first_index(self.supported[:, None] & (self.headroom < 1) & ~self.memory_bound)
 
 
 def lookup(values: np.ndarray, table: dict[str, T]) -> np.ndarray:
@@ -189,7 +189,7 @@ def lookup(values: np.ndarray, table: dict[str, T]) -> np.ndarray:
     return np.array([table[v] for v in distinct])[inverse.reshape(-1)]
 
 
-def _first(mask: np.ndarray) -> np.ndarray:
+def first_index(mask: np.ndarray) -> np.ndarray:
     hit = mask.any(axis=1)
     return np.where(hit, mask.argmax(axis=1), NEVER)
 
@@ -290,16 +290,13 @@ class Projector:
 
         ``counts`` is (pools, models, months): what the workloads of each pool run on.
         """
-        ai = figures.intensity
-        peak_index = lookup(figures.precision, _PEAK_INDEX)
-        peak = self.ceilings.flops[self.phase_index, :, peak_index]  # (workloads, models)
+        bandwidth_term, peak = self.per_device_terms(figures)
         held = counts.max(axis=2) > 0  # (pools, models)
         supported = ~(np.isnan(peak) & held[self.pool_index]).any(axis=1)
         peak = np.nan_to_num(peak)
-        bandwidth_term = ai[:, None] * self.workload_bandwidth()
         attainable = np.minimum(peak, bandwidth_term)
         n_months = counts.shape[2]
-        out = [np.zeros((len(ai), n_months)) for _ in range(3)]
+        out = [np.zeros((len(peak), n_months)) for _ in range(3)]
         for pool in np.unique(self.pool_index):
             rows = self.pool_index == pool
             c = counts[pool]
@@ -307,6 +304,13 @@ class Projector:
                 # einsum, not @: BLAS threads cost more than they save on (n x 5) @ (5 x 18).
                 target[rows] = np.einsum("nh,ht->nt", per_device[rows], c)
         return out[0], out[1], out[2], supported
+
+    def per_device_terms(self, figures: Figures) -> tuple[np.ndarray, np.ndarray]:
+        """AI·BW and F of one device of each model for each workload, (workloads, models);
+        F is NaN where the model has no peak at the workload's precision."""
+        peak_index = lookup(figures.precision, _PEAK_INDEX)
+        peak = self.ceilings.flops[self.phase_index, :, peak_index]
+        return figures.intensity[:, None] * self.workload_bandwidth(), np.asarray(peak)
 
     def workload_bandwidth(self) -> np.ndarray:
         """Usable bandwidth of each model for each workload's phase, (workloads, models)."""

@@ -1,6 +1,7 @@
 """The ranking: earliest starvation first, then lowest headroom; workloads that never starve
 in the horizon last, by their lowest headroom. One row per workload, with the mitigation that
-moves its starvation month the furthest."""
+moves its starvation month the furthest, and the P10-P90 band of its starvation month
+(``tasks.analysis.uncertainty``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pandas as pd
 
 from tasks.analysis.mitigations import best_mitigation, mitigate
 from tasks.analysis.projection import NEVER, Projection
+from tasks.analysis.uncertainty import Band, band
 
 RANKING_COLUMNS = (
     "rank",
@@ -31,6 +33,8 @@ RANKING_COLUMNS = (
     "min_headroom",
     "min_headroom_month",
     "starve_month",
+    "starve_month_p10",
+    "starve_month_p90",
     "shortfall_month",
     "best_mitigation",
     "months_gained",
@@ -44,6 +48,7 @@ class Ranked:
     ranking: pd.DataFrame
     mitigations: pd.DataFrame
     order: np.ndarray  # ranking row i is workload order[i] of the projection
+    band: Band | None = None  # in the projection's workload order, like ``order`` indexes
 
 
 def _month_or_none(months: list[dt.date], index: np.ndarray) -> np.ndarray:
@@ -51,7 +56,10 @@ def _month_or_none(months: list[dt.date], index: np.ndarray) -> np.ndarray:
     return np.asarray(lookup[np.where(index == NEVER, len(months), index)])
 
 
-def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
+def rank(
+    projection: Projection, *, with_mitigations: bool = True, supply_spread: np.ndarray | None = None
+) -> Ranked:
+    """The ranking; ``supply_spread`` overrides each workload's supply spread for the band."""
     projector = projection.projector
     outcome = projection.outcome
     workloads = projector.workloads
@@ -76,6 +84,7 @@ def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
         projector.workload_bandwidth(),
     )
     ai = projector.baseline_figures.intensity
+    dates = band(projection, supply_spread)
     table = pd.DataFrame(
         {
             "workload_id": workloads["workload_id"].to_numpy(),
@@ -94,13 +103,15 @@ def rank(projection: Projection, *, with_mitigations: bool = True) -> Ranked:
                 projection.months, outcome.headroom.argmin(axis=1)
             ),
             "starve_month": _month_or_none(projection.months, starve),
+            "starve_month_p10": _month_or_none(projection.months, dates.starve_p10_index),
+            "starve_month_p90": _month_or_none(projection.months, dates.starve_p90_index),
             "shortfall_month": _month_or_none(projection.months, outcome.shortfall_index),
             "best_mitigation": label,
             "months_gained": gained.astype(int),
         }
     ).iloc[order]
     table.insert(0, "rank", np.arange(1, n + 1))
-    return Ranked(table.reset_index(drop=True), mitigations, order)
+    return Ranked(table.reset_index(drop=True), mitigations, order, dates)
 
 
 def _no_mitigations() -> pd.DataFrame:
@@ -122,13 +133,19 @@ def records(frame: pd.DataFrame) -> Iterator[Any]:
     return frame.itertuples(index=False)
 
 
+def _yyyymm(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else f"{value:%Y-%m}"
+
+
 def ranking_rows(ranking: pd.DataFrame) -> list[dict[str, object]]:
     """The ranking as JSON-ready rows (``memwall rank --json``, the Prefect table artifact)."""
     return [
         {
             "workload_id": str(r.workload_id),
             "rank": int(r.rank),
-            "starve_month": None if pd.isna(r.starve_month) else f"{r.starve_month:%Y-%m}",
+            "starve_month": _yyyymm(r.starve_month),
+            "starve_month_p10": _yyyymm(r.starve_month_p10),
+            "starve_month_p90": _yyyymm(r.starve_month_p90),
             "bound": str(r.bound),
             "utilization_now": float(r.utilization_now),
             "min_headroom": float(r.min_headroom),
