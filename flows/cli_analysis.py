@@ -2,8 +2,9 @@
 
 Both read the same profiles as ``memwall audit`` and run the same code; neither starts Prefect.
 Calibration uses a measurements file where one is given (``--measurements``, as written by an
-audit), else the default efficiencies, which ``--bandwidth-efficiency`` and
-``--flops-efficiency`` override.
+audit), else the defaults fitted on the published runs (``memwall backtest``), else the
+STREAM-based default efficiencies, which ``--bandwidth-efficiency`` and ``--flops-efficiency``
+override.
 """
 
 from __future__ import annotations
@@ -39,13 +40,16 @@ BandwidthEfficiencyOption = Annotated[
     float,
     typer.Option(
         "--bandwidth-efficiency",
-        help="Bandwidth efficiency for models not measured, in (0, 1].",
+        help="Bandwidth efficiency for models and phases neither measured nor fitted on "
+        "published runs, in (0, 1].",
     ),
 ]
 FlopsEfficiencyOption = Annotated[
     float,
     typer.Option(
-        "--flops-efficiency", help="Compute efficiency for models not measured, in (0, 1]."
+        "--flops-efficiency",
+        help="Compute efficiency for models and phases neither measured nor fitted on "
+        "published runs, in (0, 1].",
     ),
 ]
 
@@ -91,13 +95,16 @@ def rank(
 
     Starvation is the first month a workload's headroom (supply over demand) drops below 1
     while it is memory-bound; each workload's best mitigation and the months it buys are
-    shown. With --json, one row per workload: workload_id, rank, starve_month (YYYY-MM or
-    null), bound, utilization_now, min_headroom, best_mitigation, months_gained.
+    shown, with its P10-P90 band. With --json, one row per workload: workload_id, rank,
+    starve_month, starve_month_p10, starve_month_p90 (YYYY-MM or null), bound,
+    utilization_now, min_headroom, best_mitigation, months_gained.
     """
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
+    from reports.accuracy import row_likely
     from reports.content import findings
-    from reports.story import headline, month
+    from reports.story import headline
+    from tasks.analysis.backtest import load_backtest
     from tasks.analysis.calibration import calibrate
     from tasks.analysis.projection import project
     from tasks.analysis.ranking import rank as rank_projection
@@ -112,6 +119,7 @@ def rank(
         measured,
         bandwidth_efficiency=bandwidth_efficiency,
         flops_efficiency=flops_efficiency,
+        fitted=load_backtest(profiles.catalog).fitted,
     )
     projection = project(
         profiles.workloads,
@@ -144,7 +152,7 @@ def rank(
             str(r.bound),
             f"{100 * r.utilization_now:.1f} %",
             f"{r.min_headroom:.2f}x",
-            month(r.starve_month),
+            row_likely(r),
             fix,
         )
     Console(highlight=False, markup=False).print(table)

@@ -40,7 +40,8 @@ RunsOption = Annotated[
     Path | None,
     typer.Option(
         "--runs",
-        help="Published-runs CSV (default: the built-in hardware_profiles/data/published_runs.csv).",
+        help="Published-runs CSV (default: the built-in "
+        "hardware_profiles/data/published_runs.csv).",
         dir_okay=False,
     ),
 ]
@@ -142,9 +143,7 @@ def predict(
     )
     bandwidth, flops = efficiencies_for(calibrated, accelerator, phase, activations)
     row = models.set_index("accelerator_id", drop=False).loc[accelerator]
-    result = predict_step(
-        arch, est, {str(k): v for k, v in row.items()}, bandwidth, flops, devices
-    )
+    result = predict_step(arch, est, {str(k): v for k, v in row.items()}, bandwidth, flops, devices)
     if as_json:
         print(json.dumps(strict_json(result.as_json()), indent=2, allow_nan=False))
         return
@@ -247,8 +246,7 @@ def print_backtest(result: Backtest, out: Console) -> None:
     for (phase, vendor), e in result.fitted.efficiencies.items():
         ceiling = "bandwidth" if phase == "decode" else "compute"
         out.print(
-            f"default {phase} {ceiling} efficiency ({vendor or 'all vendors'}): "
-            f"{_efficiency(e)}",
+            f"default {phase} {ceiling} efficiency ({vendor or 'all vendors'}): {_efficiency(e)}",
             markup=False,
             soft_wrap=True,
         )

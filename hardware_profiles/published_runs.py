@@ -108,9 +108,7 @@ def validate_published_runs(sheet: pd.DataFrame, source: str | Path) -> pd.DataF
         seen.add(cells["run_id"])
         for column, choices in _CHOICES.items():
             if cells[column] not in choices:
-                raise bad(
-                    column, f"{cells[column]!r} is not valid; valid: {', '.join(choices)}"
-                )
+                raise bad(column, f"{cells[column]!r} is not valid; valid: {', '.join(choices)}")
         if METRICS[cells["metric"]] != cells["phase"]:
             raise bad(
                 "metric",

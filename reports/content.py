@@ -12,6 +12,8 @@ import pandas as pd
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.schema import Accelerator
 from reports.charts import Ceiling, Event, Point, Series
+from tasks.analysis.backtest import Backtest
+from tasks.analysis.efficiency import efficiency_sources
 from tasks.analysis.mitigations import decode_split
 from tasks.analysis.models.presets import estimate_workload
 from tasks.analysis.projection import Projection, month_index
@@ -37,6 +39,8 @@ class Findings:
     points: list[Point]
     devices: pd.DataFrame
     roofline_precision: str
+    efficiencies: pd.DataFrame | None = None  # per model and phase, with sources
+    backtest: Backtest | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,7 @@ def findings(
     roadmap: pd.DataFrame,
     measurements: pd.DataFrame | None = None,
     top_n: int = TOP_N,
+    backtest: Backtest | None = None,
 ) -> Findings:
     projector = projection.projector
     outcome = projection.outcome
@@ -168,8 +173,14 @@ def findings(
             dtype=object,
         ),
     )
+    band = ranked.band
     timelines = [
-        Series(f"{i + 1}. {ranking['name'].iloc[i]}", list(outcome.headroom[w]))
+        Series(
+            f"{i + 1}. {ranking['name'].iloc[i]}",
+            list(outcome.headroom[w]),
+            None if band is None else list(band.headroom_p10[w]),
+            None if band is None else list(band.headroom_p90[w]),
+        )
         for i, w in enumerate(order[:TIMELINE_SERIES])
     ]
     precision = str(workloads["precision"].mode().iloc[0])
@@ -201,4 +212,6 @@ def findings(
         points=points,
         devices=devices,
         roofline_precision=precision,
+        efficiencies=efficiency_sources(calibrated, models, precision),
+        backtest=backtest,
     )

@@ -18,9 +18,10 @@ freedom taken by the fit.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -36,9 +37,7 @@ from tasks.analysis.workload_model import estimate
 MIN_FIT_RUNS: Final = 2
 _GRID: Final = np.geomspace(0.02, 1.0, 800)
 _UNIT: Final = Efficiency(1.0, "", 0.0)
-STREAM_BANDWIDTH: Final = Efficiency(
-    DEFAULT_BANDWIDTH_EFFICIENCY, "default (STREAM-based)", 0.0
-)
+STREAM_BANDWIDTH: Final = Efficiency(DEFAULT_BANDWIDTH_EFFICIENCY, "default (STREAM-based)", 0.0)
 STREAM_FLOPS: Final = Efficiency(DEFAULT_FLOPS_EFFICIENCY, "default (STREAM-based)", 0.0)
 
 
@@ -87,7 +86,8 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
     known = catalog.set_index("accelerator_id", drop=False)
     rows: list[dict[str, object]] = []
     skipped: list[str] = []
-    for number, run in enumerate(runs.itertuples(index=False), start=1):
+    each: Iterator[Any] = runs.itertuples(index=False)  # typed loosely: columns of mixed types
+    for number, run in enumerate(each, start=1):
         where = f"row {number} ({run.run_id})"
         if run.model_preset not in PRESETS:
             skipped.append(f"{where}: preset {run.model_preset!r} is unknown to this memwall")
@@ -135,7 +135,9 @@ def _steps(rows: pd.DataFrame, bandwidth: np.ndarray, flops: np.ndarray) -> np.n
     """Predicted step times for efficiencies broadcast against the rows."""
     memory = rows["memory_s_at_1"].to_numpy(float)[:, None] / bandwidth
     compute = rows["compute_s_at_1"].to_numpy(float)[:, None] / flops
-    return np.asarray(np.maximum(memory, compute) + rows["communication_s"].to_numpy(float)[:, None])
+    return np.asarray(
+        np.maximum(memory, compute) + rows["communication_s"].to_numpy(float)[:, None]
+    )
 
 
 def _fit_one(rows: pd.DataFrame, phase: str, label: str) -> Efficiency:
@@ -174,10 +176,12 @@ def fit_defaults(prepared: pd.DataFrame) -> FittedDefaults:
                 fitted[(phase, str(vendor))] = _fit_one(group, phase, str(vendor))
     stream = None
     if not fit.empty:
-        steps = _steps(
-            fit, np.array([[STREAM_BANDWIDTH.value]]), np.array([[STREAM_FLOPS.value]])
-        )[:, 0]
-        stream = float(np.sqrt(np.mean(np.log(steps / fit["measured_step_s"].to_numpy(float)) ** 2)))
+        steps = _steps(fit, np.array([[STREAM_BANDWIDTH.value]]), np.array([[STREAM_FLOPS.value]]))[
+            :, 0
+        ]
+        stream = float(
+            np.sqrt(np.mean(np.log(steps / fit["measured_step_s"].to_numpy(float)) ** 2))
+        )
     return FittedDefaults(fitted, stream)
 
 
@@ -213,9 +217,7 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
                 "context": int(row["context"]),
                 "metric": metric,
                 "measured_value": float(row["measured_value"]),
-                "predicted_value": measured_step_s(
-                    metric, prediction.step_time_s, batch, prompt
-                ),
+                "predicted_value": measured_step_s(metric, prediction.step_time_s, batch, prompt),
                 "measured_step_s": measured,
                 "predicted_step_s": prediction.step_time_s,
                 "error": prediction.step_time_s / measured - 1.0,
@@ -232,7 +234,9 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
         "error", "bound", "bandwidth_efficiency", "flops_efficiency", "efficiency_source",
     ]  # fmt: skip
     table = pd.DataFrame(out, columns=columns)
-    return Backtest(table, skipped, fitted, pd.Series(stream_errors, index=table.index, dtype=float))
+    return Backtest(
+        table, skipped, fitted, pd.Series(stream_errors, index=table.index, dtype=float)
+    )
 
 
 def load_backtest(catalog: pd.DataFrame, runs: str | Path | None = None) -> Backtest:

@@ -108,6 +108,4 @@ def calibrate(
         out[f"flops_efficiency_{precision}"] = eff
         out[f"flops_from_{precision}"] = origin
         out[f"flops_per_s_{precision}"] = catalog[peak_column(precision)].to_numpy() * eff
-    return phase_columns(
-        out, catalog["vendor"], here=measurements, history=history, fitted=fitted
-    )
+    return phase_columns(out, catalog["vendor"], here=measurements, history=history, fitted=fitted)

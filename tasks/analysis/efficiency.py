@@ -66,8 +66,7 @@ def _latest_workload_rows(measurements: pd.DataFrame) -> pd.DataFrame:
         return rows
     latest = rows.groupby(["accelerator_id", "probe"])["measured_at"].transform("max")
     newest_run = rows.loc[rows["measured_at"] == latest, ["accelerator_id", "probe", "run_id"]]
-    keep = rows.merge(newest_run.drop_duplicates(), on=["accelerator_id", "probe", "run_id"])
-    return keep
+    return rows.merge(newest_run.drop_duplicates(), on=["accelerator_id", "probe", "run_id"])
 
 
 def measured_efficiencies(
@@ -84,7 +83,11 @@ def measured_efficiencies(
         values = values[values > 0]
         if values.size == 0:
             continue
-        cv = float(np.nanmedian(group["cv"].to_numpy(dtype=float))) if group["cv"].notna().any() else 0.0
+        cv = (
+            float(np.nanmedian(group["cv"].to_numpy(dtype=float)))
+            if group["cv"].notna().any()
+            else 0.0
+        )
         spread = float(np.hypot(cv, np.std(np.log(values))))
         day = f"{pd.Timestamp(group['measured_at'].max()):%Y-%m-%d}"
         if here:
@@ -112,11 +115,12 @@ def phase_columns(
     ``bandwidth_spread_<phase>``, and ``flops_efficiency_<phase>`` (NaN where the
     STREAM-based per-precision figures stand), ``flops_from_<phase>``, ``flops_spread_<phase>``.
     """
-    measured = {**measured_efficiencies(history, here=False), **measured_efficiencies(here, here=True)}
+    measured = {
+        **measured_efficiencies(history, here=False),
+        **measured_efficiencies(here, here=True),
+    }
     stream_spread = fitted.stream_spread if fitted.stream_spread is not None else 0.0
-    spread_note = (
-        "" if fitted.stream_spread is not None else "; spread unknown: no published runs"
-    )
+    spread_note = "" if fitted.stream_spread is not None else "; spread unknown: no published runs"
     ids = base["accelerator_id"].astype(str).tolist()
     vendor_of = dict(zip(ids, vendors.astype(str), strict=True))
     columns: dict[str, list[object]] = {}
@@ -155,7 +159,7 @@ def efficiencies_for(
     """The (bandwidth, compute) efficiencies a ``phase`` workload at ``precision`` gets on
     ``accelerator_id``: the phase's own where it has one, else the STREAM-based figure at
     that precision."""
-    row = calibrated.set_index("accelerator_id").loc[accelerator_id]
+    row = calibrated.set_index("accelerator_id").loc[accelerator_id].to_dict()
     bandwidth = Efficiency(
         float(row[f"bandwidth_efficiency_{phase}"]),
         str(row[f"bandwidth_from_{phase}"]),
@@ -170,3 +174,35 @@ def efficiencies_for(
         stream = f"STREAM matmul {peak} measured" if origin == "measured" else "default"
         source = source.replace(PER_PRECISION, stream)
     return bandwidth, Efficiency(value, source, float(row[f"flops_spread_{phase}"]))
+
+
+def efficiency_sources(calibrated: pd.DataFrame, models: list[str], precision: str) -> pd.DataFrame:
+    """One row per model and phase: the bandwidth and compute efficiencies the projection
+    used (compute at ``precision`` where the phase has none of its own), each with its source
+    and spread; what the report's method page lists."""
+    rows = []
+    names = set(calibrated["accelerator_id"].astype(str))
+    for model in models:
+        if model not in names:
+            continue
+        for phase in PHASE_CEILINGS:
+            bandwidth, flops = efficiencies_for(calibrated, model, phase, precision)
+            rows.append(
+                {
+                    "accelerator_id": model,
+                    "phase": phase,
+                    "bandwidth_efficiency": bandwidth.value,
+                    "bandwidth_spread": bandwidth.spread,
+                    "bandwidth_source": bandwidth.source,
+                    "flops_efficiency": flops.value,
+                    "flops_spread": flops.spread,
+                    "flops_source": flops.source,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "accelerator_id", "phase", "bandwidth_efficiency", "bandwidth_spread",
+            "bandwidth_source", "flops_efficiency", "flops_spread", "flops_source",
+        ],
+    )  # fmt: skip

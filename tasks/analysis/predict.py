@@ -133,9 +133,7 @@ def predict(
     peak = _number(accelerator, peak_column(estimate.precision))
     if peak is None:
         have = [
-            p
-            for p in PEAK_PRECISIONS
-            if _number(accelerator, f"peak_flops_per_s_{p}") is not None
+            p for p in PEAK_PRECISIONS if _number(accelerator, f"peak_flops_per_s_{p}") is not None
         ]
         raise PredictionError(
             f"{name} has no dense {estimate.precision} peak to run the matmuls at; "

@@ -57,7 +57,10 @@ def _month_or_none(months: list[dt.date], index: np.ndarray) -> np.ndarray:
 
 
 def rank(
-    projection: Projection, *, with_mitigations: bool = True, supply_spread: np.ndarray | None = None
+    projection: Projection,
+    *,
+    with_mitigations: bool = True,
+    supply_spread: np.ndarray | None = None,
 ) -> Ranked:
     """The ranking; ``supply_spread`` overrides each workload's supply spread for the band."""
     projector = projection.projector

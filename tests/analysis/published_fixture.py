@@ -21,12 +21,13 @@ PREFILL_FLOPS = 0.5  # the compute efficiency the fixture's prefill runs 'measur
 
 @functools.cache
 def _h100() -> dict[str, object]:
-    return {str(k): v for k, v in builtin_catalog().set_index("accelerator_id", drop=False).loc[H100].items()}
+    return {
+        str(k): v
+        for k, v in builtin_catalog().set_index("accelerator_id", drop=False).loc[H100].items()
+    }
 
 
-def _measured(
-    model: str, phase: str, batch: int, prompt: int, output: int, devices: int
-) -> float:
+def _measured(model: str, phase: str, batch: int, prompt: int, output: int, devices: int) -> float:
     """Step time of the run at the fixture's efficiencies (the other ceiling at STREAM's)."""
     arch = preset(model)
     context = prompt + (output // 2 if phase == "decode" else 0)

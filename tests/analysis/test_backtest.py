@@ -84,5 +84,5 @@ def test_a_malformed_row_names_file_row_and_column(
 def test_a_missing_column_is_named(tmp_path: Path) -> None:
     path = tmp_path / "runs.csv"
     path.write_text("run_id,model\nx,y\n", encoding="utf-8")
-    with pytest.raises(ProfileError, match="missing column.*model_preset"):
+    with pytest.raises(ProfileError, match=r"missing column.*model_preset"):
         read_published_runs(path)

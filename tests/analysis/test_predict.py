@@ -34,6 +34,7 @@ X1 = {
 HALF = Efficiency(0.5, "test", 0.1)
 LLAMA = preset("llama-2-7b")
 
+
 def test_the_estimate_is_the_bytes_and_flops_the_docstring_adds_up() -> None:
     est = estimate(LLAMA, phase="decode", batch=1, context=4096)
     weights = 2 * (6_738_415_616 - 32_000 * 4_096)
@@ -42,6 +43,7 @@ def test_the_estimate_is_the_bytes_and_flops_the_docstring_adds_up() -> None:
     assert est.bytes_per_unit == pytest.approx(15_367_574_528)
     assert est.bytes_per_unit - weights - kv < 10e6
     assert est.flops_per_unit == pytest.approx(15_361_638_400)
+
 
 def test_one_device_is_memory_bound_at_bytes_over_usable_bandwidth() -> None:
     est = estimate(LLAMA, phase="decode", batch=1, context=4096)
@@ -55,6 +57,7 @@ def test_one_device_is_memory_bound_at_bytes_over_usable_bandwidth() -> None:
     assert p.tokens_per_s_per_device == p.tokens_per_s
     assert p.bandwidth_efficiency.source == "test"
 
+
 def test_two_devices_split_the_bytes_and_add_the_all_reduces() -> None:
     est = estimate(LLAMA, phase="decode", batch=1, context=4096)
     p = predict(LLAMA, est, X1, HALF, HALF, devices=2)
@@ -66,16 +69,19 @@ def test_two_devices_split_the_bytes_and_add_the_all_reduces() -> None:
     assert p.tokens_per_s_per_device == pytest.approx(65.06, abs=0.01)
     assert p.notes == ()
 
+
 def test_without_interconnect_bandwidth_communication_is_left_out_and_said() -> None:
     est = estimate(LLAMA, phase="decode", batch=1, context=4096)
     p = predict(LLAMA, est, {**X1, "interconnect_bandwidth_bytes_per_s": None}, HALF, HALF, 2)
     assert p.communication_time_s == 0
     assert any("no interconnect bandwidth" in n for n in p.notes)
 
+
 def test_a_model_too_large_for_the_devices_is_noted() -> None:
     est = estimate(preset("llama-3.1-70b"), phase="decode", batch=1, context=4096)
     p = predict(preset("llama-3.1-70b"), est, X1, HALF, HALF, devices=1)
     assert any("does not fit 1 x x1" in n and "needs 2 devices" in n for n in p.notes)
+
 
 def test_prefill_counts_every_prompt_token_and_is_compute_bound() -> None:
     # Prefill of 8 prompts of 4096 tokens: 32,768 tokens in the step; ~2·6.6e9 FLOPs each.
@@ -85,7 +91,8 @@ def test_prefill_counts_every_prompt_token_and_is_compute_bound() -> None:
     assert p.compute_time_s == pytest.approx(est.flops_per_unit * 32_768 / 5e14)
     assert p.tokens_per_s == pytest.approx(32_768 / p.step_time_s)
 
+
 def test_a_precision_without_a_peak_is_an_error_naming_what_the_device_has() -> None:
     est = estimate(LLAMA, phase="decode", batch=1, context=4096, weights="fp8", activations="fp8")
-    with pytest.raises(PredictionError, match="no dense fp8 peak.*it has bf16"):
+    with pytest.raises(PredictionError, match=r"no dense fp8 peak.*it has bf16"):
         predict(LLAMA, est, X1, HALF, HALF)

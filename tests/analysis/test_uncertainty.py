@@ -40,7 +40,7 @@ def test_hand_computed_band_of_a_memory_bound_workload() -> None:
     assert ranked.loc["a", "starve_month_p10"] == dt.date(2027, 5, 1)
     assert ranked.loc["a", "starve_month_p90"] == dt.date(2027, 8, 1)
     # c is compute-bound: a shortfall, never starvation, at any percentile.
-    assert pd.isna(ranked.loc["c", "starve_month_p10"])
+    assert ranked.loc["c", "starve_month_p10"] is None
 
 
 def test_no_spread_no_band() -> None:
