@@ -182,7 +182,7 @@ def _print_prediction(
 
 
 def _percent(value: float) -> str:
-    return "-" if math.isnan(value) else f"{100 * value:+.1f} %"
+    return "-" if math.isnan(value) else f"{round(100 * value, 1) + 0.0:+.1f} %"
 
 
 def summary_line(s: Summary) -> str:

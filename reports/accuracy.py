@@ -46,7 +46,8 @@ def row_likely(r: Any) -> str:
 def _percent(value: float, signed: bool = False) -> str:
     if math.isnan(value):
         return "–"
-    return f"{100 * value:+.1f} %" if signed else f"{100 * value:.1f} %"
+    shown = round(100 * value, 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{shown:+.1f} %" if signed else f"{shown:.1f} %"
 
 
 def _summary(s: Summary) -> str:
@@ -138,7 +139,7 @@ def accuracy_section(sources: pd.DataFrame | None, backtest: Backtest | None) ->
             "Date bands: 'starves 2027-06 (likely 2027-03 to 2027-10)' gives the P10 and P90 "
             "starvation months. Supply scales with the binding ceiling's efficiency, so its "
             "spread shifts the headroom by exp(±1.28·s); demand_growth_sigma adds "
-            "σ·(t/12)/(1+g) at month t, in quadrature.",
+            "sigma·(t/12)/(1+g) at month t, in quadrature.",
             s["body"],
         )
     )
