@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -89,7 +90,7 @@ def test_the_band_spreads_where_the_efficiency_has_a_spread(report: AuditReport)
     ranking = report.findings.ranking
     months = report.findings.months
 
-    def index(value: object) -> int:
+    def index(value: Any) -> int:
         return len(months) if value is None or pd.isna(value) else months.index(value)
 
     for r in records(ranking):
