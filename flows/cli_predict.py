@@ -230,31 +230,37 @@ def backtest(
 
 def print_backtest(result: Backtest, out: Console) -> None:
     """The backtest as ``memwall backtest`` and ``benchmarks/backtest.py`` print it."""
+
+    def say(line: str) -> None:
+        out.print(line, markup=False, soft_wrap=True)
+
     if result.runs.empty:
-        out.print("no published runs to backtest", markup=False)
+        say("no published runs to backtest")
     else:
-        out.print("run / split / model on hardware / phase, batch / metric: measured, predicted")
+        say("run / split / model on hardware / phase, batch / metric: measured, predicted")
     for r in result.runs.to_dict("records"):
-        out.print(
+        say(
             f"{r['run_id']:<12} {r['split']:<7} {r['model_preset']} on {r['devices']} x "
             f"{r['hardware']}, {r['phase']} batch {r['batch']}, {r['metric']}: measured "
             f"{r['measured_value']:.4g}, predicted {r['predicted_value']:.4g}, error "
             f"{_percent(float(r['error']))} ({r['bound']}-bound)",
-            markup=False,
-            soft_wrap=True,
         )
     for (phase, vendor), e in result.fitted.efficiencies.items():
         ceiling = "bandwidth" if phase == "decode" else "compute"
-        out.print(
+        say(
             f"default {phase} {ceiling} efficiency ({vendor or 'all vendors'}): {_efficiency(e)}",
-            markup=False,
-            soft_wrap=True,
         )
-    out.print("error = predicted / measured step time - 1 (negative: predicted too fast)")
+    say("error = predicted / measured step time - 1 (negative: predicted too fast)")
     for split in ("fit", "holdout"):
-        out.print(summary_line(result.summary(split)), markup=False)
+        say(summary_line(result.summary(split)))
         stream = result.summary(split, stream=True)
         if stream.runs:
-            out.print(f"  with the STREAM defaults instead: {summary_line(stream)}", markup=False)
+            say(f"  with the STREAM defaults instead: {summary_line(stream)}")
+    noted: dict[str, list[str]] = {}
+    for run_id, notes in zip(result.runs["run_id"], result.runs["notes"], strict=True):
+        for note in notes:
+            noted.setdefault(note, []).append(str(run_id))
+    for note, run_ids in noted.items():
+        say(f"note ({', '.join(run_ids)}): {note}")
     for note in result.skipped:
-        out.print(f"skipped {note}", markup=False)
+        say(f"skipped {note}")

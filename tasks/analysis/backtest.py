@@ -225,6 +225,7 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
                 "bandwidth_efficiency": bandwidth.value,
                 "flops_efficiency": flops.value,
                 "efficiency_source": (own or STREAM_BANDWIDTH).source,
+                "notes": list(prediction.notes),
             }
         )
         stream_errors.append(stream.step_time_s / measured - 1.0)
@@ -232,6 +233,7 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
         "run_id", "split", "model_preset", "hardware", "devices", "phase", "batch", "context",
         "metric", "measured_value", "predicted_value", "measured_step_s", "predicted_step_s",
         "error", "bound", "bandwidth_efficiency", "flops_efficiency", "efficiency_source",
+        "notes",
     ]  # fmt: skip
     table = pd.DataFrame(out, columns=columns)
     return Backtest(
