@@ -86,3 +86,15 @@ def test_a_missing_column_is_named(tmp_path: Path) -> None:
     path.write_text("run_id,model\nx,y\n", encoding="utf-8")
     with pytest.raises(ProfileError, match=r"missing column.*model_preset"):
         read_published_runs(path)
+
+
+def test_the_shipped_published_runs_validate_and_hold_both_splits_and_phases() -> None:
+    from hardware_profiles.published_runs import builtin_published_runs
+
+    runs = builtin_published_runs()
+    if runs.empty:
+        pytest.skip("this checkout ships no hardware_profiles/data/published_runs.csv yet")
+    assert set(runs["split"]) == {"fit", "holdout"}
+    assert set(runs["phase"]) == {"decode", "prefill"}
+    result = backtest(runs, builtin_catalog())
+    assert result.summary("holdout").runs > 0
