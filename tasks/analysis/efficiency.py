@@ -168,7 +168,8 @@ def efficiencies_for(
     value = float(row[f"flops_efficiency_{phase}"])
     source = str(row[f"flops_from_{phase}"])
     if np.isnan(value):
-        peak = "int8" if precision == "int4" else precision
+        # int4 work runs on the int8 units where the catalog has no int4 peak of its own.
+        peak = precision if f"flops_efficiency_{precision}" in row else "int8"
         value = float(row[f"flops_efficiency_{peak}"])
         origin = str(row[f"flops_from_{peak}"])
         stream = f"STREAM matmul {peak} measured" if origin == "measured" else "default"
