@@ -75,6 +75,10 @@ def _seconds(value: float) -> str:
     return f"{value * 1e6:.3g} us"
 
 
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def _efficiency(e: Efficiency) -> str:
     return f"{e.value:.3f} (±{100 * e.spread:.0f} %)  {e.source}"
 
@@ -169,8 +173,8 @@ def _print_prediction(
         f"step time      {_seconds(p.step_time_s)}  (memory {_seconds(p.memory_time_s)}, "
         f"compute {_seconds(p.compute_time_s)}, communication "
         f"{_seconds(p.communication_time_s)})",
-        f"tokens/s       {p.tokens_per_s:,.4g} per replica, {p.tokens_per_s_per_device:,.4g} "
-        "per device",
+        f"tokens/s       {_rate(p.tokens_per_s)} per replica, "
+        f"{_rate(p.tokens_per_s_per_device)} per device",
         f"bound          {p.bound}",
         f"bandwidth eff. {_efficiency(p.bandwidth_efficiency)}",
         f"compute eff.   {_efficiency(p.flops_efficiency)}",
