@@ -199,6 +199,10 @@ def backtest_json(result: Backtest) -> dict[str, Any]:
     return {
         "runs": result.runs.to_dict("records"),
         "summary": {s: result.summary(s).as_json() for s in ("fit", "holdout")},
+        "summary_by_phase": {
+            s: {p: result.summary(s, phase=p).as_json() for p in ("decode", "prefill")}
+            for s in ("fit", "holdout")
+        },
         "stream_defaults_summary": {
             s: result.summary(s, stream=True).as_json() for s in ("fit", "holdout")
         },
@@ -257,6 +261,10 @@ def print_backtest(result: Backtest, out: Console) -> None:
     say("error = predicted / measured step time - 1 (negative: predicted too fast)")
     for split in ("fit", "holdout"):
         say(summary_line(result.summary(split)))
+        for phase in ("decode", "prefill"):
+            part = result.summary(split, phase=phase)
+            if part.runs:
+                say(f"  {phase}: {summary_line(part).split(': ', 1)[1]}")
         stream = result.summary(split, stream=True)
         if stream.runs:
             say(f"  with the STREAM defaults instead: {summary_line(stream)}")

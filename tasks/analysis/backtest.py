@@ -62,8 +62,12 @@ class Backtest:
     fitted: FittedDefaults
     stream_error: pd.Series
 
-    def summary(self, split: str, *, stream: bool = False) -> Summary:
+    def summary(self, split: str, *, stream: bool = False, phase: str | None = None) -> Summary:
+        """MAPE and bias of one split (of one phase), with the fitted defaults or, with
+        ``stream``, the STREAM defaults."""
         chosen = self.runs["split"] == split
+        if phase is not None:
+            chosen &= self.runs["phase"] == phase
         errors = (self.stream_error if stream else self.runs["error"])[chosen].to_numpy(float)
         if errors.size == 0:
             return Summary(split, 0, float("nan"), float("nan"))
