@@ -9,7 +9,8 @@ presets and catalogs differ between installations.
 Metrics: ``tpot_s`` (decode seconds per output token per sequence: the step time),
 ``output_tokens_per_s`` (decode output tokens/s across the batch and all devices), ``ttft_s``
 (prefill time to first token of one batch of prompts), ``prefill_tokens_per_s`` (prompt
-tokens/s across the batch). ``split`` says whether a row may fit defaults (``fit``) or only
+tokens/s across the batch). ``output_tokens`` may be empty where the source does not state
+it. ``split`` says whether a row may fit defaults (``fit``) or only
 measures the error (``holdout``).
 """
 
@@ -65,6 +66,8 @@ _CHOICES: Final = {
 }
 # Whole numbers and the least each may be (output_tokens: a prefill run may generate none).
 _COUNTS: Final = {"devices": 1, "batch": 1, "input_tokens": 1, "output_tokens": 0}
+# Counts a source may leave unstated (empty cell): a decode run is then predicted at its prompt.
+_OPTIONAL_COUNTS: Final = ("output_tokens",)
 
 
 def _count(value: str, least: int) -> int | None:
@@ -119,6 +122,9 @@ def validate_published_runs(sheet: pd.DataFrame, source: str | Path) -> pd.DataF
             raise bad("source_url", f"{cells['source_url']!r} is not an http(s) URL")
         values: dict[str, object] = dict(cells)
         for column, least in _COUNTS.items():
+            if column in _OPTIONAL_COUNTS and not cells[column]:
+                values[column] = None
+                continue
             count = _count(cells[column], least)
             if count is None:
                 raise bad(column, f"{cells[column]!r} must be a whole number >= {least}")
@@ -131,7 +137,8 @@ def validate_published_runs(sheet: pd.DataFrame, source: str | Path) -> pd.DataF
         values["measured_value"] = measured
         for column in COLUMNS:
             typed[column].append(values[column])
-    return pd.DataFrame(typed, columns=list(COLUMNS))
+    frame = pd.DataFrame(typed, columns=list(COLUMNS))
+    return frame.astype(dict.fromkeys(_COUNTS, "Int64"))
 
 
 def read_published_runs(path: str | Path) -> pd.DataFrame:

@@ -7,7 +7,7 @@ of |error|, bias its mean. The measured step time is the metric itself (``tpot_s
 ``ttft_s``) or the step's tokens over the metric (``output_tokens_per_s``: batch / value;
 ``prefill_tokens_per_s``: batch · prompt / value); all of a run's devices are one
 tensor-parallel replica. A decode run is predicted at its mean context, prompt plus half the
-generated tokens.
+generated tokens (the prompt alone where the source does not state how many it generated).
 
 Fit: for each phase, and each vendor with at least :data:`MIN_FIT_RUNS` fit rows (else every
 vendor's rows together), the efficiency of the phase's binding ceiling (decode: bandwidth,
@@ -99,7 +99,8 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
         if run.hardware not in known.index:
             skipped.append(f"{where}: accelerator {run.hardware!r} is not in the catalog")
             continue
-        context = run.input_tokens + (run.output_tokens // 2 if run.phase == "decode" else 0)
+        generated = 0 if pd.isna(run.output_tokens) else int(run.output_tokens)
+        context = run.input_tokens + (generated // 2 if run.phase == "decode" else 0)
         arch = PRESETS[run.model_preset]
         accelerator = known.loc[run.hardware].to_dict()
         try:

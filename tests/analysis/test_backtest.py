@@ -98,3 +98,14 @@ def test_the_shipped_published_runs_validate_and_hold_both_splits_and_phases() -
     assert set(runs["phase"]) == {"decode", "prefill"}
     result = backtest(runs, builtin_catalog())
     assert result.summary("holdout").runs > 0
+
+
+def test_an_unstated_output_length_predicts_decode_at_the_prompt(tmp_path: Path) -> None:
+    rows = fixture_rows()
+    rows[0] = {**rows[0], "output_tokens": ""}  # d1: prompt 1024, 256 generated
+    result = backtest(
+        read_published_runs(write_fixture(tmp_path / "r.csv", rows)), builtin_catalog()
+    )
+    contexts = result.runs.set_index("run_id")["context"]
+    assert contexts["d1"] == 1024
+    assert contexts["d2"] == 1024 + 256 // 2
