@@ -9,9 +9,9 @@ presets and catalogs differ between installations.
 Metrics: ``tpot_s`` (decode seconds per output token per sequence: the step time),
 ``output_tokens_per_s`` (decode output tokens/s across the batch and all devices), ``ttft_s``
 (prefill time to first token of one batch of prompts), ``prefill_tokens_per_s`` (prompt
-tokens/s across the batch). ``output_tokens`` may be empty where the source does not state
-it. ``split`` says whether a row may fit defaults (``fit``) or only
-measures the error (``holdout``).
+tokens/s across the batch). ``output_tokens``, ``batch``, ``input_tokens`` and
+``kv_precision`` may be empty where the source does not state them. ``split`` says whether a
+row may fit defaults (``fit``) or only measures the error (``holdout``).
 """
 
 from __future__ import annotations
@@ -66,8 +66,11 @@ _CHOICES: Final = {
 }
 # Whole numbers and the least each may be (output_tokens: a prefill run may generate none).
 _COUNTS: Final = {"devices": 1, "batch": 1, "input_tokens": 1, "output_tokens": 0}
-# Counts a source may leave unstated (empty cell): a decode run is then predicted at its prompt.
-_OPTIONAL_COUNTS: Final = ("output_tokens",)
+# Cells a source may leave unstated (empty): the backtest predicts a decode run without its
+# output length at the prompt length, uses the weights' precision for an unstated KV cache, and
+# skips (saying so) a run without its batch or prompt length.
+_OPTIONAL_COUNTS: Final = ("output_tokens", "batch", "input_tokens")
+_OPTIONAL_CHOICES: Final = ("kv_precision",)
 
 
 def _count(value: str, least: int) -> int | None:
@@ -110,6 +113,8 @@ def validate_published_runs(sheet: pd.DataFrame, source: str | Path) -> pd.DataF
             raise bad("run_id", f"duplicate run_id {cells['run_id']!r}")
         seen.add(cells["run_id"])
         for column, choices in _CHOICES.items():
+            if column in _OPTIONAL_CHOICES and not cells[column]:
+                continue
             if cells[column] not in choices:
                 raise bad(column, f"{cells[column]!r} is not valid; valid: {', '.join(choices)}")
         if METRICS[cells["metric"]] != cells["phase"]:

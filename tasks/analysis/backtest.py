@@ -99,21 +99,29 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
         if run.hardware not in known.index:
             skipped.append(f"{where}: accelerator {run.hardware!r} is not in the catalog")
             continue
+        unstated = [c for c in ("batch", "input_tokens") if pd.isna(getattr(run, c))]
+        if unstated:
+            skipped.append(
+                f"{where}: the source does not state its {' or '.join(unstated)}, which a "
+                "prediction needs"
+            )
+            continue
         generated = 0 if pd.isna(run.output_tokens) else int(run.output_tokens)
-        context = run.input_tokens + (generated // 2 if run.phase == "decode" else 0)
+        batch, prompt = int(run.batch), int(run.input_tokens)
+        context = prompt + (generated // 2 if run.phase == "decode" else 0)
         arch = PRESETS[run.model_preset]
         accelerator = known.loc[run.hardware].to_dict()
         try:
             est = estimate(
                 arch,
                 phase=run.phase,
-                batch=run.batch,
+                batch=batch,
                 context=context,
                 weights=run.weight_precision,
-                kv=run.kv_precision,
+                kv=run.kv_precision or None,
                 activations=run.compute_precision,
             )
-            unit = predict(arch, est, accelerator, _UNIT, _UNIT, run.devices)
+            unit = predict(arch, est, accelerator, _UNIT, _UNIT, int(run.devices))
         except MemwallError as exc:
             skipped.append(f"{where}: {exc}")
             continue
@@ -125,9 +133,7 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
                 "memory_s_at_1": unit.memory_time_s,
                 "compute_s_at_1": unit.compute_time_s,
                 "communication_s": unit.communication_time_s,
-                "measured_step_s": measured_step_s(
-                    run.metric, run.measured_value, run.batch, run.input_tokens
-                ),
+                "measured_step_s": measured_step_s(run.metric, run.measured_value, batch, prompt),
                 "_arch": arch,
                 "_estimate": est,
                 "_accelerator": accelerator,

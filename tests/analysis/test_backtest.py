@@ -109,3 +109,18 @@ def test_an_unstated_output_length_predicts_decode_at_the_prompt(tmp_path: Path)
     contexts = result.runs.set_index("run_id")["context"]
     assert contexts["d1"] == 1024
     assert contexts["d2"] == 1024 + 256 // 2
+
+
+def test_a_run_without_its_batch_is_skipped_and_an_unstated_kv_cache_allowed(
+    tmp_path: Path,
+) -> None:
+    rows = fixture_rows()
+    rows[1] = {**rows[1], "batch": ""}
+    rows[2] = {**rows[2], "kv_precision": ""}
+    result = backtest(
+        read_published_runs(write_fixture(tmp_path / "r.csv", rows)), builtin_catalog()
+    )
+    assert "d2" not in set(result.runs["run_id"]) and "d3" in set(result.runs["run_id"])
+    assert any(
+        s.startswith("row 2 (d2): the source does not state its batch") for s in result.skipped
+    )
