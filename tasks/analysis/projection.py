@@ -175,12 +175,12 @@ class Outcome:
     @property
     def starve_index(self) -> np.ndarray:
         """First month with headroom < 1 while memory-bound, NEVER (-1) where none."""
-        return first_index(self.supported[:, None] & (self.headroom < 1) & self.memory_bound)
+        return _first(self.supported[:, None] & (self.headroom < 1) & self.memory_bound)
 
     @property
     def shortfall_index(self) -> np.ndarray:
         """First month with headroom < 1 while compute-bound: reported, not starvation."""
-        return first_index(self.supported[:, None] & (self.headroom < 1) & ~self.memory_bound)
+        return _first(self.supported[:, None] & (self.headroom < 1) & ~self.memory_bound)
 
 
 def lookup(values: np.ndarray, table: dict[str, T]) -> np.ndarray:
@@ -189,7 +189,7 @@ def lookup(values: np.ndarray, table: dict[str, T]) -> np.ndarray:
     return np.array([table[v] for v in distinct])[inverse.reshape(-1)]
 
 
-def first_index(mask: np.ndarray) -> np.ndarray:
+def _first(mask: np.ndarray) -> np.ndarray:
     hit = mask.any(axis=1)
     return np.where(hit, mask.argmax(axis=1), NEVER)
 

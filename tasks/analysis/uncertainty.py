@@ -20,12 +20,12 @@ central value. Since exp(−z·s) ≤ 1 ≤ exp(z·s), P10 ≤ P50 ≤ P90 alway
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
 
-from tasks.analysis.projection import Outcome, Projection, Projector, first_index
+from tasks.analysis.projection import Outcome, Projection, Projector
 
 Z90: Final = 1.2815515655446004
 
@@ -81,12 +81,12 @@ def band(projection: Projection, supply: np.ndarray | None = None) -> Band:
     spread = np.sqrt(s_supply[:, None] ** 2 + s_demand**2)
     low = outcome.headroom * np.exp(-Z90 * spread)
     high = outcome.headroom * np.exp(Z90 * spread)
-    starving = outcome.supported[:, None] & outcome.memory_bound
+    # The projection's own starvation rule, applied to the P10 and P90 headroom.
     return Band(
         supply_spread=s_supply,
         spread=spread,
         headroom_p10=low,
         headroom_p90=high,
-        starve_p10_index=first_index(starving & (low < 1)),
-        starve_p90_index=first_index(starving & (high < 1)),
+        starve_p10_index=replace(outcome, headroom=low).starve_index,
+        starve_p90_index=replace(outcome, headroom=high).starve_index,
     )
