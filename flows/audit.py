@@ -29,6 +29,7 @@ from reports.build import write_pdf
 from reports.content import AuditReport, Findings, findings
 from reports.fleet import drift_section
 from reports.story import headline
+from tasks.analysis.backtest import Backtest, load_backtest
 from tasks.analysis.calibration import (
     DEFAULT_BANDWIDTH_EFFICIENCY,
     DEFAULT_FLOPS_EFFICIENCY,
@@ -38,6 +39,7 @@ from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS, Projection, projec
 from tasks.analysis.ranking import Ranked, rank
 from tasks.analysis.whatif import load_scenarios, pick_scenario
 from tasks.discovery import discover
+from tasks.history import read_measurements
 from tasks.hostlock import probing
 from tasks.probes.runner import (
     ProbePlan,
@@ -122,8 +124,18 @@ def validate_task(
 
 
 @task(cache_policy=NO_CACHE)
+def backtest_task(catalog: pd.DataFrame) -> Backtest:
+    announce("checking the model against published measured runs")
+    return load_backtest(catalog)
+
+
+@task(cache_policy=NO_CACHE)
 def calibrate_task(
-    catalog: pd.DataFrame, measurements: pd.DataFrame, defaults: dict[str, float]
+    catalog: pd.DataFrame,
+    measurements: pd.DataFrame,
+    defaults: dict[str, float],
+    backtest: Backtest,
+    history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     announce("calibrating the catalog")
     return calibrate(
@@ -131,6 +143,8 @@ def calibrate_task(
         measurements,
         bandwidth_efficiency=defaults["bandwidth"],
         flops_efficiency=defaults["flops"],
+        fitted=backtest.fitted,
+        history=history,
     )
 
 
@@ -154,14 +168,23 @@ def analyse(
     start: dt.date,
     months: int,
     defaults: dict[str, float],
+    history: pd.DataFrame | None = None,
 ) -> Findings:
-    """Calibrate on the measurements, project, rank and gather what the report shows: the
-    stages every audit (one host or a fleet) runs once it has measurements."""
-    calibrated = calibrate_task(profiles.catalog, measurements, defaults)
+    """Calibrate on the measurements (and the workload probes of earlier runs in
+    ``history``), project, rank and gather what the report shows: the stages every audit
+    (one host or a fleet) runs once it has measurements."""
+    backtest = backtest_task(profiles.catalog)
+    calibrated = calibrate_task(profiles.catalog, measurements, defaults, backtest, history)
     projection = project_task(profiles, calibrated, start, months)
     ranked = rank_task(projection, profiles.catalog)
     return findings(
-        projection, ranked, calibrated, profiles.catalog, profiles.roadmap, measurements
+        projection,
+        ranked,
+        calibrated,
+        profiles.catalog,
+        profiles.roadmap,
+        measurements,
+        backtest=backtest,
     )
 
 
@@ -225,7 +248,9 @@ def audit(
         measurements = pd.concat(frames, ignore_index=True)
         checked, validation = validate_task(accelerators, profiles.catalog, run_id, measurements)
     measurements = pd.concat([measurements, checked], ignore_index=True)
-    found = analyse(profiles, measurements, start, horizon_months, defaults)
+    found = analyse(
+        profiles, measurements, start, horizon_months, defaults, read_measurements(history)
+    )
 
     measurements_path = write_table(
         measurements, out / f"memwall-measurements-{run_id}.parquet", MEASUREMENTS

@@ -17,6 +17,7 @@ from flows import (
     cli_catalog,
     cli_demand,  # also registers `workloads sync` and `workloads query`
     cli_ops,
+    cli_predict,
     cli_probe,
     cli_validate,
     cli_workloads,
@@ -155,6 +156,8 @@ app.add_typer(cli_catalog.catalog_app, name="catalog")
 app.add_typer(cli_catalog.roadmap_app, name="roadmap")
 app.command("rank")(cli_analysis.rank)
 app.command("whatif")(cli_analysis.whatif)
+for _name in ("predict", "backtest"):
+    app.command(_name)(getattr(cli_predict, _name))
 for _name in ("fleet", "deploy", "serve", "history"):
     app.command(_name)(getattr(cli_ops, _name))
 

@@ -2,8 +2,9 @@
 
 Both read the same profiles as ``memwall audit`` and run the same code; neither starts Prefect.
 Calibration uses a measurements file where one is given (``--measurements``, as written by an
-audit), else the default efficiencies, which ``--bandwidth-efficiency`` and
-``--flops-efficiency`` override.
+audit), else the defaults fitted on the published runs (``memwall backtest``), else the
+STREAM-based default efficiencies, which ``--bandwidth-efficiency`` and ``--flops-efficiency``
+override.
 """
 
 from __future__ import annotations
@@ -45,13 +46,16 @@ BandwidthEfficiencyOption = Annotated[
     float,
     typer.Option(
         "--bandwidth-efficiency",
-        help="Bandwidth efficiency for models not measured, in (0, 1].",
+        help="Bandwidth efficiency for models and phases neither measured nor fitted on "
+        "published runs, in (0, 1].",
     ),
 ]
 FlopsEfficiencyOption = Annotated[
     float,
     typer.Option(
-        "--flops-efficiency", help="Compute efficiency for models not measured, in (0, 1]."
+        "--flops-efficiency",
+        help="Compute efficiency for models and phases neither measured nor fitted on "
+        "published runs, in (0, 1].",
     ),
 ]
 
@@ -97,20 +101,23 @@ def rank(
 
     Starvation is the first month a workload's headroom (supply over demand) drops below 1
     while it is memory-bound; each workload's best mitigation and the months it buys are
-    shown, and the first wall it hits (bandwidth = starvation, capacity: its batch does not
-    fit a replica, latency: batch 1 misses its target, compute) with the month. With --json,
-    one row per workload: workload_id, rank, starve_month (YYYY-MM or null), bound,
-    utilization_now, min_headroom (null when never served), best_mitigation, months_gained,
-    served_from (first month its pool holds hardware; null: unserved in the horizon), wall,
-    wall_month, devices_per_replica, max_batch (null where unknown or unbounded),
-    served_batch (the batch its supply is evaluated at where its latency target caps it below
-    its own; null: its own batch).
+    shown, with its P10-P90 band, and the first wall it hits (bandwidth = starvation,
+    capacity: its batch does not fit a replica, latency: batch 1 misses its target, compute)
+    with the month. With --json, one row per workload: workload_id, rank, starve_month,
+    starve_month_p10, starve_month_p90 (YYYY-MM or null), bound, utilization_now,
+    min_headroom (null when never served), best_mitigation, months_gained, served_from
+    (first month its pool holds hardware; null: unserved in the horizon), wall, wall_month,
+    devices_per_replica, max_batch (null where unknown or unbounded), served_batch (the batch
+    its supply is evaluated at where its latency target caps it below its own; null: its own
+    batch).
     """
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
+    from reports.accuracy import row_likely
     from reports.content import findings
-    from reports.story import headline, month, times
+    from reports.story import headline, times
     from reports.walls import wall_label
+    from tasks.analysis.backtest import load_backtest
     from tasks.analysis.calibration import calibrate
     from tasks.analysis.projection import project
     from tasks.analysis.ranking import rank as rank_projection
@@ -126,6 +133,7 @@ def rank(
         measured,
         bandwidth_efficiency=bandwidth_efficiency,
         flops_efficiency=flops_efficiency,
+        fitted=load_backtest(profiles.catalog).fitted,
     )
     projection = project(
         profiles.workloads,
@@ -175,7 +183,7 @@ def rank(
             str(r.bound),
             f"{100 * r.utilization_now:.1f} %",
             times(r.min_headroom),
-            month(r.starve_month),
+            row_likely(r),
             wall_label(r),
             fix,
         )

@@ -19,6 +19,7 @@ from hardware_profiles.parquet import read_table
 from hardware_profiles.provenance import bought_in_window, named_models, unconfirmed_models
 from hardware_profiles.schema import MEASUREMENTS
 from reports.whatif import WhatIfReport, headline, write_whatif_pdf
+from tasks.analysis.backtest import load_backtest
 from tasks.analysis.calibration import (
     DEFAULT_BANDWIDTH_EFFICIENCY,
     DEFAULT_FLOPS_EFFICIENCY,
@@ -57,6 +58,7 @@ def compare_scenarios(
         measured,
         bandwidth_efficiency=bandwidth_efficiency,
         flops_efficiency=flops_efficiency,
+        fitted=load_backtest(base.catalog).fitted,
     )
     comparison, results = compare(scenarios, calibrated, start, horizon_months)
     now = dt.datetime.now(dt.UTC)

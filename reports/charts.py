@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reportlab.graphics.shapes import Circle, Drawing, Line, PolyLine, Rect, String
+from reportlab.graphics.shapes import Circle, Drawing, Line, Polygon, PolyLine, Rect, String
 from reportlab.lib import colors
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
@@ -158,8 +158,12 @@ def roofline_chart(
 
 @dataclass(frozen=True)
 class Series:
+    """A workload's headroom per month, with its P10 and P90 where the band is known."""
+
     label: str
     values: Sequence[float]
+    low: Sequence[float] | None = None
+    high: Sequence[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,8 @@ def headroom_chart(
     height: float = 260,
 ) -> Chart:
     """Headroom (supply over demand, log scale) per month for the top workloads; below 1 the
-    demand is not met. Roadmap events are dotted verticals, numbered, listed below."""
+    demand is not met; a shaded band from P10 to P90 where the series has one. Roadmap
+    events are dotted verticals, numbered, listed below."""
     legend_rows = math.ceil(len(series) / 2)
     event_rows = len(events)
     drawing = Chart(width, height + 10 * (legend_rows + event_rows))
@@ -185,6 +190,7 @@ def headroom_chart(
     left, plot_width = 45.0, width - 60
     x_step = plot_width / max(n - 1, 1)
     values = [v for s in series for v in s.values] + [0.5, 2.0]
+    values += [v for s in series for v in (*(s.low or ()), *(s.high or ()))]
     y = LogScale.covering(values, base + 35, height - 50)
     drawing.add(Rect(left, y.origin, plot_width, y.length, fillColor=None, strokeColor=INK))
     for e in y.decades():
@@ -207,6 +213,16 @@ def headroom_chart(
             Line(ex, y.origin, ex, y.origin + y.length, strokeColor=MUTED, strokeDashArray=[1, 2])
         )
         drawing.add(_text(ex + 1.5, y.origin + y.length - 8, str(k + 1), 6, fill=MUTED))
+    floor = 10.0**y.low
+    for i, s in enumerate(series):
+        if s.low is None or s.high is None:
+            continue
+        colour = PALETTE[i % len(PALETTE)]
+        outline: list[float] = []
+        for t, v in [*enumerate(s.high), *reversed(list(enumerate(s.low)))]:
+            outline += [left + t * x_step, y(min(max(v, floor), 10.0**y.high))]
+        shade = colors.Color(colour.red, colour.green, colour.blue, alpha=0.12)
+        drawing.add(Polygon(outline, fillColor=shade, strokeColor=None, strokeWidth=0))
     for i, s in enumerate(series):
         colour = PALETTE[i % len(PALETTE)]
         points: list[float] = []

@@ -15,6 +15,8 @@ from hardware_profiles.schema import Accelerator
 from reports.charts import Ceiling, Event, Point, Series
 from reports.timeline import TimelineRow
 from tasks.analysis.actions import Action, top_actions
+from tasks.analysis.backtest import Backtest
+from tasks.analysis.efficiency import efficiency_sources
 from tasks.analysis.models.presets import estimate_workload
 from tasks.analysis.precision_changes import decode_split
 from tasks.analysis.precision_needs import precision_needs
@@ -48,6 +50,8 @@ class Findings:
     precision_needs: pd.DataFrame = field(default_factory=pd.DataFrame)
     actions: list[Action] = field(default_factory=list)  # the three that buy the most months
     wall_rows: list[TimelineRow] = field(default_factory=list)  # top workloads, ranking order
+    efficiencies: pd.DataFrame | None = None  # per model and phase, with sources
+    backtest: Backtest | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,7 @@ def findings(
     roadmap: pd.DataFrame,
     measurements: pd.DataFrame | None = None,
     top_n: int = TOP_N,
+    backtest: Backtest | None = None,
 ) -> Findings:
     projector = projection.projector
     outcome = projection.outcome
@@ -192,8 +197,14 @@ def findings(
             dtype=object,
         ),
     )
+    band = ranked.band
     timelines = [
-        Series(f"{i + 1}. {ranking['name'].iloc[i]}", _plottable(outcome.headroom[w]))
+        Series(
+            f"{i + 1}. {ranking['name'].iloc[i]}",
+            _plottable(outcome.headroom[w]),
+            None if band is None else _plottable(band.headroom_p10[w]),
+            None if band is None else _plottable(band.headroom_p90[w]),
+        )
         for i, w in enumerate(order[:TIMELINE_SERIES])
     ]
     precision = str(workloads["precision"].mode().iloc[0])
@@ -241,4 +252,6 @@ def findings(
             )
             for i, w in enumerate(order[:WALL_ROWS])
         ],
+        efficiencies=efficiency_sources(calibrated, models, precision),
+        backtest=backtest,
     )

@@ -25,6 +25,7 @@ from reportlab.platypus import (
     Table,
 )
 
+from reports.accuracy import accuracy_section, row_likely
 from reports.charts import fit, headroom_chart, roofline_chart
 from reports.content import AuditReport, Findings
 from reports.precision import precision_section, status_note
@@ -117,7 +118,7 @@ def headline(findings: Findings) -> str:
             f"tightest is {tight['name']} at {times(tight['min_headroom'])} headroom "
             f"({month(tight['min_headroom_month'])})."
         )
-    first = ", ".join(f"{r.name} ({month(r.starve_month)})" for r in records(starving.head(3)))
+    first = "; ".join(f"{r.name} starves {row_likely(r)}" for r in records(starving.head(3)))
     more = f" and {len(starving) - 3} more" if len(starving) > 3 else ""
     verb = "starves" if len(starving) == 1 else "starve"
     return f"{len(starving)} of {total} workloads {verb} before {before}: {first}{more}."
@@ -169,7 +170,7 @@ def _summary(report: AuditReport) -> list[Flowable]:
             else "no mitigation tried moves it"
         )
         bullets.append(
-            f"{r.name} (pool {r.pool}) starves in {month(r.starve_month)}: memory-bound at "
+            f"{r.name} (pool {r.pool}) starves {row_likely(r)}: memory-bound at "
             f"{percent(r.utilization_now)} compute utilisation today; {fix}."
         )
     shortfalls = ranking[ranking["shortfall_month"].notna()]
@@ -374,7 +375,8 @@ def _charts(report: AuditReport) -> list[Flowable]:
         Paragraph("Headroom over the horizon", s["h1"]),
         Paragraph(
             "Supply over demand, month by month, for the top workloads; below the dashed line "
-            "demand is not met. Dotted lines: roadmap changes.",
+            "demand is not met. Shaded: P10 to P90 of the headroom. Dotted lines: roadmap "
+            "changes.",
             s["small"],
         ),
         headroom_chart(f.months, f.timelines, f.events[:12], WIDTH),
@@ -394,7 +396,7 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
             r.bound,
             percent(r.utilization_now),
             times(r.min_headroom),
-            month(r.starve_month),
+            row_likely(r),
             wall_label(r) if "wall" in ranking else "–",
             _mitigation(r),
         ]
@@ -418,17 +420,17 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
         rows,
         [
             0.7 * cm,
-            3.0 * cm,
-            1.5 * cm,
+            2.6 * cm,
+            1.3 * cm,
             1.3 * cm,
             1.0 * cm,
-            1.2 * cm,
-            1.5 * cm,
-            1.5 * cm,
-            1.3 * cm,
-            1.5 * cm,
+            1.1 * cm,
             1.4 * cm,
-            2.1 * cm,
+            1.3 * cm,
+            1.2 * cm,
+            2.5 * cm,
+            1.5 * cm,
+            2.2 * cm,
         ],
     )
 
@@ -473,7 +475,7 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
             "Lowest headroom",
             f"{times(r.min_headroom)} ({month(r.min_headroom_month)})",
         ],
-        ["Starves", month(r.starve_month), "Shortfall (compute)", month(r.shortfall_month)],
+        ["Starves", row_likely(r), "Shortfall (compute)", month(r.shortfall_month)],
         *replica_facts(r),
         [
             "Arithmetic intensity",
@@ -606,8 +608,11 @@ def _method(report: AuditReport) -> list[Flowable]:
         f"Software: {report.software}" if report.software else "",
         f"Run id: {report.run_id}",
     ]
-    return [PageBreak(), Paragraph("Assumptions and method", s["h1"])] + [
-        Paragraph(text(line), s["body"]) for line in lines if line
+    return [
+        PageBreak(),
+        Paragraph("Assumptions and method", s["h1"]),
+        *(Paragraph(text(line), s["body"]) for line in lines if line),
+        *accuracy_section(report.findings.efficiencies, report.findings.backtest),
     ]
 
 

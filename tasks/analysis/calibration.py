@@ -3,7 +3,9 @@ measured it, spec × a default efficiency where it has not.
 
 Spec sheets state peaks nobody reaches; ranking on them would flatter every accelerator equally
 and hide the wall. A model measured on any host in this run lends its measured efficiency to the
-whole model; the defaults stand in (and are printed in the report) for the rest.
+whole model; the defaults stand in (and are printed in the report) for the rest. On top of these
+STREAM-based ceilings, each phase gets its own efficiency with its source
+(``tasks.analysis.efficiency``): workload probes, else defaults fitted on published runs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import pandas as pd
 
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.schema import PEAK_PRECISIONS, peak_column
+from tasks.analysis.efficiency import NO_FIT, FittedDefaults, phase_columns
 
 DEFAULT_BANDWIDTH_EFFICIENCY = 0.85
 DEFAULT_FLOPS_EFFICIENCY = 0.70
@@ -73,12 +76,16 @@ def calibrate(
     *,
     bandwidth_efficiency: float = DEFAULT_BANDWIDTH_EFFICIENCY,
     flops_efficiency: float = DEFAULT_FLOPS_EFFICIENCY,
+    fitted: FittedDefaults = NO_FIT,
+    history: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per catalog model: usable bandwidth and FLOP/s per precision, and their origin.
 
     Columns: accelerator_id, bandwidth_efficiency, bandwidth_from, bandwidth_bytes_per_s, and
     for each precision p: flops_efficiency_p, flops_from_p, flops_per_s_p (null where the
-    model has no peak for p).
+    model has no peak for p); then the per-phase columns of
+    :func:`tasks.analysis.efficiency.phase_columns`, from the workload probes in
+    ``measurements`` (this run) or ``history`` (earlier runs), else ``fitted``.
     """
     for name, value in (("bandwidth", bandwidth_efficiency), ("flops", flops_efficiency)):
         if not 0 < value <= 1:
@@ -101,4 +108,4 @@ def calibrate(
         out[f"flops_efficiency_{precision}"] = eff
         out[f"flops_from_{precision}"] = origin
         out[f"flops_per_s_{precision}"] = catalog[peak_column(precision)].to_numpy() * eff
-    return out
+    return phase_columns(out, catalog["vendor"], here=measurements, history=history, fitted=fitted)

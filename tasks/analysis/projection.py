@@ -40,11 +40,14 @@ import pandas as pd
 
 from hardware_profiles.errors import MemwallError, ProfileError
 from hardware_profiles.schema import PEAK_PRECISIONS
+from tasks.analysis.efficiency import PHASE_CEILINGS
 from tasks.analysis.roofline import COMPUTE, MEMORY, pool_shares
 from tasks.profiles import Profiles
 
 T = TypeVar("T")
 
+# The phases the ceilings are kept for, in the order of Ceilings' first axis.
+PHASE_ORDER = (*PHASE_CEILINGS, "other")
 DEFAULT_HORIZON_MONTHS = 18
 MAX_HORIZON_MONTHS = 120
 NEVER = -1
@@ -110,20 +113,45 @@ def fleet_by_month(roadmap: pd.DataFrame, months: list[dt.date]) -> FleetArray:
 
 @dataclass(frozen=True)
 class Ceilings:
-    """Calibrated ceilings of the fleet's models: bandwidth (models,) and FLOP/s (models,
-    peak precisions), NaN where a model has no peak at that precision."""
+    """Calibrated ceilings of the fleet's models per phase (:data:`PHASE_ORDER`): bandwidth
+    (phases, models) and FLOP/s (phases, models, peak precisions), NaN where a model has no
+    peak at that precision; and the spread (log standard deviation) of the bandwidth and
+    compute efficiencies behind them, (phases, models)."""
 
     bandwidth: np.ndarray
     flops: np.ndarray
+    bandwidth_spread: np.ndarray
+    flops_spread: np.ndarray
 
     @staticmethod
     def of(calibrated: pd.DataFrame, models: list[str]) -> Ceilings:
         table = calibrated.set_index("accelerator_id").reindex(models)
+
+        def column(name: str) -> np.ndarray:
+            return table[name].to_numpy(dtype=float)
+
+        stream_bw = column("bandwidth_bytes_per_s")
+        stream_flops = np.stack([column(f"flops_per_s_{p}") for p in PEAK_PRECISIONS], axis=1)
+        stream_flops_eff = np.stack(
+            [column(f"flops_efficiency_{p}") for p in PEAK_PRECISIONS], axis=1
+        )
+        spec_bw = stream_bw / column("bandwidth_efficiency")
+        spec_flops = stream_flops / stream_flops_eff
+        bandwidth, flops, bw_spread, flops_spread = [], [], [], []
+        for phase in PHASE_CEILINGS:
+            bandwidth.append(spec_bw * column(f"bandwidth_efficiency_{phase}"))
+            # NaN: no efficiency of the phase's own; the STREAM-based per-precision figures.
+            f_eff = column(f"flops_efficiency_{phase}")[:, None]
+            flops.append(np.where(np.isnan(f_eff), stream_flops, spec_flops * f_eff))
+            bw_spread.append(column(f"bandwidth_spread_{phase}"))
+            flops_spread.append(column(f"flops_spread_{phase}"))
+        # "other" work has no phase of its own: the STREAM-based figures, training's spread.
+        bandwidth.append(stream_bw)
+        flops.append(stream_flops)
+        bw_spread.append(bw_spread[-1])
+        flops_spread.append(flops_spread[-1])
         return Ceilings(
-            table["bandwidth_bytes_per_s"].to_numpy(dtype=float),
-            np.stack(
-                [table[f"flops_per_s_{p}"].to_numpy(dtype=float) for p in PEAK_PRECISIONS], axis=1
-            ),
+            np.stack(bandwidth), np.stack(flops), np.stack(bw_spread), np.stack(flops_spread)
         )
 
 
@@ -216,6 +244,9 @@ class Projector:
                 column="pool",
             )
         self.pool_index = pool_names.map(pool_of).to_numpy(dtype=np.int64)
+        self.phase_index = lookup(
+            workloads["phase"].to_numpy(dtype=object), {p: i for i, p in enumerate(PHASE_ORDER)}
+        ).astype(np.int64)
         self.served_from = _first(self.fleet.pool_total()[self.pool_index] > 0)
         self.start_index = self._start_index()
         t = np.arange(len(self.months))[None, :] - np.clip(self.start_index, 0, None)[:, None]
@@ -288,7 +319,7 @@ class Projector:
             for m, h, f in zip(
                 self.fleet.models,
                 held,
-                self.ceilings.flops[:, _PEAK_INDEX[precision]],
+                self.ceilings.flops[self.phase_index[row], :, _PEAK_INDEX[precision]],
                 strict=True,
             )
             if h and np.isnan(f)
@@ -312,16 +343,13 @@ class Projector:
 
         ``counts`` is (pools, models, months): what the workloads of each pool run on.
         """
-        ai = figures.intensity
-        peak_index = lookup(figures.precision, _PEAK_INDEX)
-        peak = self.ceilings.flops[:, peak_index].T  # (workloads, models)
+        bandwidth_term, peak = self.per_device_terms(figures)
         held = counts.max(axis=2) > 0  # (pools, models)
         supported = ~(np.isnan(peak) & held[self.pool_index]).any(axis=1)
         peak = np.nan_to_num(peak)
-        bandwidth_term = ai[:, None] * self.ceilings.bandwidth[None, :]
         attainable = np.minimum(peak, bandwidth_term)
         n_months = counts.shape[2]
-        out = [np.zeros((len(ai), n_months)) for _ in range(3)]
+        out = [np.zeros((len(peak), n_months)) for _ in range(3)]
         for pool in np.unique(self.pool_index):
             rows = self.pool_index == pool
             c = counts[pool]
@@ -329,6 +357,17 @@ class Projector:
                 # einsum, not @: BLAS threads cost more than they save on (n x 5) @ (5 x 18).
                 target[rows] = np.einsum("nh,ht->nt", per_device[rows], c)
         return out[0], out[1], out[2], supported
+
+    def per_device_terms(self, figures: Figures) -> tuple[np.ndarray, np.ndarray]:
+        """AI·BW and F of one device of each model for each workload, (workloads, models);
+        F is NaN where the model has no peak at the workload's precision."""
+        peak_index = lookup(figures.precision, _PEAK_INDEX)
+        peak = self.ceilings.flops[self.phase_index, :, peak_index]
+        return figures.intensity[:, None] * self.workload_bandwidth(), np.asarray(peak)
+
+    def workload_bandwidth(self) -> np.ndarray:
+        """Usable bandwidth of each model for each workload's phase, (workloads, models)."""
+        return np.asarray(self.ceilings.bandwidth[self.phase_index])
 
     def evaluate(self, figures: Figures, counts: np.ndarray | None = None) -> Outcome:
         """Headroom, bound and utilisation of every workload in every month."""

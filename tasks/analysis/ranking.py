@@ -1,6 +1,7 @@
 """The ranking: earliest starvation first, then lowest headroom; workloads that never starve
 in the horizon last, by their lowest headroom. One row per workload, with the mitigation that
-moves its starvation month the furthest."""
+moves its starvation month the furthest, and the P10-P90 band of its starvation month
+(``tasks.analysis.uncertainty``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pandas as pd
 
 from tasks.analysis.mitigations import best_mitigation, mitigate
 from tasks.analysis.projection import NEVER, Projection
+from tasks.analysis.uncertainty import Band, band
 from tasks.analysis.walls import Walls, classify, wall_columns
 
 RANKING_COLUMNS = (
@@ -32,6 +34,8 @@ RANKING_COLUMNS = (
     "min_headroom",
     "min_headroom_month",
     "starve_month",
+    "starve_month_p10",
+    "starve_month_p90",
     "shortfall_month",
     "best_mitigation",
     "months_gained",
@@ -54,6 +58,7 @@ class Ranked:
     mitigations: pd.DataFrame
     order: np.ndarray  # ranking row i is workload order[i] of the projection
     walls: Walls | None = None
+    band: Band | None = None  # in the projection's workload order, like ``order`` indexes
 
 
 def _month_or_none(months: list[dt.date], index: np.ndarray) -> np.ndarray:
@@ -66,9 +71,11 @@ def rank(
     *,
     with_mitigations: bool = True,
     catalog: pd.DataFrame | None = None,
+    supply_spread: np.ndarray | None = None,
 ) -> Ranked:
     """The ranking; with the ``catalog`` (memory sizes, interconnects) also the capacity and
-    latency walls and each workload's replica (:mod:`tasks.analysis.walls`)."""
+    latency walls and each workload's replica (:mod:`tasks.analysis.walls`);
+    ``supply_spread`` overrides each workload's supply spread for the band."""
     projector = projection.projector
     outcome = projection.outcome
     workloads = projector.workloads
@@ -95,12 +102,15 @@ def rank(
     else:
         label, gained = np.full(n, None, dtype=object), np.zeros(n)
     first = np.where(projector.served_from == NEVER, 0, projector.served_from)
-    bandwidth_now = (
-        projector.fleet.counts[projector.pool_index, :, first] @ projector.ceilings.bandwidth
+    bandwidth_now = np.einsum(
+        "nh,nh->n",
+        projector.fleet.counts[projector.pool_index, :, first],
+        projector.workload_bandwidth(),
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         ridge_now = projector.at_first_served(outcome.peak_flops_per_s) / bandwidth_now
     ai = projector.baseline_figures.intensity
+    dates = band(projection, supply_spread)
     table = pd.DataFrame(
         {
             "workload_id": workloads["workload_id"].to_numpy(),
@@ -117,6 +127,8 @@ def rank(
             "min_headroom": min_headroom,
             "min_headroom_month": _month_or_none(projection.months, min_month),
             "starve_month": _month_or_none(projection.months, starve),
+            "starve_month_p10": _month_or_none(projection.months, dates.starve_p10_index),
+            "starve_month_p90": _month_or_none(projection.months, dates.starve_p90_index),
             "shortfall_month": _month_or_none(projection.months, outcome.shortfall_index),
             "best_mitigation": label,
             "months_gained": gained.astype(int),
@@ -126,7 +138,7 @@ def rank(
         }
     ).iloc[order]
     table.insert(0, "rank", np.arange(1, n + 1))
-    return Ranked(table.reset_index(drop=True), mitigations, order, walls)
+    return Ranked(table.reset_index(drop=True), mitigations, order, walls, dates)
 
 
 def _served_batch(served: np.ndarray) -> pd.arrays.IntegerArray:
@@ -155,13 +167,19 @@ def records(frame: pd.DataFrame) -> Iterator[Any]:
     return frame.itertuples(index=False)
 
 
+def _yyyymm(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else f"{value:%Y-%m}"
+
+
 def ranking_rows(ranking: pd.DataFrame) -> list[dict[str, object]]:
     """The ranking as JSON-ready rows (``memwall rank --json``, the Prefect table artifact)."""
     return [
         {
             "workload_id": str(r.workload_id),
             "rank": int(r.rank),
-            "starve_month": None if pd.isna(r.starve_month) else f"{r.starve_month:%Y-%m}",
+            "starve_month": _yyyymm(r.starve_month),
+            "starve_month_p10": _yyyymm(r.starve_month_p10),
+            "starve_month_p90": _yyyymm(r.starve_month_p90),
             "bound": str(r.bound),
             "utilization_now": float(r.utilization_now),
             "min_headroom": None if pd.isna(r.min_headroom) else float(r.min_headroom),

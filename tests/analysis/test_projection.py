@@ -301,6 +301,8 @@ def test_json_rows_carry_the_contract_fields() -> None:
         "workload_id": "b",
         "rank": 1,
         "starve_month": "2027-04",
+        "starve_month_p10": "2027-04",  # no spread without published runs: no band
+        "starve_month_p90": "2027-04",
         "bound": "memory",
         "utilization_now": pytest.approx(1.7e13 / 7e13),
         "min_headroom": pytest.approx(1.2 / 1.5 ** (11 / 6)),

@@ -17,6 +17,8 @@ KEYS = {
     "workload_id",
     "rank",
     "starve_month",
+    "starve_month_p10",
+    "starve_month_p90",
     "bound",
     "utilization_now",
     "min_headroom",

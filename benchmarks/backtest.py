@@ -1,0 +1,39 @@
+"""Accuracy against published measured runs: the same figures as ``memwall backtest``.
+
+Predicts every run of the published-runs file (default: the built-in one) with
+``tasks.analysis.predict``, fitting the per-phase defaults on the ``fit`` rows, and prints the
+signed error per run, then MAPE and bias for the fit rows and the held-out rows (the target:
+held-out MAPE <= 15 %, |bias| <= 5 %), and what the STREAM defaults would have scored. It never
+fails a build.
+
+    .venv/bin/python -m benchmarks.backtest [--runs FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.console import Console
+
+from flows.cli_predict import print_backtest
+from hardware_profiles.catalog import builtin_catalog
+from tasks.analysis.backtest import load_backtest
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", default=None, help="published-runs CSV")
+    args = parser.parse_args(argv)
+    result = load_backtest(builtin_catalog(), args.runs)
+    print_backtest(result, Console(highlight=False, soft_wrap=True))
+    holdout = result.summary("holdout")
+    if holdout.runs:
+        print(
+            f"target: held-out MAPE <= 15 %: {holdout.mape / 0.15:.2f} of it; "
+            f"|bias| <= 5 %: {abs(holdout.bias) / 0.05:.2f} of it"
+        )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,278 @@
+"""``memwall predict`` and ``memwall backtest``: one workload's step on one accelerator model,
+and the same prediction checked against published measured runs.
+
+Both use the efficiencies the projection uses (``tasks.analysis.efficiency``): workload-probe
+measurements where given (``--measurements``, ``--history``), else the defaults fitted on the
+published runs, else the STREAM-based defaults; every efficiency is printed with its source.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from flows.cli_analysis import MeasurementsOption
+from flows.cli_common import CatalogOption, require_positive, warn
+from flows.cli_workloads import (
+    ActivationsOption,
+    BatchOption,
+    ConfigOption,
+    ContextOption,
+    KvOption,
+    PresetOption,
+    WeightsOption,
+    _architecture,
+)
+from hardware_profiles.errors import MemwallError
+
+if TYPE_CHECKING:
+    from tasks.analysis.backtest import Backtest, Summary
+    from tasks.analysis.predict import Efficiency, Prediction
+
+stdout = Console(highlight=False)
+
+RunsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--runs",
+        help="Published-runs CSV (default: the built-in "
+        "hardware_profiles/data/published_runs.csv).",
+        dir_okay=False,
+    ),
+]
+HistoryReadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--history",
+        help="History dataset (folder or fsspec URL): its latest workload-probe measurements "
+        "count as measured efficiencies.",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")]
+
+
+def strict_json(value: Any) -> Any:
+    """NaN and infinities (not JSON) as null, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [strict_json(v) for v in value]
+    return value
+
+
+def _seconds(value: float) -> str:
+    if value >= 1:
+        return f"{value:.3g} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value * 1e6:.3g} us"
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _efficiency(e: Efficiency) -> str:
+    return f"{e.value:.3f} (±{100 * e.spread:.0f} %)  {e.source}"
+
+
+def predict(
+    preset: PresetOption = None,
+    config: ConfigOption = None,
+    phase: Annotated[str, typer.Option("--phase", help="decode, prefill or training.")] = "decode",
+    batch: BatchOption = 1,
+    context: ContextOption = 4096,
+    weights: WeightsOption = "bf16",
+    kv: KvOption = None,
+    activations: ActivationsOption = "bf16",
+    accelerator: Annotated[
+        str, typer.Option("--accelerator", help="Catalog accelerator id, e.g. nvidia-h100-sxm.")
+    ] = "nvidia-h100-sxm",
+    devices: Annotated[
+        int,
+        typer.Option("--devices", help="Devices of that model, tensor parallel (one replica)."),
+    ] = 1,
+    catalog: CatalogOption = None,
+    measurements: MeasurementsOption = None,
+    history: HistoryReadOption = None,
+    runs: RunsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Predicted step time, tokens/s per replica and per device, and the bound of one workload
+    on N devices of one accelerator model, with the efficiencies used and their source. JSON
+    keys: step_time_s, tokens_per_s, tokens_per_s_per_device, bound, bandwidth_efficiency,
+    flops_efficiency (and *_source, *_spread), memory/compute/communication_time_s, notes."""
+    from hardware_profiles.catalog import load_catalog
+    from hardware_profiles.parquet import read_table
+    from hardware_profiles.schema import MEASUREMENTS
+    from tasks.analysis.backtest import load_backtest
+    from tasks.analysis.calibration import calibrate
+    from tasks.analysis.efficiency import efficiencies_for
+    from tasks.analysis.predict import predict as predict_step
+    from tasks.analysis.workload_model import estimate
+    from tasks.history import read_measurements
+
+    require_positive("--batch", batch)
+    require_positive("--context", context)
+    require_positive("--devices", devices)
+    arch = _architecture(preset, config)
+    models = load_catalog(catalog)
+    known = list(models["accelerator_id"].astype(str))
+    if accelerator not in known:
+        raise MemwallError(
+            f"--accelerator: unknown accelerator {accelerator!r}; the catalog has "
+            f"{', '.join(sorted(known))}"
+        )
+    est = estimate(
+        arch,
+        phase=phase,
+        batch=batch,
+        context=context,
+        weights=weights,
+        kv=kv,
+        activations=activations,
+    )
+    calibrated = calibrate(
+        models,
+        read_table(measurements, MEASUREMENTS) if measurements else None,
+        fitted=load_backtest(models, runs).fitted,
+        history=read_measurements(history) if history else None,
+    )
+    bandwidth, flops = efficiencies_for(calibrated, accelerator, phase, activations)
+    row = models.set_index("accelerator_id", drop=False).loc[accelerator]
+    result = predict_step(arch, est, {str(k): v for k, v in row.items()}, bandwidth, flops, devices)
+    if as_json:
+        print(json.dumps(strict_json(result.as_json()), indent=2, allow_nan=False))
+        return
+    _print_prediction(est.model, result, phase, batch, context, est.weights, est.kv, activations,
+                      accelerator)  # fmt: skip
+
+
+def _print_prediction(
+    model: str,
+    p: Prediction,
+    phase: str,
+    batch: int,
+    context: int,
+    weights: str,
+    kv: str,
+    compute: str,
+    accelerator: str,
+) -> None:
+    lines = [
+        f"{model} {phase}, batch {batch}, context {context}; weights {weights}, KV {kv}, "
+        f"compute {compute}",
+        f"on {p.devices} x {accelerator}" + (" (tensor parallel)" if p.devices > 1 else ""),
+        f"step time      {_seconds(p.step_time_s)}  (memory {_seconds(p.memory_time_s)}, "
+        f"compute {_seconds(p.compute_time_s)}, communication "
+        f"{_seconds(p.communication_time_s)})",
+        f"tokens/s       {_rate(p.tokens_per_s)} per replica, "
+        f"{_rate(p.tokens_per_s_per_device)} per device",
+        f"bound          {p.bound}",
+        f"bandwidth eff. {_efficiency(p.bandwidth_efficiency)}",
+        f"compute eff.   {_efficiency(p.flops_efficiency)}",
+    ]
+    for line in lines:
+        stdout.print(line, markup=False)
+    for note in p.notes:
+        warn(note)
+
+
+def _percent(value: float) -> str:
+    return "-" if math.isnan(value) else f"{round(100 * value, 1) + 0.0:+.1f} %"
+
+
+def summary_line(s: Summary) -> str:
+    if s.runs == 0:
+        return f"{s.split}: no runs"
+    return f"{s.split}: {s.runs} runs, MAPE {100 * s.mape:.1f} %, bias {_percent(s.bias)}"
+
+
+def backtest_json(result: Backtest) -> dict[str, Any]:
+    return {
+        "runs": result.runs.to_dict("records"),
+        "summary": {s: result.summary(s).as_json() for s in ("fit", "holdout")},
+        "summary_by_phase": {
+            s: {p: result.summary(s, phase=p).as_json() for p in ("decode", "prefill")}
+            for s in ("fit", "holdout")
+        },
+        "stream_defaults_summary": {
+            s: result.summary(s, stream=True).as_json() for s in ("fit", "holdout")
+        },
+        "fitted": [
+            {
+                "phase": phase,
+                "vendor": vendor,
+                "efficiency": e.value,
+                "spread": e.spread,
+                "source": e.source,
+            }
+            for (phase, vendor), e in result.fitted.efficiencies.items()
+        ],
+        "skipped": result.skipped,
+    }
+
+
+def backtest(
+    runs: RunsOption = None, catalog: CatalogOption = None, as_json: JsonOption = False
+) -> None:
+    """Predict every published measured run with `memwall predict`'s maths and print the
+    signed error per run (predicted / measured step time - 1), then MAPE and bias for the
+    rows the defaults were fitted on and, apart, for the held-out rows."""
+    from hardware_profiles.catalog import load_catalog
+    from tasks.analysis.backtest import load_backtest
+
+    result = load_backtest(load_catalog(catalog), runs)
+    if as_json:
+        print(json.dumps(strict_json(backtest_json(result)), indent=2, allow_nan=False))
+        return
+    print_backtest(result, stdout)
+
+
+def print_backtest(result: Backtest, out: Console) -> None:
+    """The backtest as ``memwall backtest`` and ``benchmarks/backtest.py`` print it."""
+
+    def say(line: str) -> None:
+        out.print(line, markup=False, soft_wrap=True)
+
+    if result.runs.empty:
+        say("no published runs to backtest")
+    else:
+        say("run / split / model on hardware / phase, batch / metric: measured, predicted")
+    for r in result.runs.to_dict("records"):
+        say(
+            f"{r['run_id']:<12} {r['split']:<7} {r['model_preset']} on {r['devices']} x "
+            f"{r['hardware']}, {r['phase']} batch {r['batch']}, {r['metric']}: measured "
+            f"{r['measured_value']:.4g}, predicted {r['predicted_value']:.4g}, error "
+            f"{_percent(float(r['error']))} ({r['bound']}-bound)",
+        )
+    for (phase, vendor), e in result.fitted.efficiencies.items():
+        ceiling = "bandwidth" if phase == "decode" else "compute"
+        say(
+            f"default {phase} {ceiling} efficiency ({vendor or 'all vendors'}): {_efficiency(e)}",
+        )
+    say("error = predicted / measured step time - 1 (negative: predicted too fast)")
+    for split in ("fit", "holdout"):
+        say(summary_line(result.summary(split)))
+        for phase in ("decode", "prefill"):
+            part = result.summary(split, phase=phase)
+            if part.runs:
+                say(f"  {phase}: {summary_line(part).split(': ', 1)[1]}")
+        stream = result.summary(split, stream=True)
+        if stream.runs:
+            say(f"  with the STREAM defaults instead: {summary_line(stream)}")
+    noted: dict[str, list[str]] = {}
+    for run_id, notes in zip(result.runs["run_id"], result.runs["notes"], strict=True):
+        for note in notes:
+            noted.setdefault(note, []).append(str(run_id))
+    for note, run_ids in noted.items():
+        say(f"note ({', '.join(run_ids)}): {note}")
+    for note in result.skipped:
+        say(f"skipped {note}")

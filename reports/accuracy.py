@@ -1,0 +1,146 @@
+"""How far to trust the audit's dates: where every efficiency came from, how wrong memwall's
+predictions were on published measured runs, and each starvation month's P10-P90 band.
+
+The story (``reports.story``) calls :func:`likely` wherever it prints a starvation month and
+:func:`accuracy_section` on the method page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterator
+from typing import Any
+from xml.sax.saxutils import escape
+
+import pandas as pd
+from reportlab.lib.units import cm
+from reportlab.platypus import Flowable, Paragraph, Spacer, Table
+
+from reports.styles import stylesheet, table_style
+from tasks.analysis.backtest import Backtest, Summary
+
+
+def _missing(value: Any) -> bool:
+    return value is None or bool(pd.isna(value))
+
+
+def _month(value: dt.date) -> str:
+    return f"{value:%Y-%m}"
+
+
+def likely(starve: Any, p10: Any, p90: Any) -> str:
+    """'2027-06 (likely 2027-03 to 2027-10)': the central month and its P10-P90 band."""
+    if _missing(starve):
+        return "never" if _missing(p10) else f"not in the horizon (possibly from {_month(p10)})"
+    late = "beyond the horizon" if _missing(p90) else _month(p90)
+    early = _month(starve) if _missing(p10) else _month(p10)
+    return f"{_month(starve)} (likely {early} to {late})"
+
+
+def row_likely(r: Any) -> str:
+    """:func:`likely` of a ranking row."""
+    return likely(r.starve_month, r.starve_month_p10, r.starve_month_p90)
+
+
+def _percent(value: float, signed: bool = False) -> str:
+    if math.isnan(value):
+        return "–"
+    shown = round(100 * value, 1) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{shown:+.1f} %" if signed else f"{shown:.1f} %"
+
+
+def _summary(s: Summary) -> str:
+    return f"MAPE {_percent(s.mape)}, bias {_percent(s.bias, signed=True)} ({s.runs} runs)"
+
+
+def backtest_lines(backtest: Backtest | None) -> list[str]:
+    """The backtest's error, held-out rows first: what the method page prints."""
+    if backtest is None or backtest.runs.empty:
+        return [
+            "Backtest: no published measured runs were available, so no efficiency is fitted "
+            "and the model's error on real runs is unknown; the date bands then show the "
+            "demand-growth spread only."
+        ]
+    holdout, fit = backtest.summary("holdout"), backtest.summary("fit")
+    lines = [
+        f"Backtest on {len(backtest.runs)} published measured runs (error = predicted / "
+        "measured step time − 1; negative means memwall predicted the step too fast): "
+        f"held-out runs {_summary(holdout)}; runs the defaults were fitted on {_summary(fit)}.",
+    ]
+    stream = backtest.summary("holdout", stream=True)
+    if stream.runs:
+        lines.append(
+            "With the STREAM-based defaults instead of the fitted ones, the held-out error "
+            f"would be {_summary(stream)}."
+        )
+    if backtest.skipped:
+        lines.append(
+            f"{len(backtest.skipped)} published run(s) skipped: "
+            + "; ".join(backtest.skipped[:3])
+            + ("; …" if len(backtest.skipped) > 3 else "")
+        )
+    return lines
+
+
+def efficiency_table(sources: pd.DataFrame) -> Table:
+    s = stylesheet()
+
+    def cell(value: object) -> Paragraph:
+        return Paragraph(escape(str(value)), s["cell"])
+
+    def efficiency(value: float, spread: float) -> str:
+        return f"{value:.2f} ± {100 * spread:.0f} %"
+
+    header = ["model", "phase", "bandwidth eff.", "source", "compute eff.", "source"]
+    rows = [[cell(h) for h in header]]
+    each: Iterator[Any] = sources.itertuples(index=False)
+    for r in each:
+        rows.append(
+            [
+                cell(r.accelerator_id),
+                cell(r.phase),
+                cell(efficiency(r.bandwidth_efficiency, r.bandwidth_spread)),
+                cell(r.bandwidth_source),
+                cell(efficiency(r.flops_efficiency, r.flops_spread)),
+                cell(r.flops_source),
+            ]
+        )
+    table = Table(
+        rows,
+        colWidths=[3.4 * cm, 1.5 * cm, 2.0 * cm, 4.5 * cm, 2.0 * cm, 4.6 * cm],
+        repeatRows=1,
+    )
+    table.setStyle(table_style())
+    return table
+
+
+def accuracy_section(sources: pd.DataFrame | None, backtest: Backtest | None) -> list[Flowable]:
+    """Method-page section: efficiency sources, backtest error, and how the bands are made."""
+    s = stylesheet()
+    flow: list[Flowable] = [
+        Paragraph("Efficiencies, their sources and the model's error", s["h2"]),
+        Paragraph(
+            "Each phase uses its own efficiency: what workload-shaped probes measured on that "
+            "model (this run, else the history), else a default fitted on published measured "
+            "runs (decode on bandwidth, prefill on compute; per vendor where it has enough "
+            "runs), else the STREAM-based calibration. ± is the spread (standard deviation of "
+            "the log): a measurement's CV, a fitted default's residuals, or the STREAM "
+            "defaults' error on the published runs.",
+            s["small"],
+        ),
+        Spacer(1, 3),
+    ]
+    if sources is not None and not sources.empty:
+        flow += [efficiency_table(sources), Spacer(1, 4)]
+    flow += [Paragraph(line, s["body"]) for line in backtest_lines(backtest)]
+    flow.append(
+        Paragraph(
+            "Date bands: 'starves 2027-06 (likely 2027-03 to 2027-10)' gives the P10 and P90 "
+            "starvation months. Supply scales with the binding ceiling's efficiency, so its "
+            "spread shifts the headroom by exp(±1.28·s); demand_growth_sigma adds "
+            "sigma·(t/12)/(1+g) at month t, in quadrature.",
+            s["body"],
+        )
+    )
+    return flow

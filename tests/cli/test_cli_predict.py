@@ -1,0 +1,115 @@
+"""`memwall predict` and `memwall backtest` end to end, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hardware_profiles.catalog import builtin_catalog
+from tasks.analysis.models.presets import preset
+from tasks.analysis.workload_model import estimate
+from tests.analysis.published_fixture import DECODE_BW, fixture_rows, write_fixture
+from tests.cli.test_cli import memwall
+
+PREDICT_KEYS = {
+    "step_time_s",
+    "tokens_per_s",
+    "tokens_per_s_per_device",
+    "bound",
+    "bandwidth_efficiency",
+    "flops_efficiency",
+    "bandwidth_efficiency_source",
+    "flops_efficiency_source",
+}
+
+
+def _one_error(stderr: str) -> str:
+    errors = [line for line in stderr.splitlines() if line.startswith("memwall: error:")]
+    assert len(errors) == 1, stderr
+    assert "Traceback" not in stderr
+    return errors[0]
+
+
+def test_predict_json_uses_the_fitted_decode_efficiency_and_says_so(tmp_path: Path) -> None:
+    # Fixture decode runs were measured at 60 % of H100 bandwidth (3.35 TB/s): 2.01e12 B/s.
+    runs = write_fixture(tmp_path / "runs.csv")
+    result = memwall(
+        ["predict", "--preset", "llama-3.1-8b", "--batch", "4", "--context", "2048",
+         "--accelerator", "nvidia-h100-sxm", "--runs", str(runs), "--json"],
+        None,
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert set(out) >= PREDICT_KEYS
+    assert out["bandwidth_efficiency"] == pytest.approx(DECODE_BW, rel=0.01)
+    assert out["bandwidth_efficiency_source"] == "fitted on 3 published runs (decode, NVIDIA)"
+    assert out["flops_efficiency_source"].startswith("default")
+    est = estimate(preset("llama-3.1-8b"), phase="decode", batch=4, context=2048)
+    bandwidth = (
+        builtin_catalog()
+        .set_index("accelerator_id")
+        .loc["nvidia-h100-sxm", "mem_bandwidth_bytes_per_s"]
+    )
+    step = est.bytes_per_unit * 4 / (bandwidth * out["bandwidth_efficiency"])
+    assert out["step_time_s"] == pytest.approx(step)
+    assert out["tokens_per_s"] == pytest.approx(4 / step)
+    assert out["bound"] == "memory"
+
+
+def test_predict_text_names_bound_and_sources(tmp_path: Path) -> None:
+    result = memwall(
+        ["predict", "--preset", "llama-3.1-70b", "--devices", "4", "--accelerator",
+         "nvidia-h100-sxm", "--runs", str(write_fixture(tmp_path / "runs.csv"))],
+        None,
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "per replica" in result.stdout and "per device" in result.stdout
+    assert "bound          memory" in result.stdout
+    assert "fitted on 3 published runs (decode, NVIDIA)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--preset", "no-such-model"], "unknown model preset 'no-such-model'"),
+        (["--preset", "llama-2-7b", "--accelerator", "x9"], "unknown accelerator 'x9'"),
+        (["--preset", "llama-2-7b", "--devices", "0"], "--devices must be > 0"),
+    ],
+)
+def test_predict_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    result = memwall(["predict", *args], None, tmp_path)
+    assert result.returncode == 2
+    assert message in _one_error(result.stderr)
+
+
+def test_backtest_prints_per_run_error_and_both_splits(tmp_path: Path) -> None:
+    result = memwall(["backtest", "--runs", str(write_fixture(tmp_path / "r.csv"))], None, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "d4           holdout llama-2-7b" in result.stdout
+    assert "fit: 5 runs, MAPE 0.0 %" in result.stdout
+    assert "holdout: 3 runs, MAPE 0.0 %" in result.stdout
+    assert "skipped row 9 (u1): preset 'kimi-k2' is unknown" in result.stdout
+
+
+def test_backtest_json_is_strict(tmp_path: Path) -> None:
+    result = memwall(
+        ["backtest", "--runs", str(write_fixture(tmp_path / "r.csv")), "--json"], None, tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"not JSON: {c}"))
+    assert out["summary"]["holdout"]["runs"] == 3
+    assert out["stream_defaults_summary"]["fit"]["bias"] < -0.1
+    assert len(out["runs"]) == 8
+
+
+def test_backtest_malformed_row_exits_2_naming_file_row_and_column(tmp_path: Path) -> None:
+    rows = fixture_rows()
+    rows[2] = {**rows[2], "devices": "two"}
+    path = write_fixture(tmp_path / "bad.csv", rows)
+    result = memwall(["backtest", "--runs", str(path)], None, tmp_path)
+    assert result.returncode == 2
+    assert f"{path}, row 3, column 'devices'" in _one_error(result.stderr)
