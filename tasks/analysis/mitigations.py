@@ -63,7 +63,8 @@ def catalogue(projection: Projection) -> list[Mitigation]:
 def missing_units(projector: Projector, precision: str, counts: np.ndarray) -> np.ndarray:
     """Per workload: "" where every model its pool holds (``counts``: pools, models, months)
     has ``precision`` units, else which lack them and which have them."""
-    has = ~np.isnan(projector.ceilings.flops[:, PEAK_PRECISIONS.index(precision)])
+    # (phases, models): a model has the units whatever the phase, so any phase says.
+    has = ~np.isnan(projector.ceilings.flops[:, :, PEAK_PRECISIONS.index(precision)]).all(axis=0)
     reasons = []
     for pool in range(counts.shape[0]):
         held = counts[pool].max(axis=1) > 0

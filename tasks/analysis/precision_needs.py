@@ -19,7 +19,6 @@ rows evaluate exactly as in the full projection, at a cost that does not grow wi
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Final
 
@@ -52,22 +51,6 @@ def near_the_wall(projection: Projection) -> np.ndarray:
     outcome = projection.outcome
     close = outcome.memory_bound & (outcome.headroom < NEAR_HEADROOM)
     return np.asarray(outcome.supported & close.any(axis=1))
-
-
-def _restricted(projector: Projector, rows: np.ndarray) -> Projector:
-    """The projector over ``rows`` only: its per-workload arrays sliced, fleet and ceilings
-    shared. Headroom is per workload (share x supply / demand), so it is unchanged."""
-    view = copy.copy(projector)
-    view.workloads = projector.workloads.iloc[rows]
-    view.served_workloads = projector.served_workloads.iloc[rows]
-    view.pool_index = projector.pool_index[rows]
-    view.demand = projector.demand[rows]
-    view.share = projector.share[rows]
-    base = projector.baseline_figures
-    view.baseline_figures = Figures(
-        base.flops_per_unit[rows], base.bytes_per_unit[rows], base.precision[rows]
-    )
-    return view
 
 
 @dataclass(frozen=True)
@@ -108,7 +91,7 @@ def precision_needs(projection: Projection, rows: np.ndarray) -> pd.DataFrame:
     rows = rows[near_the_wall(projection)[rows]]
     if rows.size == 0:
         return pd.DataFrame({c: [] for c in NEED_COLUMNS})
-    view = _restricted(projector, rows)
+    view = projector.restricted(rows)
     options = _options(view)
     keys = np.array([o.key for o in options], dtype=object)
     labels = np.array([o.label for o in options], dtype=object)

@@ -31,6 +31,7 @@ misses the target (max_batch 0, a latency wall) the figures are kept and the wal
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass
 from typing import TypeVar
@@ -274,6 +275,33 @@ class Projector:
             self.at_first_served(self._baseline_terms[0]) / self.baseline_figures.flops_per_unit,
         )
         self.share = pool_shares(workloads, full_supply_served)
+
+    # Every attribute holding one entry per workload: ``restricted`` slices exactly these, so a
+    # new per-workload attribute belongs here too.
+    _PER_WORKLOAD = (
+        "pool_index",
+        "phase_index",
+        "served_from",
+        "start_index",
+        "demand",
+        "served_batch",
+        "share",
+    )
+
+    def restricted(self, rows: np.ndarray) -> Projector:
+        """This projector over ``rows`` only: per-workload arrays sliced, fleet and ceilings
+        shared. Headroom is per workload (share x supply / demand), so it is unchanged."""
+        view = copy.copy(self)
+        view.workloads = self.workloads.iloc[rows]
+        view.served_workloads = self.served_workloads.iloc[rows]
+        for name in self._PER_WORKLOAD:
+            setattr(view, name, getattr(self, name)[rows])
+        base = self.baseline_figures
+        view.baseline_figures = Figures(
+            base.flops_per_unit[rows], base.bytes_per_unit[rows], base.precision[rows]
+        )
+        view._baseline_terms = view._terms(view.baseline_figures, self.fleet.counts)
+        return view
 
     def _start_index(self) -> np.ndarray:
         """Month index of each workload's start_month (0 where none); a start after the

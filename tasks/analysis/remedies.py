@@ -73,12 +73,13 @@ def _catalog_hardware(projection: Projection, catalog: pd.DataFrame, rows: np.nd
     models = catalog["accelerator_id"].astype(str).tolist()
     ceilings = Ceilings.of(projector.calibrated, models)
     peak_index = lookup(projector.baseline_figures.precision[rows], _PEAK_INDEX)
+    phase_index = projector.phase_index[rows]
     table = catalog.set_index("accelerator_id").reindex(models)
     interconnect = table.get("interconnect_bandwidth_bytes_per_s", pd.Series(np.nan, index=models))
     return Hardware(
         memory_bytes=table["memory_bytes"].to_numpy(dtype=float),
-        bandwidth_bytes_per_s=ceilings.bandwidth,
-        flops_per_s=ceilings.flops[:, peak_index].T,
+        bandwidth_bytes_per_s=ceilings.bandwidth[phase_index],
+        flops_per_s=ceilings.flops[phase_index, :, peak_index],
         interconnect_bytes_per_s=interconnect.to_numpy(dtype=float, na_value=np.nan),
     )
 
@@ -102,7 +103,7 @@ def wall_remedies(
     pool_hw = pool_hardware(projector, catalog)
     pool_hw = Hardware(
         pool_hw.memory_bytes,
-        pool_hw.bandwidth_bytes_per_s,
+        pool_hw.bandwidth_bytes_per_s[rows],
         pool_hw.flops_per_s[rows],
         pool_hw.interconnect_bytes_per_s,
     )
@@ -125,7 +126,9 @@ def wall_remedies(
     everywhere = _catalog_hardware(projection, catalog, rows)
     replicas = size_replicas(sub, everywhere)
     lifts = replicas.fits & replicas.latency_ok
-    order = np.argsort(everywhere.bandwidth_bytes_per_s, kind="stable")
+    # Slowest memory first, by the spec sheet (the calibrated figure depends on the phase).
+    spec = catalog["mem_bandwidth_bytes_per_s"].to_numpy(dtype=float)
+    order = np.argsort(spec, kind="stable")
     models = catalog["accelerator_id"].astype(str).to_numpy()[order]
     for i, row in enumerate(lifts[:, order]):
         on = [str(m) for m in models[row][:MODELS_LISTED]]

@@ -206,11 +206,12 @@ def _fill_from_presets(
 
 @dataclass(frozen=True)
 class Hardware:
-    """Per accelerator model (arrays of shape (models,)); FLOP/s per workload and model."""
+    """Per accelerator model (arrays of shape (models,)); bandwidth and FLOP/s per workload and
+    model, since the calibrated ceilings depend on the workload's phase (and precision)."""
 
     memory_bytes: np.ndarray
-    bandwidth_bytes_per_s: np.ndarray
-    flops_per_s: np.ndarray  # (workloads, models), at each workload's precision
+    bandwidth_bytes_per_s: np.ndarray  # (workloads, models), at each workload's phase
+    flops_per_s: np.ndarray  # (workloads, models), at each workload's phase and precision
     interconnect_bytes_per_s: np.ndarray  # NaN: unknown
 
 
@@ -236,9 +237,9 @@ def _fit(model: StepModel, usable: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def one_device_step_s(model: StepModel, hw: Hardware, b: np.ndarray | float) -> np.ndarray:
     """max(bytes(b)/BW, flops(b)/F) on one device, (workloads, models)."""
-    memory = (model.step_fixed_bytes[:, None] + b * model.step_bytes_per_sequence[:, None]) / (
-        hw.bandwidth_bytes_per_s[None, :]
-    )
+    memory = (
+        model.step_fixed_bytes[:, None] + b * model.step_bytes_per_sequence[:, None]
+    ) / hw.bandwidth_bytes_per_s
     compute = b * model.step_flops_per_sequence[:, None] / hw.flops_per_s
     return np.asarray(np.maximum(memory, compute))
 
@@ -298,7 +299,7 @@ def _max_batch(model: StepModel, hw: Hardware, n: np.ndarray, usable: np.ndarray
         per = model.memory_per_sequence_bytes[:, None]
         by_memory = np.where(per > 0, room / per, np.where(room >= 0, np.inf, 0.0))
         c = comm_s_per_sequence(model, hw) * (n - 1) / n
-        bw = hw.bandwidth_bytes_per_s[None, :]
+        bw = hw.bandwidth_bytes_per_s
         fixed = model.step_fixed_bytes[:, None] / (n * bw)
         by_bytes = (slo - fixed) / (model.step_bytes_per_sequence[:, None] / (n * bw) + c)
         by_flops = slo / (model.step_flops_per_sequence[:, None] / (n * hw.flops_per_s) + c)
@@ -318,8 +319,8 @@ def pool_hardware(projector: Projector, catalog: pd.DataFrame) -> Hardware:
     )
     return Hardware(
         memory_bytes=table["memory_bytes"].to_numpy(dtype=float),
-        bandwidth_bytes_per_s=projector.ceilings.bandwidth,
-        flops_per_s=projector.ceilings.flops[:, peak_index].T,
+        bandwidth_bytes_per_s=projector.workload_bandwidth(),
+        flops_per_s=projector.ceilings.flops[projector.phase_index, :, peak_index],
         interconnect_bytes_per_s=interconnect.to_numpy(dtype=float, na_value=np.nan),
     )
 

@@ -88,7 +88,9 @@ def _rows() -> list[dict[str, str]]:
                 "note": "test fixture",
             }
         )
-    rows.append({**rows[0], "run_id": "u1", "model_preset": "kimi-k2", "model": "Kimi K2"})
+    rows.append(
+        {**rows[0], "run_id": "u1", "model_preset": "no-such-model", "model": "No Such Model"}
+    )
     return rows
 
 

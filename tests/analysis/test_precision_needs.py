@@ -35,7 +35,7 @@ from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import CATALOG, ROADMAP, WORKLOADS
 from tasks.analysis.calibration import calibrate
 from tasks.analysis.models.examples import example_workloads
-from tasks.analysis.precision_needs import _restricted, precision_needs
+from tasks.analysis.precision_needs import precision_needs
 from tasks.analysis.projection import project
 
 START = dt.date(2027, 1, 1)
@@ -159,7 +159,7 @@ def test_the_restricted_view_evaluates_its_rows_as_the_full_projection_does() ->
     )
     projector = projection.projector
     rows = np.array([4, 0, 2])
-    view = _restricted(projector, rows)
+    view = projector.restricted(rows)
     full = projection.outcome
     part = view.evaluate(view.baseline_figures, projector.fleet.counts)
     np.testing.assert_allclose(part.headroom, full.headroom[rows])
