@@ -46,7 +46,7 @@ EXAMPLES: Final = (
         "decode",
         batch=32,
         context=4096,
-        demand_units_per_s=50_000.0,
+        demand_units_per_s=30_000.0,
         demand_growth_per_year=1.0,
     ),
     ExampleWorkload(
@@ -58,7 +58,7 @@ EXAMPLES: Final = (
         "decode",
         batch=1,
         context=8192,
-        demand_units_per_s=6_000.0,
+        demand_units_per_s=3_000.0,
         demand_growth_per_year=1.5,
     ),
     ExampleWorkload(
@@ -70,7 +70,7 @@ EXAMPLES: Final = (
         "decode",
         batch=8,
         context=4096,
-        demand_units_per_s=16_000.0,
+        demand_units_per_s=9_600.0,
         demand_growth_per_year=0.8,
     ),
     ExampleWorkload(
@@ -82,7 +82,7 @@ EXAMPLES: Final = (
         "prefill",
         batch=4,
         context=4096,
-        demand_units_per_s=800_000.0,
+        demand_units_per_s=480_000.0,
         demand_growth_per_year=0.6,
     ),
     ExampleWorkload(
