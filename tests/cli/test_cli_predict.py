@@ -92,7 +92,7 @@ def test_backtest_prints_per_run_error_and_both_splits(tmp_path: Path) -> None:
     assert "d4           holdout llama-2-7b" in result.stdout
     assert "fit: 5 runs, MAPE 0.0 %" in result.stdout
     assert "holdout: 3 runs, MAPE 0.0 %" in result.stdout
-    assert "skipped row 9 (u1): preset 'kimi-k2' is unknown" in result.stdout
+    assert "skipped row 9 (u1): preset 'no-such-model' is unknown" in result.stdout
 
 
 def test_backtest_json_is_strict(tmp_path: Path) -> None:

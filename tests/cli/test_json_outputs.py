@@ -33,6 +33,15 @@ ARGUMENTS: dict[str, list[str]] = {
     "rank": [],
     "history": ["--history", "{history}"],
     "validate": ["--quick"],
+    "predict": [
+        "--preset",
+        "llama-3.1-8b",
+        "--phase",
+        "decode",
+        "--accelerator",
+        "nvidia-h100-sxm",
+    ],
+    "backtest": [],
 }
 SLOW = {"probe", "validate"}
 
