@@ -21,6 +21,7 @@ from flows import (
     cli_probe,
     cli_validate,
     cli_workloads,
+    cli_workloads_add,  # noqa: F401 (imported to register `workloads add` and `import`)
 )
 from flows.cli_common import (
     CatalogOption,

@@ -26,7 +26,7 @@ from flows.cli_workloads import (
     KvOption,
     PresetOption,
     WeightsOption,
-    _architecture,
+    architecture_from_options,
 )
 from hardware_profiles.errors import MemwallError
 
@@ -122,7 +122,7 @@ def predict(
     require_positive("--batch", batch)
     require_positive("--context", context)
     require_positive("--devices", devices)
-    arch = _architecture(preset, config)
+    arch = architecture_from_options(preset, config)
     models = load_catalog(catalog)
     known = list(models["accelerator_id"].astype(str))
     if accelerator not in known:
