@@ -114,8 +114,9 @@ def rank(
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
     from reports.accuracy import row_likely
+    from reports.cells import times
     from reports.content import findings
-    from reports.story import headline, times
+    from reports.story import headline
     from reports.walls import wall_label
     from tasks.analysis.backtest import load_backtest
     from tasks.analysis.calibration import calibrate

@@ -7,7 +7,6 @@ The story (``reports.story``) calls :func:`likely` wherever it prints a starvati
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -17,25 +16,18 @@ import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, Spacer, Table
 
+from reports.cells import missing, month
 from reports.styles import stylesheet, table_style
 from tasks.analysis.backtest import Backtest, Summary
 
 
-def _missing(value: Any) -> bool:
-    return value is None or bool(pd.isna(value))
-
-
-def _month(value: dt.date) -> str:
-    return f"{value:%Y-%m}"
-
-
 def likely(starve: Any, p10: Any, p90: Any) -> str:
     """'2027-06 (likely 2027-03 to 2027-10)': the central month and its P10-P90 band."""
-    if _missing(starve):
-        return "never" if _missing(p10) else f"not in the horizon (possibly from {_month(p10)})"
-    late = "beyond the horizon" if _missing(p90) else _month(p90)
-    early = _month(starve) if _missing(p10) else _month(p10)
-    return f"{_month(starve)} (likely {early} to {late})"
+    if missing(starve):
+        return "never" if missing(p10) else f"not in the horizon (possibly from {month(p10)})"
+    late = "beyond the horizon" if missing(p90) else month(p90)
+    early = month(starve) if missing(p10) else month(p10)
+    return f"{month(starve)} (likely {early} to {late})"
 
 
 def row_likely(r: Any) -> str:

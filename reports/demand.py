@@ -13,8 +13,8 @@ import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import CondPageBreak, Flowable, Paragraph, Spacer
 
+from reports.cells import data_table, si, text
 from reports.content import AuditReport
-from reports.story import _table, si, text
 from reports.styles import stylesheet
 from tasks.analysis.demand import STATISTIC
 from tasks.analysis.ranking import records
@@ -74,7 +74,7 @@ def demand_section(report: AuditReport) -> list[Flowable]:
     ]
     flow += [
         Spacer(1, 4),
-        _table(
+        data_table(
             ["workload", "source", "demand", "growth/yr", "window", "query"],
             rows,
             [3.6 * cm, 1.6 * cm, 1.8 * cm, 2.2 * cm, 3.4 * cm, 5.4 * cm],

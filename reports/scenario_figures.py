@@ -10,7 +10,7 @@ import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, Spacer
 
-from reports.story import _table, si
+from reports.cells import data_table, si
 from reports.styles import stylesheet
 from tasks.analysis.ranking import records
 
@@ -48,7 +48,7 @@ def scenario_figures_section(comparison: pd.DataFrame) -> list[Flowable]:
             s["small"],
         ),
         Spacer(1, 4),
-        _table(
+        data_table(
             [
                 "scenario",
                 "walls",

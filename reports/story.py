@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from xml.sax.saxutils import escape
 
-import numpy as np
 import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import (
@@ -26,77 +24,26 @@ from reportlab.platypus import (
 )
 
 from reports.accuracy import accuracy_section, row_likely
+from reports.cells import WIDTH, data_table, intensity, month, percent, text, times
 from reports.charts import fit, headroom_chart, roofline_chart
 from reports.content import AuditReport, Findings
+from reports.detail import _detail_page
+from reports.devices import _measured_vs_spec
 from reports.precision import precision_section, status_note
-from reports.styles import STATUS_COLOURS, key_style, stylesheet, table_style
+from reports.styles import key_style, stylesheet, table_style
 from reports.timeline import wall_timeline
 from reports.validation import validation_section
-from reports.walls import first_page, method_lines, remedy_note, replica_facts, wall_label
+from reports.walls import first_page, method_lines, wall_label
 from tasks.analysis.precision_changes import PRECISION_CHANGES
 from tasks.analysis.ranking import records
 
-_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
-WIDTH = 18 * cm  # A4 less the margins
 APPENDIX_CHUNK = 250  # rows per appendix table: each splits over pages on its own
 FULL_TABLE_ROWS = 100  # beyond this, the ranking section shows the top N, the appendix the rest
-
-
-def text(value: object) -> str:
-    """User text made safe for a Paragraph: markup characters print literally."""
-    return escape(str(value), {'"': "&quot;", "'": "&#39;"})
-
-
-def _missing(value: Any) -> bool:
-    return value is None or bool(pd.isna(value))
-
-
-def si(value: float | None, unit: str, digits: int = 3) -> str:
-    """``1.96e10, 'B/s'`` -> ``'19.6 GB/s'`` (decimal prefixes, as spec sheets use)."""
-    if value is None or _missing(value):
-        return "–"
-    for scale, prefix in _PREFIXES:
-        if abs(value) >= scale:
-            return f"{value / scale:.{digits}g} {prefix}{unit}"
-    return f"{value:.{digits}g} {unit}"
-
-
-def percent(value: float | None) -> str:
-    if value is None or _missing(value):
-        return "–"
-    return f"{100 * value:.1f} %"
-
-
-def times(value: float | None) -> str:
-    """A headroom as ``1.23x``; ``–`` where there is none (no hardware, or no demand yet)."""
-    if value is None or _missing(value) or not np.isfinite(value):
-        return "–"
-    return f"{value:.2f}x"
-
-
-def month(value: dt.date | None) -> str:
-    return "never" if value is None or _missing(value) else f"{value:%Y-%m}"
 
 
 def _after(months: list[dt.date]) -> dt.date:
     last = months[-1]
     return dt.date(last.year + last.month // 12, last.month % 12 + 1, 1)
-
-
-def _cell(value: object, style: str = "cell") -> Paragraph:
-    return Paragraph(text(value), stylesheet()[style])
-
-
-def _table(header: list[str], rows: list[list[Any]], widths: list[float]) -> Table:
-    data: list[list[Any]] = [[_cell(h) for h in header]]
-    data += [[c if isinstance(c, Flowable) else _cell(c) for c in row] for row in rows]
-    table = Table(data, colWidths=widths, repeatRows=1)
-    table.setStyle(table_style())
-    return table
-
-
-def _ai(value: float) -> str:
-    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
 
 
 def _mitigation(r: Any) -> str:
@@ -204,144 +151,6 @@ def _summary(report: AuditReport) -> list[Flowable]:
     return flow
 
 
-def _status_cell(status: str) -> Paragraph:
-    colour = STATUS_COLOURS.get(status)
-    hex_colour = colour.hexval()[2:] if colour is not None else "616e7c"
-    return Paragraph(f'<font color="#{hex_colour}">{text(status)}</font>', stylesheet()["cell"])
-
-
-def devices_table(devices: pd.DataFrame, precision: str) -> Table:
-    rows = [
-        [
-            d.name,
-            si(d.spec_bandwidth_bytes_per_s, "B/s"),
-            si(d.bandwidth_bytes_per_s, "B/s"),
-            f"{percent(d.bandwidth_efficiency)} ({d.bandwidth_from})",
-            si(d.spec_flops_per_s, "FLOP/s"),
-            si(d.flops_per_s, "FLOP/s"),
-            f"{percent(d.flops_efficiency)} ({d.flops_from})",
-            f"{d.spec_ridge_flops_per_byte:.0f} / {d.ridge_flops_per_byte:.0f}"
-            if not _missing(d.ridge_flops_per_byte)
-            else "–",
-            _status_cell(str(d.status)),
-        ]
-        for d in records(devices)
-    ]
-    return _table(
-        [
-            "model",
-            "spec BW",
-            "usable BW",
-            "BW efficiency",
-            f"spec {precision}",
-            f"usable {precision}",
-            "compute eff.",
-            "ridge spec / usable",
-            "probes",
-        ],
-        rows,
-        [3.0 * cm, 1.7 * cm, 1.7 * cm, 2.2 * cm, 1.9 * cm, 1.9 * cm, 2.2 * cm, 1.8 * cm, 1.6 * cm],
-    )
-
-
-def measurements_table(measurements: pd.DataFrame) -> Table:
-    rows = []
-    for m in records(measurements):
-        unit = "B/s" if m.unit == "bytes_per_s" else "FLOP/s"
-        rows.append(
-            [
-                f"{m.device_kind} #{m.device_index}",
-                m.probe,
-                m.dtype,
-                si(m.working_set_bytes, "B"),
-                si(m.best, unit),
-                si(m.median, unit),
-                percent(m.cv),
-                si(m.spec, unit),
-                percent(m.efficiency),
-                _status_cell(str(m.status)),
-            ]
-        )
-    return _table(
-        [
-            "device",
-            "probe",
-            "dtype",
-            "working set",
-            "best",
-            "median",
-            "CV",
-            "spec",
-            "eff.",
-            "status",
-        ],
-        rows,
-        [
-            3.2 * cm,
-            1.4 * cm,
-            1.5 * cm,
-            1.6 * cm,
-            1.8 * cm,
-            1.8 * cm,
-            1.2 * cm,
-            1.8 * cm,
-            1.5 * cm,
-            1.4 * cm,
-        ],
-    )
-
-
-def _measured_vs_spec(report: AuditReport) -> list[Flowable]:
-    s = stylesheet()
-    f = report.findings
-    flow: list[Flowable] = [
-        PageBreak(),
-        Paragraph("Measured vs spec", s["h1"]),
-        Paragraph(
-            "Usable = spec × efficiency: measured on this run where memwall measured that model "
-            "(triad bandwidth, matmul at the precision shown), else the default. Ridge = usable "
-            f"{f.roofline_precision} FLOP/s over usable bandwidth (FLOP/byte): a workload below "
-            "it is memory-bound on that model.",
-            s["small"],
-        ),
-        Spacer(1, 4),
-        devices_table(f.devices, f.roofline_precision),
-    ]
-    if report.accelerators:
-        flow += [
-            Paragraph("Accelerators on this host", s["h2"]),
-            _table(
-                ["#", "platform", "device kind", "memory", "catalog entry", "note"],
-                [
-                    [
-                        a.device_index,
-                        a.platform,
-                        a.device_kind,
-                        si(a.memory_bytes, "B"),
-                        a.accelerator_id or "–",
-                        a.note,
-                    ]
-                    for a in report.accelerators
-                ],
-                [0.7 * cm, 1.6 * cm, 4.2 * cm, 1.8 * cm, 3.4 * cm, 6.3 * cm],
-            ),
-        ]
-    if report.measurements is not None and not report.measurements.empty:
-        flow += [
-            Paragraph("Probe results", s["h2"]),
-            Paragraph(
-                "Best and median of the timed repetitions; CV is the coefficient of variation "
-                "of the times; efficiency is best over the catalog's dense spec. A result is "
-                "<i>unstable</i> when CV &gt; 5 % or best/median &gt; 1.1, <i>failed</i> when its "
-                "output does not match the value derived by hand.",
-                s["small"],
-            ),
-            Spacer(1, 4),
-            measurements_table(report.measurements),
-        ]
-    return flow
-
-
 def _charts(report: AuditReport) -> list[Flowable]:
     s = stylesheet()
     f = report.findings
@@ -392,7 +201,7 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
             r.pool,
             r.phase,
             r.precision,
-            _ai(r.arithmetic_intensity_flops_per_byte),
+            intensity(r.arithmetic_intensity_flops_per_byte),
             r.bound,
             percent(r.utilization_now),
             times(r.min_headroom),
@@ -402,7 +211,7 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
         ]
         for r in records(ranking)
     ]
-    return _table(
+    return data_table(
         [
             "#",
             "workload",
@@ -461,108 +270,6 @@ def appendix_tables(ranking: pd.DataFrame) -> list[Flowable]:
         table.setStyle(table_style())
         tables.append(table)
     return tables
-
-
-def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowable]:
-    s = stylesheet()
-    facts = [
-        ["Owner", r.owner, "Pool", r.pool],
-        ["Phase", r.phase, "Precision", r.precision],
-        ["Bound today", r.bound, "Utilisation today", percent(r.utilization_now)],
-        [
-            "Headroom today",
-            times(r.headroom_now),
-            "Lowest headroom",
-            f"{times(r.min_headroom)} ({month(r.min_headroom_month)})",
-        ],
-        ["Starves", row_likely(r), "Shortfall (compute)", month(r.shortfall_month)],
-        *replica_facts(r),
-        [
-            "Arithmetic intensity",
-            f"{_ai(r.arithmetic_intensity_flops_per_byte)} FLOP/B",
-            "Ridge today",
-            f"{r.ridge_flops_per_byte:.0f} FLOP/B",
-        ],
-    ]
-    unit = str(detail.unit)
-    components = detail.byte_components
-    if components:
-        # One row per component: the workload model re-derived this row from its preset.
-        split = [
-            [f"  {name.replace('_', ' ')}", f"{si(value, 'B')} per {unit}"]
-            for name, value in components.items()
-        ]
-        split[0][1] += " (workload model)"
-    else:
-        split = [
-            [
-                "of which",
-                f"weights {si(detail.weights_bytes_per_unit, 'B')} + KV cache "
-                f"{si(detail.kv_bytes_per_unit, 'B')} per {unit} (estimated: see the method)"
-                if not _missing(detail.weights_bytes_per_unit)
-                else "weights and KV cache cannot be told apart from this row alone "
-                "(no batch mitigation)",
-            ]
-        ]
-    breakdown = [
-        ["FLOPs per " + unit, si(detail.flops_per_unit, "FLOP")],
-        ["Bytes per " + unit, si(detail.bytes_per_unit, "B")],
-        *split,
-        ["Memory footprint", si(detail.memory_footprint_bytes, "B")],
-        ["Batch / context", f"{_int(detail.batch)} / {_int(detail.context_tokens)} tokens"],
-        [
-            "Demand today",
-            f"{detail.demand_units_per_s:,.4g} {unit}/s, growing "
-            f"{percent(detail.demand_growth_per_year)}/year",
-        ],
-    ]
-    mitigation_rows = [
-        [
-            m.label,
-            (f"n/a: {m.reason}" if m.reason else "n/a")
-            if not m.applicable
-            else month(m.starve_month),
-            "–"
-            if not m.applicable
-            else ("≥ " if _missing(m.starve_month) else "") + f"{int(m.months_gained):+d}",
-        ]
-        for m in records(mitigations)
-    ]
-    flow: list[Flowable] = [
-        PageBreak(),
-        Paragraph(text(f"#{r.rank} {r.name}"), s["h1"]),
-        _pairs(facts, [3.8 * cm, 5.2 * cm, 3.8 * cm, 5.2 * cm]),
-        *remedy_note(r),
-        Paragraph("Bytes breakdown", s["h2"]),
-        _pairs(breakdown, [3.6 * cm, 14.4 * cm]),
-        Paragraph("Mitigations", s["h2"]),
-        Paragraph(
-            "Each is the projection recomputed with that one change (the workload keeps its "
-            "share of the pool). Months gained count to the end of the horizon for a workload "
-            "that no longer starves; n/a where the change does not apply.",
-            s["small"],
-        ),
-        Spacer(1, 3),
-        _table(
-            ["mitigation", "starves", "months gained"], mitigation_rows, [6 * cm, 8 * cm, 3 * cm]
-        ),
-    ]
-    return flow
-
-
-def _pairs(rows: list[list[Any]], widths: list[float]) -> Table:
-    """Label/value pairs, labels in bold, no header row; plain strings (drawn literally), cut
-    to fit their column."""
-    table = Table(
-        [[fit(str(c), w - 8, 9) for c, w in zip(row, widths, strict=True)] for row in rows],
-        colWidths=widths,
-    )
-    table.setStyle(key_style(label_columns=tuple(range(0, len(widths), 2))))
-    return table
-
-
-def _int(value: Any) -> str:
-    return "–" if _missing(value) else f"{int(value):,}"
 
 
 def _method(report: AuditReport) -> list[Flowable]:

@@ -13,9 +13,10 @@ from reportlab.platypus import Flowable, PageBreak, Paragraph, Spacer
 
 from hardware_profiles.provenance import CAVEAT
 from reports.build import write_flowables
+from reports.cells import WIDTH, data_table, month, text
 from reports.charts import Chart
 from reports.scenario_figures import scenario_figures_section
-from reports.story import WIDTH, _table, month, ranking_table, text
+from reports.story import ranking_table
 from reports.styles import stylesheet
 from reports.whatif_charts import ScenarioLine, starving_by_month, whatif_chart
 from tasks.analysis.ranking import records
@@ -121,7 +122,7 @@ def whatif_story(report: WhatIfReport) -> list[Flowable]:
             s["small"],
         ),
         Spacer(1, 4),
-        _table(
+        data_table(
             [
                 "scenario",
                 "starving",

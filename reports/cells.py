@@ -1,0 +1,71 @@
+"""The report's vocabulary of cells: how a number, a month, a headroom or user text prints,
+and the one table style, shared by every section of the audit and what-if PDFs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pandas as pd
+from reportlab.lib.units import cm
+from reportlab.platypus import Flowable, Paragraph, Table
+
+from reports.styles import stylesheet, table_style
+
+_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+WIDTH = 18 * cm  # A4 less the margins
+
+
+def text(value: object) -> str:
+    """User text made safe for a Paragraph: markup characters print literally."""
+    return escape(str(value), {'"': "&quot;", "'": "&#39;"})
+
+
+def missing(value: Any) -> bool:
+    return value is None or bool(pd.isna(value))
+
+
+def si(value: float | None, unit: str, digits: int = 3) -> str:
+    """``1.96e10, 'B/s'`` -> ``'19.6 GB/s'`` (decimal prefixes, as spec sheets use)."""
+    if value is None or missing(value):
+        return "–"
+    for scale, prefix in _PREFIXES:
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}g} {prefix}{unit}"
+    return f"{value:.{digits}g} {unit}"
+
+
+def percent(value: float | None) -> str:
+    if value is None or missing(value):
+        return "–"
+    return f"{100 * value:.1f} %"
+
+
+def times(value: float | None) -> str:
+    """A headroom as ``1.23x``; ``–`` where there is none (no hardware, or no demand yet)."""
+    if value is None or missing(value) or not np.isfinite(value):
+        return "–"
+    return f"{value:.2f}x"
+
+
+def month(value: dt.date | None) -> str:
+    return "never" if value is None or missing(value) else f"{value:%Y-%m}"
+
+
+def cell(value: object, style: str = "cell") -> Paragraph:
+    return Paragraph(text(value), stylesheet()[style])
+
+
+def data_table(header: list[str], rows: list[list[Any]], widths: list[float]) -> Table:
+    data: list[list[Any]] = [[cell(h) for h in header]]
+    data += [[c if isinstance(c, Flowable) else cell(c) for c in row] for row in rows]
+    table = Table(data, colWidths=widths, repeatRows=1)
+    table.setStyle(table_style())
+    return table
+
+
+def intensity(value: float) -> str:
+    """An arithmetic intensity in FLOP/byte: thousands grouped, else 3 significant digits."""
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.3g}"
