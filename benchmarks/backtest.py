@@ -3,10 +3,12 @@
 Predicts every run of the published-runs file (default: the built-in one) with
 ``tasks.analysis.predict``, fitting the per-phase defaults on the ``fit`` rows, and prints the
 signed error per run, then MAPE and bias for the fit rows and the held-out rows (the target:
-held-out MAPE <= 15 %, |bias| <= 5 %), and what the STREAM defaults would have scored. It never
-fails a build.
+held-out MAPE <= 15 %, |bias| <= 5 %), and what the STREAM defaults would have scored. With
+``--loo`` it also prints the leave-one-out error on the fit rows alone: each fit row predicted
+by defaults fitted on the others, the figure the model's structure (which efficiencies and
+overheads to fit) was chosen by, without looking at the holdout. It never fails a build.
 
-    .venv/bin/python -m benchmarks.backtest [--runs FILE]
+    .venv/bin/python -m benchmarks.backtest [--runs FILE] [--loo]
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from rich.console import Console
 
 from flows.cli_predict import print_backtest
 from hardware_profiles.catalog import builtin_catalog
-from tasks.analysis.backtest import load_backtest
+from hardware_profiles.published_runs import builtin_published_runs, read_published_runs
+from tasks.analysis.backtest import leave_one_out, load_backtest
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", default=None, help="published-runs CSV")
+    parser.add_argument("--loo", action="store_true", help="leave-one-out error on fit rows")
     args = parser.parse_args(argv)
     result = load_backtest(builtin_catalog(), args.runs)
     print_backtest(result, Console(highlight=False, soft_wrap=True))
@@ -32,6 +36,13 @@ def main(argv: list[str]) -> None:
         print(
             f"target: held-out MAPE <= 15 %: {holdout.mape / 0.15:.2f} of it; "
             f"|bias| <= 5 %: {abs(holdout.bias) / 0.05:.2f} of it"
+        )
+    if args.loo:
+        runs = builtin_published_runs() if args.runs is None else read_published_runs(args.runs)
+        errors = leave_one_out(runs, builtin_catalog())
+        print(
+            f"leave-one-out on {errors.size} fit rows: MAPE {100 * errors.abs().mean():.1f} %, "
+            f"bias {100 * errors.mean():+.1f} %"
         )
 
 

@@ -108,13 +108,14 @@ def predict(
     """Predicted step time, tokens/s per replica and per device, and the bound of one workload
     on N devices of one accelerator model, with the efficiencies used and their source. JSON
     keys: step_time_s, tokens_per_s, tokens_per_s_per_device, bound, bandwidth_efficiency,
-    flops_efficiency (and *_source, *_spread), memory/compute/communication_time_s, notes."""
+    flops_efficiency (and *_source, *_spread), memory/compute/communication/overhead_time_s,
+    overhead_source, notes."""
     from hardware_profiles.catalog import load_catalog
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
     from tasks.analysis.backtest import load_backtest
     from tasks.analysis.calibration import calibrate
-    from tasks.analysis.efficiency import efficiencies_for
+    from tasks.analysis.efficiency import efficiencies_for, overhead_for
     from tasks.analysis.predict import predict as predict_step
     from tasks.analysis.workload_model import estimate
     from tasks.history import read_measurements
@@ -147,7 +148,10 @@ def predict(
     )
     bandwidth, flops = efficiencies_for(calibrated, accelerator, phase, activations)
     row = models.set_index("accelerator_id", drop=False).loc[accelerator]
-    result = predict_step(arch, est, {str(k): v for k, v in row.items()}, bandwidth, flops, devices)
+    result = predict_step(
+        arch, est, {str(k): v for k, v in row.items()}, bandwidth, flops, devices,
+        overhead_for(calibrated, accelerator, phase),
+    )  # fmt: skip
     if as_json:
         print(json.dumps(strict_json(result.as_json()), indent=2, allow_nan=False))
         return
@@ -172,12 +176,13 @@ def _print_prediction(
         f"on {p.devices} x {accelerator}" + (" (tensor parallel)" if p.devices > 1 else ""),
         f"step time      {_seconds(p.step_time_s)}  (memory {_seconds(p.memory_time_s)}, "
         f"compute {_seconds(p.compute_time_s)}, communication "
-        f"{_seconds(p.communication_time_s)})",
+        f"{_seconds(p.communication_time_s)}, overhead {_seconds(p.overhead_time_s)})",
         f"tokens/s       {_rate(p.tokens_per_s)} per replica, "
         f"{_rate(p.tokens_per_s_per_device)} per device",
         f"bound          {p.bound}",
         f"bandwidth eff. {_efficiency(p.bandwidth_efficiency)}",
         f"compute eff.   {_efficiency(p.flops_efficiency)}",
+        f"step overhead  {_seconds(p.overhead_time_s)}  {p.overhead.source}",
     ]
     for line in lines:
         stdout.print(line, markup=False)
@@ -196,6 +201,8 @@ def summary_line(s: Summary) -> str:
 
 
 def backtest_json(result: Backtest) -> dict[str, Any]:
+    from tasks.analysis.predict import OVERHEAD_PER
+
     return {
         "runs": result.runs.to_dict("records"),
         "summary": {s: result.summary(s).as_json() for s in ("fit", "holdout")},
@@ -209,12 +216,33 @@ def backtest_json(result: Backtest) -> dict[str, Any]:
         "fitted": [
             {
                 "phase": phase,
+                "ceiling": "bandwidth" if phase == "decode" else "flops",
                 "vendor": vendor,
                 "efficiency": e.value,
                 "spread": e.spread,
                 "source": e.source,
             }
             for (phase, vendor), e in result.fitted.efficiencies.items()
+        ]
+        + [
+            {
+                "phase": phase,
+                "ceiling": ceiling,
+                "vendor": None,
+                "efficiency": e.value,
+                "spread": e.spread,
+                "source": e.source,
+            }
+            for (phase, ceiling), e in result.fitted.other_ceiling.items()
+        ],
+        "overheads": [
+            {
+                "phase": phase,
+                "seconds": o.seconds,
+                "per": OVERHEAD_PER[phase],
+                "source": o.source,
+            }
+            for phase, o in result.fitted.overheads.items()
         ],
         "skipped": result.skipped,
     }
@@ -239,6 +267,8 @@ def backtest(
 def print_backtest(result: Backtest, out: Console) -> None:
     """The backtest as ``memwall backtest`` and ``benchmarks/backtest.py`` print it."""
 
+    from tasks.analysis.predict import OVERHEAD_PER
+
     def say(line: str) -> None:
         out.print(line, markup=False, soft_wrap=True)
 
@@ -258,6 +288,11 @@ def print_backtest(result: Backtest, out: Console) -> None:
         say(
             f"default {phase} {ceiling} efficiency ({vendor or 'all vendors'}): {_efficiency(e)}",
         )
+    for (phase, ceiling), e in result.fitted.other_ceiling.items():
+        name = "compute" if ceiling == "flops" else ceiling
+        say(f"default {phase} {name} efficiency (all vendors): {_efficiency(e)}")
+    for phase, o in result.fitted.overheads.items():
+        say(f"{phase} step overhead: {_seconds(o.seconds)} per {OVERHEAD_PER[phase]}  {o.source}")
     say("error = predicted / measured step time - 1 (negative: predicted too fast)")
     for split in ("fit", "holdout"):
         say(summary_line(result.summary(split)))

@@ -9,11 +9,16 @@ of |error|, bias its mean. The measured step time is the metric itself (``tpot_s
 tensor-parallel replica. A decode run is predicted at its mean context, prompt plus half the
 generated tokens (the prompt alone where the source does not state how many it generated).
 
-Fit: for each phase, and each vendor with at least :data:`MIN_FIT_RUNS` fit rows (else every
-vendor's rows together), the efficiency of the phase's binding ceiling (decode: bandwidth,
-prefill: compute; the other ceiling keeps its STREAM default) that minimises the squared log
-error over the fit rows. Its spread is the residuals' RMS log error, with one degree of
-freedom taken by the fit.
+How a run was measured counts as much as what ran:
+
+- ``output_tokens_per_s`` with a stated output length is generated tokens over the whole run
+  (``published_runs.md``), which includes the batch's prefill: the prediction adds that
+  prefill step, spread over the generated tokens.
+- A blank ``kv_precision`` is the model's dtype, unless the run's batch at its final context
+  would not fit its devices' memory with that cache while it fits with a cache at the weights'
+  precision: the engine that ran it must have stored it so (the run's notes say so).
+
+The fit (efficiencies and step overheads together) is :mod:`tasks.analysis.published_fit`.
 """
 
 from __future__ import annotations
@@ -29,13 +34,12 @@ import pandas as pd
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.published_runs import builtin_published_runs, read_published_runs
 from tasks.analysis.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
-from tasks.analysis.efficiency import FITTED_CEILING, FittedDefaults
+from tasks.analysis.efficiency import FittedDefaults
 from tasks.analysis.models.presets import PRESETS
-from tasks.analysis.predict import Efficiency, predict
-from tasks.analysis.workload_model import estimate
+from tasks.analysis.predict import NO_OVERHEAD, Efficiency, Prediction, predict
+from tasks.analysis.published_fit import fit
+from tasks.analysis.workload_model import Architecture, Estimate, estimate
 
-MIN_FIT_RUNS: Final = 2
-_GRID: Final = np.geomspace(0.02, 1.0, 800)
 _UNIT: Final = Efficiency(1.0, "", 0.0)
 STREAM_BANDWIDTH: Final = Efficiency(DEFAULT_BANDWIDTH_EFFICIENCY, "default (STREAM-based)", 0.0)
 STREAM_FLOPS: Final = Efficiency(DEFAULT_FLOPS_EFFICIENCY, "default (STREAM-based)", 0.0)
@@ -84,9 +88,49 @@ def measured_step_s(metric: str, value: float, batch: int, input_tokens: int) ->
     return batch * input_tokens / value
 
 
+def _kv_precision(
+    arch: Architecture, run: Any, accelerator: dict[str, Any], generated: int
+) -> tuple[str | None, str | None]:
+    """The run's KV precision, and a note where it was deduced (the module docstring)."""
+    if run.kv_precision:
+        return str(run.kv_precision), None
+    if run.phase != "decode" or run.weight_precision == arch.dtype:
+        return None, None
+    final = int(run.input_tokens) + generated
+    memory = float(accelerator["memory_bytes"])
+
+    def fits(kv: str | None) -> bool:
+        at_end = estimate(
+            arch, phase="decode", batch=int(run.batch), context=final,
+            weights=run.weight_precision, kv=kv, activations=run.compute_precision,
+        )  # fmt: skip
+        return at_end.fits(memory, int(run.devices), 1.0)
+
+    if fits(None) or not fits(run.weight_precision):
+        return None, None
+    return run.weight_precision, (
+        f"KV precision not stated: {run.weight_precision}, since batch {run.batch} at "
+        f"{final} tokens fits {run.devices} x {run.hardware} only with a "
+        f"{run.weight_precision} cache"
+    )
+
+
+def _prefill_of(
+    arch: Architecture, run: Any, accelerator: dict[str, Any], kv: str | None
+) -> Estimate | None:
+    """The batch's prefill a static-batching run's throughput includes (None for others)."""
+    if run.phase != "decode" or run.metric != "output_tokens_per_s" or pd.isna(run.output_tokens):
+        return None
+    return estimate(
+        arch, phase="prefill", batch=int(run.batch), context=int(run.input_tokens),
+        weights=run.weight_precision, kv=kv, activations=run.compute_precision,
+    )  # fmt: skip
+
+
 def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Each run's time terms at efficiency 1 (memory, compute, communication) and its measured
-    step time; rows whose preset, hardware or precision this memwall cannot use are skipped."""
+    """Each run's time terms at efficiency 1 (memory, compute, communication, and those of
+    the prefill its metric includes, per generated token) and its measured step time; rows
+    whose preset, hardware or precision this memwall cannot use are skipped."""
     known = catalog.set_index("accelerator_id", drop=False)
     rows: list[dict[str, object]] = []
     skipped: list[str] = []
@@ -112,109 +156,112 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
         arch = PRESETS[run.model_preset]
         accelerator = known.loc[run.hardware].to_dict()
         try:
+            kv, deduced = _kv_precision(arch, run, accelerator, generated)
             est = estimate(
                 arch,
                 phase=run.phase,
                 batch=batch,
                 context=context,
                 weights=run.weight_precision,
-                kv=run.kv_precision or None,
+                kv=kv,
                 activations=run.compute_precision,
             )
             unit = predict(arch, est, accelerator, _UNIT, _UNIT, int(run.devices))
+            prefill = _prefill_of(arch, run, accelerator, kv)
+            prefill_unit = (
+                None
+                if prefill is None
+                else predict(arch, prefill, accelerator, _UNIT, _UNIT, int(run.devices))
+            )
         except MemwallError as exc:
             skipped.append(f"{where}: {exc}")
             continue
+        share = 0.0 if prefill_unit is None else 1.0 / generated
         rows.append(
             {
                 **run._asdict(),
                 "vendor": str(accelerator["vendor"]),
                 "context": context,
+                "layers": arch.layers,
                 "memory_s_at_1": unit.memory_time_s,
                 "compute_s_at_1": unit.compute_time_s,
                 "communication_s": unit.communication_time_s,
+                "prefill_memory_s_at_1": share * (prefill_unit.memory_time_s if prefill_unit else 0),
+                "prefill_compute_s_at_1": share * (prefill_unit.compute_time_s if prefill_unit else 0),
+                "prefill_communication_s": share
+                * (prefill_unit.communication_time_s if prefill_unit else 0),
+                "prefill_steps": share,
                 "measured_step_s": measured_step_s(run.metric, run.measured_value, batch, prompt),
+                "_notes": [] if deduced is None else [deduced],
                 "_arch": arch,
                 "_estimate": est,
+                "_prefill": prefill,
                 "_accelerator": accelerator,
             }
         )
     return pd.DataFrame(rows), skipped
 
 
-def _steps(rows: pd.DataFrame, bandwidth: np.ndarray, flops: np.ndarray) -> np.ndarray:
-    """Predicted step times for efficiencies broadcast against the rows."""
-    memory = rows["memory_s_at_1"].to_numpy(float)[:, None] / bandwidth
-    compute = rows["compute_s_at_1"].to_numpy(float)[:, None] / flops
-    return np.asarray(
-        np.maximum(memory, compute) + rows["communication_s"].to_numpy(float)[:, None]
-    )
-
-
-def _fit_one(rows: pd.DataFrame, phase: str, label: str) -> Efficiency:
-    """Least squares in log space on a grid, then on a finer grid around the best point."""
-
-    def residuals(grid: np.ndarray) -> np.ndarray:
-        if FITTED_CEILING[phase] == "bandwidth":
-            steps = _steps(rows, grid[None, :], np.array([[STREAM_FLOPS.value]]))
-        else:
-            steps = _steps(rows, np.array([[STREAM_BANDWIDTH.value]]), grid[None, :])
-        return np.asarray(np.log(steps / rows["measured_step_s"].to_numpy(float)[:, None]))
-
-    coarse = int(np.argmin((residuals(_GRID) ** 2).sum(axis=0)))
-    fine = np.geomspace(_GRID[max(coarse - 1, 0)], _GRID[min(coarse + 1, len(_GRID) - 1)], 401)
-    residual = residuals(fine)
-    best = int(np.argmin((residual**2).sum(axis=0)))
-    n = len(rows)
-    spread = float(np.sqrt((residual[:, best] ** 2).sum() / max(n - 1, 1)))
-    source = f"fitted on {n} published run{'s' if n > 1 else ''} ({phase}, {label})"
-    return Efficiency(float(fine[best]), source, spread)
-
-
 def fit_defaults(prepared: pd.DataFrame) -> FittedDefaults:
-    """Per-phase defaults on the ``fit`` rows: per vendor where it has enough, and across
-    vendors; plus the STREAM defaults' RMS log error on the same rows."""
+    """The defaults fitted on the ``fit`` rows (:func:`tasks.analysis.published_fit.fit`)."""
     if prepared.empty:
         return FittedDefaults()
-    fit = prepared[prepared["split"] == "fit"]
-    fitted: dict[tuple[str, str | None], Efficiency] = {}
-    for phase in FITTED_CEILING:
-        rows = fit[fit["phase"] == phase]
-        if len(rows) >= MIN_FIT_RUNS:
-            fitted[(phase, None)] = _fit_one(rows, phase, "all vendors")
-        for vendor, group in rows.groupby("vendor"):
-            if len(group) >= MIN_FIT_RUNS:
-                fitted[(phase, str(vendor))] = _fit_one(group, phase, str(vendor))
-    stream = None
-    if not fit.empty:
-        steps = _steps(fit, np.array([[STREAM_BANDWIDTH.value]]), np.array([[STREAM_FLOPS.value]]))[
-            :, 0
-        ]
-        stream = float(
-            np.sqrt(np.mean(np.log(steps / fit["measured_step_s"].to_numpy(float)) ** 2))
-        )
-    return FittedDefaults(fitted, stream)
+    return fit(prepared[prepared["split"] == "fit"])
+
+
+def predicted_step(
+    row: dict[str, Any], bandwidth: Efficiency, flops: Efficiency, fitted: FittedDefaults | None
+) -> tuple[Prediction, float]:
+    """``predict``'s step for a prepared run, and the prefill share its metric adds (with the
+    prefill's own efficiencies and overhead where ``fitted``, else STREAM's and none)."""
+    vendor, devices = str(row["vendor"]), int(row["devices"])
+    overhead = fitted.overhead(str(row["phase"])) if fitted is not None else NO_OVERHEAD
+    args = (row["_arch"], row["_estimate"], row["_accelerator"])
+    step = predict(*args, bandwidth, flops, devices, overhead)
+    prefill = row["_prefill"]
+    if prefill is None:
+        return step, 0.0
+    prefill_flops = (fitted.lookup("prefill", vendor) if fitted is not None else None) or flops
+    prefill_bw = STREAM_BANDWIDTH if fitted is not None else bandwidth
+    first = predict(
+        row["_arch"], prefill, row["_accelerator"], prefill_bw, prefill_flops, devices,
+        fitted.overhead("prefill") if fitted is not None else NO_OVERHEAD,
+    )  # fmt: skip
+    return step, first.step_time_s * float(row["prefill_steps"])
+
+
+def leave_one_out(runs: pd.DataFrame, catalog: pd.DataFrame) -> pd.Series:
+    """Each ``fit`` row's error when the defaults are fitted on the other fit rows: the
+    error the model's structure was chosen by, without looking at the holdout."""
+    prepared, _ = _prepare(runs, catalog)
+    chosen = prepared[prepared["split"] == "fit"] if not prepared.empty else prepared
+    errors = {}
+    for i in chosen.index:
+        fitted = fit(chosen.drop(index=i))
+        row = chosen.loc[i].to_dict()
+        phase, vendor = str(row["phase"]), str(row["vendor"])
+        bandwidth = fitted.lookup(phase, vendor, "bandwidth") or STREAM_BANDWIDTH
+        flops = fitted.lookup(phase, vendor, "flops") or STREAM_FLOPS
+        prediction, share = predicted_step(row, bandwidth, flops, fitted)
+        errors[str(row["run_id"])] = (prediction.step_time_s + share) / row["measured_step_s"] - 1
+    return pd.Series(errors, dtype=float)
 
 
 def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
-    """Fit on the ``fit`` rows, then predict every row with the efficiencies the projection
-    would use for it (the fitted default of its phase and vendor)."""
+    """Fit on the ``fit`` rows, then predict every row with the efficiencies and overheads
+    the projection would use for it (the fitted defaults of its phase and vendor)."""
     prepared, skipped = _prepare(runs, catalog)
     fitted = fit_defaults(prepared)
     out: list[dict[str, object]] = []
     stream_errors: list[float] = []
     for row in prepared.to_dict("records") if not prepared.empty else []:
-        phase = str(row["phase"])
-        own = fitted.lookup(phase, str(row["vendor"]))
-        bandwidth, flops = STREAM_BANDWIDTH, STREAM_FLOPS
-        if own is not None and FITTED_CEILING[phase] == "bandwidth":
-            bandwidth = own
-        elif own is not None:
-            flops = own
-        args = (row["_arch"], row["_estimate"], row["_accelerator"])
-        prediction = predict(*args, bandwidth, flops, int(row["devices"]))
-        stream = predict(*args, STREAM_BANDWIDTH, STREAM_FLOPS, int(row["devices"]))
+        phase, vendor = str(row["phase"]), str(row["vendor"])
+        bandwidth = fitted.lookup(phase, vendor, "bandwidth") or STREAM_BANDWIDTH
+        flops = fitted.lookup(phase, vendor, "flops") or STREAM_FLOPS
+        prediction, share = predicted_step(row, bandwidth, flops, fitted)
+        stream, stream_share = predicted_step(row, STREAM_BANDWIDTH, STREAM_FLOPS, None)
         measured = float(row["measured_step_s"])
+        step = prediction.step_time_s + share
         metric, batch, prompt = str(row["metric"]), int(row["batch"]), int(row["input_tokens"])
         out.append(
             {
@@ -228,23 +275,25 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
                 "context": int(row["context"]),
                 "metric": metric,
                 "measured_value": float(row["measured_value"]),
-                "predicted_value": measured_step_s(metric, prediction.step_time_s, batch, prompt),
+                "predicted_value": measured_step_s(metric, step, batch, prompt),
                 "measured_step_s": measured,
-                "predicted_step_s": prediction.step_time_s,
-                "error": prediction.step_time_s / measured - 1.0,
+                "predicted_step_s": step,
+                "prefill_share_s": share,
+                "overhead_s": prediction.overhead_time_s,
+                "error": step / measured - 1.0,
                 "bound": prediction.bound,
                 "bandwidth_efficiency": bandwidth.value,
                 "flops_efficiency": flops.value,
-                "efficiency_source": (own or STREAM_BANDWIDTH).source,
-                "notes": list(prediction.notes),
+                "efficiency_source": (fitted.lookup(phase, vendor) or STREAM_BANDWIDTH).source,
+                "notes": [*row["_notes"], *prediction.notes],
             }
         )
-        stream_errors.append(stream.step_time_s / measured - 1.0)
+        stream_errors.append((stream.step_time_s + stream_share) / measured - 1.0)
     columns = [
         "run_id", "split", "model_preset", "hardware", "devices", "phase", "batch", "context",
         "metric", "measured_value", "predicted_value", "measured_step_s", "predicted_step_s",
-        "error", "bound", "bandwidth_efficiency", "flops_efficiency", "efficiency_source",
-        "notes",
+        "prefill_share_s", "overhead_s", "error", "bound", "bandwidth_efficiency",
+        "flops_efficiency", "efficiency_source", "notes",
     ]  # fmt: skip
     table = pd.DataFrame(out, columns=columns)
     return Backtest(

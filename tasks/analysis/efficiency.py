@@ -10,8 +10,12 @@ model and phase memwall takes, in order:
    all vendors' runs where the vendor has too few), see ``tasks.analysis.backtest``;
 3. the STREAM-based calibration (triad and matmul probes, or the defaults 0.85 and 0.70).
 
-Decode is fitted on bandwidth and prefill on compute, the ceilings that bind them; the other
-ceiling of each phase, and training's two, keep the STREAM-based figures.
+Decode is fitted on bandwidth (per vendor) and prefill on compute, the ceilings that bind them;
+decode's compute ceiling is fitted too (across vendors: large-batch decode runs far below the
+GEMM peak), prefill's bandwidth and training's two keep the STREAM-based figures. With a fitted
+efficiency comes the phase's fitted step overhead (``tasks.analysis.predict``): the two were
+fitted together and only mean something together. A measured efficiency carries none: the
+probe's step time already holds its own.
 
 Spread is the standard deviation of the efficiency's natural log: a measured one's CV (and
 its variation across devices and cases), a fitted one's residual spread on the runs it was
@@ -27,7 +31,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from tasks.analysis.predict import Efficiency
+from tasks.analysis.predict import NO_OVERHEAD, OVERHEAD_PER, Efficiency, Overhead
 
 PHASE_CEILINGS: Final = ("decode", "prefill", "training")
 # The ceiling each workload probe and each fitted default speaks for.
@@ -40,15 +44,26 @@ PER_PRECISION: Final = "per precision: matmul measured or default"
 
 @dataclass(frozen=True)
 class FittedDefaults:
-    """Efficiencies fitted on published runs, keyed by (phase, vendor); vendor None is the
-    fit on every vendor's runs. ``stream_spread`` is the STREAM defaults' RMS log error on all
-    published runs (None without runs): the spread of an efficiency nothing better backs."""
+    """Efficiencies fitted on published runs: the binding ceiling's (:data:`FITTED_CEILING`)
+    keyed by (phase, vendor), vendor None being the fit on every vendor's runs; the other
+    ceiling's where fitted, keyed by (phase, ceiling); and each phase's step overhead.
+    ``stream_spread`` is the STREAM defaults' RMS log error on all published runs (None
+    without runs): the spread of an efficiency nothing better backs."""
 
     efficiencies: Mapping[tuple[str, str | None], Efficiency] = field(default_factory=dict)
     stream_spread: float | None = None
+    other_ceiling: Mapping[tuple[str, str], Efficiency] = field(default_factory=dict)
+    overheads: Mapping[str, Overhead] = field(default_factory=dict)
 
-    def lookup(self, phase: str, vendor: str) -> Efficiency | None:
+    def lookup(self, phase: str, vendor: str, ceiling: str | None = None) -> Efficiency | None:
+        """The fitted efficiency of ``phase``'s ``ceiling`` (its binding one by default) for
+        ``vendor``, else for all vendors; None where nothing was fitted."""
+        if ceiling is not None and ceiling != FITTED_CEILING.get(phase):
+            return self.other_ceiling.get((phase, ceiling))
         return self.efficiencies.get((phase, vendor)) or self.efficiencies.get((phase, None))
+
+    def overhead(self, phase: str) -> Overhead:
+        return self.overheads.get(phase, NO_OVERHEAD)
 
 
 NO_FIT: Final = FittedDefaults()
@@ -113,7 +128,9 @@ def phase_columns(
     """``base`` (the STREAM-based calibration, one row per model) with, for each phase in
     :data:`PHASE_CEILINGS`: ``bandwidth_efficiency_<phase>``, ``bandwidth_from_<phase>``,
     ``bandwidth_spread_<phase>``, and ``flops_efficiency_<phase>`` (NaN where the
-    STREAM-based per-precision figures stand), ``flops_from_<phase>``, ``flops_spread_<phase>``.
+    STREAM-based per-precision figures stand), ``flops_from_<phase>``, ``flops_spread_<phase>``;
+    and ``step_overhead_s_<phase>`` with ``step_overhead_from_<phase>``: the fitted overhead
+    where the phase's binding efficiency is the fitted one, else 0.
     """
     measured = {
         **measured_efficiencies(history, here=False),
@@ -132,7 +149,9 @@ def phase_columns(
             for i, model in enumerate(ids):
                 chosen = None
                 if FITTED_CEILING.get(phase) == ceiling:
-                    chosen = measured.get((model, phase)) or fitted.lookup(phase, vendor_of[model])
+                    chosen = measured.get((model, phase))
+                if chosen is None and phase in FITTED_CEILING:
+                    chosen = fitted.lookup(phase, vendor_of[model], ceiling)
                 if chosen is not None:
                     values.append(chosen.value)
                     sources.append(chosen.source)
@@ -150,7 +169,25 @@ def phase_columns(
             columns[f"{ceiling}_efficiency_{phase}"] = values
             columns[f"{ceiling}_from_{phase}"] = sources
             columns[f"{ceiling}_spread_{phase}"] = spreads
+        overheads = [_overhead(phase, m, vendor_of[m], measured, fitted) for m in ids]
+        columns[f"step_overhead_s_{phase}"] = [o.seconds for o in overheads]
+        columns[f"step_overhead_from_{phase}"] = [o.source for o in overheads]
     return base.assign(**{k: pd.Series(v, index=base.index) for k, v in columns.items()})
+
+
+def _overhead(
+    phase: str,
+    model: str,
+    vendor: str,
+    measured: Mapping[tuple[str, str], Efficiency],
+    fitted: FittedDefaults,
+) -> Overhead:
+    """The fitted overhead goes with the fitted efficiency it was fitted alongside."""
+    if (model, phase) in measured:
+        return Overhead(0.0, "none: held in the measured efficiency")
+    if phase in FITTED_CEILING and fitted.lookup(phase, vendor) is not None:
+        return fitted.overhead(phase)
+    return NO_OVERHEAD
 
 
 def efficiencies_for(
@@ -177,6 +214,17 @@ def efficiencies_for(
     return bandwidth, Efficiency(value, source, float(row[f"flops_spread_{phase}"]))
 
 
+def overhead_for(calibrated: pd.DataFrame, accelerator_id: str, phase: str) -> Overhead:
+    """The step overhead a ``phase`` workload pays on ``accelerator_id`` (see
+    :func:`phase_columns`)."""
+    if phase not in FITTED_CEILING:
+        return NO_OVERHEAD
+    row = calibrated.set_index("accelerator_id").loc[accelerator_id]
+    return Overhead(
+        float(row[f"step_overhead_s_{phase}"]), str(row[f"step_overhead_from_{phase}"])
+    )
+
+
 def efficiency_sources(calibrated: pd.DataFrame, models: list[str], precision: str) -> pd.DataFrame:
     """One row per model and phase: the bandwidth and compute efficiencies the projection
     used (compute at ``precision`` where the phase has none of its own), each with its source
@@ -188,6 +236,7 @@ def efficiency_sources(calibrated: pd.DataFrame, models: list[str], precision: s
             continue
         for phase in PHASE_CEILINGS:
             bandwidth, flops = efficiencies_for(calibrated, model, phase, precision)
+            overhead = overhead_for(calibrated, model, phase)
             rows.append(
                 {
                     "accelerator_id": model,
@@ -198,6 +247,9 @@ def efficiency_sources(calibrated: pd.DataFrame, models: list[str], precision: s
                     "flops_efficiency": flops.value,
                     "flops_spread": flops.spread,
                     "flops_source": flops.source,
+                    "step_overhead_s": overhead.seconds,
+                    "step_overhead_per": OVERHEAD_PER.get(phase, ""),
+                    "step_overhead_source": overhead.source,
                 }
             )
     return pd.DataFrame(
@@ -205,5 +257,6 @@ def efficiency_sources(calibrated: pd.DataFrame, models: list[str], precision: s
         columns=[
             "accelerator_id", "phase", "bandwidth_efficiency", "bandwidth_spread",
             "bandwidth_source", "flops_efficiency", "flops_spread", "flops_source",
+            "step_overhead_s", "step_overhead_per", "step_overhead_source",
         ],
     )  # fmt: skip

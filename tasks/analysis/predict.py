@@ -8,7 +8,8 @@ with efficiencies e_bw and e_f (each with its source), a step of the workload mo
     memory time   = bytes / (N · BW · e_bw)     weights and KV cache split N ways
     compute time  = flops / (N · F · e_f)
     communication = 2 · L · passes · 2·(N−1)/N · tokens · hidden · b_a / link
-    step time     = max(memory time, compute time) + communication
+    overhead      = o_decode · L (decode) | o_prefill (prefill) | 0 (training)
+    step time     = max(memory time, compute time) + communication + overhead
 
 Communication is tensor parallelism's all-reduce of the activations after each attention and
 each FFN block (two per layer), a ring all-reduce moving 2·(N−1)/N of the buffer per device
@@ -16,6 +17,14 @@ over the catalog's ``interconnect_bandwidth_bytes_per_s`` (per device, per direc
 is 1 for inference and 2 for training (forward and backward). Without that column the term is
 left out and the prediction says so; the per-message latency of each all-reduce is not counted.
 The bound is whichever of memory and compute time is larger.
+
+The overhead is what a step costs beyond its bytes and FLOPs: kernel launches, synchronisation,
+scheduling. Published runs show it plainly: a 70B model at batch 1 over 8 devices moves 1/8 of
+the bytes of one device and still takes about 1/3 of its time. Decode pays it per layer and
+step (each layer is a dozen small kernels); a prefill step pays it once (a request is scheduled,
+its prompt batched). Both figures are fitted on published runs with the efficiencies
+(``tasks.analysis.backtest``); a workload probe's measured efficiency already holds its own
+overhead, so none is added to it.
 """
 
 from __future__ import annotations
@@ -50,6 +59,28 @@ class Efficiency:
 
 
 @dataclass(frozen=True)
+class Overhead:
+    """Seconds a step costs beyond its bytes and FLOPs (per layer in decode, per step in
+    prefill; see the module docstring), and where that figure came from."""
+
+    seconds: float
+    source: str
+
+
+NO_OVERHEAD: Final = Overhead(0.0, "none")
+# What a phase's overhead is counted per: a layer of a step, or a step.
+OVERHEAD_PER: Final = {"decode": "layer", "prefill": "step"}
+
+
+def overhead_s(phase: str, layers: float, overhead: Overhead) -> float:
+    """One step's overhead: per layer in decode, once per step in prefill, none in training."""
+    per = OVERHEAD_PER.get(phase)
+    if per is None:
+        return 0.0
+    return overhead.seconds * (layers if per == "layer" else 1.0)
+
+
+@dataclass(frozen=True)
 class Prediction:
     step_time_s: float
     tokens_per_s: float
@@ -58,9 +89,11 @@ class Prediction:
     memory_time_s: float
     compute_time_s: float
     communication_time_s: float
+    overhead_time_s: float
     devices: int
     bandwidth_efficiency: Efficiency
     flops_efficiency: Efficiency
+    overhead: Overhead
     notes: tuple[str, ...]
 
     def as_json(self) -> dict[str, Any]:
@@ -72,6 +105,8 @@ class Prediction:
             "memory_time_s": self.memory_time_s,
             "compute_time_s": self.compute_time_s,
             "communication_time_s": self.communication_time_s,
+            "overhead_time_s": self.overhead_time_s,
+            "overhead_source": self.overhead.source,
             "devices": self.devices,
             "bandwidth_efficiency": self.bandwidth_efficiency.value,
             "bandwidth_efficiency_source": self.bandwidth_efficiency.source,
@@ -124,9 +159,10 @@ def predict(
     bandwidth: Efficiency,
     flops: Efficiency,
     devices: int = 1,
+    overhead: Overhead = NO_OVERHEAD,
 ) -> Prediction:
     """Step time and throughput of ``estimate`` on ``devices`` of the catalog row
-    ``accelerator`` (a mapping of catalog columns)."""
+    ``accelerator`` (a mapping of catalog columns), ``overhead`` per layer or step added."""
     if devices < 1:
         raise PredictionError(f"devices must be >= 1, got {devices}")
     name = str(accelerator["accelerator_id"])
@@ -164,7 +200,8 @@ def predict(
             f"({_USABLE_MEMORY:.0%} of memory usable): it needs "
             f"{estimate.devices_needed(memory, _USABLE_MEMORY)} devices"
         )
-    step = max(memory_time, compute_time) + communication
+    fixed = overhead_s(estimate.phase, arch.layers, overhead)
+    step = max(memory_time, compute_time) + communication + fixed
     tokens_per_s = step_tokens(estimate) / step
     return Prediction(
         step_time_s=step,
@@ -174,8 +211,10 @@ def predict(
         memory_time_s=memory_time,
         compute_time_s=compute_time,
         communication_time_s=communication,
+        overhead_time_s=fixed,
         devices=devices,
         bandwidth_efficiency=bandwidth,
         flops_efficiency=flops,
+        overhead=overhead,
         notes=(*estimate.warnings, *notes),
     )
