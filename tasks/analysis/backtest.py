@@ -23,7 +23,7 @@ The fit (efficiencies and step overheads together) is :mod:`tasks.analysis.publi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -186,8 +186,10 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
                 "memory_s_at_1": unit.memory_time_s,
                 "compute_s_at_1": unit.compute_time_s,
                 "communication_s": unit.communication_time_s,
-                "prefill_memory_s_at_1": share * (prefill_unit.memory_time_s if prefill_unit else 0),
-                "prefill_compute_s_at_1": share * (prefill_unit.compute_time_s if prefill_unit else 0),
+                "prefill_memory_s_at_1": share
+                * (prefill_unit.memory_time_s if prefill_unit else 0),
+                "prefill_compute_s_at_1": share
+                * (prefill_unit.compute_time_s if prefill_unit else 0),
                 "prefill_communication_s": share
                 * (prefill_unit.communication_time_s if prefill_unit else 0),
                 "prefill_steps": share,
@@ -210,7 +212,7 @@ def fit_defaults(prepared: pd.DataFrame) -> FittedDefaults:
 
 
 def predicted_step(
-    row: dict[str, Any], bandwidth: Efficiency, flops: Efficiency, fitted: FittedDefaults | None
+    row: Mapping[Any, Any], bandwidth: Efficiency, flops: Efficiency, fitted: FittedDefaults | None
 ) -> tuple[Prediction, float]:
     """``predict``'s step for a prepared run, and the prefill share its metric adds (with the
     prefill's own efficiencies and overhead where ``fitted``, else STREAM's and none)."""

@@ -219,10 +219,8 @@ def overhead_for(calibrated: pd.DataFrame, accelerator_id: str, phase: str) -> O
     :func:`phase_columns`)."""
     if phase not in FITTED_CEILING:
         return NO_OVERHEAD
-    row = calibrated.set_index("accelerator_id").loc[accelerator_id]
-    return Overhead(
-        float(row[f"step_overhead_s_{phase}"]), str(row[f"step_overhead_from_{phase}"])
-    )
+    row = calibrated.set_index("accelerator_id").loc[accelerator_id].to_dict()
+    return Overhead(float(row[f"step_overhead_s_{phase}"]), str(row[f"step_overhead_from_{phase}"]))
 
 
 def efficiency_sources(calibrated: pd.DataFrame, models: list[str], precision: str) -> pd.DataFrame:

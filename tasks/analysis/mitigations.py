@@ -46,7 +46,10 @@ def batch_figures(
     nbytes = np.where(decode & ~np.isnan(nbytes), nbytes, approximate)
     flops = np.where(decode & ~np.isnan(flops), flops, figures.flops_per_unit)
     applicable = ~np.isnan(nbytes)
-    variant = Figures(flops, np.where(applicable, nbytes, 1.0), figures.precision)
+    overheads = np.where(
+        applicable, figures.overheads_per_unit / factor, figures.overheads_per_unit
+    )
+    variant = Figures(flops, np.where(applicable, nbytes, 1.0), figures.precision, overheads)
     return variant, applicable
 
 

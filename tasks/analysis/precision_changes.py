@@ -218,5 +218,6 @@ def precision_variant(
         figures.precision
         if change.compute is None
         else np.where(narrower, change.compute, figures.precision).astype(object),
+        figures.overheads_per_unit,
     )
     return variant, narrower, reason

@@ -43,6 +43,7 @@ from hardware_profiles.errors import MemwallError, ProfileError
 from hardware_profiles.schema import PEAK_PRECISIONS
 from tasks.analysis.efficiency import PHASE_CEILINGS
 from tasks.analysis.roofline import COMPUTE, MEMORY, pool_shares
+from tasks.analysis.step_overhead import overheads_per_unit
 from tasks.profiles import Profiles
 
 T = TypeVar("T")
@@ -117,12 +118,14 @@ class Ceilings:
     """Calibrated ceilings of the fleet's models per phase (:data:`PHASE_ORDER`): bandwidth
     (phases, models) and FLOP/s (phases, models, peak precisions), NaN where a model has no
     peak at that precision; and the spread (log standard deviation) of the bandwidth and
-    compute efficiencies behind them, (phases, models)."""
+    compute efficiencies behind them, (phases, models); and the step overhead in seconds
+    (per layer in decode, per step in prefill, 0 elsewhere), (phases, models)."""
 
     bandwidth: np.ndarray
     flops: np.ndarray
     bandwidth_spread: np.ndarray
     flops_spread: np.ndarray
+    overhead_s: np.ndarray
 
     @staticmethod
     def of(calibrated: pd.DataFrame, models: list[str]) -> Ceilings:
@@ -138,8 +141,10 @@ class Ceilings:
         )
         spec_bw = stream_bw / column("bandwidth_efficiency")
         spec_flops = stream_flops / stream_flops_eff
-        bandwidth, flops, bw_spread, flops_spread = [], [], [], []
+        bandwidth, flops, bw_spread, flops_spread, overhead = [], [], [], [], []
         for phase in PHASE_CEILINGS:
+            name = f"step_overhead_s_{phase}"
+            overhead.append(column(name) if name in table else np.zeros(len(models)))
             bandwidth.append(spec_bw * column(f"bandwidth_efficiency_{phase}"))
             # NaN: no efficiency of the phase's own; the STREAM-based per-precision figures.
             f_eff = column(f"flops_efficiency_{phase}")[:, None]
@@ -151,18 +156,26 @@ class Ceilings:
         flops.append(stream_flops)
         bw_spread.append(bw_spread[-1])
         flops_spread.append(flops_spread[-1])
+        overhead.append(np.zeros(len(models)))
         return Ceilings(
-            np.stack(bandwidth), np.stack(flops), np.stack(bw_spread), np.stack(flops_spread)
+            np.stack(bandwidth),
+            np.stack(flops),
+            np.stack(bw_spread),
+            np.stack(flops_spread),
+            np.nan_to_num(np.stack(overhead)),
         )
 
 
 @dataclass(frozen=True)
 class Figures:
-    """A workload table's figures as the projection reads them; mitigations are variants."""
+    """A workload table's figures as the projection reads them; mitigations are variants.
+    ``overheads_per_unit``: how many times a unit pays its phase's step overhead
+    (:mod:`tasks.analysis.step_overhead`)."""
 
     flops_per_unit: np.ndarray
     bytes_per_unit: np.ndarray
     precision: np.ndarray
+    overheads_per_unit: np.ndarray
 
     @staticmethod
     def of(workloads: pd.DataFrame) -> Figures:
@@ -170,6 +183,15 @@ class Figures:
             workloads["flops_per_unit"].to_numpy(dtype=float),
             workloads["bytes_per_unit"].to_numpy(dtype=float),
             workloads["precision"].to_numpy(dtype=object),
+            overheads_per_unit(workloads),
+        )
+
+    def take(self, rows: np.ndarray) -> Figures:
+        return Figures(
+            self.flops_per_unit[rows],
+            self.bytes_per_unit[rows],
+            self.precision[rows],
+            self.overheads_per_unit[rows],
         )
 
     @property
@@ -260,11 +282,13 @@ class Projector:
         )
         self.served_batch = np.full(len(workloads), np.nan)
         self.served_workloads = workloads
+        self.replica_devices = np.ones(len(workloads))
         if catalog is not None:
             # Imported here: sizing replicas reads this projector's fleet and ceilings.
             from tasks.analysis.served_batch import at_batch, slo_batch
 
-            self.served_batch = slo_batch(self, catalog)
+            self.served_batch, devices = slo_batch(self, catalog)
+            self.replica_devices = np.where(np.isfinite(devices), devices, 1.0)
             self.served_workloads = at_batch(workloads, self.served_batch)
         self.baseline_figures = Figures.of(self.served_workloads)
         self._baseline_terms = self._terms(self.baseline_figures, self.fleet.counts)
@@ -285,6 +309,7 @@ class Projector:
         "start_index",
         "demand",
         "served_batch",
+        "replica_devices",
         "share",
     )
 
@@ -296,10 +321,7 @@ class Projector:
         view.served_workloads = self.served_workloads.iloc[rows]
         for name in self._PER_WORKLOAD:
             setattr(view, name, getattr(self, name)[rows])
-        base = self.baseline_figures
-        view.baseline_figures = Figures(
-            base.flops_per_unit[rows], base.bytes_per_unit[rows], base.precision[rows]
-        )
+        view.baseline_figures = self.baseline_figures.take(rows)
         view._baseline_terms = view._terms(view.baseline_figures, self.fleet.counts)
         return view
 
@@ -375,7 +397,7 @@ class Projector:
         held = counts.max(axis=2) > 0  # (pools, models)
         supported = ~(np.isnan(peak) & held[self.pool_index]).any(axis=1)
         peak = np.nan_to_num(peak)
-        attainable = np.minimum(peak, bandwidth_term)
+        attainable = self._less_overhead(figures, np.minimum(peak, bandwidth_term))
         n_months = counts.shape[2]
         out = [np.zeros((len(peak), n_months)) for _ in range(3)]
         for pool in np.unique(self.pool_index):
@@ -385,6 +407,21 @@ class Projector:
                 # einsum, not @: BLAS threads cost more than they save on (n x 5) @ (5 x 18).
                 target[rows] = np.einsum("nh,ht->nt", per_device[rows], c)
         return out[0], out[1], out[2], supported
+
+    def _less_overhead(self, figures: Figures, attainable: np.ndarray) -> np.ndarray:
+        """FLOP/s a device delivers once each unit also pays n·o of step overhead
+        (:mod:`tasks.analysis.step_overhead`), (workloads, models)."""
+        per_unit = (
+            figures.overheads_per_unit[:, None]
+            * self.ceilings.overhead_s[self.phase_index]
+            * self.replica_devices[:, None]
+        )
+        if not per_unit.any():
+            return attainable
+        flops = figures.flops_per_unit[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slower = flops / (flops / attainable + per_unit)
+        return np.asarray(np.where(attainable > 0, slower, attainable))
 
     def per_device_terms(self, figures: Figures) -> tuple[np.ndarray, np.ndarray]:
         """AI·BW and F of one device of each model for each workload, (workloads, models);

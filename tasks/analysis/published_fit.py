@@ -99,7 +99,9 @@ class Parameters:
 def step_s(t: Terms, p: Parameters) -> np.ndarray:
     """Predicted step time of each run (the module docstring's formula)."""
     prefill_step = (
-        np.maximum(t.prefill_memory_s / STREAM_BANDWIDTH_VALUE, t.prefill_compute_s / p.prefill_flops)
+        np.maximum(
+            t.prefill_memory_s / STREAM_BANDWIDTH_VALUE, t.prefill_compute_s / p.prefill_flops
+        )
         + t.prefill_communication_s
         + p.prefill_overhead_s * t.prefill_steps
     )
@@ -188,7 +190,10 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
     residual = np.log(step_s(t, p) / t.measured_s)
     nb, nf = len(layout.bandwidth_groups), len(layout.flops_groups)
     efficiencies: dict[tuple[str, str | None], Efficiency] = {}
-    for phase, groups, offset in (("decode", layout.bandwidth_groups, 0), ("prefill", layout.flops_groups, nb)):
+    for phase, groups, offset in (
+        ("decode", layout.bandwidth_groups, 0),
+        ("prefill", layout.flops_groups, nb),
+    ):
         in_phase = t.decode == (phase == "decode")
         index = _index(t, groups)
         for g, group in enumerate(groups):
@@ -241,9 +246,13 @@ def _pooled(t: Terms, p: Parameters, phase: str) -> Efficiency:
     def residual_at(x: np.ndarray) -> np.ndarray:
         value = np.full(len(t.decode), np.exp(x[0]))
         held = (
-            Parameters(value, p.decode_flops, p.prefill_flops, p.decode_overhead_s, p.prefill_overhead_s)
+            Parameters(
+                value, p.decode_flops, p.prefill_flops, p.decode_overhead_s, p.prefill_overhead_s
+            )
             if decode
-            else Parameters(p.decode_bandwidth, p.decode_flops, value, p.decode_overhead_s, p.prefill_overhead_s)
+            else Parameters(
+                p.decode_bandwidth, p.decode_flops, value, p.decode_overhead_s, p.prefill_overhead_s
+            )
         )
         return np.asarray(np.log(step_s(t, held) / t.measured_s)[chosen])
 

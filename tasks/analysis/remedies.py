@@ -81,6 +81,7 @@ def _catalog_hardware(projection: Projection, catalog: pd.DataFrame, rows: np.nd
         bandwidth_bytes_per_s=ceilings.bandwidth[phase_index],
         flops_per_s=ceilings.flops[phase_index, :, peak_index],
         interconnect_bytes_per_s=interconnect.to_numpy(dtype=float, na_value=np.nan),
+        overhead_s=ceilings.overhead_s[phase_index],
     )
 
 
@@ -106,6 +107,7 @@ def wall_remedies(
         pool_hw.bandwidth_bytes_per_s[rows],
         pool_hw.flops_per_s[rows],
         pool_hw.interconnect_bytes_per_s,
+        pool_hw.overhead_s[rows],
     )
     month = np.where(wall_index[rows] == NEVER, 0, wall_index[rows])
     held = projector.fleet.counts[projector.pool_index[rows], :, month] > 0

@@ -43,6 +43,7 @@ from tasks.analysis.models.presets import estimate_workload, preset
 from tasks.analysis.number_formats import BYTES_PER_ELEMENT
 from tasks.analysis.precision_changes import decode_split
 from tasks.analysis.projection import _PEAK_INDEX, Projector, lookup
+from tasks.analysis.step_overhead import overheads_per_unit
 from tasks.analysis.workload_model import DEFAULT_USABLE_MEMORY_FRACTION
 
 DEFAULT_MAX_DEVICES_PER_REPLICA = 8
@@ -75,6 +76,7 @@ class StepModel:
     batch: np.ndarray
     slo_s: np.ndarray  # NaN: no latency target
     max_devices: np.ndarray
+    overhead_times: np.ndarray  # times a step pays its phase's overhead: layers, 1 or 0
 
     def take(self, rows: np.ndarray) -> StepModel:
         return StepModel(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
@@ -148,7 +150,8 @@ def step_model(workloads: pd.DataFrame) -> StepModel:
         _column(workloads, "max_devices_per_replica", DEFAULT_MAX_DEVICES_PER_REPLICA),
         nan=DEFAULT_MAX_DEVICES_PER_REPLICA,
     )
-    return StepModel(m0, ms, b0, bs, fs, allreduce, batch, slo, cap)
+    times = overheads_per_unit(workloads) * np.where(prefill, batch * context, batch)
+    return StepModel(m0, ms, b0, bs, fs, allreduce, batch, slo, cap, times)
 
 
 def _fill_from_presets(
@@ -213,6 +216,7 @@ class Hardware:
     bandwidth_bytes_per_s: np.ndarray  # (workloads, models), at each workload's phase
     flops_per_s: np.ndarray  # (workloads, models), at each workload's phase and precision
     interconnect_bytes_per_s: np.ndarray  # NaN: unknown
+    overhead_s: np.ndarray  # (workloads, models): the phase's step overhead figure
 
 
 @dataclass(frozen=True)
@@ -250,10 +254,15 @@ def comm_s_per_sequence(model: StepModel, hw: Hardware) -> np.ndarray:
     return np.asarray(np.nan_to_num(per, nan=0.0))
 
 
+def fixed_s(model: StepModel, hw: Hardware) -> np.ndarray:
+    """o: the step overhead (``tasks.analysis.predict``), whatever n and b, (workloads, models)."""
+    return np.asarray(model.overhead_times[:, None] * hw.overhead_s)
+
+
 def step_s(model: StepModel, hw: Hardware, n: np.ndarray, b: np.ndarray | float) -> np.ndarray:
-    """step(n, b) = one-device step / n + 2(n−1)/n · b·A/IC."""
+    """step(n, b) = one-device step / n + 2(n−1)/n · b·A/IC + o."""
     comm = comm_s_per_sequence(model, hw) * b * (n - 1) / n
-    return np.asarray(one_device_step_s(model, hw, b) / n + comm)
+    return np.asarray(one_device_step_s(model, hw, b) / n + comm + fixed_s(model, hw))
 
 
 def size_replicas(model: StepModel, hw: Hardware) -> Replicas:
@@ -268,11 +277,13 @@ def size_replicas(model: StepModel, hw: Hardware) -> Replicas:
 
     s1 = one_device_step_s(model, hw, 1.0)
     k = comm_s_per_sequence(model, hw)
+    o = fixed_s(model, hw)
     with np.errstate(divide="ignore", invalid="ignore"):
         at_fit = step_s(model, hw, fit_one, 1.0)
         at_cap = step_s(model, hw, np.maximum(cap, fit_one), 1.0)
-        falling = (s1 > k) & (slo > k)
-        needed = np.where(falling, np.ceil((s1 - k) / (slo - k) - _EPS), np.inf)
+        # step(n, 1) = (s1 − k)/n + k + o <= slo  <=>  n >= (s1 − k)/(slo − k − o)
+        falling = (s1 > k) & (slo > k + o)
+        needed = np.where(falling, np.ceil((s1 - k) / (slo - k - o) - _EPS), np.inf)
     latency_devices = np.where(~has_slo | (at_fit <= slo), fit_one, np.maximum(needed, fit_one))
     latency_ok = ~has_slo | ((fit_one <= cap) & (np.minimum(at_fit, at_cap) <= slo))
     exists = fits & latency_ok
@@ -300,9 +311,10 @@ def _max_batch(model: StepModel, hw: Hardware, n: np.ndarray, usable: np.ndarray
         by_memory = np.where(per > 0, room / per, np.where(room >= 0, np.inf, 0.0))
         c = comm_s_per_sequence(model, hw) * (n - 1) / n
         bw = hw.bandwidth_bytes_per_s
+        budget = slo - fixed_s(model, hw)
         fixed = model.step_fixed_bytes[:, None] / (n * bw)
-        by_bytes = (slo - fixed) / (model.step_bytes_per_sequence[:, None] / (n * bw) + c)
-        by_flops = slo / (model.step_flops_per_sequence[:, None] / (n * hw.flops_per_s) + c)
+        by_bytes = (budget - fixed) / (model.step_bytes_per_sequence[:, None] / (n * bw) + c)
+        by_flops = budget / (model.step_flops_per_sequence[:, None] / (n * hw.flops_per_s) + c)
         by_slo = np.where(np.isnan(slo), np.inf, np.minimum(by_bytes, by_flops))
     best = np.minimum(by_memory, by_slo)
     return np.asarray(np.where(np.isfinite(best), np.floor(np.clip(best, 0, None) + _EPS), best))
@@ -322,6 +334,7 @@ def pool_hardware(projector: Projector, catalog: pd.DataFrame) -> Hardware:
         bandwidth_bytes_per_s=projector.workload_bandwidth(),
         flops_per_s=projector.ceilings.flops[projector.phase_index, :, peak_index],
         interconnect_bytes_per_s=interconnect.to_numpy(dtype=float, na_value=np.nan),
+        overhead_s=projector.ceilings.overhead_s[projector.phase_index],
     )
 
 

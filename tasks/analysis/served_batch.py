@@ -26,17 +26,18 @@ from tasks.analysis.replicas import pool_hardware, size_replicas, step_model
 from tasks.analysis.walls import reported_replica
 
 
-def slo_batch(projector: Projector, catalog: pd.DataFrame) -> np.ndarray:
+def slo_batch(projector: Projector, catalog: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per workload: the batch its SLO caps it to, NaN where it is served at its own (no
-    target, no cap, a latency wall, or never served). The replica is the one the ranking
+    target, no cap, a latency wall, or never served); and the devices of its replica (NaN
+    where none forms), which pay each step's overhead. The replica is the one the ranking
     reports (:func:`tasks.analysis.walls.reported_replica`)."""
     model = step_model(projector.workloads)
     replicas = size_replicas(model, pool_hardware(projector, catalog))
-    max_batch = reported_replica(projector, replicas)[1]
+    devices, max_batch, _ = reported_replica(projector, replicas)
     inference = projector.workloads["phase"].isin(["decode", "prefill"]).to_numpy()
     with np.errstate(invalid="ignore"):
         capped = inference & ~np.isnan(model.slo_s) & (max_batch >= 1) & (max_batch < model.batch)
-    return np.where(capped, max_batch, np.nan)
+    return np.where(capped, max_batch, np.nan), devices
 
 
 def at_batch(workloads: pd.DataFrame, served: np.ndarray) -> pd.DataFrame:

@@ -129,12 +129,14 @@ def _by_hand(**overrides: float) -> tuple[StepModel, Hardware]:
         batch=one,
         slo_s=one * figures["slo"],
         max_devices=one * figures["cap"],
+        overhead_times=one * 0.0,
     )
     hw = Hardware(
         memory_bytes=np.array([1e12]),
         bandwidth_bytes_per_s=np.array([1e12]),
         flops_per_s=np.array([[1e15]]),
         interconnect_bytes_per_s=np.array([1e11]),
+        overhead_s=np.array([[0.0]]),
     )
     return model, hw
 
