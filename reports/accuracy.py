@@ -84,7 +84,13 @@ def efficiency_table(sources: pd.DataFrame) -> Table:
     def efficiency(value: float, spread: float) -> str:
         return f"{value:.2f} ± {100 * spread:.0f} %"
 
-    header = ["model", "phase", "bandwidth eff.", "source", "compute eff.", "source"]
+    def overhead(seconds: float, per: str) -> str:
+        if not per or seconds <= 0:
+            return "–"
+        shown = f"{seconds * 1e3:.3g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} µs"
+        return f"{shown} per {per}"
+
+    header = ["model", "phase", "bandwidth eff.", "source", "compute eff.", "source", "overhead"]
     rows = [[cell(h) for h in header]]
     each: Iterator[Any] = sources.itertuples(index=False)
     for r in each:
@@ -96,11 +102,12 @@ def efficiency_table(sources: pd.DataFrame) -> Table:
                 cell(r.bandwidth_source),
                 cell(efficiency(r.flops_efficiency, r.flops_spread)),
                 cell(r.flops_source),
+                cell(overhead(r.step_overhead_s, r.step_overhead_per)),
             ]
         )
     table = Table(
         rows,
-        colWidths=[3.4 * cm, 1.5 * cm, 2.0 * cm, 4.5 * cm, 2.0 * cm, 4.6 * cm],
+        colWidths=[3.0 * cm, 1.4 * cm, 1.8 * cm, 4.0 * cm, 1.8 * cm, 4.0 * cm, 2.0 * cm],
         repeatRows=1,
     )
     table.setStyle(table_style())
@@ -116,7 +123,11 @@ def accuracy_section(sources: pd.DataFrame | None, backtest: Backtest | None) ->
             "Each phase uses its own efficiency: what workload-shaped probes measured on that "
             "model (this run, else the history), else a default fitted on published measured "
             "runs (decode on bandwidth, prefill on compute; per vendor where it has enough "
-            "runs), else the STREAM-based calibration. ± is the spread (standard deviation of "
+            "runs; decode's compute efficiency too, across vendors), else the STREAM-based "
+            "calibration. With a fitted efficiency comes the step overhead fitted alongside it "
+            "(kernel launches, synchronisation, scheduling: per layer of a decode step, once "
+            "per prefill step), charged to workloads made from a model preset; a measured "
+            "efficiency already holds its own. ± is the spread (standard deviation of "
             "the log): a measurement's CV, a fitted default's residuals, or the STREAM "
             "defaults' error on the published runs.",
             s["small"],

@@ -1,7 +1,8 @@
 """``predict`` on cases computed by hand.
 
 Accelerator x1: 2e12 B/s, 1e15 bf16 FLOP/s dense, no fp8 peak, 80 GB, 450e9 B/s interconnect.
-Efficiencies: bandwidth 0.5, compute 0.5, so usable 1e12 B/s and 5e14 FLOP/s per device.
+Efficiencies: bandwidth 0.5, compute 0.5, so usable 1e12 B/s and 5e14 FLOP/s per device; no
+step overhead unless a test gives one.
 
 Llama-2-7B decode, batch 1, context 4096, bf16 (``estimate``): the step reads the weights
 without the embedding table, 2·(6,738,415,616 − 32,000·4,096) = 13,214,687,232 B, the KV cache
@@ -20,7 +21,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.analysis.models.presets import preset
-from tasks.analysis.predict import Efficiency, PredictionError, predict
+from tasks.analysis.predict import Efficiency, Overhead, PredictionError, predict
 from tasks.analysis.workload_model import estimate
 
 X1 = {
@@ -96,3 +97,23 @@ def test_a_precision_without_a_peak_is_an_error_naming_what_the_device_has() -> 
     est = estimate(LLAMA, phase="decode", batch=1, context=4096, weights="fp8", activations="fp8")
     with pytest.raises(PredictionError, match=r"no dense fp8 peak.*it has bf16"):
         predict(LLAMA, est, X1, HALF, HALF)
+
+
+def test_decode_pays_the_step_overhead_once_per_layer() -> None:
+    # 50 us per layer, 32 layers: 1.6 ms on top of the 15.3676 ms memory time; batch 1, so
+    # 1 / 0.0169676 = 58.94 tokens/s instead of 65.07.
+    est = estimate(LLAMA, phase="decode", batch=1, context=4096)
+    p = predict(LLAMA, est, X1, HALF, HALF, 1, Overhead(50e-6, "fitted on 3 runs"))
+    assert p.overhead_time_s == pytest.approx(1.6e-3)
+    assert p.step_time_s == pytest.approx(0.015367574528 + 1.6e-3)
+    assert p.tokens_per_s == pytest.approx(58.94, abs=0.01)
+    assert p.as_json()["overhead_source"] == "fitted on 3 runs"
+
+
+def test_prefill_pays_the_step_overhead_once_and_training_none() -> None:
+    prefill = estimate(LLAMA, phase="prefill", batch=8, context=4096)
+    without = predict(LLAMA, prefill, X1, HALF, HALF)
+    with_overhead = predict(LLAMA, prefill, X1, HALF, HALF, 1, Overhead(0.02, "fit"))
+    assert with_overhead.step_time_s - without.step_time_s == pytest.approx(0.02)
+    training = estimate(LLAMA, phase="training", batch=8, context=4096)
+    assert predict(LLAMA, training, X1, HALF, HALF, 1, Overhead(0.02, "fit")).overhead_time_s == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -164,6 +165,19 @@ def test_the_fewest_devices_that_meet_the_target_and_a_comm_bound_latency_wall()
         model, hw = _by_hand(**overrides)
         replicas = size_replicas(model, hw)
         assert not replicas.latency_ok[0, 0] and np.isnan(replicas.devices[0, 0])
+
+
+def test_the_step_overhead_is_paid_whatever_the_devices() -> None:
+    # As above, plus 10 layers x 10 us of overhead: step(n) = 0.2 + 0.8/n + 0.1 ms. A 0.45 ms
+    # target now needs 0.8/n <= 0.15: n >= 5.33 -> 6 (step(6) = 0.4333 ms); 0.3 ms is out of
+    # reach (below K + o) whatever n.
+    model, hw = _by_hand(slo=0.45e-3)
+    model = replace(model, overhead_times=np.array([10.0]))
+    hw = replace(hw, overhead_s=np.array([[10e-6]]))
+    assert step_s(model, hw, np.array([[6.0]]), 1.0)[0, 0] == pytest.approx(0.4333e-3, rel=1e-3)
+    assert size_replicas(model, hw).latency_devices[0, 0] == 6
+    model = replace(model, slo_s=np.array([0.3e-3]))
+    assert not size_replicas(model, hw).latency_ok[0, 0]
 
 
 def test_what_lifts_a_latency_or_capacity_wall() -> None:

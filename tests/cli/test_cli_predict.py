@@ -10,7 +10,12 @@ import pytest
 from hardware_profiles.catalog import builtin_catalog
 from tasks.analysis.models.presets import preset
 from tasks.analysis.workload_model import estimate
-from tests.analysis.published_fixture import DECODE_BW, fixture_rows, write_fixture
+from tests.analysis.published_fixture import (
+    DECODE_BW,
+    DECODE_OVERHEAD_S,
+    fixture_rows,
+    write_fixture,
+)
 from tests.cli.test_cli import memwall
 
 PREDICT_KEYS = {
@@ -33,7 +38,8 @@ def _one_error(stderr: str) -> str:
 
 
 def test_predict_json_uses_the_fitted_decode_efficiency_and_says_so(tmp_path: Path) -> None:
-    # Fixture decode runs were measured at 60 % of H100 bandwidth (3.35 TB/s): 2.01e12 B/s.
+    # Fixture decode runs were measured at 60 % of H100 bandwidth (3.35 TB/s): 2.01e12 B/s,
+    # plus 50 us of overhead per layer: 32 layers, 1.6 ms per step.
     runs = write_fixture(tmp_path / "runs.csv")
     result = memwall(
         ["predict", "--preset", "llama-3.1-8b", "--batch", "4", "--context", "2048",
@@ -53,7 +59,9 @@ def test_predict_json_uses_the_fitted_decode_efficiency_and_says_so(tmp_path: Pa
         .set_index("accelerator_id")
         .loc["nvidia-h100-sxm", "mem_bandwidth_bytes_per_s"]
     )
+    assert out["overhead_time_s"] == pytest.approx(32 * DECODE_OVERHEAD_S, rel=0.02)
     step = est.bytes_per_unit * 4 / (bandwidth * out["bandwidth_efficiency"])
+    step += out["overhead_time_s"]
     assert out["step_time_s"] == pytest.approx(step)
     assert out["tokens_per_s"] == pytest.approx(4 / step)
     assert out["bound"] == "memory"

@@ -1,0 +1,85 @@
+"""The fitted step overhead as the projection, the replicas and the efficiency table charge it.
+
+Catalog x1 (``tests.analysis.test_projection``): 1e12 B/s, 100e12 bf16 FLOP/s. Fitted decode
+bandwidth efficiency 0.5 (usable 5e11 B/s) and a decode overhead of 100 us per layer.
+
+Workload w, made from the llama-2-7b preset (32 layers), decode at batch 4: 1.4e10 FLOPs and
+3.5e9 bytes per token, so memory-bound (AI 4 · 5e11 = 2e12 < 7e13 FLOP/s) at
+3.5e9 / 5e11 = 7 ms per token on one device. Each step of 4 tokens pays 32 · 100 us = 3.2 ms,
+0.8 ms per token: 7.8 ms per token, 1 / 7.8e-3 = 128.2 tokens/s per device instead of 142.9.
+Its FLOP/s: 1.4e10 / 7.8e-3 = 1.7949e12. At batch x2 each token pays 0.4 ms: 1.4e10 / 7.4e-3.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hardware_profiles.parquet import validate_frame
+from hardware_profiles.schema import WORKLOADS
+from tasks.analysis.calibration import calibrate
+from tasks.analysis.efficiency import FittedDefaults, efficiency_sources, overhead_for
+from tasks.analysis.mitigations import batch_figures
+from tasks.analysis.predict import Efficiency, Overhead
+from tasks.analysis.projection import Figures, project
+from tasks.analysis.step_overhead import overheads_per_unit
+from tests.analysis.test_efficiency import NOW, _frame, _row
+from tests.analysis.test_projection import BASE, START, _catalog, _roadmap, _workload
+
+FIT = FittedDefaults(
+    {("decode", None): Efficiency(0.5, "fitted on 9 published runs (decode, all vendors)", 0.1)},
+    0.3,
+    overheads={"decode": Overhead(100e-6, "fitted on 9 published runs (decode, all vendors)")},
+)
+
+
+def _workloads(**overrides: object) -> pd.DataFrame:
+    row = _workload(
+        "w", 1.4e10, 1.0, 1.0, 1.0, bytes_per_unit=3.5e9, model_preset="llama-2-7b", batch=4,
+        context_tokens=4096, **overrides,
+    )  # fmt: skip
+    return validate_frame(pd.DataFrame([row]), WORKLOADS, "test workloads")
+
+
+def test_a_unit_pays_layers_over_batch_overheads_and_hand_typed_rows_none() -> None:
+    hand_typed = _workload("h", 10.0, 1.0, 1.0, 1.0)
+    prefill = _workload(
+        "p", 10.0, 1.0, 1.0, 1.0, phase="prefill", model_preset="llama-2-7b", batch=2,
+        context_tokens=1000,
+    )  # fmt: skip
+    rows = pd.concat(
+        [_workloads(), validate_frame(pd.DataFrame([hand_typed, prefill]), WORKLOADS, "w")]
+    )
+    assert overheads_per_unit(rows) == pytest.approx([32 / 4, 0.0, 1 / 2000])
+
+
+def test_the_projection_charges_each_token_its_share_of_the_step_overhead() -> None:
+    calibrated = calibrate(_catalog(), fitted=FIT)
+    projection = project(_workloads(), _roadmap(BASE), calibrated, START, 12)
+    attainable = projection.outcome.attainable_flops_per_s[0, 0]
+    assert attainable == pytest.approx(1.4e10 / 7.8e-3, rel=1e-6)
+    without = project(_workloads(), _roadmap(BASE), calibrate(_catalog(), fitted=FittedDefaults(
+        FIT.efficiencies, 0.3)), START, 12)  # fmt: skip
+    assert without.outcome.attainable_flops_per_s[0, 0] == pytest.approx(1.4e10 / 7e-3)
+
+
+def test_a_larger_batch_spreads_the_overhead_over_more_tokens() -> None:
+    workloads = _workloads()
+    doubled, applicable = batch_figures(Figures.of(workloads), workloads, 2)
+    assert applicable[0]
+    assert doubled.overheads_per_unit[0] == pytest.approx(32 / 8)
+
+
+def test_the_overhead_goes_with_the_fitted_efficiency_not_a_measured_one() -> None:
+    here = _frame([_row("x1", "workload-decode", 0.55, NOW, "now")])
+    calibrated = calibrate(_catalog(), here, fitted=FIT)
+    measured = overhead_for(calibrated, "x1", "decode")
+    assert (measured.seconds, measured.source) == (0.0, "none: held in the measured efficiency")
+    fitted = overhead_for(calibrated, "x2", "decode")
+    assert fitted == FIT.overheads["decode"]
+    assert overhead_for(calibrated, "x2", "training").seconds == 0
+    table = efficiency_sources(calibrated, ["x2"], "bf16").set_index("phase")
+    assert table.loc["decode", "step_overhead_s"] == 100e-6
+    assert table.loc["decode", "step_overhead_per"] == "layer"
+    assert np.isclose(table.loc["prefill", "step_overhead_s"], 0.0)
