@@ -17,7 +17,8 @@ rows share one), e_f,prefill likewise per vendor, e_f,decode and both overheads 
 was chosen by leave-one-out error on the fit rows alone (``benchmarks/backtest.py --loo``):
 dropping either overhead or e_f,decode raises it, splitting the overhead by vendor does not lower
 it. A parameter no fit row's step depends on (every decode run memory-bound whatever e_f,decode)
-is reported as not fitted and the STREAM default stands.
+is reported as not fitted: the STREAM default stands, and an overhead nothing depends on (no
+prefill run, say) is not charged.
 
 Then, for vendors with no fit rows of a phase, the phase's efficiency is fitted once more on all
 vendors' rows together, the shared parameters held at their fitted values.
@@ -171,6 +172,11 @@ def _solve(t: Terms, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(best.x), np.asarray(best.jac)
 
 
+def _depends(jac: np.ndarray, column: int) -> bool:
+    """Whether any fit row's step depends on parameter ``column``: else it was not fitted."""
+    return bool(np.abs(jac[:, column]).max(initial=0.0) > 1e-9)
+
+
 def _spread(residuals: np.ndarray) -> float:
     return float(np.sqrt((residuals**2).sum() / max(residuals.size - 1, 1)))
 
@@ -208,22 +214,20 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
         if in_phase.any() and (phase, None) not in efficiencies:
             efficiencies[(phase, None)] = _pooled(t, p, phase)
     decode_rows = int(t.decode.sum())
+    prefill_rows = int((~t.decode).sum() + (t.prefill_steps > 0).sum())
     other: dict[tuple[str, str], Efficiency] = {}
-    if np.abs(jac[:, nb + nf]).max(initial=0.0) > 1e-9:
+    if _depends(jac, nb + nf):
         other[("decode", "flops")] = Efficiency(
             p.decode_flops, _source(decode_rows, "decode", _ALL), _spread(residual[t.decode])
         )
-    overheads = {
-        "decode": Overhead(p.decode_overhead_s, _source(decode_rows, "decode", _ALL)),
-        "prefill": Overhead(
+    overheads = {}
+    if _depends(jac, nb + nf + 1):
+        overheads["decode"] = Overhead(p.decode_overhead_s, _source(decode_rows, "decode", _ALL))
+    if _depends(jac, nb + nf + 2):
+        overheads["prefill"] = Overhead(
             p.prefill_overhead_s,
-            _source(
-                int((~t.decode).sum() + (t.prefill_steps > 0).sum()),
-                "prefill, with static-batching decode runs' prefills",
-                _ALL,
-            ),
-        ),
-    }
+            _source(prefill_rows, "prefill, with static-batching decode runs' prefills", _ALL),
+        )
     stream = step_s(
         t,
         Parameters(
