@@ -36,17 +36,19 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
+from tasks.analysis.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
 from tasks.analysis.efficiency import FittedDefaults
 from tasks.analysis.predict import Efficiency, Overhead
 
 MIN_FIT_RUNS: Final = 2
-STREAM_BANDWIDTH_VALUE: Final = 0.85
-STREAM_FLOPS_VALUE: Final = 0.70
+STREAM_BANDWIDTH_VALUE: Final = DEFAULT_BANDWIDTH_EFFICIENCY
+STREAM_FLOPS_VALUE: Final = DEFAULT_FLOPS_EFFICIENCY
 _EFFICIENCY_BOUNDS: Final = (np.log(0.02), 0.0)
 # Overhead bounds, seconds: per decode layer, per prefill step.
 _OVERHEAD_BOUNDS: Final = {"decode": 1e-3, "prefill": 1.0}
 _STARTS: Final = ((0.5, 0.5, 1e-5, 1e-3), (0.8, 0.2, 5e-5, 1e-2), (0.3, 0.7, 0.0, 0.0))
 _ALL: Final = "all vendors"
+_OTHERS: Final = "other vendors"
 
 
 @dataclass(frozen=True)
@@ -121,16 +123,18 @@ def step_s(t: Terms, p: Parameters) -> np.ndarray:
 
 
 def _groups(t: Terms, decode: bool) -> list[str]:
-    """Vendors with enough fit rows of the phase for their own parameter, then the pool."""
+    """Vendors with enough fit rows of the phase for their own parameter, then one shared by
+    the others (used in the fit only: they are reported under the all-vendors fit)."""
     mine = t.vendor[t.decode == decode]
     vendors, counts = np.unique(mine, return_counts=True)
     own = [str(v) for v, c in zip(vendors, counts, strict=True) if c >= MIN_FIT_RUNS]
-    return [*own, _ALL] if len(own) < len(vendors) else own
+    return [*own, _OTHERS] if len(own) < len(vendors) else own
 
 
 def _index(t: Terms, groups: list[str]) -> np.ndarray:
+    """Each run's group; a vendor with no rows of the phase takes the others' or the first."""
     position = {g: i for i, g in enumerate(groups)}
-    return np.array([position.get(str(v), position.get(_ALL, 0)) for v in t.vendor])
+    return np.array([position.get(str(v), position.get(_OTHERS, 0)) for v in t.vendor])
 
 
 @dataclass(frozen=True)
@@ -196,23 +200,21 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
     residual = np.log(step_s(t, p) / t.measured_s)
     nb, nf = len(layout.bandwidth_groups), len(layout.flops_groups)
     efficiencies: dict[tuple[str, str | None], Efficiency] = {}
-    for phase, groups, offset in (
-        ("decode", layout.bandwidth_groups, 0),
-        ("prefill", layout.flops_groups, nb),
-    ):
+    phases = (("decode", layout.bandwidth_groups, 0), ("prefill", layout.flops_groups, nb))
+    for phase, groups, offset in phases:
         in_phase = t.decode == (phase == "decode")
+        if not in_phase.any():
+            continue
         index = _index(t, groups)
         for g, group in enumerate(groups):
             chosen = in_phase & (index == g)
-            label = group if group != _ALL else _ALL
-            key = None if group == _ALL else group
-            efficiencies[(phase, key)] = Efficiency(
-                float(np.exp(x[offset + g])),
-                _source(int(chosen.sum()), phase, label),
-                _spread(residual[chosen]),
-            )
-        if in_phase.any() and (phase, None) not in efficiencies:
-            efficiencies[(phase, None)] = _pooled(t, p, phase)
+            if group != _OTHERS:
+                efficiencies[(phase, group)] = Efficiency(
+                    float(np.exp(x[offset + g])),
+                    _source(int(chosen.sum()), phase, group),
+                    _spread(residual[chosen]),
+                )
+        efficiencies[(phase, None)] = _pooled(t, p, phase)
     decode_rows = int(t.decode.sum())
     prefill_rows = int((~t.decode).sum() + (t.prefill_steps > 0).sum())
     other: dict[tuple[str, str], Efficiency] = {}
