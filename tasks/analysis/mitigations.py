@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.schema import PEAK_PRECISIONS
+from tasks.analysis.ceilings import Figures
 from tasks.analysis.precision_changes import (
     PRECISION_CHANGES,
     decode_split,
     modelled_figures,
     precision_variant,
 )
-from tasks.analysis.projection import NEVER, Figures, Projection, Projector
+from tasks.analysis.projection import NEVER, Projection, Projector
 
 BATCH_FACTORS = (2, 4)
 

@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
+from tasks.analysis.ceilings import Figures
 from tasks.analysis.models.presets import estimate_workload
 from tasks.analysis.number_formats import BYTES_PER_ELEMENT
-from tasks.analysis.projection import Figures
 
 INFERENCE = ("decode", "prefill")
 

@@ -25,8 +25,9 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from tasks.analysis.ceilings import Figures
 from tasks.analysis.precision_changes import PRECISION_CHANGES, precision_variant
-from tasks.analysis.projection import NEVER, Figures, Projection, Projector
+from tasks.analysis.projection import NEVER, Projection, Projector
 
 # A memory-bound workload whose headroom falls below this in some month is close enough to
 # the wall to ask what it would need; starving ones (below 1) always are.

@@ -34,28 +34,18 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError, ProfileError
-from hardware_profiles.schema import PEAK_PRECISIONS
-from tasks.analysis.efficiency import PHASE_CEILINGS
+from tasks.analysis.ceilings import PEAK_INDEX, PHASE_ORDER, Ceilings, Figures, lookup
 from tasks.analysis.roofline import COMPUTE, MEMORY, pool_shares
-from tasks.analysis.step_overhead import overheads_per_unit
 from tasks.profiles import Profiles
 
-T = TypeVar("T")
-
-# The phases the ceilings are kept for, in the order of Ceilings' first axis.
-PHASE_ORDER = (*PHASE_CEILINGS, "other")
 DEFAULT_HORIZON_MONTHS = 18
 MAX_HORIZON_MONTHS = 120
 NEVER = -1
-
-# Where each workload's FLOPs run: the peak of its compute precision, on its own units only.
-_PEAK_INDEX = {p: i for i, p in enumerate(PEAK_PRECISIONS)}
 
 
 class HorizonError(MemwallError):
@@ -114,92 +104,6 @@ def fleet_by_month(roadmap: pd.DataFrame, months: list[dt.date]) -> FleetArray:
 
 
 @dataclass(frozen=True)
-class Ceilings:
-    """Calibrated ceilings of the fleet's models per phase (:data:`PHASE_ORDER`): bandwidth
-    (phases, models) and FLOP/s (phases, models, peak precisions), NaN where a model has no
-    peak at that precision; and the spread (log standard deviation) of the bandwidth and
-    compute efficiencies behind them, (phases, models); and the step overhead in seconds
-    (per layer in decode, per step in prefill, 0 elsewhere), (phases, models)."""
-
-    bandwidth: np.ndarray
-    flops: np.ndarray
-    bandwidth_spread: np.ndarray
-    flops_spread: np.ndarray
-    overhead_s: np.ndarray
-
-    @staticmethod
-    def of(calibrated: pd.DataFrame, models: list[str]) -> Ceilings:
-        table = calibrated.set_index("accelerator_id").reindex(models)
-
-        def column(name: str) -> np.ndarray:
-            return table[name].to_numpy(dtype=float)
-
-        stream_bw = column("bandwidth_bytes_per_s")
-        stream_flops = np.stack([column(f"flops_per_s_{p}") for p in PEAK_PRECISIONS], axis=1)
-        stream_flops_eff = np.stack(
-            [column(f"flops_efficiency_{p}") for p in PEAK_PRECISIONS], axis=1
-        )
-        spec_bw = stream_bw / column("bandwidth_efficiency")
-        spec_flops = stream_flops / stream_flops_eff
-        bandwidth, flops, bw_spread, flops_spread, overhead = [], [], [], [], []
-        for phase in PHASE_CEILINGS:
-            name = f"step_overhead_s_{phase}"
-            overhead.append(column(name) if name in table else np.zeros(len(models)))
-            bandwidth.append(spec_bw * column(f"bandwidth_efficiency_{phase}"))
-            # NaN: no efficiency of the phase's own; the STREAM-based per-precision figures.
-            f_eff = column(f"flops_efficiency_{phase}")[:, None]
-            flops.append(np.where(np.isnan(f_eff), stream_flops, spec_flops * f_eff))
-            bw_spread.append(column(f"bandwidth_spread_{phase}"))
-            flops_spread.append(column(f"flops_spread_{phase}"))
-        # "other" work has no phase of its own: the STREAM-based figures, training's spread.
-        bandwidth.append(stream_bw)
-        flops.append(stream_flops)
-        bw_spread.append(bw_spread[-1])
-        flops_spread.append(flops_spread[-1])
-        overhead.append(np.zeros(len(models)))
-        return Ceilings(
-            np.stack(bandwidth),
-            np.stack(flops),
-            np.stack(bw_spread),
-            np.stack(flops_spread),
-            np.nan_to_num(np.stack(overhead)),
-        )
-
-
-@dataclass(frozen=True)
-class Figures:
-    """A workload table's figures as the projection reads them; mitigations are variants.
-    ``overheads_per_unit``: how many times a unit pays its phase's step overhead
-    (:mod:`tasks.analysis.step_overhead`)."""
-
-    flops_per_unit: np.ndarray
-    bytes_per_unit: np.ndarray
-    precision: np.ndarray
-    overheads_per_unit: np.ndarray
-
-    @staticmethod
-    def of(workloads: pd.DataFrame) -> Figures:
-        return Figures(
-            workloads["flops_per_unit"].to_numpy(dtype=float),
-            workloads["bytes_per_unit"].to_numpy(dtype=float),
-            workloads["precision"].to_numpy(dtype=object),
-            overheads_per_unit(workloads),
-        )
-
-    def take(self, rows: np.ndarray) -> Figures:
-        return Figures(
-            self.flops_per_unit[rows],
-            self.bytes_per_unit[rows],
-            self.precision[rows],
-            self.overheads_per_unit[rows],
-        )
-
-    @property
-    def intensity(self) -> np.ndarray:
-        return np.asarray(self.flops_per_unit / self.bytes_per_unit)
-
-
-@dataclass(frozen=True)
 class Outcome:
     """One evaluation of (workloads x months): the arrays the ranking and report read."""
 
@@ -219,12 +123,6 @@ class Outcome:
     def shortfall_index(self) -> np.ndarray:
         """First month with headroom < 1 while compute-bound: reported, not starvation."""
         return _first(self.supported[:, None] & (self.headroom < 1) & ~self.memory_bound)
-
-
-def lookup(values: np.ndarray, table: dict[str, T]) -> np.ndarray:
-    """``table[v]`` for every v, looking up each distinct value once."""
-    distinct, inverse = np.unique(values.astype(str), return_inverse=True)
-    return np.array([table[v] for v in distinct])[inverse.reshape(-1)]
 
 
 def _first(mask: np.ndarray) -> np.ndarray:
@@ -369,7 +267,7 @@ class Projector:
             for m, h, f in zip(
                 self.fleet.models,
                 held,
-                self.ceilings.flops[self.phase_index[row], :, _PEAK_INDEX[precision]],
+                self.ceilings.flops[self.phase_index[row], :, PEAK_INDEX[precision]],
                 strict=True,
             )
             if h and np.isnan(f)
@@ -426,7 +324,7 @@ class Projector:
     def per_device_terms(self, figures: Figures) -> tuple[np.ndarray, np.ndarray]:
         """AI·BW and F of one device of each model for each workload, (workloads, models);
         F is NaN where the model has no peak at the workload's precision."""
-        peak_index = lookup(figures.precision, _PEAK_INDEX)
+        peak_index = lookup(figures.precision, PEAK_INDEX)
         peak = self.ceilings.flops[self.phase_index, :, peak_index]
         return figures.intensity[:, None] * self.workload_bandwidth(), np.asarray(peak)
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tasks.analysis.ceilings import PEAK_INDEX, Ceilings, lookup
 from tasks.analysis.number_formats import BYTES_PER_ELEMENT
-from tasks.analysis.projection import _PEAK_INDEX, NEVER, Ceilings, Projection, lookup
+from tasks.analysis.projection import NEVER, Projection
 from tasks.analysis.replicas import Hardware, StepModel, pool_hardware, size_replicas, step_model
 
 MODELS_LISTED = 3
@@ -72,7 +73,7 @@ def _catalog_hardware(projection: Projection, catalog: pd.DataFrame, rows: np.nd
     projector = projection.projector
     models = catalog["accelerator_id"].astype(str).tolist()
     ceilings = Ceilings.of(projector.calibrated, models)
-    peak_index = lookup(projector.baseline_figures.precision[rows], _PEAK_INDEX)
+    peak_index = lookup(projector.baseline_figures.precision[rows], PEAK_INDEX)
     phase_index = projector.phase_index[rows]
     table = catalog.set_index("accelerator_id").reindex(models)
     interconnect = table.get("interconnect_bandwidth_bytes_per_s", pd.Series(np.nan, index=models))

@@ -39,10 +39,11 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
+from tasks.analysis.ceilings import PEAK_INDEX, lookup
 from tasks.analysis.models.presets import estimate_workload, preset
 from tasks.analysis.number_formats import BYTES_PER_ELEMENT
 from tasks.analysis.precision_changes import decode_split
-from tasks.analysis.projection import _PEAK_INDEX, Projector, lookup
+from tasks.analysis.projection import Projector
 from tasks.analysis.step_overhead import overheads_per_unit
 from tasks.analysis.workload_model import DEFAULT_USABLE_MEMORY_FRACTION
 
@@ -323,7 +324,7 @@ def _max_batch(model: StepModel, hw: Hardware, n: np.ndarray, usable: np.ndarray
 def pool_hardware(projector: Projector, catalog: pd.DataFrame) -> Hardware:
     """The fleet's models: catalog memory and interconnect, calibrated ceilings."""
     table = catalog.set_index("accelerator_id").reindex(projector.fleet.models)
-    peak_index = lookup(projector.workloads["precision"].to_numpy(dtype=object), _PEAK_INDEX)
+    peak_index = lookup(projector.workloads["precision"].to_numpy(dtype=object), PEAK_INDEX)
     interconnect = (
         table["interconnect_bandwidth_bytes_per_s"]
         if "interconnect_bandwidth_bytes_per_s" in table

@@ -151,9 +151,10 @@ def test_a_static_batch_run_pays_its_batchs_prefill_spread_over_its_output(resul
     # d2: output tokens per second over the whole run (batch 8, 1024-token prompts, 256 out):
     # the prefill of 8 x 1024 tokens at the fitted prefill figures, over 256 steps.
     first = estimate(preset("llama-3.1-8b"), phase="prefill", batch=8, context=1024)
-    h100 = builtin_catalog().set_index("accelerator_id", drop=False).loc["nvidia-h100-sxm"]
+    catalog = builtin_catalog().set_index("accelerator_id", drop=False)
+    h100 = {str(k): v for k, v in catalog.loc["nvidia-h100-sxm"].items()}
     prefill = predict(
-        preset("llama-3.1-8b"), first, h100.to_dict(), STREAM_BANDWIDTH,
+        preset("llama-3.1-8b"), first, h100, STREAM_BANDWIDTH,
         result.fitted.lookup("prefill", "NVIDIA"), 1, result.fitted.overhead("prefill"),
     )  # fmt: skip
     assert runs.loc["d2", "prefill_share_s"] == pytest.approx(prefill.step_time_s / 256)
@@ -162,9 +163,18 @@ def test_a_static_batch_run_pays_its_batchs_prefill_spread_over_its_output(resul
 
 
 def _one_run(tmp_path: Path, **changes: str) -> pd.DataFrame:
-    row = {**fixture_rows()[1], "run_id": "h200", "hardware": "nvidia-h200-sxm",
-           "model_preset": "llama-2-13b", "weight_precision": "fp8", "compute_precision": "fp8",
-           "kv_precision": "", "input_tokens": "128", "output_tokens": "2048", **changes}  # fmt: skip
+    row = {
+        **fixture_rows()[1],
+        "run_id": "h200",
+        "hardware": "nvidia-h200-sxm",
+        "model_preset": "llama-2-13b",
+        "weight_precision": "fp8",
+        "compute_precision": "fp8",
+        "kv_precision": "",
+        "input_tokens": "128",
+        "output_tokens": "2048",
+        **changes,
+    }
     return read_published_runs(write_fixture(tmp_path / "one.csv", [row]))
 
 

@@ -32,12 +32,12 @@ from hardware_profiles.parquet import validate_frame
 from hardware_profiles.roadmaps import split_scenarios
 from hardware_profiles.schema import CATALOG, ROADMAP, WORKLOADS
 from tasks.analysis.calibration import CalibrationError, calibrate
+from tasks.analysis.ceilings import Figures
 from tasks.analysis.mitigations import batch_figures
 from tasks.analysis.models.examples import example_workloads
 from tasks.analysis.models.presets import estimate_workload
 from tasks.analysis.precision_changes import PRECISION_CHANGES, decode_split, precision_variant
 from tasks.analysis.projection import (
-    Figures,
     HorizonError,
     fleet_by_month,
     horizon_months,
