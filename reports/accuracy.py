@@ -107,7 +107,7 @@ def efficiency_table(sources: pd.DataFrame) -> Table:
         )
     table = Table(
         rows,
-        colWidths=[3.0 * cm, 1.4 * cm, 1.8 * cm, 4.0 * cm, 1.8 * cm, 4.0 * cm, 2.0 * cm],
+        colWidths=[3.5 * cm, 1.3 * cm, 1.9 * cm, 3.6 * cm, 1.9 * cm, 3.6 * cm, 2.2 * cm],
         repeatRows=1,
     )
     table.setStyle(table_style())
