@@ -83,6 +83,16 @@ def main() -> None:
             f"{'-' if r['ratio'] is None else format(r['ratio'], '6.2f'):>6} {raw:11.3f} "
             f"{less:11.3f} {flops:11.3f} {r['status']}"
         )
+    print("prediction, per part (the step is their sum; each the longer of memory and compute):")
+    for result in results:
+        r = record(result)
+        parts = ", ".join(
+            f"{t['part']} {t['step_s'] * 1e3:.1f} ms ({t['bound']}; GEMM "
+            f"{t['gemm_rows']}x{t['gemm_in_features']}x{t['gemm_out_features']} at "
+            f"{t['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s)"
+            for t in r["predicted_parts"]
+        )
+        print(f"  {r['case']}: {parts}")
     records = [record(r) for r in results]
     error = median_abs_error(
         r["ratio"] for r in records if r["phase"] == "decode" and r["ratio"] is not None

@@ -21,7 +21,7 @@ import pandas as pd
 
 from hardware_profiles.schema import Accelerator, MiB
 from tasks.analysis.models.presets import preset
-from tasks.analysis.validation import ceilings
+from tasks.analysis.validation import PartTime, ceilings
 from tasks.discovery import free_memory_bytes
 from tasks.probes.runner import (
     ProbePlan,
@@ -183,7 +183,7 @@ def _number(value: float) -> float | None:
 
 def record(result: CaseResult) -> dict[str, Any]:
     """One case as plain JSON values (null, never NaN)."""
-    c = result.case
+    c, p = result.case, result.prediction
     return {
         "case": c.name,
         "phase": c.phase,
@@ -204,4 +204,24 @@ def record(result: CaseResult) -> dict[str, Any]:
         "status": str(result.row["status"]),
         "reason": result.reason or None,
         "device_kind": str(result.row["device_kind"]),
+        "predicted_memory_s": _number(p.memory_s) if p else None,
+        "predicted_compute_s": _number(p.compute_s) if p else None,
+        "predicted_parts": [_part(t) for t in p.parts] if p else [],
+    }
+
+
+def _part(t: PartTime) -> dict[str, Any]:
+    """One part of the prediction: its time, memory and compute times, and the GEMM shape and
+    rate (measured here) its FLOPs ran at."""
+    rows, k, n = t.gemm or (None, None, None)
+    return {
+        "part": t.name,
+        "step_s": _number(t.step_s),
+        "memory_s": _number(t.memory_s),
+        "compute_s": _number(t.compute_s),
+        "bound": t.bound,
+        "gemm_rows": rows,
+        "gemm_in_features": k,
+        "gemm_out_features": n,
+        "gemm_flops_per_s": _number(t.flops_per_s),
     }

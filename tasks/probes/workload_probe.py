@@ -33,6 +33,7 @@ jaxlib 0.10, one layer of every preset at decode batch 1 and 16 and a 256-token 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,7 +44,17 @@ import jax.numpy as jnp
 from jax.sharding import SingleDeviceSharding
 
 from tasks.analysis.calibration import DTYPE_PRECISION
-from tasks.analysis.validation import Ceilings, StepCost, cut, predict, ratio, step_cost
+from tasks.analysis.validation import (
+    Ceilings,
+    Part,
+    Prediction,
+    StepCost,
+    cut,
+    predict,
+    ratio,
+    step_cost,
+    step_parts,
+)
 from tasks.analysis.workload_model import Architecture
 from tasks.discovery import free_memory_bytes
 from tasks.probes import workload, workload_weights
@@ -59,6 +70,7 @@ from tasks.probes.runner import (
 )
 from tasks.probes.statistics import Summary, summarize
 from tasks.probes.timing import time_calls
+from tasks.probes.workload_ceilings import gemm_flops_per_s
 
 PROBES = {"decode": "workload-decode", "prefill": "workload-prefill"}
 
@@ -101,6 +113,18 @@ class Case:
             compute=self.compute,
         )
 
+    def parts(self, layers: int) -> tuple[Part, ...]:
+        """The step of ``layers`` layers split as the prediction adds it up."""
+        return step_parts(
+            cut(self.arch, layers),
+            phase=self.phase,
+            batch=self.batch,
+            context=self.context,
+            weights=self.weights,
+            kv=self.kv,
+            compute=self.compute,
+        )
+
     @property
     def compute_dtype(self) -> str:
         return workload_weights.PRECISION_DTYPES.get(self.compute, self.compute)
@@ -122,6 +146,7 @@ class CaseResult:
     predicted_step_s: float
     row: Row
     reason: str = ""  # why it was waived or failed
+    prediction: Prediction | None = None  # per part, on the ceilings and this case's GEMM rates
 
     @property
     def ratio(self) -> float:
@@ -264,12 +289,22 @@ def measure_case(
         )
 
     def result(
-        seconds: list[float] | None, xla: dict[str, float], gather: float, status: str, why: str
+        seconds: list[float] | None,
+        xla: dict[str, float],
+        gather: float,
+        status: str,
+        why: str,
+        rates: dict[tuple[int, int, int], float] | None = None,
     ) -> CaseResult:
         summary: Summary | None = None
         measured = predicted = math.nan
+        prediction = None
         if ceilings is not None:
-            predicted = predict(model, ceilings).step_s
+            found = dataclasses.replace(ceilings, gemm_flops_per_s=rates or {})
+            prediction = predict(case.parts(layers), found)
+            predicted = prediction.step_s
+            for part in prediction.parts:
+                fields[f"predicted_{part.name}_s"] = part.step_s
         if seconds:
             work = model.bytes if decode else model.flops
             summary = summarize(work, seconds)
@@ -305,6 +340,7 @@ def measure_case(
             predicted,
             row,
             why,
+            prediction,
         )
 
     reason = waived_reason(case, target, supports)
@@ -329,6 +365,9 @@ def _run(
 ) -> CaseResult:
     s = case.shape(layers)
     device = target.first
+    # The GEMM rates first, before the case's weights take the memory, and just before the case
+    # runs (a shared host's load moves both alike).
+    rates = gemm_flops_per_s(s, [p.gemm for p in case.parts(layers) if p.gemm], device, plan)
     with jax.default_device(device):
         weights = workload_weights.params(jax.random.PRNGKey(0), s)
         state = {"caches": workload_weights.caches(jax.random.PRNGKey(1), s)}
@@ -352,4 +391,4 @@ def _run(
     )
     finite = bool(jnp.isfinite(timed.last).all())
     status = status_of(summarize(1.0, timed.seconds), 0.0 if finite else math.inf, 1.0)
-    return result(timed.seconds, xla, gather, status, "" if finite else "non-finite logits")
+    return result(timed.seconds, xla, gather, status, "" if finite else "non-finite logits", rates)
