@@ -1,50 +1,81 @@
-"""The GEMM rates a workload case's prediction divides by, measured at the case's own shapes.
+"""The GEMM rates a workload case's prediction divides by, measured at the case's own shapes,
+in turns with the case itself.
 
 ``tasks.analysis.validation.step_parts`` splits a step into parts (the layers' matmuls, the
 touched experts, the LM head, attention), each running its FLOPs at one GEMM shape: the rows it
 multiplies (the batch in decode, the prompt in prefill, an expert's share of the tokens) by its
 widest weight matrix. A few-row matmul reaches neither the triad's bandwidth nor the square
 GEMM's FLOP rate (on a 2-core CPU: one row streams the weights at about half the triad's speed,
-16 rows compute at half the square GEMM's rate), so each shape is timed here, on the device,
-just before the case itself: the same dtype, storage precision and dequantization
-(``workload.dense``), weights far larger than any cache (as the step streams them), the same
-timing discipline (compiled ahead of time, warmed up, each call to ``block_until_ready``). The
-rate is the FLOPs over the median call, as the case's measured step is its median call.
+16 rows compute at half the square GEMM's rate), so each shape is timed here, on the device: the
+same dtype, storage precision and dequantization (``workload.dense``), weights far larger than
+any cache (as the step streams them), compiled ahead of time, warmed up, each call to
+``block_until_ready``.
+
+The shapes and the case are timed in turns (``time_in_turns``: one call of each shape, then one
+step, repeated), not one after the other: on a shared host the load moves a run by up to 2x
+within seconds, and taking turns puts the same load under the rates and the step they predict.
+Rates and steps are their median calls.
 """
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
 
 from tasks.analysis.validation import Gemm
 from tasks.probes import workload, workload_weights
-from tasks.probes.runner import ProbePlan
-from tasks.probes.timing import time_calls
+from tasks.probes.timing import Clock
+
+K = TypeVar("K")
 
 
-def gemm_flops_per_s(
-    s: workload_weights.Shape, gemms: Iterable[Gemm], device: Any, plan: ProbePlan
-) -> dict[Gemm, float]:
-    """FLOP/s of ``workload.dense`` at each ``(rows, in, out)`` shape on ``device`` (median of
-    the timed calls), in ``s``'s precisions."""
-    rates: dict[Gemm, float] = {}
+def gemm_calls(
+    s: workload_weights.Shape, gemms: Iterable[Gemm], device: Any
+) -> dict[Gemm, Callable[[], Any]]:
+    """One compiled, ready call of ``workload.dense`` per distinct ``(rows, in, out)`` shape on
+    ``device``, in ``s``'s precisions; each returns when its product is done."""
+    calls: dict[Gemm, Callable[[], Any]] = {}
     for rows, k, n in dict.fromkeys(gemms):
         with jax.default_device(device):
             w = workload_weights.weight(jax.random.PRNGKey(2), k, n, s)
             x = jnp.full((rows, k), 0.5, s.compute_dtype)
-        call = jax.jit(partial(workload.dense, s)).lower(w, x).compile()
-        timed = time_calls(
-            lambda c=call, w=w, x=x: c(w, x).block_until_ready(),
-            warmup=plan.warmup,
-            repetitions=plan.repetitions,
-            budget_s=plan.budget_s,
-        )
-        rates[(rows, k, n)] = 2.0 * rows * k * n / statistics.median(timed.seconds)
-        del w, x
-    return rates
+        compiled = jax.jit(partial(workload.dense, s)).lower(w, x).compile()
+        calls[(rows, k, n)] = partial(lambda c, w, x: c(w, x).block_until_ready(), compiled, w, x)
+    return calls
+
+
+def time_in_turns(
+    calls: Mapping[K, Callable[[], Any]],
+    last: Callable[[], Any],
+    *,
+    warmup: int,
+    repetitions: int,
+    budget_s: float,
+    min_repetitions: int = 3,
+    clock: Clock = time.perf_counter,
+) -> tuple[dict[K, list[float]], list[float], Any]:
+    """Each of ``calls`` once, then ``last`` once, ``warmup`` rounds untimed and up to
+    ``repetitions`` rounds timed (never fewer than ``min_repetitions``; no more once ``last``'s
+    timed calls took ``budget_s``): seconds per call of each, and what ``last`` last returned."""
+    seconds: dict[K, list[float]] = {key: [] for key in calls}
+    steps: list[float] = []
+    result: Any = None
+    for round_ in range(warmup + repetitions):
+        timed = round_ >= warmup
+        for key, call in calls.items():
+            start = clock()
+            call()
+            if timed:
+                seconds[key].append(clock() - start)
+        start = clock()
+        result = last()
+        if timed:
+            steps.append(clock() - start)
+            if len(steps) >= min_repetitions and sum(steps) >= budget_s:
+                break
+    return seconds, steps, result

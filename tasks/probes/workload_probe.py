@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -69,8 +70,7 @@ from tasks.probes.runner import (
     unsupported_reason,
 )
 from tasks.probes.statistics import Summary, summarize
-from tasks.probes.timing import time_calls
-from tasks.probes.workload_ceilings import gemm_flops_per_s
+from tasks.probes.workload_ceilings import gemm_calls, time_in_turns
 
 PROBES = {"decode": "workload-decode", "prefill": "workload-prefill"}
 
@@ -365,9 +365,8 @@ def _run(
 ) -> CaseResult:
     s = case.shape(layers)
     device = target.first
-    # The GEMM rates first, before the case's weights take the memory, and just before the case
-    # runs (a shared host's load moves both alike).
-    rates = gemm_flops_per_s(s, [p.gemm for p in case.parts(layers) if p.gemm], device, plan)
+    # The GEMMs at the parts' shapes, timed in turns with the step (workload_ceilings).
+    gemms = gemm_calls(s, [p.gemm for p in case.parts(layers) if p.gemm], device)
     with jax.default_device(device):
         weights = workload_weights.params(jax.random.PRNGKey(0), s)
         state = {"caches": workload_weights.caches(jax.random.PRNGKey(1), s)}
@@ -386,9 +385,10 @@ def _run(
         jax.block_until_ready(state["caches"])  # type: ignore[no-untyped-call]
         return logits.block_until_ready()
 
-    timed = time_calls(
-        call, warmup=plan.warmup, repetitions=plan.repetitions, budget_s=plan.budget_s
+    gemm_s, seconds, last = time_in_turns(
+        gemms, call, warmup=plan.warmup, repetitions=plan.repetitions, budget_s=plan.budget_s
     )
-    finite = bool(jnp.isfinite(timed.last).all())
-    status = status_of(summarize(1.0, timed.seconds), 0.0 if finite else math.inf, 1.0)
-    return result(timed.seconds, xla, gather, status, "" if finite else "non-finite logits", rates)
+    rates = {(r, k, n): 2.0 * r * k * n / statistics.median(t) for (r, k, n), t in gemm_s.items()}
+    finite = bool(jnp.isfinite(last).all())
+    status = status_of(summarize(1.0, seconds), 0.0 if finite else math.inf, 1.0)
+    return result(seconds, xla, gather, status, "" if finite else "non-finite logits", rates)

@@ -91,8 +91,18 @@ def test_a_decode_row_keeps_the_contract() -> None:
     ):
         assert key in fields
     assert fields["layers"] == "6 of 6"
-    predicted = max(model.bytes / 1e10, model.flops / 1e11)
+    # The prediction: per part, the longer of its bytes at the triad's 10 GB/s and its FLOPs at
+    # the GEMM rate measured here at its shape (rows x widest matrix), the parts added up.
+    parts = _case().parts(ARCH.layers)
+    assert result.prediction is not None
+    rates = {t.gemm: t.flops_per_s for t in result.prediction.parts}
+    # Batch 2; the layers' widest matrix is the gated FFN's 64 x 2·128, the head 64 x 256: one
+    # shape, timed once.
+    assert set(rates) == {(2, 64, 256)} and all(r > 0 for r in rates.values())
+    predicted = sum(max(p.bytes / 1e10, p.flops / rates[p.gemm]) for p in parts)
     assert float(fields["predicted_step_s"]) == pytest.approx(predicted, rel=1e-5)
+    assert result.predicted_step_s == pytest.approx(predicted)
+    assert float(fields["predicted_lm_head_s"]) > 0
     assert result.xla_flops == pytest.approx(model.flops, rel=0.10)
 
 
@@ -155,6 +165,7 @@ def test_records_are_strict_json_with_null_for_what_did_not_run() -> None:
     ):
         assert key in loaded
     assert loaded["measured_step_s"] is None and loaded["ratio"] is None
+    assert loaded["predicted_parts"] == [] and loaded["predicted_memory_s"] is None
     assert loaded["status"] == "waived" and "not built" in loaded["reason"]
 
 
