@@ -31,6 +31,10 @@ from tasks.probes.runner import Step, run_steps
 from tasks.probes.validation import cases, record, validation_steps
 
 
+def _ratio(measured: float | None, predicted: float | None) -> str:
+    return f"{measured / predicted:6.2f}" if measured and predicted else f"{'-':>6}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true", help="the full set, not --quick's")
@@ -58,6 +62,7 @@ def main() -> None:
     print(f"device: {accelerator.device_kind} ({accelerator.platform}); {host_state().describe()}")
     print(
         f"{'case':28} {'run s':>6} {'layers':>7} {'pred ms':>9} {'meas ms':>9} {'ratio':>6} "
+        f"{'roof ms':>9} {'ratio':>6} "
         f"{'XLA/model B':>11} {'less gather':>11} {'XLA/model F':>11} status"
     )
     decode_bytes: list[float] = []
@@ -80,7 +85,9 @@ def main() -> None:
         print(
             f"{r['case']:28} {took[label]:6.1f} {r['layers_run']:>3}/{r['layers_total']:<3} "
             f"{ms(r['predicted_step_s']):>9} {ms(r['measured_step_s']):>9} "
-            f"{'-' if r['ratio'] is None else format(r['ratio'], '6.2f'):>6} {raw:11.3f} "
+            f"{'-' if r['ratio'] is None else format(r['ratio'], '6.2f'):>6} "
+            f"{ms(r['roofline_step_s']):>9} {_ratio(r['measured_step_s'], r['roofline_step_s'])} "
+            f"{raw:11.3f} "
             f"{less:11.3f} {flops:11.3f} {r['status']}"
         )
     print("prediction, per part (the step is their sum; each the longer of memory and compute):")
@@ -94,11 +101,17 @@ def main() -> None:
         )
         print(f"  {r['case']}: {parts}")
     records = [record(r) for r in results]
-    error = median_abs_error(
-        r["ratio"] for r in records if r["phase"] == "decode" and r["ratio"] is not None
+    decode = [r for r in records if r["phase"] == "decode" and r["ratio"] is not None]
+    error = median_abs_error(r["ratio"] for r in decode)
+    roof = median_abs_error(
+        r["measured_step_s"] / r["roofline_step_s"] for r in decode if r["roofline_step_s"]
     )
     print(f"run time: {total:.1f} s ({'quick' if quick else 'full'} set; target < 180 s quick)")
     print(f"decode: median |measured/predicted - 1| = {error:.3f} (target <= 0.25)")
+    print(
+        f"decode: median |measured/roofline - 1| = {roof:.3f} (the single roofline on the run's "
+        "best triad and square GEMM, for comparison)"
+    )
     if decode_bytes:
         worst = max(abs(b - 1) for b in decode_bytes)
         print(

@@ -218,6 +218,7 @@ class Prediction:
     memory_s: float
     compute_s: float
     parts: tuple[PartTime, ...] = ()
+    bandwidth_bytes_per_s: float = math.nan  # the bandwidth the parts' bytes moved at
 
     @property
     def bound(self) -> str:
@@ -242,6 +243,7 @@ def predict(parts: Sequence[Part], ceilings: Ceilings) -> Prediction:
         memory_s=sum(t.memory_s for t in times),
         compute_s=sum(t.compute_s for t in times),
         parts=times,
+        bandwidth_bytes_per_s=ceilings.bandwidth_bytes_per_s,
     )
 
 

@@ -100,7 +100,11 @@ def ceiling_plan(platform: str, quick: bool, dtypes: Sequence[str]) -> ProbePlan
         min_working_set_bytes=256 * MiB,
         transfers=False,
         all_devices=False,
-        budget_s=1.0,
+        # Each case's step and its ceilings take turns this many times (workload_ceilings):
+        # enough calls for a median that a shared host's load spikes do not move.
+        warmup=2,
+        repetitions=10,
+        budget_s=2.0,
     )
 
 
@@ -204,6 +208,8 @@ def record(result: CaseResult) -> dict[str, Any]:
         "status": str(result.row["status"]),
         "reason": result.reason or None,
         "device_kind": str(result.row["device_kind"]),
+        "roofline_step_s": _number(result.roofline_step_s),
+        "bandwidth_bytes_per_s": _number(p.bandwidth_bytes_per_s) if p else None,
         "predicted_memory_s": _number(p.memory_s) if p else None,
         "predicted_compute_s": _number(p.compute_s) if p else None,
         "predicted_parts": [_part(t) for t in p.parts] if p else [],

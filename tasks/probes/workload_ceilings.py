@@ -1,5 +1,5 @@
-"""The GEMM rates a workload case's prediction divides by, measured at the case's own shapes,
-in turns with the case itself.
+"""The ceilings a workload case's prediction divides by: the triad's bandwidth and the GEMM
+rates at the case's own shapes, measured in turns with the case itself.
 
 ``tasks.analysis.validation.step_parts`` splits a step into parts (the layers' matmuls, the
 touched experts, the LM head, attention), each running its FLOPs at one GEMM shape: the rows it
@@ -11,10 +11,14 @@ same dtype, storage precision and dequantization (``workload.dense``), weights f
 any cache (as the step streams them), compiled ahead of time, warmed up, each call to
 ``block_until_ready``.
 
-The shapes and the case are timed in turns (``time_in_turns``: one call of each shape, then one
-step, repeated), not one after the other: on a shared host the load moves a run by up to 2x
-within seconds, and taking turns puts the same load under the rates and the step they predict.
-Rates and steps are their median calls.
+The triad (the run's bandwidth ceiling kernel, ``bandwidth.kernel_call``), the shapes and the
+case are timed in turns (``time_in_turns``: one call of each, then one step, repeated), not one
+after the other: on a shared host the load moves a run by up to 2x within seconds, and taking
+turns puts the same load under the ceilings and the step they predict. The step and the GEMM
+rates are their median calls: a GEMM at a part's shape stands for how fast that part runs, as
+the step's median for how fast the step runs. The triad is a ceiling (the most the memory gives
+under this load), so its best call: on a loaded 2-core host the two-thread triad's median fell
+below what a one-row GEMM streamed in the same turns (14 against 18 GB/s), which no ceiling may.
 """
 
 from __future__ import annotations
@@ -22,16 +26,33 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import jax
 import jax.numpy as jnp
 
+from hardware_profiles.schema import MiB
 from tasks.analysis.validation import Gemm
 from tasks.probes import workload, workload_weights
+from tasks.probes.bandwidth import kernel_call
+from tasks.probes.kernels import BANDWIDTH_KERNELS
 from tasks.probes.timing import Clock
 
 K = TypeVar("K")
+
+
+TRIAD: Final = "triad"
+# The triad's arrays: 4x the largest last-level cache any CPU here has (32 MiB), as the run's
+# own triad; the case streams weights far larger than any cache.
+TRIAD_BYTES: Final = 256 * MiB
+
+
+def triad_call(device: Any) -> tuple[Callable[[], Any], float]:
+    """One ready float32 triad call over ``TRIAD_BYTES`` on ``device``, and the bytes it moves."""
+    kernel = BANDWIDTH_KERNELS[TRIAD]
+    per_element = (kernel.arrays_read + kernel.arrays_written) * 4
+    elements = TRIAD_BYTES // per_element
+    return kernel_call(TRIAD, device, "float32", elements), float(elements * per_element)
 
 
 def gemm_calls(

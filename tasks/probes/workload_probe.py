@@ -33,7 +33,6 @@ jaxlib 0.10, one layer of every preset at decode batch 1 and 16 and a 256-token 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 from collections.abc import Callable
@@ -47,6 +46,7 @@ from jax.sharding import SingleDeviceSharding
 from tasks.analysis.calibration import DTYPE_PRECISION
 from tasks.analysis.validation import (
     Ceilings,
+    Gemm,
     Part,
     Prediction,
     StepCost,
@@ -70,7 +70,7 @@ from tasks.probes.runner import (
     unsupported_reason,
 )
 from tasks.probes.statistics import Summary, summarize
-from tasks.probes.workload_ceilings import gemm_calls, time_in_turns
+from tasks.probes.workload_ceilings import TRIAD, gemm_calls, time_in_turns, triad_call
 
 PROBES = {"decode": "workload-decode", "prefill": "workload-prefill"}
 
@@ -147,6 +147,8 @@ class CaseResult:
     row: Row
     reason: str = ""  # why it was waived or failed
     prediction: Prediction | None = None  # per part, on the ceilings and this case's GEMM rates
+    # The single roofline on the run's best triad and best square GEMM, for comparison.
+    roofline_step_s: float = math.nan
 
     @property
     def ratio(self) -> float:
@@ -294,13 +296,18 @@ def measure_case(
         gather: float,
         status: str,
         why: str,
-        rates: dict[tuple[int, int, int], float] | None = None,
+        in_turns: tuple[float, dict[Gemm, float]] | None = None,
     ) -> CaseResult:
+        """The case's result; ``in_turns``: the triad's bandwidth and the GEMM rates timed in
+        turns with the step, which replace the run's triad and add the parts' shapes."""
         summary: Summary | None = None
-        measured = predicted = math.nan
+        measured = predicted = roofline = math.nan
         prediction = None
         if ceilings is not None:
-            found = dataclasses.replace(ceilings, gemm_flops_per_s=rates or {})
+            roofline = predict([Part("step", model.bytes, model.flops)], ceilings).step_s
+            found = ceilings
+            if in_turns is not None:
+                found = Ceilings(in_turns[0], ceilings.flops_per_s, in_turns[1])
             prediction = predict(case.parts(layers), found)
             predicted = prediction.step_s
             for part in prediction.parts:
@@ -341,6 +348,7 @@ def measure_case(
             row,
             why,
             prediction,
+            roofline,
         )
 
     reason = waived_reason(case, target, supports)
@@ -366,7 +374,9 @@ def _run(
     s = case.shape(layers)
     device = target.first
     # The GEMMs at the parts' shapes, timed in turns with the step (workload_ceilings).
-    gemms = gemm_calls(s, [p.gemm for p in case.parts(layers) if p.gemm], device)
+    calls: dict[Any, Callable[[], Any]] = {}
+    calls[TRIAD], triad_bytes = triad_call(device)
+    calls.update(gemm_calls(s, [p.gemm for p in case.parts(layers) if p.gemm], device))
     with jax.default_device(device):
         weights = workload_weights.params(jax.random.PRNGKey(0), s)
         state = {"caches": workload_weights.caches(jax.random.PRNGKey(1), s)}
@@ -385,10 +395,13 @@ def _run(
         jax.block_until_ready(state["caches"])  # type: ignore[no-untyped-call]
         return logits.block_until_ready()
 
-    gemm_s, seconds, last = time_in_turns(
-        gemms, call, warmup=plan.warmup, repetitions=plan.repetitions, budget_s=plan.budget_s
+    turns, seconds, last = time_in_turns(
+        calls, call, warmup=plan.warmup, repetitions=plan.repetitions, budget_s=plan.budget_s
     )
-    rates = {(r, k, n): 2.0 * r * k * n / statistics.median(t) for (r, k, n), t in gemm_s.items()}
+    triad_s = turns.pop(TRIAD)
+    rates = {(r, k, n): 2.0 * r * k * n / statistics.median(t) for (r, k, n), t in turns.items()}
     finite = bool(jnp.isfinite(last).all())
     status = status_of(summarize(1.0, seconds), 0.0 if finite else math.inf, 1.0)
-    return result(seconds, xla, gather, status, "" if finite else "non-finite logits", rates)
+    bandwidth = triad_bytes / min(triad_s)  # a ceiling: its best call (workload_ceilings)
+    why = "" if finite else "non-finite logits"
+    return result(seconds, xla, gather, status, why, (bandwidth, rates))

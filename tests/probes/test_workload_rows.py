@@ -91,15 +91,18 @@ def test_a_decode_row_keeps_the_contract() -> None:
     ):
         assert key in fields
     assert fields["layers"] == "6 of 6"
-    # The prediction: per part, the longer of its bytes at the triad's 10 GB/s and its FLOPs at
-    # the GEMM rate measured here at its shape (rows x widest matrix), the parts added up.
+    # The prediction: per part, the longer of its bytes at the triad's bandwidth and its FLOPs at
+    # the GEMM rate at its shape (rows x widest matrix), both timed here in turns with the step
+    # (not the run's 10 GB/s), the parts added up.
     parts = _case().parts(ARCH.layers)
     assert result.prediction is not None
+    bandwidth = result.prediction.bandwidth_bytes_per_s
+    assert bandwidth > 0 and bandwidth != 1e10
     rates = {t.gemm: t.flops_per_s for t in result.prediction.parts}
     # Batch 2; the layers' widest matrix is the gated FFN's 64 x 2·128, the head 64 x 256: one
     # shape, timed once.
     assert set(rates) == {(2, 64, 256)} and all(r > 0 for r in rates.values())
-    predicted = sum(max(p.bytes / 1e10, p.flops / rates[p.gemm]) for p in parts)
+    predicted = sum(max(p.bytes / bandwidth, p.flops / rates[p.gemm]) for p in parts)
     assert float(fields["predicted_step_s"]) == pytest.approx(predicted, rel=1e-5)
     assert result.predicted_step_s == pytest.approx(predicted)
     assert float(fields["predicted_lm_head_s"]) > 0
