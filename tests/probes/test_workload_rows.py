@@ -106,6 +106,14 @@ def test_a_decode_row_keeps_the_contract() -> None:
     assert float(fields["predicted_step_s"]) == pytest.approx(predicted, rel=1e-5)
     assert result.predicted_step_s == pytest.approx(predicted)
     assert float(fields["predicted_lm_head_s"]) > 0
+    # The record: the parts add up to the prediction; the single roofline on the run's ceilings
+    # (10 GB/s, 100 GFLOP/s) is kept beside it for comparison.
+    r = json.loads(json.dumps(record(result), allow_nan=False))
+    assert [p["part"] for p in r["predicted_parts"]] == ["matmuls", "lm_head", "attention"]
+    assert sum(p["step_s"] for p in r["predicted_parts"]) == pytest.approx(r["predicted_step_s"])
+    assert r["predicted_parts"][0]["gemm_rows"] == 2
+    assert r["roofline_step_s"] == pytest.approx(max(model.bytes / 1e10, model.flops / 1e11))
+    assert r["bandwidth_bytes_per_s"] == pytest.approx(bandwidth)
     assert result.xla_flops == pytest.approx(model.flops, rel=0.10)
 
 
