@@ -41,6 +41,10 @@ from tasks.probes.timing import Clock
 K = TypeVar("K")
 
 
+# A GEMM's weights are cut to this many bytes (fewer output columns): still 16x the largest
+# last-level cache here, so the matmul streams them as the step does, and a model's LM head
+# (DeepSeek-V3's: 3.7 GB in float32) does not need a second copy beside the case's own.
+GEMM_WEIGHT_BYTES: Final = 512 * MiB
 TRIAD: Final = "triad"
 # The triad's arrays: 4x the largest last-level cache any CPU here has (32 MiB), as the run's
 # own triad; the case streams weights far larger than any cache.
@@ -59,11 +63,14 @@ def gemm_calls(
     s: workload_weights.Shape, gemms: Iterable[Gemm], device: Any
 ) -> dict[Gemm, Callable[[], Any]]:
     """One compiled, ready call of ``workload.dense`` per distinct ``(rows, in, out)`` shape on
-    ``device``, in ``s``'s precisions; each returns when its product is done."""
+    ``device``, in ``s``'s precisions (at most ``GEMM_WEIGHT_BYTES`` of weights: ``out`` cut to
+    fit); each returns when its product is done."""
     calls: dict[Gemm, Callable[[], Any]] = {}
+    per_weight = jnp.dtype(workload_weights.PRECISION_DTYPES[s.weights]).itemsize
     for rows, k, n in dict.fromkeys(gemms):
+        columns = max(1, min(n, GEMM_WEIGHT_BYTES // (k * per_weight)))
         with jax.default_device(device):
-            w = workload_weights.weight(jax.random.PRNGKey(2), k, n, s)
+            w = workload_weights.weight(jax.random.PRNGKey(2), k, columns, s)
             x = jnp.full((rows, k), 0.5, s.compute_dtype)
         compiled = jax.jit(partial(workload.dense, s)).lower(w, x).compile()
         calls[(rows, k, n)] = partial(lambda c, w, x: c(w, x).block_until_ready(), compiled, w, x)

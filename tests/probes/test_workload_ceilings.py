@@ -10,7 +10,13 @@ import jax
 import pytest
 
 from tasks.analysis.workload_model import Architecture
-from tasks.probes.workload_ceilings import TRIAD_BYTES, gemm_calls, time_in_turns, triad_call
+from tasks.probes.workload_ceilings import (
+    GEMM_WEIGHT_BYTES,
+    TRIAD_BYTES,
+    gemm_calls,
+    time_in_turns,
+    triad_call,
+)
 from tasks.probes.workload_weights import Shape
 
 
@@ -80,6 +86,24 @@ def test_gemm_calls_one_per_distinct_shape_in_the_steps_precision() -> None:
     # int8 weights dequantized to float32, as the step's matmuls run: a [rows, out] product.
     assert product.shape == (2, 128) and str(product.dtype) == "float32"
     assert bool(jax.numpy.isfinite(product).all())
+
+
+def test_a_gemm_larger_than_the_cap_is_timed_on_fewer_columns() -> None:
+    arch = Architecture(
+        name="tiny",
+        layers=1,
+        hidden=32,
+        heads=2,
+        kv_heads=1,
+        head_dim=16,
+        ffn=64,
+        vocab=64,
+        max_context=64,
+    )
+    s = Shape(arch, "decode", 1, 16, "fp32", "fp32", "fp32")
+    # 8192 x 32768 float32 weights are 1 GiB; cut to 512 MiB: 16384 columns.
+    wide = gemm_calls(s, [(1, 8192, 32768)], jax.devices()[0])[(1, 8192, 32768)]()
+    assert wide.shape == (1, GEMM_WEIGHT_BYTES // (8192 * 4)) == (1, 16384)
 
 
 def test_the_triad_moves_its_three_arrays() -> None:
