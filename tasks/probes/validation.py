@@ -1,6 +1,9 @@
 """``memwall validate``'s built-in cases and their run: this host's ceilings (a triad and a GEMM
-at each compute dtype, measured in the same run), then each workload case, predicted from those
-ceilings and the workload model and measured.
+at each compute dtype, measured in the same run), then each workload case, predicted from the
+workload model and ceilings measured in turns with it (the triad again and the GEMM at each of
+its parts' shapes: ``tasks.probes.workload_ceilings``), and measured. The run's square GEMM
+stands in for a shape not measured; the run's triad and square GEMM also give the single
+roofline each record keeps for comparison (``roofline_step_s``).
 
 The cases are real presets at sizes fitted to the platform. A CPU runs them in float32: XLA's CPU
 backend runs a bfloat16 matmul by converting its operands to float32 first (measured on a 2-core
