@@ -61,11 +61,11 @@ def triad_call(device: Any) -> tuple[Callable[[], Any], float]:
 
 def gemm_calls(
     s: workload_weights.Shape, gemms: Iterable[Gemm], device: Any
-) -> dict[Gemm, Callable[[], Any]]:
+) -> dict[Gemm, tuple[Callable[[], Any], float]]:
     """One compiled, ready call of ``workload.dense`` per distinct ``(rows, in, out)`` shape on
     ``device``, in ``s``'s precisions (at most ``GEMM_WEIGHT_BYTES`` of weights: ``out`` cut to
-    fit); each returns when its product is done."""
-    calls: dict[Gemm, Callable[[], Any]] = {}
+    fit) and the FLOPs it does; each call returns when its product is done."""
+    calls: dict[Gemm, tuple[Callable[[], Any], float]] = {}
     per_weight = jnp.dtype(workload_weights.PRECISION_DTYPES[s.weights]).itemsize
     for rows, k, n in dict.fromkeys(gemms):
         columns = max(1, min(n, GEMM_WEIGHT_BYTES // (k * per_weight)))
@@ -73,7 +73,8 @@ def gemm_calls(
             w = workload_weights.weight(jax.random.PRNGKey(2), k, columns, s)
             x = jnp.full((rows, k), 0.5, s.compute_dtype)
         compiled = jax.jit(partial(workload.dense, s)).lower(w, x).compile()
-        calls[(rows, k, n)] = partial(lambda c, w, x: c(w, x).block_until_ready(), compiled, w, x)
+        call = partial(lambda c, w, x: c(w, x).block_until_ready(), compiled, w, x)
+        calls[(rows, k, n)] = call, 2.0 * rows * k * columns
     return calls
 
 

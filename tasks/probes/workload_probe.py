@@ -376,7 +376,8 @@ def _run(
     # The GEMMs at the parts' shapes, timed in turns with the step (workload_ceilings).
     calls: dict[Any, Callable[[], Any]] = {}
     calls[TRIAD], triad_bytes = triad_call(device)
-    calls.update(gemm_calls(s, [p.gemm for p in case.parts(layers) if p.gemm], device))
+    gemms = gemm_calls(s, [p.gemm for p in case.parts(layers) if p.gemm], device)
+    calls.update({shape: call for shape, (call, _) in gemms.items()})
     with jax.default_device(device):
         weights = workload_weights.params(jax.random.PRNGKey(0), s)
         state = {"caches": workload_weights.caches(jax.random.PRNGKey(1), s)}
@@ -399,7 +400,7 @@ def _run(
         calls, call, warmup=plan.warmup, repetitions=plan.repetitions, budget_s=plan.budget_s
     )
     triad_s = turns.pop(TRIAD)
-    rates = {(r, k, n): 2.0 * r * k * n / statistics.median(t) for (r, k, n), t in turns.items()}
+    rates = {shape: gemms[shape][1] / statistics.median(t) for shape, t in turns.items()}
     finite = bool(jnp.isfinite(last).all())
     status = status_of(summarize(1.0, seconds), 0.0 if finite else math.inf, 1.0)
     bandwidth = triad_bytes / min(triad_s)  # a ceiling: its best call (workload_ceilings)

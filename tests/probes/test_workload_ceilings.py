@@ -82,7 +82,9 @@ def test_gemm_calls_one_per_distinct_shape_in_the_steps_precision() -> None:
     s = Shape(arch, "decode", 2, 16, "int8", "fp32", "fp32")
     calls = gemm_calls(s, [(2, 32, 128), (2, 32, 128), (1, 32, 64)], jax.devices()[0])
     assert list(calls) == [(2, 32, 128), (1, 32, 64)]
-    product = calls[(2, 32, 128)]()
+    call, flops = calls[(2, 32, 128)]
+    assert flops == 2 * 2 * 32 * 128
+    product = call()
     # int8 weights dequantized to float32, as the step's matmuls run: a [rows, out] product.
     assert product.shape == (2, 128) and str(product.dtype) == "float32"
     assert bool(jax.numpy.isfinite(product).all())
@@ -102,8 +104,9 @@ def test_a_gemm_larger_than_the_cap_is_timed_on_fewer_columns() -> None:
     )
     s = Shape(arch, "decode", 1, 16, "fp32", "fp32", "fp32")
     # 8192 x 32768 float32 weights are 1 GiB; cut to 512 MiB: 16384 columns.
-    wide = gemm_calls(s, [(1, 8192, 32768)], jax.devices()[0])[(1, 8192, 32768)]()
-    assert wide.shape == (1, GEMM_WEIGHT_BYTES // (8192 * 4)) == (1, 16384)
+    call, flops = gemm_calls(s, [(1, 8192, 32768)], jax.devices()[0])[(1, 8192, 32768)]
+    assert call().shape == (1, GEMM_WEIGHT_BYTES // (8192 * 4)) == (1, 16384)
+    assert flops == 2 * 1 * 8192 * 16384  # the rate is over the FLOPs of the columns timed
 
 
 def test_the_triad_moves_its_three_arrays() -> None:
