@@ -16,8 +16,11 @@ catalog's, and the step is the SUM of its parts (``step_parts``, ``predict``):
   their bytes at the measured triad bandwidth and doing their FLOPs at the GEMM rate measured
   at their own shape: ``rows`` (the tokens the matmul multiplies: the batch in decode, the
   prompt in prefill, a touched expert's share of the tokens, the batch for the head) by the
-  part's widest weight matrix, in the compute dtype (``Part.gemm``); attention's by the queries
-  sharing one KV head times its keys (the cache's streaming is its memory side);
+  part's widest weight matrix, in the compute dtype (``Part.gemm``). Attention is the plain
+  roofline (the triad and the best square GEMM): its matmuls are one batched kernel of many
+  small products (per sequence and KV head), which a single few-row GEMM does not stand for
+  (timed alone, a 4 x 128 x 1024 product is all dispatch: 3 GFLOP/s); on this CPU it streams
+  the cache at about 15 GB/s, below the triad, a few per cent of a batch-16 step;
 - the parts add up because a compiled step runs them one after another (XLA on a CPU runs one
   kernel at a time; a GPU stream too): memory and compute overlap within a matmul, not across
   the step.
@@ -132,8 +135,8 @@ def step_parts(
     """The workload model's step (``step_cost``) split into the parts a step runs one after
     another: the layers' matmuls (attention projections, dense and shared FFNs, the router, and
     all activation traffic), the touched experts (MoE), the LM head, attention (the KV cache
-    read and written, the scores and values: its FLOPs at the shape of one KV head's queries
-    by its keys). The parts' bytes and FLOPs add up to ``step_cost``'s."""
+    read and written, the scores and values; its FLOPs at the square GEMM's rate). The parts'
+    bytes and FLOPs add up to ``step_cost``'s."""
     e = estimate(
         arch, phase=phase, batch=batch, context=context, weights=weights, kv=kv, activations=compute
     )
@@ -167,13 +170,6 @@ def step_parts(
     kv_read, _ = total("kv_read")
     kv_write, _ = total("kv_write")
     _, attention_flops = total("attention")
-    # Attention's matmuls multiply the queries sharing one KV head (a GQA group; in MLA's
-    # absorbed decode every head shares the latent) by that head's keys over the context.
-    queries = 1 if phase == "decode" else context
-    if arch.is_mla and phase == "decode":
-        attention_gemm = (arch.heads, arch.kv_lora_rank + arch.qk_rope_dim, context)
-    else:
-        attention_gemm = (arch.heads // arch.kv_heads * queries, arch.qk_dim, context)
     return (
         Part(
             "matmuls",
@@ -183,7 +179,7 @@ def step_parts(
         ),
         *parts,
         Part("lm_head", head_bytes, head_flops, (batch, arch.hidden, arch.vocab)),
-        Part("attention", kv_read + kv_write, attention_flops, attention_gemm),
+        Part("attention", kv_read + kv_write, attention_flops),
     )
 
 
