@@ -54,6 +54,7 @@ import statistics
 import time
 
 from hardware_profiles.catalog import builtin_catalog
+from reports.validation import parts_text
 from tasks.analysis.validation import median_abs_error
 from tasks.discovery import discover, host_state
 from tasks.probes.runner import Step, run_steps
@@ -119,16 +120,10 @@ def main() -> None:
             f"{raw:11.3f} "
             f"{less:11.3f} {flops:11.3f} {r['status']}"
         )
-    print("prediction, per part (the step is their sum; each the longer of memory and compute):")
+    print("predicted = the sum of the parts, each bound by the ceiling named (measured here):")
     for result in results:
         r = record(result)
-        parts = ", ".join(
-            f"{t['part']} {t['step_s'] * 1e3:.1f} ms ({t['bound']}; GEMM "
-            f"{t['gemm_rows']}x{t['gemm_in_features']}x{t['gemm_out_features']} at "
-            f"{t['gemm_flops_per_s'] / 1e9:.0f} GFLOP/s)"
-            for t in r["predicted_parts"]
-        )
-        print(f"  {r['case']}: {parts}")
+        print(f"  {r['case']}: {parts_text(r) or '-'}{'; ' + r['reason'] if r['reason'] else ''}")
     records = [record(r) for r in results]
     decode = [r for r in records if r["phase"] == "decode" and r["ratio"] is not None]
     error = median_abs_error(r["ratio"] for r in decode)
