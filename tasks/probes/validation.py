@@ -106,8 +106,8 @@ def ceiling_plan(platform: str, quick: bool, dtypes: Sequence[str]) -> ProbePlan
         # Each case's step and its ceilings take turns this many times (workload_ceilings):
         # enough calls for a median that a shared host's load spikes do not move.
         warmup=2,
-        repetitions=10,
-        budget_s=2.0,
+        repetitions=15,
+        budget_s=3.0,
     )
 
 
