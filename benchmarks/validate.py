@@ -12,12 +12,14 @@ the whole run's time, the median |measured/predicted - 1| over the decode cases 
 
     python benchmarks/validate.py [--full] [--model PRESET ...]
 
-Figures (2-core AMD EPYC host shared with another engineer, load average 2-4.5, float32, one
-layer of each model, quick set; four runs): run time 32-36 s; decode median |measured/predicted
-- 1| 0.02-0.04 (mistral-7b b1 1.00-1.06, b16 0.98-1.06, mixtral-8x7b b1 1.03-1.11; prefill 128
-0.97-1.06); XLA/model bytes for decode, less the gather charge, median 1.002, worst 1.020. The
-single roofline on the same run's triad and square GEMM: batch-16 decode 2.4-3.4x over it, the
-median over decode 0.03-0.50 from run to run.
+Figures (2-core AMD EPYC host shared with another engineer, load average 2.8-4.6, float32, one
+layer of each model, quick set, three runs of the final settings): run time 25-43 s; decode
+median |measured/predicted - 1| 0.048-0.097 (mistral-7b b1 1.05-1.10, b16 1.00-1.10,
+mixtral-8x7b b1 0.99-1.11; prefill 128 0.93-1.10); XLA/model bytes for decode, less the gather
+charge, median 1.002, worst 1.020. The single roofline on the same runs' triad and square GEMM:
+batch-16 decode 2.4-4.0x over it, its decode median 0.08-0.78 from run to run. The full set
+(``--full``: four layers, batch 32, prefill 256, DeepSeek-V3) took 245 s under a load of 5 and
+its decode median was 0.18 (batch 32 up to 1.4x: measured before the last two fixes below).
 
 What made the difference, and what it means. The prediction used to be one roofline, max(bytes
 / triad, FLOPs / best square GEMM), with the ceilings measured before the cases. Two things were
@@ -31,20 +33,22 @@ one after another (the layers' matmuls, the touched experts, the LM head, attent
 cache), each part takes the longer of its bytes at the triad and its FLOPs at the GEMM rate
 measured at its own shape (rows x widest weight matrix, in the step's precision), the parts add
 up, and the triad and the shapes are timed in turns with the step (one call each, then one
-step, ten rounds), so the same load falls on the ceilings and on the step (median calls; the
-triad, a ceiling, its best).
+step, up to fifteen rounds), so the same load falls on the ceilings and on the step (median
+calls; the triad, a ceiling, its best).
 
 What the figure checks, then, and what it does not. The GEMM rates come from the workload's own
 matmul shapes, so a ratio near 1 says the workload model's bytes and FLOPs per part are right
-and that a step is the sum of its parts at their measured rates; the remaining 2-6 % (steps a
-little slower than predicted) is what the parts leave out: the narrower matmuls (QKV, output,
-down projections) run at the widest one's rate in the prediction, though a 4096 x 6144 GEMV
-streams at 20 GB/s, not 22; norms, softmax, the cache-write program and the dispatch of two
-compiled programs per step. It does not say that STREAM-like ceilings predict a serving step:
-the single roofline's column shows they do not at 16 rows on this CPU (2.4-3.4x), which is why
-the projection prices decode with efficiencies from workload-shaped probes and published runs,
-not from the triad. Under heavy load a case still reads ``unstable`` (CV past the limit), and
-a single run can move by 10 % (mixtral-8x7b b1: 1.11 once).
+and that a step is the sum of its parts at their measured rates; the remaining 0-10 % (most
+runs' steps are a little slower than predicted) is what the parts leave out: the narrower
+matmuls (QKV, output, down projections) run at the widest one's rate in the prediction, though a
+4096 x 6144 GEMV streams at 20 GB/s, not 22; norms, softmax, the cache-write program and the
+dispatch of two compiled programs per step. It does not say that STREAM-like ceilings predict a
+serving step: the single roofline's column shows they do not at 16 rows on this CPU (2.4-4.0x),
+which is why the projection prices decode with efficiencies from workload-shaped probes and
+published runs, not from the triad. Attention is priced on the plain roofline (triad, square
+GEMM): it streams the cache at about 15 GB/s here, below the triad, a few per cent of a batch-16
+step. Under a load of 3-5 on 2 cores most cases read ``unstable`` (CV past the limit) and a
+ratio moves by about 10 % from run to run; on a quiet host the quick set landed at 1.03-1.06.
 """
 
 from __future__ import annotations
