@@ -218,15 +218,14 @@ class PartTime:
 
 @dataclass(frozen=True)
 class Prediction:
+    """A step's predicted time, the sum of its parts' (``memory_s``, ``compute_s``: the sums of
+    the parts' memory and compute times, for the record)."""
+
     step_s: float
     memory_s: float
     compute_s: float
     parts: tuple[PartTime, ...] = ()
     bandwidth_bytes_per_s: float = math.nan  # the bandwidth the parts' bytes moved at
-
-    @property
-    def bound(self) -> str:
-        return "memory" if self.memory_s >= self.compute_s else "compute"
 
 
 def predict(parts: Sequence[Part], ceilings: Ceilings) -> Prediction:

@@ -35,7 +35,7 @@ def test_each_part_takes_the_longer_of_its_bytes_and_flops_and_the_step_is_their
     assert attention.bound == "memory" and attention.step_s == pytest.approx(0.01)
     # A shape not measured (a waived case) runs at the square GEMM's rate: 1e12 / 1e13 = 0.1 s.
     alone = predict([Part("matmuls", 2e9, 1e12, (1, 2, 3))], Ceilings(100e9, 10e12))
-    assert alone.step_s == pytest.approx(0.1) and alone.bound == "compute"
+    assert alone.step_s == pytest.approx(0.1) and alone.parts[0].bound == "compute"
 
 
 def _parts(name: str, phase: str, batch: int, context: int) -> tuple[Part, ...]:
