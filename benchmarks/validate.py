@@ -12,8 +12,8 @@ the whole run's time, the median |measured/predicted - 1| over the decode cases 
 
     python benchmarks/validate.py [--full] [--model PRESET ...]
 
-Figures (2-core AMD EPYC host shared with another engineer, load average 2.8-4.6, float32, one
-layer of each model, quick set, three runs of the final settings): run time 25-43 s; decode
+Figures (2-core AMD EPYC host shared with another engineer, load average 1.4-4.6, float32, one
+layer of each model, quick set, four runs of the final settings): run time 25-43 s; decode
 median |measured/predicted - 1| 0.048-0.097 (mistral-7b b1 1.05-1.10, b16 1.00-1.10,
 mixtral-8x7b b1 0.99-1.11; prefill 128 0.93-1.10); XLA/model bytes for decode, less the gather
 charge, median 1.002, worst 1.020. The single roofline on the same runs' triad and square GEMM:
