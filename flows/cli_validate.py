@@ -1,7 +1,9 @@
 """``memwall validate``: the workload model checked against this host's devices.
 
-Per case it prints the step time the model predicts from this run's own ceilings (triad and GEMM,
-measured first), the measured one, their ratio, and the XLA cross-check of bytes and FLOPs. Like
+Per case it prints the step time the model predicts from ceilings measured in this run (the
+triad and the GEMM rate at each part's own shape, timed in turns with the case; see
+``tasks.analysis.validation``), the measured one, their ratio, the XLA cross-check of bytes and
+FLOPs, and what each prediction is made of (its parts and the ceiling that bound each). Like
 ``memwall probe`` it needs no Prefect server.
 """
 
@@ -38,7 +40,7 @@ def table(records: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from reports.validation import xla_bytes_share
+    from reports.validation import parts_text, xla_bytes_share
     from tasks.analysis.validation import median_abs_error
 
     out = Table(title="memwall validate", title_justify="left")
@@ -71,6 +73,10 @@ def table(records: list[dict[str, Any]]) -> None:
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
     console.print(out)
     for r in records:
+        if r["predicted_parts"]:
+            made_of = f"{r['case']}: predicted = {parts_text(r)}"
+            console.print(made_of, markup=False, soft_wrap=True, style="dim")
+    for r in records:
         if r["reason"]:
             console.print(f"{r['case']}: {r['reason']}", markup=False, soft_wrap=True, style="dim")
     decode = [r["ratio"] for r in records if r["phase"] == "decode" and r["ratio"] is not None]
@@ -78,9 +84,11 @@ def table(records: list[dict[str, Any]]) -> None:
     if decode:
         console.print(
             f"decode: median |measured/predicted - 1| = {error:.0%} over {len(decode)} case(s); "
-            "predicted = workload model's bytes and FLOPs over this run's measured triad and "
-            "GEMM (measured here), for the layers run and the head; XLA/model B in brackets: "
-            "less XLA's charge for the embedding gather (its whole table).",
+            "predicted = the workload model's bytes and FLOPs of the layers run and the head, "
+            "per part (matmuls, experts, LM head, attention) the longer of its bytes at the "
+            "triad's bandwidth and its FLOPs at the GEMM rate at its own shape (both measured "
+            "here, in turns with the case), the parts added up; XLA/model B in brackets: less "
+            "XLA's charge for the embedding gather (its whole table).",
             soft_wrap=True,
         )
 

@@ -36,6 +36,24 @@ def xla_bytes_share(r: Record) -> str:
     return f"{raw} ({_ratio(r['xla_bytes'] - gather, r['model_bytes'])})"
 
 
+def parts_text(r: Record) -> str:
+    """What a case's prediction is made of: each part's time and the ceiling that bound it
+    (the triad's bandwidth, or the GEMM rate at the part's shape, both measured here)."""
+    found = []
+    for p in r.get("predicted_parts") or []:
+        if p["bound"] == "memory" and r.get("bandwidth_bytes_per_s"):
+            ceiling = f"memory at {r['bandwidth_bytes_per_s'] / 1e9:,.1f} GB/s triad"
+        elif p["gemm_rows"] is not None:
+            ceiling = (
+                f"GEMM {p['gemm_rows']}x{p['gemm_in_features']}x{p['gemm_out_features']} at "
+                f"{p['gemm_flops_per_s'] / 1e9:,.1f} GFLOP/s"
+            )
+        else:
+            ceiling = f"square GEMM at {p['gemm_flops_per_s'] / 1e9:,.1f} GFLOP/s"
+        found.append(f"{p['part']} {_ms(p['step_s'])} ({ceiling})")
+    return " + ".join(found)
+
+
 def decode_error(records: Sequence[Record]) -> float:
     """Median |measured/predicted - 1| over the decode cases (NaN where none ran)."""
     return median_abs_error(
@@ -64,8 +82,14 @@ def validation_section(records: Sequence[Record]) -> list[Flowable]:
         "Each case is a real decode step or prefill of a model preset, built in JAX at the "
         "model's shapes (attention with its KV heads, gated FFN, the experts a batch touches, "
         "the LM head) and timed on this host. Predicted = the workload model's bytes and FLOPs "
-        "of the same layers over this run's measured triad bandwidth and best GEMM rate (the "
-        "longer of the two). Where the device holds fewer layers than the model has, the "
+        "of the same layers, split into the parts a step runs one after another (the layers' "
+        "matmuls, the touched experts, the LM head, attention over the KV cache); each part "
+        "takes the longer of its bytes at the triad's bandwidth and its FLOPs at the GEMM rate "
+        "measured at its own shape (the rows it multiplies by its widest weight matrix), both "
+        "timed here in turns with the case; the step is the sum of the parts. A few-row matmul "
+        "reaches neither the triad's bandwidth nor a square GEMM's rate, which is why a single "
+        "roofline on those two misses batched decode. Where the device holds fewer layers than "
+        "the model has, the "
         "probe runs those and the comparison is like for like. XLA/model = XLA's own count of "
         "the bytes the compiled step moves over the model's; in brackets less XLA's charge for "
         "the embedding gather (XLA charges a gather of several rows its whole table)."
@@ -89,6 +113,11 @@ def validation_section(records: Sequence[Record]) -> list[Flowable]:
         repeatRows=1,
     )
     table.setStyle(table_style())
+    made_of = [
+        Paragraph(escape(f"{r['case']}: predicted = {parts_text(r)}"), s["small"])
+        for r in records
+        if r.get("predicted_parts")
+    ]
     return [
         Spacer(1, 6),
         Paragraph("Ground truth on this host", s["h2"]),
@@ -96,4 +125,5 @@ def validation_section(records: Sequence[Record]) -> list[Flowable]:
         Paragraph(escape(method), s["small"]),
         Spacer(1, 4),
         table,
+        *made_of,
     ]

@@ -1,6 +1,9 @@
 """``memwall validate``'s built-in cases and their run: this host's ceilings (a triad and a GEMM
-at each compute dtype, measured in the same run), then each workload case, predicted from those
-ceilings and the workload model and measured.
+at each compute dtype, measured in the same run), then each workload case, predicted from the
+workload model and ceilings measured in turns with it (the triad again and the GEMM at each of
+its parts' shapes: ``tasks.probes.workload_ceilings``), and measured. The run's square GEMM
+stands in for a shape not measured; the run's triad and square GEMM also give the single
+roofline each record keeps for comparison (``roofline_step_s``).
 
 The cases are real presets at sizes fitted to the platform. A CPU runs them in float32: XLA's CPU
 backend runs a bfloat16 matmul by converting its operands to float32 first (measured on a 2-core
@@ -21,7 +24,7 @@ import pandas as pd
 
 from hardware_profiles.schema import Accelerator, MiB
 from tasks.analysis.models.presets import preset
-from tasks.analysis.validation import ceilings
+from tasks.analysis.validation import PartTime, ceilings
 from tasks.discovery import free_memory_bytes
 from tasks.probes.runner import (
     ProbePlan,
@@ -100,7 +103,11 @@ def ceiling_plan(platform: str, quick: bool, dtypes: Sequence[str]) -> ProbePlan
         min_working_set_bytes=256 * MiB,
         transfers=False,
         all_devices=False,
-        budget_s=1.0,
+        # Each case's step and its ceilings take turns this many times (workload_ceilings):
+        # enough calls for a median that a shared host's load spikes do not move.
+        warmup=2,
+        repetitions=15,
+        budget_s=3.0,
     )
 
 
@@ -183,7 +190,7 @@ def _number(value: float) -> float | None:
 
 def record(result: CaseResult) -> dict[str, Any]:
     """One case as plain JSON values (null, never NaN)."""
-    c = result.case
+    c, p = result.case, result.prediction
     return {
         "case": c.name,
         "phase": c.phase,
@@ -204,4 +211,26 @@ def record(result: CaseResult) -> dict[str, Any]:
         "status": str(result.row["status"]),
         "reason": result.reason or None,
         "device_kind": str(result.row["device_kind"]),
+        "roofline_step_s": _number(result.roofline_step_s),
+        "bandwidth_bytes_per_s": _number(p.bandwidth_bytes_per_s) if p else None,
+        "predicted_memory_s": _number(p.memory_s) if p else None,
+        "predicted_compute_s": _number(p.compute_s) if p else None,
+        "predicted_parts": [_part(t) for t in p.parts] if p else [],
+    }
+
+
+def _part(t: PartTime) -> dict[str, Any]:
+    """One part of the prediction: its time, memory and compute times, and the GEMM shape and
+    rate (measured here) its FLOPs ran at."""
+    rows, k, n = t.gemm or (None, None, None)
+    return {
+        "part": t.name,
+        "step_s": _number(t.step_s),
+        "memory_s": _number(t.memory_s),
+        "compute_s": _number(t.compute_s),
+        "bound": t.bound,
+        "gemm_rows": rows,
+        "gemm_in_features": k,
+        "gemm_out_features": n,
+        "gemm_flops_per_s": _number(t.flops_per_s),
     }

@@ -57,7 +57,9 @@ def _apply(s: Shape, p: Params, x: jax.Array, spec: str) -> jax.Array:
     return y
 
 
-def _dense(s: Shape, p: Params, x: jax.Array) -> jax.Array:
+def dense(s: Shape, p: Params, x: jax.Array) -> jax.Array:
+    """``x`` times the weight ``p`` (dequantized), as every weight matmul of the step runs; the
+    validation's GEMM rates are timed on it (``tasks.probes.workload_ceilings``)."""
     return _apply(s, p, x, "...i,io->...o")
 
 
@@ -79,7 +81,7 @@ def _activation(s: Shape, up: jax.Array) -> jax.Array:
 
 
 def _ffn_apply(s: Shape, p: Params, x: jax.Array) -> jax.Array:
-    return _dense(s, p["down"], _activation(s, _dense(s, p["up"], x)))
+    return dense(s, p["down"], _activation(s, dense(s, p["up"], x)))
 
 
 def routing(s: Shape) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -103,7 +105,7 @@ def _moe(s: Shape, p: Params, x: jax.Array) -> jax.Array:
     experts, softmaxed, weight the experts' outputs; each expert runs its tokens (a static
     group: the routing is fixed) as one matmul, and the outputs are added back per token."""
     ids = expert_ids(s)
-    logits = _dense(s, p["router"], x).astype(jnp.float32)  # [tokens, E]
+    logits = dense(s, p["router"], x).astype(jnp.float32)  # [tokens, E]
     k = s.arch.experts_per_token
     chosen = ids[(np.arange(s.tokens)[:, None] * k + np.arange(k)) % s.distinct_experts]
     gates = jax.nn.softmax(jnp.take_along_axis(logits, jnp.asarray(chosen), axis=1), axis=-1)
@@ -179,7 +181,7 @@ def _gqa(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Arr
     a = s.arch
     b, n = x.shape[0], x.shape[1]
     hq, hk, dq, dv = a.heads, a.kv_heads, a.qk_dim, a.v_dim
-    qkv = _dense(s, p["qkv"], x)
+    qkv = dense(s, p["qkv"], x)
     q = qkv[..., : hq * dq].reshape(b, n, hk, hq // hk, dq)
     # The cache is head-major (``[batch, kv_heads, positions, dim]``), as paged engines keep
     # it: each head's keys are one contiguous matrix for the score and value matmuls.
@@ -204,7 +206,7 @@ def _gqa(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Arr
         scores = jnp.einsum("bqkgd,bktd->bkgqt", q, k_new, precision=prec)
         probs = _softmax(scores / math.sqrt(dq), _mask(s, layer, n)).astype(x.dtype)
         out = jnp.einsum("bkgqt,bktd->bqkgd", probs, v_new, precision=prec)
-    return _dense(s, p["o"], out.reshape(b, n, hq * dv)), written
+    return dense(s, p["o"], out.reshape(b, n, hq * dv)), written
 
 
 def _mla(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Array) -> Any:
@@ -214,12 +216,12 @@ def _mla(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Arr
     hq, r, dn, dr = a.heads, a.kv_lora_rank, a.head_dim, a.qk_rope_dim
     prec = _matmul_precision(s)
     if "q" in p:
-        q = _dense(s, p["q"], x)
+        q = dense(s, p["q"], x)
     else:
-        q = _dense(s, p["q_b"], _normed(p["q_norm"], _dense(s, p["q_a"], x)))
+        q = dense(s, p["q_b"], _normed(p["q_norm"], dense(s, p["q_a"], x)))
     q = q.reshape(b, n, hq, dn + dr)
     q_nope, q_rope = q[..., :dn], q[..., dn:]
-    kv = _dense(s, p["kv_a"], x)
+    kv = dense(s, p["kv_a"], x)
     latent_new, rope_new = _normed(p["kv_norm"], kv[..., :r]), kv[..., r:]
     where = pos if s.phase == "decode" else jnp.int32(0)
     written = (_store(s, latent_new), _store(s, rope_new))
@@ -244,7 +246,7 @@ def _mla(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Arr
         scores = jnp.einsum("bqhd,bthd->bhqt", q, k, precision=prec)
         probs = _softmax(scores * scale, _mask(s, layer, n)).astype(x.dtype)
         out = jnp.einsum("bhqt,bthd->bqhd", probs, v, precision=prec)
-    return _dense(s, p["o"], out.reshape(b, n, hq * a.v_dim)), written
+    return dense(s, p["o"], out.reshape(b, n, hq * a.v_dim)), written
 
 
 def _layer(s: Shape, p: Params, x: jax.Array, cache: Any, layer: int, pos: jax.Array) -> Any:

@@ -34,6 +34,7 @@ jaxlib 0.10, one layer of every preset at decode batch 1 and 16 and a 256-token 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,7 +44,18 @@ import jax.numpy as jnp
 from jax.sharding import SingleDeviceSharding
 
 from tasks.analysis.calibration import DTYPE_PRECISION
-from tasks.analysis.validation import Ceilings, StepCost, cut, predict, ratio, step_cost
+from tasks.analysis.validation import (
+    Ceilings,
+    Gemm,
+    Part,
+    Prediction,
+    StepCost,
+    cut,
+    predict,
+    ratio,
+    step_cost,
+    step_parts,
+)
 from tasks.analysis.workload_model import Architecture
 from tasks.discovery import free_memory_bytes
 from tasks.probes import workload, workload_weights
@@ -58,7 +70,7 @@ from tasks.probes.runner import (
     unsupported_reason,
 )
 from tasks.probes.statistics import Summary, summarize
-from tasks.probes.timing import time_calls
+from tasks.probes.workload_ceilings import TRIAD, gemm_calls, time_in_turns, triad_call
 
 PROBES = {"decode": "workload-decode", "prefill": "workload-prefill"}
 
@@ -101,6 +113,18 @@ class Case:
             compute=self.compute,
         )
 
+    def parts(self, layers: int) -> tuple[Part, ...]:
+        """The step of ``layers`` layers split as the prediction adds it up."""
+        return step_parts(
+            cut(self.arch, layers),
+            phase=self.phase,
+            batch=self.batch,
+            context=self.context,
+            weights=self.weights,
+            kv=self.kv,
+            compute=self.compute,
+        )
+
     @property
     def compute_dtype(self) -> str:
         return workload_weights.PRECISION_DTYPES.get(self.compute, self.compute)
@@ -122,6 +146,9 @@ class CaseResult:
     predicted_step_s: float
     row: Row
     reason: str = ""  # why it was waived or failed
+    prediction: Prediction | None = None  # per part, on the ceilings and this case's GEMM rates
+    # The single roofline on the run's best triad and best square GEMM, for comparison.
+    roofline_step_s: float = math.nan
 
     @property
     def ratio(self) -> float:
@@ -264,12 +291,27 @@ def measure_case(
         )
 
     def result(
-        seconds: list[float] | None, xla: dict[str, float], gather: float, status: str, why: str
+        seconds: list[float] | None,
+        xla: dict[str, float],
+        gather: float,
+        status: str,
+        why: str,
+        in_turns: tuple[float, dict[Gemm, float]] | None = None,
     ) -> CaseResult:
+        """The case's result; ``in_turns``: the triad's bandwidth and the GEMM rates timed in
+        turns with the step, which replace the run's triad and add the parts' shapes."""
         summary: Summary | None = None
-        measured = predicted = math.nan
+        measured = predicted = roofline = math.nan
+        prediction = None
         if ceilings is not None:
-            predicted = predict(model, ceilings).step_s
+            roofline = predict([Part("step", model.bytes, model.flops)], ceilings).step_s
+            found = ceilings
+            if in_turns is not None:
+                found = Ceilings(in_turns[0], ceilings.flops_per_s, in_turns[1])
+            prediction = predict(case.parts(layers), found)
+            predicted = prediction.step_s
+            for part in prediction.parts:
+                fields[f"predicted_{part.name}_s"] = part.step_s
         if seconds:
             work = model.bytes if decode else model.flops
             summary = summarize(work, seconds)
@@ -305,6 +347,8 @@ def measure_case(
             predicted,
             row,
             why,
+            prediction,
+            roofline,
         )
 
     reason = waived_reason(case, target, supports)
@@ -329,6 +373,11 @@ def _run(
 ) -> CaseResult:
     s = case.shape(layers)
     device = target.first
+    # The GEMMs at the parts' shapes, timed in turns with the step (workload_ceilings).
+    calls: dict[Any, Callable[[], Any]] = {}
+    calls[TRIAD], triad_bytes = triad_call(device)
+    gemms = gemm_calls(s, [p.gemm for p in case.parts(layers) if p.gemm], device)
+    calls.update({shape: call for shape, (call, _) in gemms.items()})
     with jax.default_device(device):
         weights = workload_weights.params(jax.random.PRNGKey(0), s)
         state = {"caches": workload_weights.caches(jax.random.PRNGKey(1), s)}
@@ -347,9 +396,13 @@ def _run(
         jax.block_until_ready(state["caches"])  # type: ignore[no-untyped-call]
         return logits.block_until_ready()
 
-    timed = time_calls(
-        call, warmup=plan.warmup, repetitions=plan.repetitions, budget_s=plan.budget_s
+    turns, seconds, last = time_in_turns(
+        calls, call, warmup=plan.warmup, repetitions=plan.repetitions, budget_s=plan.budget_s
     )
-    finite = bool(jnp.isfinite(timed.last).all())
-    status = status_of(summarize(1.0, timed.seconds), 0.0 if finite else math.inf, 1.0)
-    return result(timed.seconds, xla, gather, status, "" if finite else "non-finite logits")
+    triad_s = turns.pop(TRIAD)
+    rates = {shape: gemms[shape][1] / statistics.median(t) for shape, t in turns.items()}
+    finite = bool(jnp.isfinite(last).all())
+    status = status_of(summarize(1.0, seconds), 0.0 if finite else math.inf, 1.0)
+    bandwidth = triad_bytes / min(triad_s)  # a ceiling: its best call (workload_ceilings)
+    why = "" if finite else "non-finite logits"
+    return result(seconds, xla, gather, status, why, (bandwidth, rates))

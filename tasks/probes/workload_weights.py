@@ -114,6 +114,11 @@ def _linear(key: jax.Array, fan_in: int, shape: tuple[int, ...], s: Shape, bias:
     return out
 
 
+def weight(key: jax.Array, in_features: int, out_features: int, s: Shape) -> Params:
+    """One weight matrix as the step's layers hold it (storage precision, scales), no bias."""
+    return _linear(key, in_features, (in_features, out_features), s, False)
+
+
 def _norm(s: Shape, width: int, bias: bool) -> Params:
     out: Params = {"g": jnp.ones((width,), s.compute_dtype)}
     if bias:

@@ -91,8 +91,30 @@ def test_a_decode_row_keeps_the_contract() -> None:
     ):
         assert key in fields
     assert fields["layers"] == "6 of 6"
-    predicted = max(model.bytes / 1e10, model.flops / 1e11)
+    # The prediction: per part, the longer of its bytes at the triad's bandwidth and its FLOPs at
+    # the GEMM rate at its shape (rows x widest matrix), both timed here in turns with the step
+    # (not the run's 10 GB/s), the parts added up.
+    parts = _case().parts(ARCH.layers)
+    assert result.prediction is not None
+    bandwidth = result.prediction.bandwidth_bytes_per_s
+    assert bandwidth > 0 and bandwidth != 1e10
+    rates = {t.gemm: t.flops_per_s for t in result.prediction.parts}
+    # Batch 2; the layers' widest matrix is the gated FFN's 64 x 2·128, the head 64 x 256: one
+    # shape, timed once; attention runs at the run's square GEMM rate (100 GFLOP/s).
+    assert set(rates) == {(2, 64, 256), None} and rates[None] == 1e11
+    assert rates[(2, 64, 256)] > 0
+    predicted = sum(max(p.bytes / bandwidth, p.flops / rates[p.gemm]) for p in parts)
     assert float(fields["predicted_step_s"]) == pytest.approx(predicted, rel=1e-5)
+    assert result.predicted_step_s == pytest.approx(predicted)
+    assert float(fields["predicted_lm_head_s"]) > 0
+    # The record: the parts add up to the prediction; the single roofline on the run's ceilings
+    # (10 GB/s, 100 GFLOP/s) is kept beside it for comparison.
+    r = json.loads(json.dumps(record(result), allow_nan=False))
+    assert [p["part"] for p in r["predicted_parts"]] == ["matmuls", "lm_head", "attention"]
+    assert sum(p["step_s"] for p in r["predicted_parts"]) == pytest.approx(r["predicted_step_s"])
+    assert r["predicted_parts"][0]["gemm_rows"] == 2
+    assert r["roofline_step_s"] == pytest.approx(max(model.bytes / 1e10, model.flops / 1e11))
+    assert r["bandwidth_bytes_per_s"] == pytest.approx(bandwidth)
     assert result.xla_flops == pytest.approx(model.flops, rel=0.10)
 
 
@@ -155,6 +177,7 @@ def test_records_are_strict_json_with_null_for_what_did_not_run() -> None:
     ):
         assert key in loaded
     assert loaded["measured_step_s"] is None and loaded["ratio"] is None
+    assert loaded["predicted_parts"] == [] and loaded["predicted_memory_s"] is None
     assert loaded["status"] == "waived" and "not built" in loaded["reason"]
 
 

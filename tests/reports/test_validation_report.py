@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reports.build import write_flowables
-from reports.validation import decode_error, sentence, validation_section
+from reports.validation import decode_error, parts_text, sentence, validation_section
 from tests.pdf import pdf_text
 
 
@@ -24,8 +24,31 @@ def _case(name: str, phase: str, ratio: float | None) -> dict[str, object]:
     }
 
 
+PARTS = {
+    "bandwidth_bytes_per_s": 40e9,
+    "predicted_parts": [
+        {
+            "part": "matmuls",
+            "step_s": 0.05,
+            "bound": "compute",
+            "gemm_rows": 16,
+            "gemm_in_features": 4096,
+            "gemm_out_features": 28672,
+            "gemm_flops_per_s": 45e9,
+        },
+        {
+            "part": "attention",
+            "step_s": 0.004,
+            "bound": "memory",
+            "gemm_rows": 16,
+            "gemm_in_features": 4096,
+            "gemm_out_features": 28672,
+            "gemm_flops_per_s": 45e9,
+        },
+    ],
+}
 RECORDS = [
-    _case("mistral-7b decode b1", "decode", 1.10),
+    {**_case("mistral-7b decode b1", "decode", 1.10), **PARTS},
     _case("mistral-7b decode b16", "decode", 1.40),
     _case("mixtral-8x7b decode b1", "decode", 0.80),
     _case("mistral-7b prefill 128", "prefill", 3.0),
@@ -46,4 +69,13 @@ def test_the_pdf_states_the_error_and_lists_the_cases(tmp_path: Path) -> None:
     assert "On this host memwall's model predicted decode steps within 20%" in text
     for name in ("mistral-7b decode b16", "mixtral-8x7b decode b1", "1.40", "1.02"):
         assert name in text
+    assert "mistral-7b decode b1: predicted = matmuls 50.0 ms" in " ".join(text.split())
     assert validation_section([]) == []
+
+
+def test_parts_text_names_the_ceiling_that_bound_each_part() -> None:
+    assert parts_text(RECORDS[0]) == (
+        "matmuls 50.0 ms (GEMM 16x4096x28672 at 45.0 GFLOP/s) + "
+        "attention 4.0 ms (memory at 40.0 GB/s triad)"
+    )
+    assert parts_text(RECORDS[1]) == ""
