@@ -10,6 +10,7 @@ FLOPs, and what each prediction is made of (its parts and the ceiling that bound
 from __future__ import annotations
 
 import datetime as dt
+import math
 import sys
 import uuid
 from typing import Annotated, Any
@@ -40,7 +41,7 @@ def table(records: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from reports.validation import parts_text, xla_bytes_share
+    from reports.validation import parts_text, roofline_error, xla_bytes_share
     from tasks.analysis.validation import median_abs_error
 
     out = Table(title="memwall validate", title_justify="left")
@@ -91,6 +92,12 @@ def table(records: list[dict[str, Any]]) -> None:
             "XLA's charge for the embedding gather (its whole table).",
             soft_wrap=True,
         )
+        roofline = roofline_error(records)
+        if not math.isnan(roofline):
+            console.print(
+                f"a single roofline on the triad and the square GEMM: median {roofline:.0%}",
+                soft_wrap=True,
+            )
 
 
 def validate(

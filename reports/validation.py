@@ -61,16 +61,35 @@ def decode_error(records: Sequence[Record]) -> float:
     )
 
 
+def roofline_error(records: Sequence[Record]) -> float:
+    """The same median for the single roofline on the triad and the square GEMM (the way the
+    projection's ceilings are built), where the records carry it."""
+    return median_abs_error(
+        r["measured_step_s"] / r["roofline_step_s"]
+        for r in records
+        if r["phase"] == "decode" and r["ratio"] is not None and r.get("roofline_step_s")
+    )
+
+
 def sentence(records: Sequence[Record]) -> str:
-    """The one line the PDF states about the model's error on this host."""
+    """The one line the PDF states about the model's error on this host: the parts-sum
+    prediction's, and the single roofline's beside it, so neither is read for the other."""
     error = decode_error(records)
     decode = sum(1 for r in records if r["phase"] == "decode" and r["ratio"] is not None)
     if math.isnan(error):
         return "memwall could not check its model on this host: no decode case ran."
-    return (
+    line = (
         f"On this host memwall's model predicted decode steps within {error:.0%} (median "
-        f"|measured/predicted − 1| over {decode} decode case(s), measured here)."
+        f"|measured/predicted − 1| over {decode} decode case(s), measured here), each part of "
+        "a step on the ceiling measured here at its own shape."
     )
+    roofline = roofline_error(records)
+    if not math.isnan(roofline):
+        line += (
+            " A single roofline on the triad and the square GEMM, as the projection's "
+            f"STREAM-based ceilings are built, missed them by {roofline:.0%}."
+        )
+    return line
 
 
 def validation_section(records: Sequence[Record]) -> list[Flowable]:

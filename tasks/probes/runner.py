@@ -9,8 +9,6 @@ validation becomes ``failed``. Neither stops the other probes.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -24,7 +22,6 @@ from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import (
     GB,
     MEASUREMENTS,
-    PEAK_PRECISIONS,
     Accelerator,
     MiB,
     peak_column,
@@ -32,20 +29,27 @@ from hardware_profiles.schema import (
 from tasks.analysis.calibration import DTYPE_PRECISION
 from tasks.discovery import (
     free_memory_bytes,
-    host_state,
     last_level_cache_bytes,
     nvml_driver_version,
-    nvml_reading,
 )
 from tasks.probes import bandwidth, matmul, transfer
 from tasks.probes.kernels import BANDWIDTH_KERNELS, TRANSFER_KERNELS
-from tasks.probes.statistics import Summary
+from tasks.probes.targets import (
+    ALL_DEVICES,
+    Row,
+    Rows,
+    Step,
+    Target,
+    all_devices_target,
+    failure_reason,
+    is_out_of_memory,
+    single_target,
+    status_of,
+)
 from tasks.probes.timing import drift
 
 Progress = Callable[[str], None]
-Row = dict[str, Any]
 _SHRINK_TRIES = 3
-ALL_DEVICES = -1
 
 
 @dataclass(frozen=True)
@@ -167,170 +171,7 @@ def unsupported_reason(dtype: str) -> str | None:
     return None
 
 
-def _specs(catalog: pd.DataFrame, accelerator_id: str | None) -> dict[str, float]:
-    """The catalog's numeric spec figures for one model (none for an unknown device)."""
-    rows = catalog[catalog["accelerator_id"] == accelerator_id]
-    if accelerator_id is None or rows.empty:
-        return {}
-    row = rows.iloc[0]
-    return {
-        name: float(row[name])
-        for name in ("mem_bandwidth_bytes_per_s", *(peak_column(p) for p in PEAK_PRECISIONS))
-        if pd.notna(row[name])
-    }
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return "resource_exhausted" in text or "out of memory" in text or isinstance(exc, MemoryError)
-
-
-def _reason(exc: BaseException) -> str:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first}"[:300]
-
-
-def status_of(summary: Summary | None, error: float, tolerance: float) -> str:
-    """``failed`` when the result is wrong, whatever its speed; else ok or unstable."""
-    if summary is None:
-        return "waived"
-    if not math.isfinite(error) or error > tolerance:
-        return "failed"
-    return "unstable" if summary.unstable else "ok"
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a row is about: one device, or all of a host's devices at once (index -1)."""
-
-    host: str
-    device_index: int
-    platform: str
-    device_kind: str
-    accelerator_id: str | None
-    devices: tuple[Any, ...]
-    # Spec figures scaled to the devices measured together.
-    specs: dict[str, float]
-
-    @property
-    def first(self) -> Any:
-        return self.devices[0]
-
-    @property
-    def label(self) -> str:
-        where = "all devices" if self.device_index == ALL_DEVICES else f"#{self.device_index}"
-        return f"{self.device_kind} {where}"
-
-    def telemetry(self) -> str | None:
-        """NVML's reading of the device(s) now, where NVML knows them."""
-        if self.platform != "gpu":
-            return None
-        readings = [nvml_reading(int(d.local_hardware_id or 0)) for d in self.devices]
-        found = [r for r in readings if r]
-        return "; ".join(found) if found else None
-
-
-def single_target(accelerator: Accelerator, catalog: pd.DataFrame) -> Target:
-    return Target(
-        host=accelerator.host,
-        device_index=accelerator.device_index,
-        platform=accelerator.platform,
-        device_kind=accelerator.device_kind,
-        accelerator_id=accelerator.accelerator_id,
-        devices=(jax.devices()[accelerator.device_index],),
-        specs=_specs(catalog, accelerator.accelerator_id),
-    )
-
-
-def all_devices_target(accelerators: Sequence[Accelerator], catalog: pd.DataFrame) -> Target:
-    """All devices as one: a spec (sum of the devices') only where every device is the same
-    catalog model."""
-    ids = {a.accelerator_id for a in accelerators}
-    kinds = sorted({a.device_kind for a in accelerators})
-    same_model = len(ids) == 1 and None not in ids
-    accelerator_id = accelerators[0].accelerator_id if same_model else None
-    count = len(accelerators)
-    specs = _specs(catalog, accelerator_id)
-    return Target(
-        host=accelerators[0].host,
-        device_index=ALL_DEVICES,
-        platform=accelerators[0].platform,
-        device_kind=" + ".join(kinds) if len(kinds) > 1 else kinds[0],
-        accelerator_id=accelerator_id,
-        devices=tuple(jax.devices()[a.device_index] for a in accelerators),
-        specs={name: value * count for name, value in specs.items()},
-    )
-
-
-@dataclass(frozen=True)
-class Step:
-    """One probe, not yet run: its label (for progress) and what produces its rows."""
-
-    label: str
-    run: Callable[[], list[Row]]
-
-
-class _Rows:
-    """Makes measurement rows for one target, with the host's state and telemetry in detail."""
-
-    def __init__(self, target: Target, run_id: str, software: str) -> None:
-        self.target = target
-        self.run_id = run_id
-        self.software = software
-
-    def row(
-        self,
-        probe: str,
-        dtype: str,
-        unit: str,
-        working_set: int,
-        summary: Summary | None,
-        spec: float | None,
-        status: str,
-        detail: str,
-    ) -> Row:
-        best = summary.best if summary else None
-        t = self.target
-        return {
-            "run_id": self.run_id,
-            "measured_at": dt.datetime.now(dt.UTC),
-            "host": t.host,
-            "device_index": t.device_index,
-            "platform": t.platform,
-            "device_kind": t.device_kind,
-            "accelerator_id": t.accelerator_id,
-            "probe": probe,
-            "dtype": dtype,
-            "working_set_bytes": working_set,
-            "repetitions": summary.repetitions if summary else 0,
-            "best": best,
-            "median": summary.median if summary else None,
-            "p10": summary.p10 if summary else None,
-            "p90": summary.p90 if summary else None,
-            "cv": summary.cv if summary else None,
-            "unit": unit,
-            "spec": spec,
-            "efficiency": best / spec if best is not None and spec else None,
-            "status": status,
-            "detail": detail,
-            "software": self.software,
-        }
-
-    def observed(self, measure: Callable[[], tuple[Row, ...]]) -> list[Row]:
-        """Run ``measure`` and add to its rows' detail the host's state and, on NVIDIA GPUs,
-        the telemetry read before and after it."""
-        before = self.target.telemetry()
-        rows = list(measure())
-        after = self.target.telemetry()
-        context = [f"host: {host_state().describe()}"]
-        if before or after:
-            context.append(f"NVML before: {before}; after: {after}")
-        for row in rows:
-            row["detail"] = " | ".join([row["detail"], *context])
-        return rows
-
-
-def _bandwidth_step(rows: _Rows, plan: ProbePlan, kernel: str, dtype: str) -> tuple[Row, ...]:
+def _bandwidth_step(rows: Rows, plan: ProbePlan, kernel: str, dtype: str) -> tuple[Row, ...]:
     t = rows.target
     spec = t.specs.get("mem_bandwidth_bytes_per_s")
     reason = unsupported_reason(dtype)
@@ -346,12 +187,19 @@ def _bandwidth_step(rows: _Rows, plan: ProbePlan, kernel: str, dtype: str) -> tu
                 kernel, t.devices, dtype, elements, plan.repetitions, plan.warmup, plan.budget_s
             )
         except Exception as exc:
-            if _is_out_of_memory(exc) and elements > 1024 * count:
+            if is_out_of_memory(exc) and elements > 1024 * count:
                 elements = max(1024, elements // count // 2 // 1024 * 1024) * count
                 continue
             return (
                 rows.row(
-                    kernel, dtype, "bytes_per_s", working_set, None, spec, "waived", _reason(exc)
+                    kernel,
+                    dtype,
+                    "bytes_per_s",
+                    working_set,
+                    None,
+                    spec,
+                    "waived",
+                    failure_reason(exc),
                 ),
             )
         tol = bandwidth.tolerance(dtype)
@@ -384,7 +232,7 @@ def _matmul_spec(target: Target, dtype: str) -> float | None:
     return target.specs.get(peak_column(precision)) if precision else None
 
 
-def _matmul_step(rows: _Rows, plan: ProbePlan, dtype: str, n: int) -> tuple[Row, ...]:
+def _matmul_step(rows: Rows, plan: ProbePlan, dtype: str, n: int) -> tuple[Row, ...]:
     t = rows.target
     spec = _matmul_spec(t, dtype)
     reason = (
@@ -411,7 +259,7 @@ def _matmul_step(rows: _Rows, plan: ProbePlan, dtype: str, n: int) -> tuple[Row,
             t.devices, dtype, n, plan.repetitions, plan.warmup, budget_s=plan.budget_s
         )
     except Exception as exc:
-        detail = f"n={n}: {_reason(exc)}"
+        detail = f"n={n}: {failure_reason(exc)}"
         return (
             rows.row("matmul", dtype, "flops_per_s", working_set, None, spec, "waived", detail),
         )
@@ -427,7 +275,7 @@ def _matmul_step(rows: _Rows, plan: ProbePlan, dtype: str, n: int) -> tuple[Row,
     )
 
 
-def _transfer_step(rows: _Rows, plan: ProbePlan, name: str) -> tuple[Row, ...]:
+def _transfer_step(rows: Rows, plan: ProbePlan, name: str) -> tuple[Row, ...]:
     t = rows.target
     dtype = "float32"
     count = len(t.devices)
@@ -440,7 +288,7 @@ def _transfer_step(rows: _Rows, plan: ProbePlan, name: str) -> tuple[Row, ...]:
         else:
             result = transfer.device_to_device(t.devices, dtype, elements, plan.repetitions)
     except Exception as exc:
-        return (rows.row(name, dtype, "bytes_per_s", 0, None, None, "waived", _reason(exc)),)
+        return (rows.row(name, dtype, "bytes_per_s", 0, None, None, "waived", failure_reason(exc)),)
     tol = bandwidth.tolerance(dtype)
     status = status_of(result.summary, result.max_relative_error, tol)
     detail = (
@@ -461,7 +309,7 @@ def _transfer_step(rows: _Rows, plan: ProbePlan, name: str) -> tuple[Row, ...]:
     )
 
 
-def _sustained_step(rows: _Rows, plan: ProbePlan) -> tuple[Row, ...]:
+def _sustained_step(rows: Rows, plan: ProbePlan) -> tuple[Row, ...]:
     """The triad and the plan's first GEMM, each repeated for ``plan.sustained_s``; the
     detail reports the drift from the first tenth of the run to the last."""
     t = rows.target
@@ -504,7 +352,7 @@ def _sustained_step(rows: _Rows, plan: ProbePlan) -> tuple[Row, ...]:
 
 def device_steps(target: Target, plan: ProbePlan, run_id: str) -> list[Step]:
     """The plan's probes on one device, or (index -1) split across all devices at once."""
-    rows = _Rows(target, run_id, software_versions())
+    rows = Rows(target, run_id, software_versions())
     together = target.device_index == ALL_DEVICES
     steps: list[Step] = []
 

@@ -26,15 +26,8 @@ from hardware_profiles.schema import Accelerator, MiB
 from tasks.analysis.models.presets import preset
 from tasks.analysis.validation import PartTime, ceilings
 from tasks.discovery import free_memory_bytes
-from tasks.probes.runner import (
-    ProbePlan,
-    Row,
-    Step,
-    _Rows,
-    device_steps,
-    single_target,
-    software_versions,
-)
+from tasks.probes.runner import ProbePlan, device_steps, software_versions
+from tasks.probes.targets import Row, Rows, Step, single_target
 from tasks.probes.workload_probe import (
     Capability,
     Case,
@@ -142,7 +135,7 @@ def validation_steps(
 
     ceiling_steps = [] if measurements is not None else device_steps(target, plan, run_id)
     steps = [Step(s.label, keep(s.run)) for s in ceiling_steps]
-    rows = _Rows(target, run_id, software_versions())
+    rows = Rows(target, run_id, software_versions())
 
     def run_case(case: Case) -> Callable[[], list[Row]]:
         def run() -> list[Row]:

@@ -59,17 +59,9 @@ from tasks.analysis.validation import (
 from tasks.analysis.workload_model import Architecture
 from tasks.discovery import free_memory_bytes
 from tasks.probes import workload, workload_weights
-from tasks.probes.runner import (
-    ProbePlan,
-    Row,
-    Target,
-    _is_out_of_memory,
-    _reason,
-    _Rows,
-    status_of,
-    unsupported_reason,
-)
+from tasks.probes.runner import ProbePlan, unsupported_reason
 from tasks.probes.statistics import Summary, summarize
+from tasks.probes.targets import Row, Rows, Target, failure_reason, is_out_of_memory, status_of
 from tasks.probes.workload_ceilings import TRIAD, gemm_calls, time_in_turns, triad_call
 
 PROBES = {"decode": "workload-decode", "prefill": "workload-prefill"}
@@ -171,7 +163,7 @@ def storage_unsupported_reason(dtype: str, device: Any) -> str | None:
         x = jax.device_put(jnp.zeros((8,), dtype), device)
         jax.jit(lambda a: a.astype(jnp.float32) + 1).lower(x).compile()(x).block_until_ready()
     except Exception as exc:
-        return f"{dtype} on {device.platform}: {_reason(exc)}"
+        return f"{dtype} on {device.platform}: {failure_reason(exc)}"
     return None
 
 
@@ -250,7 +242,7 @@ def _detail(**fields: Any) -> str:
 
 def measure_case(
     case: Case,
-    rows: _Rows,
+    rows: Rows,
     plan: ProbePlan,
     ceilings: Ceilings | None,
     supports: Capability = storage_unsupported_reason,
@@ -364,8 +356,8 @@ def measure_case(
     try:
         return _run(case, layers, plan, target, result)
     except Exception as exc:
-        why = "out of memory" if _is_out_of_memory(exc) else "could not run"
-        return result(None, {}, math.nan, "waived", f"{why}: {_reason(exc)}")
+        why = "out of memory" if is_out_of_memory(exc) else "could not run"
+        return result(None, {}, math.nan, "waived", f"{why}: {failure_reason(exc)}")
 
 
 def _run(

@@ -15,8 +15,9 @@ from hardware_profiles.schema import MEASUREMENTS
 from tasks.discovery import cpu_last_level_cache_bytes, discover
 from tasks.probes import bandwidth, matmul, transfer
 from tasks.probes.kernels import BANDWIDTH_KERNELS
-from tasks.probes.runner import ProbePlan, probe_accelerator, status_of
+from tasks.probes.runner import ProbePlan, probe_accelerator
 from tasks.probes.statistics import summarize
+from tasks.probes.targets import status_of
 
 CPU = jax.devices("cpu")[0]
 

@@ -16,7 +16,8 @@ from tasks.analysis.validation import Ceilings, cut, step_cost
 from tasks.analysis.workload_model import Architecture
 from tasks.discovery import discover
 from tasks.probes import workload_weights
-from tasks.probes.runner import ProbePlan, _Rows, single_target
+from tasks.probes.runner import ProbePlan
+from tasks.probes.targets import Rows, single_target
 from tasks.probes.validation import cases, record
 from tasks.probes.workload_probe import Case, CaseResult, layers_that_fit, measure_case
 
@@ -35,9 +36,9 @@ PLAN = ProbePlan(repetitions=3, warmup=1, budget_s=0.2)
 CEILINGS = Ceilings(bandwidth_bytes_per_s=1e10, flops_per_s=1e11)
 
 
-def _rows() -> _Rows:
+def _rows() -> Rows:
     catalog = builtin_catalog()
-    return _Rows(single_target(discover(catalog)[0], catalog), "run-1", "test")
+    return Rows(single_target(discover(catalog)[0], catalog), "run-1", "test")
 
 
 def _fields(result: CaseResult) -> dict[str, str]:
