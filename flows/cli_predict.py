@@ -210,6 +210,7 @@ def backtest_json(result: Backtest) -> dict[str, Any]:
             s: {p: result.summary(s, phase=p).as_json() for p in ("decode", "prefill")}
             for s in ("fit", "holdout")
         },
+        "leave_one_out_summary": result.loo_summary().as_json(),
         "stream_defaults_summary": {
             s: result.summary(s, stream=True).as_json() for s in ("fit", "holdout")
         },
@@ -303,6 +304,9 @@ def print_backtest(result: Backtest, out: Console) -> None:
         stream = result.summary(split, stream=True)
         if stream.runs:
             say(f"  with the STREAM defaults instead: {summary_line(stream)}")
+    loo = result.loo_summary()
+    if loo.runs:
+        say(f"{summary_line(loo)} (fit rows, each predicted by defaults fitted on the others)")
     noted: dict[str, list[str]] = {}
     for run_id, notes in zip(result.runs["run_id"], result.runs["notes"], strict=True):
         for note in notes:

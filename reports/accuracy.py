@@ -60,6 +60,13 @@ def backtest_lines(backtest: Backtest | None) -> list[str]:
         "measured step time − 1; negative means memwall predicted the step too fast): "
         f"held-out runs {_summary(holdout)}; runs the defaults were fitted on {_summary(fit)}.",
     ]
+    loo = backtest.loo_summary()
+    if loo.runs:
+        lines.append(
+            "Leave-one-out on the fit rows (each predicted by defaults fitted on the others): "
+            f"{_summary(loo)}. The model's terms (which efficiencies and overheads to fit) were "
+            "chosen by this figure, so it is the conservative one."
+        )
     stream = backtest.summary("holdout", stream=True)
     if stream.runs:
         lines.append(

@@ -23,8 +23,9 @@ The fit (efficiencies and step overheads together) is :mod:`tasks.analysis.publi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -65,6 +66,21 @@ class Backtest:
     skipped: list[str]
     fitted: FittedDefaults
     stream_error: pd.Series
+    prepared: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @functools.cached_property
+    def leave_one_out(self) -> pd.Series:
+        """Each ``fit`` row's error when the defaults are fitted on the other fit rows (by
+        run_id): the error the model's terms were chosen by, without the holdout."""
+        return _leave_one_out(self.prepared)
+
+    def loo_summary(self) -> Summary:
+        errors = self.leave_one_out.to_numpy(float)
+        if errors.size == 0:
+            return Summary("leave-one-out", 0, float("nan"), float("nan"))
+        return Summary(
+            "leave-one-out", int(errors.size), float(np.abs(errors).mean()), float(errors.mean())
+        )
 
     def summary(self, split: str, *, stream: bool = False, phase: str | None = None) -> Summary:
         """MAPE and bias of one split (of one phase), with the fitted defaults or, with
@@ -232,10 +248,7 @@ def predicted_step(
     return step, first.step_time_s * float(row["prefill_steps"])
 
 
-def leave_one_out(runs: pd.DataFrame, catalog: pd.DataFrame) -> pd.Series:
-    """Each ``fit`` row's error when the defaults are fitted on the other fit rows: the
-    error the model's structure was chosen by, without looking at the holdout."""
-    prepared, _ = _prepare(runs, catalog)
+def _leave_one_out(prepared: pd.DataFrame) -> pd.Series:
     chosen = prepared[prepared["split"] == "fit"] if not prepared.empty else prepared
     errors = {}
     for i in chosen.index:
@@ -299,7 +312,7 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
     ]  # fmt: skip
     table = pd.DataFrame(out, columns=columns)
     return Backtest(
-        table, skipped, fitted, pd.Series(stream_errors, index=table.index, dtype=float)
+        table, skipped, fitted, pd.Series(stream_errors, index=table.index, dtype=float), prepared
     )
 
 
