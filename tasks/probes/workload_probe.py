@@ -93,29 +93,24 @@ class Case:
             self.compute,
         )
 
+    def _step(self) -> dict[str, Any]:
+        """The step's shape as the workload model's step functions take it."""
+        return {
+            "phase": self.phase,
+            "batch": self.batch,
+            "context": self.context,
+            "weights": self.weights,
+            "kv": self.kv,
+            "compute": self.compute,
+        }
+
     def cost(self, layers: int | None = None) -> StepCost:
         arch = self.arch if layers is None else cut(self.arch, layers)
-        return step_cost(
-            arch,
-            phase=self.phase,
-            batch=self.batch,
-            context=self.context,
-            weights=self.weights,
-            kv=self.kv,
-            compute=self.compute,
-        )
+        return step_cost(arch, **self._step())
 
     def parts(self, layers: int) -> tuple[Part, ...]:
         """The step of ``layers`` layers split as the prediction adds it up."""
-        return step_parts(
-            cut(self.arch, layers),
-            phase=self.phase,
-            batch=self.batch,
-            context=self.context,
-            weights=self.weights,
-            kv=self.kv,
-            compute=self.compute,
-        )
+        return step_parts(cut(self.arch, layers), **self._step())
 
     @property
     def compute_dtype(self) -> str:

@@ -67,19 +67,21 @@ def test_never_fewer_than_the_minimum_rounds_nor_more_than_asked() -> None:
     assert len(steps) == 2
 
 
+TINY = Architecture(
+    name="tiny",
+    layers=1,
+    hidden=32,
+    heads=2,
+    kv_heads=1,
+    head_dim=16,
+    ffn=64,
+    vocab=64,
+    max_context=64,
+)
+
+
 def test_gemm_calls_one_per_distinct_shape_in_the_steps_precision() -> None:
-    arch = Architecture(
-        name="tiny",
-        layers=1,
-        hidden=32,
-        heads=2,
-        kv_heads=1,
-        head_dim=16,
-        ffn=64,
-        vocab=64,
-        max_context=64,
-    )
-    s = Shape(arch, "decode", 2, 16, "int8", "fp32", "fp32")
+    s = Shape(TINY, "decode", 2, 16, "int8", "fp32", "fp32")
     calls = gemm_calls(s, [(2, 32, 128), (2, 32, 128), (1, 32, 64)], jax.devices()[0])
     assert list(calls) == [(2, 32, 128), (1, 32, 64)]
     call, flops = calls[(2, 32, 128)]
@@ -91,18 +93,7 @@ def test_gemm_calls_one_per_distinct_shape_in_the_steps_precision() -> None:
 
 
 def test_a_gemm_larger_than_the_cap_is_timed_on_fewer_columns() -> None:
-    arch = Architecture(
-        name="tiny",
-        layers=1,
-        hidden=32,
-        heads=2,
-        kv_heads=1,
-        head_dim=16,
-        ffn=64,
-        vocab=64,
-        max_context=64,
-    )
-    s = Shape(arch, "decode", 1, 16, "fp32", "fp32", "fp32")
+    s = Shape(TINY, "decode", 1, 16, "fp32", "fp32", "fp32")
     # 8192 x 32768 float32 weights are 1 GiB; cut to 512 MiB: 16384 columns.
     call, flops = gemm_calls(s, [(1, 8192, 32768)], jax.devices()[0])[(1, 8192, 32768)]
     assert call().shape == (1, GEMM_WEIGHT_BYTES // (8192 * 4)) == (1, 16384)
