@@ -7,7 +7,7 @@ batch's prompt tokens in prefill). o is per layer in decode, per step in prefill
 
 Only rows the workload model can take apart carry it: a row made from a model preset knows its
 layers, batch and context. A row typed in by hand (FLOPs and bytes per unit alone) is charged
-none, which flatters it; the report counts those rows.
+none, which flatters it.
 """
 
 from __future__ import annotations
@@ -46,8 +46,3 @@ def _column(workloads: pd.DataFrame, name: str) -> np.ndarray:
     if name not in workloads:
         return np.full(len(workloads), np.nan)
     return np.asarray(workloads[name].to_numpy(dtype=float, na_value=np.nan))
-
-
-def modelled_rows(workloads: pd.DataFrame) -> int:
-    """Rows charged an overhead: those :func:`overheads_per_unit` can say something of."""
-    return int((overheads_per_unit(workloads) > 0).sum())
