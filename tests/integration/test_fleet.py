@@ -4,7 +4,9 @@ simulated host, deployments from prefect.yaml, and the fleet audit fanned out ov
 Four hosts have workers: ``alpha`` and ``bravo`` measure this machine's CPU; ``charlie``'s
 worker runs with ``JAX_PLATFORMS=tpu`` on a machine without a TPU, so its probe run really
 fails; ``echo``'s worker really runs slower (pinned to one core with ``taskset``, at the lowest
-priority, XLA on one thread), so the fleet report must name it a straggler. ``delta`` has a
+priority, XLA on one thread and compiling without optimisation, which makes its triad three to
+fifteen times slower: a margin no noise on a shared two-core machine closes, where one core
+alone left it within noise of its peers), so the fleet report must name it a straggler. ``delta`` has a
 queue and no worker. Every "host" is this machine, so they share one probe lock (as they
 would share the hardware): their probes take turns instead of measuring each other. A fifth
 worker serves the ``control`` queue, where the scheduled ``fleet-audit`` deployment runs.
@@ -42,7 +44,10 @@ NO_WORKER = "delta"
 SLOW = "echo"
 SLOW_PREFIX = ["taskset", "-c", "0", "nice", "-n", "19"]
 SLOW_ENV = {
-    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+    "XLA_FLAGS": (
+        "--xla_backend_optimization_level=0"
+        " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    ),
     "OMP_NUM_THREADS": "1",
 }
 CONTROL = "control"
