@@ -11,12 +11,11 @@ still on disk ("lost" counts runs whose measurements are nowhere).
 from __future__ import annotations
 
 import os
-import resource
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -67,25 +66,25 @@ class Bench:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def command(self, out: Path, *extra: str) -> list[str]:
-        return [sys.executable, "-m", "flows.cli", "audit", "--quick", "--out", str(out), *extra]
+    def command(self, out: Path, *extra: str, prefix: Sequence[str] = ()) -> list[str]:
+        audit = [sys.executable, "-m", "flows.cli", "audit", "--quick", "--out", str(out)]
+        return [*prefix, *audit, *extra]
 
     def audit(
         self,
         out: Path,
         *extra: str,
         env: dict[str, str] | None = None,
-        preexec: Callable[[], None] | None = None,
+        prefix: Sequence[str] = (),
     ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.command(out, *extra),
+            self.command(out, *extra, prefix=prefix),
             env={**self.env, **(env or {})},
             cwd=self.root,
             capture_output=True,
             text=True,
             timeout=900,
             check=False,
-            preexec_fn=preexec,
         )
 
     def start(self, out: Path, *extra: str) -> subprocess.Popen[str]:
@@ -205,8 +204,9 @@ def kill_nine(bench: Bench) -> Outcome:
     return outcome
 
 
-def _limit_file_size() -> None:
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT_BYTES, FILE_SIZE_LIMIT_BYTES))
+# The limit is set by util-linux's prlimit in the child, not by a preexec_fn: Python code run
+# between fork and exec in a process that holds JAX's threads can deadlock.
+LIMIT_FILE_SIZE: Final = ("prlimit", f"--fsize={FILE_SIZE_LIMIT_BYTES}", "--")
 
 
 def full_disk(bench: Bench) -> Outcome:
@@ -214,7 +214,7 @@ def full_disk(bench: Bench) -> Outcome:
     measurements written before the PDF are kept."""
     outcome = Outcome("a full disk on --out")
     out = bench.folder("full")
-    result = bench.audit(out, preexec=_limit_file_size)
+    result = bench.audit(out, prefix=LIMIT_FILE_SIZE)
     _judge_failed(outcome, result, EXIT_INPUT_ERROR, "cannot write (File too large)")
     outcome.expect(not half_written(out), f"half-written: {half_written(out)}")
     outcome.expect(not debris(out), f"temporary files left: {debris(out)}")
