@@ -6,10 +6,11 @@ worker runs with ``JAX_PLATFORMS=tpu`` on a machine without a TPU, so its probe 
 fails; ``echo``'s worker really runs slower (pinned to one core with ``taskset``, at the lowest
 priority, XLA on one thread and compiling without optimisation, which makes its triad three to
 fifteen times slower: a margin no noise on a shared two-core machine closes, where one core
-alone left it within noise of its peers), so the fleet report must name it a straggler. ``delta`` has a
-queue and no worker. Every "host" is this machine, so they share one probe lock (as they
-would share the hardware): their probes take turns instead of measuring each other. A fifth
-worker serves the ``control`` queue, where the scheduled ``fleet-audit`` deployment runs.
+alone left it within noise of its peers), so the fleet report must name it a straggler.
+``delta`` has a queue and no worker. Every "host" is this machine, so they share one probe lock
+(as they would share the hardware): their probes take turns instead of measuring each other.
+A fifth worker serves the ``control`` queue, where the scheduled ``fleet-audit`` deployment
+runs.
 """
 
 from __future__ import annotations
