@@ -248,16 +248,25 @@ def predicted_step(
     return step, first.step_time_s * float(row["prefill_steps"])
 
 
+def _fitted_efficiencies(
+    row: Mapping[Any, Any], fitted: FittedDefaults
+) -> tuple[Efficiency, Efficiency]:
+    """The bandwidth and compute efficiencies the projection would use for a prepared run:
+    ``fitted``'s for its phase and vendor, STREAM's where nothing was fitted."""
+    phase, vendor = str(row["phase"]), str(row["vendor"])
+    return (
+        fitted.lookup(phase, vendor, "bandwidth") or STREAM_BANDWIDTH,
+        fitted.lookup(phase, vendor, "flops") or STREAM_FLOPS,
+    )
+
+
 def _leave_one_out(prepared: pd.DataFrame) -> pd.Series:
     chosen = prepared[prepared["split"] == "fit"] if not prepared.empty else prepared
     errors = {}
     for i in chosen.index:
         fitted = fit(chosen.drop(index=i))
         row = chosen.loc[i].to_dict()
-        phase, vendor = str(row["phase"]), str(row["vendor"])
-        bandwidth = fitted.lookup(phase, vendor, "bandwidth") or STREAM_BANDWIDTH
-        flops = fitted.lookup(phase, vendor, "flops") or STREAM_FLOPS
-        prediction, share = predicted_step(row, bandwidth, flops, fitted)
+        prediction, share = predicted_step(row, *_fitted_efficiencies(row, fitted), fitted)
         errors[str(row["run_id"])] = (prediction.step_time_s + share) / row["measured_step_s"] - 1
     return pd.Series(errors, dtype=float)
 
@@ -271,8 +280,7 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
     stream_errors: list[float] = []
     for row in prepared.to_dict("records") if not prepared.empty else []:
         phase, vendor = str(row["phase"]), str(row["vendor"])
-        bandwidth = fitted.lookup(phase, vendor, "bandwidth") or STREAM_BANDWIDTH
-        flops = fitted.lookup(phase, vendor, "flops") or STREAM_FLOPS
+        bandwidth, flops = _fitted_efficiencies(row, fitted)
         prediction, share = predicted_step(row, bandwidth, flops, fitted)
         stream, stream_share = predicted_step(row, STREAM_BANDWIDTH, STREAM_FLOPS, None)
         measured = float(row["measured_step_s"])

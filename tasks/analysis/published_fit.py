@@ -34,7 +34,7 @@ its own parameter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -256,15 +256,7 @@ def _pooled(t: Terms, p: Parameters, phase: str) -> Efficiency:
 
     def residual_at(x: np.ndarray) -> np.ndarray:
         value = np.full(len(t.decode), np.exp(x[0]))
-        held = (
-            Parameters(
-                value, p.decode_flops, p.prefill_flops, p.decode_overhead_s, p.prefill_overhead_s
-            )
-            if decode
-            else Parameters(
-                p.decode_bandwidth, p.decode_flops, value, p.decode_overhead_s, p.prefill_overhead_s
-            )
-        )
+        held = replace(p, decode_bandwidth=value) if decode else replace(p, prefill_flops=value)
         return np.asarray(np.log(step_s(t, held) / t.measured_s)[chosen])
 
     found = least_squares(residual_at, np.array([np.log(0.5)]), bounds=_EFFICIENCY_BOUNDS)
