@@ -9,7 +9,7 @@ matmuls and attention. Figures are per step: per-token figures times the batch (
 batch's prompt tokens (prefill).
 
 The prediction is a roofline per part of the step, on this run's own ceilings, never the
-catalog's, and the step is the SUM of its parts (``step_parts``, ``predict``):
+catalog's, and the step is the SUM of its parts (``step_parts``, ``predict_parts``):
 
 - the layers' weight matmuls (and their activations), the touched experts' matmuls, the LM head
   and attention (the KV cache read and written, the scores) each take the longer of moving
@@ -184,7 +184,7 @@ def step_parts(
 
 
 @dataclass(frozen=True)
-class Ceilings:
+class HostCeilings:
     """This run's measured ceilings on one device: triad bandwidth, best GEMM rate, and the
     GEMM rate at the shapes a case's parts run at (``Gemm`` -> FLOP/s; empty until measured)."""
 
@@ -217,7 +217,7 @@ class PartTime:
 
 
 @dataclass(frozen=True)
-class Prediction:
+class PartsPrediction:
     """A step's predicted time, the sum of its parts' (``memory_s``, ``compute_s``: the sums of
     the parts' memory and compute times, for the record)."""
 
@@ -228,7 +228,7 @@ class Prediction:
     bandwidth_bytes_per_s: float = math.nan  # the bandwidth the parts' bytes moved at
 
 
-def predict(parts: Sequence[Part], ceilings: Ceilings) -> Prediction:
+def predict_parts(parts: Sequence[Part], ceilings: HostCeilings) -> PartsPrediction:
     """Per part, the longer of moving its bytes at the triad bandwidth and doing its FLOPs at
     its shape's GEMM rate; the step is the sum of the parts (they run one after another)."""
     times = tuple(
@@ -241,7 +241,7 @@ def predict(parts: Sequence[Part], ceilings: Ceilings) -> Prediction:
         )
         for p in parts
     )
-    return Prediction(
+    return PartsPrediction(
         step_s=sum(t.step_s for t in times),
         memory_s=sum(t.memory_s for t in times),
         compute_s=sum(t.compute_s for t in times),
@@ -250,7 +250,7 @@ def predict(parts: Sequence[Part], ceilings: Ceilings) -> Prediction:
     )
 
 
-def ceilings(measurements: pd.DataFrame, dtype: str, device_index: int = 0) -> Ceilings | None:
+def ceilings(measurements: pd.DataFrame, dtype: str, device_index: int = 0) -> HostCeilings | None:
     """The best float32 triad and the best GEMM at ``dtype`` (any size) one device measured
     in ``measurements``; None where either is missing or failed."""
     rows = measurements[
@@ -260,7 +260,7 @@ def ceilings(measurements: pd.DataFrame, dtype: str, device_index: int = 0) -> C
     gemm = rows[(rows["probe"] == "matmul") & (rows["dtype"] == dtype)]
     if triad.empty or gemm.empty or dtype not in DTYPE_PRECISION:
         return None
-    return Ceilings(float(triad["best"].max()), float(gemm["best"].max()))
+    return HostCeilings(float(triad["best"].max()), float(gemm["best"].max()))
 
 
 def ratio(measured_s: float, predicted_s: float) -> float:

@@ -45,13 +45,13 @@ from jax.sharding import SingleDeviceSharding
 
 from tasks.analysis.calibration import DTYPE_PRECISION
 from tasks.analysis.validation import (
-    Ceilings,
     Gemm,
+    HostCeilings,
     Part,
-    Prediction,
+    PartsPrediction,
     StepCost,
     cut,
-    predict,
+    predict_parts,
     ratio,
     step_cost,
     step_parts,
@@ -133,7 +133,8 @@ class CaseResult:
     predicted_step_s: float
     row: Row
     reason: str = ""  # why it was waived or failed
-    prediction: Prediction | None = None  # per part, on the ceilings and this case's GEMM rates
+    # Per part, on the ceilings and this case's GEMM rates.
+    prediction: PartsPrediction | None = None
     # The single roofline on the run's best triad and best square GEMM, for comparison.
     roofline_step_s: float = math.nan
 
@@ -239,7 +240,7 @@ def measure_case(
     case: Case,
     rows: Rows,
     plan: ProbePlan,
-    ceilings: Ceilings | None,
+    ceilings: HostCeilings | None,
     supports: Capability = storage_unsupported_reason,
     free_bytes: Callable[[Any], int | None] = free_memory_bytes,
 ) -> CaseResult:
@@ -291,11 +292,11 @@ def measure_case(
         measured = predicted = roofline = math.nan
         prediction = None
         if ceilings is not None:
-            roofline = predict([Part("step", model.bytes, model.flops)], ceilings).step_s
+            roofline = predict_parts([Part("step", model.bytes, model.flops)], ceilings).step_s
             found = ceilings
             if in_turns is not None:
-                found = Ceilings(in_turns[0], ceilings.flops_per_s, in_turns[1])
-            prediction = predict(case.parts(layers), found)
+                found = HostCeilings(in_turns[0], ceilings.flops_per_s, in_turns[1])
+            prediction = predict_parts(case.parts(layers), found)
             predicted = prediction.step_s
             for part in prediction.parts:
                 fields[f"predicted_{part.name}_s"] = part.step_s

@@ -10,12 +10,12 @@ import pytest
 
 from tasks.analysis.models.presets import preset
 from tasks.analysis.validation import (
-    Ceilings,
+    HostCeilings,
     Part,
     ceilings,
     cut,
     median_abs_error,
-    predict,
+    predict_parts,
     ratio,
     step_cost,
     step_parts,
@@ -27,14 +27,14 @@ def test_each_part_takes_the_longer_of_its_bytes_and_flops_and_the_step_is_their
     # 200 ms: compute-bound, 200 ms. Cache: 1 GB at 100 GB/s = 10 ms; 1 GFLOP at the square
     # GEMM's 10 TFLOP/s (no shape) = 0.1 ms: memory-bound, 10 ms. Step: 200 + 10 = 210 ms.
     parts = [Part("matmuls", 2e9, 1e12, (16, 4096, 4096)), Part("attention", 1e9, 1e9)]
-    p = predict(parts, Ceilings(100e9, 10e12, {(16, 4096, 4096): 5e12}))
+    p = predict_parts(parts, HostCeilings(100e9, 10e12, {(16, 4096, 4096): 5e12}))
     assert p.step_s == pytest.approx(0.21)
     assert p.memory_s == pytest.approx(0.03) and p.compute_s == pytest.approx(0.2001)
     matmuls, attention = p.parts
     assert (matmuls.bound, matmuls.step_s, matmuls.flops_per_s) == ("compute", 0.2, 5e12)
     assert attention.bound == "memory" and attention.step_s == pytest.approx(0.01)
     # A shape not measured (a waived case) runs at the square GEMM's rate: 1e12 / 1e13 = 0.1 s.
-    alone = predict([Part("matmuls", 2e9, 1e12, (1, 2, 3))], Ceilings(100e9, 10e12))
+    alone = predict_parts([Part("matmuls", 2e9, 1e12, (1, 2, 3))], HostCeilings(100e9, 10e12))
     assert alone.step_s == pytest.approx(0.1) and alone.parts[0].bound == "compute"
 
 
@@ -146,5 +146,5 @@ def test_ceilings_are_this_devices_best_triad_and_gemm() -> None:
             },
         ]
     )
-    assert ceilings(rows, "float32") == Ceilings(6e9, 1e11)
+    assert ceilings(rows, "float32") == HostCeilings(6e9, 1e11)
     assert ceilings(rows, "bfloat16") is None

@@ -7,7 +7,7 @@ import pytest
 
 from hardware_profiles.catalog import builtin_catalog
 from tasks.analysis.models.presets import preset
-from tasks.analysis.validation import Ceilings
+from tasks.analysis.validation import HostCeilings
 from tasks.discovery import discover
 from tasks.probes.runner import ProbePlan
 from tasks.probes.targets import Rows, single_target
@@ -23,7 +23,7 @@ def test_bf16_decode_on_the_first_gpu(name: str, batch: int) -> None:
     target = single_target(gpu, catalog)
     case = Case(f"{name} decode b{batch}", preset(name), "decode", batch, 4096, max_layers=4)
     plan = ProbePlan(repetitions=10, warmup=2, budget_s=2.0)
-    result = measure_case(case, Rows(target, "gpu-run", "test"), plan, Ceilings(4e12, 8e14))
+    result = measure_case(case, Rows(target, "gpu-run", "test"), plan, HostCeilings(4e12, 8e14))
     assert result.row["status"] in ("ok", "unstable"), result.row["detail"]
     assert result.row["dtype"] == "bfloat16"
     less_gather = result.xla_bytes - (result.xla_gather_bytes if batch > 1 else 0.0)

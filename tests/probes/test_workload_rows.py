@@ -12,7 +12,7 @@ import pytest
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import MEASUREMENTS
-from tasks.analysis.validation import Ceilings, cut, step_cost
+from tasks.analysis.validation import HostCeilings, cut, step_cost
 from tasks.analysis.workload_model import Architecture
 from tasks.discovery import discover
 from tasks.probes import workload_weights
@@ -33,7 +33,7 @@ ARCH = Architecture(
     max_context=512,
 )
 PLAN = ProbePlan(repetitions=3, warmup=1, budget_s=0.2)
-CEILINGS = Ceilings(bandwidth_bytes_per_s=1e10, flops_per_s=1e11)
+CEILINGS = HostCeilings(bandwidth_bytes_per_s=1e10, flops_per_s=1e11)
 
 
 def _rows() -> Rows:
