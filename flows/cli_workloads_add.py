@@ -102,7 +102,7 @@ def _fill_from_model(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     figures = ("flops_per_unit", "bytes_per_unit", "memory_footprint_bytes")
     if "model_preset" not in frame:
         return frame
-    derived_columns = (*figures, "weight_precision", "kv_precision", "unit")
+    derived_columns = (*figures, "weight_precision", "kv_precision", "layers", "unit")
     columns = [*frame.columns, *(c for c in derived_columns if c not in frame)]
     records: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]
     for position, values in enumerate(records):

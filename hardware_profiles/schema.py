@@ -194,6 +194,13 @@ class WorkloadRecord:
     model_preset: str | None = column(pa.string(), required=False, nullable=True)
     batch: int | None = column(pa.int64(), required=False, nullable=True, check=positive)
     context_tokens: int | None = column(pa.int64(), required=False, nullable=True, check=positive)
+    layers: int | None = column(
+        pa.int64(),
+        required=False,
+        nullable=True,
+        check=positive,
+        doc="decoder layers of the model, where known: decode pays the step overhead per layer",
+    )
     weight_precision: str | None = column(
         pa.string(),
         required=False,

@@ -133,8 +133,9 @@ def accuracy_section(sources: pd.DataFrame | None, backtest: Backtest | None) ->
             "runs; decode's compute efficiency too, across vendors), else the STREAM-based "
             "calibration. With a fitted efficiency comes the step overhead fitted alongside it "
             "(kernel launches, synchronisation, scheduling: per layer of a decode step, once "
-            "per prefill step), charged to workloads made from a model preset; a measured "
-            "efficiency already holds its own. ± is the spread (standard deviation of "
+            "per prefill step), charged to workloads made from a model (preset or "
+            "config.json); a measured efficiency already holds its own. ± is the spread "
+            "(standard deviation of "
             "the log): a measurement's CV, a fitted default's residuals, or the STREAM "
             "defaults' error on the published runs.",
             s["small"],

@@ -5,9 +5,10 @@ device spends flops/attainable + n·o/units seconds on a unit: the overhead is p
 device of the replica, and spread over the step's units (a batch of tokens in decode, the
 batch's prompt tokens in prefill). o is per layer in decode, per step in prefill.
 
-Only rows the workload model can take apart carry it: a row made from a model preset knows its
-layers, batch and context. A row typed in by hand (FLOPs and bytes per unit alone) is charged
-none, which flatters it.
+Only rows that say what a step is carry it: their layers (the ``layers`` column, which the
+workload model writes for a preset or an imported config.json; else the ``model_preset``'s), their
+batch and, for prefill, their prompt length, with figures per token. A row typed in by hand
+(FLOPs and bytes per unit alone) is charged none, which flatters it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from tasks.analysis.models.presets import PRESETS
 from tasks.analysis.predict import OVERHEAD_PER
+from tasks.analysis.workload_model import UNITS
 
 
 def overheads_per_unit(workloads: pd.DataFrame, batch_factor: float = 1.0) -> np.ndarray:
@@ -24,17 +26,28 @@ def overheads_per_unit(workloads: pd.DataFrame, batch_factor: float = 1.0) -> np
     in decode, 1 / (batch · prompt) in prefill), 0 where the row cannot say; at
     ``batch_factor`` times each row's batch."""
     n = len(workloads)
-    if "model_preset" not in workloads or n == 0:
+    if n == 0:
         return np.zeros(n)
-    layers = (
-        workloads["model_preset"]
-        .map(lambda name: PRESETS[name].layers if name in PRESETS else np.nan)
-        .to_numpy(dtype=float)
-    )
+    layers = _column(workloads, "layers")
+    if "model_preset" in workloads:
+        of_preset = (
+            workloads["model_preset"]
+            .map(lambda name: PRESETS[name].layers if name in PRESETS else np.nan)
+            .to_numpy(dtype=float)
+        )
+        layers = np.where(np.isnan(layers), of_preset, layers)
     batch = _column(workloads, "batch") * batch_factor
     context = _column(workloads, "context_tokens")
     phase = workloads["phase"].to_numpy(dtype=object)
-    per = np.array([OVERHEAD_PER.get(p, "") for p in phase], dtype=object)
+    model_units = np.array([UNITS.get(p) for p in phase], dtype=object)
+    units = workloads["unit"].to_numpy(dtype=object) if "unit" in workloads else model_units
+    per = np.array(
+        [
+            OVERHEAD_PER.get(p, "") if u == m else ""
+            for p, u, m in zip(phase, units, model_units, strict=True)
+        ],
+        dtype=object,
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         times = np.where(
             per == "layer", layers / batch, np.where(per == "step", 1 / (batch * context), 0.0)

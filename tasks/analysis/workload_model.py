@@ -98,6 +98,7 @@ class Estimate:
     """One workload's cost per unit, by component, and what it needs in memory."""
 
     model: str
+    layers: int
     phase: str
     unit: str
     batch: int
@@ -159,6 +160,7 @@ class Estimate:
             "model_preset": self.model,
             "batch": self.batch,
             "context_tokens": self.context,
+            "layers": self.layers,
             "weight_precision": self.weights,
             "kv_precision": self.kv,
         }
@@ -335,6 +337,7 @@ def estimate(
     per_unit = {name: Cost(c.flops / per, c.bytes / per) for name, c in components.items()}
     return Estimate(
         model=arch.name,
+        layers=arch.layers,
         phase=phase,
         unit=UNITS[phase],
         batch=batch,

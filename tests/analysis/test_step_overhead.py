@@ -54,6 +54,17 @@ def test_a_unit_pays_layers_over_batch_overheads_and_hand_typed_rows_none() -> N
     assert overheads_per_unit(rows) == pytest.approx([32 / 4, 0.0, 1 / 2000])
 
 
+def test_a_row_that_says_its_layers_pays_them_whatever_its_model_is_called() -> None:
+    # An imported config.json's name is no preset: its own layers count. A stated count wins
+    # over the preset's; a row in requests (not the model's tokens) cannot be split per layer.
+    imported = _workload("i", 10.0, 1.0, 1.0, 1.0, model_preset="my-model", batch=8, layers=24)
+    restated = _workload("r", 10.0, 1.0, 1.0, 1.0, model_preset="llama-2-7b", batch=4, layers=16)
+    per_request = _workload("q", 10.0, 1.0, 1.0, 1.0, unit="request", batch=4, layers=16)
+    rows = validate_frame(pd.DataFrame([imported, restated, per_request]), WORKLOADS, "w")
+    assert overheads_per_unit(rows) == pytest.approx([24 / 8, 16 / 4, 0.0])
+    assert overheads_per_unit(rows.drop(columns="model_preset")) == pytest.approx([3, 4, 0])
+
+
 def test_the_projection_charges_each_token_its_share_of_the_step_overhead() -> None:
     calibrated = calibrate(_catalog(), fitted=FIT)
     projection = project(_workloads(), _roadmap(BASE), calibrated, START, 12)

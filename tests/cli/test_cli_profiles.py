@@ -153,22 +153,21 @@ def test_context_beyond_the_model_is_a_warning(tmp_path: Path) -> None:
     assert "warning: context 16384 exceeds llama-2-7b's maximum of 4096 tokens" in result.stderr
 
 
+MISTRAL_CONFIG = {
+    "model_type": "mistral",
+    "hidden_size": 4096,
+    "intermediate_size": 14336,
+    "num_attention_heads": 32,
+    "num_hidden_layers": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 32768,
+    "max_position_embeddings": 32768,
+}
+
+
 def test_estimate_from_a_config_file(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
-    config.write_text(
-        json.dumps(
-            {
-                "model_type": "mistral",
-                "hidden_size": 4096,
-                "intermediate_size": 14336,
-                "num_attention_heads": 32,
-                "num_hidden_layers": 32,
-                "num_key_value_heads": 8,
-                "vocab_size": 32768,
-                "max_position_embeddings": 32768,
-            }
-        )
-    )
+    config.write_text(json.dumps(MISTRAL_CONFIG))
     result = memwall(["workloads", "estimate", "--config", str(config), "--json"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["parameters_total"] == 7_248_023_552
@@ -192,6 +191,25 @@ def test_add_creates_then_appends(tmp_path: Path) -> None:
     row = table.iloc[0]
     assert (row["weight_precision"], row["kv_precision"], row["unit"]) == ("fp8", "fp8", "token")
     assert row["demand_growth_per_year"] == 0.8
+    # Each row says its layers, which the step overhead is charged per.
+    assert list(table["layers"]) == [80, 32]
+
+
+def test_add_from_a_config_file_records_its_layers(tmp_path: Path) -> None:
+    config = tmp_path / "my-model" / "config.json"
+    config.parent.mkdir()
+    config.write_text(json.dumps({**MISTRAL_CONFIG, "num_hidden_layers": 24}))
+    target = tmp_path / "workloads.parquet"
+    result = memwall(
+        [
+            *("workloads", "add", "--owner", "ml", "--pool", "inference", "--demand", "5"),
+            *("--config", str(config), "--batch", "8", "--to", str(target)),
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    row = read_table(target, WORKLOADS).iloc[0]
+    assert (row["layers"], row["batch"], row["model_preset"]) == (24, 8, "my-model")
 
 
 def _existing(tmp_path: Path) -> tuple[Path, str]:
@@ -271,6 +289,7 @@ def test_import_fills_figures_from_presets(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     table = read_table(target, WORKLOADS).set_index("workload_id")
     assert table.loc["embed", "flops_per_unit"] == 2e9
+    assert table["layers"].fillna(0).to_dict() == {"chat": 80, "embed": 0}
     # 2·69.5e9 + 4·80·4096·64·128 ≈ 150e9 FLOPs per token, as the example workload has.
     assert table.loc["chat", "flops_per_unit"] == pytest.approx(150e9, rel=0.01)
     listed = memwall(["workloads", "list", "--workloads", str(target), "--json"], tmp_path)
@@ -305,6 +324,14 @@ def test_import_fills_figures_from_presets(tmp_path: Path) -> None:
         (
             lambda text: text.replace("team-b,edge,other,bf16", "team-b,edge,other,fp8"),
             "row 2, column 'precision': precision 'fp8' has no peak on nvidia-a100-80gb-sxm",
+        ),
+        (
+            lambda text: (
+                text.replace("bytes\n", "bytes,layers\n")
+                .replace(",,\n", ",,,\n")
+                .replace("4e9\n", "4e9,-2\n")
+            ),
+            "row 2, column 'layers': must be > 0, got -2",
         ),
     ],
 )
