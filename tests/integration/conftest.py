@@ -84,21 +84,33 @@ class Processes:
         self.running.clear()
 
 
+# The server answers 503 when SQLite is busy ("clients can retry on" it, says Prefect's own
+# handler) and Prefect's client retries 429/502/503 with backoff; the tests' raw calls do the
+# same, or a busy moment on a loaded CI machine fails a test that has nothing wrong with it.
+RETRYABLE = frozenset({429, 502, 503})
+RETRY_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
 @dataclass(frozen=True)
 class Server:
     api_url: str
     client_env: dict[str, str]
     log: Path
 
-    def get(self, path: str) -> Any:
-        response = httpx.get(f"{self.api_url}{path}", timeout=30)
+    def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
+        for delay_s in (*RETRY_DELAYS_S, None):
+            response = httpx.request(method, f"{self.api_url}{path}", json=body, timeout=30)
+            if response.status_code not in RETRYABLE or delay_s is None:
+                break
+            time.sleep(delay_s)
         response.raise_for_status()
         return response.json()
 
+    def get(self, path: str) -> Any:
+        return self._request("GET", path, None)
+
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        response = httpx.post(f"{self.api_url}{path}", json=body, timeout=30)
-        response.raise_for_status()
-        return response.json()
+        return self._request("POST", path, body)
 
 
 def _base_env(home: Path) -> dict[str, str]:
