@@ -22,8 +22,9 @@ from pypdf import PdfReader
 from benchmarks.analysis_scale import START, roadmap, workloads
 from hardware_profiles.catalog import builtin_catalog
 from reports.build import write_pdf
-from reports.content import AuditReport, findings
+from reports.content import AuditReport
 from tasks.analysis.calibration import calibrate
+from tasks.analysis.findings import gather
 from tasks.analysis.projection import project
 from tasks.analysis.ranking import rank
 
@@ -39,7 +40,7 @@ def build(n: int, folder: Path) -> tuple[float, Path]:
         run_id=f"benchmark-{n}",
         generated_at=dt.datetime.now(dt.UTC),
         host="benchmark",
-        findings=findings(projection, ranked, calibrated, catalog, plan),
+        findings=gather(projection, ranked, calibrated, catalog, plan),
         calibration_defaults={"bandwidth": 0.85, "flops": 0.70},
         sources={"Workloads": f"{n} synthetic workloads"},
     )

@@ -23,7 +23,7 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
-from reports.content import Findings
+from tasks.analysis.findings import Findings
 from tasks.analysis.ranking import records
 
 ARTIFACT_ROWS = 1000  # rows of the ranking table artifact; the PDF has them all

@@ -24,9 +24,9 @@ from flows.demand import demand_task
 from flows.finish import DeliverySettings, check_delivery, check_history_task, deliver, record
 from flows.progress import announce
 from hardware_profiles.parquet import write_table
-from hardware_profiles.schema import MEASUREMENTS, Accelerator
+from hardware_profiles.schema import MEASUREMENTS, Accelerator, Profiles
 from reports.build import write_pdf
-from reports.content import AuditReport, Findings, findings
+from reports.content import AuditReport
 from reports.fleet import drift_section
 from reports.story import headline
 from tasks.analysis.backtest import Backtest, load_backtest
@@ -35,9 +35,10 @@ from tasks.analysis.calibration import (
     DEFAULT_FLOPS_EFFICIENCY,
     calibrate,
 )
-from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS, Projection, project_profiles
+from tasks.analysis.findings import Findings, gather
+from tasks.analysis.horizon import DEFAULT_HORIZON_MONTHS
+from tasks.analysis.projection import Projection, project_profiles
 from tasks.analysis.ranking import Ranked, rank
-from tasks.analysis.whatif import load_scenarios, pick_scenario
 from tasks.discovery import discover
 from tasks.history import read_measurements
 from tasks.hostlock import probing
@@ -48,7 +49,7 @@ from tasks.probes.runner import (
     software_versions,
 )
 from tasks.probes.validation import validate_host
-from tasks.profiles import Profiles
+from tasks.profiles import load_scenarios, pick_scenario
 
 DEFAULT_OUT_DIR = "memwall-reports"
 
@@ -177,7 +178,7 @@ def analyse(
     calibrated = calibrate_task(profiles.catalog, measurements, defaults, backtest, history)
     projection = project_task(profiles, calibrated, start, months)
     ranked = rank_task(projection, profiles.catalog)
-    return findings(
+    return gather(
         projection,
         ranked,
         calibrated,

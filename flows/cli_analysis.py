@@ -115,16 +115,16 @@ def rank(
     from hardware_profiles.schema import MEASUREMENTS
     from reports.accuracy import row_likely
     from reports.cells import times
-    from reports.content import findings
     from reports.story import headline
     from reports.walls import wall_label
     from tasks.analysis.backtest import load_backtest
     from tasks.analysis.calibration import calibrate
+    from tasks.analysis.findings import gather
     from tasks.analysis.projection import project
     from tasks.analysis.ranking import rank as rank_projection
     from tasks.analysis.ranking import ranking_rows, records
     from tasks.analysis.replicas import missing_interconnect
-    from tasks.analysis.whatif import load_scenarios, pick_scenario
+    from tasks.profiles import load_scenarios, pick_scenario
 
     first = parse_month(start)
     _, profiles = pick_scenario(load_scenarios(workloads, roadmap, catalog), scenario)
@@ -147,7 +147,7 @@ def rank(
         catalog=profiles.catalog,
     )
     ranked = rank_projection(projection, catalog=profiles.catalog)
-    missing = missing_interconnect(profiles.catalog, projection.projector.fleet.models)
+    missing = missing_interconnect(profiles.catalog, projection.fleet.models)
     if missing:
         warn(
             f"no interconnect bandwidth in the catalog for {', '.join(missing)}: replicas on "
@@ -159,7 +159,7 @@ def rank(
     from rich.console import Console
     from rich.table import Table
 
-    found = findings(projection, ranked, calibrated, profiles.catalog, profiles.roadmap)
+    found = gather(projection, ranked, calibrated, profiles.catalog, profiles.roadmap)
     table = Table(title=headline(found), title_justify="left", show_lines=False)
     columns = (
         "#",

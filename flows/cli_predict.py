@@ -32,7 +32,8 @@ from hardware_profiles.errors import MemwallError
 
 if TYPE_CHECKING:
     from tasks.analysis.backtest import Backtest, Summary
-    from tasks.analysis.predict import Efficiency, Prediction
+    from tasks.analysis.efficiency import Efficiency
+    from tasks.analysis.predict import Prediction
 
 stdout = Console(highlight=False)
 
@@ -201,7 +202,7 @@ def summary_line(s: Summary) -> str:
 
 
 def backtest_json(result: Backtest) -> dict[str, Any]:
-    from tasks.analysis.predict import OVERHEAD_PER
+    from tasks.analysis.step_overhead import OVERHEAD_PER
 
     return {
         "runs": result.runs.to_dict("records"),
@@ -268,7 +269,7 @@ def backtest(
 def print_backtest(result: Backtest, out: Console) -> None:
     """The backtest as ``memwall backtest`` and ``benchmarks/backtest.py`` print it."""
 
-    from tasks.analysis.predict import OVERHEAD_PER
+    from tasks.analysis.step_overhead import OVERHEAD_PER
 
     def say(line: str) -> None:
         out.print(line, markup=False, soft_wrap=True)

@@ -148,7 +148,7 @@ def _fill_from_model(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 def _start_month(value: str) -> dt.date:
     """``YYYY-MM`` as the first day of that month, from this month to the longest horizon."""
-    from tasks.analysis.projection import MAX_HORIZON_MONTHS, horizon_months
+    from tasks.analysis.horizon import MAX_HORIZON_MONTHS, horizon_months
 
     match = re.fullmatch(r"(\d{4})-(\d{2})", value.strip())
     if not match or not 1 <= int(match.group(2)) <= 12:

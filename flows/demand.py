@@ -19,9 +19,9 @@ from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 
 from flows.progress import announce
+from hardware_profiles.schema import Profiles
 from tasks.demand import demand_or_file
 from tasks.history import record_demand
-from tasks.profiles import Profiles
 
 
 @task(cache_policy=NO_CACHE)

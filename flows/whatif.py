@@ -17,6 +17,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from flows.artifacts import whatif_markdown, whatif_table_rows
 from hardware_profiles.parquet import read_table
 from hardware_profiles.provenance import bought_in_window, named_models, unconfirmed_models
+from hardware_profiles.roadmaps import baseline_name
 from hardware_profiles.schema import MEASUREMENTS
 from reports.whatif import WhatIfReport, headline, write_whatif_pdf
 from tasks.analysis.backtest import load_backtest
@@ -25,8 +26,9 @@ from tasks.analysis.calibration import (
     DEFAULT_FLOPS_EFFICIENCY,
     calibrate,
 )
-from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS
-from tasks.analysis.whatif import baseline_name, compare, load_scenarios
+from tasks.analysis.horizon import DEFAULT_HORIZON_MONTHS
+from tasks.analysis.whatif import compare
+from tasks.profiles import load_scenarios
 
 DEFAULT_OUT_DIR = "memwall-reports"
 

@@ -89,3 +89,9 @@ def fleet_by_month(roadmap: pd.DataFrame, start: dt.date, months: int) -> pd.Dat
     return pd.DataFrame(
         rows, columns=["pool", "month", "accelerator_id", "count", "delta", "spend_usd"]
     )
+
+
+def baseline_name(names: list[str]) -> str:
+    """The plan the others are compared with: the shared rows alone (``baseline``), or the
+    first scenario when every row belongs to a named one."""
+    return BASELINE if BASELINE in names else names[0]

@@ -367,3 +367,15 @@ class DemandHistoryRecord:
 
 
 DEMAND_HISTORY: Final = Table("demand history", DemandHistoryRecord)
+
+
+@dataclass(frozen=True)
+class Profiles:
+    """Validated workloads, roadmap and catalog, with where each came from (for messages)."""
+
+    workloads: pd.DataFrame
+    roadmap: pd.DataFrame
+    catalog: pd.DataFrame
+    workloads_source: str
+    roadmap_source: str
+    catalog_source: str

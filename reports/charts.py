@@ -17,6 +17,7 @@ from reportlab.lib import colors
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
 from reports.styles import ACCENT, FONT, INK, MUTED, RULE
+from tasks.analysis.findings import Ceiling, Event, Point, Series
 
 PALETTE = (
     colors.HexColor("#1f77b4"),
@@ -98,21 +99,6 @@ def _frame(
     drawing.add(_text(left, bottom + y.length + 5, y_title, 7.5))
 
 
-@dataclass(frozen=True)
-class Ceiling:
-    name: str
-    bandwidth_bytes_per_s: float
-    flops_per_s: float
-
-
-@dataclass(frozen=True)
-class Point:
-    label: str
-    intensity: float
-    flops_per_s: float
-    highlight: bool
-
-
 def roofline_chart(
     ceilings: Sequence[Ceiling], points: Sequence[Point], width: float, height: float = 250
 ) -> Chart:
@@ -154,22 +140,6 @@ def roofline_chart(
         if point.highlight:
             drawing.add(_text(px + 3.5, py + 2, point.label, 6.5, fill=ACCENT))
     return drawing
-
-
-@dataclass(frozen=True)
-class Series:
-    """A workload's headroom per month, with its P10 and P90 where the band is known."""
-
-    label: str
-    values: Sequence[float]
-    low: Sequence[float] | None = None
-    high: Sequence[float] | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    month: int
-    label: str
 
 
 def headroom_chart(

@@ -26,7 +26,7 @@ from reportlab.platypus import (
 from reports.accuracy import accuracy_section, row_likely
 from reports.cells import WIDTH, data_table, intensity, month, percent, text, times
 from reports.charts import fit, headroom_chart, roofline_chart
-from reports.content import AuditReport, Findings
+from reports.content import AuditReport
 from reports.detail import _detail_page
 from reports.devices import _measured_vs_spec
 from reports.precision import precision_section, status_note
@@ -34,6 +34,7 @@ from reports.styles import key_style, stylesheet, table_style
 from reports.timeline import wall_timeline
 from reports.validation import validation_section
 from reports.walls import first_page, method_lines, wall_label
+from tasks.analysis.findings import Findings
 from tasks.analysis.precision_changes import PRECISION_CHANGES
 from tasks.analysis.ranking import records
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from reportlab.graphics.shapes import Rect
 from reportlab.lib import colors
 
 from reports.charts import Chart, _text, fit
 from reports.styles import INK, MUTED, RULE
+from tasks.analysis.findings import TimelineRow
 from tasks.analysis.walls import FINE, NO_DEMAND, NOT_SERVED, PAST_WALL, TIGHT, WALLS
 
 STATE_COLOURS = {
@@ -34,13 +34,6 @@ STATE_NAMES = {
     NO_DEMAND: "not started",
 }
 WALL_MARKS = {"bandwidth": "bw", "capacity": "cap", "latency": "lat", "compute": "cmp"}
-
-
-@dataclass(frozen=True)
-class TimelineRow:
-    label: str
-    states: Sequence[int]
-    walls: Sequence[int]  # index into WALLS per month, -1 where none
 
 
 def wall_timeline(

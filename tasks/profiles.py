@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 from pathlib import Path
-
-import pandas as pd
 
 from hardware_profiles import examples
 from hardware_profiles.catalog import BUILTIN_SOURCE, load_catalog, require_known
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.fleet import negative_fleet_row
 from hardware_profiles.parquet import read_table
-from hardware_profiles.schema import ROADMAP, WORKLOADS
+from hardware_profiles.roadmaps import baseline_name, split_scenarios
+from hardware_profiles.schema import ROADMAP, WORKLOADS, Profiles
 from tasks.analysis.models import examples as workload_examples
-
-
-@dataclass(frozen=True)
-class Profiles:
-    """Validated workloads, roadmap and catalog, with where each came from (for messages)."""
-
-    workloads: pd.DataFrame
-    roadmap: pd.DataFrame
-    catalog: pd.DataFrame
-    workloads_source: str
-    roadmap_source: str
-    catalog_source: str
 
 
 def read_profiles(
@@ -35,7 +22,7 @@ def read_profiles(
 ) -> Profiles:
     """Each table validated on its own (the built-in examples where no path is given), not
     yet checked against the others: a roadmap with scenarios is checked once per scenario
-    (``tasks.analysis.whatif.load_scenarios``)."""
+    (:func:`load_scenarios`)."""
     catalog_frame = load_catalog(catalog)
     workloads_frame = (
         workload_examples.example_workloads()
@@ -92,3 +79,42 @@ def check_consistent(profiles: Profiles) -> None:
             row=position + 1,
             column="pool",
         )
+
+
+def load_scenarios(
+    workloads: str | Path | None,
+    roadmap: str | Path | None,
+    catalog: str | Path | None,
+) -> dict[str, Profiles]:
+    """Each scenario's profiles, checked on their own: a retirement in one plan must not be
+    charged against a purchase in another."""
+    whole = read_profiles(workloads, roadmap, catalog)
+    if roadmap is None:
+        # The built-in what-if plans: the example roadmap as the baseline, plus two purchases.
+        whole = dataclasses.replace(whole, roadmap=examples.example_scenarios())
+    split = split_scenarios(whole.roadmap)
+    result = {}
+    for name, rows in split.items():
+        source = whole.roadmap_source
+        profiles = dataclasses.replace(
+            whole,
+            roadmap=rows,
+            roadmap_source=source if len(split) == 1 else f"{source} (scenario {name!r})",
+        )
+        check_consistent(profiles)
+        result[name] = profiles
+    return result
+
+
+def pick_scenario(scenarios: dict[str, Profiles], name: str | None) -> tuple[str, Profiles]:
+    """The scenario ``name``, or the baseline when no name is given."""
+    names = list(scenarios)
+    chosen = baseline_name(names) if name is None else name
+    if chosen not in scenarios:
+        source = next(iter(scenarios.values())).roadmap_source
+        raise ProfileError(
+            source,
+            f"has no scenario {chosen!r}; its scenarios are {', '.join(names)}",
+            column="scenario",
+        )
+    return chosen, scenarios[chosen]

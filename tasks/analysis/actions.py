@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.analysis.projection import NEVER
+from tasks.analysis.horizon import NEVER
 
 # What each kind of mitigation costs, where it costs no hardware.
 _NO_PURCHASE = {

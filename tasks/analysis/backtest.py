@@ -35,9 +35,9 @@ import pandas as pd
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.published_runs import builtin_published_runs, read_published_runs
 from tasks.analysis.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
-from tasks.analysis.efficiency import FittedDefaults
+from tasks.analysis.efficiency import NO_OVERHEAD, Efficiency, FittedDefaults
 from tasks.analysis.models.presets import PRESETS
-from tasks.analysis.predict import NO_OVERHEAD, Efficiency, Prediction, predict
+from tasks.analysis.predict import Prediction, predict
 from tasks.analysis.published_fit import fit
 from tasks.analysis.workload_model import Architecture, Estimate, estimate
 

@@ -1,5 +1,11 @@
 """What the projection reads: the fleet's calibrated ceilings per phase and the workloads'
-figures, as arrays; mitigations are variants of the figures over the same ceilings."""
+figures, as arrays; mitigations are variants of the figures over the same ceilings.
+
+For one accelerator model h at precision p with calibrated bandwidth BW_h and FLOP/s F_h,p, a
+workload of arithmetic intensity AI attains min(F, AI·BW): bound by :data:`MEMORY` where the
+bandwidth term is the smaller, by :data:`COMPUTE` otherwise. A pool holds several models, so
+the pool's attainable rate is the count-weighted sum of each model's
+(:mod:`tasks.analysis.projection`), and its compute utilisation is that sum over its peak."""
 
 from __future__ import annotations
 
@@ -11,10 +17,11 @@ import pandas as pd
 
 from hardware_profiles.schema import PEAK_PRECISIONS
 from tasks.analysis.efficiency import PHASE_CEILINGS
-from tasks.analysis.step_overhead import overheads_per_unit
 
 T = TypeVar("T")
 
+MEMORY = "memory"
+COMPUTE = "compute"
 # The phases the ceilings are kept for, in the order of Ceilings' first axis.
 PHASE_ORDER = (*PHASE_CEILINGS, "other")
 # Where each workload's FLOPs run: the peak of its compute precision, on its own units only.
@@ -78,36 +85,3 @@ class Ceilings:
             np.stack(flops_spread),
             np.nan_to_num(np.stack(overhead)),
         )
-
-
-@dataclass(frozen=True)
-class Figures:
-    """A workload table's figures as the projection reads them; mitigations are variants.
-    ``overheads_per_unit``: how many times a unit pays its phase's step overhead
-    (:mod:`tasks.analysis.step_overhead`)."""
-
-    flops_per_unit: np.ndarray
-    bytes_per_unit: np.ndarray
-    precision: np.ndarray
-    overheads_per_unit: np.ndarray
-
-    @staticmethod
-    def of(workloads: pd.DataFrame) -> Figures:
-        return Figures(
-            workloads["flops_per_unit"].to_numpy(dtype=float),
-            workloads["bytes_per_unit"].to_numpy(dtype=float),
-            workloads["precision"].to_numpy(dtype=object),
-            overheads_per_unit(workloads),
-        )
-
-    def take(self, rows: np.ndarray) -> Figures:
-        return Figures(
-            self.flops_per_unit[rows],
-            self.bytes_per_unit[rows],
-            self.precision[rows],
-            self.overheads_per_unit[rows],
-        )
-
-    @property
-    def intensity(self) -> np.ndarray:
-        return np.asarray(self.flops_per_unit / self.bytes_per_unit)

@@ -31,13 +31,35 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from tasks.analysis.predict import NO_OVERHEAD, OVERHEAD_PER, Efficiency, Overhead
+from tasks.analysis.step_overhead import OVERHEAD_PER
 
 PHASE_CEILINGS: Final = ("decode", "prefill", "training")
 # The ceiling each workload probe and each fitted default speaks for.
 WORKLOAD_PROBES: Final = {"workload-decode": "decode", "workload-prefill": "prefill"}
 FITTED_CEILING: Final = {"decode": "bandwidth", "prefill": "flops"}
 _USABLE: Final = ("ok", "unstable")
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """A fraction of a spec ceiling a workload reaches, where that figure came from, and its
+    spread: the standard deviation of its natural log (0.1 is about ±10 %)."""
+
+    value: float
+    source: str
+    spread: float
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """Seconds a step costs beyond its bytes and FLOPs (per layer in decode, per step in
+    prefill: :mod:`tasks.analysis.step_overhead`), and where that figure came from."""
+
+    seconds: float
+    source: str
+
+
+NO_OVERHEAD: Final = Overhead(0.0, "none")
 # Source of a phase's compute efficiency where STREAM's per-precision figures stand.
 PER_PRECISION: Final = "per precision: matmul measured or default"
 

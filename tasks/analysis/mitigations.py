@@ -3,9 +3,9 @@ variant of the workload (fewer bytes per unit, another precision's peak, another
 hardware), keeping its share of the pool, its demand and every other workload unchanged.
 
 How a mitigation changes a workload's figures: rows made from a model preset are re-derived by
-the workload model, exactly; other rows are scaled from the row alone (precision_changes,
-:func:`batch_figures`), an approximation the report states. A mitigation that does not apply
-says why (``reason``), e.g. "nvidia-a100-80gb-sxm: no fp8 units".
+the workload model, exactly; other rows are scaled from the row alone
+(:mod:`tasks.analysis.precision_changes`), an approximation the report states. A mitigation
+that does not apply says why (``reason``), e.g. "nvidia-a100-80gb-sxm: no fp8 units".
 """
 
 from __future__ import annotations
@@ -16,14 +16,9 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.schema import PEAK_PRECISIONS
-from tasks.analysis.ceilings import Figures
-from tasks.analysis.precision_changes import (
-    PRECISION_CHANGES,
-    decode_split,
-    modelled_figures,
-    precision_variant,
-)
-from tasks.analysis.projection import NEVER, Projection, Projector
+from tasks.analysis.horizon import NEVER
+from tasks.analysis.precision_changes import PRECISION_CHANGES, batch_figures, precision_variant
+from tasks.analysis.projection import Projection, Projector
 
 BATCH_FACTORS = (2, 4)
 
@@ -34,29 +29,9 @@ class Mitigation:
     label: str
 
 
-def batch_figures(
-    figures: Figures, workloads: pd.DataFrame, factor: int
-) -> tuple[Figures, np.ndarray]:
-    """Decode at ``factor`` times the batch, and where that applies. Modelled rows are
-    re-derived; for the rest the weights' share of bytes per token is divided by the factor
-    and the KV cache per token kept (rows that cannot be split do not apply)."""
-    weights, kv = decode_split(workloads)
-    approximate = kv + weights / factor
-    flops, nbytes = modelled_figures(workloads, batch_factor=factor)
-    decode = (workloads["phase"] == "decode").to_numpy()
-    nbytes = np.where(decode & ~np.isnan(nbytes), nbytes, approximate)
-    flops = np.where(decode & ~np.isnan(flops), flops, figures.flops_per_unit)
-    applicable = ~np.isnan(nbytes)
-    overheads = np.where(
-        applicable, figures.overheads_per_unit / factor, figures.overheads_per_unit
-    )
-    variant = Figures(flops, np.where(applicable, nbytes, 1.0), figures.precision, overheads)
-    return variant, applicable
-
-
 def catalogue(projection: Projection) -> list[Mitigation]:
     """Every mitigation tried, in the order that breaks ties (the simplest change first)."""
-    pools = projection.projector.fleet.pools
+    pools = projection.fleet.pools
     return [
         *(Mitigation(c.key, c.label) for c in PRECISION_CHANGES),
         *(Mitigation(f"batch:x{k}", f"batch x{k}") for k in BATCH_FACTORS),
@@ -80,7 +55,7 @@ def missing_units(projector: Projector, precision: str, counts: np.ndarray) -> n
         if lacking and having:
             reason += f" ({', '.join(having)} {'has' if len(having) == 1 else 'have'} them)"
         reasons.append(reason)
-    return np.asarray(reasons, dtype=object)[projector.pool_index]
+    return np.asarray(np.asarray(reasons, dtype=object)[projector.placement.pool_index])
 
 
 def _starve_of(
@@ -97,15 +72,15 @@ def _starve_of(
     counts = projector.fleet.counts
     if mitigation.key in changes:
         variant, applicable, reason = precision_variant(
-            figures, projector.served_workloads, changes[mitigation.key]
+            figures, projection.served_workloads, changes[mitigation.key]
         )
     elif kind == "batch":
-        variant, applicable = batch_figures(figures, projector.served_workloads, int(arg[1:]))
+        variant, applicable = batch_figures(figures, projection.served_workloads, int(arg[1:]))
         reason[~applicable] = "decode rows only, whose weights and KV cache can be told apart"
     else:
         target = projector.fleet.pools.index(arg)
-        pool_counts = projector.counts_on_pool_hardware(target)
-        variant, applicable = figures, projector.pool_index != target
+        pool_counts = projector.fleet.on_pool_mix(target)
+        variant, applicable = figures, projector.placement.pool_index != target
         reason[~applicable] = "already there"
         if pool_counts is None:
             reason[applicable] = f"pool {arg!r} is empty in some month of the horizon"
@@ -135,7 +110,7 @@ def mitigate(projection: Projection) -> pd.DataFrame:
     months_gained (NaN where inapplicable)."""
     baseline = projection.outcome.starve_index
     n_months = len(projection.months)
-    ids = projection.projector.workloads["workload_id"].to_numpy()
+    ids = projection.workloads["workload_id"].to_numpy()
     frames = []
     for mitigation in catalogue(projection):
         starve, applicable, reason = _starve_of(projection, mitigation)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
-from tasks.analysis.ceilings import Figures
+from tasks.analysis.figures import Figures
 from tasks.analysis.models.presets import estimate_workload
 from tasks.analysis.number_formats import BYTES_PER_ELEMENT
 
@@ -221,3 +221,23 @@ def precision_variant(
         figures.overheads_per_unit,
     )
     return variant, narrower, reason
+
+
+def batch_figures(
+    figures: Figures, workloads: pd.DataFrame, factor: int
+) -> tuple[Figures, np.ndarray]:
+    """Decode at ``factor`` times the batch, and where that applies. Modelled rows are
+    re-derived; for the rest the weights' share of bytes per token is divided by the factor
+    and the KV cache per token kept (rows that cannot be split do not apply)."""
+    weights, kv = decode_split(workloads)
+    approximate = kv + weights / factor
+    flops, nbytes = modelled_figures(workloads, batch_factor=factor)
+    decode = (workloads["phase"] == "decode").to_numpy()
+    nbytes = np.where(decode & ~np.isnan(nbytes), nbytes, approximate)
+    flops = np.where(decode & ~np.isnan(flops), flops, figures.flops_per_unit)
+    applicable = ~np.isnan(nbytes)
+    overheads = np.where(
+        applicable, figures.overheads_per_unit / factor, figures.overheads_per_unit
+    )
+    variant = Figures(flops, np.where(applicable, nbytes, 1.0), figures.precision, overheads)
+    return variant, applicable

@@ -25,9 +25,10 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from tasks.analysis.ceilings import Figures
+from tasks.analysis.figures import Figures
+from tasks.analysis.horizon import NEVER
 from tasks.analysis.precision_changes import PRECISION_CHANGES, precision_variant
-from tasks.analysis.projection import NEVER, Projection, Projector
+from tasks.analysis.projection import Projection, Projector
 
 # A memory-bound workload whose headroom falls below this in some month is close enough to
 # the wall to ask what it would need; starving ones (below 1) always are.
@@ -63,21 +64,15 @@ class _Option:
     compute: str | None = None  # the compute precision it moves to, whose units it needs
 
 
-def _options(view: Projector) -> list[_Option]:
-    """Today's precisions, then each precision change, with where each applies."""
+def _options(view: Projector, served: pd.DataFrame) -> list[_Option]:
+    """Today's precisions, then each precision change, with where each applies (``served``:
+    the view's workloads at the batch they are served at)."""
     figures = view.baseline_figures
     options = [_Option(AS_IS, "as is", figures, np.ones(len(figures.precision), dtype=bool))]
     for change in PRECISION_CHANGES:
-        variant, applies, _ = precision_variant(figures, view.served_workloads, change)
+        variant, applies, _ = precision_variant(figures, served, change)
         options.append(_Option(change.key, change.label, variant, applies, change.compute))
     return options
-
-
-def _model_counts(projector: Projector, model: int) -> np.ndarray:
-    """Counts (pools, models, months) with every pool's devices, each month, all ``model``."""
-    counts = np.zeros_like(projector.fleet.counts)
-    counts[:, model, :] = projector.fleet.pool_total()
-    return counts
 
 
 def precision_needs(projection: Projection, rows: np.ndarray) -> pd.DataFrame:
@@ -93,18 +88,19 @@ def precision_needs(projection: Projection, rows: np.ndarray) -> pd.DataFrame:
     if rows.size == 0:
         return pd.DataFrame({c: [] for c in NEED_COLUMNS})
     view = projector.restricted(rows)
-    options = _options(view)
+    options = _options(view, projection.served_workloads.iloc[rows])
+    ids = projection.workloads["workload_id"].to_numpy()[rows]
     keys = np.array([o.key for o in options], dtype=object)
     labels = np.array([o.label for o in options], dtype=object)
     nbytes = np.stack([o.figures.bytes_per_unit for o in options])  # (options, rows)
-    held = projector.fleet.counts[view.pool_index] > 0  # (rows, models, months)
-    months = np.array([*projector.months, None], dtype=object)  # NEVER (-1) picks None
+    held = projector.fleet.counts[view.placement.pool_index] > 0  # (rows, models, months)
+    months = np.array([*projection.months, None], dtype=object)  # NEVER (-1) picks None
     frames = []
     for m, model in enumerate(projector.fleet.models):
         on = np.flatnonzero(held[:, m, :].any(axis=1))
         if on.size == 0:
             continue
-        counts = _model_counts(projector, m)
+        counts = projection.fleet.all_of(m)
         outcomes = [view.evaluate(o.figures, counts) for o in options]
         suffices = np.stack(
             [
@@ -129,7 +125,7 @@ def precision_needs(projection: Projection, rows: np.ndarray) -> pd.DataFrame:
         frames.append(
             pd.DataFrame(
                 {
-                    "workload_id": view.workloads["workload_id"].to_numpy()[on],
+                    "workload_id": ids[on],
                     "accelerator_id": model,
                     "first_month": months[held[on, m, :].argmax(axis=1)],
                     "starve_month": months[outcomes[0].starve_index[on]],

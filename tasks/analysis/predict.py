@@ -37,7 +37,10 @@ import pandas as pd
 
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.schema import PEAK_PRECISIONS, peak_column
-from tasks.analysis.roofline import COMPUTE, MEMORY
+from tasks.analysis.ceilings import COMPUTE, MEMORY
+from tasks.analysis.efficiency import NO_OVERHEAD, Efficiency, Overhead
+from tasks.analysis.step_model import ALLREDUCES_PER_LAYER, ring_allreduce_s
+from tasks.analysis.step_overhead import OVERHEAD_PER
 from tasks.analysis.workload_model import Architecture, Estimate, bytes_per_element
 
 # Share of memory a model may fill (the workload model's own default, restated for the note).
@@ -46,30 +49,6 @@ _USABLE_MEMORY: Final = 0.9
 
 class PredictionError(MemwallError):
     """A prediction asked for on hardware that cannot run it as described."""
-
-
-@dataclass(frozen=True)
-class Efficiency:
-    """A fraction of a spec ceiling a workload reaches, where that figure came from, and its
-    spread: the standard deviation of its natural log (0.1 is about ±10 %)."""
-
-    value: float
-    source: str
-    spread: float
-
-
-@dataclass(frozen=True)
-class Overhead:
-    """Seconds a step costs beyond its bytes and FLOPs (per layer in decode, per step in
-    prefill; see the module docstring), and where that figure came from."""
-
-    seconds: float
-    source: str
-
-
-NO_OVERHEAD: Final = Overhead(0.0, "none")
-# What a phase's overhead is counted per: a layer of a step, or a step.
-OVERHEAD_PER: Final = {"decode": "layer", "prefill": "step"}
 
 
 def overhead_s(phase: str, layers: float, overhead: Overhead) -> float:
@@ -143,8 +122,8 @@ def communication_time_s(
         return 0.0
     passes = 2.0 if estimate.phase == "training" else 1.0
     buffer = step_tokens(estimate) * arch.hidden * bytes_per_element(estimate.activations)
-    per_all_reduce = 2.0 * (devices - 1) / devices * buffer / link_bytes_per_s
-    return 2.0 * arch.layers * passes * per_all_reduce
+    calls = ALLREDUCES_PER_LAYER * arch.layers * passes
+    return calls * ring_allreduce_s(buffer, devices, link_bytes_per_s)
 
 
 def _number(row: Mapping[str, Any], key: str) -> float | None:

@@ -2,31 +2,24 @@
 
 Everything is a numpy array of shape (workloads, months): 100,000 workloads over 18 months is
 1.8 million cells, a few dense operations, no Python loop per workload. A pool's fleet is a
-(pools, models, months) array of counts, so a pool's rate for every workload in it is one
-matrix product of the per-device rates (workloads x models) with its counts (models x months).
+(pools, models, months) array of counts (:mod:`tasks.analysis.horizon`), so a pool's rate for
+every workload in it is one matrix product of the per-device rates (workloads x models) with
+its counts (models x months).
 
-Month t is the start month plus t; a roadmap change counts from the month containing its
-effective date (changes before the start are part of the fleet at t = 0); demand at t is
-D0·(1+g)^(t/12). A workload starves in the first month its headroom drops below 1 while it is
-memory-bound; a shortfall while compute-bound is reported apart, as more bandwidth would not
-fix it.
+Demand at t is D0·(1+g)^(t/12) from the workload's start (:mod:`tasks.analysis.placement`). A
+workload starves in the first month its headroom drops below 1 while it is memory-bound; a
+shortfall while compute-bound is reported apart, as more bandwidth would not fix it. A
+workload whose pool holds no hardware in a month is not served then (headroom NaN: no supply
+figure, so neither starvation nor shortfall).
 
-Pools and workloads that start later: a workload whose pool holds no hardware in a month is not
-served then (headroom NaN: no supply figure, so neither starvation nor shortfall); its
-``served_from`` is the first month its pool holds any, NEVER when none in the horizon (reported
-as unserved). A workload with a ``start_month`` has no demand before it (headroom +inf) and its
-``demand_units_per_s`` is the demand at that month: D(t) = D0·(1+g)^((t-s)/12) for t >= s, where
-s = max(0, start month index); a start after the horizon is an error.
-
-The batch a workload is served at: with the catalog (memory sizes), a decode or prefill
-workload whose latency target (``tpot_slo_s`` / ``ttft_slo_s``) caps its largest batch on its
-replica (``max_batch``, 1 <= max_batch < batch) has its supply evaluated at max_batch, not at
-its own batch: fewer sequences share each read of the weights, so each unit costs more bytes
-(:mod:`tasks.analysis.served_batch` re-derives the figures as the batch mitigation does).
-``Projector.served_batch`` holds that batch (NaN: served at its own), ``served_workloads`` the
-table at it (what the mitigations re-derive from; the walls read the workload's own batch).
-Where batch 1 already
-misses the target (max_batch 0, a latency wall) the figures are kept and the wall reports it.
+:func:`project` is the recipe: the fleet month by month, its ceilings, each workload's
+placement, how it is served (:mod:`tasks.analysis.serving`: its replica and the batch its
+latency target allows, sized once, with the catalog's memory sizes), then the
+:class:`Projector`, which only evaluates figures over that setting: the baseline, then each
+mitigation's variant. A workload whose target caps its batch on its replica has its supply
+evaluated at that batch, not at its own: fewer sequences share each read of the weights, so
+each unit costs more bytes. Where batch 1 already misses the target (a latency wall) the
+figures are kept and the wall reports it.
 """
 
 from __future__ import annotations
@@ -38,69 +31,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hardware_profiles.errors import MemwallError, ProfileError
-from tasks.analysis.ceilings import PEAK_INDEX, PHASE_ORDER, Ceilings, Figures, lookup
-from tasks.analysis.roofline import COMPUTE, MEMORY, pool_shares
-from tasks.profiles import Profiles
-
-DEFAULT_HORIZON_MONTHS = 18
-MAX_HORIZON_MONTHS = 120
-NEVER = -1
-
-
-class HorizonError(MemwallError):
-    """A projection horizon outside what memwall projects."""
-
-
-def month_index(start: dt.date, day: dt.date) -> int:
-    return (day.year - start.year) * 12 + (day.month - start.month)
-
-
-def horizon_months(start: dt.date, months: int) -> list[dt.date]:
-    """The first day of each month of the horizon, the start month first."""
-    if not 1 <= months <= MAX_HORIZON_MONTHS:
-        raise HorizonError(
-            f"a horizon of {months} months is out of range; valid: 1 to {MAX_HORIZON_MONTHS}"
-        )
-    first = start.year * 12 + start.month - 1
-    return [dt.date((first + t) // 12, (first + t) % 12 + 1, 1) for t in range(months)]
-
-
-@dataclass(frozen=True)
-class FleetArray:
-    """Accelerators per pool, model and month: counts[pool, model, month]."""
-
-    pools: list[str]
-    models: list[str]
-    counts: np.ndarray
-
-    def pool_total(self) -> np.ndarray:
-        """Devices per pool and month, (pools, months)."""
-        return np.asarray(self.counts.sum(axis=1))
-
-
-def fleet_by_month(roadmap: pd.DataFrame, months: list[dt.date]) -> FleetArray:
-    """The running sum of the roadmap's count deltas at every month of the horizon."""
-    pools = sorted(set(roadmap["pool"].astype(str)))
-    models = sorted(set(roadmap["accelerator_id"].astype(str)))
-    pool_of = {p: i for i, p in enumerate(pools)}
-    model_of = {m: i for i, m in enumerate(models)}
-    start = months[0]
-    when = np.array([month_index(start, d) for d in roadmap["effective_date"]], dtype=np.int64)
-    keep = when < len(months)
-    deltas = np.zeros((len(pools), len(models), len(months)))
-    np.add.at(
-        deltas,
-        (
-            np.array([pool_of[p] for p in roadmap["pool"].astype(str)], dtype=np.int64)[keep],
-            np.array([model_of[m] for m in roadmap["accelerator_id"].astype(str)], dtype=np.int64)[
-                keep
-            ],
-            np.clip(when, 0, None)[keep],
-        ),
-        roadmap["count_delta"].to_numpy(dtype=float)[keep],
-    )
-    return FleetArray(pools, models, np.cumsum(deltas, axis=2))
+from hardware_profiles.schema import Profiles
+from tasks.analysis.ceilings import COMPUTE, MEMORY, PEAK_INDEX, Ceilings, lookup
+from tasks.analysis.figures import Figures
+from tasks.analysis.horizon import (
+    DEFAULT_HORIZON_MONTHS,
+    NEVER,
+    Fleet,
+    first_month,
+    fleet_by_month,
+    horizon_months,
+)
+from tasks.analysis.placement import Placement, place, pool_shares
+from tasks.analysis.serving import Serving, serve
 
 
 @dataclass(frozen=True)
@@ -117,170 +60,64 @@ class Outcome:
     @property
     def starve_index(self) -> np.ndarray:
         """First month with headroom < 1 while memory-bound, NEVER (-1) where none."""
-        return _first(self.supported[:, None] & (self.headroom < 1) & self.memory_bound)
+        return first_month(self.supported[:, None] & (self.headroom < 1) & self.memory_bound)
 
     @property
     def shortfall_index(self) -> np.ndarray:
         """First month with headroom < 1 while compute-bound: reported, not starvation."""
-        return _first(self.supported[:, None] & (self.headroom < 1) & ~self.memory_bound)
-
-
-def _first(mask: np.ndarray) -> np.ndarray:
-    hit = mask.any(axis=1)
-    return np.where(hit, mask.argmax(axis=1), NEVER)
+        return first_month(self.supported[:, None] & (self.headroom < 1) & ~self.memory_bound)
 
 
 class Projector:
-    """The fleet, ceilings, shares and demand of one roadmap, ready to evaluate variants of
-    the workloads (the baseline, then each mitigation) without redoing the joins."""
+    """Evaluates variants of the workloads' figures (the baseline, then each mitigation) over
+    one setting: the fleet, its ceilings, each workload's placement and the devices of its
+    replica (which pay each step's overhead). A workload's ``share`` of its pool is fixed by
+    the baseline (:func:`share_of_pools`); until then it is 1."""
 
     def __init__(
         self,
-        workloads: pd.DataFrame,
-        roadmap: pd.DataFrame,
-        calibrated: pd.DataFrame,
-        start: dt.date,
-        months: int = DEFAULT_HORIZON_MONTHS,
-        *,
-        workloads_source: str = "workloads",
-        roadmap_source: str = "roadmap",
-        catalog: pd.DataFrame | None = None,
+        fleet: Fleet,
+        ceilings: Ceilings,
+        placement: Placement,
+        baseline_figures: Figures,
+        replica_devices: np.ndarray,
+        share: np.ndarray | None = None,
     ) -> None:
-        self.months = horizon_months(start, months)
-        self.workloads = workloads
-        self.workloads_source = workloads_source
-        self.calibrated = calibrated
-        self.fleet = fleet_by_month(roadmap, self.months)
-        self.ceilings = Ceilings.of(calibrated, self.fleet.models)
-        pool_of = {p: i for i, p in enumerate(self.fleet.pools)}
-        pool_names = workloads["pool"].astype(str)
-        unknown = ~pool_names.isin(list(pool_of))
-        if unknown.any():
-            row = int(unknown.to_numpy().argmax())
-            raise ProfileError(
-                workloads_source,
-                f"pool {pool_names.iloc[row]!r} has no hardware in the roadmap "
-                f"({roadmap_source}); its pools are {', '.join(self.fleet.pools)}",
-                row=row + 1,
-                column="pool",
-            )
-        self.pool_index = pool_names.map(pool_of).to_numpy(dtype=np.int64)
-        self.phase_index = lookup(
-            workloads["phase"].to_numpy(dtype=object), {p: i for i, p in enumerate(PHASE_ORDER)}
-        ).astype(np.int64)
-        self.served_from = _first(self.fleet.pool_total()[self.pool_index] > 0)
-        self.start_index = self._start_index()
-        t = np.arange(len(self.months))[None, :] - np.clip(self.start_index, 0, None)[:, None]
-        growth = 1.0 + workloads["demand_growth_per_year"].to_numpy(dtype=float)
-        self.demand = np.where(
-            t >= 0,
-            workloads["demand_units_per_s"].to_numpy(dtype=float)[:, None]
-            * (growth[:, None] ** (t / 12.0)),
-            0.0,
-        )
-        self.served_batch = np.full(len(workloads), np.nan)
-        self.served_workloads = workloads
-        self.replica_devices = np.ones(len(workloads))
-        if catalog is not None:
-            # Imported here: sizing replicas reads this projector's fleet and ceilings.
-            from tasks.analysis.served_batch import at_batch, slo_batch
+        self.fleet = fleet
+        self.ceilings = ceilings
+        self.placement = placement
+        self.baseline_figures = baseline_figures
+        self.replica_devices = replica_devices
+        self.share = np.ones(len(replica_devices)) if share is None else share
+        self._baseline_terms = self._terms(baseline_figures, fleet.counts)
 
-            self.served_batch, devices = slo_batch(self, catalog)
-            self.replica_devices = np.where(np.isfinite(devices), devices, 1.0)
-            self.served_workloads = at_batch(workloads, self.served_batch)
-        self.baseline_figures = Figures.of(self.served_workloads)
-        self._baseline_terms = self._terms(self.baseline_figures, self.fleet.counts)
-        self._raise_unsupported(self._baseline_terms[3])
-        full_supply_served = np.where(
-            self.served_from == NEVER,
-            np.nan,
-            self.at_first_served(self._baseline_terms[0]) / self.baseline_figures.flops_per_unit,
-        )
-        self.share = pool_shares(workloads, full_supply_served)
-
-    # Every attribute holding one entry per workload: ``restricted`` slices exactly these, so a
-    # new per-workload attribute belongs here too.
-    _PER_WORKLOAD = (
-        "pool_index",
-        "phase_index",
-        "served_from",
-        "start_index",
-        "demand",
-        "served_batch",
-        "replica_devices",
-        "share",
-    )
-
-    def restricted(self, rows: np.ndarray) -> Projector:
-        """This projector over ``rows`` only: per-workload arrays sliced, fleet and ceilings
-        shared. Headroom is per workload (share x supply / demand), so it is unchanged."""
+    def sharing(self, share: np.ndarray) -> Projector:
+        """This evaluator with each workload's ``share`` of its pool (the cached baseline
+        terms do not depend on it)."""
         view = copy.copy(self)
-        view.workloads = self.workloads.iloc[rows]
-        view.served_workloads = self.served_workloads.iloc[rows]
-        for name in self._PER_WORKLOAD:
-            setattr(view, name, getattr(self, name)[rows])
-        view.baseline_figures = self.baseline_figures.take(rows)
-        view._baseline_terms = view._terms(view.baseline_figures, self.fleet.counts)
+        view.share = share
         return view
 
-    def _start_index(self) -> np.ndarray:
-        """Month index of each workload's start_month (0 where none); a start after the
-        horizon is an error naming the row."""
-        starts = self.workloads.get("start_month")
-        if starts is None or starts.isna().all():
-            return np.zeros(len(self.workloads), dtype=np.int64)
-        when = pd.to_datetime(starts.astype(object))
-        first = self.months[0]
-        index = (
-            ((when.dt.year - first.year) * 12 + when.dt.month - first.month)
-            .fillna(0)
-            .to_numpy(dtype=np.int64)
+    def restricted(self, rows: np.ndarray) -> Projector:
+        """This evaluator over ``rows`` only, fleet and ceilings shared. Headroom is per
+        workload (share x supply / demand), so it is unchanged."""
+        return Projector(
+            self.fleet,
+            self.ceilings,
+            self.placement.take(rows),
+            self.baseline_figures.take(rows),
+            self.replica_devices[rows],
+            self.share[rows],
         )
-        late = index >= len(self.months)
-        if late.any():
-            row = int(late.argmax())
-            raise ProfileError(
-                self.workloads_source,
-                f"start_month {starts.iloc[row]:%Y-%m} is after the horizon "
-                f"{self.months[0]:%Y-%m} to {self.months[-1]:%Y-%m}; give a month within it "
-                "or a longer horizon",
-                row=row + 1,
-                column="start_month",
-            )
-        return index
 
-    def at_first_served(self, values: np.ndarray) -> np.ndarray:
-        """(workloads, months) values at each workload's first served month (month 0 for a
-        workload never served): what the ranking calls "now"."""
-        first = np.where(self.served_from == NEVER, 0, self.served_from)
-        return np.asarray(values[np.arange(len(first)), first])
-
-    def _raise_unsupported(self, supported: np.ndarray) -> None:
-        if supported.all():
-            return
-        row = int((~supported).argmax())
-        pool = self.pool_index[row]
-        held = self.fleet.counts[pool].max(axis=1) > 0
-        precision = str(self.baseline_figures.precision[row])
-        lacking = [
-            m
-            for m, h, f in zip(
-                self.fleet.models,
-                held,
-                self.ceilings.flops[self.phase_index[row], :, PEAK_INDEX[precision]],
-                strict=True,
-            )
-            if h and np.isnan(f)
-        ]
-        workload = self.workloads["workload_id"].iloc[row]
-        raise ProfileError(
-            self.workloads_source,
-            f"precision {precision!r} has no peak on {', '.join(lacking)} in pool "
-            f"{self.fleet.pools[pool]!r} for workload {workload!r} (no {precision} units); "
-            f"compute at a precision that hardware has (weights may still be stored at "
-            f"{precision}: weight-only)",
-            row=row + 1,
-            column="precision",
+    def full_pool_supply(self) -> np.ndarray:
+        """Units/s the whole of each workload's pool would supply it in its first served
+        month at the baseline figures; NaN where never served."""
+        attainable = self.placement.at_first_served(self._baseline_terms[0])
+        return np.where(
+            self.placement.served_from == NEVER,
+            np.nan,
+            attainable / self.baseline_figures.flops_per_unit,
         )
 
     def _terms(
@@ -293,13 +130,13 @@ class Projector:
         """
         bandwidth_term, peak = self.per_device_terms(figures)
         held = counts.max(axis=2) > 0  # (pools, models)
-        supported = ~(np.isnan(peak) & held[self.pool_index]).any(axis=1)
+        supported = ~(np.isnan(peak) & held[self.placement.pool_index]).any(axis=1)
         peak = np.nan_to_num(peak)
         attainable = self._less_overhead(figures, np.minimum(peak, bandwidth_term))
         n_months = counts.shape[2]
         out = [np.zeros((len(peak), n_months)) for _ in range(3)]
-        for pool in np.unique(self.pool_index):
-            rows = self.pool_index == pool
+        for pool in np.unique(self.placement.pool_index):
+            rows = self.placement.pool_index == pool
             c = counts[pool]
             for target, per_device in zip(out, (attainable, bandwidth_term, peak), strict=True):
                 # einsum, not @: BLAS threads cost more than they save on (n x 5) @ (5 x 18).
@@ -311,7 +148,7 @@ class Projector:
         (:mod:`tasks.analysis.step_overhead`), (workloads, models)."""
         per_unit = (
             figures.overheads_per_unit[:, None]
-            * self.ceilings.overhead_s[self.phase_index]
+            * self.ceilings.overhead_s[self.placement.phase_index]
             * self.replica_devices[:, None]
         )
         if not per_unit.any():
@@ -325,12 +162,12 @@ class Projector:
         """AI·BW and F of one device of each model for each workload, (workloads, models);
         F is NaN where the model has no peak at the workload's precision."""
         peak_index = lookup(figures.precision, PEAK_INDEX)
-        peak = self.ceilings.flops[self.phase_index, :, peak_index]
+        peak = self.ceilings.flops[self.placement.phase_index, :, peak_index]
         return figures.intensity[:, None] * self.workload_bandwidth(), np.asarray(peak)
 
     def workload_bandwidth(self) -> np.ndarray:
         """Usable bandwidth of each model for each workload's phase, (workloads, models)."""
-        return np.asarray(self.ceilings.bandwidth[self.phase_index])
+        return np.asarray(self.ceilings.bandwidth[self.placement.phase_index])
 
     def evaluate(self, figures: Figures, counts: np.ndarray | None = None) -> Outcome:
         """Headroom, bound and utilisation of every workload in every month."""
@@ -342,10 +179,10 @@ class Projector:
             )
         supply = self.share[:, None] * attainable / figures.flops_per_unit[:, None]
         counts = self.fleet.counts if counts is None else counts
-        served = counts.sum(axis=1)[self.pool_index] > 0
+        served = counts.sum(axis=1)[self.placement.pool_index] > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             utilization = np.where(peak > 0, attainable / peak, 0.0)
-            headroom = np.where(served, supply / self.demand, np.nan)
+            headroom = np.where(served, supply / self.placement.demand, np.nan)
         return Outcome(
             headroom=headroom,
             memory_bound=bandwidth_term < peak,
@@ -355,29 +192,46 @@ class Projector:
             supported=supported,
         )
 
-    def counts_on_pool_hardware(self, target: int) -> np.ndarray | None:
-        """Counts as if every pool held as many devices as it does, each month, but of the
-        mix of models pool ``target`` holds that month; None where ``target`` is ever empty."""
-        total = self.fleet.pool_total()
-        if (total[target] <= 0).any():
-            return None
-        mix = self.fleet.counts[target] / total[target][None, :]  # (models, months)
-        return np.asarray(total[:, None, :] * mix[None, :, :])
+
+def share_of_pools(workloads: pd.DataFrame, projector: Projector) -> Projector:
+    """``projector`` with each workload's share of its pool (:func:`pool_shares`), split by
+    what the whole pool would supply it at the baseline."""
+    return projector.sharing(pool_shares(workloads, projector.full_pool_supply()))
 
 
 @dataclass(frozen=True)
 class Projection:
-    """The baseline projection of one roadmap: what the ranking and the report read."""
+    """The baseline projection of one roadmap: the workloads and calibrated ceilings it was
+    made from, the fleet, each workload's placement, how it is served (None without a
+    catalog), the evaluator and its baseline outcome. What the walls, the ranking and the
+    findings read."""
 
+    workloads: pd.DataFrame
+    calibrated: pd.DataFrame
+    fleet: Fleet
+    placement: Placement
+    serving: Serving | None
     projector: Projector
     outcome: Outcome
 
     @property
     def months(self) -> list[dt.date]:
-        return self.projector.months
+        return self.fleet.months
+
+    @property
+    def served_workloads(self) -> pd.DataFrame:
+        """The workload table at the batch each is served at (its own without a catalog)."""
+        return self.workloads if self.serving is None else self.serving.workloads
+
+    @property
+    def served_batch(self) -> np.ndarray:
+        """The batch a latency target caps each workload to, NaN where it is its own."""
+        if self.serving is None:
+            return np.full(len(self.workloads), np.nan)
+        return self.serving.served_batch
 
     def bound_now(self) -> np.ndarray:
-        memory_bound = self.projector.at_first_served(self.outcome.memory_bound)
+        memory_bound = self.placement.at_first_served(self.outcome.memory_bound)
         return np.where(memory_bound, MEMORY, COMPUTE)
 
 
@@ -392,17 +246,16 @@ def project(
     roadmap_source: str = "roadmap",
     catalog: pd.DataFrame | None = None,
 ) -> Projection:
-    projector = Projector(
-        workloads,
-        roadmap,
-        calibrated,
-        start,
-        months,
-        workloads_source=workloads_source,
-        roadmap_source=roadmap_source,
-        catalog=catalog,
-    )
-    return Projection(projector, projector.evaluate(projector.baseline_figures))
+    """The recipe: fleet, ceilings, placement, serving (with a catalog), then evaluation."""
+    fleet = fleet_by_month(roadmap, horizon_months(start, months))
+    ceilings = Ceilings.of(calibrated, fleet.models)
+    placement = place(workloads, fleet, ceilings, workloads_source, roadmap_source)
+    serving = None if catalog is None else serve(workloads, fleet, placement, ceilings, catalog)
+    figures = Figures.of(workloads if serving is None else serving.workloads)
+    devices = np.ones(len(workloads)) if serving is None else serving.replica_devices
+    projector = share_of_pools(workloads, Projector(fleet, ceilings, placement, figures, devices))
+    outcome = projector.evaluate(figures)
+    return Projection(workloads, calibrated, fleet, placement, serving, projector, outcome)
 
 
 def project_profiles(

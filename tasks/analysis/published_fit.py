@@ -42,8 +42,7 @@ import pandas as pd
 from scipy.optimize import least_squares
 
 from tasks.analysis.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
-from tasks.analysis.efficiency import FittedDefaults
-from tasks.analysis.predict import Efficiency, Overhead
+from tasks.analysis.efficiency import Efficiency, FittedDefaults, Overhead
 
 MIN_FIT_RUNS: Final = 2
 STREAM_BANDWIDTH_VALUE: Final = DEFAULT_BANDWIDTH_EFFICIENCY

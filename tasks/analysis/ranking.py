@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tasks.analysis.horizon import NEVER
 from tasks.analysis.mitigations import best_mitigation, mitigate
-from tasks.analysis.projection import NEVER, Projection
+from tasks.analysis.projection import Projection
 from tasks.analysis.uncertainty import Band, band
 from tasks.analysis.walls import Walls, classify, wall_columns
 
@@ -78,13 +79,13 @@ def rank(
     ``supply_spread`` overrides each workload's supply spread for the band."""
     projector = projection.projector
     outcome = projection.outcome
-    workloads = projector.workloads
+    workloads = projection.workloads
     n, n_months = outcome.headroom.shape
     starve = outcome.starve_index
     # NaN headroom = not served that month; fmin skips it (all NaN: never served).
     min_headroom = np.fmin.reduce(outcome.headroom, axis=1)
     min_month = np.where(
-        projector.served_from == NEVER,
+        projection.placement.served_from == NEVER,
         NEVER,
         np.where(np.isnan(outcome.headroom), np.inf, outcome.headroom).argmin(axis=1),
     )
@@ -101,14 +102,14 @@ def rank(
         label, gained = best_mitigation(mitigations, n)
     else:
         label, gained = np.full(n, None, dtype=object), np.zeros(n)
-    first = np.where(projector.served_from == NEVER, 0, projector.served_from)
+    first = np.where(projection.placement.served_from == NEVER, 0, projection.placement.served_from)
     bandwidth_now = np.einsum(
         "nh,nh->n",
-        projector.fleet.counts[projector.pool_index, :, first],
+        projector.fleet.counts[projector.placement.pool_index, :, first],
         projector.workload_bandwidth(),
     )
     with np.errstate(divide="ignore", invalid="ignore"):
-        ridge_now = projector.at_first_served(outcome.peak_flops_per_s) / bandwidth_now
+        ridge_now = projection.placement.at_first_served(outcome.peak_flops_per_s) / bandwidth_now
     ai = projector.baseline_figures.intensity
     dates = band(projection, supply_spread)
     table = pd.DataFrame(
@@ -122,8 +123,8 @@ def rank(
             "arithmetic_intensity_flops_per_byte": ai,
             "ridge_flops_per_byte": ridge_now,
             "bound": projection.bound_now(),
-            "utilization_now": projector.at_first_served(outcome.utilization),
-            "headroom_now": projector.at_first_served(outcome.headroom),
+            "utilization_now": projection.placement.at_first_served(outcome.utilization),
+            "headroom_now": projection.placement.at_first_served(outcome.headroom),
             "min_headroom": min_headroom,
             "min_headroom_month": _month_or_none(projection.months, min_month),
             "starve_month": _month_or_none(projection.months, starve),
@@ -132,9 +133,9 @@ def rank(
             "shortfall_month": _month_or_none(projection.months, outcome.shortfall_index),
             "best_mitigation": label,
             "months_gained": gained.astype(int),
-            "served_from": _month_or_none(projection.months, projector.served_from),
+            "served_from": _month_or_none(projection.months, projection.placement.served_from),
             **wall_columns(projection, walls),
-            "served_batch": _served_batch(projector.served_batch),
+            "served_batch": _served_batch(projection.served_batch),
         }
     ).iloc[order]
     table.insert(0, "rank", np.arange(1, n + 1))

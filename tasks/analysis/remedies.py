@@ -21,9 +21,12 @@ import numpy as np
 import pandas as pd
 
 from tasks.analysis.ceilings import PEAK_INDEX, Ceilings, lookup
+from tasks.analysis.horizon import NEVER
 from tasks.analysis.number_formats import BYTES_PER_ELEMENT
-from tasks.analysis.projection import NEVER, Projection
-from tasks.analysis.replicas import Hardware, StepModel, pool_hardware, size_replicas, step_model
+from tasks.analysis.projection import Projection
+from tasks.analysis.replicas import hardware, size_replicas
+from tasks.analysis.serving import Serving
+from tasks.analysis.step_model import StepModel, step_model
 
 MODELS_LISTED = 3
 # Weight-only quantization: the storage precisions tried on the pool's own hardware.
@@ -69,51 +72,27 @@ def _at_precision(
     return variant, np.asarray(target < current)
 
 
-def _catalog_hardware(projection: Projection, catalog: pd.DataFrame, rows: np.ndarray) -> Hardware:
-    projector = projection.projector
-    models = catalog["accelerator_id"].astype(str).tolist()
-    ceilings = Ceilings.of(projector.calibrated, models)
-    peak_index = lookup(projector.baseline_figures.precision[rows], PEAK_INDEX)
-    phase_index = projector.phase_index[rows]
-    table = catalog.set_index("accelerator_id").reindex(models)
-    interconnect = table.get("interconnect_bandwidth_bytes_per_s", pd.Series(np.nan, index=models))
-    return Hardware(
-        memory_bytes=table["memory_bytes"].to_numpy(dtype=float),
-        bandwidth_bytes_per_s=ceilings.bandwidth[phase_index],
-        flops_per_s=ceilings.flops[phase_index, :, peak_index],
-        interconnect_bytes_per_s=interconnect.to_numpy(dtype=float, na_value=np.nan),
-        overhead_s=ceilings.overhead_s[phase_index],
-    )
-
-
 def wall_remedies(
     projection: Projection,
+    serving: Serving,
     catalog: pd.DataFrame,
-    model: StepModel,
     wall: np.ndarray,
     wall_index: np.ndarray,
 ) -> np.ndarray:
     """Per workload: what lifts its capacity or latency wall (``int4 weights+KV; or on
     nvidia-b200``), ``none found`` where nothing tried does, None for other workloads."""
-    projector = projection.projector
     out = np.full(len(wall), None, dtype=object)
     rows = np.flatnonzero(np.isin(wall.astype(str), ["capacity", "latency"]))
     if rows.size == 0:
         return out
+    workloads = projection.workloads
     # Only the columns the replica sizing reads: taking string columns costs more than sizing.
-    subset = projector.workloads[[c for c in _SIZING if c in projector.workloads]].iloc[rows]
-    pool_hw = pool_hardware(projector, catalog)
-    pool_hw = Hardware(
-        pool_hw.memory_bytes,
-        pool_hw.bandwidth_bytes_per_s[rows],
-        pool_hw.flops_per_s[rows],
-        pool_hw.interconnect_bytes_per_s,
-        pool_hw.overhead_s[rows],
-    )
+    subset = workloads[[c for c in _SIZING if c in workloads]].iloc[rows]
+    pool_hw = serving.hardware.take(rows)
     month = np.where(wall_index[rows] == NEVER, 0, wall_index[rows])
-    held = projector.fleet.counts[projector.pool_index[rows], :, month] > 0
+    held = projection.fleet.counts[projection.placement.pool_index[rows], :, month] > 0
     found: list[list[str]] = [[] for _ in rows]
-    sub = model.take(rows)
+    sub = serving.step.take(rows)
     modelled = (
         subset["model_preset"].notna().to_numpy()
         if "model_preset" in subset
@@ -126,15 +105,22 @@ def wall_remedies(
         for k in np.flatnonzero(lifted):
             if not found[k]:  # the widest precision that lifts it is enough
                 found[k].append(f"{precision} weights+KV")
-    everywhere = _catalog_hardware(projection, catalog, rows)
+    models = catalog["accelerator_id"].astype(str).tolist()
+    everywhere = hardware(
+        catalog,
+        Ceilings.of(projection.calibrated, models),
+        models,
+        projection.placement.phase_index[rows],
+        lookup(projection.projector.baseline_figures.precision[rows], PEAK_INDEX),
+    )
     replicas = size_replicas(sub, everywhere)
     lifts = replicas.fits & replicas.latency_ok
     # Slowest memory first, by the spec sheet (the calibrated figure depends on the phase).
     spec = catalog["mem_bandwidth_bytes_per_s"].to_numpy(dtype=float)
     order = np.argsort(spec, kind="stable")
-    models = catalog["accelerator_id"].astype(str).to_numpy()[order]
+    ordered = np.asarray(models, dtype=object)[order]
     for i, row in enumerate(lifts[:, order]):
-        on = [str(m) for m in models[row][:MODELS_LISTED]]
+        on = [str(m) for m in ordered[row][:MODELS_LISTED]]
         if on:
             found[i].append(("or " if found[i] else "") + "on " + ", ".join(on))
     out[rows] = ["; ".join(f) if f else "none found" for f in found]

@@ -3,21 +3,16 @@ hold and serve within its latency target, and how long one step takes on it.
 
 A workload is served by replicas of n devices (tensor parallel: every weight matrix split n
 ways). Per workload everything is linear in the batch b (sequences per step), with the
-coefficients of :class:`StepModel`:
-
-- memory(b)   = M0 + b·Ms            weights (+ fixed buffers) and the KV cache of b sequences
-- bytes(b)    = B0 + b·Bs            memory traffic of one step
-- flops(b)    = b·Fs                 FLOPs of one step
-- allreduce(b)= b·A                  activation bytes all-reduced per step, summed over blocks
+coefficients of :class:`~tasks.analysis.step_model.StepModel` (memory M0 + b·Ms, bytes
+B0 + b·Bs, FLOPs b·Fs, all-reduced activation bytes b·A).
 
 On an accelerator model h (usable memory fraction f = DEFAULT_USABLE_MEMORY_FRACTION, memory
 Mem_h, calibrated bandwidth BW_h and FLOP/s F_h, interconnect IC_h per device per direction):
 
 - devices to hold batch b:  n_fit(b) = max(1, ceil(memory(b) / (f·Mem_h)))
 - step time on n devices:   step(n, b) = max(bytes(b)/(n·BW_h), flops(b)/(n·F_h)) + comm(n, b)
-- comm(n, b) = 2·(n−1)/n · b·A / IC_h: a ring all-reduce moves 2(n−1)/n of each message
-  through every device's link; one all-reduce of the activations after the attention block and
-  one after the FFN block of every layer (Megatron-style tensor parallelism). Where IC_h or A
+- comm(n, b) = 2·(n−1)/n · b·A / IC_h, the ring all-reduce of
+  :func:`~tasks.analysis.step_model.ring_allreduce_s`. Where IC_h or A
   is unknown the term is 0 and :data:`NO_COMM_NOTE` says so. Link latency is not counted.
 - decode: the time per output token (TPOT) is step(n, b); prefill: the time to first token
   (TTFT) of b prompts processed together is step(n, b).
@@ -33,179 +28,20 @@ Mem_h, calibrated bandwidth BW_h and FLOP/s F_h, interconnect IC_h per device pe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from hardware_profiles.errors import MemwallError
-from tasks.analysis.ceilings import PEAK_INDEX, lookup
-from tasks.analysis.models.presets import estimate_workload, preset
-from tasks.analysis.number_formats import BYTES_PER_ELEMENT
-from tasks.analysis.precision_changes import decode_split
-from tasks.analysis.projection import Projector
-from tasks.analysis.step_overhead import overheads_per_unit
+from tasks.analysis.ceilings import Ceilings
+from tasks.analysis.step_model import StepModel, ring_allreduce_s
 from tasks.analysis.workload_model import DEFAULT_USABLE_MEMORY_FRACTION
 
-DEFAULT_MAX_DEVICES_PER_REPLICA = 8
 NO_COMM_NOTE = (
     "no tensor-parallel communication counted where the catalog has no interconnect bandwidth "
     "or the workload no model architecture"
 )
 _EPS = 1e-9  # ceil/floor of quotients that are integers up to rounding
-_MODEL_KEYS = (
-    "model_preset",
-    "phase",
-    "batch",
-    "context_tokens",
-    "precision",
-    "weight_precision",
-    "kv_precision",
-)
-
-
-@dataclass(frozen=True)
-class StepModel:
-    """Per-workload coefficients (arrays of shape (workloads,)) of the linear model above."""
-
-    memory_fixed_bytes: np.ndarray
-    memory_per_sequence_bytes: np.ndarray
-    step_fixed_bytes: np.ndarray
-    step_bytes_per_sequence: np.ndarray
-    step_flops_per_sequence: np.ndarray
-    allreduce_bytes_per_sequence: np.ndarray  # NaN: unknown (no architecture)
-    batch: np.ndarray
-    slo_s: np.ndarray  # NaN: no latency target
-    max_devices: np.ndarray
-    overhead_times: np.ndarray  # times a step pays its phase's overhead: layers, 1 or 0
-
-    def take(self, rows: np.ndarray) -> StepModel:
-        return StepModel(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
-
-    def with_rows(self, rows: np.ndarray, other: StepModel) -> StepModel:
-        """These coefficients, with ``rows`` replaced by ``other``'s (in order)."""
-        merged = {}
-        for f in fields(self):
-            values = getattr(self, f.name).copy()
-            values[rows] = getattr(other, f.name)
-            merged[f.name] = values
-        return StepModel(**merged)
-
-    def bytes_scaled(self, factor: np.ndarray) -> StepModel:
-        """Memory and traffic times ``factor`` per workload (narrower weights and KV cache,
-        activations taken alike: the row-alone approximation of the mitigations)."""
-        return replace(
-            self,
-            memory_fixed_bytes=self.memory_fixed_bytes * factor,
-            memory_per_sequence_bytes=self.memory_per_sequence_bytes * factor,
-            step_fixed_bytes=self.step_fixed_bytes * factor,
-            step_bytes_per_sequence=self.step_bytes_per_sequence * factor,
-        )
-
-
-def _column(workloads: pd.DataFrame, name: str, default: float) -> np.ndarray:
-    if name not in workloads:
-        return np.full(len(workloads), default)
-    return np.asarray(workloads[name].to_numpy(dtype=float, na_value=np.nan))
-
-
-def _units_per_step(phase: str, batch: int, context: int) -> float:
-    return {"decode": float(batch), "prefill": float(batch * context)}.get(phase, 1.0)
-
-
-def step_model(workloads: pd.DataFrame) -> StepModel:
-    """The coefficients of every workload: exact for rows made from a model preset (the
-    workload model at batch 1 and at the row's batch, or 2: both points lie on the lines);
-    from the row alone otherwise (decode: weights and KV split as the batch mitigation does;
-    other phases: all memory fixed, all traffic per sequence; no communication term).
-    Training replicas hold one sequence (the rest of the batch is data parallel), so only
-    their memory is sized; they have no latency target."""
-    n = len(workloads)
-    phase = workloads["phase"].to_numpy(dtype=object)
-    batch = np.nan_to_num(_column(workloads, "batch", 1.0), nan=1.0)
-    context = np.nan_to_num(_column(workloads, "context_tokens", 1.0), nan=1.0)
-    flops = workloads["flops_per_unit"].to_numpy(dtype=float)
-    nbytes = workloads["bytes_per_unit"].to_numpy(dtype=float)
-    footprint = workloads["memory_footprint_bytes"].to_numpy(dtype=float)
-    decode, prefill = phase == "decode", phase == "prefill"
-
-    weights, kv = decode_split(workloads)
-    split = decode & ~np.isnan(weights)
-    per_step_weights = np.where(split, np.nan_to_num(weights) * batch, 0.0)
-    per_unit_tokens = np.where(prefill, context, 1.0)
-    b0 = per_step_weights
-    bs = np.where(split, np.nan_to_num(kv), nbytes * per_unit_tokens)
-    fs = flops * per_unit_tokens
-    kv_memory = np.clip(footprint - per_step_weights, 0.0, None) / batch
-    ms = np.where(split, kv_memory, 0.0)
-    m0 = footprint - ms * batch
-    allreduce = np.full(n, np.nan)
-
-    _fill_from_presets(workloads, m0, ms, b0, bs, fs, allreduce)
-    slo = np.where(
-        decode,
-        _column(workloads, "tpot_slo_s", np.nan),
-        np.where(prefill, _column(workloads, "ttft_slo_s", np.nan), np.nan),
-    )
-    cap = np.nan_to_num(
-        _column(workloads, "max_devices_per_replica", DEFAULT_MAX_DEVICES_PER_REPLICA),
-        nan=DEFAULT_MAX_DEVICES_PER_REPLICA,
-    )
-    times = overheads_per_unit(workloads) * np.where(prefill, batch * context, batch)
-    return StepModel(m0, ms, b0, bs, fs, allreduce, batch, slo, cap, times)
-
-
-def _fill_from_presets(
-    workloads: pd.DataFrame,
-    m0: np.ndarray,
-    ms: np.ndarray,
-    b0: np.ndarray,
-    bs: np.ndarray,
-    fs: np.ndarray,
-    allreduce: np.ndarray,
-) -> None:
-    """Overwrite the coefficients of rows made from a model preset with the workload model's
-    (each distinct model, phase, batch, context and precision estimated once)."""
-    if "model_preset" not in workloads:
-        return
-    modelled = np.flatnonzero(workloads["model_preset"].notna().to_numpy())
-    if modelled.size == 0:
-        return
-    subset = workloads.iloc[modelled]
-    keys = [k for k in _MODEL_KEYS if k in subset]
-    for positions in subset.groupby(keys, dropna=False, sort=False).indices.values():
-        row = {str(k): v for k, v in subset.iloc[positions[0]].items()}
-        try:
-            first = estimate_workload(row, batch=1)
-            if first is None:
-                continue
-            if first.phase == "training":
-                # Data parallelism and gradient accumulation spread the global batch: a
-                # replica holds the weights, optimizer state and one sequence's activations.
-                m0[modelled[positions]] = first.memory_footprint_bytes
-                ms[modelled[positions]] = 0.0
-                continue
-            other = max(2, int(row["batch"]))
-            second = estimate_workload(row, batch=other)
-            arch = preset(str(row["model_preset"]))
-        except MemwallError:
-            continue  # a preset this memwall does not know: keep the row's own figures
-        assert second is not None
-        context = first.context
-        points = []
-        for e in (first, second):
-            units = _units_per_step(e.phase, e.batch, context)
-            points.append((e.batch, e.memory_footprint_bytes, e.bytes_per_unit * units))
-        (x1, mem1, bytes1), (x2, mem2, bytes2) = points
-        rows = modelled[positions]
-        ms[rows] = (mem2 - mem1) / (x2 - x1)
-        m0[rows] = mem1 - ms[rows] * x1
-        bs[rows] = (bytes2 - bytes1) / (x2 - x1)
-        b0[rows] = bytes1 - bs[rows] * x1
-        fs[rows] = second.flops_per_unit * _units_per_step(second.phase, x2, context) / x2
-        tokens = 1 if first.phase == "decode" else context
-        b_a = BYTES_PER_ELEMENT[first.activations]
-        allreduce[rows] = 2 * arch.layers * tokens * arch.hidden * b_a
 
 
 @dataclass(frozen=True)
@@ -218,6 +54,15 @@ class Hardware:
     flops_per_s: np.ndarray  # (workloads, models), at each workload's phase and precision
     interconnect_bytes_per_s: np.ndarray  # NaN: unknown
     overhead_s: np.ndarray  # (workloads, models): the phase's step overhead figure
+
+    def take(self, rows: np.ndarray) -> Hardware:
+        """The same models, met by the workloads of ``rows`` only."""
+        return replace(
+            self,
+            bandwidth_bytes_per_s=self.bandwidth_bytes_per_s[rows],
+            flops_per_s=self.flops_per_s[rows],
+            overhead_s=self.overhead_s[rows],
+        )
 
 
 @dataclass(frozen=True)
@@ -262,7 +107,8 @@ def fixed_s(model: StepModel, hw: Hardware) -> np.ndarray:
 
 def step_s(model: StepModel, hw: Hardware, n: np.ndarray, b: np.ndarray | float) -> np.ndarray:
     """step(n, b) = one-device step / n + 2(n−1)/n · b·A/IC + o."""
-    comm = comm_s_per_sequence(model, hw) * b * (n - 1) / n
+    message = b * model.allreduce_bytes_per_sequence[:, None]
+    comm = np.nan_to_num(ring_allreduce_s(message, n, hw.interconnect_bytes_per_s[None, :]))
     return np.asarray(one_device_step_s(model, hw, b) / n + comm + fixed_s(model, hw))
 
 
@@ -321,21 +167,24 @@ def _max_batch(model: StepModel, hw: Hardware, n: np.ndarray, usable: np.ndarray
     return np.asarray(np.where(np.isfinite(best), np.floor(np.clip(best, 0, None) + _EPS), best))
 
 
-def pool_hardware(projector: Projector, catalog: pd.DataFrame) -> Hardware:
-    """The fleet's models: catalog memory and interconnect, calibrated ceilings."""
-    table = catalog.set_index("accelerator_id").reindex(projector.fleet.models)
-    peak_index = lookup(projector.workloads["precision"].to_numpy(dtype=object), PEAK_INDEX)
-    interconnect = (
-        table["interconnect_bandwidth_bytes_per_s"]
-        if "interconnect_bandwidth_bytes_per_s" in table
-        else pd.Series(np.nan, index=table.index)
-    )
+def hardware(
+    catalog: pd.DataFrame,
+    ceilings: Ceilings,
+    models: list[str],
+    phase_index: np.ndarray,
+    peak_index: np.ndarray,
+) -> Hardware:
+    """``models`` as the workloads of ``phase_index`` (and compute precision ``peak_index``)
+    meet them: catalog memory and interconnect, calibrated ceilings (``ceilings`` holds
+    ``models`` in that order)."""
+    table = catalog.set_index("accelerator_id").reindex(models)
+    interconnect = table.get("interconnect_bandwidth_bytes_per_s", pd.Series(np.nan, index=models))
     return Hardware(
         memory_bytes=table["memory_bytes"].to_numpy(dtype=float),
-        bandwidth_bytes_per_s=projector.workload_bandwidth(),
-        flops_per_s=projector.ceilings.flops[projector.phase_index, :, peak_index],
+        bandwidth_bytes_per_s=ceilings.bandwidth[phase_index],
+        flops_per_s=ceilings.flops[phase_index, :, peak_index],
         interconnect_bytes_per_s=interconnect.to_numpy(dtype=float, na_value=np.nan),
-        overhead_s=projector.ceilings.overhead_s[projector.phase_index],
+        overhead_s=ceilings.overhead_s[phase_index],
     )
 
 

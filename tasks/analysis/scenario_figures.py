@@ -41,7 +41,7 @@ class Scenario(Protocol):
 
 def token_capacity(projection: Projection) -> float:
     projector = projection.projector
-    tokens = (projector.workloads["unit"] == "token").to_numpy()
+    tokens = (projection.workloads["unit"] == "token").to_numpy()
     supply = (
         np.nan_to_num(projector.share)
         * projection.outcome.attainable_flops_per_s[:, -1]
@@ -52,7 +52,7 @@ def token_capacity(projection: Projection) -> float:
 
 def serving_power_watts(projection: Projection, catalog: pd.DataFrame) -> float | None:
     projector = projection.projector
-    tokens = (projector.workloads["unit"] == "token").to_numpy()
+    tokens = (projection.workloads["unit"] == "token").to_numpy()
     tdp = (
         catalog.set_index("accelerator_id")
         .reindex(projector.fleet.models)
@@ -60,12 +60,12 @@ def serving_power_watts(projection: Projection, catalog: pd.DataFrame) -> float 
         .to_numpy(dtype=float, na_value=np.nan)
     )
     counts = projector.fleet.counts[:, :, -1]  # (pools, models)
-    pools = np.unique(projector.pool_index[tokens])
+    pools = np.unique(projector.placement.pool_index[tokens])
     if np.isnan(tdp[(counts[pools] > 0).any(axis=0)]).any():
         return None
     pool_watts = counts @ np.nan_to_num(tdp)
     share = np.nan_to_num(projector.share)
-    return float((share * pool_watts[projector.pool_index])[tokens].sum())
+    return float((share * pool_watts[projector.placement.pool_index])[tokens].sum())
 
 
 def wall_counts(ranking: pd.DataFrame) -> str:

@@ -1,4 +1,4 @@
-"""The fitted step overhead (``tasks.analysis.predict``) as the projection charges it.
+"""The fitted step overhead (:mod:`tasks.analysis.predict`) as the projection charges it.
 
 A replica of n devices takes max(memory, compute)/n + o per step for ``units`` units, so each
 device spends flops/attainable + n·o/units seconds on a unit: the overhead is paid by every
@@ -13,12 +13,16 @@ batch and, for prefill, their prompt length, with figures per token. A row typed
 
 from __future__ import annotations
 
+from typing import Final
+
 import numpy as np
 import pandas as pd
 
 from tasks.analysis.models.presets import PRESETS
-from tasks.analysis.predict import OVERHEAD_PER
 from tasks.analysis.workload_model import UNITS
+
+# What a phase's overhead is counted per: a layer of a step, or a step.
+OVERHEAD_PER: Final = {"decode": "layer", "prefill": "step"}
 
 
 def overheads_per_unit(workloads: pd.DataFrame, batch_factor: float = 1.0) -> np.ndarray:

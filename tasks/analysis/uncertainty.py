@@ -48,14 +48,14 @@ def supply_spread(projector: Projector) -> np.ndarray:
     model its pool holds, weighted by device-months times what one device supplies."""
     figures = projector.baseline_figures
     bandwidth_term, peak = projector.per_device_terms(figures)
-    phase = projector.phase_index
+    phase = projector.placement.phase_index
     ceilings = projector.ceilings
     binding = np.where(
         bandwidth_term < peak,
         ceilings.bandwidth_spread[phase],
         ceilings.flops_spread[phase],
     )
-    device_months = projector.fleet.counts.sum(axis=2)[projector.pool_index]  # (n, models)
+    device_months = projector.fleet.counts.sum(axis=2)[projector.placement.pool_index]
     weight = device_months * np.minimum(bandwidth_term, peak)
     total = weight.sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -68,7 +68,7 @@ def band(projection: Projection, supply: np.ndarray | None = None) -> Band:
     overrides the supply spread (workloads,), for what-ifs and tests."""
     projector = projection.projector
     outcome: Outcome = projection.outcome
-    workloads = projector.workloads
+    workloads = projection.workloads
     s_supply = supply_spread(projector) if supply is None else np.asarray(supply, dtype=float)
     sigma_g = (
         workloads["demand_growth_sigma"].fillna(0.0).to_numpy(dtype=float)

@@ -15,8 +15,9 @@ A month's wall is the first of these that holds, in that order (what does not fi
 what cannot meet its target at batch 1 cannot be saved by more of the same devices). A
 workload's ``wall`` is the wall of its first month past one, ``wall_index`` that month. The
 replica reported (``devices_per_replica``, ``max_batch``) is on the model its pool holds most
-of, among those a replica can be formed on, in the workload's first served month (see
-:mod:`tasks.analysis.replicas` for the formulas).
+of, among those a replica can be formed on, in the workload's first served month, as the
+projection sized it (:mod:`tasks.analysis.serving`; :mod:`tasks.analysis.replicas` for the
+formulas).
 """
 
 from __future__ import annotations
@@ -26,15 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tasks.analysis.projection import NEVER, Projection, Projector
+from tasks.analysis.horizon import NEVER
+from tasks.analysis.projection import Projection
 from tasks.analysis.remedies import wall_remedies
-from tasks.analysis.replicas import (
-    Replicas,
-    StepModel,
-    pool_hardware,
-    size_replicas,
-    step_model,
-)
+from tasks.analysis.replicas import Replicas
+from tasks.analysis.serving import Serving, serve
 
 WALLS = ("capacity", "latency", "bandwidth", "compute")
 # Month states of the timeline chart.
@@ -65,24 +62,21 @@ class Walls:
 
 
 def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
-    """Walls of every workload in every month; without a catalog (no memory sizes) only the
-    bandwidth and compute walls are known."""
-    projector = projection.projector
+    """Walls of every workload in every month, on the replicas the projection sized; without
+    a catalog (no memory sizes) only the bandwidth and compute walls are known."""
+    placement = projection.placement
     outcome = projection.outcome
+    serving = _serving(projection, catalog)
     n, months = outcome.headroom.shape
-    served = projector.fleet.pool_total()[projector.pool_index] > 0
-    active = np.arange(months)[None, :] >= projector.start_index[:, None]
+    served = projection.fleet.pool_total()[placement.pool_index] > 0
+    active = np.arange(months)[None, :] >= placement.start_index[:, None]
     live = served & active
     with np.errstate(invalid="ignore"):
         short = live & (outcome.headroom < 1)
     flags = [np.zeros((n, months), dtype=bool), np.zeros((n, months), dtype=bool)]
-    replicas: Replicas | None = None
-    model: StepModel | None = None
-    if catalog is not None:
-        model = step_model(projector.workloads)
-        replicas = size_replicas(model, pool_hardware(projector, catalog))
-        formable, fast = _formable(projection, replicas)
-        has_slo = ~np.isnan(model.slo_s)
+    if serving is not None:
+        formable, fast = _formable(projection, serving.replicas)
+        has_slo = ~np.isnan(serving.step.slo_s)
         flags[0] = live & ~formable
         flags[1] = live & has_slo[:, None] & ~fast
     flags += [short & outcome.memory_bound, short & ~outcome.memory_bound]
@@ -98,13 +92,37 @@ def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
     state = np.select(
         [~active, ~served, past, tight], [NO_DEMAND, NOT_SERVED, PAST_WALL, TIGHT], FINE
     )
-    devices, max_batch, accelerator = reported_replica(projector, replicas)
-    remedy = (
-        np.full(n, None, dtype=object)
-        if catalog is None or model is None
-        else wall_remedies(projection, catalog, model, wall, wall_index)
+    if serving is None or catalog is None:
+        unknown = np.full(n, np.nan)
+        none = np.full(n, None, dtype=object)
+        return Walls(wall, wall_index, month_wall, state, unknown, unknown.copy(), none, none)
+    remedy = wall_remedies(projection, serving, catalog, wall, wall_index)
+    return Walls(
+        wall,
+        wall_index,
+        month_wall,
+        state,
+        serving.devices,
+        serving.max_batch,
+        serving.accelerator,
+        remedy,
     )
-    return Walls(wall, wall_index, month_wall, state, devices, max_batch, accelerator, remedy)
+
+
+def _serving(projection: Projection, catalog: pd.DataFrame | None) -> Serving | None:
+    """The projection's serving; for a projection made without the catalog, replicas sized
+    for the walls alone (its supply stays at each workload's own batch)."""
+    if catalog is None:
+        return None
+    if projection.serving is not None:
+        return projection.serving
+    return serve(
+        projection.workloads,
+        projection.fleet,
+        projection.placement,
+        projection.projector.ceilings,
+        catalog,
+    )
 
 
 def _formable(projection: Projection, replicas: Replicas) -> tuple[np.ndarray, np.ndarray]:
@@ -112,13 +130,13 @@ def _formable(projection: Projection, replicas: Replicas) -> tuple[np.ndarray, n
     a replica of the workload's batch (within the cap), and for one meeting its target at
     batch 1. One (workloads of a pool x months) comparison per pool and model, never a
     (workloads x models x months) array."""
-    projector = projection.projector
-    n, months = len(projector.pool_index), len(projector.months)
+    pool_index = projection.placement.pool_index
+    n, months = len(pool_index), len(projection.months)
     formable = np.zeros((n, months), dtype=bool)
     fast = np.zeros((n, months), dtype=bool)
-    for pool in np.unique(projector.pool_index):
-        rows = np.flatnonzero(projector.pool_index == pool)
-        for h, held in enumerate(projector.fleet.counts[pool]):
+    for pool in np.unique(pool_index):
+        rows = np.flatnonzero(pool_index == pool)
+        for h, held in enumerate(projection.fleet.counts[pool]):
             if not (held > 0).any():
                 continue
             fit = np.where(replicas.fits[rows, h], replicas.fit_devices[rows, h], np.inf)
@@ -126,29 +144,6 @@ def _formable(projection: Projection, replicas: Replicas) -> tuple[np.ndarray, n
             lat = np.where(replicas.latency_ok[rows, h], replicas.latency_devices[rows, h], np.inf)
             fast[rows] |= lat[:, None] <= held[None, :]
     return formable, fast
-
-
-def reported_replica(
-    projector: Projector, replicas: Replicas | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The replica on the model the pool holds most of in the workload's first served month,
-    preferring models a replica can be formed on."""
-    n = len(projector.pool_index)
-    if replicas is None:
-        return np.full(n, np.nan), np.full(n, np.nan), np.full(n, None, dtype=object)
-    first = np.where(projector.served_from == NEVER, 0, projector.served_from)
-    held = projector.fleet.counts[projector.pool_index, :, first]  # (workloads, models)
-    formable = replicas.fits & replicas.latency_ok & (replicas.devices <= held)
-    score = held * (1 + 2 * formable)
-    pick = score.argmax(axis=1)
-    rows = np.arange(n)
-    never = projector.served_from == NEVER
-    models = np.array(projector.fleet.models, dtype=object)
-    return (
-        np.where(never, np.nan, replicas.devices[rows, pick]),
-        np.where(never, np.nan, replicas.max_batch[rows, pick]),
-        np.asarray(np.where(never, None, models[pick])),
-    )
 
 
 def wall_columns(projection: Projection, walls: Walls) -> dict[str, object]:

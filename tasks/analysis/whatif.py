@@ -8,66 +8,18 @@ the shared rows alone (plus any rows named ``baseline``), "doing nothing more".
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from hardware_profiles import examples
-from hardware_profiles.errors import ProfileError
-from hardware_profiles.roadmaps import BASELINE, split_scenarios
-from tasks.analysis.projection import NEVER, Projection, month_index, project_profiles
+from hardware_profiles.roadmaps import baseline_name
+from hardware_profiles.schema import Profiles
+from tasks.analysis.horizon import NEVER, month_index
+from tasks.analysis.projection import Projection, project_profiles
 from tasks.analysis.ranking import Ranked, rank
 from tasks.analysis.scenario_figures import scenario_figures
-from tasks.profiles import Profiles, check_consistent, read_profiles
-
-
-def baseline_name(names: list[str]) -> str:
-    """The plan the others are compared with: the shared rows alone (``baseline``), or the
-    first scenario when every row belongs to a named one."""
-    return BASELINE if BASELINE in names else names[0]
-
-
-def load_scenarios(
-    workloads: str | Path | None,
-    roadmap: str | Path | None,
-    catalog: str | Path | None,
-) -> dict[str, Profiles]:
-    """Each scenario's profiles, checked on their own: a retirement in one plan must not be
-    charged against a purchase in another."""
-    whole = read_profiles(workloads, roadmap, catalog)
-    if roadmap is None:
-        # The built-in what-if plans: the example roadmap as the baseline, plus two purchases.
-        whole = dataclasses.replace(whole, roadmap=examples.example_scenarios())
-    split = split_scenarios(whole.roadmap)
-    result = {}
-    for name, rows in split.items():
-        source = whole.roadmap_source
-        profiles = dataclasses.replace(
-            whole,
-            roadmap=rows,
-            roadmap_source=source if len(split) == 1 else f"{source} (scenario {name!r})",
-        )
-        check_consistent(profiles)
-        result[name] = profiles
-    return result
-
-
-def pick_scenario(scenarios: dict[str, Profiles], name: str | None) -> tuple[str, Profiles]:
-    """The scenario ``name``, or the baseline when no name is given."""
-    names = list(scenarios)
-    chosen = baseline_name(names) if name is None else name
-    if chosen not in scenarios:
-        source = next(iter(scenarios.values())).roadmap_source
-        raise ProfileError(
-            source,
-            f"has no scenario {chosen!r}; its scenarios are {', '.join(names)}",
-            column="scenario",
-        )
-    return chosen, scenarios[chosen]
 
 
 def purchase_cost_usd(

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.published_runs import COLUMNS
+from tasks.analysis.efficiency import Efficiency, Overhead
 from tasks.analysis.models.presets import preset
-from tasks.analysis.predict import Efficiency, Overhead, predict
+from tasks.analysis.predict import predict
 from tasks.analysis.workload_model import estimate
 
 H100 = "nvidia-h100-sxm"

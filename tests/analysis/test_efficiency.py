@@ -13,8 +13,12 @@ import pytest
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import MEASUREMENTS
 from tasks.analysis.calibration import calibrate
-from tasks.analysis.efficiency import FittedDefaults, efficiencies_for, efficiency_sources
-from tasks.analysis.predict import Efficiency
+from tasks.analysis.efficiency import (
+    Efficiency,
+    FittedDefaults,
+    efficiencies_for,
+    efficiency_sources,
+)
 from tasks.analysis.projection import project
 from tests.analysis.test_projection import BASE, START, _catalog, _roadmap, _scenario_s
 

@@ -20,7 +20,7 @@ from hardware_profiles.errors import ProfileError
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import CATALOG, ROADMAP, WORKLOADS, peak_column
 from tasks.analysis.calibration import calibrate
-from tasks.analysis.ceilings import Figures
+from tasks.analysis.figures import Figures
 from tasks.analysis.mitigations import mitigate
 from tasks.analysis.models.presets import preset
 from tasks.analysis.precision_changes import PRECISION_CHANGES, precision_variant

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import pytest
 
+from tasks.analysis.efficiency import Efficiency, Overhead
 from tasks.analysis.models.presets import preset
-from tasks.analysis.predict import Efficiency, Overhead, PredictionError, predict
+from tasks.analysis.predict import PredictionError, predict
 from tasks.analysis.workload_model import estimate
 
 X1 = {

@@ -29,23 +29,22 @@ import pytest
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.parquet import validate_frame
-from hardware_profiles.roadmaps import split_scenarios
-from hardware_profiles.schema import CATALOG, ROADMAP, WORKLOADS
+from hardware_profiles.roadmaps import baseline_name, split_scenarios
+from hardware_profiles.schema import CATALOG, ROADMAP, WORKLOADS, Profiles
 from tasks.analysis.calibration import CalibrationError, calibrate
-from tasks.analysis.ceilings import Figures
-from tasks.analysis.mitigations import batch_figures
+from tasks.analysis.figures import Figures
+from tasks.analysis.horizon import HorizonError, fleet_by_month, horizon_months
 from tasks.analysis.models.examples import example_workloads
 from tasks.analysis.models.presets import estimate_workload
-from tasks.analysis.precision_changes import PRECISION_CHANGES, decode_split, precision_variant
-from tasks.analysis.projection import (
-    HorizonError,
-    fleet_by_month,
-    horizon_months,
-    project,
+from tasks.analysis.precision_changes import (
+    PRECISION_CHANGES,
+    batch_figures,
+    decode_split,
+    precision_variant,
 )
+from tasks.analysis.projection import project
 from tasks.analysis.ranking import rank, ranking_rows, records
-from tasks.analysis.whatif import baseline_name, compare, purchase_cost_usd
-from tasks.profiles import Profiles
+from tasks.analysis.whatif import compare, purchase_cost_usd
 
 START = dt.date(2027, 1, 1)
 G = 1.25
@@ -331,7 +330,7 @@ def test_the_builtin_examples_project_on_the_builtin_catalog() -> None:
 
 
 def test_an_unknown_scenario_lists_the_valid_ones() -> None:
-    from tasks.analysis.whatif import pick_scenario
+    from tasks.profiles import pick_scenario
 
     roadmap = _roadmap([*BASE, ("p", "2027-03-01", "x1", 1)], scenario=[None, "more"])
     profiles = Profiles(_scenario_s(), roadmap, _catalog(), "w", "r.parquet", "c")

@@ -21,10 +21,9 @@ import pytest
 
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.roadmaps import split_scenarios
-from hardware_profiles.schema import WORKLOADS
+from hardware_profiles.schema import WORKLOADS, Profiles
 from tasks.analysis.calibration import calibrate
 from tasks.analysis.whatif import compare
-from tasks.profiles import Profiles
 from tests.analysis.test_projection import _catalog, _roadmap, _workload
 
 START = dt.date(2027, 1, 1)

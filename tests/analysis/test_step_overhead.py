@@ -18,10 +18,15 @@ import pytest
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import WORKLOADS
 from tasks.analysis.calibration import calibrate
-from tasks.analysis.ceilings import Figures
-from tasks.analysis.efficiency import FittedDefaults, efficiency_sources, overhead_for
-from tasks.analysis.mitigations import batch_figures
-from tasks.analysis.predict import Efficiency, Overhead
+from tasks.analysis.efficiency import (
+    Efficiency,
+    FittedDefaults,
+    Overhead,
+    efficiency_sources,
+    overhead_for,
+)
+from tasks.analysis.figures import Figures
+from tasks.analysis.precision_changes import batch_figures
 from tasks.analysis.projection import project
 from tasks.analysis.step_overhead import overheads_per_unit
 from tests.analysis.test_efficiency import NOW, _frame, _row

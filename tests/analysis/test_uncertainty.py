@@ -19,9 +19,9 @@ import pytest
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import WORKLOADS
 from tasks.analysis.calibration import calibrate
-from tasks.analysis.efficiency import FittedDefaults
-from tasks.analysis.predict import Efficiency
-from tasks.analysis.projection import NEVER, project
+from tasks.analysis.efficiency import Efficiency, FittedDefaults
+from tasks.analysis.horizon import NEVER
+from tasks.analysis.projection import project
 from tasks.analysis.ranking import rank, ranking_rows
 from tasks.analysis.uncertainty import band, supply_spread
 from tests.analysis.test_projection import BASE, START, _catalog, _roadmap, _scenario_s

@@ -22,7 +22,8 @@ from tasks.analysis.calibration import calibrate
 from tasks.analysis.models.presets import preset
 from tasks.analysis.projection import project
 from tasks.analysis.ranking import rank, ranking_rows
-from tasks.analysis.replicas import Hardware, StepModel, size_replicas, step_s
+from tasks.analysis.replicas import Hardware, size_replicas, step_s
+from tasks.analysis.step_model import StepModel
 from tasks.analysis.workload_model import estimate
 from tests.analysis.test_projection import _roadmap
 

@@ -17,9 +17,9 @@ import pytest
 from prefect import flow
 
 from flows.artifacts import md
-from reports.content import Findings, findings
 from reports.story import headline
 from tasks.analysis.calibration import calibrate
+from tasks.analysis.findings import Findings, gather
 from tasks.analysis.projection import project_profiles
 from tasks.analysis.ranking import rank
 from tasks.profiles import load_profiles
@@ -36,7 +36,7 @@ def _found(name: str) -> Findings:
     profiles = dataclasses.replace(profiles, workloads=workloads)
     calibrated = calibrate(profiles.catalog)
     projection = project_profiles(profiles, calibrated, START, 18)
-    return findings(projection, rank(projection), calibrated, profiles.catalog, profiles.roadmap)
+    return gather(projection, rank(projection), calibrated, profiles.catalog, profiles.roadmap)
 
 
 def _artifacts(api_url: str, key: str) -> list[dict[str, Any]]:

@@ -19,11 +19,11 @@ from hardware_profiles.roadmaps import (
     scenario_names,
     split_scenarios,
 )
-from hardware_profiles.schema import ROADMAP
+from hardware_profiles.schema import ROADMAP, Profiles
 from tasks.analysis.models.examples import example_workloads
 from tasks.analysis.models.presets import preset
 from tasks.analysis.workload_model import estimate
-from tasks.profiles import Profiles, check_consistent
+from tasks.profiles import check_consistent
 
 TODAY = dt.date(2026, 11, 23)
 

@@ -15,10 +15,11 @@ from hardware_profiles.examples import example_roadmap
 from hardware_profiles.published_runs import read_published_runs
 from reports.accuracy import likely
 from reports.build import write_pdf
-from reports.content import AuditReport, findings
+from reports.content import AuditReport
 from reports.story import headline
 from tasks.analysis.backtest import backtest
 from tasks.analysis.calibration import calibrate
+from tasks.analysis.findings import gather
 from tasks.analysis.models.examples import example_workloads
 from tasks.analysis.projection import project
 from tasks.analysis.ranking import rank, records
@@ -36,7 +37,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> AuditReport:
     calibrated = calibrate(catalog, fitted=tested.fitted)
     roadmap = example_roadmap()
     projection = project(example_workloads(), roadmap, calibrated, START, 18)
-    found = findings(projection, rank(projection), calibrated, catalog, roadmap, backtest=tested)
+    found = gather(projection, rank(projection), calibrated, catalog, roadmap, backtest=tested)
     return AuditReport(
         run_id="run-1",
         generated_at=dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC),

@@ -15,9 +15,10 @@ from pypdf import PdfReader
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.examples import example_roadmap
 from reports.build import write_pdf
-from reports.content import AuditReport, findings
+from reports.content import AuditReport
 from reports.story import headline
 from tasks.analysis.calibration import calibrate
+from tasks.analysis.findings import gather
 from tasks.analysis.models.examples import example_workloads
 from tasks.analysis.projection import project
 from tasks.analysis.ranking import rank
@@ -37,7 +38,7 @@ def _report(workloads: pd.DataFrame) -> AuditReport:
         run_id="run-1",
         generated_at=dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC),
         host="test-host",
-        findings=findings(projection, ranked, calibrated, catalog, roadmap),
+        findings=gather(projection, ranked, calibrated, catalog, roadmap),
         calibration_defaults={"bandwidth": 0.85, "flops": 0.70},
         sources={"Workloads": "examples"},
     )

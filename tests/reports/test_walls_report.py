@@ -14,9 +14,10 @@ import pytest
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.examples import example_roadmap
 from reports.build import write_pdf
-from reports.content import AuditReport, findings
+from reports.content import AuditReport
 from reports.walls import wall_lines
 from tasks.analysis.calibration import calibrate
+from tasks.analysis.findings import gather
 from tasks.analysis.models.examples import example_workloads
 from tasks.analysis.projection import project
 from tasks.analysis.ranking import rank
@@ -57,7 +58,7 @@ def _report() -> AuditReport:
         run_id="run-1",
         generated_at=dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC),
         host="test-host",
-        findings=findings(projection, ranked, calibrated, catalog, roadmap),
+        findings=gather(projection, ranked, calibrated, catalog, roadmap),
         calibration_defaults={"bandwidth": 0.85, "flops": 0.70},
         sources={"Workloads": "examples"},
     )

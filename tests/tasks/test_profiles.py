@@ -60,7 +60,7 @@ def test_retiring_more_than_bought(tmp_path: Path) -> None:
 def test_each_scenario_is_checked_on_its_own(tmp_path: Path) -> None:
     # Two plans each retire what the shared plan leaves of the training pool's H100s: fine one
     # plan at a time, but the two retirements together exceed what the pool ever held.
-    from tasks.analysis.whatif import load_scenarios
+    from tasks.profiles import load_scenarios
 
     roadmap = example_roadmap()
     h100 = (roadmap["pool"] == "training") & (roadmap["accelerator_id"] == "nvidia-h100-sxm")
@@ -86,7 +86,7 @@ def test_each_scenario_is_checked_on_its_own(tmp_path: Path) -> None:
 def test_without_a_roadmap_the_built_in_scenarios_are_compared() -> None:
     # The baseline of the built-in scenarios is the example roadmap itself, so an audit or a
     # ranking without --roadmap sees the same fleet; what-if gets two plans to compare.
-    from tasks.analysis.whatif import load_scenarios
+    from tasks.profiles import load_scenarios
 
     scenarios = load_scenarios(None, None, None)
     assert list(scenarios) == ["baseline", "b300-edge", "rubin-inference"]
