@@ -26,11 +26,11 @@ import pandas as pd
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import ROADMAP, WORKLOADS
-from tasks.analysis.backtest import load_backtest
-from tasks.analysis.calibration import calibrate
-from tasks.analysis.precision_needs import near_the_wall, precision_needs
-from tasks.analysis.projection import project
-from tasks.analysis.ranking import rank
+from tasks.analysis.projection.projector import project
+from tasks.analysis.ranking.precision_needs import near_the_wall, precision_needs
+from tasks.analysis.ranking.ranking import rank
+from tasks.analysis.supply.backtest import load_backtest
+from tasks.analysis.supply.calibration import calibrate
 
 T = TypeVar("T")
 POOLS = ("inference", "training", "edge")

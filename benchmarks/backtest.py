@@ -1,12 +1,12 @@
 """Accuracy against published measured runs: the same figures as ``memwall backtest``.
 
 Predicts every run of the published-runs file (default: the built-in one) with
-``tasks.analysis.predict``, fitting the per-phase defaults on the ``fit`` rows, and prints the
-signed error per run, then MAPE and bias for the fit rows and the held-out rows (the target:
+``tasks.analysis.supply.predict``, fitting the per-phase defaults on the ``fit`` rows, and prints
+the signed error per run, then MAPE and bias for the fit rows and the held-out rows (the target:
 held-out MAPE <= 15 %, |bias| <= 5 %), and what the STREAM defaults would have scored. With
-``--loo`` it also prints each fit row's leave-one-out error (the summary line is always
-printed): each fit row predicted by defaults fitted on the others, the figure the model's
-structure (which efficiencies and overheads to fit) was chosen by. It never fails a build.
+``--loo`` it also prints each fit row's leave-one-out error (the summary line is always printed):
+each fit row predicted by defaults fitted on the others, the figure the model's structure (which
+efficiencies and overheads to fit) was chosen by. It never fails a build.
 
     .venv/bin/python -m benchmarks.backtest [--runs FILE] [--loo]
 """
@@ -20,7 +20,7 @@ from rich.console import Console
 
 from flows.cli_predict import print_backtest
 from hardware_profiles.catalog import builtin_catalog
-from tasks.analysis.backtest import load_backtest
+from tasks.analysis.supply.backtest import load_backtest
 
 
 def main(argv: list[str]) -> None:

@@ -23,10 +23,10 @@ from benchmarks.analysis_scale import START, roadmap, workloads
 from hardware_profiles.catalog import builtin_catalog
 from reports.build import write_pdf
 from reports.content import AuditReport
-from tasks.analysis.calibration import calibrate
 from tasks.analysis.findings import gather
-from tasks.analysis.projection import project
-from tasks.analysis.ranking import rank
+from tasks.analysis.projection.projector import project
+from tasks.analysis.ranking.ranking import rank
+from tasks.analysis.supply.calibration import calibrate
 
 
 def build(n: int, folder: Path) -> tuple[float, Path]:

@@ -24,7 +24,7 @@ from prefect.artifacts import (
 )
 
 from tasks.analysis.findings import Findings
-from tasks.analysis.ranking import records
+from tasks.analysis.ranking.ranking import records
 
 ARTIFACT_ROWS = 1000  # rows of the ranking table artifact; the PDF has them all
 SUMMARY_ROWS = 10

@@ -29,16 +29,16 @@ from reports.build import write_pdf
 from reports.content import AuditReport
 from reports.fleet import drift_section
 from reports.story import headline
-from tasks.analysis.backtest import Backtest, load_backtest
-from tasks.analysis.calibration import (
+from tasks.analysis.findings import Findings, gather
+from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
+from tasks.analysis.projection.projector import Projection, project_profiles
+from tasks.analysis.ranking.ranking import Ranked, rank
+from tasks.analysis.supply.backtest import Backtest, load_backtest
+from tasks.analysis.supply.calibration import (
     DEFAULT_BANDWIDTH_EFFICIENCY,
     DEFAULT_FLOPS_EFFICIENCY,
     calibrate,
 )
-from tasks.analysis.findings import Findings, gather
-from tasks.analysis.horizon import DEFAULT_HORIZON_MONTHS
-from tasks.analysis.projection import Projection, project_profiles
-from tasks.analysis.ranking import Ranked, rank
 from tasks.discovery import discover
 from tasks.history import read_measurements
 from tasks.hostlock import probing

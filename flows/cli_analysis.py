@@ -117,13 +117,13 @@ def rank(
     from reports.cells import times
     from reports.story import headline
     from reports.walls import wall_label
-    from tasks.analysis.backtest import load_backtest
-    from tasks.analysis.calibration import calibrate
     from tasks.analysis.findings import gather
-    from tasks.analysis.projection import project
-    from tasks.analysis.ranking import rank as rank_projection
-    from tasks.analysis.ranking import ranking_rows, records
-    from tasks.analysis.replicas import missing_interconnect
+    from tasks.analysis.projection.projector import project
+    from tasks.analysis.ranking.ranking import rank as rank_projection
+    from tasks.analysis.ranking.ranking import ranking_rows, records
+    from tasks.analysis.supply.backtest import load_backtest
+    from tasks.analysis.supply.calibration import calibrate
+    from tasks.analysis.supply.replicas import missing_interconnect
     from tasks.profiles import load_scenarios, pick_scenario
 
     first = parse_month(start)

@@ -47,7 +47,7 @@ ToOption = Annotated[
 def _read(path: Path | None) -> tuple[pd.DataFrame, str]:
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import WORKLOADS
-    from tasks.analysis.models.examples import SOURCE, example_workloads
+    from tasks.analysis.workload.examples import SOURCE, example_workloads
 
     if path is None:
         return example_workloads(), SOURCE

@@ -1,7 +1,7 @@
 """``memwall predict`` and ``memwall backtest``: one workload's step on one accelerator model,
 and the same prediction checked against published measured runs.
 
-Both use the efficiencies the projection uses (``tasks.analysis.efficiency``): workload-probe
+Both use the efficiencies the projection uses (``tasks.analysis.supply.efficiency``): workload-probe
 measurements where given (``--measurements``, ``--history``), else the defaults fitted on the
 published runs, else the STREAM-based defaults; every efficiency is printed with its source.
 """
@@ -31,9 +31,9 @@ from flows.cli_workloads import (
 from hardware_profiles.errors import MemwallError
 
 if TYPE_CHECKING:
-    from tasks.analysis.backtest import Backtest, Summary
-    from tasks.analysis.efficiency import Efficiency
-    from tasks.analysis.predict import Prediction
+    from tasks.analysis.supply.backtest import Backtest, Summary
+    from tasks.analysis.supply.efficiency import Efficiency
+    from tasks.analysis.supply.predict import Prediction
 
 stdout = Console(highlight=False)
 
@@ -114,11 +114,11 @@ def predict(
     from hardware_profiles.catalog import load_catalog
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
-    from tasks.analysis.backtest import load_backtest
-    from tasks.analysis.calibration import calibrate
-    from tasks.analysis.efficiency import efficiencies_for, overhead_for
-    from tasks.analysis.predict import predict as predict_step
-    from tasks.analysis.workload_model import estimate
+    from tasks.analysis.supply.backtest import load_backtest
+    from tasks.analysis.supply.calibration import calibrate
+    from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
+    from tasks.analysis.supply.predict import predict as predict_step
+    from tasks.analysis.workload.workload_model import estimate
     from tasks.history import read_measurements
 
     require_positive("--batch", batch)
@@ -202,7 +202,7 @@ def summary_line(s: Summary) -> str:
 
 
 def backtest_json(result: Backtest) -> dict[str, Any]:
-    from tasks.analysis.step_overhead import OVERHEAD_PER
+    from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
     return {
         "runs": result.runs.to_dict("records"),
@@ -257,7 +257,7 @@ def backtest(
     signed error per run (predicted / measured step time - 1), then MAPE and bias for the
     rows the defaults were fitted on and, apart, for the held-out rows."""
     from hardware_profiles.catalog import load_catalog
-    from tasks.analysis.backtest import load_backtest
+    from tasks.analysis.supply.backtest import load_backtest
 
     result = load_backtest(load_catalog(catalog), runs)
     if as_json:
@@ -269,7 +269,7 @@ def backtest(
 def print_backtest(result: Backtest, out: Console) -> None:
     """The backtest as ``memwall backtest`` and ``benchmarks/backtest.py`` print it."""
 
-    from tasks.analysis.step_overhead import OVERHEAD_PER
+    from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
     def say(line: str) -> None:
         out.print(line, markup=False, soft_wrap=True)

@@ -1,9 +1,9 @@
 """``memwall validate``: the workload model checked against this host's devices.
 
-Per case it prints the step time the model predicts from ceilings measured in this run (the
-triad and the GEMM rate at each part's own shape, timed in turns with the case; see
-``tasks.analysis.validation``), the measured one, their ratio, the XLA cross-check of bytes and
-FLOPs, and what each prediction is made of (its parts and the ceiling that bound each). Like
+Per case it prints the step time the model predicts from ceilings measured in this run (the triad
+and the GEMM rate at each part's own shape, timed in turns with the case; see
+``tasks.analysis.supply.validation``), the measured one, their ratio, the XLA cross-check of bytes
+and FLOPs, and what each prediction is made of (its parts and the ceiling that bound each). Like
 ``memwall probe`` it needs no Prefect server.
 """
 
@@ -42,7 +42,7 @@ def table(records: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     from reports.validation import parts_text, roofline_error, xla_bytes_share
-    from tasks.analysis.validation import median_abs_error
+    from tasks.analysis.supply.validation import median_abs_error
 
     out = Table(title="memwall validate", title_justify="left")
     for name in (
@@ -121,7 +121,7 @@ def validate(
     """Run workload-shaped probes (real decode steps and prefills of model presets) on this
     host's devices and compare each measured step time with the workload model's prediction
     from this run's measured ceilings; also XLA's own bytes and FLOPs of each step."""
-    from tasks.analysis.models.presets import preset
+    from tasks.analysis.workload.presets import preset
 
     for name in model or []:
         preset(name)  # an unknown preset fails now, listing the valid ones

@@ -25,7 +25,7 @@ from hardware_profiles.errors import MemwallError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from tasks.analysis.workload_model import Architecture, Estimate
+    from tasks.analysis.workload.workload_model import Architecture, Estimate
 
 stdout = Console(highlight=False)
 
@@ -96,8 +96,8 @@ RecomputeOption = Annotated[
 
 
 def architecture_from_options(preset: str | None, config: Path | None) -> Architecture:
-    from tasks.analysis.models.hf_config import import_hf_config
-    from tasks.analysis.models.presets import preset as find_preset
+    from tasks.analysis.workload.hf_config import import_hf_config
+    from tasks.analysis.workload.presets import preset as find_preset
 
     if (preset is None) == (config is None):
         raise MemwallError("give exactly one of --preset NAME or --config config.json")
@@ -121,7 +121,7 @@ def estimate_from_options(
     recompute: bool,
     head: str | None = None,
 ) -> Estimate:
-    from tasks.analysis.workload_model import estimate
+    from tasks.analysis.workload.workload_model import estimate
 
     require_positive("--batch", batch)
     require_positive("--context", context)
@@ -155,7 +155,7 @@ def _quantized_bytes_per_parameter(result: Estimate) -> float:
     """Bytes per parameter of the blocks' weights alone, the ones ``--weights`` quantizes:
     their format's bytes per element, scales included (0.5625 for NVFP4). The whole-model
     figure is higher where the embedding and LM head stay 16-bit."""
-    from tasks.analysis.workload_model import bytes_per_element
+    from tasks.analysis.workload.workload_model import bytes_per_element
 
     return bytes_per_element(result.weights)
 
@@ -259,7 +259,7 @@ def estimate_command(
 ) -> None:
     """FLOPs and bytes per unit of a model in a phase, by component, and where it fits."""
     if list_presets:
-        from tasks.analysis.models.presets import PRESETS
+        from tasks.analysis.workload.presets import PRESETS
 
         for name, arch in PRESETS.items():
             print(f"{name}\t{arch.source}")
@@ -290,7 +290,7 @@ def estimate_command(
 def _load_workloads(path: Path | None) -> tuple[pd.DataFrame, str]:
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import WORKLOADS
-    from tasks.analysis.models.examples import SOURCE, example_workloads
+    from tasks.analysis.workload.examples import SOURCE, example_workloads
 
     if path is None:
         return example_workloads(), SOURCE
@@ -350,7 +350,7 @@ def explain_command(
     import pandas as pd
 
     from hardware_profiles.errors import ProfileError
-    from tasks.analysis.models.presets import estimate_workload
+    from tasks.analysis.workload.presets import estimate_workload
 
     frame, source = _load_workloads(workloads)
     match = frame[frame["workload_id"] == workload_id]

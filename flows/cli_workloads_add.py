@@ -96,8 +96,8 @@ def _fill_from_model(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     import pandas as pd
 
     from hardware_profiles.errors import ProfileError
-    from tasks.analysis.models.presets import UnknownPresetError, preset
-    from tasks.analysis.workload_model import WorkloadModelError, estimate
+    from tasks.analysis.workload.presets import UnknownPresetError, preset
+    from tasks.analysis.workload.workload_model import WorkloadModelError, estimate
 
     figures = ("flops_per_unit", "bytes_per_unit", "memory_footprint_bytes")
     if "model_preset" not in frame:
@@ -148,7 +148,7 @@ def _fill_from_model(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 def _start_month(value: str) -> dt.date:
     """``YYYY-MM`` as the first day of that month, from this month to the longest horizon."""
-    from tasks.analysis.horizon import MAX_HORIZON_MONTHS, horizon_months
+    from tasks.analysis.projection.horizon import MAX_HORIZON_MONTHS, horizon_months
 
     match = re.fullmatch(r"(\d{4})-(\d{2})", value.strip())
     if not match or not 1 <= int(match.group(2)) <= 12:

@@ -50,9 +50,9 @@ from hardware_profiles.schema import MEASUREMENTS, Accelerator
 from reports.build import write_pdf
 from reports.content import AuditReport
 from reports.fleet import ANSWERED, FAILED, SKIPPED, TIMED_OUT, HostResult, fleet_section
-from tasks.analysis.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
 from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION
-from tasks.analysis.horizon import DEFAULT_HORIZON_MONTHS
+from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
+from tasks.analysis.supply.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
 from tasks.demand import file_provenance
 from tasks.hostlock import probing
 from tasks.probes.runner import ProbePlan, software_versions

@@ -20,14 +20,14 @@ from hardware_profiles.provenance import bought_in_window, named_models, unconfi
 from hardware_profiles.roadmaps import baseline_name
 from hardware_profiles.schema import MEASUREMENTS
 from reports.whatif import WhatIfReport, headline, write_whatif_pdf
-from tasks.analysis.backtest import load_backtest
-from tasks.analysis.calibration import (
+from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
+from tasks.analysis.scenarios.whatif import compare
+from tasks.analysis.supply.backtest import load_backtest
+from tasks.analysis.supply.calibration import (
     DEFAULT_BANDWIDTH_EFFICIENCY,
     DEFAULT_FLOPS_EFFICIENCY,
     calibrate,
 )
-from tasks.analysis.horizon import DEFAULT_HORIZON_MONTHS
-from tasks.analysis.whatif import compare
 from tasks.profiles import load_scenarios
 
 DEFAULT_OUT_DIR = "memwall-reports"

@@ -3,7 +3,7 @@
 The roadmap is a plausible purchase plan: three pools running H100s, A100s and L40S today,
 B300s, H200s and a Vera Rubin rack arriving through 2027, older parts retired, list-like unit
 costs. The example workloads live
-beside the workload model (``tasks.analysis.models.examples``).
+beside the workload model (``tasks.analysis.workload.examples``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from reportlab.platypus import Flowable, Paragraph, Spacer, Table
 
 from reports.cells import missing, month
 from reports.styles import stylesheet, table_style
-from tasks.analysis.backtest import Backtest, Summary
+from tasks.analysis.supply.backtest import Backtest, Summary
 
 
 def likely(starve: Any, p10: Any, p90: Any) -> str:

@@ -17,7 +17,7 @@ from reports.cells import data_table, si, text
 from reports.content import AuditReport
 from reports.styles import stylesheet
 from tasks.analysis.demand import STATISTIC
-from tasks.analysis.ranking import records
+from tasks.analysis.ranking.ranking import records
 
 MAX_FILE_ROWS = 20  # workloads whose demand the file states, listed before "and N more"
 

@@ -20,7 +20,7 @@ from reports.cells import data_table, intensity, missing, month, percent, si, te
 from reports.charts import fit
 from reports.styles import key_style, stylesheet
 from reports.walls import remedy_note, replica_facts
-from tasks.analysis.ranking import records
+from tasks.analysis.ranking.ranking import records
 
 
 def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowable]:

@@ -16,7 +16,7 @@ from reportlab.platypus import (
 from reports.cells import data_table, missing, percent, si, text
 from reports.content import AuditReport
 from reports.styles import STATUS_COLOURS, stylesheet
-from tasks.analysis.ranking import records
+from tasks.analysis.ranking.ranking import records
 
 
 def _status_cell(status: str) -> Paragraph:

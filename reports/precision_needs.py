@@ -1,7 +1,7 @@
 """The table of the precision page that answers "which precision would each workload need on
 the incoming hardware": per top workload near the wall, per model its pool holds or receives
 in the horizon, the smallest precision mitigation that keeps it from starving there
-(:mod:`tasks.analysis.precision_needs`)."""
+(:mod:`tasks.analysis.ranking.precision_needs`)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from reportlab.platypus import Flowable, Paragraph, Spacer
 
 from reports.cells import data_table, si
 from reports.styles import stylesheet
-from tasks.analysis.ranking import records
+from tasks.analysis.ranking.ranking import records
 
 
 def _known(value: Any, show: Callable[[float], str]) -> str:

@@ -27,6 +27,7 @@ from reports.accuracy import accuracy_section, row_likely
 from reports.cells import WIDTH, data_table, intensity, month, percent, text, times
 from reports.charts import fit, headroom_chart, roofline_chart
 from reports.content import AuditReport
+from reports.demand import demand_section
 from reports.detail import _detail_page
 from reports.devices import _measured_vs_spec
 from reports.precision import precision_section, status_note
@@ -35,8 +36,8 @@ from reports.timeline import wall_timeline
 from reports.validation import validation_section
 from reports.walls import first_page, method_lines, wall_label
 from tasks.analysis.findings import Findings
-from tasks.analysis.precision_changes import PRECISION_CHANGES
-from tasks.analysis.ranking import records
+from tasks.analysis.ranking.ranking import records
+from tasks.analysis.workload.variants import PRECISION_CHANGES
 
 APPENDIX_CHUNK = 250  # rows per appendix table: each splits over pages on its own
 FULL_TABLE_ROWS = 100  # beyond this, the ranking section shows the top N, the appendix the rest
@@ -347,8 +348,6 @@ def story(report: AuditReport) -> list[Flowable]:
     for r in records(ranking.head(len(details))):
         mitigations = by_id.get(r.workload_id, f.mitigations.iloc[:0])
         flow += _detail_page(r, details.loc[r.workload_id], mitigations)
-    from reports.demand import demand_section  # here: it builds on this module's helpers
-
     flow += demand_section(report) + _method(report) + validation_section(report.validation)
     if len(ranking) > FULL_TABLE_ROWS:
         flow += [

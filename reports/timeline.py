@@ -17,7 +17,7 @@ from reportlab.lib import colors
 from reports.charts import Chart, _text, fit
 from reports.styles import INK, MUTED, RULE
 from tasks.analysis.findings import TimelineRow
-from tasks.analysis.walls import FINE, NO_DEMAND, NOT_SERVED, PAST_WALL, TIGHT, WALLS
+from tasks.analysis.walls.walls import FINE, NO_DEMAND, NOT_SERVED, PAST_WALL, TIGHT, WALLS
 
 STATE_COLOURS = {
     NO_DEMAND: colors.white,

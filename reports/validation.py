@@ -12,7 +12,7 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, Spacer, Table
 
 from reports.styles import stylesheet, table_style
-from tasks.analysis.validation import median_abs_error
+from tasks.analysis.supply.validation import median_abs_error
 
 Record = Mapping[str, Any]
 _WIDTHS = [6.0 * cm, 1.6 * cm, 2.4 * cm, 2.4 * cm, 1.6 * cm, 2.2 * cm, 1.8 * cm]

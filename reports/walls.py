@@ -13,9 +13,9 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, Table
 
 from reports.styles import stylesheet, table_style
-from tasks.analysis.actions import Action
-from tasks.analysis.ranking import records
-from tasks.analysis.walls import ADDRESSED_BY, WALLS
+from tasks.analysis.ranking.actions import Action
+from tasks.analysis.ranking.ranking import records
+from tasks.analysis.walls.walls import ADDRESSED_BY, WALLS
 
 NAMES_PER_WALL = 3
 WALL_TITLES = {

@@ -19,7 +19,7 @@ from reports.scenario_figures import scenario_figures_section
 from reports.story import ranking_table
 from reports.styles import stylesheet
 from reports.whatif_charts import ScenarioLine, starving_by_month, whatif_chart
-from tasks.analysis.ranking import records
+from tasks.analysis.ranking.ranking import records
 
 TOP_N = 10
 

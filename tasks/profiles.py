@@ -12,7 +12,7 @@ from hardware_profiles.fleet import negative_fleet_row
 from hardware_profiles.parquet import read_table
 from hardware_profiles.roadmaps import baseline_name, split_scenarios
 from hardware_profiles.schema import ROADMAP, WORKLOADS, Profiles
-from tasks.analysis.models import examples as workload_examples
+from tasks.analysis.workload import examples as workload_examples
 
 
 def read_profiles(

@@ -18,15 +18,15 @@ import pandas as pd
 
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.provenance import models_in_window
-from tasks.analysis.actions import Action, top_actions
-from tasks.analysis.backtest import Backtest
-from tasks.analysis.efficiency import efficiency_sources
-from tasks.analysis.horizon import month_index
-from tasks.analysis.models.presets import estimate_workload
-from tasks.analysis.precision_changes import decode_split
-from tasks.analysis.precision_needs import precision_needs
-from tasks.analysis.projection import Projection
-from tasks.analysis.ranking import Ranked, records
+from tasks.analysis.projection.horizon import month_index
+from tasks.analysis.projection.projector import Projection
+from tasks.analysis.ranking.actions import Action, top_actions
+from tasks.analysis.ranking.precision_needs import precision_needs
+from tasks.analysis.ranking.ranking import Ranked, records
+from tasks.analysis.supply.backtest import Backtest
+from tasks.analysis.supply.efficiency import efficiency_sources
+from tasks.analysis.workload.presets import estimate_workload
+from tasks.analysis.workload.variants import decode_split
 
 TOP_N = 10
 DETAIL_PAGES = 5

@@ -26,7 +26,7 @@ from hardware_profiles.schema import (
     MiB,
     peak_column,
 )
-from tasks.analysis.calibration import DTYPE_PRECISION
+from tasks.analysis.supply.calibration import DTYPE_PRECISION
 from tasks.discovery import (
     free_memory_bytes,
     last_level_cache_bytes,

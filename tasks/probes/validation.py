@@ -23,10 +23,10 @@ from typing import Any
 import pandas as pd
 
 from hardware_profiles.schema import Accelerator, MiB
-from tasks.analysis.models.presets import preset
-from tasks.analysis.validation import PartTime, ceilings
+from tasks.analysis.supply.validation import PartTime, ceilings
+from tasks.analysis.workload.presets import preset
 from tasks.discovery import free_memory_bytes
-from tasks.probes.runner import ProbePlan, device_steps, software_versions
+from tasks.probes.runner import ProbePlan, device_steps, run_steps, software_versions
 from tasks.probes.targets import Row, Rows, Step, single_target
 from tasks.probes.workload_probe import (
     Capability,
@@ -163,8 +163,6 @@ def validate_host(
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The built-in cases on the first device of each kind: measurement rows (the ceiling
     probes' too, where ``measurements`` does not hold them) and one record per case."""
-    from tasks.probes.runner import run_steps
-
     first = {a.device_kind: a for a in reversed(accelerators)}
     steps: list[Step] = []
     results: list[list[CaseResult]] = []

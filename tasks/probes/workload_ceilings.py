@@ -1,7 +1,7 @@
 """The ceilings a workload case's prediction divides by: the triad's bandwidth and the GEMM
 rates at the case's own shapes, measured in turns with the case itself.
 
-``tasks.analysis.validation.step_parts`` splits a step into parts (the layers' matmuls, the
+``tasks.analysis.supply.validation.step_parts`` splits a step into parts (the layers' matmuls, the
 touched experts, the LM head, attention), each running its FLOPs at one GEMM shape: the rows it
 multiplies (the batch in decode, the prompt in prefill, an expert's share of the tokens) by its
 widest weight matrix. A few-row matmul reaches neither the triad's bandwidth nor the square
@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 
 from hardware_profiles.schema import MiB
-from tasks.analysis.validation import Gemm
+from tasks.analysis.supply.validation import Gemm
 from tasks.probes import workload, workload_weights
 from tasks.probes.bandwidth import kernel_call
 from tasks.probes.kernels import BANDWIDTH_KERNELS

@@ -43,8 +43,8 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import SingleDeviceSharding
 
-from tasks.analysis.calibration import DTYPE_PRECISION
-from tasks.analysis.validation import (
+from tasks.analysis.supply.calibration import DTYPE_PRECISION
+from tasks.analysis.supply.validation import (
     Gemm,
     HostCeilings,
     Part,
@@ -56,7 +56,7 @@ from tasks.analysis.validation import (
     step_cost,
     step_parts,
 )
-from tasks.analysis.workload_model import Architecture
+from tasks.analysis.workload.workload_model import Architecture
 from tasks.discovery import free_memory_bytes
 from tasks.probes import workload, workload_weights
 from tasks.probes.runner import ProbePlan, unsupported_reason

@@ -20,7 +20,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks.analysis.workload_model import Architecture, expected_distinct_experts, head_precision
+from tasks.analysis.workload.workload_model import (
+    Architecture,
+    expected_distinct_experts,
+    head_precision,
+)
 
 # The workload model's precisions, as JAX dtypes.
 PRECISION_DTYPES: Final = {

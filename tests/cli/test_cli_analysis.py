@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from hardware_profiles.examples import example_roadmap
-from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.workload.examples import example_workloads
 from tests.cli.test_cli import memwall
 from tests.pdf import pdf_text
 

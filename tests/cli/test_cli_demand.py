@@ -11,7 +11,7 @@ import pytest
 
 from hardware_profiles.parquet import read_table, write_table
 from hardware_profiles.schema import WORKLOADS
-from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.workload.examples import example_workloads
 from tasks.demand import file_provenance
 from tasks.history import record_demand, record_run
 from tests.cli.test_cli import memwall

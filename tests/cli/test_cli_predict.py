@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from hardware_profiles.catalog import builtin_catalog
-from tasks.analysis.models.presets import preset
-from tasks.analysis.workload_model import estimate
-from tests.analysis.published_fixture import (
+from tasks.analysis.workload.presets import preset
+from tasks.analysis.workload.workload_model import estimate
+from tests.analysis.supply.published_fixture import (
     DECODE_BW,
     DECODE_OVERHEAD_S,
     fixture_rows,

@@ -15,8 +15,8 @@ import pytest
 
 from hardware_profiles.parquet import read_table, write_table
 from hardware_profiles.schema import WORKLOADS
-from tasks.analysis.models.presets import preset
-from tasks.analysis.workload_model import estimate
+from tasks.analysis.workload.presets import preset
+from tasks.analysis.workload.workload_model import estimate
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 
 from hardware_profiles.parquet import read_table, write_table
 from hardware_profiles.schema import WORKLOADS
-from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.workload.examples import example_workloads
 from tests.cli.test_cli_profiles import digest, memwall, one_error
 
 ADD = [

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.cli_common import strict
-from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.workload.examples import example_workloads
 from tasks.history import record_run
 from tests.tasks.test_history import measurements, ranking
 

@@ -18,10 +18,10 @@ from prefect import flow
 
 from flows.artifacts import md
 from reports.story import headline
-from tasks.analysis.calibration import calibrate
 from tasks.analysis.findings import Findings, gather
-from tasks.analysis.projection import project_profiles
-from tasks.analysis.ranking import rank
+from tasks.analysis.projection.projector import project_profiles
+from tasks.analysis.ranking.ranking import rank
+from tasks.analysis.supply.calibration import calibrate
 from tasks.profiles import load_profiles
 
 EVIL = "<img src=x onerror=alert(1)> *bold* [click](http://evil.example) `code` # not a title"

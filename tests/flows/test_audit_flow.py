@@ -57,7 +57,7 @@ def _artifacts(api_url: str, key: str) -> list[str]:
 @pytest.mark.slow
 def test_a_bad_horizon_fails_before_probing(prefect_api_url: str, tmp_path: Path) -> None:
     from flows.audit import audit
-    from tasks.analysis.horizon import HorizonError
+    from tasks.analysis.projection.horizon import HorizonError
 
     with pytest.raises(HorizonError):
         audit(out_dir=str(tmp_path / "out"), quick=True, horizon_months=0)

@@ -11,7 +11,7 @@ import pytest
 
 from hardware_profiles.parquet import WriteError, atomic_path, sweep_debris, write_table
 from hardware_profiles.schema import WORKLOADS
-from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.workload.examples import example_workloads
 
 
 def test_a_write_that_fails_is_one_line_naming_the_file(tmp_path: Path) -> None:

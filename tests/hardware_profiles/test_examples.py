@@ -20,9 +20,9 @@ from hardware_profiles.roadmaps import (
     split_scenarios,
 )
 from hardware_profiles.schema import ROADMAP, Profiles
-from tasks.analysis.models.examples import example_workloads
-from tasks.analysis.models.presets import preset
-from tasks.analysis.workload_model import estimate
+from tasks.analysis.workload.examples import example_workloads
+from tasks.analysis.workload.presets import preset
+from tasks.analysis.workload.workload_model import estimate
 from tasks.profiles import check_consistent
 
 TODAY = dt.date(2026, 11, 23)

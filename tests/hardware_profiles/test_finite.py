@@ -17,7 +17,7 @@ from hardware_profiles.errors import ProfileError
 from hardware_profiles.examples import example_roadmap
 from hardware_profiles.parquet import read_table, validate_frame
 from hardware_profiles.schema import CATALOG, MEASUREMENTS, ROADMAP, WORKLOADS, Table
-from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.workload.examples import example_workloads
 from tests.tasks.test_history import measurements
 
 CASES = {

@@ -19,7 +19,7 @@ from hardware_profiles.schema import (
     SCHEMA_VERSION,
     WORKLOADS,
 )
-from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.workload.examples import example_workloads
 
 
 def test_round_trip_keeps_values_and_stamps_schema_version(tmp_path: Path) -> None:

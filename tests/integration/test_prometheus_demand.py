@@ -18,7 +18,7 @@ import pytest
 
 from hardware_profiles.parquet import read_table, write_table
 from hardware_profiles.schema import WORKLOADS
-from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.workload.examples import example_workloads
 from tasks.prometheus import engine_query
 from tests.integration.conftest import LOOPBACK, Processes, free_port, memwall, wait_for
 from tests.pdf import pdf_text

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import jax
 import pytest
 
-from tasks.analysis.workload_model import Architecture
+from tasks.analysis.workload.workload_model import Architecture
 from tasks.probes.workload_ceilings import (
     GEMM_WEIGHT_BYTES,
     TRIAD_BYTES,

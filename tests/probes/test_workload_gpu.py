@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from hardware_profiles.catalog import builtin_catalog
-from tasks.analysis.models.presets import preset
-from tasks.analysis.validation import HostCeilings
+from tasks.analysis.supply.validation import HostCeilings
+from tasks.analysis.workload.presets import preset
 from tasks.discovery import discover
 from tasks.probes.runner import ProbePlan
 from tasks.probes.targets import Rows, single_target

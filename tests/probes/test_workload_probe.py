@@ -12,8 +12,8 @@ import jax
 import numpy as np
 import pytest
 
-from tasks.analysis.validation import step_cost
-from tasks.analysis.workload_model import Architecture, expected_distinct_experts
+from tasks.analysis.supply.validation import step_cost
+from tasks.analysis.workload.workload_model import Architecture, expected_distinct_experts
 from tasks.probes import workload, workload_weights
 
 GQA = Architecture(
@@ -250,7 +250,7 @@ def test_probe_weights_are_the_bytes_the_model_says_a_decode_step_reads(
     allocated = workload_weights.nbytes(
         jax.eval_shape(lambda: workload_weights.params(jax.random.PRNGKey(0), s))
     )
-    from tasks.analysis.workload_model import estimate
+    from tasks.analysis.workload.workload_model import estimate
 
     e = estimate(
         arch, phase="decode", batch=1, context=16, weights="fp32", kv="fp32", activations="fp32"

@@ -12,8 +12,8 @@ import pytest
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import MEASUREMENTS
-from tasks.analysis.validation import HostCeilings, cut, step_cost
-from tasks.analysis.workload_model import Architecture
+from tasks.analysis.supply.validation import HostCeilings, cut, step_cost
+from tasks.analysis.workload.workload_model import Architecture
 from tasks.discovery import discover
 from tasks.probes import workload_weights
 from tasks.probes.runner import ProbePlan

@@ -17,13 +17,13 @@ from reports.accuracy import likely
 from reports.build import write_pdf
 from reports.content import AuditReport
 from reports.story import headline
-from tasks.analysis.backtest import backtest
-from tasks.analysis.calibration import calibrate
 from tasks.analysis.findings import gather
-from tasks.analysis.models.examples import example_workloads
-from tasks.analysis.projection import project
-from tasks.analysis.ranking import rank, records
-from tests.analysis.published_fixture import write_fixture
+from tasks.analysis.projection.projector import project
+from tasks.analysis.ranking.ranking import rank, records
+from tasks.analysis.supply.backtest import backtest
+from tasks.analysis.supply.calibration import calibrate
+from tasks.analysis.workload.examples import example_workloads
+from tests.analysis.supply.published_fixture import write_fixture
 from tests.pdf import pdf_text
 
 START = dt.date(2026, 11, 1)

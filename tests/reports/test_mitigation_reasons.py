@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from reports.build import write_pdf
-from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.workload.examples import example_workloads
 from tests.pdf import pdf_text
 from tests.reports.test_report import _report
 

@@ -16,7 +16,7 @@ from hardware_profiles.examples import example_roadmap
 from hardware_profiles.provenance import models_in_window
 from reports.build import write_pdf
 from reports.precision import ridge_table
-from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.workload.examples import example_workloads
 from tests.reports.test_report import _report
 
 START = dt.date(2026, 11, 1)

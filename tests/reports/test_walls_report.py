@@ -16,11 +16,11 @@ from hardware_profiles.examples import example_roadmap
 from reports.build import write_pdf
 from reports.content import AuditReport
 from reports.walls import wall_lines
-from tasks.analysis.calibration import calibrate
 from tasks.analysis.findings import gather
-from tasks.analysis.models.examples import example_workloads
-from tasks.analysis.projection import project
-from tasks.analysis.ranking import rank
+from tasks.analysis.projection.projector import project
+from tasks.analysis.ranking.ranking import rank
+from tasks.analysis.supply.calibration import calibrate
+from tasks.analysis.workload.examples import example_workloads
 from tests.pdf import pdf_text
 
 START = dt.date(2026, 11, 1)

@@ -12,7 +12,7 @@ import pytest
 
 from hardware_profiles.errors import MemwallError
 from tasks.analysis.demand import DAY_S, PEAK_DAYS, DemandError, fit_demand
-from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.workload.examples import example_workloads
 from tasks.demand import demand_or_file, sync_demand
 from tasks.history import read_demand, record_demand
 from tasks.prometheus import PrometheusUnreachable, engine_query, query_range

@@ -12,7 +12,7 @@ from hardware_profiles.errors import ProfileError
 from hardware_profiles.examples import example_roadmap
 from hardware_profiles.parquet import write_table
 from hardware_profiles.schema import ROADMAP, WORKLOADS
-from tasks.analysis.models.examples import example_workloads
+from tasks.analysis.workload.examples import example_workloads
 from tasks.profiles import load_profiles
 
 

@@ -1,0 +1,1 @@
+"""The calendar: each workload month by month over one roadmap."""

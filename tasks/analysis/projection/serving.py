@@ -1,0 +1,140 @@
+"""The replica each workload is reported on, and the batch it is served at: sized once.
+
+Replicas are sized (:mod:`tasks.analysis.supply.replicas`) on every model of the fleet, from the
+workloads' step model (:mod:`tasks.analysis.workload.step_model`); the one reported (devices, max
+batch, model) is on the model the pool holds most of in the workload's first served month,
+preferring models a replica can be formed on. The projection evaluates supply at the served batch
+and pays each step's overhead on the reported replica's devices; the walls read the same record.
+
+The batch a workload is served at is its own, unless its latency target caps it lower.
+
+A replica's throughput is set by the largest batch that fits it and meets the workload's SLO
+(``max_batch``, :mod:`tasks.analysis.supply.replicas`). Where a decode or prefill workload has a
+target (``tpot_slo_s`` / ``ttft_slo_s``) and 1 <= max_batch < batch, the projection evaluates its
+supply at max_batch: the weights are read once per step for fewer sequences, so each unit costs more
+bytes. The rows are re-derived as the batch mitigation re-derives them: rows made from a model
+preset by the workload model, exactly (:func:`modelled_figures` at the served batch); decode rows
+without one by scaling the weights' share of bytes per token, bytes = KV + W·B/b
+(:func:`decode_split`); rows that cannot be split keep their figures (an optimistic bound).
+
+Where max_batch is 0 (batch 1 misses the target: a latency wall) the figures are kept: no batch
+meets the target, the latency wall reports it, and the supply stays what the hardware could
+serve without the target. The walls keep reading the workload's own batch (capacity is about
+the batch the workload asks for); only the supply is evaluated at the served batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tasks.analysis.projection.horizon import NEVER, Fleet
+from tasks.analysis.projection.placement import Placement
+from tasks.analysis.supply.ceilings import PEAK_INDEX, Ceilings, lookup
+from tasks.analysis.supply.replicas import Hardware, Replicas, hardware, size_replicas
+from tasks.analysis.workload.step_model import StepModel, step_model
+from tasks.analysis.workload.variants import decode_split, modelled_figures
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How every workload is served, sized once per projection: its step model, the fleet's
+    models as it meets them and its replicas on each (workloads, models); the reported
+    replica's devices (NaN where none forms or never served), max batch and model (None);
+    the batch its SLO caps it to (NaN: its own) and the workload table at that batch."""
+
+    step: StepModel
+    hardware: Hardware
+    replicas: Replicas
+    devices: np.ndarray
+    max_batch: np.ndarray
+    accelerator: np.ndarray
+    served_batch: np.ndarray
+    workloads: pd.DataFrame
+
+    @property
+    def replica_devices(self) -> np.ndarray:
+        """Devices that pay each step's overhead: the reported replica's, 1 where none."""
+        return np.where(np.isfinite(self.devices), self.devices, 1.0)
+
+
+def serve(
+    workloads: pd.DataFrame,
+    fleet: Fleet,
+    placement: Placement,
+    ceilings: Ceilings,
+    catalog: pd.DataFrame,
+) -> Serving:
+    """Size every workload's replicas on the fleet's models and the batch it is served at."""
+    step = step_model(workloads)
+    peak_index = lookup(workloads["precision"].to_numpy(dtype=object), PEAK_INDEX)
+    hw = hardware(catalog, ceilings, fleet.models, placement.phase_index, peak_index)
+    replicas = size_replicas(step, hw)
+    devices, max_batch, accelerator = reported_replica(fleet, placement, replicas)
+    inference = workloads["phase"].isin(["decode", "prefill"]).to_numpy()
+    with np.errstate(invalid="ignore"):
+        capped = inference & ~np.isnan(step.slo_s) & (max_batch >= 1) & (max_batch < step.batch)
+    served = np.where(capped, max_batch, np.nan)
+    return Serving(
+        step=step,
+        hardware=hw,
+        replicas=replicas,
+        devices=devices,
+        max_batch=max_batch,
+        accelerator=accelerator,
+        served_batch=served,
+        workloads=at_batch(workloads, served),
+    )
+
+
+def reported_replica(
+    fleet: Fleet, placement: Placement, replicas: Replicas
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The replica on the model the pool holds most of in the workload's first served month,
+    preferring models a replica can be formed on: devices, max batch and model."""
+    first = np.where(placement.served_from == NEVER, 0, placement.served_from)
+    held = fleet.counts[placement.pool_index, :, first]  # (workloads, models)
+    formable = replicas.fits & replicas.latency_ok & (replicas.devices <= held)
+    score = held * (1 + 2 * formable)
+    pick = score.argmax(axis=1)
+    rows = np.arange(len(pick))
+    never = placement.served_from == NEVER
+    models = np.array(fleet.models, dtype=object)
+    return (
+        np.where(never, np.nan, replicas.devices[rows, pick]),
+        np.where(never, np.nan, replicas.max_batch[rows, pick]),
+        np.asarray(np.where(never, None, models[pick])),
+    )
+
+
+def at_batch(workloads: pd.DataFrame, served: np.ndarray) -> pd.DataFrame:
+    """``workloads`` with batch, flops_per_unit, bytes_per_unit and memory_footprint_bytes
+    re-derived at the ``served`` batch where it is finite (see the module docstring; memory
+    is the replica model's M0 + b·Ms); the table itself where none is."""
+    rows = np.flatnonzero(np.isfinite(served))
+    if rows.size == 0:
+        return workloads
+    subset = workloads.iloc[rows].copy()
+    batch = served[rows]
+    weights, kv = decode_split(subset)
+    approximate = kv + weights * subset["batch"].to_numpy(dtype=float) / batch
+    model = step_model(subset)
+    memory = model.memory_fixed_bytes + batch * model.memory_per_sequence_bytes
+    subset["batch"] = batch.astype(np.int64)
+    flops, nbytes = modelled_figures(subset)
+    nbytes = np.where(np.isnan(nbytes), approximate, nbytes)
+    out = workloads.copy()
+    for column, derived in (
+        ("flops_per_unit", flops),
+        ("bytes_per_unit", nbytes),
+        ("memory_footprint_bytes", memory),
+    ):
+        values = workloads[column].to_numpy(dtype=float).copy()
+        values[rows] = np.where(np.isnan(derived), values[rows], derived)
+        out[column] = values
+    served_column = workloads["batch"].copy()
+    served_column.iloc[rows] = batch.astype(np.int64)
+    out["batch"] = served_column
+    return out

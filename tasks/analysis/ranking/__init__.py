@@ -1,0 +1,1 @@
+"""The order in which workloads starve, and what buys months."""

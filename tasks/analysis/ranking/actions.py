@@ -1,0 +1,73 @@
+"""The actions that buy the most months, drawn from the mitigations table.
+
+Each mitigation tried on every workload (``tasks.analysis.ranking.mitigations``) is an action a team
+could take across the fleet: store weights and KV cache at fp8, double the decode batch, move
+workloads to another pool's hardware. An action's worth is the months it buys summed over the
+workloads it applies to (a workload that no longer starves counts the rest of the horizon, a
+lower bound), and the workloads it rescues: those that starve today and no longer do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from tasks.analysis.projection.horizon import NEVER
+
+# What each kind of mitigation costs, where it costs no hardware.
+_NO_PURCHASE = {
+    "precision": "no purchase (software: validate accuracy)",
+    "batch": "no purchase (serving config: KV memory per replica)",
+}
+
+
+@dataclass(frozen=True)
+class Action:
+    label: str
+    months_gained: int  # summed over the workloads it helps
+    workloads_helped: int
+    rescued: tuple[str, ...]  # names of workloads that starve today and no longer would
+    cost_usd: float | None  # 0: no purchase; None: unknown
+    cost_note: str
+
+
+def top_actions(mitigations: pd.DataFrame, ranking: pd.DataFrame, count: int = 3) -> list[Action]:
+    """The ``count`` mitigations with the most months gained over all workloads (ties: most
+    rescued, then the order they were tried in); none that buys nothing."""
+    if mitigations.empty:
+        return []
+    names = dict(zip(ranking["workload_id"], ranking["name"], strict=True))
+    starving = set(ranking.loc[ranking["starve_month"].notna(), "workload_id"])
+    gained = mitigations["months_gained"].fillna(0.0).clip(lower=0.0)
+    rescued = (
+        mitigations["applicable"].to_numpy(dtype=bool)
+        & (mitigations["starve_index"].to_numpy() == NEVER)
+        & mitigations["workload_id"].isin(starving).to_numpy()
+    )
+    frame = mitigations.assign(_gained=gained, _rescued=rescued, _helped=gained > 0)
+    order = {key: i for i, key in enumerate(dict.fromkeys(mitigations["mitigation"]))}
+    actions = []
+    for key, rows in frame.groupby("mitigation", sort=False):
+        total = int(rows["_gained"].sum())
+        if total <= 0:
+            continue
+        kind = str(key).partition(":")[0]
+        saved = tuple(str(names[w]) for w in rows.loc[rows["_rescued"], "workload_id"])
+        actions.append(
+            (
+                -total,
+                -len(saved),
+                order[key],
+                Action(
+                    label=str(rows["label"].iloc[0]),
+                    months_gained=total,
+                    workloads_helped=int(rows["_helped"].sum()),
+                    rescued=saved,
+                    cost_usd=0.0 if kind in _NO_PURCHASE else None,
+                    cost_note=_NO_PURCHASE.get(kind, "unknown: hardware of that pool's mix"),
+                ),
+            )
+        )
+    actions.sort(key=lambda a: (a[0], a[1], a[2]))
+    return [a[3] for a in actions[:count]]

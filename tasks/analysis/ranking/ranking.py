@@ -1,0 +1,200 @@
+"""The ranking: earliest starvation first, then lowest headroom; workloads that never starve
+in the horizon last, by their lowest headroom. One row per workload, with the mitigation that
+moves its starvation month the furthest, and the P10-P90 band of its starvation month
+(``tasks.analysis.projection.uncertainty``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tasks.analysis.projection.horizon import NEVER
+from tasks.analysis.projection.projector import Projection
+from tasks.analysis.projection.uncertainty import Band, band
+from tasks.analysis.ranking.mitigations import best_mitigation, mitigate
+from tasks.analysis.walls.walls import Walls, classify, wall_columns
+
+RANKING_COLUMNS = (
+    "rank",
+    "workload_id",
+    "name",
+    "owner",
+    "pool",
+    "phase",
+    "precision",
+    "arithmetic_intensity_flops_per_byte",
+    "ridge_flops_per_byte",
+    "bound",
+    "utilization_now",
+    "headroom_now",
+    "min_headroom",
+    "min_headroom_month",
+    "starve_month",
+    "starve_month_p10",
+    "starve_month_p90",
+    "shortfall_month",
+    "best_mitigation",
+    "months_gained",
+    "served_from",
+    "wall",
+    "wall_month",
+    "devices_per_replica",
+    "max_batch",
+    "served_batch",
+    "replica_accelerator_id",
+    "wall_remedy",
+)
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """The ranking and the mitigations table it was drawn from."""
+
+    ranking: pd.DataFrame
+    mitigations: pd.DataFrame
+    order: np.ndarray  # ranking row i is workload order[i] of the projection
+    walls: Walls | None = None
+    band: Band | None = None  # in the projection's workload order, like ``order`` indexes
+
+
+def _month_or_none(months: list[dt.date], index: np.ndarray) -> np.ndarray:
+    lookup = np.array([*months, None], dtype=object)
+    return np.asarray(lookup[np.where(index == NEVER, len(months), index)])
+
+
+def rank(
+    projection: Projection,
+    *,
+    with_mitigations: bool = True,
+    catalog: pd.DataFrame | None = None,
+    supply_spread: np.ndarray | None = None,
+) -> Ranked:
+    """The ranking; with the ``catalog`` (memory sizes, interconnects) also the capacity and
+    latency walls and each workload's replica (:mod:`tasks.analysis.walls.walls`);
+    ``supply_spread`` overrides each workload's supply spread for the band."""
+    projector = projection.projector
+    outcome = projection.outcome
+    workloads = projection.workloads
+    n, n_months = outcome.headroom.shape
+    starve = outcome.starve_index
+    # NaN headroom = not served that month; fmin skips it (all NaN: never served).
+    min_headroom = np.fmin.reduce(outcome.headroom, axis=1)
+    min_month = np.where(
+        projection.placement.served_from == NEVER,
+        NEVER,
+        np.where(np.isnan(outcome.headroom), np.inf, outcome.headroom).argmin(axis=1),
+    )
+    order = np.lexsort(
+        (
+            workloads["workload_id"].astype(str).to_numpy(),
+            min_headroom,
+            np.where(starve == NEVER, n_months, starve),
+        )
+    )
+    mitigations = mitigate(projection) if with_mitigations else _no_mitigations()
+    walls = classify(projection, catalog)
+    if with_mitigations:
+        label, gained = best_mitigation(mitigations, n)
+    else:
+        label, gained = np.full(n, None, dtype=object), np.zeros(n)
+    first = np.where(projection.placement.served_from == NEVER, 0, projection.placement.served_from)
+    bandwidth_now = np.einsum(
+        "nh,nh->n",
+        projector.fleet.counts[projector.placement.pool_index, :, first],
+        projector.workload_bandwidth(),
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ridge_now = projection.placement.at_first_served(outcome.peak_flops_per_s) / bandwidth_now
+    ai = projector.baseline_figures.intensity
+    dates = band(projection, supply_spread)
+    table = pd.DataFrame(
+        {
+            "workload_id": workloads["workload_id"].to_numpy(),
+            "name": workloads["name"].to_numpy(),
+            "owner": workloads["owner"].to_numpy(),
+            "pool": workloads["pool"].to_numpy(),
+            "phase": workloads["phase"].to_numpy(),
+            "precision": workloads["precision"].to_numpy(),
+            "arithmetic_intensity_flops_per_byte": ai,
+            "ridge_flops_per_byte": ridge_now,
+            "bound": projection.bound_now(),
+            "utilization_now": projection.placement.at_first_served(outcome.utilization),
+            "headroom_now": projection.placement.at_first_served(outcome.headroom),
+            "min_headroom": min_headroom,
+            "min_headroom_month": _month_or_none(projection.months, min_month),
+            "starve_month": _month_or_none(projection.months, starve),
+            "starve_month_p10": _month_or_none(projection.months, dates.starve_p10_index),
+            "starve_month_p90": _month_or_none(projection.months, dates.starve_p90_index),
+            "shortfall_month": _month_or_none(projection.months, outcome.shortfall_index),
+            "best_mitigation": label,
+            "months_gained": gained.astype(int),
+            "served_from": _month_or_none(projection.months, projection.placement.served_from),
+            **wall_columns(projection, walls),
+            "served_batch": _served_batch(projection.served_batch),
+        }
+    ).iloc[order]
+    table.insert(0, "rank", np.arange(1, n + 1))
+    return Ranked(table.reset_index(drop=True), mitigations, order, walls, dates)
+
+
+def _served_batch(served: np.ndarray) -> pd.arrays.IntegerArray:
+    """The batch a workload's supply was evaluated at where its SLO caps it below its own
+    batch (:mod:`tasks.analysis.served_batch`); null where it is served at its own."""
+    missing = np.isnan(served)
+    return pd.arrays.IntegerArray(np.where(missing, 0, served).astype(np.int64), missing)
+
+
+def _no_mitigations() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "workload_id": pd.Series(dtype=object),
+            "mitigation": pd.Series(dtype=object),
+            "label": pd.Series(dtype=object),
+            "applicable": pd.Series(dtype=bool),
+            "starve_index": pd.Series(dtype=np.int64),
+            "months_gained": pd.Series(dtype=float),
+        }
+    )
+
+
+def records(frame: pd.DataFrame) -> Iterator[Any]:
+    """A frame's rows as named tuples, typed loosely: columns hold mixed values (dates or
+    missing, labels or missing) that pandas' stubs cannot describe per column."""
+    return frame.itertuples(index=False)
+
+
+def _yyyymm(value: Any) -> str | None:
+    return None if value is None or pd.isna(value) else f"{value:%Y-%m}"
+
+
+def ranking_rows(ranking: pd.DataFrame) -> list[dict[str, object]]:
+    """The ranking as JSON-ready rows (``memwall rank --json``, the Prefect table artifact)."""
+    return [
+        {
+            "workload_id": str(r.workload_id),
+            "rank": int(r.rank),
+            "starve_month": _yyyymm(r.starve_month),
+            "starve_month_p10": _yyyymm(r.starve_month_p10),
+            "starve_month_p90": _yyyymm(r.starve_month_p90),
+            "bound": str(r.bound),
+            "utilization_now": float(r.utilization_now),
+            "min_headroom": None if pd.isna(r.min_headroom) else float(r.min_headroom),
+            "best_mitigation": None if pd.isna(r.best_mitigation) else str(r.best_mitigation),
+            "months_gained": int(r.months_gained),
+            "served_from": None if pd.isna(r.served_from) else f"{r.served_from:%Y-%m}",
+            "wall": None if pd.isna(r.wall) else str(r.wall),
+            "wall_month": None if pd.isna(r.wall_month) else f"{r.wall_month:%Y-%m}",
+            "devices_per_replica": None
+            if pd.isna(r.devices_per_replica)
+            else int(r.devices_per_replica),
+            "max_batch": None if pd.isna(r.max_batch) else int(r.max_batch),
+            "served_batch": None if pd.isna(r.served_batch) else int(r.served_batch),
+            "wall_remedy": None if pd.isna(r.wall_remedy) else str(r.wall_remedy),
+        }
+        for r in records(ranking)
+    ]

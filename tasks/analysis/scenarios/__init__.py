@@ -1,0 +1,1 @@
+"""Purchase plans compared, side by side."""

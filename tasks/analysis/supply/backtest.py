@@ -1,0 +1,330 @@
+"""Backtest: predict every published measured run with :func:`tasks.analysis.supply.predict.predict`
+and report the error; fit the per-phase defaults on the rows declared ``fit``.
+
+Error of a run = predicted step time / measured step time − 1: negative when memwall predicts
+the step faster than it ran (it overestimates supply), positive when slower. MAPE is the mean
+of |error|, bias its mean. The measured step time is the metric itself (``tpot_s``,
+``ttft_s``) or the step's tokens over the metric (``output_tokens_per_s``: batch / value;
+``prefill_tokens_per_s``: batch · prompt / value); all of a run's devices are one
+tensor-parallel replica. A decode run is predicted at its mean context, prompt plus half the
+generated tokens (the prompt alone where the source does not state how many it generated).
+
+How a run was measured counts as much as what ran:
+
+- ``output_tokens_per_s`` with a stated output length is generated tokens over the whole run
+  (``published_runs.md``), which includes the batch's prefill: the prediction adds that
+  prefill step, spread over the generated tokens.
+- A blank ``kv_precision`` is the model's dtype, unless the run's batch at its final context
+  would not fit its devices' memory with that cache while it fits with a cache at the weights'
+  precision: the engine that ran it must have stored it so (the run's notes say so).
+
+The fit (efficiencies and step overheads together) is :mod:`tasks.analysis.supply.published_fit`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from hardware_profiles.errors import MemwallError
+from hardware_profiles.published_runs import builtin_published_runs, read_published_runs
+from tasks.analysis.supply.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
+from tasks.analysis.supply.efficiency import NO_OVERHEAD, Efficiency, FittedDefaults
+from tasks.analysis.supply.predict import Prediction, predict
+from tasks.analysis.supply.published_fit import fit
+from tasks.analysis.workload.presets import PRESETS
+from tasks.analysis.workload.workload_model import Architecture, Estimate, estimate
+
+_UNIT: Final = Efficiency(1.0, "", 0.0)
+STREAM_BANDWIDTH: Final = Efficiency(DEFAULT_BANDWIDTH_EFFICIENCY, "default (STREAM-based)", 0.0)
+STREAM_FLOPS: Final = Efficiency(DEFAULT_FLOPS_EFFICIENCY, "default (STREAM-based)", 0.0)
+
+
+@dataclass(frozen=True)
+class Summary:
+    split: str
+    runs: int
+    mape: float
+    bias: float
+
+    def as_json(self) -> dict[str, object]:
+        return {"split": self.split, "runs": self.runs, "mape": self.mape, "bias": self.bias}
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """Every predictable run with its prediction and error, the rows skipped (with why), the
+    fitted defaults, and the errors of the STREAM defaults on the same rows for comparison."""
+
+    runs: pd.DataFrame
+    skipped: list[str]
+    fitted: FittedDefaults
+    stream_error: pd.Series
+    prepared: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @functools.cached_property
+    def leave_one_out(self) -> pd.Series:
+        """Each ``fit`` row's error when the defaults are fitted on the other fit rows (by
+        run_id): the error the model's terms were chosen by, without the holdout."""
+        return _leave_one_out(self.prepared)
+
+    def loo_summary(self) -> Summary:
+        errors = self.leave_one_out.to_numpy(float)
+        if errors.size == 0:
+            return Summary("leave-one-out", 0, float("nan"), float("nan"))
+        return Summary(
+            "leave-one-out", int(errors.size), float(np.abs(errors).mean()), float(errors.mean())
+        )
+
+    def summary(self, split: str, *, stream: bool = False, phase: str | None = None) -> Summary:
+        """MAPE and bias of one split (of one phase), with the fitted defaults or, with
+        ``stream``, the STREAM defaults."""
+        chosen = self.runs["split"] == split
+        if phase is not None:
+            chosen &= self.runs["phase"] == phase
+        errors = (self.stream_error if stream else self.runs["error"])[chosen].to_numpy(float)
+        if errors.size == 0:
+            return Summary(split, 0, float("nan"), float("nan"))
+        return Summary(split, int(errors.size), float(np.abs(errors).mean()), float(errors.mean()))
+
+
+def measured_step_s(metric: str, value: float, batch: int, input_tokens: int) -> float:
+    """A run's step time from its metric. The map is its own inverse: given a step time it
+    returns the metric, which is how a prediction is stated in the run's own terms."""
+    if metric in ("tpot_s", "ttft_s"):
+        return value
+    if metric == "output_tokens_per_s":
+        return batch / value
+    return batch * input_tokens / value
+
+
+def _kv_precision(
+    arch: Architecture, run: Any, accelerator: dict[str, Any], generated: int
+) -> tuple[str | None, str | None]:
+    """The run's KV precision, and a note where it was deduced (the module docstring)."""
+    if run.kv_precision:
+        return str(run.kv_precision), None
+    if run.phase != "decode" or run.weight_precision == arch.dtype:
+        return None, None
+    final = int(run.input_tokens) + generated
+    memory = float(accelerator["memory_bytes"])
+
+    def fits(kv: str | None) -> bool:
+        at_end = estimate(
+            arch, phase="decode", batch=int(run.batch), context=final,
+            weights=run.weight_precision, kv=kv, activations=run.compute_precision,
+        )  # fmt: skip
+        return at_end.fits(memory, int(run.devices), 1.0)
+
+    if fits(None) or not fits(run.weight_precision):
+        return None, None
+    return run.weight_precision, (
+        f"KV precision not stated: {run.weight_precision}, since batch {run.batch} at "
+        f"{final} tokens fits {run.devices} x {run.hardware} only with a "
+        f"{run.weight_precision} cache"
+    )
+
+
+def _prefill_of(
+    arch: Architecture, run: Any, accelerator: dict[str, Any], kv: str | None
+) -> Estimate | None:
+    """The batch's prefill a static-batching run's throughput includes (None for others)."""
+    if run.phase != "decode" or run.metric != "output_tokens_per_s" or pd.isna(run.output_tokens):
+        return None
+    return estimate(
+        arch, phase="prefill", batch=int(run.batch), context=int(run.input_tokens),
+        weights=run.weight_precision, kv=kv, activations=run.compute_precision,
+    )  # fmt: skip
+
+
+def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Each run's time terms at efficiency 1 (memory, compute, communication, and those of
+    the prefill its metric includes, per generated token) and its measured step time; rows
+    whose preset, hardware or precision this memwall cannot use are skipped."""
+    known = catalog.set_index("accelerator_id", drop=False)
+    rows: list[dict[str, object]] = []
+    skipped: list[str] = []
+    each: Iterator[Any] = runs.itertuples(index=False)  # typed loosely: columns of mixed types
+    for number, run in enumerate(each, start=1):
+        where = f"row {number} ({run.run_id})"
+        if run.model_preset not in PRESETS:
+            skipped.append(f"{where}: preset {run.model_preset!r} is unknown to this memwall")
+            continue
+        if run.hardware not in known.index:
+            skipped.append(f"{where}: accelerator {run.hardware!r} is not in the catalog")
+            continue
+        unstated = [c for c in ("batch", "input_tokens") if pd.isna(getattr(run, c))]
+        if unstated:
+            skipped.append(
+                f"{where}: the source does not state its {' or '.join(unstated)}, which a "
+                "prediction needs"
+            )
+            continue
+        generated = 0 if pd.isna(run.output_tokens) else int(run.output_tokens)
+        batch, prompt = int(run.batch), int(run.input_tokens)
+        context = prompt + (generated // 2 if run.phase == "decode" else 0)
+        arch = PRESETS[run.model_preset]
+        accelerator = known.loc[run.hardware].to_dict()
+        try:
+            kv, deduced = _kv_precision(arch, run, accelerator, generated)
+            est = estimate(
+                arch,
+                phase=run.phase,
+                batch=batch,
+                context=context,
+                weights=run.weight_precision,
+                kv=kv,
+                activations=run.compute_precision,
+            )
+            unit = predict(arch, est, accelerator, _UNIT, _UNIT, int(run.devices))
+            prefill = _prefill_of(arch, run, accelerator, kv)
+            prefill_unit = (
+                None
+                if prefill is None
+                else predict(arch, prefill, accelerator, _UNIT, _UNIT, int(run.devices))
+            )
+        except MemwallError as exc:
+            skipped.append(f"{where}: {exc}")
+            continue
+        share = 0.0 if prefill_unit is None else 1.0 / generated
+        rows.append(
+            {
+                **run._asdict(),
+                "vendor": str(accelerator["vendor"]),
+                "context": context,
+                "layers": arch.layers,
+                "memory_s_at_1": unit.memory_time_s,
+                "compute_s_at_1": unit.compute_time_s,
+                "communication_s": unit.communication_time_s,
+                "prefill_memory_s_at_1": share
+                * (prefill_unit.memory_time_s if prefill_unit else 0),
+                "prefill_compute_s_at_1": share
+                * (prefill_unit.compute_time_s if prefill_unit else 0),
+                "prefill_communication_s": share
+                * (prefill_unit.communication_time_s if prefill_unit else 0),
+                "prefill_steps": share,
+                "measured_step_s": measured_step_s(run.metric, run.measured_value, batch, prompt),
+                "_notes": [] if deduced is None else [deduced],
+                "_arch": arch,
+                "_estimate": est,
+                "_prefill": prefill,
+                "_accelerator": accelerator,
+            }
+        )
+    return pd.DataFrame(rows), skipped
+
+
+def fit_defaults(prepared: pd.DataFrame) -> FittedDefaults:
+    """The defaults fitted on the ``fit`` rows (:func:`tasks.analysis.supply.published_fit.fit`)."""
+    if prepared.empty:
+        return FittedDefaults()
+    return fit(prepared[prepared["split"] == "fit"])
+
+
+def predicted_step(
+    row: Mapping[Any, Any], bandwidth: Efficiency, flops: Efficiency, fitted: FittedDefaults | None
+) -> tuple[Prediction, float]:
+    """``predict``'s step for a prepared run, and the prefill share its metric adds (with the
+    prefill's own efficiencies and overhead where ``fitted``, else STREAM's and none)."""
+    vendor, devices = str(row["vendor"]), int(row["devices"])
+    overhead = fitted.overhead(str(row["phase"])) if fitted is not None else NO_OVERHEAD
+    args = (row["_arch"], row["_estimate"], row["_accelerator"])
+    step = predict(*args, bandwidth, flops, devices, overhead)
+    prefill = row["_prefill"]
+    if prefill is None:
+        return step, 0.0
+    prefill_flops = (fitted.lookup("prefill", vendor) if fitted is not None else None) or flops
+    prefill_bw = STREAM_BANDWIDTH if fitted is not None else bandwidth
+    first = predict(
+        row["_arch"], prefill, row["_accelerator"], prefill_bw, prefill_flops, devices,
+        fitted.overhead("prefill") if fitted is not None else NO_OVERHEAD,
+    )  # fmt: skip
+    return step, first.step_time_s * float(row["prefill_steps"])
+
+
+def _fitted_efficiencies(
+    row: Mapping[Any, Any], fitted: FittedDefaults
+) -> tuple[Efficiency, Efficiency]:
+    """The bandwidth and compute efficiencies the projection would use for a prepared run:
+    ``fitted``'s for its phase and vendor, STREAM's where nothing was fitted."""
+    phase, vendor = str(row["phase"]), str(row["vendor"])
+    return (
+        fitted.lookup(phase, vendor, "bandwidth") or STREAM_BANDWIDTH,
+        fitted.lookup(phase, vendor, "flops") or STREAM_FLOPS,
+    )
+
+
+def _leave_one_out(prepared: pd.DataFrame) -> pd.Series:
+    chosen = prepared[prepared["split"] == "fit"] if not prepared.empty else prepared
+    errors = {}
+    for i in chosen.index:
+        fitted = fit(chosen.drop(index=i))
+        row = chosen.loc[i].to_dict()
+        prediction, share = predicted_step(row, *_fitted_efficiencies(row, fitted), fitted)
+        errors[str(row["run_id"])] = (prediction.step_time_s + share) / row["measured_step_s"] - 1
+    return pd.Series(errors, dtype=float)
+
+
+def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
+    """Fit on the ``fit`` rows, then predict every row with the efficiencies and overheads
+    the projection would use for it (the fitted defaults of its phase and vendor)."""
+    prepared, skipped = _prepare(runs, catalog)
+    fitted = fit_defaults(prepared)
+    out: list[dict[str, object]] = []
+    stream_errors: list[float] = []
+    for row in prepared.to_dict("records") if not prepared.empty else []:
+        phase, vendor = str(row["phase"]), str(row["vendor"])
+        bandwidth, flops = _fitted_efficiencies(row, fitted)
+        prediction, share = predicted_step(row, bandwidth, flops, fitted)
+        stream, stream_share = predicted_step(row, STREAM_BANDWIDTH, STREAM_FLOPS, None)
+        measured = float(row["measured_step_s"])
+        step = prediction.step_time_s + share
+        metric, batch, prompt = str(row["metric"]), int(row["batch"]), int(row["input_tokens"])
+        out.append(
+            {
+                "run_id": row["run_id"],
+                "split": row["split"],
+                "model_preset": row["model_preset"],
+                "hardware": row["hardware"],
+                "devices": int(row["devices"]),
+                "phase": phase,
+                "batch": batch,
+                "context": int(row["context"]),
+                "metric": metric,
+                "measured_value": float(row["measured_value"]),
+                "predicted_value": measured_step_s(metric, step, batch, prompt),
+                "measured_step_s": measured,
+                "predicted_step_s": step,
+                "prefill_share_s": share,
+                "overhead_s": prediction.overhead_time_s,
+                "error": step / measured - 1.0,
+                "bound": prediction.bound,
+                "bandwidth_efficiency": bandwidth.value,
+                "flops_efficiency": flops.value,
+                "efficiency_source": (fitted.lookup(phase, vendor) or STREAM_BANDWIDTH).source,
+                "notes": [*row["_notes"], *prediction.notes],
+            }
+        )
+        stream_errors.append((stream.step_time_s + stream_share) / measured - 1.0)
+    columns = [
+        "run_id", "split", "model_preset", "hardware", "devices", "phase", "batch", "context",
+        "metric", "measured_value", "predicted_value", "measured_step_s", "predicted_step_s",
+        "prefill_share_s", "overhead_s", "error", "bound", "bandwidth_efficiency",
+        "flops_efficiency", "efficiency_source", "notes",
+    ]  # fmt: skip
+    table = pd.DataFrame(out, columns=columns)
+    return Backtest(
+        table, skipped, fitted, pd.Series(stream_errors, index=table.index, dtype=float), prepared
+    )
+
+
+def load_backtest(catalog: pd.DataFrame, runs: str | Path | None = None) -> Backtest:
+    """The backtest of a published-runs file, or of the runs memwall ships."""
+    table = builtin_published_runs() if runs is None else read_published_runs(runs)
+    return backtest(table, catalog)

@@ -1,0 +1,88 @@
+"""What the projection reads: the fleet's calibrated ceilings per phase and the workloads'
+figures, as arrays; mitigations are variants of the figures over the same ceilings.
+
+For one accelerator model h at precision p with calibrated bandwidth BW_h and FLOP/s F_h,p, a
+workload of arithmetic intensity AI attains min(F, AI·BW): bound by :data:`MEMORY` where the
+bandwidth term is the smaller, by :data:`COMPUTE` otherwise. A pool holds several models, so the
+pool's attainable rate is the count-weighted sum of each model's
+(:mod:`tasks.analysis.projection.projector`), and its compute utilisation is that sum over its
+peak."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+
+from hardware_profiles.schema import PEAK_PRECISIONS
+from tasks.analysis.supply.efficiency import PHASE_CEILINGS
+
+T = TypeVar("T")
+
+MEMORY = "memory"
+COMPUTE = "compute"
+# The phases the ceilings are kept for, in the order of Ceilings' first axis.
+PHASE_ORDER = (*PHASE_CEILINGS, "other")
+# Where each workload's FLOPs run: the peak of its compute precision, on its own units only.
+PEAK_INDEX = {p: i for i, p in enumerate(PEAK_PRECISIONS)}
+
+
+def lookup(values: np.ndarray, table: dict[str, T]) -> np.ndarray:
+    """``table[v]`` for every v, looking up each distinct value once."""
+    distinct, inverse = np.unique(values.astype(str), return_inverse=True)
+    return np.array([table[v] for v in distinct])[inverse.reshape(-1)]
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """Calibrated ceilings of the fleet's models per phase (:data:`PHASE_ORDER`): bandwidth
+    (phases, models) and FLOP/s (phases, models, peak precisions), NaN where a model has no
+    peak at that precision; and the spread (log standard deviation) of the bandwidth and
+    compute efficiencies behind them, (phases, models); and the step overhead in seconds
+    (per layer in decode, per step in prefill, 0 elsewhere), (phases, models)."""
+
+    bandwidth: np.ndarray
+    flops: np.ndarray
+    bandwidth_spread: np.ndarray
+    flops_spread: np.ndarray
+    overhead_s: np.ndarray
+
+    @staticmethod
+    def of(calibrated: pd.DataFrame, models: list[str]) -> Ceilings:
+        table = calibrated.set_index("accelerator_id").reindex(models)
+
+        def column(name: str) -> np.ndarray:
+            return table[name].to_numpy(dtype=float)
+
+        stream_bw = column("bandwidth_bytes_per_s")
+        stream_flops = np.stack([column(f"flops_per_s_{p}") for p in PEAK_PRECISIONS], axis=1)
+        stream_flops_eff = np.stack(
+            [column(f"flops_efficiency_{p}") for p in PEAK_PRECISIONS], axis=1
+        )
+        spec_bw = stream_bw / column("bandwidth_efficiency")
+        spec_flops = stream_flops / stream_flops_eff
+        bandwidth, flops, bw_spread, flops_spread, overhead = [], [], [], [], []
+        for phase in PHASE_CEILINGS:
+            name = f"step_overhead_s_{phase}"
+            overhead.append(column(name) if name in table else np.zeros(len(models)))
+            bandwidth.append(spec_bw * column(f"bandwidth_efficiency_{phase}"))
+            # NaN: no efficiency of the phase's own; the STREAM-based per-precision figures.
+            f_eff = column(f"flops_efficiency_{phase}")[:, None]
+            flops.append(np.where(np.isnan(f_eff), stream_flops, spec_flops * f_eff))
+            bw_spread.append(column(f"bandwidth_spread_{phase}"))
+            flops_spread.append(column(f"flops_spread_{phase}"))
+        # "other" work has no phase of its own: the STREAM-based figures, training's spread.
+        bandwidth.append(stream_bw)
+        flops.append(stream_flops)
+        bw_spread.append(bw_spread[-1])
+        flops_spread.append(flops_spread[-1])
+        overhead.append(np.zeros(len(models)))
+        return Ceilings(
+            np.stack(bandwidth),
+            np.stack(flops),
+            np.stack(bw_spread),
+            np.stack(flops_spread),
+            np.nan_to_num(np.stack(overhead)),
+        )

@@ -1,0 +1,282 @@
+"""Efficiency per accelerator model and phase, each with its source and its spread.
+
+STREAM-style probes measure ceilings; real decode and prefill reach less of them. For each
+model and phase memwall takes, in order:
+
+1. what a workload-shaped probe measured on that model: this run's rows, else the latest run
+   in the history (``workload-decode`` gives decode's bandwidth efficiency, ``workload-prefill``
+   prefill's compute efficiency);
+2. a default fitted on published measured runs for that phase and the model's vendor (or on
+   all vendors' runs where the vendor has too few), see ``tasks.analysis.supply.backtest``;
+3. the STREAM-based calibration (triad and matmul probes, or the defaults 0.85 and 0.70).
+
+Decode is fitted on bandwidth (per vendor) and prefill on compute, the ceilings that bind them;
+decode's compute ceiling is fitted too (across vendors: large-batch decode runs far below the
+GEMM peak), prefill's bandwidth and training's two keep the STREAM-based figures. With a fitted
+efficiency comes the phase's fitted step overhead (``tasks.analysis.supply.predict``): the two were
+fitted together and only mean something together. A measured efficiency carries none: the
+probe's step time already holds its own.
+
+Spread is the standard deviation of the efficiency's natural log: a measured one's CV (and
+its variation across devices and cases), a fitted one's residual spread on the runs it was
+fitted on, the STREAM-based one's RMS error on all published runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from tasks.analysis.workload.step_overhead import OVERHEAD_PER
+
+PHASE_CEILINGS: Final = ("decode", "prefill", "training")
+# The ceiling each workload probe and each fitted default speaks for.
+WORKLOAD_PROBES: Final = {"workload-decode": "decode", "workload-prefill": "prefill"}
+FITTED_CEILING: Final = {"decode": "bandwidth", "prefill": "flops"}
+_USABLE: Final = ("ok", "unstable")
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """A fraction of a spec ceiling a workload reaches, where that figure came from, and its
+    spread: the standard deviation of its natural log (0.1 is about ±10 %)."""
+
+    value: float
+    source: str
+    spread: float
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """Seconds a step costs beyond its bytes and FLOPs (per layer in decode, per step in
+    prefill: :mod:`tasks.analysis.workload.step_overhead`), and where that figure came from."""
+
+    seconds: float
+    source: str
+
+
+NO_OVERHEAD: Final = Overhead(0.0, "none")
+# Source of a phase's compute efficiency where STREAM's per-precision figures stand.
+PER_PRECISION: Final = "per precision: matmul measured or default"
+
+
+@dataclass(frozen=True)
+class FittedDefaults:
+    """Efficiencies fitted on published runs: the binding ceiling's (:data:`FITTED_CEILING`)
+    keyed by (phase, vendor), vendor None being the fit on every vendor's runs; the other
+    ceiling's where fitted, keyed by (phase, ceiling); and each phase's step overhead.
+    ``stream_spread`` is the STREAM defaults' RMS log error on all published runs (None
+    without runs): the spread of an efficiency nothing better backs."""
+
+    efficiencies: Mapping[tuple[str, str | None], Efficiency] = field(default_factory=dict)
+    stream_spread: float | None = None
+    other_ceiling: Mapping[tuple[str, str], Efficiency] = field(default_factory=dict)
+    overheads: Mapping[str, Overhead] = field(default_factory=dict)
+
+    def lookup(self, phase: str, vendor: str, ceiling: str | None = None) -> Efficiency | None:
+        """The fitted efficiency of ``phase``'s ``ceiling`` (its binding one by default) for
+        ``vendor``, else for all vendors; None where nothing was fitted."""
+        if ceiling is not None and ceiling != FITTED_CEILING.get(phase):
+            return self.other_ceiling.get((phase, ceiling))
+        return self.efficiencies.get((phase, vendor)) or self.efficiencies.get((phase, None))
+
+    def overhead(self, phase: str) -> Overhead:
+        return self.overheads.get(phase, NO_OVERHEAD)
+
+
+NO_FIT: Final = FittedDefaults()
+
+
+def _latest_workload_rows(measurements: pd.DataFrame) -> pd.DataFrame:
+    """Usable workload-probe rows of each model's latest run that has any."""
+    rows = measurements[
+        measurements["probe"].isin(list(WORKLOAD_PROBES))
+        & measurements["accelerator_id"].notna()
+        & measurements["efficiency"].notna()
+        & measurements["status"].isin(_USABLE)
+    ]
+    if rows.empty:
+        return rows
+    latest = rows.groupby(["accelerator_id", "probe"])["measured_at"].transform("max")
+    newest_run = rows.loc[rows["measured_at"] == latest, ["accelerator_id", "probe", "run_id"]]
+    return rows.merge(newest_run.drop_duplicates(), on=["accelerator_id", "probe", "run_id"])
+
+
+def measured_efficiencies(
+    measurements: pd.DataFrame | None, *, here: bool
+) -> dict[tuple[str, str], Efficiency]:
+    """(accelerator_id, phase) -> what workload probes measured: the median over the latest
+    run's devices and cases; spread from their CV and their variation."""
+    if measurements is None or measurements.empty:
+        return {}
+    rows = _latest_workload_rows(measurements)
+    out: dict[tuple[str, str], Efficiency] = {}
+    for (model, probe), group in rows.groupby(["accelerator_id", "probe"]):
+        values = group["efficiency"].to_numpy(dtype=float)
+        values = values[values > 0]
+        if values.size == 0:
+            continue
+        cv = (
+            float(np.nanmedian(group["cv"].to_numpy(dtype=float)))
+            if group["cv"].notna().any()
+            else 0.0
+        )
+        spread = float(np.hypot(cv, np.std(np.log(values))))
+        day = f"{pd.Timestamp(group['measured_at'].max()):%Y-%m-%d}"
+        if here:
+            source = f"measured here (workload probe, {day})"
+        else:
+            hosts = sorted(set(group["host"].astype(str)))
+            where = hosts[0] if len(hosts) == 1 else f"{len(hosts)} hosts"
+            source = f"measured on {where} (workload probe, {day}, history)"
+        out[(str(model), WORKLOAD_PROBES[str(probe)])] = Efficiency(
+            float(np.median(values)), source, spread
+        )
+    return out
+
+
+def phase_columns(
+    base: pd.DataFrame,
+    vendors: pd.Series,
+    *,
+    here: pd.DataFrame | None = None,
+    history: pd.DataFrame | None = None,
+    fitted: FittedDefaults = NO_FIT,
+) -> pd.DataFrame:
+    """``base`` (the STREAM-based calibration, one row per model) with, for each phase in
+    :data:`PHASE_CEILINGS`: ``bandwidth_efficiency_<phase>``, ``bandwidth_from_<phase>``,
+    ``bandwidth_spread_<phase>``, and ``flops_efficiency_<phase>`` (NaN where the
+    STREAM-based per-precision figures stand), ``flops_from_<phase>``, ``flops_spread_<phase>``;
+    and ``step_overhead_s_<phase>`` with ``step_overhead_from_<phase>``: the fitted overhead
+    where the phase's binding efficiency is the fitted one, else 0.
+    """
+    measured = {
+        **measured_efficiencies(history, here=False),
+        **measured_efficiencies(here, here=True),
+    }
+    stream_spread = fitted.stream_spread if fitted.stream_spread is not None else 0.0
+    spread_note = "" if fitted.stream_spread is not None else "; spread unknown: no published runs"
+    ids = base["accelerator_id"].astype(str).tolist()
+    vendor_of = dict(zip(ids, vendors.astype(str), strict=True))
+    columns: dict[str, list[object]] = {}
+    for phase in PHASE_CEILINGS:
+        for ceiling in ("bandwidth", "flops"):
+            values: list[object] = []
+            sources: list[object] = []
+            spreads: list[object] = []
+            for i, model in enumerate(ids):
+                chosen = None
+                if FITTED_CEILING.get(phase) == ceiling:
+                    chosen = measured.get((model, phase))
+                if chosen is None and phase in FITTED_CEILING:
+                    chosen = fitted.lookup(phase, vendor_of[model], ceiling)
+                if chosen is not None:
+                    values.append(chosen.value)
+                    sources.append(chosen.source)
+                    spreads.append(chosen.spread)
+                    continue
+                if ceiling == "bandwidth":
+                    values.append(float(base["bandwidth_efficiency"].iloc[i]))
+                    origin = str(base["bandwidth_from"].iloc[i])
+                    label = "STREAM triad measured" if origin == "measured" else "default"
+                else:
+                    values.append(float("nan"))
+                    label = PER_PRECISION
+                sources.append(label + spread_note)
+                spreads.append(stream_spread)
+            columns[f"{ceiling}_efficiency_{phase}"] = values
+            columns[f"{ceiling}_from_{phase}"] = sources
+            columns[f"{ceiling}_spread_{phase}"] = spreads
+        overheads = [_overhead(phase, m, vendor_of[m], measured, fitted) for m in ids]
+        columns[f"step_overhead_s_{phase}"] = [o.seconds for o in overheads]
+        columns[f"step_overhead_from_{phase}"] = [o.source for o in overheads]
+    return base.assign(**{k: pd.Series(v, index=base.index) for k, v in columns.items()})
+
+
+def _overhead(
+    phase: str,
+    model: str,
+    vendor: str,
+    measured: Mapping[tuple[str, str], Efficiency],
+    fitted: FittedDefaults,
+) -> Overhead:
+    """The fitted overhead goes with the fitted efficiency it was fitted alongside."""
+    if (model, phase) in measured:
+        return Overhead(0.0, "none: held in the measured efficiency")
+    if phase in FITTED_CEILING and fitted.lookup(phase, vendor) is not None:
+        return fitted.overhead(phase)
+    return NO_OVERHEAD
+
+
+def efficiencies_for(
+    calibrated: pd.DataFrame, accelerator_id: str, phase: str, precision: str
+) -> tuple[Efficiency, Efficiency]:
+    """The (bandwidth, compute) efficiencies a ``phase`` workload at ``precision`` gets on
+    ``accelerator_id``: the phase's own where it has one, else the STREAM-based figure at
+    that precision."""
+    row = calibrated.set_index("accelerator_id").loc[accelerator_id].to_dict()
+    bandwidth = Efficiency(
+        float(row[f"bandwidth_efficiency_{phase}"]),
+        str(row[f"bandwidth_from_{phase}"]),
+        float(row[f"bandwidth_spread_{phase}"]),
+    )
+    value = float(row[f"flops_efficiency_{phase}"])
+    source = str(row[f"flops_from_{phase}"])
+    if np.isnan(value):
+        # int4 work runs on the int8 units where the catalog has no int4 peak of its own.
+        peak = precision if f"flops_efficiency_{precision}" in row else "int8"
+        value = float(row[f"flops_efficiency_{peak}"])
+        origin = str(row[f"flops_from_{peak}"])
+        stream = f"STREAM matmul {peak} measured" if origin == "measured" else "default"
+        source = source.replace(PER_PRECISION, stream)
+    return bandwidth, Efficiency(value, source, float(row[f"flops_spread_{phase}"]))
+
+
+def overhead_for(calibrated: pd.DataFrame, accelerator_id: str, phase: str) -> Overhead:
+    """The step overhead a ``phase`` workload pays on ``accelerator_id`` (see
+    :func:`phase_columns`)."""
+    if phase not in FITTED_CEILING:
+        return NO_OVERHEAD
+    row = calibrated.set_index("accelerator_id").loc[accelerator_id].to_dict()
+    return Overhead(float(row[f"step_overhead_s_{phase}"]), str(row[f"step_overhead_from_{phase}"]))
+
+
+def efficiency_sources(calibrated: pd.DataFrame, models: list[str], precision: str) -> pd.DataFrame:
+    """One row per model and phase: the bandwidth and compute efficiencies the projection
+    used (compute at ``precision`` where the phase has none of its own), each with its source
+    and spread; what the report's method page lists."""
+    rows = []
+    names = set(calibrated["accelerator_id"].astype(str))
+    for model in models:
+        if model not in names:
+            continue
+        for phase in PHASE_CEILINGS:
+            bandwidth, flops = efficiencies_for(calibrated, model, phase, precision)
+            overhead = overhead_for(calibrated, model, phase)
+            rows.append(
+                {
+                    "accelerator_id": model,
+                    "phase": phase,
+                    "bandwidth_efficiency": bandwidth.value,
+                    "bandwidth_spread": bandwidth.spread,
+                    "bandwidth_source": bandwidth.source,
+                    "flops_efficiency": flops.value,
+                    "flops_spread": flops.spread,
+                    "flops_source": flops.source,
+                    "step_overhead_s": overhead.seconds,
+                    "step_overhead_per": OVERHEAD_PER.get(phase, ""),
+                    "step_overhead_source": overhead.source,
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "accelerator_id", "phase", "bandwidth_efficiency", "bandwidth_spread",
+            "bandwidth_source", "flops_efficiency", "flops_spread", "flops_source",
+            "step_overhead_s", "step_overhead_per", "step_overhead_source",
+        ],
+    )  # fmt: skip

@@ -1,0 +1,1 @@
+"""What one workload costs per unit and per step, and its variants: no device, no calendar."""

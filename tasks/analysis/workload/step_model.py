@@ -1,0 +1,207 @@
+"""One step of a workload as lines in its batch b: what a replica is sized and timed by.
+
+Per workload everything is linear in the batch b (sequences per step):
+
+- memory(b)   = M0 + b·Ms            weights (+ fixed buffers) and the KV cache of b sequences
+- bytes(b)    = B0 + b·Bs            memory traffic of one step
+- flops(b)    = b·Fs                 FLOPs of one step
+- allreduce(b)= b·A                  activation bytes all-reduced per step, summed over blocks
+
+A = 2·L·t·h·b_a for a model of L layers and hidden size h with activations of b_a bytes, t
+tokens per sequence in a step (1 in decode, the prompt in prefill): one all-reduce of the
+activations after the attention block and one after the FFN block of every layer
+(Megatron-style tensor parallelism). A ring all-reduce over n devices moves 2(n−1)/n of each
+message through every device's link (:func:`ring_allreduce_s`). Both are written here once:
+the projection's replicas (:mod:`tasks.analysis.supply.replicas`) and ``memwall predict``
+(:mod:`tasks.analysis.supply.predict`) read them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+
+from hardware_profiles.errors import MemwallError
+from tasks.analysis.workload.number_formats import BYTES_PER_ELEMENT
+from tasks.analysis.workload.presets import estimate_workload, preset
+from tasks.analysis.workload.step_overhead import overheads_per_unit
+from tasks.analysis.workload.variants import decode_split
+
+DEFAULT_MAX_DEVICES_PER_REPLICA = 8
+_MODEL_KEYS = (
+    "model_preset",
+    "phase",
+    "batch",
+    "context_tokens",
+    "precision",
+    "weight_precision",
+    "kv_precision",
+)
+
+# Tensor parallelism all-reduces the activations after the attention and the FFN block.
+ALLREDUCES_PER_LAYER = 2
+Number = TypeVar("Number", float, np.ndarray)
+
+
+def allreduce_bytes_per_sequence(
+    layers: Number, tokens: Number, hidden: Number, activation_bytes: Number
+) -> Number:
+    """A: the activation bytes one sequence all-reduces in a step, summed over its
+    :data:`ALLREDUCES_PER_LAYER` all-reduces per layer."""
+    message: Number = ALLREDUCES_PER_LAYER * layers * tokens * hidden * activation_bytes
+    return message
+
+
+def ring_allreduce_s(message_bytes: Number, devices: Number, link_bytes_per_s: Number) -> Number:
+    """Time of a ring all-reduce of ``message_bytes`` over ``devices`` (each moving 2(n−1)/n
+    of the message through its link of ``link_bytes_per_s`` per direction); latency not
+    counted."""
+    seconds: Number = 2 * (devices - 1) / devices * message_bytes / link_bytes_per_s
+    return seconds
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """Per-workload coefficients (arrays of shape (workloads,)) of the linear model above."""
+
+    memory_fixed_bytes: np.ndarray
+    memory_per_sequence_bytes: np.ndarray
+    step_fixed_bytes: np.ndarray
+    step_bytes_per_sequence: np.ndarray
+    step_flops_per_sequence: np.ndarray
+    allreduce_bytes_per_sequence: np.ndarray  # NaN: unknown (no architecture)
+    batch: np.ndarray
+    slo_s: np.ndarray  # NaN: no latency target
+    max_devices: np.ndarray
+    overhead_times: np.ndarray  # times a step pays its phase's overhead: layers, 1 or 0
+
+    def take(self, rows: np.ndarray) -> StepModel:
+        return StepModel(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    def with_rows(self, rows: np.ndarray, other: StepModel) -> StepModel:
+        """These coefficients, with ``rows`` replaced by ``other``'s (in order)."""
+        merged = {}
+        for f in fields(self):
+            values = getattr(self, f.name).copy()
+            values[rows] = getattr(other, f.name)
+            merged[f.name] = values
+        return StepModel(**merged)
+
+    def bytes_scaled(self, factor: np.ndarray) -> StepModel:
+        """Memory and traffic times ``factor`` per workload (narrower weights and KV cache,
+        activations taken alike: the row-alone approximation of the mitigations)."""
+        return replace(
+            self,
+            memory_fixed_bytes=self.memory_fixed_bytes * factor,
+            memory_per_sequence_bytes=self.memory_per_sequence_bytes * factor,
+            step_fixed_bytes=self.step_fixed_bytes * factor,
+            step_bytes_per_sequence=self.step_bytes_per_sequence * factor,
+        )
+
+
+def _column(workloads: pd.DataFrame, name: str, default: float) -> np.ndarray:
+    if name not in workloads:
+        return np.full(len(workloads), default)
+    return np.asarray(workloads[name].to_numpy(dtype=float, na_value=np.nan))
+
+
+def _units_per_step(phase: str, batch: int, context: int) -> float:
+    return {"decode": float(batch), "prefill": float(batch * context)}.get(phase, 1.0)
+
+
+def step_model(workloads: pd.DataFrame) -> StepModel:
+    """The coefficients of every workload: exact for rows made from a model preset (the
+    workload model at batch 1 and at the row's batch, or 2: both points lie on the lines);
+    from the row alone otherwise (decode: weights and KV split as the batch mitigation does;
+    other phases: all memory fixed, all traffic per sequence; no communication term).
+    Training replicas hold one sequence (the rest of the batch is data parallel), so only
+    their memory is sized; they have no latency target."""
+    n = len(workloads)
+    phase = workloads["phase"].to_numpy(dtype=object)
+    batch = np.nan_to_num(_column(workloads, "batch", 1.0), nan=1.0)
+    context = np.nan_to_num(_column(workloads, "context_tokens", 1.0), nan=1.0)
+    flops = workloads["flops_per_unit"].to_numpy(dtype=float)
+    nbytes = workloads["bytes_per_unit"].to_numpy(dtype=float)
+    footprint = workloads["memory_footprint_bytes"].to_numpy(dtype=float)
+    decode, prefill = phase == "decode", phase == "prefill"
+
+    weights, kv = decode_split(workloads)
+    split = decode & ~np.isnan(weights)
+    per_step_weights = np.where(split, np.nan_to_num(weights) * batch, 0.0)
+    per_unit_tokens = np.where(prefill, context, 1.0)
+    b0 = per_step_weights
+    bs = np.where(split, np.nan_to_num(kv), nbytes * per_unit_tokens)
+    fs = flops * per_unit_tokens
+    kv_memory = np.clip(footprint - per_step_weights, 0.0, None) / batch
+    ms = np.where(split, kv_memory, 0.0)
+    m0 = footprint - ms * batch
+    allreduce = np.full(n, np.nan)
+
+    _fill_from_presets(workloads, m0, ms, b0, bs, fs, allreduce)
+    slo = np.where(
+        decode,
+        _column(workloads, "tpot_slo_s", np.nan),
+        np.where(prefill, _column(workloads, "ttft_slo_s", np.nan), np.nan),
+    )
+    cap = np.nan_to_num(
+        _column(workloads, "max_devices_per_replica", DEFAULT_MAX_DEVICES_PER_REPLICA),
+        nan=DEFAULT_MAX_DEVICES_PER_REPLICA,
+    )
+    times = overheads_per_unit(workloads) * np.where(prefill, batch * context, batch)
+    return StepModel(m0, ms, b0, bs, fs, allreduce, batch, slo, cap, times)
+
+
+def _fill_from_presets(
+    workloads: pd.DataFrame,
+    m0: np.ndarray,
+    ms: np.ndarray,
+    b0: np.ndarray,
+    bs: np.ndarray,
+    fs: np.ndarray,
+    allreduce: np.ndarray,
+) -> None:
+    """Overwrite the coefficients of rows made from a model preset with the workload model's
+    (each distinct model, phase, batch, context and precision estimated once)."""
+    if "model_preset" not in workloads:
+        return
+    modelled = np.flatnonzero(workloads["model_preset"].notna().to_numpy())
+    if modelled.size == 0:
+        return
+    subset = workloads.iloc[modelled]
+    keys = [k for k in _MODEL_KEYS if k in subset]
+    for positions in subset.groupby(keys, dropna=False, sort=False).indices.values():
+        row = {str(k): v for k, v in subset.iloc[positions[0]].items()}
+        try:
+            first = estimate_workload(row, batch=1)
+            if first is None:
+                continue
+            if first.phase == "training":
+                # Data parallelism and gradient accumulation spread the global batch: a
+                # replica holds the weights, optimizer state and one sequence's activations.
+                m0[modelled[positions]] = first.memory_footprint_bytes
+                ms[modelled[positions]] = 0.0
+                continue
+            other = max(2, int(row["batch"]))
+            second = estimate_workload(row, batch=other)
+            arch = preset(str(row["model_preset"]))
+        except MemwallError:
+            continue  # a preset this memwall does not know: keep the row's own figures
+        assert second is not None
+        context = first.context
+        points = []
+        for e in (first, second):
+            units = _units_per_step(e.phase, e.batch, context)
+            points.append((e.batch, e.memory_footprint_bytes, e.bytes_per_unit * units))
+        (x1, mem1, bytes1), (x2, mem2, bytes2) = points
+        rows = modelled[positions]
+        ms[rows] = (mem2 - mem1) / (x2 - x1)
+        m0[rows] = mem1 - ms[rows] * x1
+        bs[rows] = (bytes2 - bytes1) / (x2 - x1)
+        b0[rows] = bytes1 - bs[rows] * x1
+        fs[rows] = second.flops_per_unit * _units_per_step(second.phase, x2, context) / x2
+        tokens = 1 if first.phase == "decode" else context
+        b_a = BYTES_PER_ELEMENT[first.activations]
+        allreduce[rows] = allreduce_bytes_per_sequence(arch.layers, tokens, arch.hidden, b_a)

@@ -1,0 +1,247 @@
+"""Capacity, latency and tensor-parallel communication, computed by hand.
+
+Built-in catalog: H100 SXM 80 GB, 3.35 TB/s, 989.5 bf16 TFLOP/s; L40S 48 GB, 0.864 TB/s. Default
+efficiencies: usable H100 bandwidth 0.85 x 3.35e12 = 2.8475e12 B/s, bf16 0.7 x 989.5e12 =
+692.65e12 FLOP/s. Usable memory: 0.9 x 80 GB = 72 GB per H100, 0.9 x 48 GB = 43.2 GB per L40S.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hardware_profiles.catalog import builtin_catalog
+from hardware_profiles.parquet import validate_frame
+from hardware_profiles.schema import WORKLOADS
+from tasks.analysis.projection.projector import project
+from tasks.analysis.ranking.ranking import rank, ranking_rows
+from tasks.analysis.supply.calibration import calibrate
+from tasks.analysis.supply.replicas import Hardware, size_replicas, step_s
+from tasks.analysis.workload.presets import preset
+from tasks.analysis.workload.step_model import StepModel
+from tasks.analysis.workload.workload_model import estimate
+from tests.analysis.projection.test_projector import _roadmap
+
+START = dt.date(2027, 1, 1)
+
+
+def _served(model: str, batch: int, context: int, pool: str, **extra: object) -> dict[str, object]:
+    e = estimate(preset(model), phase="decode", batch=batch, context=context)
+    return {
+        "workload_id": f"{model}-b{batch}",
+        "name": model,
+        "owner": "o",
+        "pool": pool,
+        **e.workload_columns(),
+        "demand_units_per_s": 10.0,
+        "demand_growth_per_year": 0.0,
+        **extra,
+    }
+
+
+def _walls(rows: list[dict[str, object]], catalog: pd.DataFrame | None = None) -> pd.DataFrame:
+    catalog = builtin_catalog() if catalog is None else catalog
+    roadmap = _roadmap(
+        [("h100", "2026-01-01", "nvidia-h100-sxm", 64), ("l40s", "2026-01-01", "nvidia-l40s", 8)]
+    )
+    workloads = validate_frame(pd.DataFrame(rows), WORKLOADS, "w")
+    projection = project(workloads, roadmap, calibrate(catalog), START, 12)
+    ranked = rank(projection, with_mitigations=False, catalog=catalog)
+    return ranked.ranking.set_index("workload_id")
+
+
+def test_70b_at_batch_1_with_a_2_ms_tpot_on_h100s_is_a_latency_wall() -> None:
+    # Llama 3.1 70B decode, batch 1, 4k context: footprint 142.45 GB -> ceil(142.45/72) = 2
+    # H100s hold it. One step reads 140.37 GB: 140.37e9/2.8475e12 = 49.3 ms on one device
+    # (compute 149.7 GFLOP/692.65e12 = 0.22 ms: memory-bound). Even split over the cap of 8:
+    # 49.3/8 = 6.16 ms > 2 ms. No batch meets 2 ms, so no replica and max batch 0.
+    e = estimate(preset("llama-3.1-70b"), phase="decode", batch=1, context=4096)
+    assert math.ceil(e.memory_footprint_bytes / 72e9) == 2
+    assert e.bytes_per_unit / 2.8475e12 / 8 == pytest.approx(6.16e-3, rel=1e-3)
+    row = _walls([_served("llama-3.1-70b", 1, 4096, "h100", tpot_slo_s=0.002)]).iloc[0]
+    assert row["wall"] == "latency" and row["wall_month"] == START
+    assert pd.isna(row["devices_per_replica"]) and row["max_batch"] == 0
+
+
+def test_405b_at_batch_64_and_128k_context_on_8_l40s_is_a_capacity_wall() -> None:
+    # Llama 3.1 405B: weights 811.7 GB alone need ceil(811.7/43.2) = 19 L40S; with the KV cache
+    # of 64 sequences of 131,072 tokens (516,096 B per token: 64 x 131072 x 516096 = 4.33 TB)
+    # the footprint is 5.14 TB: ceil(5141/43.2) = 120 devices, over the cap of 8.
+    e = estimate(preset("llama-3.1-405b"), phase="decode", batch=64, context=131072)
+    assert e.kv_cache_bytes == pytest.approx(64 * 131072 * 516096)
+    assert math.ceil(e.memory_footprint_bytes / 43.2e9) == 120
+    row = _walls([_served("llama-3.1-405b", 64, 131072, "l40s", tpot_slo_s=0.1)]).iloc[0]
+    assert row["wall"] == "capacity" and row["wall_month"] == START
+    assert pd.isna(row["devices_per_replica"])
+    assert row["max_batch"] == 0  # 8 x 43.2 GB = 345.6 GB < 811.7 GB of weights
+
+
+def test_a_small_model_with_a_loose_target_hits_no_wall() -> None:
+    # Llama 3.1 8B decode, batch 8, 4k context, 50 ms TPOT on H100s: 20.36 GB fits one H100;
+    # a step reads 19.35 GB: 19.35e9/2.8475e12 = 6.8 ms <= 50 ms. Demand 10 tokens/s: ample.
+    one, eight = (
+        estimate(preset("llama-3.1-8b"), phase="decode", batch=b, context=4096) for b in (1, 8)
+    )
+    assert eight.bytes_per_unit * 8 / 2.8475e12 == pytest.approx(6.8e-3, rel=1e-2)
+    # Max batch: memory(b) = M0 + b·Ms through the footprints at b = 1 and 8; the SLO allows
+    # (0.05·2.8475e12 − B0)/Bs with bytes(b) = B0 + b·Bs through the step bytes at 1 and 8.
+    ms = (eight.memory_footprint_bytes - one.memory_footprint_bytes) / 7
+    m0 = one.memory_footprint_bytes - ms
+    bs = (eight.bytes_per_unit * 8 - one.bytes_per_unit) / 7
+    b0 = one.bytes_per_unit - bs
+    by_memory = math.floor((72e9 - m0) / ms)
+    by_slo = math.floor((0.05 * 2.8475e12 - b0) / bs)
+    assert by_memory < by_slo  # memory bounds it: about 103 sequences of 4k tokens
+    row = _walls([_served("llama-3.1-8b", 8, 4096, "h100", tpot_slo_s=0.05)]).iloc[0]
+    assert pd.isna(row["wall"]) and pd.isna(row["wall_month"])
+    assert row["devices_per_replica"] == 1 and row["max_batch"] == by_memory
+    assert row["replica_accelerator_id"] == "nvidia-h100-sxm"
+
+
+def test_json_rows_carry_the_walls() -> None:
+    ranking = _walls(
+        [
+            _served("llama-3.1-70b", 1, 4096, "h100", tpot_slo_s=0.002),
+            _served("llama-3.1-8b", 8, 4096, "h100", tpot_slo_s=0.05),
+        ]
+    ).reset_index()
+    rows = {r["workload_id"]: r for r in ranking_rows(ranking)}
+    assert rows["llama-3.1-70b-b1"]["wall"] == "latency"
+    assert rows["llama-3.1-70b-b1"]["wall_month"] == "2027-01"
+    assert rows["llama-3.1-8b-b8"]["wall"] is None
+    assert rows["llama-3.1-8b-b8"]["devices_per_replica"] == 1
+
+
+def _by_hand(**overrides: float) -> tuple[StepModel, Hardware]:
+    figures = {"b0": 0.0, "bs": 1e9, "fs": 0.0, "a": 1e7, "slo": np.nan, "cap": 8.0}
+    figures.update(overrides)
+    one = np.ones(1)
+    model = StepModel(
+        memory_fixed_bytes=one * 1e9,
+        memory_per_sequence_bytes=one * 0.0,
+        step_fixed_bytes=one * figures["b0"],
+        step_bytes_per_sequence=one * figures["bs"],
+        step_flops_per_sequence=one * figures["fs"],
+        allreduce_bytes_per_sequence=one * figures["a"],
+        batch=one,
+        slo_s=one * figures["slo"],
+        max_devices=one * figures["cap"],
+        overhead_times=one * 0.0,
+    )
+    hw = Hardware(
+        memory_bytes=np.array([1e12]),
+        bandwidth_bytes_per_s=np.array([1e12]),
+        flops_per_s=np.array([[1e15]]),
+        interconnect_bytes_per_s=np.array([1e11]),
+        overhead_s=np.array([[0.0]]),
+    )
+    return model, hw
+
+
+def test_the_all_reduce_is_a_known_share_of_the_step() -> None:
+    # 1 GB read per step on 4 devices of 1 TB/s: 1e9/(4·1e12) = 0.25 ms. Ring all-reduce of
+    # 10 MB of activations per step over 100 GB/s links: 2·(4−1)/4 · 1e7/1e11 = 0.15 ms.
+    # Step 0.40 ms, of which the all-reduce is 0.15/0.40 = 3/8.
+    model, hw = _by_hand()
+    total = step_s(model, hw, np.array([[4.0]]), 1.0)[0, 0]
+    assert total == pytest.approx(0.4e-3)
+    no_comm = step_s(model, hw, np.array([[1.0]]), 1.0)[0, 0] / 4
+    assert (total - no_comm) / total == pytest.approx(3 / 8)
+
+
+def test_the_fewest_devices_that_meet_the_target_and_a_comm_bound_latency_wall() -> None:
+    # One device: 1 ms; K = 2·A/IC = 0.2 ms; step(n) = 0.2 + 0.8/n. A 0.45 ms target needs
+    # 0.8/n <= 0.25: n >= 3.2 -> 4 (step(3) = 0.467 ms, step(4) = 0.4 ms).
+    model, hw = _by_hand(slo=0.45e-3)
+    replicas = size_replicas(model, hw)
+    assert replicas.latency_devices[0, 0] == 4 and replicas.devices[0, 0] == 4
+    # A target of 0.2 ms is below K: no number of devices meets it (latency wall), and
+    # with a cap of 3, 0.45 ms is out of reach too.
+    for overrides in ({"slo": 0.2e-3}, {"slo": 0.45e-3, "cap": 3.0}):
+        model, hw = _by_hand(**overrides)
+        replicas = size_replicas(model, hw)
+        assert not replicas.latency_ok[0, 0] and np.isnan(replicas.devices[0, 0])
+
+
+def test_the_step_overhead_is_paid_whatever_the_devices() -> None:
+    # As above, plus 10 layers x 10 us of overhead: step(n) = 0.2 + 0.8/n + 0.1 ms. A 0.45 ms
+    # target now needs 0.8/n <= 0.15: n >= 5.33 -> 6 (step(6) = 0.4333 ms); 0.3 ms is out of
+    # reach (below K + o) whatever n.
+    model, hw = _by_hand(slo=0.45e-3)
+    model = replace(model, overhead_times=np.array([10.0]))
+    hw = replace(hw, overhead_s=np.array([[10e-6]]))
+    assert step_s(model, hw, np.array([[6.0]]), 1.0)[0, 0] == pytest.approx(0.4333e-3, rel=1e-3)
+    assert size_replicas(model, hw).latency_devices[0, 0] == 6
+    model = replace(model, slo_s=np.array([0.3e-3]))
+    assert not size_replicas(model, hw).latency_ok[0, 0]
+
+
+def test_what_lifts_a_latency_or_capacity_wall() -> None:
+    # Without interconnect figures (no communication term), 70B at 4 ms: bf16 on 8 H100s is
+    # 140.37e9/(8 x 2.8475e12) = 6.16 ms, a latency wall. fp8 weights+KV halve the weights:
+    # ~70.6e9/(8 x 2.8475e12) = 3.1 ms <= 4 ms. At bf16, a catalog model lifts it when its
+    # usable bandwidth over 8 devices reads a step in 4 ms: 0.85 x BW >= 140.37e9/(8 x 4e-3),
+    # BW >= 5.16 TB/s (MI300X's 5.3 does, H200's 4.8 does not), it has a bf16 peak and 8 of it
+    # hold the 142.45 GB: the three slowest such models are listed.
+    # 405B at 64 x 128k on L40S: even int4 (203 GB of weights + 1.08 TB of KV cache) is over
+    # 8 x 43.2 GB, and at bf16 (5.14 TB) no catalog device holds it within 8: none found.
+    catalog = builtin_catalog().assign(interconnect_bandwidth_bytes_per_s=None)
+    e = estimate(preset("llama-3.1-70b"), phase="decode", batch=1, context=4096)
+    needed = e.bytes_per_unit / (8 * 0.85 * 4e-3)
+    assert needed == pytest.approx(5.16e12, rel=1e-3)
+    lifting = catalog[
+        (catalog["mem_bandwidth_bytes_per_s"] >= needed)
+        & catalog["peak_flops_per_s_bf16"].notna()
+        & (8 * 0.9 * catalog["memory_bytes"] >= e.memory_footprint_bytes)
+    ].sort_values("mem_bandwidth_bytes_per_s", kind="stable")
+    assert "amd-mi300x" in set(lifting["accelerator_id"])
+    assert "nvidia-h200-sxm" not in set(lifting["accelerator_id"])
+    expected = ", ".join(lifting["accelerator_id"].head(3))
+    ranking = _walls(
+        [
+            _served("llama-3.1-70b", 1, 4096, "h100", tpot_slo_s=0.004),
+            _served("llama-3.1-405b", 64, 131072, "l40s", tpot_slo_s=0.1),
+        ],
+        catalog,
+    )
+    latency = ranking.loc["llama-3.1-70b-b1"]
+    assert latency["wall"] == "latency"
+    assert latency["wall_remedy"] == f"fp8 weights+KV; or on {expected}"
+    capacity = ranking.loc["llama-3.1-405b-b64"]
+    assert capacity["wall"] == "capacity" and capacity["wall_remedy"] == "none found"
+
+
+def test_a_prefill_time_to_first_token_sizes_the_replica_or_is_a_latency_wall() -> None:
+    # Llama 3.1 8B prefill of one 4,096-token prompt on H100s (no interconnect figure: no
+    # communication): 4096 x 15.0 GFLOP/token / 692.65e12 = 88.9 ms of compute against
+    # 12.6 ms of memory traffic: compute-bound. A 50 ms TTFT needs ceil(88.9/50) = 2 devices;
+    # a 10 ms TTFT would need ceil(88.9/10) = 9 > 8: a latency wall.
+    e = estimate(preset("llama-3.1-8b"), phase="prefill", batch=1, context=4096)
+    one_device = e.flops_per_unit * 4096 / 692.65e12
+    assert one_device == pytest.approx(88.9e-3, rel=1e-3)
+    assert e.bytes_per_unit * 4096 / 2.8475e12 < one_device
+    catalog = builtin_catalog().assign(interconnect_bandwidth_bytes_per_s=None)
+
+    def prefill(ttft: float) -> dict[str, object]:
+        return {
+            "workload_id": f"rag-{ttft}",
+            "name": "rag",
+            "owner": "o",
+            "pool": "h100",
+            **e.workload_columns(),
+            "demand_units_per_s": 10.0,
+            "demand_growth_per_year": 0.0,
+            "ttft_slo_s": ttft,
+        }
+
+    ranking = _walls([prefill(0.05), prefill(0.01)], catalog)
+    assert math.ceil(one_device / 0.05) == 2
+    assert ranking.loc["rag-0.05", "devices_per_replica"] == 2
+    assert ranking["wall"].isna()["rag-0.05"]
+    assert math.ceil(one_device / 0.01) == 9
+    assert ranking.loc["rag-0.01", "wall"] == "latency"
