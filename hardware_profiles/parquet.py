@@ -199,7 +199,38 @@ def validate_arrow(data: pa.Table, table: Table, source: str | Path) -> pa.Table
                 row=position + 1,
                 column=key,
             )
+    for column, group, label in table.shares:
+        _check_shares(result, column, group, label, source)
     return result
+
+
+def _check_shares(data: pa.Table, column: str, group: str, label: str, source: str | Path) -> None:
+    """The first group whose ``column`` adds up to more than 1, named with its total and the
+    rows that give it away."""
+    if column not in data.column_names:
+        return
+    frame = pd.DataFrame(
+        {
+            "share": data.column(column).to_pandas(),
+            "group": data.column(group).to_pandas(),
+            "label": data.column(label).to_pandas(),
+        }
+    )
+    given = frame[frame["share"].notna()]
+    totals = given.groupby("group", sort=False)["share"].sum()
+    over = totals[totals > 1 + 1e-9]
+    if over.empty:
+        return
+    name = over.index[0]
+    rows = given[given["group"] == name]
+    listing = ", ".join(f"{r.label} {r.share:g}" for r in rows.itertuples())
+    raise ProfileError(
+        source,
+        f"{column} of {group} {_plain(name)!r} adds up to {over.iloc[0]:g} ({listing}); the "
+        f"shares of one {group} add up to at most 1",
+        row=int(rows.index[0]) + 1,
+        column=column,
+    )
 
 
 def validate_frame(frame: pd.DataFrame, table: Table, source: str | Path) -> pd.DataFrame:

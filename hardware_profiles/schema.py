@@ -277,6 +277,9 @@ class Table:
     name: str
     record: type
     unique: tuple[str, ...] = ()
+    # (column, group, label): the column's values add up to at most 1 within each group, a
+    # breach naming each row by its label (a pool cannot be given away more than once).
+    shares: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def fields(self) -> tuple[dataclasses.Field[Any], ...]:
@@ -306,7 +309,12 @@ class Table:
 
 CATALOG: Final = Table("catalog", CatalogRecord, unique=("accelerator_id",))
 ROADMAP: Final = Table("roadmap", RoadmapRecord)
-WORKLOADS: Final = Table("workloads", WorkloadRecord, unique=("workload_id",))
+WORKLOADS: Final = Table(
+    "workloads",
+    WorkloadRecord,
+    unique=("workload_id",),
+    shares=(("pool_share", "pool", "workload_id"),),
+)
 MEASUREMENTS: Final = Table("measurements", MeasurementRecord)
 TABLES: Final = {t.name: t for t in (CATALOG, ROADMAP, WORKLOADS, MEASUREMENTS)}
 

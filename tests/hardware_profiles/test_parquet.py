@@ -147,3 +147,20 @@ def test_failed_write_leaves_target_untouched_and_no_temporary(tmp_path: Path) -
         write_table(bad, path, WORKLOADS)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.parquet"]
+
+
+def test_pool_shares_over_one_in_a_pool_are_refused_with_the_pool_total(tmp_path: Path) -> None:
+    """Four workloads each given 90 % of the same pool: 3.6 pools' worth. The valid control
+    beside it (the same four at 25 % each) is written and read back."""
+    frame = example_workloads().head(4).assign(pool="inference")
+    path = tmp_path / "w.parquet"
+    write_table(frame.assign(pool_share=0.25), path, WORKLOADS)
+    assert read_table(path, WORKLOADS)["pool_share"].sum() == pytest.approx(1.0)
+    with pytest.raises(ProfileError) as caught:
+        write_table(frame.assign(pool_share=0.9), path, WORKLOADS)
+    ids = ", ".join(f"{i} 0.9" for i in frame["workload_id"])
+    assert str(caught.value) == (
+        f"{path}, row 1, column 'pool_share': pool_share of pool 'inference' adds up to 3.6 "
+        f"({ids}); the shares of one pool add up to at most 1"
+    )
+    assert read_table(path, WORKLOADS)["pool_share"].sum() == pytest.approx(1.0)
