@@ -44,6 +44,18 @@ _REQUIRED = (
     "vocab_size",
     "max_position_embeddings",
 )
+# Counts that must be whole numbers above 0 where present (the experts may be 0: dense).
+_COUNTS = (
+    "num_hidden_layers",
+    "hidden_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "vocab_size",
+    "max_position_embeddings",
+    "intermediate_size",
+)
+_MAYBE_ZERO = ("num_local_experts", "num_experts_per_tok")
 # Defaults transformers fills in where a family's published config.json omits the key
 # (Gemma3TextConfig: google/gemma-3-27b-it's text_config names neither).
 _FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -315,6 +327,51 @@ def _architecture(c: _Config, name: str, source: str) -> Architecture:
     )
 
 
+def _divisors(n: int, limit: int = 256) -> str:
+    return ", ".join(str(d) for d in range(1, min(n, limit) + 1) if n % d == 0)
+
+
+def _check_shape(c: _Config, path: Path) -> None:
+    """Counts that are whole and positive, heads that divide the hidden size (where no head
+    size is given) and a multiple of the KV heads, no more experts per token than experts:
+    a model that cannot exist is refused, not estimated."""
+    for key in (*_COUNTS, *_MAYBE_ZERO):
+        value = c.get(key)
+        least = 0 if key in _MAYBE_ZERO else 1
+        whole = isinstance(value, int | float) and not isinstance(value, bool)
+        if value is not None and not (whole and float(value).is_integer() and value >= least):
+            raise ProfileError(
+                path,
+                f"{key} must be a whole number of at least {least}, got {value!r}",
+                column=key,
+            )
+    hidden, heads = c.int("hidden_size"), c.int("num_attention_heads")
+    kv_heads = c.int("num_key_value_heads") or heads
+    sized = c.get("head_dim") is not None or c.get("qk_nope_head_dim") is not None
+    if not sized and hidden % heads:
+        raise ProfileError(
+            path,
+            f"num_attention_heads {heads} does not divide hidden_size {hidden} (and no head_dim "
+            f"is given); head counts that divide it: {_divisors(hidden)}",
+            column="num_attention_heads",
+        )
+    if heads % kv_heads:
+        raise ProfileError(
+            path,
+            f"num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}; "
+            f"KV head counts that divide it: {_divisors(heads)}",
+            column="num_key_value_heads",
+        )
+    experts, top_k = c.int("num_local_experts"), c.int("num_experts_per_tok")
+    if experts and top_k > experts:
+        raise ProfileError(
+            path,
+            f"num_experts_per_tok {top_k} is more than num_local_experts {experts}; "
+            f"valid: 1 to {experts}",
+            column="num_experts_per_tok",
+        )
+
+
 def import_hf_config(path: str | Path, name: str | None = None) -> HfImport:
     """Read ``path``; the architecture is named ``name`` or after the file's folder."""
     path = Path(path)
@@ -345,6 +402,7 @@ def import_hf_config(path: str | Path, name: str | None = None) -> HfImport:
             f"missing key(s) {', '.join(missing)}; a decoder config needs {', '.join(_REQUIRED)}",
             column=missing[0],
         )
+    _check_shape(c, path)
     warnings += [f"{k} is not understood; ignored" for k in c.unknown_keys()]
     if c.get("mlp_bias"):
         warnings.append("mlp_bias: the FFN biases are not counted (under 0.1 % of parameters)")

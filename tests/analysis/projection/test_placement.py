@@ -102,7 +102,7 @@ def test_a_start_month_after_the_horizon_names_file_row_and_column() -> None:
     workloads = validate_frame(
         pd.DataFrame(
             [
-                _workload("a", 10.0, 1.0, 8.5e11, 2.0),
+                _workload("a", 10.0, 0.5, 8.5e11, 2.0),
                 _workload("b", 10.0, 0.5, 8.5e11, 2.0, start_month=dt.date(2028, 1, 1)),
             ]
         ),

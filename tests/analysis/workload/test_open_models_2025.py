@@ -360,8 +360,9 @@ def test_gemma_2_alternates_local_and_global(tmp_path: Path) -> None:
 
 def test_a_wrong_layer_count_is_an_error_not_a_guess(tmp_path: Path) -> None:
     broken = CONFIGS["gpt-oss-20b"] | {"num_hidden_layers": "twenty"}
-    with pytest.raises(ProfileError, match="has a value of the wrong type"):
+    with pytest.raises(ProfileError, match="num_hidden_layers must be a whole number") as caught:
         _import(tmp_path, "broken", broken)
+    assert caught.value.column == "num_hidden_layers"
 
 
 def test_qwen3_dense_counts_its_qk_norms(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def test_unknown_preset_lists_the_valid_ones() -> None:
 
 def _write(tmp_path: Path, config: dict[str, object]) -> Path:
     folder = tmp_path / "my-model"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     path = folder / "config.json"
     path.write_text(json.dumps(config))
     return path
@@ -160,3 +160,32 @@ def test_estimate_workload_recomputes_a_row_for_mitigations() -> None:
     assert old_fp8 is not None and (old_fp8.weights, old_fp8.kv) == ("int4", "bf16")
     assert estimate_workload({**chat, "model_preset": None}) is None
     assert estimate_workload({**chat, "phase": "other"}) is None
+
+
+@pytest.mark.parametrize(
+    ("change", "column", "says"),
+    [
+        ({"hidden_size": 4095}, "num_attention_heads", "does not divide hidden_size 4095"),
+        ({"num_key_value_heads": 7}, "num_key_value_heads", "is not a multiple of"),
+        ({"num_hidden_layers": 0}, "num_hidden_layers", "whole number of at least 1, got 0"),
+        ({"num_hidden_layers": 31.5}, "num_hidden_layers", "got 31.5"),
+        ({"num_attention_heads": "32"}, "num_attention_heads", "got '32'"),
+        ({"num_key_value_heads": -8}, "num_key_value_heads", "got -8"),
+    ],
+)
+def test_a_config_whose_shape_cannot_exist_is_refused_naming_the_key(
+    tmp_path: Path, change: dict[str, object], column: str, says: str
+) -> None:
+    """Each bad config beside the valid control it was made from (Llama 3.1 8B: hidden 4096,
+    32 heads, 8 KV heads), so each fails for the one thing broken in it."""
+    assert import_hf_config(_write(tmp_path / "ok", LLAMA_31_8B_CONFIG)).architecture.heads == 32
+    with pytest.raises(ProfileError) as caught:
+        import_hf_config(_write(tmp_path / "bad", {**LLAMA_31_8B_CONFIG, **change}))
+    assert caught.value.column == column
+    assert says in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_head_count_that_does_not_divide_lists_the_ones_that_do(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match=r"that divide it: 1, 3, 5, 7, 9, 13, 15, 21, 35"):
+        import_hf_config(_write(tmp_path, {**LLAMA_31_8B_CONFIG, "hidden_size": 4095}))

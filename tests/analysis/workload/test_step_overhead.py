@@ -48,9 +48,9 @@ def _workloads(**overrides: object) -> pd.DataFrame:
 
 
 def test_a_unit_pays_layers_over_batch_overheads_and_hand_typed_rows_none() -> None:
-    hand_typed = _workload("h", 10.0, 1.0, 1.0, 1.0)
+    hand_typed = _workload("h", 10.0, 0.5, 1.0, 1.0)
     prefill = _workload(
-        "p", 10.0, 1.0, 1.0, 1.0, phase="prefill", model_preset="llama-2-7b", batch=2,
+        "p", 10.0, 0.5, 1.0, 1.0, phase="prefill", model_preset="llama-2-7b", batch=2,
         context_tokens=1000,
     )  # fmt: skip
     rows = pd.concat(
@@ -62,9 +62,9 @@ def test_a_unit_pays_layers_over_batch_overheads_and_hand_typed_rows_none() -> N
 def test_a_row_that_says_its_layers_pays_them_whatever_its_model_is_called() -> None:
     # An imported config.json's name is no preset: its own layers count. A stated count wins
     # over the preset's; a row in requests (not the model's tokens) cannot be split per layer.
-    imported = _workload("i", 10.0, 1.0, 1.0, 1.0, model_preset="my-model", batch=8, layers=24)
-    restated = _workload("r", 10.0, 1.0, 1.0, 1.0, model_preset="llama-2-7b", batch=4, layers=16)
-    per_request = _workload("q", 10.0, 1.0, 1.0, 1.0, unit="request", batch=4, layers=16)
+    imported = _workload("i", 10.0, 0.3, 1.0, 1.0, model_preset="my-model", batch=8, layers=24)
+    restated = _workload("r", 10.0, 0.3, 1.0, 1.0, model_preset="llama-2-7b", batch=4, layers=16)
+    per_request = _workload("q", 10.0, 0.3, 1.0, 1.0, unit="request", batch=4, layers=16)
     rows = validate_frame(pd.DataFrame([imported, restated, per_request]), WORKLOADS, "w")
     assert overheads_per_unit(rows) == pytest.approx([24 / 8, 16 / 4, 0.0])
     assert overheads_per_unit(rows.drop(columns="model_preset")) == pytest.approx([3, 4, 0])
