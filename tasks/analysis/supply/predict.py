@@ -126,6 +126,17 @@ def communication_time_s(
     return calls * ring_allreduce_s(buffer, devices, link_bytes_per_s)
 
 
+def tensor_parallel_degrees(arch: Architecture) -> list[int]:
+    """The device counts an engine can split ``arch`` over, tensor parallel: each device
+    takes a whole share of the query heads, and of the KV heads or a copy of one (vLLM
+    replicates KV heads when the degree exceeds them)."""
+    return [
+        n
+        for n in range(1, arch.heads + 1)
+        if arch.heads % n == 0 and (arch.kv_heads % n == 0 or n % arch.kv_heads == 0)
+    ]
+
+
 def _number(row: Mapping[str, Any], key: str) -> float | None:
     value = row.get(key)
     return None if value is None or pd.isna(value) else float(value)
@@ -144,6 +155,12 @@ def predict(
     ``accelerator`` (a mapping of catalog columns), ``overhead`` per layer or step added."""
     if devices < 1:
         raise PredictionError(f"devices must be >= 1, got {devices}")
+    if devices not in tensor_parallel_degrees(arch):
+        raise PredictionError(
+            f"{arch.name} cannot be split tensor parallel over {devices} devices: its "
+            f"{arch.heads} query and {arch.kv_heads} KV heads do not divide that way; valid "
+            f"device counts: {', '.join(map(str, tensor_parallel_degrees(arch)))}"
+        )
     name = str(accelerator["accelerator_id"])
     peak = _number(accelerator, peak_column(estimate.precision))
     if peak is None:

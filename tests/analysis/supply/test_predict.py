@@ -21,7 +21,7 @@ from __future__ import annotations
 import pytest
 
 from tasks.analysis.supply.efficiency import Efficiency, Overhead
-from tasks.analysis.supply.predict import PredictionError, predict
+from tasks.analysis.supply.predict import PredictionError, predict, tensor_parallel_degrees
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import estimate
 
@@ -118,3 +118,19 @@ def test_prefill_pays_the_step_overhead_once_and_training_none() -> None:
     assert with_overhead.step_time_s - without.step_time_s == pytest.approx(0.02)
     training = estimate(LLAMA, phase="training", batch=8, context=4096)
     assert predict(LLAMA, training, X1, HALF, HALF, 1, Overhead(0.02, "fit")).overhead_time_s == 0
+
+
+def test_a_tensor_parallel_degree_that_does_not_divide_the_heads_lists_the_valid_ones() -> None:
+    """Llama 3.1 70B: 64 query and 8 KV heads. Over 3 devices no engine can split it; over 16
+    each device takes 4 query heads and a copy of one KV head (KV replicated, as vLLM does),
+    which is valid, as are the divisors of 8 and the multiples of 8 that divide 64."""
+    seventy = preset("llama-3.1-70b")
+    est = estimate(seventy, phase="decode", batch=1, context=4096)
+    assert tensor_parallel_degrees(seventy) == [1, 2, 4, 8, 16, 32, 64]
+    assert predict(seventy, est, X1, HALF, HALF, devices=16).devices == 16
+    with pytest.raises(PredictionError) as caught:
+        predict(seventy, est, X1, HALF, HALF, devices=3)
+    assert str(caught.value) == (
+        "llama-3.1-70b cannot be split tensor parallel over 3 devices: its 64 query and 8 KV "
+        "heads do not divide that way; valid device counts: 1, 2, 4, 8, 16, 32, 64"
+    )
