@@ -144,7 +144,7 @@ def rank(
 
 def _served_batch(served: np.ndarray) -> pd.arrays.IntegerArray:
     """The batch a workload's supply was evaluated at where its SLO caps it below its own
-    batch (:mod:`tasks.analysis.served_batch`); null where it is served at its own."""
+    batch (:mod:`tasks.analysis.projection.serving`); null where it is served at its own."""
     missing = np.isnan(served)
     return pd.arrays.IntegerArray(np.where(missing, 0, served).astype(np.int64), missing)
 
