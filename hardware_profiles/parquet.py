@@ -290,12 +290,25 @@ class WriteError(MemwallError):
     """A file that could not be written (a full disk, a file-size limit, no permission)."""
 
 
+_CREATE_MODE = 0o666
+
+
+def _umask() -> int:
+    """This process's umask (reading it means setting it: put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it over ``target`` only on success.
 
     A write that fails for the host's reasons (a full disk, a size limit, a permission) leaves
-    nothing behind and raises WriteError naming ``target``, in one line.
+    nothing behind and raises WriteError naming ``target``, in one line. The file gets the
+    mode a plain ``open`` would give it (0666 less the umask: a shared history or drop folder
+    stays readable by the team), and is flushed to disk before the rename, so a crash right
+    after cannot leave an empty file under the target's name.
     """
     target = Path(target)
     tmp_path: Path | None = None
@@ -308,6 +321,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.close(fd)
         tmp_path = Path(tmp)
         yield tmp_path
+        tmp_path.chmod(_CREATE_MODE & ~_umask())
+        with tmp_path.open("rb") as written:
+            os.fsync(written.fileno())
         tmp_path.replace(target)
     except OSError as exc:
         why = exc.strerror or str(exc) or type(exc).__name__

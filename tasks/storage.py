@@ -2,14 +2,16 @@
 
 Hosts of a fleet write their measurements here, not to Prefect's result store alone, so the
 files outlive the server's database and any tool can read them. A local write goes to a
-temporary file that is renamed into place; an object store's PUT is already all-or-nothing, so
-a reader never sees half a file either way.
+temporary file that is renamed into place (a ``file://`` URL is a local path, written the same
+way); an object store's PUT is already all-or-nothing, so a reader never sees half a file
+either way.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import urllib.parse
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +29,16 @@ class StorageError(MemwallError):
 
 def _is_url(location: str) -> bool:
     return "://" in location
+
+
+def _local(location: str) -> Path | None:
+    """The local path a plain path or a ``file://`` URL names; None for a remote store."""
+    if not _is_url(location):
+        return Path(location)
+    parsed = urllib.parse.urlparse(location)
+    if parsed.scheme == "file":
+        return Path(urllib.parse.unquote(parsed.netloc + parsed.path))
+    return None
 
 
 def join(location: str, *parts: str) -> str:
@@ -52,8 +64,9 @@ def _filesystem(location: str) -> tuple[object, str]:
 def write_parquet(frame: pd.DataFrame, location: str, table: Table) -> str:
     """Validate ``frame`` as ``table`` and write it to ``location`` all at once."""
     data = validate_arrow(pa.Table.from_pandas(frame, preserve_index=False), table, location)
-    if not _is_url(location):
-        with atomic_path(location) as tmp:
+    local = _local(location)
+    if local is not None:
+        with atomic_path(local) as tmp:
             pq.write_table(data, tmp)
         return location
     buffer = io.BytesIO()
@@ -115,11 +128,12 @@ def move_aside(location: str, reason: str) -> str:
     target = join(folder, QUARANTINE, name)
     note = f"{reason}\n".encode()
     try:
-        if not _is_url(location):
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(target + REASON_SUFFIX) as tmp:
+        local, local_target = _local(location), _local(target)
+        if local is not None and local_target is not None:
+            local_target.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(f"{local_target}{REASON_SUFFIX}") as tmp:
                 tmp.write_bytes(note)
-            Path(location).replace(target)
+            local.replace(local_target)
             return target
         fs, path = _filesystem(location)
         fs_target = _filesystem(target)[1]

@@ -45,3 +45,17 @@ def test_debris_of_dead_writers_is_swept_and_live_writers_are_left_alone(tmp_pat
         path.write_bytes(b"half")
     assert sweep_debris(tmp_path) == [dead]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other_host.name])
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_a_written_file_honours_the_umask(tmp_path: Path, umask: int, mode: int) -> None:
+    """A shared history or drop folder stays readable by the team: the file gets what a plain
+    open() would give it (a temporary file alone would be 0600 whatever the umask)."""
+    before = os.umask(umask)
+    try:
+        path = write_table(example_workloads(), tmp_path / "w.parquet", WORKLOADS)
+        (tmp_path / "plain").write_text("x")
+    finally:
+        os.umask(before)
+    assert path.stat().st_mode & 0o777 == mode
+    assert (tmp_path / "plain").stat().st_mode & 0o777 == mode
