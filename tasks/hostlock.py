@@ -36,6 +36,10 @@ class HostBusy(MemwallError):
     """Another memwall is probing this host, and the caller chose not to wait."""
 
 
+class HostLockError(MemwallError):
+    """The host's probe lock cannot be opened at all."""
+
+
 def lock_path() -> Path:
     """Where this host's probe lock lives: ``$MEMWALL_PROBE_LOCK``, else the temp folder."""
     override = os.environ.get(LOCK_ENV)
@@ -43,12 +47,25 @@ def lock_path() -> Path:
 
 
 def _open(path: Path) -> int:
+    """The lock file, opened for writing where this user may, else for reading (flock needs
+    no more). In a sticky folder such as /tmp, with ``fs.protected_regular`` on (systemd's
+    default), O_CREAT on another user's file is refused even where its mode allows writing,
+    so the file is opened again without it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    # Every user of the host must be able to take it, whatever their umask.
-    with contextlib.suppress(PermissionError):
-        os.fchmod(fd, 0o666)
-    return fd
+    for flags in (os.O_RDWR | os.O_CREAT, os.O_RDWR, os.O_RDONLY):
+        try:
+            fd = os.open(path, flags, 0o666)
+        except PermissionError as exc:
+            refused = exc
+            continue
+        # Every user of the host must be able to take it, whatever their umask.
+        with contextlib.suppress(PermissionError):
+            os.fchmod(fd, 0o666)
+        return fd
+    raise HostLockError(
+        f"cannot open this host's probe lock {path} ({refused.strerror}); set {LOCK_ENV} to a "
+        "file every user of the host can read"
+    )
 
 
 def holder(path: Path) -> str:
@@ -101,12 +118,15 @@ def probing(
         started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         # The program and its subcommand only: later arguments may carry a secret (a URL).
         command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:2]])
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}, {what} ({command}), since {started}\n".encode(), 0)
+        # A lock opened for reading only (another user's file) holds no details of its holder.
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}, {what} ({command}), since {started}\n".encode(), 0)
         try:
             yield path
         finally:
-            os.ftruncate(fd, 0)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -105,3 +105,51 @@ def test_memwall_probe_no_wait_exits_75_with_one_line(
     (line,) = [s for s in result.stderr.splitlines() if s.startswith("memwall:")]
     assert line.startswith("memwall: busy: another memwall is probing this host (pid ")
     assert f"pid {holder.pid}, test holder" in line and result.stdout == ""
+
+
+@pytest.fixture
+def protected_regular() -> Iterator[None]:
+    """``fs.protected_regular`` on (systemd's default) for the test; root only, restored."""
+    knob = Path("/proc/sys/fs/protected_regular")
+    try:
+        before = knob.read_text()
+        knob.write_text("1")
+    except OSError:
+        pytest.skip("needs root to turn fs.protected_regular on")
+    try:
+        yield
+    finally:
+        knob.write_text(before)
+
+
+def test_another_users_lock_in_a_sticky_folder_is_taken_or_waited_for_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protected_regular: None
+) -> None:
+    """A sticky, world-writable folder (as /tmp is) with the lock file another user made
+    (mode 0666): O_CREAT on it is refused under fs.protected_regular, opening it is not."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    lock = shared / "probe.lock"
+    lock.touch()
+    lock.chmod(0o666)
+    os.chown(lock, 65534, 65534)  # nobody
+    with pytest.raises(PermissionError):
+        os.open(lock, os.O_RDWR | os.O_CREAT)
+    monkeypatch.setenv(LOCK_ENV, str(lock))
+    with probing("first", wait=False):
+        assert "first" in lock.read_text()
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD],
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "held"
+        with pytest.raises(HostBusy, match=f"pid {process.pid}, test holder"):
+            with probing("second", wait=False):
+                pass
+    finally:
+        process.kill()
+        process.wait(timeout=10)
