@@ -147,9 +147,9 @@ def test_another_users_lock_in_a_sticky_folder_is_taken_or_waited_for_not_a_trac
     )
     try:
         assert process.stdout is not None and process.stdout.readline().strip() == "held"
-        with pytest.raises(HostBusy, match=f"pid {process.pid}, test holder"):
-            with probing("second", wait=False):
-                pass
+        busy = pytest.raises(HostBusy, match=f"pid {process.pid}, test holder")
+        with busy, probing("second", wait=False):
+            pass
     finally:
         process.kill()
         process.wait(timeout=10)
