@@ -14,11 +14,20 @@ engine labels it). Metric names, as each engine's metrics documentation states t
 
 Rates use a 5 minute range; the demand sync then averages each hour (a subquery), so a range
 query over 90 days returns 2,160 points, well under Prometheus's 11,000 points per series.
+
+Each request has one deadline, ``timeout_s`` from its start to its last byte: a server that
+answers slowly, byte by byte, is given up on then (a socket's time-out alone bounds each read,
+not the answer). A busy answer (429, 502, 503) is tried again up to :data:`RETRIES` times,
+after its ``Retry-After`` where it gives one (capped at :data:`MAX_RETRY_AFTER_S`), then
+counts as unreachable, so an audit goes on with the file's demand. An answer is checked for
+the shape of a range query before any of it is used.
 """
 
 from __future__ import annotations
 
+import email.utils
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -31,6 +40,9 @@ from hardware_profiles.errors import MemwallError
 
 DEFAULT_TIMEOUT_S: Final = 30.0
 HOURLY_STEP_S: Final = 3600
+BUSY_STATUSES: Final = (429, 502, 503)
+RETRIES: Final = 3
+MAX_RETRY_AFTER_S: Final = 30.0
 
 ENGINE_QUERIES: Final = {
     "vllm": {
@@ -82,25 +94,61 @@ class Series:
     values: np.ndarray
 
 
+def _read_within(request: urllib.request.Request, timeout_s: float) -> bytes:
+    """The whole answer to ``request``, or TimeoutError once ``timeout_s`` has passed."""
+    deadline = time.monotonic() + timeout_s
+    chunks = []
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        while chunk := response.read1(65536):
+            chunks.append(chunk)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no whole answer within {timeout_s:g} s")
+    return b"".join(chunks)
+
+
+def _retry_after_s(header: str | None, attempt: int) -> float:
+    """Seconds to wait before trying again: the server's Retry-After (seconds or an HTTP
+    date), else 1, 2, 4 s; never more than MAX_RETRY_AFTER_S."""
+    wait = float(2**attempt)
+    if header:
+        try:
+            wait = float(header)
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(header) if header.strip() else None
+            if when is not None:
+                wait = when.timestamp() - time.time()
+    return min(max(wait, 0.0), MAX_RETRY_AFTER_S)
+
+
 def _post(url: str, form: dict[str, str], timeout_s: float, base_url: str) -> Any:
     body = urllib.parse.urlencode(form).encode()
     request = urllib.request.Request(
         url, data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
+    for attempt in range(RETRIES + 1):
         try:
-            detail = json.loads(exc.read()).get("error", exc.reason)
-        except (ValueError, AttributeError):
-            detail = exc.reason
-        raise PrometheusError(f"Prometheus at {url} refused the query: {detail}") from None
-    except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise PrometheusUnreachable(f"Prometheus at {base_url} unreachable ({reason})") from None
-    except ValueError:
-        raise PrometheusError(f"{url} did not answer with Prometheus's JSON") from None
+            return json.loads(_read_within(request, timeout_s))
+        except urllib.error.HTTPError as exc:
+            if exc.code in BUSY_STATUSES:
+                if attempt < RETRIES:
+                    time.sleep(_retry_after_s(exc.headers.get("Retry-After"), attempt))
+                    continue
+                raise PrometheusUnreachable(
+                    f"Prometheus at {base_url} busy (HTTP {exc.code}, {RETRIES + 1} tries)"
+                ) from None
+            try:
+                detail = json.loads(exc.read()).get("error", exc.reason)
+            except (ValueError, AttributeError):
+                detail = exc.reason
+            raise PrometheusError(f"Prometheus at {url} refused the query: {detail}") from None
+        except (TimeoutError, urllib.error.URLError, ConnectionError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise PrometheusUnreachable(
+                f"Prometheus at {base_url} unreachable ({reason})"
+            ) from None
+        except ValueError:
+            raise PrometheusError(f"{url} did not answer with Prometheus's JSON") from None
+    raise AssertionError("unreachable: the loop returns or raises")
 
 
 def query_range(
@@ -131,15 +179,27 @@ def query_range(
         error = answer.get("error", "no status") if isinstance(answer, dict) else "not an object"
         raise PrometheusError(f"Prometheus at {url} failed the query: {error}")
     data = answer.get("data", {})
-    if data.get("resultType") != "matrix":
+    kind = data.get("resultType") if isinstance(data, dict) else None
+    if kind != "matrix":
+        raise PrometheusError(f"Prometheus at {url} returned a {kind}, not a range of samples")
+    try:
+        return [_series(item) for item in data.get("result", [])]
+    except (TypeError, ValueError, AttributeError) as exc:
         raise PrometheusError(
-            f"Prometheus at {url} returned a {data.get('resultType')}, not a range of samples"
-        )
-    return [
-        Series(
-            labels={str(k): str(v) for k, v in item.get("metric", {}).items()},
-            times_s=np.array([float(t) for t, _ in item.get("values", [])]),
-            values=np.array([float(v) for _, v in item.get("values", [])]),
-        )
-        for item in data.get("result", [])
-    ]
+            f"Prometheus at {url} answered a range of the wrong shape ({exc}); expected "
+            'result: [{"metric": {...}, "values": [[time, "value"], ...]}, ...]'
+        ) from None
+
+
+def _series(item: dict[str, Any]) -> Series:
+    labels = item.get("metric", {})
+    pairs = item.get("values", [])
+    if not isinstance(labels, dict) or not isinstance(pairs, list):
+        raise TypeError("metric must be an object and values a list")
+    if any(not isinstance(p, list) or len(p) != 2 for p in pairs):
+        raise ValueError("each value must be a [time, value] pair")
+    return Series(
+        labels={str(k): str(v) for k, v in labels.items()},
+        times_s=np.array([float(t) for t, _ in pairs]),
+        values=np.array([float(v) for _, v in pairs]),
+    )
