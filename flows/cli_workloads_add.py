@@ -44,23 +44,25 @@ from flows.cli_workloads import (
 
 
 def _append_workloads(new: pd.DataFrame, to: Path, source: str) -> pd.DataFrame:
-    """Validate existing + new rows as one table and write it atomically.
+    """Validate existing + new rows as one table and write it atomically, one writer at a
+    time (two ``workloads add --to`` on one file at once keep both rows).
 
     A bad new row is reported against ``source`` with its row number in the new rows; a
     clash with the existing file (a duplicate id) against the file, with the combined row.
     """
     import pandas as pd
 
-    from hardware_profiles.parquet import read_table, validate_frame, write_table
+    from hardware_profiles.parquet import one_writer, read_table, validate_frame, write_table
     from hardware_profiles.schema import WORKLOADS
 
     validated = validate_frame(new, WORKLOADS, source)
-    existing = read_table(to, WORKLOADS) if to.exists() else None
-    combined = (
-        validated if existing is None else pd.concat([existing, validated], ignore_index=True)
-    )
-    combined = validate_frame(combined, WORKLOADS, to)
-    write_table(combined, to, WORKLOADS)
+    with one_writer(to):
+        existing = read_table(to, WORKLOADS) if to.exists() else None
+        combined = (
+            validated if existing is None else pd.concat([existing, validated], ignore_index=True)
+        )
+        combined = validate_frame(combined, WORKLOADS, to)
+        write_table(combined, to, WORKLOADS)
     return combined
 
 

@@ -9,6 +9,7 @@ temporary file beside the target and rename it, so a reader never sees half a fi
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import socket
 import tempfile
@@ -291,6 +292,25 @@ class WriteError(MemwallError):
 
 
 _CREATE_MODE = 0o666
+
+
+@contextlib.contextmanager
+def one_writer(target: str | Path) -> Iterator[None]:
+    """Hold ``target``'s writer lock (``.<name>.lock`` beside it) for a read-modify-write, so
+    two writers at once cannot both read the old file and each drop the other's rows. The
+    lock file stays (it is empty); the kernel frees the lock however its holder ends."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = target.parent / f".{target.name}.lock"
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, _CREATE_MODE)
+    except OSError as exc:
+        raise WriteError(f"{target}: cannot take its writer lock {lock} ({exc.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
