@@ -21,7 +21,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, Field, model_validator
 
-from flows.artifacts import publish_pdf_link
+from flows.artifacts import md, publish_pdf_link
 from flows.demand import record_demand_task
 from flows.progress import announce
 from hardware_profiles.errors import MemwallError
@@ -126,8 +126,8 @@ def drift_markdown(
 ) -> str:
     now = trend_rows[trend_rows["run_id"] == run_id]
     degraded = now[now["degraded"].astype(bool)]
-    history = "".join(f"\n\n**History:** {n}" for n in notes or [])
-    peers = "\n\n**Peers:** " + health(trend_rows, run_id, straggler_fraction).headline
+    history = "".join(f"\n\n**History:** {md(n)}" for n in notes or [])
+    peers = "\n\n**Peers:** " + md(health(trend_rows, run_id, straggler_fraction).headline)
     if degraded.empty:
         return (
             f"No device of run `{run_id}` measured more than 10 % below its trailing median."
@@ -143,7 +143,7 @@ def drift_markdown(
     ]
     for _, r in degraded.iterrows():
         lines.append(
-            f"| {r['host']} | {r['device_kind']} #{r['device_index']} | {r['figure']} | "
+            f"| {md(r['host'])} | {md(r['device_kind'])} #{r['device_index']} | {md(r['figure'])} | "
             f"{float(r['value']):.4g} | {float(r['trailing_median']):.4g} | "
             f"{100 * float(r['change']):+.1f} % |"
         )

@@ -1,16 +1,20 @@
 """Delivery settings resolved under the Prefect test harness: the SMTP login from a Secret
-block, and a missing block named in one line."""
+block, and a missing block named in one line; the drift artifact's table escaped."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
 
+from flows.finish import drift_markdown
 from tasks.delivery import DeliveryError
+from tasks.history import trend
 from tests.tasks.test_delivery import LOOPBACK, PDF_BYTES, Authenticator, Inbox, free_port
+from tests.tasks.test_history import _history
 
 
 def test_smtp_login_comes_from_a_prefect_secret_block(
@@ -97,3 +101,15 @@ def test_a_webhook_url_in_the_environment_is_checked(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("MEMWALL_WEBHOOK_URL", "ftp://hooks")
     with pytest.raises(DeliveryError, match="must start with http:// or https://"):
         check_delivery(DeliverySettings(webhook=True))
+
+
+def test_a_host_named_with_a_pipe_keeps_the_drift_tables_columns() -> None:
+    """A queue (host) name with '|' or markdown in it is escaped in the drift artifact's
+    table, as Prefect's own table artifacts escape cells: each row keeps six cells."""
+    history = _history([3.0e12, 3.1e12, 2.9e12, 2.6e12])
+    history["host"] = "gpu|a*b"
+    text = drift_markdown(trend(history), "r3")
+    rows = [line for line in text.splitlines() if line.startswith("| gpu")]
+    assert rows and all(re.split(r"(?<!\\)\|", row).count("") == 2 for row in rows)
+    assert all(len(re.split(r"(?<!\\)\|", row)) == 8 for row in rows)
+    assert "gpu\\|a\\*b" in rows[0]
