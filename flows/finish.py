@@ -143,7 +143,8 @@ def drift_markdown(
     ]
     for _, r in degraded.iterrows():
         lines.append(
-            f"| {md(r['host'])} | {md(r['device_kind'])} #{r['device_index']} | {md(r['figure'])} | "
+            f"| {md(r['host'])} | {md(r['device_kind'])} #{r['device_index']} | "
+            f"{md(r['figure'])} | "
             f"{float(r['value']):.4g} | {float(r['trailing_median']):.4g} | "
             f"{100 * float(r['change']):+.1f} % |"
         )
