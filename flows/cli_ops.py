@@ -331,6 +331,8 @@ def history(
 
     if demand:
         demand_rows = cli_demand.demand_trend(location)
+        for aside in quarantined(location):
+            warn(f"set aside, not read: {aside.path}: {aside.reason}")
         if as_json:
             print_json(cli_demand.demand_json(demand_rows), indent=1)
         else:
@@ -338,6 +340,7 @@ def history(
         return
 
     rows = trend(read_measurements(location))
+    demand_rows = None if as_json else cli_demand.demand_trend(location)
     for aside in quarantined(location):
         warn(f"set aside, not read: {aside.path}: {aside.reason}")
     if as_json:
@@ -361,6 +364,7 @@ def history(
         ]
         print_json(records, indent=1)
         return
+    assert demand_rows is not None  # read for the tables below
     if rows.empty:
         stderr.print(f"no runs recorded in {location} yet", markup=False)
         return
@@ -391,4 +395,4 @@ def history(
         )
     # Wide enough for every column when piped, where rich would assume 80 columns.
     Console(width=None if sys.stdout.isatty() else 160).print(table)
-    cli_demand.print_demand_trend(cli_demand.demand_trend(location), location)
+    cli_demand.print_demand_trend(demand_rows, location)

@@ -70,6 +70,8 @@ DEFAULT_HOST_TIMEOUT_S: Final = 1800.0
 # polled for this long has no live worker.
 DEFAULT_LIVE_WITHIN_S: Final = 90.0
 _POLL_S: Final = 2.0
+# Flow runs read per query: the server's default page (PREFECT_API_DEFAULT_LIMIT).
+_PAGE: Final = 200
 
 
 class FleetError(MemwallError):
@@ -208,8 +210,10 @@ def _launch(deployment: str, host: str, parameters: dict[str, object], run_id: s
 def _wait(
     children: dict[str, UUID], storage: str, run_id: str, timeout_s: float
 ) -> tuple[list[HostResult], list[pd.DataFrame]]:
-    """Follow every child run to its end or its time-out, whichever comes first."""
+    """Follow every child run to its end or its time-out, whichever comes first: one query
+    for every pending run's state per tick, not one per host."""
     from prefect import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.states import Cancelled, Cancelling
 
     results: list[HostResult] = []
@@ -218,8 +222,16 @@ def _wait(
     pending = dict(children)
     with get_client(sync_client=True) as client:
         while pending:
+            states = {}
+            ids = list(pending.values())
+            for first in range(0, len(ids), _PAGE):
+                page = ids[first : first + _PAGE]
+                for flow_run in client.read_flow_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=page)), limit=len(page)
+                ):
+                    states[flow_run.id] = flow_run.state
             for host, run in list(pending.items()):
-                state = client.read_flow_run(run).state
+                state = states.get(run)
                 if state is not None and state.is_final():
                     del pending[host]
                     if state.is_completed():

@@ -229,7 +229,7 @@ def record_demand(history: str, run_id: str, demand: pd.DataFrame, recorded_at: 
     return write_parquet(rows, join(history, "demand", f"{run_id}.parquet"), DEMAND_HISTORY)
 
 
-def read_demand(history: str) -> pd.DataFrame:
+def read_demand(history: str, set_aside_now: list[SetAside] | None = None) -> pd.DataFrame:
     """Every recorded run's demand, oldest run first."""
-    rows = _read_all(history, "demand")
+    rows = _read_all(history, "demand", set_aside_now)
     return rows.sort_values(["recorded_at", "workload_id"], kind="stable").reset_index(drop=True)

@@ -118,3 +118,24 @@ def test_help_of_the_operating_commands() -> None:
         assert result.returncode == 0
         for option in options:
             assert option in result.stdout, (command, option)
+
+
+def test_every_command_that_reads_the_history_names_what_it_set_aside(tmp_path: Path) -> None:
+    """A corrupt measurements file and a corrupt demand file beside a good run: `history`,
+    `history --demand` and `predict --history` each read on, and each names both files."""
+    history = tmp_path / "history"
+    record_run(str(history), "r0", measurements("r0", T0, 3.0e12), ranking(), T0)
+    (history / "measurements" / "broken.parquet").write_bytes(b"not parquet")
+    (history / "demand").mkdir(exist_ok=True)
+    (history / "demand" / "broken.parquet").write_bytes(b"not parquet")
+    for args in (
+        ["history", "--history", str(history)],
+        ["history", "--history", str(history), "--demand"],
+        ["predict", "--preset", "llama-3.1-8b", "--history", str(history), "--json"],
+    ):
+        result = memwall(args, None, tmp_path)
+        assert result.returncode == 0, result.stderr
+        named = [line for line in result.stderr.splitlines() if "set aside, not read" in line]
+        assert len(named) == 2, (args, result.stderr)
+        assert any("measurements" in line and "broken.parquet" in line for line in named)
+        assert any("demand" in line and "broken.parquet" in line for line in named)
