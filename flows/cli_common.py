@@ -30,6 +30,15 @@ def warn(message: str) -> None:
     stderr.print(f"memwall: warning: {message}", markup=False, soft_wrap=True)
 
 
+def warn_set_aside(history: str) -> None:
+    """Name, on stderr, every history file set aside and not yet dealt with: each command that
+    reads the history says what it left out."""
+    from tasks.history import quarantined
+
+    for aside in quarantined(history):
+        warn(f"set aside, not read: {aside.path}: {aside.reason}")
+
+
 def require_positive(option: str, value: float) -> None:
     if value <= 0:
         raise MemwallError(f"{option} must be > 0, got {value:g}")

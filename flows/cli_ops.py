@@ -16,7 +16,7 @@ from flows.cli_common import (
     prefect_environment,
     print_json,
     stderr,
-    warn,
+    warn_set_aside,
 )
 from hardware_profiles.errors import MemwallError
 
@@ -327,12 +327,11 @@ def history(
     Then the demand each run projected, per workload, and where it came from (Prometheus or
     the workloads file)."""
     from flows import cli_demand
-    from tasks.history import quarantined, read_measurements, trend
+    from tasks.history import read_measurements, trend
 
     if demand:
         demand_rows = cli_demand.demand_trend(location)
-        for aside in quarantined(location):
-            warn(f"set aside, not read: {aside.path}: {aside.reason}")
+        warn_set_aside(location)
         if as_json:
             print_json(cli_demand.demand_json(demand_rows), indent=1)
         else:
@@ -340,10 +339,8 @@ def history(
         return
 
     rows = trend(read_measurements(location))
-    demand_rows = None if as_json else cli_demand.demand_trend(location)
-    for aside in quarantined(location):
-        warn(f"set aside, not read: {aside.path}: {aside.reason}")
     if as_json:
+        warn_set_aside(location)
         records = [
             {
                 "host": r["host"],
@@ -364,7 +361,8 @@ def history(
         ]
         print_json(records, indent=1)
         return
-    assert demand_rows is not None  # read for the tables below
+    demand_rows = cli_demand.demand_trend(location)
+    warn_set_aside(location)
     if rows.empty:
         stderr.print(f"no runs recorded in {location} yet", markup=False)
         return

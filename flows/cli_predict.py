@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from flows.cli_analysis import MeasurementsOption
-from flows.cli_common import CatalogOption, require_positive, warn
+from flows.cli_common import CatalogOption, require_positive, warn, warn_set_aside
 from flows.cli_workloads import (
     ActivationsOption,
     BatchOption,
@@ -119,7 +119,7 @@ def predict(
     from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
     from tasks.analysis.supply.predict import predict as predict_step
     from tasks.analysis.workload.workload_model import estimate
-    from tasks.history import quarantined, read_measurements
+    from tasks.history import read_measurements
 
     require_positive("--batch", batch)
     require_positive("--context", context)
@@ -147,8 +147,8 @@ def predict(
         fitted=load_backtest(models, runs).fitted,
         history=read_measurements(history) if history else None,
     )
-    for aside in quarantined(history) if history else []:
-        warn(f"set aside, not read: {aside.path}: {aside.reason}")
+    if history:
+        warn_set_aside(history)
     bandwidth, flops = efficiencies_for(calibrated, accelerator, phase, activations)
     row = models.set_index("accelerator_id", drop=False).loc[accelerator]
     result = predict_step(

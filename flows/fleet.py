@@ -214,6 +214,7 @@ def _wait(
     for every pending run's state per tick, not one per host."""
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import FlowRunSort
     from prefect.states import Cancelled, Cancelling
 
     results: list[HostResult] = []
@@ -226,8 +227,11 @@ def _wait(
             ids = list(pending.values())
             for first in range(0, len(ids), _PAGE):
                 page = ids[first : first + _PAGE]
+                # The sync client sends a sort of None, which the server refuses: name one.
                 for flow_run in client.read_flow_runs(
-                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=page)), limit=len(page)
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=page)),
+                    sort=FlowRunSort.ID_DESC,
+                    limit=len(page),
                 ):
                     states[flow_run.id] = flow_run.state
             for host, run in list(pending.items()):
