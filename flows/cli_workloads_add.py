@@ -330,14 +330,14 @@ def import_command(
     """Append the rows of a CSV; rows with a model_preset may leave the figures blank."""
     import pandas as pd
 
-    from hardware_profiles.errors import ProfileError
+    from hardware_profiles.errors import ProfileError, first_line
 
     if not csv.is_file():
         raise ProfileError(csv, "no such CSV file")
     try:
         frame = pd.read_csv(csv, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise ProfileError(csv, f"is not a readable CSV file ({exc})") from None
+        raise ProfileError(csv, f"is not a readable CSV file ({first_line(exc)})") from None
     frame = _fill_from_model(frame, str(csv))
     from hardware_profiles.parquet import validate_frame
     from hardware_profiles.schema import WORKLOADS

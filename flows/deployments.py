@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
 
-from hardware_profiles.errors import MemwallError
+from hardware_profiles.errors import MemwallError, first_line
 
 _ENV = re.compile(r"^\{\{\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
 
@@ -59,7 +59,7 @@ def read_specs(path: Path) -> list[DeploymentSpec]:
     try:
         document = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise DeploymentFileError(f"{source}: not valid YAML ({exc})") from None
+        raise DeploymentFileError(f"{source}: not valid YAML ({first_line(exc)})") from None
     entries = document.get("deployments") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not entries:
         raise DeploymentFileError(f"{source}: has no 'deployments' list")

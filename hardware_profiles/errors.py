@@ -29,3 +29,10 @@ class ProfileError(MemwallError):
         if column is not None:
             where.append(f"column '{column}'")
         super().__init__(f"{', '.join(where)}: {problem}")
+
+
+def first_line(exc: BaseException) -> str:
+    """A library's error message cut to its first line (Arrow appends the whole
+    schema, YAML and CSV parsers the offending lines): one line for the user."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

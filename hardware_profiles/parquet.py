@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hardware_profiles.errors import MemwallError, ProfileError
+from hardware_profiles.errors import MemwallError, ProfileError, first_line
 from hardware_profiles.schema import (
     METADATA_TABLE_KEY,
     METADATA_VERSION_KEY,
@@ -124,6 +124,16 @@ def _require_finite(name: str, values: pa.ChunkedArray, source: str) -> None:
         )
 
 
+def _check_names_once(names: list[str], source: str | Path) -> None:
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:
+        raise ProfileError(
+            source,
+            f"has the column {twice!r} {names.count(twice)} times; each column appears once",
+            column=twice,
+        )
+
+
 def validate_arrow(data: pa.Table, table: Table, source: str | Path) -> pa.Table:
     """Return ``data`` cast to ``table``'s schema, or raise ProfileError naming what is wrong."""
     source = str(source)
@@ -140,6 +150,7 @@ def validate_arrow(data: pa.Table, table: Table, source: str | Path) -> pa.Table
             f"was written with schema version {version.decode()}; this memwall reads up to "
             f"{SCHEMA_VERSION} (upgrade memwall)",
         )
+    _check_names_once(data.schema.names, source)
     present = set(data.column_names)
     missing = [c for c in table.required_columns if c not in present]
     if missing:
@@ -239,7 +250,9 @@ def validate_frame(frame: pd.DataFrame, table: Table, source: str | Path) -> pd.
     try:
         data = pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise ProfileError(source, f"cannot be converted to a {table.name} table: {exc}") from None
+        raise ProfileError(
+            source, f"cannot be converted to a {table.name} table: {first_line(exc)}"
+        ) from None
     return to_frame(validate_arrow(data, table, source))
 
 
@@ -258,9 +271,10 @@ def read_table(path: str | Path, table: Table) -> pd.DataFrame:
     if not path.is_file():
         raise ProfileError(path, f"no such {table.name} file")
     try:
+        _check_names_once(pq.read_schema(path).names, path)
         data = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
-        raise ProfileError(path, f"is not a readable Parquet file ({exc})") from None
+        raise ProfileError(path, f"is not a readable Parquet file ({first_line(exc)})") from None
     return to_frame(validate_arrow(data, table, path))
 
 

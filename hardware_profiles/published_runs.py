@@ -22,7 +22,7 @@ from typing import Final
 
 import pandas as pd
 
-from hardware_profiles.errors import ProfileError
+from hardware_profiles.errors import ProfileError, first_line
 from hardware_profiles.schema import PRECISIONS
 
 BUILTIN_SOURCE: Final = "built-in published runs (hardware_profiles/data/published_runs.csv)"
@@ -153,7 +153,7 @@ def read_published_runs(path: str | Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise ProfileError(path, "no such published-runs file") from None
     except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise ProfileError(path, f"is not a readable CSV file ({exc})") from None
+        raise ProfileError(path, f"is not a readable CSV file ({first_line(exc)})") from None
     except pd.errors.EmptyDataError:
         raise ProfileError(path, f"is empty; expected the columns {', '.join(COLUMNS)}") from None
     return validate_published_runs(sheet, path)

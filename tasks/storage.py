@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hardware_profiles.errors import MemwallError
+from hardware_profiles.errors import MemwallError, first_line
 from hardware_profiles.parquet import atomic_path, to_frame, validate_arrow
 from hardware_profiles.schema import Table
 
@@ -55,8 +55,9 @@ def _filesystem(location: str) -> tuple[object, str]:
         fs, path = fsspec.core.url_to_fs(location)
     except (ImportError, ValueError) as exc:
         raise StorageError(
-            f"{location}: cannot open this storage ({exc}); use a local path, file://, or an "
-            "fsspec URL whose filesystem package is installed (s3fs for s3://, gcsfs for gs://)"
+            f"{location}: cannot open this storage ({first_line(exc)}); use a local path, "
+            "file://, or an fsspec URL whose filesystem package is installed (s3fs for s3://, "
+            "gcsfs for gs://)"
         ) from None
     return fs, str(path)
 
@@ -92,7 +93,7 @@ def read_parquet(location: str, table: Table) -> pd.DataFrame:
     try:
         arrow = pq.read_table(io.BytesIO(data))
     except pa.ArrowException as exc:
-        raise StorageError(f"{location}: not a readable Parquet file ({exc})") from None
+        raise StorageError(f"{location}: not a readable Parquet file ({first_line(exc)})") from None
     return to_frame(validate_arrow(arrow, table, location))
 
 

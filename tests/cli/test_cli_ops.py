@@ -95,6 +95,7 @@ def test_deploy_names_what_is_wrong_with_the_file(
     result = memwall(["deploy", "--file", str(path)], None, tmp_path)
     assert result.returncode == 2
     assert expected in one_error(result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # no parser's dump
 
 
 def test_deploy_of_an_unknown_name_lists_the_known_ones(tmp_path: Path) -> None:

@@ -164,3 +164,15 @@ def test_pool_shares_over_one_in_a_pool_are_refused_with_the_pool_total(tmp_path
         f"({ids}); the shares of one pool add up to at most 1"
     )
     assert read_table(path, WORKLOADS)["pool_share"].sum() == pytest.approx(1.0)
+
+
+def test_a_column_written_twice_is_one_line_naming_it(tmp_path: Path) -> None:
+    """Arrow's own error prints the whole schema; memwall names the file and the column."""
+    data = pa.Table.from_pandas(example_workloads(), preserve_index=False)
+    path = tmp_path / "w.parquet"
+    pq.write_table(data.append_column("pool", data.column("pool")), path)
+    with pytest.raises(ProfileError) as caught:
+        read_table(path, WORKLOADS)
+    assert str(caught.value) == (
+        f"{path}, column 'pool': has the column 'pool' 2 times; each column appears once"
+    )
