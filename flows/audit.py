@@ -67,6 +67,27 @@ def new_run_id(now: dt.datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
 
 
+def checked_profiles(
+    workloads: str | None,
+    roadmap: str | None,
+    catalog: str | None,
+    scenario: str | None,
+    start: dt.date,
+    months: int,
+    defaults: dict[str, float],
+) -> Profiles:
+    """The profiles an audit would read, checked as it checks them (a first projection on the
+    default efficiencies): what ``memwall serve`` refuses before it schedules anything."""
+    _, profiles = pick_scenario(load_scenarios(workloads, roadmap, catalog), scenario)
+    calibrated = calibrate(
+        profiles.catalog,
+        bandwidth_efficiency=defaults["bandwidth"],
+        flops_efficiency=defaults["flops"],
+    )
+    project_profiles(profiles, calibrated, start, months)
+    return profiles
+
+
 @task(cache_policy=NO_CACHE)
 def load_profiles_task(
     workloads: str | None,
@@ -78,14 +99,7 @@ def load_profiles_task(
     defaults: dict[str, float],
 ) -> Profiles:
     announce("loading profiles")
-    _, profiles = pick_scenario(load_scenarios(workloads, roadmap, catalog), scenario)
-    calibrated = calibrate(
-        profiles.catalog,
-        bandwidth_efficiency=defaults["bandwidth"],
-        flops_efficiency=defaults["flops"],
-    )
-    project_profiles(profiles, calibrated, start, months)
-    return profiles
+    return checked_profiles(workloads, roadmap, catalog, scenario, start, months, defaults)
 
 
 @task(cache_policy=NO_CACHE)

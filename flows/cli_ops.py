@@ -263,12 +263,22 @@ def serve(
     """Audit this host on a schedule (weekly, Monday 06:00 UTC, by default), without any YAML.
 
     Registers the `audit` flow as a deployment on the Prefect server in PREFECT_API_URL and
-    runs each scheduled audit here until interrupted (Ctrl-C).
+    runs each scheduled audit here until interrupted (Ctrl-C). The workloads, roadmap,
+    catalog and delivery settings are checked first, as an audit checks them: what an audit
+    would refuse is never scheduled.
     """
     prefect_environment(verbose=True)
+    import datetime as dt
+
     from prefect.schedules import Cron
 
-    from flows.audit import audit
+    from flows.audit import audit, checked_profiles
+    from flows.finish import check_delivery
+    from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
+    from tasks.analysis.supply.calibration import (
+        DEFAULT_BANDWIDTH_EFFICIENCY,
+        DEFAULT_FLOPS_EFFICIENCY,
+    )
 
     try:
         schedule = Cron(cron, timezone="UTC")
@@ -287,6 +297,16 @@ def serve(
         drop_to,
         webhook,
         webhook_secret,
+    )
+    check_delivery(settings)
+    checked_profiles(
+        str(workloads) if workloads else None,
+        str(roadmap) if roadmap else None,
+        str(catalog) if catalog else None,
+        None,
+        dt.datetime.now(dt.UTC).date().replace(day=1),
+        DEFAULT_HORIZON_MONTHS,
+        {"bandwidth": DEFAULT_BANDWIDTH_EFFICIENCY, "flops": DEFAULT_FLOPS_EFFICIENCY},
     )
     parameters = {
         "workloads": str(workloads.resolve()) if workloads else None,

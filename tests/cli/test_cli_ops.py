@@ -7,8 +7,11 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from tasks.analysis.workload.examples import example_workloads
 from tasks.history import record_run
 from tests.cli.test_cli import memwall
 from tests.tasks.test_history import T0, measurements, ranking
@@ -66,6 +69,19 @@ def test_history_of_nothing_says_so(tmp_path: Path) -> None:
     assert "no runs recorded in" in result.stderr
     as_json = memwall(["history", "--history", str(tmp_path / "none"), "--json"], None, tmp_path)
     assert json.loads(as_json.stdout) == []
+
+
+def test_serve_refuses_a_workloads_file_that_rank_refuses(tmp_path: Path) -> None:
+    """Four workloads each given 90 % of one pool: rank refuses the file, and so does serve,
+    before it registers or schedules anything (no server is needed to hear it)."""
+
+    path = tmp_path / "w.parquet"
+    frame = example_workloads().head(4).assign(pool="inference", pool_share=0.9)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    for command in (["rank"], ["serve"]):
+        result = memwall([*command, "--workloads", str(path)], None, tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "pool_share of pool 'inference' adds up to 3.6" in one_error(result.stderr)
 
 
 def test_serve_rejects_a_bad_cron(tmp_path: Path) -> None:
