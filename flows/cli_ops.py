@@ -131,8 +131,16 @@ def deploy(
         raise MemwallError(
             f"{file}: no deployment named {', '.join(unknown)}; it has {', '.join(known)}"
         )
-    # Every selected deployment is checked before the first is applied.
+    # Every selected deployment is checked before the first is applied: its parameters'
+    # workloads, roadmap and catalog files as an audit would check them.
     selected = [resolve_environment(s, str(file)) for s in specs if not name or s.name in name]
+    for spec in selected:
+        if any(spec.parameters.get(k) for k in ("workloads", "roadmap", "catalog")):
+            _check_profiles(
+                spec.parameters.get("workloads"),
+                spec.parameters.get("roadmap"),
+                spec.parameters.get("catalog"),
+            )
     for spec in selected:
         deployment_id = apply(spec)
         schedule = ", ".join(f"cron {c} {tz or 'UTC'}" for c, tz in spec.crons) or "ad hoc"
@@ -142,6 +150,29 @@ def deploy(
             soft_wrap=True,
         )
         print(deployment_id)
+
+
+def _check_profiles(workloads: str | None, roadmap: str | None, catalog: str | None) -> None:
+    """The files an audit would read, checked as it checks them (the default horizon and
+    efficiencies from this month): refused before anything is scheduled or deployed."""
+    import datetime as dt
+
+    from flows.audit import checked_profiles
+    from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
+    from tasks.analysis.supply.calibration import (
+        DEFAULT_BANDWIDTH_EFFICIENCY,
+        DEFAULT_FLOPS_EFFICIENCY,
+    )
+
+    checked_profiles(
+        workloads,
+        roadmap,
+        catalog,
+        None,
+        dt.datetime.now(dt.UTC).date().replace(day=1),
+        DEFAULT_HORIZON_MONTHS,
+        {"bandwidth": DEFAULT_BANDWIDTH_EFFICIENCY, "flops": DEFAULT_FLOPS_EFFICIENCY},
+    )
 
 
 def fleet(
@@ -268,17 +299,10 @@ def serve(
     would refuse is never scheduled.
     """
     prefect_environment(verbose=True)
-    import datetime as dt
-
     from prefect.schedules import Cron
 
-    from flows.audit import audit, checked_profiles
+    from flows.audit import audit
     from flows.finish import check_delivery
-    from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
-    from tasks.analysis.supply.calibration import (
-        DEFAULT_BANDWIDTH_EFFICIENCY,
-        DEFAULT_FLOPS_EFFICIENCY,
-    )
 
     try:
         schedule = Cron(cron, timezone="UTC")
@@ -299,14 +323,10 @@ def serve(
         webhook_secret,
     )
     check_delivery(settings)
-    checked_profiles(
+    _check_profiles(
         str(workloads) if workloads else None,
         str(roadmap) if roadmap else None,
         str(catalog) if catalog else None,
-        None,
-        dt.datetime.now(dt.UTC).date().replace(day=1),
-        DEFAULT_HORIZON_MONTHS,
-        {"bandwidth": DEFAULT_BANDWIDTH_EFFICIENCY, "flops": DEFAULT_FLOPS_EFFICIENCY},
     )
     parameters = {
         "workloads": str(workloads.resolve()) if workloads else None,

@@ -96,9 +96,20 @@ def read_specs(path: Path) -> list[DeploymentSpec]:
 
 
 def resolve_environment(spec: DeploymentSpec, source: str) -> DeploymentSpec:
-    """``spec`` with its ``{{ $NAME }}`` parameters read from the environment."""
+    """``spec`` with its ``{{ $NAME }}`` parameters read from the environment, and its cron
+    schedules checked: what could never run is refused before anything is deployed."""
+    from prefect.schedules import Cron
+
     where = f"{source}: deployment {spec.name!r}"
     parameters = {k: _resolve(v, f"{where}, parameter {k!r}") for k, v in spec.parameters.items()}
+    for cron, timezone in spec.crons:
+        try:
+            Cron(cron, timezone=timezone or "UTC")
+        except ValueError:
+            raise DeploymentFileError(
+                f"{where}: schedule {cron!r} is not a cron expression; expected five fields, "
+                "e.g. '0 6 * * 1' (Monday 06:00)"
+            ) from None
     return dataclasses.replace(spec, parameters=parameters)
 
 

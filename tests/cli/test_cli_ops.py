@@ -101,6 +101,16 @@ def test_serve_rejects_a_bad_cron(tmp_path: Path) -> None:
             "deployment 'x', parameter 'storage' needs the environment variable MEMWALL_NOPE",
         ),
         ("deployments: [\n", "not valid YAML"),
+        (
+            "deployments:\n  - name: x\n    entrypoint: flows.fleet.probe_host\n"
+            "    work_pool: {name: p}\n    schedules: [{cron: 'every monday'}]\n",
+            "deployment 'x': schedule 'every monday' is not a cron expression",
+        ),
+        (
+            "deployments:\n  - name: x\n    entrypoint: flows.whatif.whatif\n"
+            "    work_pool: {name: p}\n    parameters: {workloads: /nowhere/w.parquet}\n",
+            "/nowhere/w.parquet: no such workloads file",
+        ),
     ],
 )
 def test_deploy_names_what_is_wrong_with_the_file(
