@@ -4,9 +4,11 @@ options that name profile files."""
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import math
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -93,6 +95,54 @@ def prefect_environment(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+
+InsecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="Use a Prefect server on another host without authentication (anyone who can "
+        "reach it can run code on every worker).",
+    ),
+]
+
+
+def require_authenticated_api(insecure: bool) -> None:
+    """Refuse a Prefect API on another host without an auth string. A Prefect server is a
+    remote-execution service: whoever can post to it makes every process worker of the pool
+    run code, so memwall talks to one off this host only with PREFECT_API_AUTH_STRING set
+    (or --insecure, said loudly). The auth string itself is never printed."""
+    from prefect.settings import get_current_settings
+
+    api = get_current_settings().api
+    if not api.url:
+        return  # this host's own temporary server
+    parsed = urllib.parse.urlparse(api.url)
+    # Shown without any user:password the URL may carry.
+    port = f":{parsed.port}" if parsed.port else ""
+    shown = parsed._replace(netloc=f"{parsed.hostname or ''}{port}").geturl()
+    if _loopback(parsed.hostname or "") or api.auth_string is not None:
+        return
+    if insecure:
+        warn(
+            f"--insecure: talking to the Prefect server at {shown} without authentication; "
+            "anyone who can reach it can run code on every memwall worker"
+        )
+        return
+    raise MemwallError(
+        f"the Prefect server at {shown} is not on this host and PREFECT_API_AUTH_STRING is not "
+        "set; set it from a file, never on the command line: export "
+        'PREFECT_API_AUTH_STRING="$(cat /etc/memwall/prefect-auth)" (or pass --insecure)'
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 WorkloadsOption = Annotated[

@@ -11,10 +11,12 @@ import typer
 
 from flows.cli_common import (
     CatalogOption,
+    InsecureOption,
     RoadmapOption,
     WorkloadsOption,
     prefect_environment,
     print_json,
+    require_authenticated_api,
     stderr,
     warn_set_aside,
 )
@@ -118,10 +120,13 @@ def deploy(
         list[str] | None,
         typer.Option("--name", help="Deploy only this deployment (repeat for more)."),
     ] = None,
+    insecure: InsecureOption = False,
 ) -> None:
     """Create or update the deployments of prefect.yaml on the Prefect server in
-    PREFECT_API_URL (what `prefect deploy --all` does; see the README)."""
+    PREFECT_API_URL (what `prefect deploy --all` does; see the README). A server on another
+    host needs PREFECT_API_AUTH_STRING (or --insecure)."""
     prefect_environment(verbose=False)
+    require_authenticated_api(insecure)
     from flows.deployments import apply, read_specs, resolve_environment
 
     specs = read_specs(file)
@@ -222,10 +227,13 @@ def fleet(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show Prefect's run log.")
     ] = False,
+    insecure: InsecureOption = False,
 ) -> None:
     """Run the fleet audit from here: probe every host's queue of the work pool (the
-    probe-host deployment, one worker per host) and report; the last line is the PDF path."""
+    probe-host deployment, one worker per host) and report; the last line is the PDF path.
+    A server on another host needs PREFECT_API_AUTH_STRING (or --insecure)."""
     prefect_environment(verbose)
+    require_authenticated_api(insecure)
     from flows.fleet import fleet_audit
     from flows.progress import listening
 
@@ -290,15 +298,18 @@ def serve(
         str | None,
         typer.Option("--prometheus", help="Each run reads the workloads' demand from here."),
     ] = None,
+    insecure: InsecureOption = False,
 ) -> None:
     """Audit this host on a schedule (weekly, Monday 06:00 UTC, by default), without any YAML.
 
     Registers the `audit` flow as a deployment on the Prefect server in PREFECT_API_URL and
     runs each scheduled audit here until interrupted (Ctrl-C). The workloads, roadmap,
     catalog and delivery settings are checked first, as an audit checks them: what an audit
-    would refuse is never scheduled.
+    would refuse is never scheduled. A server on another host needs PREFECT_API_AUTH_STRING
+    (or --insecure).
     """
     prefect_environment(verbose=True)
+    require_authenticated_api(insecure)
     from prefect.schedules import Cron
 
     from flows.audit import audit

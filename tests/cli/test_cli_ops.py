@@ -166,3 +166,30 @@ def test_every_command_that_reads_the_history_names_what_it_set_aside(tmp_path: 
         assert len(named) == 2, (args, result.stderr)
         assert any("measurements" in line and "broken.parquet" in line for line in named)
         assert any("demand" in line and "broken.parquet" in line for line in named)
+
+
+@pytest.mark.parametrize("command", [["deploy", "--file"], ["serve", "--cron", "0 6 * * 1"]])
+def test_a_prefect_server_off_this_host_needs_an_auth_string(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    """Off this host and without PREFECT_API_AUTH_STRING: refused in one line that never shows
+    the URL's user:password. With the auth string, or --insecure (said loudly), the command
+    goes on to its next check (here: a deployments file that is not YAML, or a workloads file
+    that is not there), which needs no server."""
+    bad = tmp_path / "prefect.yaml"
+    bad.write_text("deployments: [\n")
+    args = [*command, str(bad)] if command[0] == "deploy" else [*command, "--workloads", "/no/w"]
+    monkeypatch.setenv("PREFECT_API_URL", "http://user:pw@192.0.2.9:4200/api")
+    monkeypatch.delenv("PREFECT_API_AUTH_STRING", raising=False)
+    refused = memwall(args, None, tmp_path)
+    assert refused.returncode == 2
+    line = one_error(refused.stderr)
+    assert "http://192.0.2.9:4200/api is not on this host" in line and "pw" not in line
+    loud = memwall([*args, "--insecure"], None, tmp_path)
+    assert "--insecure: talking to the Prefect server at http://192.0.2.9:4200/api" in loud.stderr
+    assert "is not on this host" not in loud.stderr
+    monkeypatch.setenv("PREFECT_API_AUTH_STRING", "memwall:s3cret-auth")
+    authenticated = memwall(args, None, tmp_path)
+    assert authenticated.returncode == 2
+    assert "is not on this host" not in authenticated.stderr
+    assert "s3cret-auth" not in authenticated.stderr + authenticated.stdout
