@@ -18,14 +18,6 @@ from hardware_profiles.errors import MemwallError
 stderr = Console(stderr=True, highlight=False)
 
 
-def si(value: float, unit: str) -> str:
-    """3 significant digits with a decimal prefix: 1.50e11 FLOP -> '150 GFLOP'."""
-    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
-
-
 def warn(message: str) -> None:
     stderr.print(f"memwall: warning: {message}", markup=False, soft_wrap=True)
 
