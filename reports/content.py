@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.months import month_index
 from hardware_profiles.provenance import models_in_window
 from hardware_profiles.schema import Accelerator
 from reports.charts import Ceiling, Event, Point, Series
@@ -20,7 +21,7 @@ from tasks.analysis.efficiency import efficiency_sources
 from tasks.analysis.models.presets import estimate_workload
 from tasks.analysis.precision_changes import decode_split
 from tasks.analysis.precision_needs import precision_needs
-from tasks.analysis.projection import Projection, month_index
+from tasks.analysis.projection import Projection
 from tasks.analysis.ranking import Ranked, records
 
 TOP_N = 10

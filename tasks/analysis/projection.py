@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError, ProfileError
+from hardware_profiles.months import add_months, month_index, month_indexes
 from tasks.analysis.ceilings import PEAK_INDEX, PHASE_ORDER, Ceilings, Figures, lookup
 from tasks.analysis.roofline import COMPUTE, MEMORY, pool_shares
 from tasks.profiles import Profiles
@@ -52,18 +53,13 @@ class HorizonError(MemwallError):
     """A projection horizon outside what memwall projects."""
 
 
-def month_index(start: dt.date, day: dt.date) -> int:
-    return (day.year - start.year) * 12 + (day.month - start.month)
-
-
 def horizon_months(start: dt.date, months: int) -> list[dt.date]:
     """The first day of each month of the horizon, the start month first."""
     if not 1 <= months <= MAX_HORIZON_MONTHS:
         raise HorizonError(
             f"a horizon of {months} months is out of range; valid: 1 to {MAX_HORIZON_MONTHS}"
         )
-    first = start.year * 12 + start.month - 1
-    return [dt.date((first + t) // 12, (first + t) % 12 + 1, 1) for t in range(months)]
+    return [add_months(start, t) for t in range(months)]
 
 
 @dataclass(frozen=True)
@@ -231,11 +227,7 @@ class Projector:
             return np.zeros(len(self.workloads), dtype=np.int64)
         when = pd.to_datetime(starts.astype(object))
         first = self.months[0]
-        index = (
-            ((when.dt.year - first.year) * 12 + when.dt.month - first.month)
-            .fillna(0)
-            .to_numpy(dtype=np.int64)
-        )
+        index = month_indexes(first, when).fillna(0).to_numpy(dtype=np.int64)
         late = index >= len(self.months)
         if late.any():
             row = int(late.argmax())

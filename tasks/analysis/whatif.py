@@ -18,8 +18,9 @@ import pandas as pd
 
 from hardware_profiles import examples
 from hardware_profiles.errors import ProfileError
+from hardware_profiles.months import month_index
 from hardware_profiles.roadmaps import BASELINE, split_scenarios
-from tasks.analysis.projection import NEVER, Projection, month_index, project_profiles
+from tasks.analysis.projection import NEVER, Projection, project_profiles
 from tasks.analysis.ranking import Ranked, rank
 from tasks.analysis.scenario_figures import scenario_figures
 from tasks.profiles import Profiles, check_consistent, read_profiles
