@@ -23,6 +23,7 @@ from flows.artifacts import publish_audit
 from flows.demand import demand_task
 from flows.finish import DeliverySettings, check_delivery, check_history_task, deliver, record
 from flows.progress import announce
+from hardware_profiles.months import month_start
 from hardware_profiles.parquet import write_table
 from hardware_profiles.schema import MEASUREMENTS, Accelerator, Profiles
 from reports.build import write_pdf
@@ -245,7 +246,7 @@ def audit(
     run_id = new_run_id(now)
     delivery = delivery or DeliverySettings()
     check_delivery(delivery)
-    start = (today or now.date()).replace(day=1)
+    start = month_start(today or now.date())
     defaults = {"bandwidth": bandwidth_efficiency, "flops": flops_efficiency}
     profiles = load_profiles_task(
         workloads, roadmap, catalog, scenario, start, horizon_months, defaults

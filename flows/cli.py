@@ -105,7 +105,7 @@ def audit(
 ) -> None:
     """Measure this host's accelerators, project the workloads over the roadmap and rank which
     starve of memory bandwidth first; the last line printed is the PDF's path."""
-    first = cli_analysis.parse_month(start)
+    first = cli_analysis.start_month(start)
     prefect_environment(verbose)
     delivery = cli_ops.delivery_settings(
         email_to,

@@ -10,7 +10,6 @@ override.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -24,7 +23,7 @@ from flows.cli_common import (
     stderr,
     warn,
 )
-from hardware_profiles.errors import MemwallError
+from hardware_profiles.months import parse_month, this_month
 
 MeasurementsOption = Annotated[
     Path | None,
@@ -69,14 +68,9 @@ ScenarioOption = Annotated[
 ]
 
 
-def parse_month(value: str | None) -> dt.date:
-    """``YYYY-MM`` as the first day of that month; this month when not given."""
-    if value is None:
-        return dt.datetime.now(dt.UTC).date().replace(day=1)
-    match = re.fullmatch(r"(\d{4})-(\d{2})", value.strip())
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        raise MemwallError(f"--start must be a month as YYYY-MM (e.g. 2027-01), got {value!r}")
-    return dt.date(int(match.group(1)), int(match.group(2)), 1)
+def start_month(value: str | None) -> dt.date:
+    """``--start``: the month it gives, this month when not given."""
+    return this_month() if value is None else parse_month(value, "--start")
 
 
 def _missing(value: object) -> bool:
@@ -126,7 +120,7 @@ def rank(
     from tasks.analysis.supply.replicas import missing_interconnect
     from tasks.profiles import load_scenarios, pick_scenario
 
-    first = parse_month(start)
+    first = start_month(start)
     _, profiles = pick_scenario(load_scenarios(workloads, roadmap, catalog), scenario)
     measured = read_table(measurements, MEASUREMENTS) if measurements else None
     calibrated = calibrate(
@@ -214,7 +208,7 @@ def whatif(
         str(roadmap) if roadmap else None,
         str(catalog) if catalog else None,
         str(measurements) if measurements else None,
-        parse_month(start),
+        start_month(start),
         horizon_months,
         bandwidth_efficiency,
         flops_efficiency,

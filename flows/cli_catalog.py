@@ -16,6 +16,7 @@ from rich.table import Table
 
 from flows.cli_common import CatalogOption, RoadmapOption, print_json, require_positive, stderr
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.months import parse_month, this_month
 
 stdout = Console(highlight=False)
 
@@ -240,10 +241,7 @@ def roadmap_show(
     frame = example_roadmap() if roadmap is None else read_table(roadmap, ROADMAP)
     source = SOURCE if roadmap is None else str(roadmap)
     require_known(load_catalog(catalog), frame["accelerator_id"], source)
-    try:
-        first = dt.date.fromisoformat(f"{start}-01") if start else dt.date.today()
-    except ValueError:
-        raise MemwallError(f"--start {start!r} is not a YYYY-MM month") from None
+    first = parse_month(start, "--start") if start else this_month()
     chosen = pick_scenario(frame, scenario, source)
     names = scenario_names(frame)
     fleet = fleet_by_month(chosen, first, months)

@@ -3,10 +3,8 @@ options that name profile files."""
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 import json
-import math
 import os
 import urllib.parse
 from pathlib import Path
@@ -16,16 +14,9 @@ import typer
 from rich.console import Console
 
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.strict_json import strict
 
 stderr = Console(stderr=True, highlight=False)
-
-
-def si(value: float, unit: str) -> str:
-    """3 significant digits with a decimal prefix: 1.50e11 FLOP -> '150 GFLOP'."""
-    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
 
 
 def warn(message: str) -> None:
@@ -44,38 +35,6 @@ def warn_set_aside(history: str) -> None:
 def require_positive(option: str, value: float) -> None:
     if value <= 0:
         raise MemwallError(f"{option} must be > 0, got {value:g}")
-
-
-def strict(value: Any) -> Any:
-    """``value`` as strict JSON can hold it: NaN and +/-inf become null (Python's ``json``
-    would print ``NaN``, which strict parsers reject), numpy scalars plain numbers, dates and
-    timestamps ISO 8601 text, a DataFrame its rows."""
-    if hasattr(value, "to_dict") and hasattr(value, "columns"):  # a DataFrame
-        return [strict(r) for r in value.to_dict("records")]
-    if isinstance(value, dict):
-        return {str(k): strict(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [strict(v) for v in value]
-    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy scalar or array
-        return strict(value.tolist())
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str | int | bool):
-        return value
-    if _is_missing(value):  # pandas NaT (a datetime) and NA
-        return None
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def _is_missing(value: Any) -> bool:
-    import pandas as pd
-
-    try:
-        return bool(pd.isna(value))
-    except (TypeError, ValueError):
-        return False
 
 
 def print_json(value: Any, indent: int | None = 2) -> None:

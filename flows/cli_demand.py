@@ -15,9 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import WorkloadsOption, si, stderr
+from flows.cli_common import WorkloadsOption, stderr
 from flows.cli_workloads import workloads_app
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.prefixes import si
 
 if TYPE_CHECKING:
     import pandas as pd

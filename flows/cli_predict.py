@@ -8,7 +8,6 @@ published runs, else the STREAM-based defaults; every efficiency is printed with
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,7 +16,7 @@ import typer
 from rich.console import Console
 
 from flows.cli_analysis import MeasurementsOption
-from flows.cli_common import CatalogOption, require_positive, warn, warn_set_aside
+from flows.cli_common import CatalogOption, print_json, require_positive, warn, warn_set_aside
 from flows.cli_workloads import (
     ActivationsOption,
     BatchOption,
@@ -55,17 +54,6 @@ HistoryReadOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")]
-
-
-def strict_json(value: Any) -> Any:
-    """NaN and infinities (not JSON) as null, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: strict_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [strict_json(v) for v in value]
-    return value
 
 
 def _seconds(value: float) -> str:
@@ -156,7 +144,7 @@ def predict(
         overhead_for(calibrated, accelerator, phase),
     )  # fmt: skip
     if as_json:
-        print(json.dumps(strict_json(result.as_json()), indent=2, allow_nan=False))
+        print_json(result.as_json())
         return
     _print_prediction(est.model, result, phase, batch, context, est.weights, est.kv, activations,
                       accelerator)  # fmt: skip
@@ -263,7 +251,7 @@ def backtest(
 
     result = load_backtest(load_catalog(catalog), runs)
     if as_json:
-        print(json.dumps(strict_json(backtest_json(result)), indent=2, allow_nan=False))
+        print_json(backtest_json(result))
         return
     print_backtest(result, stdout)
 

@@ -18,15 +18,12 @@ from typing import Annotated, Any
 import typer
 
 from flows.cli_common import CatalogOption, print_json, stderr
+from hardware_profiles.prefixes import PREFIXES, si
 
 
-def _si(value: Any, unit: str) -> str:
-    if value is None:
-        return "-"
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:,.2f} {prefix}{unit}"
-    return f"{value:,.3g} {unit}"
+def _si(value: float | None, unit: str) -> str:
+    """Two decimals after a prefix up to T, thousands grouped, ``-`` where unknown."""
+    return si(value, unit, spec=",.2f", unscaled=",.3g", prefixes=PREFIXES[:4], unknown="-")
 
 
 def _seconds(value: Any) -> str:

@@ -17,10 +17,10 @@ from flows.cli_common import (
     WorkloadsOption,
     print_json,
     require_positive,
-    si,
     warn,
 )
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.prefixes import si
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -8,7 +8,6 @@ bad row leaves the file as it was. Library imports happen inside the commands to
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -22,6 +21,7 @@ from flows.cli_common import (
     warn,
 )
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.months import add_months, parse_month, this_month
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,18 +150,14 @@ def _fill_from_model(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
 def _start_month(value: str) -> dt.date:
     """``YYYY-MM`` as the first day of that month, from this month to the longest horizon."""
-    from tasks.analysis.projection.horizon import MAX_HORIZON_MONTHS, horizon_months
+    from tasks.analysis.projection.horizon import MAX_HORIZON_MONTHS
 
-    match = re.fullmatch(r"(\d{4})-(\d{2})", value.strip())
-    if not match or not 1 <= int(match.group(2)) <= 12:
+    month = parse_month(value, "--start-month")
+    first = this_month()
+    last = add_months(first, MAX_HORIZON_MONTHS - 1)
+    if not first <= month <= last:
         raise MemwallError(
-            f"--start-month must be a month as YYYY-MM (e.g. 2027-06), got {value!r}"
-        )
-    month = dt.date(int(match.group(1)), int(match.group(2)), 1)
-    horizon = horizon_months(dt.datetime.now(dt.UTC).date().replace(day=1), MAX_HORIZON_MONTHS)
-    if not horizon[0] <= month <= horizon[-1]:
-        raise MemwallError(
-            f"--start-month {value} is outside {horizon[0]:%Y-%m} to {horizon[-1]:%Y-%m} (this "
+            f"--start-month {value} is outside {first:%Y-%m} to {last:%Y-%m} (this "
             f"month to {MAX_HORIZON_MONTHS} months ahead, the longest horizon memwall projects)"
         )
     return month

@@ -46,6 +46,7 @@ from flows.finish import (
 from flows.progress import announce
 from hardware_profiles.catalog import load_catalog
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.months import month_start
 from hardware_profiles.schema import MEASUREMENTS, Accelerator
 from reports.build import write_pdf
 from reports.content import AuditReport
@@ -349,7 +350,7 @@ def fleet_audit(
     storage = _absolute(storage)
     delivery = delivery or DeliverySettings()
     check_delivery(delivery)
-    start = (today or now.date()).replace(day=1)
+    start = month_start(today or now.date())
     defaults = {"bandwidth": DEFAULT_BANDWIDTH_EFFICIENCY, "flops": DEFAULT_FLOPS_EFFICIENCY}
     profiles = load_profiles_task(
         workloads, roadmap, catalog, None, start, DEFAULT_HORIZON_MONTHS, defaults

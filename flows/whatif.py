@@ -15,6 +15,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from flows.artifacts import whatif_markdown, whatif_table_rows
+from hardware_profiles.months import month_start, this_month
 from hardware_profiles.parquet import read_table
 from hardware_profiles.provenance import bought_in_window, named_models, unconfirmed_models
 from hardware_profiles.roadmaps import baseline_name
@@ -112,7 +113,7 @@ def whatif(
     out_dir: str = DEFAULT_OUT_DIR,
 ) -> WhatIfOutcome:
     """Compare the roadmap's scenarios; paths left out use the built-in examples."""
-    first = (start or dt.datetime.now(dt.UTC).date()).replace(day=1)
+    first = month_start(start) if start else this_month()
     outcome = compare_scenarios(
         workloads,
         roadmap,

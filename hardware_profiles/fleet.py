@@ -3,14 +3,10 @@ hold fewer than zero of a model."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import numpy as np
 import pandas as pd
 
-
-def month_start(day: dt.date) -> dt.date:
-    return day.replace(day=1)
+from hardware_profiles.months import month_start
 
 
 def negative_fleet_row(roadmap: pd.DataFrame) -> int | None:

@@ -16,38 +16,27 @@ row may fit defaults (``fit``) or only measures the error (``holdout``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import Annotated, Final
 
 import pandas as pd
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from hardware_profiles.errors import ProfileError, first_line
 from hardware_profiles.schema import PRECISIONS
 
 BUILTIN_SOURCE: Final = "built-in published runs (hardware_profiles/data/published_runs.csv)"
-COLUMNS: Final = (
-    "run_id",
-    "model",
-    "model_preset",
-    "hardware",
-    "devices",
-    "phase",
-    "batch",
-    "input_tokens",
-    "output_tokens",
-    "weight_precision",
-    "kv_precision",
-    "compute_precision",
-    "engine",
-    "engine_version",
-    "metric",
-    "measured_value",
-    "source_url",
-    "source_location",
-    "split",
-    "note",
-)
 METRICS: Final = {
     "tpot_s": "decode",
     "output_tokens_per_s": "decode",
@@ -55,43 +44,127 @@ METRICS: Final = {
     "prefill_tokens_per_s": "prefill",
 }
 SPLITS: Final = ("fit", "holdout")
-_TEXT: Final = ("run_id", "model", "model_preset", "hardware", "source_url", "source_location")
-_CHOICES: Final = {
-    "phase": ("decode", "prefill"),
-    "weight_precision": PRECISIONS,
-    "kv_precision": PRECISIONS,
-    "compute_precision": PRECISIONS,
-    "metric": tuple(METRICS),
-    "split": SPLITS,
-}
-# Whole numbers and the least each may be (output_tokens: a prefill run may generate none).
-_COUNTS: Final = {"devices": 1, "batch": 1, "input_tokens": 1, "output_tokens": 0}
-# Cells a source may leave unstated (empty): the backtest predicts a decode run without its
-# output length at the prompt length, uses the weights' precision for an unstated KV cache, and
-# skips (saying so) a run without its batch or prompt length.
-_OPTIONAL_COUNTS: Final = ("output_tokens", "batch", "input_tokens")
-_OPTIONAL_CHOICES: Final = ("kv_precision",)
 
 
-def _count(value: str, least: int) -> int | None:
-    try:
-        number = int(value)
-    except ValueError:
-        return None
-    return number if number >= least else None
+def _problem(text: str) -> PydanticCustomError:
+    """A cell's problem in memwall's words; the context keeps braces in the text literal."""
+    return PydanticCustomError("published_run", "{problem}", {"problem": text})
 
 
-def _positive(value: str) -> float | None:
+def _given(value: str) -> str:
+    if not value:
+        raise _problem("must not be empty")
+    return value
+
+
+def _http(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise _problem(f"{value!r} is not an http(s) URL")
+    return value
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise _problem(f"{value!r} is not valid; valid: {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def _count(least: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            number = least - 1
+        if number < least:
+            raise _problem(f"{value!r} must be a whole number >= {least}")
+        return number
+
+    return parse
+
+
+def _unless_empty(parse: Callable[[str], int]) -> Callable[[str], int | None]:
+    """A count a source may leave unstated: empty is None."""
+    return lambda value: None if value == "" else parse(value)
+
+
+def _stated_precision(value: str) -> str:
+    """A precision, or empty where the source does not state it (the KV cache's)."""
+    return value and _one_of(PRECISIONS)(value)
+
+
+def _positive(value: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        return None
-    return number if number > 0 and number != float("inf") else None
+        number = 0.0
+    if not 0 < number < float("inf"):
+        raise _problem(f"{value!r} must be a number > 0")
+    return number
+
+
+Text = Annotated[str, AfterValidator(_given)]
+Precision = Annotated[str, AfterValidator(_one_of(PRECISIONS))]
+
+
+class PublishedRun(BaseModel):
+    """One row of the sheet, its fields in the sheet's column order: every cell arrives as
+    text and leaves typed (counts int, the measured value float). Counts a source may leave
+    unstated (empty) are None and an unstated KV precision stays empty: the backtest predicts
+    a decode run without its output length at the prompt length, uses the weights' precision
+    for an unstated KV cache, and skips (saying so) a run without its batch or prompt
+    length."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    run_id: Text
+    model: Text
+    model_preset: Text
+    hardware: Text
+    devices: Annotated[int, BeforeValidator(_count(1))]
+    phase: Annotated[str, AfterValidator(_one_of(("decode", "prefill")))]
+    batch: Annotated[int | None, BeforeValidator(_unless_empty(_count(1)))]
+    input_tokens: Annotated[int | None, BeforeValidator(_unless_empty(_count(1)))]
+    # A prefill run may generate none.
+    output_tokens: Annotated[int | None, BeforeValidator(_unless_empty(_count(0)))]
+    weight_precision: Precision
+    kv_precision: Annotated[str, AfterValidator(_stated_precision)]
+    compute_precision: Precision
+    engine: str
+    engine_version: str
+    metric: Annotated[str, AfterValidator(_one_of(tuple(METRICS)))]
+    measured_value: Annotated[float, BeforeValidator(_positive)]
+    source_url: Annotated[str, AfterValidator(_given), AfterValidator(_http)]
+    source_location: Text
+    split: Annotated[str, AfterValidator(_one_of(SPLITS))]
+    note: str
+
+    @field_validator("output_tokens")
+    @classmethod
+    def _decode_generates(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value == 0 and info.data.get("phase") == "decode":
+            raise _problem("a decode run must generate at least one token")
+        return value
+
+    @field_validator("metric")
+    @classmethod
+    def _measures_the_phase(cls, value: str, info: ValidationInfo) -> str:
+        phase = info.data.get("phase")
+        if phase is not None and METRICS[value] != phase:
+            raise _problem(f"{value!r} measures {METRICS[value]}, but the row's phase is {phase!r}")
+        return value
+
+
+COLUMNS: Final = tuple(PublishedRun.model_fields)
+_COUNTS: Final = ("devices", "batch", "input_tokens", "output_tokens")
 
 
 def validate_published_runs(sheet: pd.DataFrame, source: str | Path) -> pd.DataFrame:
-    """The sheet (every cell text) checked cell by cell and typed: counts as int, the measured
-    value as float."""
+    """The sheet (every cell text) checked row by row and typed. A bad row is one error naming
+    the file, the row, the column of its first bad cell (left to right) and what would be
+    valid; a run_id seen before is one too."""
     missing = [c for c in COLUMNS if c not in sheet.columns]
     if missing:
         raise ProfileError(
@@ -101,47 +174,19 @@ def validate_published_runs(sheet: pd.DataFrame, source: str | Path) -> pd.DataF
     seen: set[str] = set()
     typed: dict[str, list[object]] = {c: [] for c in COLUMNS}
     for position, row in enumerate(sheet.itertuples(index=False), start=1):
-        cells = dict(zip(COLUMNS, row, strict=True))
-
-        def bad(column: str, problem: str, row_number: int = position) -> ProfileError:
-            return ProfileError(source, problem, row=row_number, column=column)
-
-        for column in _TEXT:
-            if not cells[column]:
-                raise bad(column, "must not be empty")
-        if cells["run_id"] in seen:
-            raise bad("run_id", f"duplicate run_id {cells['run_id']!r}")
-        seen.add(cells["run_id"])
-        for column, choices in _CHOICES.items():
-            if column in _OPTIONAL_CHOICES and not cells[column]:
-                continue
-            if cells[column] not in choices:
-                raise bad(column, f"{cells[column]!r} is not valid; valid: {', '.join(choices)}")
-        if METRICS[cells["metric"]] != cells["phase"]:
-            raise bad(
-                "metric",
-                f"{cells['metric']!r} measures {METRICS[cells['metric']]}, but the row's phase "
-                f"is {cells['phase']!r}",
+        try:
+            run = PublishedRun.model_validate(dict(zip(COLUMNS, row, strict=True)))
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            column = str(first["loc"][0]) if first["loc"] else None
+            raise ProfileError(source, first["msg"], row=position, column=column) from None
+        if run.run_id in seen:
+            raise ProfileError(
+                source, f"duplicate run_id {run.run_id!r}", row=position, column="run_id"
             )
-        if not cells["source_url"].startswith(("http://", "https://")):
-            raise bad("source_url", f"{cells['source_url']!r} is not an http(s) URL")
-        values: dict[str, object] = dict(cells)
-        for column, least in _COUNTS.items():
-            if column in _OPTIONAL_COUNTS and not cells[column]:
-                values[column] = None
-                continue
-            count = _count(cells[column], least)
-            if count is None:
-                raise bad(column, f"{cells[column]!r} must be a whole number >= {least}")
-            values[column] = count
-        if cells["phase"] == "decode" and values["output_tokens"] == 0:
-            raise bad("output_tokens", "a decode run must generate at least one token")
-        measured = _positive(cells["measured_value"])
-        if measured is None:
-            raise bad("measured_value", f"{cells['measured_value']!r} must be a number > 0")
-        values["measured_value"] = measured
-        for column in COLUMNS:
-            typed[column].append(values[column])
+        seen.add(run.run_id)
+        for column, value in run.model_dump().items():
+            typed[column].append(value)
     frame = pd.DataFrame(typed, columns=list(COLUMNS))
     return frame.astype(dict.fromkeys(_COUNTS, "Int64"))
 

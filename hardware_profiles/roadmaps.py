@@ -14,7 +14,7 @@ from typing import Final
 import pandas as pd
 
 from hardware_profiles.errors import ProfileError
-from hardware_profiles.fleet import month_start
+from hardware_profiles.months import add_months, month_start
 
 BASELINE: Final = "baseline"
 
@@ -48,11 +48,6 @@ def pick_scenario(roadmap: pd.DataFrame, scenario: str | None, source: str) -> p
             column="scenario",
         )
     return scenarios[name]
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 def fleet_by_month(roadmap: pd.DataFrame, start: dt.date, months: int) -> pd.DataFrame:

@@ -14,7 +14,6 @@ from reportlab.platypus import Flowable, Paragraph, Table
 
 from reports.styles import stylesheet, table_style
 
-_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 WIDTH = 18 * cm  # A4 less the margins
 
 
@@ -25,16 +24,6 @@ def text(value: object) -> str:
 
 def missing(value: Any) -> bool:
     return value is None or bool(pd.isna(value))
-
-
-def si(value: float | None, unit: str, digits: int = 3) -> str:
-    """``1.96e10, 'B/s'`` -> ``'19.6 GB/s'`` (decimal prefixes, as spec sheets use)."""
-    if value is None or missing(value):
-        return "–"
-    for scale, prefix in _PREFIXES:
-        if abs(value) >= scale:
-            return f"{value / scale:.{digits}g} {prefix}{unit}"
-    return f"{value:.{digits}g} {unit}"
 
 
 def percent(value: float | None) -> str:

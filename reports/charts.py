@@ -16,6 +16,7 @@ from reportlab.graphics.shapes import Circle, Drawing, Line, Polygon, PolyLine, 
 from reportlab.lib import colors
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
+from hardware_profiles.prefixes import EXA, PREFIXES, si
 from reports.styles import ACCENT, FONT, INK, MUTED, RULE
 from tasks.analysis.findings import Ceiling, Event, Point, Series
 
@@ -29,7 +30,6 @@ PALETTE = (
     colors.HexColor("#17becf"),
     colors.HexColor("#bcbd22"),
 )
-_PREFIX = {0: "", 3: "k", 6: "M", 9: "G", 12: "T", 15: "P", 18: "E"}
 
 
 class Chart(Drawing):  # type: ignore[misc]
@@ -50,11 +50,7 @@ def fit(text: str, width: float, size: float) -> str:
 
 def _decade_label(exponent: int) -> str:
     """10**exponent as a spec sheet writes it: 0.1, 1, 10, 100, 1 k, ..., 100 T."""
-    base = exponent - exponent % 3
-    if exponent < 0 or base not in _PREFIX:
-        return f"{10.0**exponent:g}"
-    prefix = _PREFIX[base]
-    return f"{10 ** (exponent % 3)} {prefix}" if prefix else str(10 ** (exponent % 3))
+    return si(10.0**exponent, spec="g", prefixes=(*PREFIXES, EXA)).rstrip()
 
 
 @dataclass(frozen=True)

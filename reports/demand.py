@@ -13,7 +13,8 @@ import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import CondPageBreak, Flowable, Paragraph, Spacer
 
-from reports.cells import data_table, si, text
+from hardware_profiles.prefixes import si
+from reports.cells import data_table, text
 from reports.content import AuditReport
 from reports.styles import stylesheet
 from tasks.analysis.demand import STATISTIC

@@ -15,8 +15,9 @@ from reportlab.platypus import (
     Table,
 )
 
+from hardware_profiles.prefixes import si
 from reports.accuracy import row_likely
-from reports.cells import data_table, intensity, missing, month, percent, si, text, times
+from reports.cells import data_table, intensity, missing, month, percent, text, times
 from reports.charts import fit
 from reports.styles import key_style, stylesheet
 from reports.walls import remedy_note, replica_facts

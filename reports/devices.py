@@ -13,7 +13,8 @@ from reportlab.platypus import (
     Table,
 )
 
-from reports.cells import data_table, missing, percent, si, text
+from hardware_profiles.prefixes import si
+from reports.cells import data_table, missing, percent, text
 from reports.content import AuditReport
 from reports.styles import STATUS_COLOURS, stylesheet
 from tasks.analysis.ranking.ranking import records

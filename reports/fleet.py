@@ -7,7 +7,6 @@ some hosts only, and which.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -17,6 +16,7 @@ import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, Spacer, Table
 
+from hardware_profiles.prefixes import PREFIXES, si
 from reports.health import health_section
 from reports.styles import ACCENT, MUTED, STATUS_COLOURS, stylesheet, table_style
 from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION, health
@@ -74,13 +74,8 @@ def fleet_headline(hosts: Sequence[HostResult]) -> str:
 
 
 def _figure(value: float, unit: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    suffix = "B/s" if unit == "bytes_per_s" else "FLOP/s"
-    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M")):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}{suffix}"
-    return f"{value:.3g} {suffix}"
+    """A device's measured figure in its unit's words (``bytes_per_s`` -> ``B/s``), from M up."""
+    return si(value, "B/s" if unit == "bytes_per_s" else "FLOP/s", prefixes=PREFIXES[1:])
 
 
 def trend_table(trend_rows: pd.DataFrame, run_id: str) -> Table | None:

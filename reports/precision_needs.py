@@ -8,29 +8,17 @@ from __future__ import annotations
 from typing import Any
 from xml.sax.saxutils import escape
 
-import numpy as np
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, Spacer, Table
 
+from hardware_profiles.prefixes import PREFIXES, si
 from reports.content import AuditReport
 from reports.styles import stylesheet, table_style
-
-_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 
 
 def _paragraph(value: str, style: str) -> Paragraph:
     """Text (workload and model names come from user files) escaped: a Paragraph reads markup."""
     return Paragraph(escape(value), stylesheet()[style])
-
-
-def _bytes(value: float) -> str:
-    """Decimal prefixes, as the rest of the audit: 1.515625e9 -> '1.52 GB'."""
-    if np.isnan(value):
-        return "–"
-    for scale, prefix in _PREFIXES:
-        if value >= scale:
-            return f"{value / scale:.3g} {prefix}B"
-    return f"{value:.3g} B"
 
 
 def _needs(r: dict[str, Any]) -> str:
@@ -66,7 +54,7 @@ def needs_rows(report: AuditReport) -> list[list[str]]:
                 "now" if r["first_month"] == start else f"{r['first_month']:%Y-%m}",
                 "holds" if r["starve_month"] is None else f"starves {r['starve_month']:%Y-%m}",
                 _needs(r),
-                _bytes(float(r["bytes_per_unit"])),
+                si(float(r["bytes_per_unit"]), "B", prefixes=PREFIXES[:4]),
             ]
         )
     return rows

@@ -10,7 +10,8 @@ import pandas as pd
 from reportlab.lib.units import cm
 from reportlab.platypus import Flowable, Paragraph, Spacer
 
-from reports.cells import data_table, si
+from hardware_profiles.prefixes import si
+from reports.cells import data_table
 from reports.styles import stylesheet
 from tasks.analysis.ranking.ranking import records
 

@@ -9,7 +9,6 @@ thousands of workloads quickly.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pandas as pd
@@ -23,6 +22,7 @@ from reportlab.platypus import (
     Table,
 )
 
+from hardware_profiles.months import add_months
 from reports.accuracy import accuracy_section, row_likely
 from reports.cells import WIDTH, data_table, intensity, month, percent, text, times
 from reports.charts import fit, headroom_chart, roofline_chart
@@ -43,11 +43,6 @@ APPENDIX_CHUNK = 250  # rows per appendix table: each splits over pages on its o
 FULL_TABLE_ROWS = 100  # beyond this, the ranking section shows the top N, the appendix the rest
 
 
-def _after(months: list[dt.date]) -> dt.date:
-    last = months[-1]
-    return dt.date(last.year + last.month // 12, last.month % 12 + 1, 1)
-
-
 def _mitigation(r: Any) -> str:
     if pd.isna(r.best_mitigation):
         return "–"
@@ -58,7 +53,7 @@ def headline(findings: Findings) -> str:
     """One sentence: how many starve before the horizon ends, and the first three."""
     ranking = findings.ranking
     total = len(ranking)
-    before = month(_after(findings.months))
+    before = month(add_months(findings.months[-1], 1))
     starving = ranking[ranking["starve_month"].notna()]
     if starving.empty:
         tight = ranking.iloc[0]
@@ -98,7 +93,7 @@ def _cover(report: AuditReport) -> list[Flowable]:
         ),
         Spacer(1, 0.4 * cm),
         Paragraph(text(headline(f)), s["cover"]),
-        *first_page(ranking, f.actions, _after(f.months)),
+        *first_page(ranking, f.actions, add_months(f.months[-1], 1)),
         Spacer(1, 0.4 * cm),
         key,
         PageBreak(),

@@ -20,9 +20,11 @@ from reportlab.graphics.shapes import Circle, Line, PolyLine, Rect, String
 from reportlab.lib import colors
 from reportlab.pdfbase.pdfmetrics import stringWidth
 
+from hardware_profiles.prefixes import si
 from reports.charts import PALETTE, Chart, fit
 from reports.styles import FONT, INK, MUTED, RULE
 
+DOLLARS = ((1e3, "k"), (1e6, "M"), (1e9, "B"))  # B: billion, as a budget line writes it
 UNKNOWN_LANE = 34.0  # points: the lane for scenarios whose cost is unknown
 LANE = colors.HexColor("#f1f3f5")
 
@@ -58,12 +60,8 @@ def nice_ticks(low: float, high: float, count: int = 5, whole: bool = False) -> 
 
 
 def money(value: float) -> str:
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if value >= scale:
-            return f"{sign}${value / scale:.3g}{suffix}"
-    return f"{sign}${value:.0f}"
+    """``$5.76M``, ``-$250k``: dollars to three digits with k, M or B (billion), whole below $1k."""
+    return si(value, spec=".3g", unscaled=".0f", prefixes=DOLLARS, symbol="$", space="")
 
 
 def _text(x: float, y: float, value: str, size: float = 6.5, **kw: object) -> String:

@@ -8,14 +8,15 @@ over a window, as Prometheus returns it for ``avg_over_time((query)[1h:5m])`` at
   must be served at its daily peak, not its daily mean, and the mean of several days' peaks
   keeps one odd day (a launch, an outage) from setting the figure.
 - **Growth** (``demand_growth_per_year``): ordinary least squares of ``ln(daily mean rate)``
-  against time in years; ``g = exp(slope) - 1``. Daily means remove the diurnal cycle, which
-  would otherwise dominate the residuals. Days are the 24 h periods counted back from the
-  window's end; a day with fewer than :data:`MIN_DAY_HOURS` hourly samples (the window's
-  ragged first day, a Prometheus outage) would carry part of a daily cycle and is left out, and
-  so is a day with no traffic at all (mean 0: no log).
-- **Spread** (``demand_growth_sigma``): the slope's standard error carried through
-  ``exp``: ``sigma_g = exp(slope)·se(slope)``. Residuals of consecutive days are correlated in
-  real traffic, so this understates the true spread; it is a floor, not a confidence bound.
+  against time in years (``scipy.stats.linregress``); ``g = exp(slope) - 1``. Daily means
+  remove the diurnal cycle, which would otherwise dominate the residuals. Days are the 24 h
+  periods counted back from the window's end; a day with fewer than :data:`MIN_DAY_HOURS`
+  hourly samples (the window's ragged first day, a Prometheus outage) would carry part of a
+  daily cycle and is left out, and so is a day with no traffic at all (mean 0: no log).
+- **Spread** (``demand_growth_sigma``): the slope's standard error (n - 2 degrees of freedom)
+  carried through ``exp``: ``sigma_g = exp(slope)·se(slope)``. Residuals of consecutive days
+  are correlated in real traffic, so this understates the true spread; it is a floor, not a
+  confidence bound.
 
 A rate that is negative, NaN or infinite is refused: a counter reset or a broken recording
 rule, never demand.
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+from scipy.stats import linregress
 
 from hardware_profiles.errors import MemwallError
 
@@ -112,11 +114,8 @@ def fit_demand(times_s: np.ndarray, rates: np.ndarray, end_s: float, what: str) 
             f"{what} has traffic on {int(used.sum())} day(s) of the window; a growth fit needs "
             f"at least {MIN_FIT_DAYS}"
         )
-    x, y = mids[used] - mids[used].mean(), np.log(means[used])
-    slope = float((x * (y - y.mean())).sum() / (x * x).sum())
-    residuals = y - y.mean() - slope * x
-    dof = max(int(used.sum()) - 2, 1)
-    se = math.sqrt(float((residuals**2).sum()) / dof / float((x * x).sum()))
+    line = linregress(mids[used], np.log(means[used]))
+    slope, se = float(line.slope), float(line.stderr)
     return DemandFit(
         units_per_s=float(peaks.mean()),
         growth_per_year=math.exp(slope) - 1.0,

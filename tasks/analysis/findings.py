@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.months import month_index
 from hardware_profiles.provenance import models_in_window
-from tasks.analysis.projection.horizon import month_index
 from tasks.analysis.projection.projector import Projection
 from tasks.analysis.ranking.actions import Action, top_actions
 from tasks.analysis.ranking.precision_needs import precision_needs

@@ -15,7 +15,6 @@ run to keep a CPU's run short; memory caps them further where the device's free 
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from hardware_profiles.schema import Accelerator, MiB
+from hardware_profiles.strict_json import strict
 from tasks.analysis.supply.validation import PartTime, ceilings
 from tasks.analysis.workload.presets import preset
 from tasks.discovery import free_memory_bytes
@@ -175,39 +175,38 @@ def validate_host(
     return frame, [record(r) for found in results for r in found]
 
 
-def _number(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
 def record(result: CaseResult) -> dict[str, Any]:
     """One case as plain JSON values (null, never NaN)."""
     c, p = result.case, result.prediction
-    return {
-        "case": c.name,
-        "phase": c.phase,
-        "batch": c.batch,
-        "context": c.context,
-        "predicted_step_s": _number(result.predicted_step_s),
-        "measured_step_s": _number(result.measured_step_s),
-        "ratio": _number(result.ratio),
-        "model_bytes": _number(result.model.bytes),
-        "xla_bytes": _number(result.xla_bytes),
-        "model_flops": _number(result.model.flops),
-        "xla_flops": _number(result.xla_flops),
-        "xla_gather_bytes": _number(result.xla_gather_bytes),
-        "layers_run": result.layers_run,
-        "layers_total": c.arch.layers,
-        "full_model_step_s": _number(result.full_model_step_s),
-        "dtype": c.compute_dtype,
-        "status": str(result.row["status"]),
-        "reason": result.reason or None,
-        "device_kind": str(result.row["device_kind"]),
-        "roofline_step_s": _number(result.roofline_step_s),
-        "bandwidth_bytes_per_s": _number(p.bandwidth_bytes_per_s) if p else None,
-        "predicted_memory_s": _number(p.memory_s) if p else None,
-        "predicted_compute_s": _number(p.compute_s) if p else None,
-        "predicted_parts": [_part(t) for t in p.parts] if p else [],
-    }
+    plain: dict[str, Any] = strict(
+        {
+            "case": c.name,
+            "phase": c.phase,
+            "batch": c.batch,
+            "context": c.context,
+            "predicted_step_s": result.predicted_step_s,
+            "measured_step_s": result.measured_step_s,
+            "ratio": result.ratio,
+            "model_bytes": result.model.bytes,
+            "xla_bytes": result.xla_bytes,
+            "model_flops": result.model.flops,
+            "xla_flops": result.xla_flops,
+            "xla_gather_bytes": result.xla_gather_bytes,
+            "layers_run": result.layers_run,
+            "layers_total": c.arch.layers,
+            "full_model_step_s": result.full_model_step_s,
+            "dtype": c.compute_dtype,
+            "status": str(result.row["status"]),
+            "reason": result.reason or None,
+            "device_kind": str(result.row["device_kind"]),
+            "roofline_step_s": result.roofline_step_s,
+            "bandwidth_bytes_per_s": p.bandwidth_bytes_per_s if p else None,
+            "predicted_memory_s": p.memory_s if p else None,
+            "predicted_compute_s": p.compute_s if p else None,
+            "predicted_parts": [_part(t) for t in p.parts] if p else [],
+        }
+    )
+    return plain
 
 
 def _part(t: PartTime) -> dict[str, Any]:
@@ -216,12 +215,12 @@ def _part(t: PartTime) -> dict[str, Any]:
     rows, k, n = t.gemm or (None, None, None)
     return {
         "part": t.name,
-        "step_s": _number(t.step_s),
-        "memory_s": _number(t.memory_s),
-        "compute_s": _number(t.compute_s),
+        "step_s": t.step_s,
+        "memory_s": t.memory_s,
+        "compute_s": t.compute_s,
         "bound": t.bound,
         "gemm_rows": rows,
         "gemm_in_features": k,
         "gemm_out_features": n,
-        "gemm_flops_per_s": _number(t.flops_per_s),
+        "gemm_flops_per_s": t.flops_per_s,
     }

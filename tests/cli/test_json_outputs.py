@@ -13,13 +13,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 import typer.main
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.cli_common import strict
 from tasks.analysis.workload.examples import example_workloads
 from tasks.history import record_run
 from tests.tasks.test_history import measurements, ranking
@@ -97,16 +95,6 @@ def test_json_output_is_strict(command: str, history: Path) -> None:
     assert result.exit_code == 0, f"memwall {' '.join(args)}: {result.output}{result.exception}"
     parsed = json.loads(result.stdout, parse_constant=_no_constants)
     assert parsed, f"memwall {' '.join(args)} printed nothing"
-
-
-def test_non_finite_numbers_become_null() -> None:
-    frame = pd.DataFrame({"a": [1.0, math.nan, math.inf], "when": [dt.date(2026, 1, 1)] * 3})
-    assert strict(frame) == [
-        {"a": 1.0, "when": "2026-01-01"},
-        {"a": None, "when": "2026-01-01"},
-        {"a": None, "when": "2026-01-01"},
-    ]
-    assert strict({"x": [-math.inf, pd.NaT, 2]}) == {"x": [None, None, 2]}
 
 
 def test_rank_refuses_a_nan_demand_instead_of_printing_nan(tmp_path: Path) -> None:

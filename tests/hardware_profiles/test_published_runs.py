@@ -1,4 +1,5 @@
-"""The shipped published-runs table: the backtest's ground truth must be well formed.
+"""The published-runs check, and the shipped table: the backtest's ground truth must be well
+formed.
 
 Each row is a figure read from a public page; these checks catch a row typed wrong
 (a unit not converted, an accelerator the catalog lacks, a duplicated id) before the
@@ -12,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hardware_profiles.published_runs import COLUMNS
+from hardware_profiles.errors import ProfileError
+from hardware_profiles.published_runs import COLUMNS, validate_published_runs
 
 DATA = Path(__file__).resolve().parents[2] / "hardware_profiles" / "data"
 METRICS = {"tpot_s", "output_tokens_per_s", "ttft_s", "prefill_tokens_per_s"}
@@ -74,3 +76,75 @@ def test_split_is_declared_and_both_parts_are_used(runs: pd.DataFrame) -> None:
 def test_every_run_cites_a_public_page_and_a_place_on_it(runs: pd.DataFrame) -> None:
     assert runs["source_url"].str.startswith("https://").all()
     assert (runs["source_location"].str.len() > 0).all()
+
+
+ROW: dict[str, str] = {
+    "run_id": "r1",
+    "model": "Llama-3.1-8B",
+    "model_preset": "llama-3.1-8b",
+    "hardware": "nvidia-h100-sxm",
+    "devices": "1",
+    "phase": "decode",
+    "batch": "8",
+    "input_tokens": "1024",
+    "output_tokens": "256",
+    "weight_precision": "bf16",
+    "kv_precision": "bf16",
+    "compute_precision": "bf16",
+    "engine": "vLLM",
+    "engine_version": "0.6.3",
+    "metric": "tpot_s",
+    "measured_value": "0.012",
+    "source_url": "https://example.org/results",
+    "source_location": "table 2",
+    "split": "fit",
+    "note": "",
+}
+
+
+def _sheet(**second: str) -> pd.DataFrame:
+    """Two runs, the second with ``second``'s cells."""
+    return pd.DataFrame([ROW, {**ROW, "run_id": "r2", **second}], dtype=str)
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "problem"),
+    [
+        ("model", "", "must not be empty"),
+        ("devices", "2.5", "'2.5' must be a whole number >= 1"),
+        ("phase", "training", "'training' is not valid; valid: decode, prefill"),
+        ("output_tokens", "0", "a decode run must generate at least one token"),
+        ("kv_precision", "fp12", "'fp12' is not valid; valid: fp32, tf32, bf16, fp16, fp8"),
+        ("metric", "ttft_s", "'ttft_s' measures prefill, but the row's phase is 'decode'"),
+        ("measured_value", "inf", "'inf' must be a number > 0"),
+        ("source_url", "{here}", "'{here}' is not an http(s) URL"),
+        ("split", "test", "'test' is not valid; valid: fit, holdout"),
+        ("run_id", "r1", "duplicate run_id 'r1'"),
+    ],
+)
+def test_a_bad_cell_is_one_line_naming_file_row_column_and_what_is_valid(
+    column: str, value: str, problem: str
+) -> None:
+    with pytest.raises(ProfileError) as caught:
+        validate_published_runs(_sheet(**{column: value}), "runs.csv")
+    message = str(caught.value)
+    assert message.startswith(f"runs.csv, row 2, column '{column}': {problem}")
+    assert "\n" not in message
+    assert (caught.value.row, caught.value.column) == (2, column)
+
+
+def test_of_several_bad_cells_the_first_from_the_left_is_named() -> None:
+    with pytest.raises(ProfileError, match=r"row 2, column 'devices': '0' must be a whole"):
+        validate_published_runs(_sheet(devices="0", split="test", note="x"), "runs.csv")
+
+
+def test_a_run_is_typed_and_unstated_cells_stay_unstated() -> None:
+    runs = validate_published_runs(
+        _sheet(batch="", output_tokens="", kv_precision="", measured_value=" 1e-2 "), "runs.csv"
+    )
+    assert list(runs.columns) == list(COLUMNS)
+    assert str(runs["devices"].dtype) == "Int64"
+    assert runs["measured_value"].tolist() == [0.012, 0.01]
+    assert runs["batch"].isna().tolist() == [False, True]
+    assert runs["output_tokens"].isna().tolist() == [False, True]
+    assert runs["kv_precision"].tolist() == ["bf16", ""]

@@ -43,6 +43,25 @@ def test_growth_and_peak_demand_are_recovered() -> None:
     assert fit.units_per_s > rates[-24:].mean()
 
 
+def test_the_growth_fit_is_least_squares_on_the_log_of_the_daily_means() -> None:
+    """scipy's linregress against the fit worked by hand: equal up to floating-point rounding
+    (relative 1e-12; the two sum in different orders)."""
+    times, rates = hourly(60, growth=0.8, rate_now=50.0)
+    noisy = rates * (1 + 0.1 * np.random.default_rng(2).standard_normal(rates.size))
+    fit = fit_demand(times, noisy, END, "w")
+    day = np.floor((END - times) / DAY_S)
+    days = np.unique(day)  # 60 whole days: every one enters the fit
+    x = np.array([times[day == d].mean() for d in days]) / (365.25 * DAY_S)
+    y = np.log([noisy[day == d].mean() for d in days])
+    x = x - x.mean()
+    slope = float((x * (y - y.mean())).sum() / (x * x).sum())
+    residuals = y - y.mean() - slope * x
+    se = math.sqrt(float((residuals**2).sum()) / (days.size - 2) / float((x * x).sum()))
+    assert fit.days_fitted == days.size
+    assert fit.growth_per_year == pytest.approx(math.exp(slope) - 1, rel=1e-12)
+    assert fit.growth_sigma == pytest.approx(math.exp(slope) * se, rel=1e-12)
+
+
 def test_a_flat_series_has_no_growth_and_a_shrinking_one_negative_growth() -> None:
     times, rates = hourly(30, growth=0.0, rate_now=10.0, swing=0.0)
     assert fit_demand(times, rates, END, "w").growth_per_year == pytest.approx(0, abs=1e-9)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.months import add_months, month_index
 
 DEFAULT_HORIZON_MONTHS = 18
 MAX_HORIZON_MONTHS = 120
@@ -24,18 +25,13 @@ class HorizonError(MemwallError):
     """A projection horizon outside what memwall projects."""
 
 
-def month_index(start: dt.date, day: dt.date) -> int:
-    return (day.year - start.year) * 12 + (day.month - start.month)
-
-
 def horizon_months(start: dt.date, months: int) -> list[dt.date]:
     """The first day of each month of the horizon, the start month first."""
     if not 1 <= months <= MAX_HORIZON_MONTHS:
         raise HorizonError(
             f"a horizon of {months} months is out of range; valid: 1 to {MAX_HORIZON_MONTHS}"
         )
-    first = start.year * 12 + start.month - 1
-    return [dt.date((first + t) // 12, (first + t) % 12 + 1, 1) for t in range(months)]
+    return [add_months(start, t) for t in range(months)]
 
 
 def first_month(mask: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import ProfileError
+from hardware_profiles.months import month_indexes
 from tasks.analysis.projection.horizon import NEVER, Fleet, first_month
 from tasks.analysis.supply.ceilings import PEAK_INDEX, PHASE_ORDER, Ceilings, lookup
 
@@ -98,11 +99,7 @@ def _start_index(workloads: pd.DataFrame, fleet: Fleet, source: str) -> np.ndarr
         return np.zeros(len(workloads), dtype=np.int64)
     when = pd.to_datetime(starts.astype(object))
     first = fleet.months[0]
-    index = (
-        ((when.dt.year - first.year) * 12 + when.dt.month - first.month)
-        .fillna(0)
-        .to_numpy(dtype=np.int64)
-    )
+    index = month_indexes(first, when).fillna(0).to_numpy(dtype=np.int64)
     late = index >= len(fleet.months)
     if late.any():
         row = int(late.argmax())

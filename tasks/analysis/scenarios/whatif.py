@@ -14,9 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hardware_profiles.months import month_index
 from hardware_profiles.roadmaps import baseline_name
 from hardware_profiles.schema import Profiles
-from tasks.analysis.projection.horizon import NEVER, month_index
+from tasks.analysis.projection.horizon import NEVER
 from tasks.analysis.projection.projector import Projection, project_profiles
 from tasks.analysis.ranking.ranking import Ranked, rank
 from tasks.analysis.scenarios.scenario_figures import scenario_figures
