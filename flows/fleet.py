@@ -55,7 +55,8 @@ from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION
 from tasks.analysis.projection import DEFAULT_HORIZON_MONTHS
 from tasks.demand import file_provenance
 from tasks.hostlock import probing
-from tasks.probes.runner import ProbePlan, software_versions
+from tasks.probes.runner import ProbePlan
+from tasks.probes.software import software_versions
 from tasks.storage import join, read_parquet, write_parquet
 
 if TYPE_CHECKING:

@@ -1,7 +1,9 @@
 """Dense matmul throughput, compiled by JAX for one device or split across all.
 
 Random operands (constant ones let hardware and compilers take shortcuts), float32 at full
-precision (not silently TF32), int8 accumulated in int32. The product is validated by a
+precision (not silently TF32), ``tfloat32`` (float32 operands multiplied on TF32 tensor cores,
+asked for explicitly as XLA's TF32 dot algorithm, so a backend without it refuses instead of
+running full float32 under the wrong name), int8 accumulated in int32. The product is validated by a
 matrix-vector identity, C·x = A·(B·x), computed at float32 on the device: cheap (O(n²)) and
 blind to nothing a wrong kernel would do. Across several devices A is split by rows and B
 replicated, so each device multiplies its own block with no communication in the timed call.
@@ -26,6 +28,7 @@ from tasks.probes.timing import time_calls, time_for
 # within, given the rounding of C to its output type.
 TOLERANCE: Final = {
     "float32": 1e-3,
+    "tfloat32": 5e-3,  # a 10-bit mantissa, like float16's
     "float64": 1e-9,
     "bfloat16": 2e-2,
     "float16": 5e-3,
@@ -33,6 +36,9 @@ TOLERANCE: Final = {
     "int8": 1e-5,
 }
 _HIGHEST = jax.lax.Precision.HIGHEST
+# Pseudo-dtypes: stored as one dtype, multiplied with a named dot algorithm.
+_STORED_AS: Final = {"tfloat32": "float32"}
+_ALGORITHM: Final = {"tfloat32": jax.lax.DotAlgorithmPreset.TF32_TF32_F32}
 
 
 @dataclass(frozen=True)
@@ -49,12 +55,17 @@ class MatmulResult:
         return working_set_bytes(self.dtype, self.n)
 
 
+def storage_dtype(dtype: str) -> str:
+    """The dtype a probe's operands are stored in (float32 for ``tfloat32``)."""
+    return _STORED_AS.get(dtype, dtype)
+
+
 def output_dtype(dtype: str) -> str:
-    return "int32" if dtype == "int8" else dtype
+    return "int32" if dtype == "int8" else storage_dtype(dtype)
 
 
 def working_set_bytes(dtype: str, n: int) -> int:
-    in_size = jnp.dtype(dtype).itemsize
+    in_size = jnp.dtype(storage_dtype(dtype)).itemsize
     return MATMUL.bytes_moved(n, in_size, jnp.dtype(output_dtype(dtype)).itemsize)
 
 
@@ -67,7 +78,7 @@ def operands(key: jax.Array, n: int, dtype: str, devices: Devices) -> tuple[Any,
     def make(k: jax.Array) -> Any:
         if dtype == "int8":
             return jax.random.randint(k, (n, n), -8, 8, dtype=jnp.int8)
-        return jax.random.normal(k, (n, n), dtype=jnp.float32).astype(dtype)
+        return jax.random.normal(k, (n, n), dtype=jnp.float32).astype(storage_dtype(dtype))
 
     a = jax.jit(make, out_shardings=split)(ka)
     b = jax.jit(make, out_shardings=replicated)(kb)
@@ -93,7 +104,7 @@ def _prepared(
         raise ValueError(f"n={n} does not split over {len(as_list(devices))} devices")
     a, b = operands(jax.random.PRNGKey(seed), n, dtype, devices)
     out = jnp.dtype(output_dtype(dtype))
-    precision = _HIGHEST if dtype in ("float32", "float64") else None
+    precision: Any = _HIGHEST if dtype in ("float32", "float64") else _ALGORITHM.get(dtype)
     split, _ = shardings(devices)
 
     def product(x: Any, y: Any) -> Any:
