@@ -11,6 +11,7 @@ replicated, so each device multiplies its own block with no communication in the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -18,6 +19,7 @@ from typing import Any, Final
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import SingleDeviceSharding
 
 from tasks.probes.kernels import MATMUL
 from tasks.probes.placement import Devices, as_list, shardings
@@ -97,20 +99,45 @@ def product_error(a: Any, b: Any, c: Any, x: Any) -> float:
     return float(jnp.linalg.norm(got - want) / jnp.linalg.norm(want))
 
 
+def product(dtype: str) -> Callable[[Any, Any], Any]:
+    """C = A·B as the probe computes it at ``dtype``: the precision or dot algorithm that
+    names what the hardware must do, the product in the output type."""
+    out = jnp.dtype(output_dtype(dtype))
+    precision: Any = _HIGHEST if dtype in ("float32", "float64") else _ALGORITHM.get(dtype)
+
+    def multiply(x: Any, y: Any) -> Any:
+        return jnp.matmul(x, y, precision=precision, preferred_element_type=out)
+
+    return multiply
+
+
+_CUSTOM_CALL = re.compile(r'custom_call_target="([^"]+)"')
+_FUSION_KIND = re.compile(r'"kind":"(__[a-z_]+)"')
+
+
+def kernel(device: Any, dtype: str, n: int) -> str:
+    """What XLA compiled the probe's product at ``dtype`` into on ``device``: the library call
+    (``__cublas$gemm``, ``__cublas$lt$matmul$f8``, ``__onednn$matmul``...) or fusion kind
+    (``__triton_gemm``) its optimised HLO names, else ``dot`` (XLA's own emitter). A low GEMM
+    figure with the wrong kernel here (an fp8 product upcast to a bf16 GEMM, say) is XLA's
+    choice, not the hardware's limit."""
+    shape = jax.ShapeDtypeStruct((n, n), jnp.dtype(storage_dtype(dtype)))
+    sharding = SingleDeviceSharding(device)
+    compiled = jax.jit(product(dtype), in_shardings=sharding, out_shardings=sharding)
+    text = compiled.lower(shape, shape).compile().as_text() or ""
+    found = dict.fromkeys(_CUSTOM_CALL.findall(text) + _FUSION_KIND.findall(text))
+    found.pop("__custom_fusion", None)
+    return ", ".join(found) or "dot"
+
+
 def _prepared(
     devices: Devices, dtype: str, n: int, seed: int
 ) -> tuple[Callable[[], Any], Any, Any]:
     if n % len(as_list(devices)):
         raise ValueError(f"n={n} does not split over {len(as_list(devices))} devices")
     a, b = operands(jax.random.PRNGKey(seed), n, dtype, devices)
-    out = jnp.dtype(output_dtype(dtype))
-    precision: Any = _HIGHEST if dtype in ("float32", "float64") else _ALGORITHM.get(dtype)
     split, _ = shardings(devices)
-
-    def product(x: Any, y: Any) -> Any:
-        return jnp.matmul(x, y, precision=precision, preferred_element_type=out)
-
-    compiled = jax.jit(product, out_shardings=split).lower(a, b).compile()
+    compiled = jax.jit(product(dtype), out_shardings=split).lower(a, b).compile()
 
     def call() -> Any:
         return compiled(a, b).block_until_ready()
