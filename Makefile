@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: audit test lint typecheck pytest setup system-tools clean device-check
+.PHONY: audit test lint typecheck pytest setup system-tools clean device-check carry-wheels
 
 # System tools the tests use where they can: poppler (pdftotext, pdftoppm) reads the PDFs,
 # likwid-bench is the bandwidth reference, prometheus serves demand in the integration test.
@@ -52,6 +52,11 @@ test: system-tools lint typecheck pytest
 # make device-check OUT=folder [ARGS=--quick] [PYTHON=.venv/bin/python]
 device-check:
 	PYTHONPATH=. $(PYTHON) -m benchmarks.device_check $(or $(OUT),device-check) $(ARGS)
+
+# The wheels the probe path needs on a GPU machine with no network (Linux x86-64, CPython 3.12)
+# downloaded into one folder (benchmarks/device_wheels.py): make carry-wheels WHEELS=.whl
+carry-wheels:
+	PYTHONPATH=. $(PYTHON) -m benchmarks.device_wheels $(or $(WHEELS),.whl) $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache memwall-reports
