@@ -9,7 +9,8 @@ Sections, each timed; both files are rewritten after each, so a run cut short ke
 
 1. discovery: every JAX device, what NVML says of it (model, memory, clocks now and at most,
    power limit, ECC, matched by PCI bus id: ``tasks.nvml``) and the catalog row it matched;
-2. probes, on the first device of each kind: the STREAM kernels and the matmul sweep at
+2. probes, on the first device of each kind (the summary's figures are the first device's;
+   every row is in measurements.parquet): the STREAM kernels and the matmul sweep at
    float32, tfloat32, bfloat16, float16, float8_e4m3fn and int8 (a dtype the device or XLA
    lacks is a waived row with the reason), the host links, and the kernel XLA compiled each
    GEMM into;
@@ -20,10 +21,14 @@ Sections, each timed; both files are rewritten after each, so a run cut short ke
 
 It writes ``device-check.json``, ``device-check.md`` (each figure beside the catalog's spec and
 the native reference as ratios, with its CV, every number sourced) and ``measurements.parquet``
-into OUT_DIR, and prints the Markdown. A probe step that would start past ``--deadline-s`` is
-skipped and listed, so the check ends inside one command's limit on a GPU machine (planned:
-under 8 minutes on one H100; measured: see the README). It prints figures and never fails a
-build: a section that breaks becomes a note; only an unwritable OUT_DIR exits non-zero (2).
+into OUT_DIR, and prints the Markdown. A step (a probe, a validate case) that would start past
+``--deadline-s`` is skipped and listed, so the check ends inside one command's limit on a GPU
+machine (planned: under 8 minutes on one H100; ``benchmarks/first_light.sh`` runs it there with
+the gpu-marked tests). It prints figures and never fails a build: a section that breaks becomes
+a note; only an unwritable OUT_DIR exits non-zero (2).
+
+Figures. On this project's 2-core CPU (AMD EPYC, shared, load 5-6): the full form 98 s, the
+quick form 70-85 s. On a GPU: not run yet (issue 28 was resolved as ready, not as verified).
 """
 
 from __future__ import annotations
@@ -261,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--deadline-s",
         type=float,
         default=420.0,
-        help="skip probe steps that would start after this many seconds (default 420)",
+        help="skip steps (probes, validate's cases) that would start after this many seconds "
+        "(default 420)",
     )
     args = parser.parse_args(argv)
     if args.out.exists() and not args.out.is_dir():
@@ -320,15 +326,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         state["refs"] = refs
         run.summary["natives"] = [
             {
-                "probe": n.probe,
-                "dtype": n.dtype,
-                "unit": n.unit,
-                "best": n.best,
-                "median": n.summary.median if n.summary else None,
-                "cv": n.summary.cv if n.summary else None,
-                "source": n.source,
+                "probe": native.probe,
+                "dtype": native.dtype,
+                "unit": native.unit,
+                "best": native.best,
+                "median": native.summary.median if native.summary else None,
+                "cv": native.summary.cv if native.summary else None,
+                "source": native.source,
             }
-            for n in refs.found
+            for native in refs.found
         ]
         for reason in refs.absent:
             run.note(f"native reference: {reason}")

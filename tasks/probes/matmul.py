@@ -121,7 +121,7 @@ def kernel(device: Any, dtype: str, n: int) -> str:
     (``__triton_gemm``) its optimised HLO names, else ``dot`` (XLA's own emitter). A low GEMM
     figure with the wrong kernel here (an fp8 product upcast to a bf16 GEMM, say) is XLA's
     choice, not the hardware's limit."""
-    shape = jax.ShapeDtypeStruct((n, n), jnp.dtype(storage_dtype(dtype)))
+    shape = jax.ShapeDtypeStruct((n, n), jnp.dtype(storage_dtype(dtype)))  # type: ignore[no-untyped-call]
     sharding = SingleDeviceSharding(device)
     compiled = jax.jit(product(dtype), in_shardings=sharding, out_shardings=sharding)
     text = compiled.lower(shape, shape).compile().as_text() or ""
