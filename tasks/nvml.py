@@ -91,6 +91,8 @@ class Nvml:
 
     def __init__(self, module: Any) -> None:
         self.module = module
+        # A device's match, once made: readings are taken before and after every probe.
+        self._matched: dict[int, tuple[Any, str] | None] = {}
 
     def _ask(self, name: str, *args: Any) -> Any:
         """NVML's answer, or None where this GPU or driver does not support the question."""
@@ -128,6 +130,11 @@ class Nvml:
     def handle(self, device: Any) -> tuple[Any, str] | None:
         """The NVML handle of JAX GPU ``device`` and how it was matched, or None."""
         ordinal = int(getattr(device, "local_hardware_id", None) or 0)
+        if ordinal not in self._matched:
+            self._matched[ordinal] = self._match(device, ordinal)
+        return self._matched[ordinal]
+
+    def _match(self, device: Any, ordinal: int) -> tuple[Any, str] | None:
         for bus_id, where in (
             (getattr(device, "pci_bus_id", None), "JAX"),
             (cuda_pci_bus_id(ordinal), "the CUDA driver"),
