@@ -27,8 +27,8 @@ machine (planned: under 8 minutes on one H100; ``benchmarks/first_light.sh`` run
 the gpu-marked tests). It prints figures and never fails a build: a section that breaks becomes
 a note; only an unwritable OUT_DIR exits non-zero (2).
 
-Figures. On this project's 2-core CPU (AMD EPYC, shared, load 5-6): the full form 98 s, the
-quick form 70-85 s. On a GPU: not run yet (issue 28 was resolved as ready, not as verified).
+Figures. On this project's 2-core CPU (AMD EPYC, shared, load 5-6): the full form 96-98 s, the
+quick form 43-85 s. On a GPU: not run yet (issue 28 was resolved as ready, not as verified).
 """
 
 from __future__ import annotations
