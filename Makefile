@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: audit test lint typecheck pytest setup system-tools clean
+.PHONY: audit test lint typecheck pytest setup system-tools clean device-check carry-wheels
 
 # System tools the tests use where they can: poppler (pdftotext, pdftoppm) reads the PDFs,
 # likwid-bench is the bandwidth reference, prometheus serves demand in the integration test.
@@ -46,6 +46,17 @@ system-tools:
 	fi
 
 test: system-tools lint typecheck pytest
+
+# The accelerator check on whatever JAX sees (benchmarks/device_check.py), with this Python as
+# it is: on a GPU host, its own JAX (README: "On a GPU host's own JAX"), so no .venv here.
+# make device-check OUT=folder [ARGS=--quick] [PYTHON=.venv/bin/python]
+device-check:
+	PYTHONPATH=. $(PYTHON) -m benchmarks.device_check $(or $(OUT),device-check) $(ARGS)
+
+# The wheels the probe path needs on a GPU machine with no network (Linux x86-64, CPython 3.12)
+# downloaded into one folder (benchmarks/device_wheels.py): make carry-wheels WHEELS=.whl
+carry-wheels:
+	PYTHONPATH=. $(PYTHON) -m benchmarks.device_wheels $(or $(WHEELS),.whl) $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache memwall-reports
