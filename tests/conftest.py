@@ -1,15 +1,59 @@
-"""Test layers: pure functions need nothing; JAX tests run on the CPU with small arrays; flow
-and CLI tests share one session-wide Prefect test harness (a temporary server and database),
-so no test touches the user's own Prefect home."""
+"""Test layers, one marker each, given by the folder a test lives in (`pytest -m pure`, see the
+README): pure functions need nothing; JAX tests run on the CPU with small arrays; flow and CLI
+tests share one session-wide Prefect test harness (a temporary server and database), so no test
+touches the user's own Prefect home; integration tests start real servers and subprocesses.
+
+`make test` runs them with pytest-xdist (`-n auto`, `--dist loadgroup` from pyproject.toml):
+every xdist worker is a session of its own, with its own temporary folder, harness, Prefect home
+and probe lock, and the tests that share the real `prefect server` of tests/integration run on
+one worker, in file order."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tasks.hostlock import LOCK_ENV
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+# The layer of each top-level folder of tests/ (pyproject.toml registers the markers).
+LAYERS = {
+    "analysis": "pure",
+    "hardware_profiles": "pure",
+    "reports": "pure",
+    "tasks": "pure",
+    "probes": "jax",
+    "flows": "flows",
+    "cli": "cli",
+    "integration": "integration",
+    "faults": "integration",
+}
+TESTS = Path(__file__).resolve().parent
+# Tests that use this fixture share one real Prefect server (and, in test_fleet.py, the work
+# pool and workers a module fixture starts on it): they run on one xdist worker, in file order.
+SHARED_SERVER = "prefect_server"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def probe_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This session's own probe lock (tasks.hostlock), inherited by every memwall it starts.
+
+    A test session's audits neither wait for nor hold up those of another session (the other
+    xdist worker, another checkout's tests) or a real audit on this host, as they would on the
+    host-wide lock in the temporary folder. The lock's own tests, the fault benches and the
+    fleet's hosts set their own lock file, as before."""
+    path = tmp_path_factory.getbasetemp() / "probe.lock"
+    before = os.environ.get(LOCK_ENV)
+    os.environ[LOCK_ENV] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop(LOCK_ENV, None)
+    else:
+        os.environ[LOCK_ENV] = before
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +70,32 @@ def prefect_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield str(url)
 
 
+def _layer(item: pytest.Item) -> str | None:
+    path = Path(str(item.path)).resolve()
+    if not path.is_relative_to(TESTS):
+        return None
+    parts = path.relative_to(TESTS).parts
+    return LAYERS.get(parts[0]) if len(parts) > 1 else None
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its folder's layer, before `-m` selects and before xdist groups.
+
+    A test under a pure folder that is marked `integration` (it starts a subprocess or a
+    server) is not pure; it runs with `-m integration`."""
+    for item in items:
+        layer = _layer(item)
+        if layer == "pure" and item.get_closest_marker("integration"):
+            layer = None
+        if layer is not None and not item.get_closest_marker(layer):
+            item.add_marker(layer)
+        if SHARED_SERVER in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(SHARED_SERVER))
+    _skip_gpu_tests_without_a_gpu(items)
+
+
+def _skip_gpu_tests_without_a_gpu(items: list[pytest.Item]) -> None:
     """`gpu` tests run only where JAX sees a GPU."""
     if not any(item.get_closest_marker("gpu") for item in items):
         return
