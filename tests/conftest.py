@@ -6,7 +6,7 @@ touches the user's own Prefect home; integration tests start real servers and su
 `make test` runs them with pytest-xdist (`-n auto`, `--dist loadgroup` from pyproject.toml):
 every xdist worker is a session of its own, with its own temporary folder, harness, Prefect home
 and probe lock, and the tests that share the real `prefect server` of tests/integration run on
-one worker, in file order."""
+one worker, in file order (`SharedServerScheduling`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from tasks.hostlock import LOCK_ENV
 
@@ -33,9 +34,31 @@ LAYERS = {
     "faults": "integration",
 }
 TESTS = Path(__file__).resolve().parent
-# Tests that use this fixture share one real Prefect server (and, in test_fleet.py, the work
-# pool and workers a module fixture starts on it): they run on one xdist worker, in file order.
+# The test files that use this fixture, one real `prefect server` (tests/integration/conftest.py;
+# test_fleet.py adds a work pool and workers from a module fixture): one xdist worker runs them
+# all, in file order, so one server starts, and the fleet once.
 SHARED_SERVER = "prefect_server"
+SHARED_SERVER_FILES = (
+    "tests/integration/test_delivery_and_serve.py",
+    "tests/integration/test_fleet.py",
+)
+
+
+class SharedServerScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped
+    """`--dist loadgroup` with the one group given by file: every test is a unit of work of its
+    own, but the SHARED_SERVER_FILES' tests are one unit, sent first (the largest unit goes
+    first) to one worker. pytest-xdist 3.8 groups `xdist_group`-marked tests by renaming their
+    test ids, which pytest 9 no longer lets it do, so that mark would group nothing here."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return SHARED_SERVER if nodeid.split("::", 1)[0] in SHARED_SERVER_FILES else nodeid
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    if config.getvalue("dist") != "loadgroup":
+        return None  # another --dist given on the command line: xdist's own
+    return SharedServerScheduling(config, log)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -80,18 +103,29 @@ def _layer(item: pytest.Item) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test with its folder's layer, before `-m` selects and before xdist groups.
+    """Mark each test with its folder's layer, before `-m` selects.
 
     A test under a pure folder that is marked `integration` (it starts a subprocess or a
     server) is not pure; it runs with `-m integration`."""
+    unlisted = sorted(
+        {
+            item.nodeid.split("::", 1)[0]
+            for item in items
+            if SHARED_SERVER in getattr(item, "fixturenames", ())
+        }
+        - set(SHARED_SERVER_FILES)
+    )
+    if unlisted:
+        raise pytest.UsageError(
+            f"{', '.join(unlisted)} use the {SHARED_SERVER} fixture: add them to "
+            "SHARED_SERVER_FILES in tests/conftest.py, so that one xdist worker runs them"
+        )
     for item in items:
         layer = _layer(item)
         if layer == "pure" and item.get_closest_marker("integration"):
             layer = None
         if layer is not None and not item.get_closest_marker(layer):
             item.add_marker(layer)
-        if SHARED_SERVER in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group(SHARED_SERVER))
     _skip_gpu_tests_without_a_gpu(items)
 
 
