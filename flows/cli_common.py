@@ -4,9 +4,10 @@ options that name profile files."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
+import sys
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ import typer
 from rich.console import Console
 
 from hardware_profiles.errors import MemwallError
-from hardware_profiles.strict_json import strict
+from hardware_profiles.strict_json import dumps
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -37,9 +38,29 @@ def require_positive(option: str, value: float) -> None:
         raise MemwallError(f"{option} must be > 0, got {value:g}")
 
 
-def print_json(value: Any, indent: int | None = 2) -> None:
-    """The one way a ``--json`` option prints: strict JSON (``null``, never ``NaN``)."""
-    print(json.dumps(strict(value), indent=indent, allow_nan=False))
+def print_json(value: Any, indent: bool = True, timings: Mapping[str, float] | None = None) -> None:
+    """The one way a ``--json`` option prints: strict JSON (``null``, never ``NaN``).
+
+    ``timings`` (each stage's seconds, :meth:`flows.timings.Stopwatch.timings`) is the last key
+    of an object; an output that is a list of rows stays a list (``jq '.[0]'`` keeps working)
+    and its timings go to standard error as one JSON line, ``{"timings": {...}}``."""
+    if timings is not None and isinstance(value, dict):
+        value = {**value, "timings": dict(timings)}
+    _write(sys.stdout, dumps(value, indent))
+    if timings is not None and not isinstance(value, dict):
+        _write(sys.stderr, dumps({"timings": dict(timings)}, indent=False))
+
+
+def _write(stream: Any, text: bytes) -> None:
+    """``text`` and a newline on ``stream``: as bytes where it has a buffer (orjson writes
+    UTF-8), else as text (a test's capture)."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        stream.write(text.decode() + "\n")
+        return
+    stream.flush()
+    buffer.write(text + b"\n")
+    buffer.flush()
 
 
 def prefect_environment(verbose: bool) -> None:
