@@ -6,6 +6,10 @@ Prefect's settings can be set from the environment before Prefect first loads.
 
 from __future__ import annotations
 
+# isort: off
+import flows.timings  # noqa: F401 (first: its clock starts before the other imports)
+
+# isort: on
 import sys
 from pathlib import Path
 from typing import Annotated
