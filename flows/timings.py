@@ -52,3 +52,32 @@ def as_json(laps: Mapping[str, float]) -> dict[str, float]:
 
 def _key(stage: str) -> str:
     return stage.replace(" ", "_").replace("-", "_")
+
+
+class TimedLines:
+    """Progress lines that end with their stage's seconds: each line is written when the
+    next begins (or at ``close``), with the time between. ``first`` names what runs before
+    the first message arrives."""
+
+    def __init__(
+        self,
+        first: str,
+        write: Callable[[str], None],
+        started: float | None = None,
+        clock: Clock = time.perf_counter,
+    ) -> None:
+        self._write = write
+        self._watch = Stopwatch(started, clock)
+        self._current: str | None = first
+
+    def next(self, message: str) -> None:
+        """``message`` begins: the line before it ends."""
+        self.close()
+        self._current = message
+
+    def close(self) -> None:
+        """Write the line still open, if any."""
+        if self._current is None:
+            return
+        line, self._current = self._current, None
+        self._write(f"{line}  {self._watch.lap(line):.1f} s")
