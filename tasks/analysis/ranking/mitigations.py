@@ -129,8 +129,8 @@ def mitigate(projection: Projection) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "workload_id": np.tile(ids, len(tried)),
-            "mitigation": pd.Categorical.from_codes(which, [m.key for m in tried]),
-            "label": pd.Categorical.from_codes(which, [m.label for m in tried]),
+            "mitigation": pd.Categorical.from_codes(which, pd.Index([m.key for m in tried])),
+            "label": pd.Categorical.from_codes(which, pd.Index([m.label for m in tried])),
             "applicable": np.concatenate(applies) if tried else np.zeros(0, dtype=bool),
             "reason": np.concatenate(reasons) if tried else np.zeros(0, dtype=object),
             "starve_index": np.concatenate(starves) if tried else np.zeros(0, dtype=np.int64),
