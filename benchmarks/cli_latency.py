@@ -40,6 +40,8 @@ HERE = Path(__file__).resolve().parent.parent
 START = "2027-01"
 PREDICT = ["--preset", "llama-3.1-70b", "--batch", "8", "--devices", "8", "--json"]
 ESTIMATE = ["--preset", "llama-3.1-70b", "--batch", "16", "--context", "8192", "--json"]
+EXIT_HOST_BUSY = 75  # flows.cli: another memwall holds this host's probe lock
+BUSY_TRIES, BUSY_WAIT_S = 60, 5.0
 
 
 @dataclass
@@ -58,7 +60,18 @@ class Figures:
 
 def run(root: Path, args: list[str], folder: Path, home: Path) -> tuple[float, float, str]:
     """One command as a whole process: wall seconds, peak resident MB, and its error (if it
-    failed: the last line it wrote on standard error)."""
+    failed: the last line it wrote on standard error). An audit runs with ``--no-wait`` and
+    is tried again while another memwall probes this host (exit 75), so no figure holds the
+    time spent waiting for someone else's probes."""
+    for _ in range(BUSY_TRIES):
+        seconds, peak, failure = _once(root, args, folder, home)
+        if not failure.startswith(f"exit {EXIT_HOST_BUSY}:"):
+            break
+        time.sleep(BUSY_WAIT_S)
+    return seconds, peak, failure
+
+
+def _once(root: Path, args: list[str], folder: Path, home: Path) -> tuple[float, float, str]:
     env = {**os.environ, "PYTHONPATH": str(root), "PREFECT_HOME": str(home)}
     env.pop("PREFECT_API_URL", None)  # each version's own temporary server, as a user has
     start = time.perf_counter()
@@ -90,9 +103,9 @@ def commands(data: Path, out: Path) -> dict[str, list[str]]:
         "rank, 100,000 workloads": ["rank", "--json", "--start", START, *generated],
         "whatif": ["whatif", "--start", START, "--out", str(out / "whatif")],
         "backtest": ["backtest", "--json"],
-        "audit --quick, new history": ["audit", "--quick", "--out", str(out / "first")],
-        "audit --quick": ["audit", "--quick", "--out", str(out / "quick")],
-        "audit": ["audit", "--out", str(out / "full")],
+        "audit --quick, new history": ["audit", "--no-wait", "--quick", "--out", str(out / "1")],
+        "audit --quick": ["audit", "--no-wait", "--quick", "--out", str(out / "quick")],
+        "audit": ["audit", "--no-wait", "--out", str(out / "full")],
     }
 
 
