@@ -8,7 +8,9 @@ validation reused) and the full ``audit``. Each runs as ``python -m flows.cli`` 
 folder, with ``PYTHONPATH`` at this checkout ("after") or at ``--before`` ("before"), taking
 turns so a shared host's load falls on both; each version has its own ``PREFECT_HOME``, set up
 by one untimed quick audit first (Prefect migrates a new database once). Peak memory is the
-command's own process (its maximum resident set), not Prefect's server beside it.
+command's own process (its maximum resident set), not Prefect's server beside it; this script
+imports nothing big (a child's peak counts the parent's pages it was forked from), and writes
+the generated workloads from a process of its own.
 
     git worktree add /tmp/memwall-before <commit before the change>
     .venv/bin/python -m benchmarks.cli_latency --before /tmp/memwall-before [--rounds 3]
@@ -31,10 +33,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from benchmarks.analysis_scale import roadmap, workloads
-from hardware_profiles.parquet import write_table
-from hardware_profiles.schema import ROADMAP, WORKLOADS
 
 HERE = Path(__file__).resolve().parent.parent
 START = "2027-01"
@@ -92,9 +90,26 @@ def _once(root: Path, args: list[str], folder: Path, home: Path) -> tuple[float,
     return seconds, usage.ru_maxrss / 1024, failure
 
 
+def generate(n: int, folder: Path) -> None:
+    """``n`` benchmark workloads and the benchmark roadmap as Parquet files in ``folder``
+    (``workloads-<n>.parquet``, ``roadmap.parquet``), written by another process."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from benchmarks.analysis_scale import roadmap, workloads\n"
+        "from hardware_profiles.parquet import write_table\n"
+        "from hardware_profiles.schema import ROADMAP, WORKLOADS\n"
+        "n, folder = int(sys.argv[1]), Path(sys.argv[2])\n"
+        "write_table(workloads(n), folder / f'workloads-{n}.parquet', WORKLOADS)\n"
+        "write_table(roadmap(), folder / 'roadmap.parquet', ROADMAP)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    subprocess.run([sys.executable, "-c", script, str(n), str(folder)], env=env, check=True)
+
+
 def commands(data: Path, out: Path) -> dict[str, list[str]]:
     """The commands, by name; ``out`` is the version's own output folder."""
-    generated = ["--workloads", str(data / "workloads.parquet"), "--roadmap"]
+    generated = ["--workloads", str(data / "workloads-100000.parquet"), "--roadmap"]
     generated.append(str(data / "roadmap.parquet"))
     return {
         "predict": ["predict", *PREDICT],
@@ -122,8 +137,7 @@ def main(argv: list[str]) -> int:
         work = Path(tmp)
         data = work / "data"
         data.mkdir()
-        write_table(workloads(100_000), data / "workloads.parquet", WORKLOADS)
-        write_table(roadmap(), data / "roadmap.parquet", ROADMAP)
+        generate(100_000, data)
         figures: dict[str, dict[str, Figures]] = {}
         for version, root in versions.items():
             # Prefect's database migrated, and a history holding this host's validation.
@@ -161,9 +175,10 @@ def main(argv: list[str]) -> int:
                 if found.failed:
                     print(f"    {version} failed: {found.failed}")
         if args.million:
-            write_table(workloads(1_000_000), data / "million.parquet", WORKLOADS)
+            generate(1_000_000, data)
             command = ["rank", "--json", "--start", START, "--workloads"]
-            command += [str(data / "million.parquet"), "--roadmap", str(data / "roadmap.parquet")]
+            command += [str(data / "workloads-1000000.parquet"), "--roadmap"]
+            command.append(str(data / "roadmap.parquet"))
             seconds, peak, failure = run(HERE, command, work / "after", work / "after" / "ph")
             print(
                 f"{'rank, 1,000,000 workloads':30s} {'':9s} {seconds:9.2f} {'':6s} "
