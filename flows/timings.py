@@ -35,10 +35,6 @@ class Stopwatch:
         self.laps[stage] = self.laps.get(stage, 0.0) + seconds
         return seconds
 
-    def since_lap(self) -> float:
-        """Seconds since the last lap: the stage now running."""
-        return self._clock() - self._last
-
     def timings(self) -> dict[str, float]:
         """The laps as a ``--json`` output's ``timings`` object: ``<stage>_s``, in
         milliseconds' precision, in the order the stages ran."""
