@@ -303,6 +303,7 @@ def audit(
     plan = ProbePlan.for_platform(accelerators[0].platform, quick=quick)
     watch.lap("discovery")
     with probing(f"memwall audit {run_id}", wait=wait_for_host, on_wait=announce):
+        watch.lap("waiting for the host's probe lock")
         frames = [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators]
         if len(accelerators) > 1:
             frames.append(probe_all_task(accelerators, profiles.catalog, plan, run_id))
