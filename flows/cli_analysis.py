@@ -104,7 +104,7 @@ def rank(
     (first month its pool holds hardware; null: unserved in the horizon), wall, wall_month,
     devices_per_replica, max_batch (null where unknown or unbounded), served_batch (the batch
     its supply is evaluated at where its latency target caps it below its own; null: its own
-    batch).
+    batch); each stage's seconds go to standard error as one line, {"timings": {...}}.
     """
     # Only what the ranking needs, until it is ranked: the table's modules (reportlab for the
     # shared styles, scipy for the demand fits) cost a --json run nothing.
