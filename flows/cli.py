@@ -197,9 +197,21 @@ def _leave() -> None:
     os._exit(_status[0])
 
 
+def _is_the_program() -> bool:
+    """Whether main() is what this process was started to run (the ``memwall`` script,
+    ``python -m flows.cli``), not a call from a test or another program, whose own exit must
+    stay as it is."""
+    entry = sys.modules.get("__main__")
+    spec = getattr(entry, "__spec__", None)
+    if spec is not None and spec.name == "flows.cli":
+        return True
+    return Path(str(getattr(entry, "__file__", ""))).name == "memwall"
+
+
 def main() -> None:
     """Console-script entry point: user errors print one line and exit 2, never a traceback."""
-    atexit.register(_leave)
+    if _is_the_program():
+        atexit.register(_leave)
     try:
         _run()
     except SystemExit as exc:
