@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pytest-xdist workers: one per core; `make pytest PYTEST_WORKERS=0` runs the tests in one process.
+PYTEST_WORKERS ?= auto
 
-.PHONY: audit test lint typecheck pytest setup system-tools clean
+.PHONY: audit test lint typecheck pytest setup system-tools clean device-check carry-wheels
 
 # System tools the tests use where they can: poppler (pdftotext, pdftoppm) reads the PDFs,
 # likwid-bench is the bandwidth reference, prometheus serves demand in the integration test.
@@ -29,7 +31,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 system-tools:
 	@missing=""; \
@@ -45,7 +47,27 @@ system-tools:
 		echo "not root or no apt-get: install$$missing yourself; the tests that need them will say so"; \
 	fi
 
-test: system-tools lint typecheck pytest
+# mypy runs beside pytest instead of before it (under a minute of one core, from a cold cache;
+# pytest leaves cores idle while it waits on servers and subprocesses). Its report is printed
+# once pytest is done, and either one failing fails `make test`.
+test: system-tools lint $(STAMP)
+	@log=$$(mktemp); $(BIN)/mypy >"$$log" 2>&1 & typing=$$!; \
+	echo "$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)  (with $(BIN)/mypy beside it)"; \
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); tests=$$?; \
+	wait $$typing; typed=$$?; \
+	echo "$(BIN)/mypy"; cat "$$log"; rm -f "$$log"; \
+	[ $$tests -eq 0 ] && [ $$typed -eq 0 ]
+
+# The accelerator check on whatever JAX sees (benchmarks/device_check.py), with this Python as
+# it is: on a GPU host, its own JAX (README: "On a GPU host's own JAX"), so no .venv here.
+# make device-check OUT=folder [ARGS=--quick] [PYTHON=.venv/bin/python]
+device-check:
+	PYTHONPATH=. $(PYTHON) -m benchmarks.device_check $(or $(OUT),device-check) $(ARGS)
+
+# The wheels the probe path needs on a GPU machine with no network (Linux x86-64, CPython 3.12)
+# downloaded into one folder (benchmarks/device_wheels.py): make carry-wheels WHEELS=.whl
+carry-wheels:
+	PYTHONPATH=. $(PYTHON) -m benchmarks.device_wheels $(or $(WHEELS),.whl) $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache memwall-reports

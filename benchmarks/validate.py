@@ -60,7 +60,7 @@ import statistics
 import time
 
 from hardware_profiles.catalog import builtin_catalog
-from reports.validation import parts_text
+from reports.validation_text import parts_text
 from tasks.analysis.supply.validation import median_abs_error
 from tasks.discovery import discover, host_state
 from tasks.probes.runner import run_steps

@@ -49,12 +49,8 @@ from tasks.analysis.supply.calibration import (
 from tasks.discovery import discover
 from tasks.history import PastValidation, last_validation, read_measurements
 from tasks.hostlock import probing
-from tasks.probes.runner import (
-    ProbePlan,
-    probe_accelerator,
-    probe_all_devices,
-    software_versions,
-)
+from tasks.probes.runner import ProbePlan, probe_accelerator, probe_all_devices
+from tasks.probes.software import software_versions
 from tasks.probes.validation import validate_host
 from tasks.profiles import load_scenarios, pick_scenario
 

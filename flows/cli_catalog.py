@@ -237,6 +237,7 @@ def roadmap_show(
     """Each pool's fleet per month: count of each model, changes and spend."""
     from hardware_profiles.catalog import load_catalog, require_known
     from hardware_profiles.examples import SOURCE, example_roadmap
+    from hardware_profiles.fleet import require_non_negative
     from hardware_profiles.parquet import read_table
     from hardware_profiles.roadmaps import fleet_by_month, pick_scenario, scenario_names
     from hardware_profiles.schema import ROADMAP
@@ -247,6 +248,7 @@ def roadmap_show(
     require_known(load_catalog(catalog), frame["accelerator_id"], source)
     first = parse_month(start, "--start") if start else this_month()
     chosen = pick_scenario(frame, scenario, source)
+    require_non_negative(chosen, source)
     names = scenario_names(frame)
     fleet = fleet_by_month(chosen, first, months)
     stdout.print(f"scenario {scenario or names[0]} (scenarios: {', '.join(names)})", markup=False)

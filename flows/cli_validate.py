@@ -39,7 +39,7 @@ def table(records: list[dict[str, Any]]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from reports.validation import parts_text, roofline_error, xla_bytes_share
+    from reports.validation_text import parts_text, roofline_error, xla_bytes_share
     from tasks.analysis.supply.validation import median_abs_error
 
     out = Table(title="memwall validate", title_justify="left")

@@ -56,7 +56,8 @@ from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
 from tasks.analysis.supply.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
 from tasks.demand import file_provenance
 from tasks.hostlock import probing
-from tasks.probes.runner import ProbePlan, software_versions
+from tasks.probes.runner import ProbePlan
+from tasks.probes.software import software_versions
 from tasks.storage import join, read_parquet, write_parquet
 
 if TYPE_CHECKING:

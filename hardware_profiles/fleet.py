@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hardware_profiles.errors import ProfileError
 from hardware_profiles.months import month_start
 
 
@@ -21,3 +22,19 @@ def negative_fleet_row(roadmap: pd.DataFrame) -> int | None:
         return None
     first_label = below[below].index[0]
     return int(np.flatnonzero(roadmap.index == first_label)[0])
+
+
+def require_non_negative(roadmap: pd.DataFrame, source: str) -> None:
+    """Refuse a roadmap (one scenario's rows) that retires more of a model than a pool holds,
+    naming the row."""
+    bad = negative_fleet_row(roadmap)
+    if bad is None:
+        return
+    row = roadmap.iloc[bad]
+    raise ProfileError(
+        source,
+        f"retires more {row['accelerator_id']} than pool {row['pool']!r} holds by "
+        f"{row['effective_date']}",
+        row=bad + 1,
+        column="count_delta",
+    )

@@ -310,16 +310,16 @@ _CREATE_MODE = 0o666
 
 @contextlib.contextmanager
 def one_writer(target: str | Path) -> Iterator[None]:
-    """Hold ``target``'s writer lock (``.<name>.lock`` beside it) for a read-modify-write, so
-    two writers at once cannot both read the old file and each drop the other's rows. The
-    lock file stays (it is empty); the kernel frees the lock however its holder ends."""
+    """Hold the writer lock of ``target``'s folder for a read-modify-write, so two writers at
+    once cannot both read the old file and each drop the other's rows. The lock is a flock on
+    the folder itself: nothing is left beside the file, and the kernel frees it however its
+    holder ends (writers of other files in the folder wait their turn too)."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    lock = target.parent / f".{target.name}.lock"
     try:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, _CREATE_MODE)
+        fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
-        raise WriteError(f"{target}: cannot take its writer lock {lock} ({exc.strerror})") from None
+        raise WriteError(f"{target}: cannot lock its folder ({exc.strerror})") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

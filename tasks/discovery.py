@@ -5,7 +5,6 @@ taken on a busy or throttled host must say so."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import socket
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import pandas as pd
 
 from hardware_profiles.catalog import match_device_kind
 from hardware_profiles.schema import Accelerator, MiB
+from tasks.nvml import NvmlGpu, session
 
 # Used for sizing when a device does not report its last-level cache: larger than any current
 # GPU's L2 or AMD's Infinity Cache (256 MiB), so 4x of it is safely out of cache.
@@ -68,7 +68,7 @@ def device_memory_bytes(device: jax.Device) -> int | None:
     if limit:
         return int(limit)
     if device.platform == "gpu":
-        return nvml_memory_bytes(int(device.local_hardware_id or 0))
+        return nvml_memory_bytes(device)
     return None
 
 
@@ -187,54 +187,28 @@ def host_state() -> HostState:
     )
 
 
-def _nvml() -> Any | None:
-    """NVML (``nvidia-ml-py``), initialised, or None where it is not installed or no NVIDIA
-    driver answers."""
-    try:
-        nvml = importlib.import_module("pynvml")
-        nvml.nvmlInit()
-    except Exception:
-        return None
-    return nvml
-
-
-def nvml_reading(index: int) -> str | None:
-    """Name, clocks, temperature and power of NVIDIA GPU ``index`` now, in one line; None
-    where NVML is unavailable. Read before and after each probe: a clock that fell or a power
-    draw at its cap during the probe explains a low figure."""
-    nvml = _nvml()
-    if nvml is None:
-        return None
-    try:
-        handle = nvml.nvmlDeviceGetHandleByIndex(index)
-        name = nvml.nvmlDeviceGetName(handle)
-        sm = nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_SM)
-        mem = nvml.nvmlDeviceGetClockInfo(handle, nvml.NVML_CLOCK_MEM)
-        temp = nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU)
-        power_w = nvml.nvmlDeviceGetPowerUsage(handle) / 1000
-    except Exception as exc:
-        return f"NVML unreadable ({type(exc).__name__})"
-    name = name.decode() if isinstance(name, bytes) else str(name)
-    return f"{name} SM {sm} MHz, memory {mem} MHz, {temp} C, {power_w:.0f} W"
+def nvml_reading(device: Any) -> str | None:
+    """Name, clocks, temperature and power of JAX GPU ``device`` now, in one line (from NVML,
+    matched by PCI bus id: see ``tasks.nvml``); None where NVML is unavailable. Read before and
+    after each probe: a clock that fell or a power draw at its cap during the probe explains a
+    low figure."""
+    nvml = session()
+    return None if nvml is None else nvml.reading(device)
 
 
 def nvml_driver_version() -> str | None:
-    nvml = _nvml()
-    if nvml is None:
-        return None
-    try:
-        version = nvml.nvmlSystemGetDriverVersion()
-    except Exception:
-        return None
-    return version.decode() if isinstance(version, bytes) else str(version)
+    nvml = session()
+    return None if nvml is None else nvml.driver_version()
 
 
-def nvml_memory_bytes(index: int) -> int | None:
-    """Total memory of NVIDIA GPU ``index`` by NVML, for when JAX's allocator does not say."""
-    nvml = _nvml()
-    if nvml is None:
-        return None
-    try:
-        return int(nvml.nvmlDeviceGetMemoryInfo(nvml.nvmlDeviceGetHandleByIndex(index)).total)
-    except Exception:
-        return None
+def nvml_memory_bytes(device: Any) -> int | None:
+    """Total memory of JAX GPU ``device`` by NVML, for when JAX's allocator does not say."""
+    nvml = session()
+    gpu = None if nvml is None else nvml.gpu(device)
+    return None if gpu is None else gpu.memory_bytes
+
+
+def nvml_gpu(device: Any) -> NvmlGpu | None:
+    """Everything NVML says of JAX GPU ``device`` (model, memory, clocks, power limit, ECC)."""
+    nvml = session()
+    return None if nvml is None else nvml.gpu(device)

@@ -8,7 +8,7 @@ from pathlib import Path
 from hardware_profiles import examples
 from hardware_profiles.catalog import BUILTIN_SOURCE, load_catalog, require_known
 from hardware_profiles.errors import ProfileError
-from hardware_profiles.fleet import negative_fleet_row
+from hardware_profiles.fleet import require_non_negative
 from hardware_profiles.parquet import read_table
 from hardware_profiles.roadmaps import baseline_name, split_scenarios
 from hardware_profiles.schema import ROADMAP, WORKLOADS, Profiles
@@ -58,16 +58,7 @@ def check_consistent(profiles: Profiles) -> None:
     if profiles.roadmap.empty:
         raise ProfileError(profiles.roadmap_source, "has no roadmap rows (the table is empty)")
     require_known(profiles.catalog, profiles.roadmap["accelerator_id"], profiles.roadmap_source)
-    bad = negative_fleet_row(profiles.roadmap)
-    if bad is not None:
-        row = profiles.roadmap.iloc[bad]
-        raise ProfileError(
-            profiles.roadmap_source,
-            f"retires more {row['accelerator_id']} than pool {row['pool']!r} holds by "
-            f"{row['effective_date']}",
-            row=bad + 1,
-            column="count_delta",
-        )
+    require_non_negative(profiles.roadmap, profiles.roadmap_source)
     pools = set(profiles.roadmap["pool"])
     orphan = ~profiles.workloads["pool"].isin(pools)
     if orphan.any():

@@ -1,15 +1,82 @@
-"""Test layers: pure functions need nothing; JAX tests run on the CPU with small arrays; flow
-and CLI tests share one session-wide Prefect test harness (a temporary server and database),
-so no test touches the user's own Prefect home."""
+"""Test layers, one marker each, given by the folder a test lives in (`pytest -m pure`, see the
+README): pure functions need nothing; JAX tests run on the CPU with small arrays; flow and CLI
+tests share one session-wide Prefect test harness (a temporary server and database), so no test
+touches the user's own Prefect home; integration tests start real servers and subprocesses.
+
+`make test` runs them with pytest-xdist (`-n auto`, `--dist loadgroup` from pyproject.toml):
+every xdist worker is a session of its own, with its own temporary folder, harness, Prefect home
+and probe lock, and the tests that share the real `prefect server` of tests/integration run on
+one worker, in file order (`SharedServerScheduling`)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
+
+from tasks.hostlock import LOCK_ENV
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+# The layer of each top-level folder of tests/ (pyproject.toml registers the markers).
+LAYERS = {
+    "analysis": "pure",
+    "hardware_profiles": "pure",
+    "reports": "pure",
+    "tasks": "pure",
+    "probes": "jax",
+    "flows": "flows",
+    "cli": "cli",
+    "integration": "integration",
+    "faults": "integration",
+}
+TESTS = Path(__file__).resolve().parent
+# The test files that use this fixture, one real `prefect server` (tests/integration/conftest.py;
+# test_fleet.py adds a work pool and workers from a module fixture): one xdist worker runs them
+# all, in file order, so one server starts, and the fleet once.
+SHARED_SERVER = "prefect_server"
+SHARED_SERVER_FILES = (
+    "tests/integration/test_delivery_and_serve.py",
+    "tests/integration/test_fleet.py",
+)
+
+
+class SharedServerScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped
+    """`--dist loadgroup` with the one group given by file: every test is a unit of work of its
+    own, but the SHARED_SERVER_FILES' tests are one unit, sent first (the largest unit goes
+    first) to one worker. pytest-xdist 3.8 groups `xdist_group`-marked tests by renaming their
+    test ids, which pytest 9 no longer lets it do, so that mark would group nothing here."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return SHARED_SERVER if nodeid.split("::", 1)[0] in SHARED_SERVER_FILES else nodeid
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    if config.getvalue("dist") != "loadgroup":
+        return None  # another --dist given on the command line: xdist's own
+    return SharedServerScheduling(config, log)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def probe_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This session's own probe lock (tasks.hostlock), inherited by every memwall it starts.
+
+    A test session's audits neither wait for nor hold up those of another session (the other
+    xdist worker, another checkout's tests) or a real audit on this host, as they would on the
+    host-wide lock in the temporary folder. The lock's own tests, the fault benches and the
+    fleet's hosts set their own lock file, as before."""
+    path = tmp_path_factory.getbasetemp() / "probe.lock"
+    before = os.environ.get(LOCK_ENV)
+    os.environ[LOCK_ENV] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop(LOCK_ENV, None)
+    else:
+        os.environ[LOCK_ENV] = before
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +93,43 @@ def prefect_api_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield str(url)
 
 
+def _layer(item: pytest.Item) -> str | None:
+    path = Path(str(item.path)).resolve()
+    if not path.is_relative_to(TESTS):
+        return None
+    parts = path.relative_to(TESTS).parts
+    return LAYERS.get(parts[0]) if len(parts) > 1 else None
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its folder's layer, before `-m` selects.
+
+    A test under a pure folder that is marked `integration` (it starts a subprocess or a
+    server) is not pure; it runs with `-m integration`."""
+    unlisted = sorted(
+        {
+            item.nodeid.split("::", 1)[0]
+            for item in items
+            if SHARED_SERVER in getattr(item, "fixturenames", ())
+        }
+        - set(SHARED_SERVER_FILES)
+    )
+    if unlisted:
+        raise pytest.UsageError(
+            f"{', '.join(unlisted)} use the {SHARED_SERVER} fixture: add them to "
+            "SHARED_SERVER_FILES in tests/conftest.py, so that one xdist worker runs them"
+        )
+    for item in items:
+        layer = _layer(item)
+        if layer == "pure" and item.get_closest_marker("integration"):
+            layer = None
+        if layer is not None and not item.get_closest_marker(layer):
+            item.add_marker(layer)
+    _skip_gpu_tests_without_a_gpu(items)
+
+
+def _skip_gpu_tests_without_a_gpu(items: list[pytest.Item]) -> None:
     """`gpu` tests run only where JAX sees a GPU."""
     if not any(item.get_closest_marker("gpu") for item in items):
         return

@@ -15,7 +15,6 @@ from functools import partial
 from typing import Any
 
 import jax
-import jaxlib
 import pandas as pd
 
 from hardware_profiles.parquet import validate_frame
@@ -23,17 +22,15 @@ from hardware_profiles.schema import (
     GB,
     MEASUREMENTS,
     Accelerator,
+    GiB,
     MiB,
     peak_column,
 )
 from tasks.analysis.supply.calibration import DTYPE_PRECISION
-from tasks.discovery import (
-    free_memory_bytes,
-    last_level_cache_bytes,
-    nvml_driver_version,
-)
+from tasks.discovery import free_memory_bytes, last_level_cache_bytes
 from tasks.probes import bandwidth, matmul, transfer
 from tasks.probes.kernels import BANDWIDTH_KERNELS, TRANSFER_KERNELS
+from tasks.probes.software import software_versions
 from tasks.probes.targets import (
     ALL_DEVICES,
     Row,
@@ -50,6 +47,10 @@ from tasks.probes.timing import drift
 
 Progress = Callable[[str], None]
 _SHRINK_TRIES = 3
+# An HBM device streams 1 GiB (4x the largest GPU cache) in about 0.3 ms, where one call's
+# dispatch and sync cost tens of microseconds: 5-10 % of the figure. At 4 GiB it is about 1 %
+# (still capped at ``max_free_fraction`` of the free memory).
+ACCELERATOR_MIN_WORKING_SET_BYTES = 4 * GiB
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,14 @@ class ProbePlan:
 
     bandwidth_kernels: tuple[str, ...] = tuple(BANDWIDTH_KERNELS)
     bandwidth_dtypes: tuple[str, ...] = ("float32", "bfloat16")
-    matmul_dtypes: tuple[str, ...] = ("float32", "bfloat16", "float16", "float8_e4m3fn", "int8")
+    matmul_dtypes: tuple[str, ...] = (
+        "float32",
+        "tfloat32",
+        "bfloat16",
+        "float16",
+        "float8_e4m3fn",
+        "int8",
+    )
     matmul_sizes: tuple[int, ...] = (1024, 2048, 4096, 8192)
     repetitions: int = 20
     warmup: int = 2
@@ -94,12 +102,17 @@ class ProbePlan:
     ) -> ProbePlan:
         """The default plan, fitted to the platform: float64 where JAX's 64-bit mode is on; a
         CPU gets a smaller GEMM sweep (an 8192 GEMM takes minutes on a few cores, and a CPU's
-        GEMM peak is reached well before it)."""
+        GEMM peak is reached well before it); an accelerator streams at least
+        ``ACCELERATOR_MIN_WORKING_SET_BYTES`` per bandwidth call."""
         plan = cls.quick() if quick else cls()
         if unsupported_reason("float64") is None:
             plan = dataclasses.replace(plan, bandwidth_dtypes=(*plan.bandwidth_dtypes, "float64"))
         if platform == "cpu" and not quick:
             plan = dataclasses.replace(plan, matmul_sizes=(512, 1024), budget_s=1.0)
+        elif not quick:
+            plan = dataclasses.replace(
+                plan, min_working_set_bytes=ACCELERATOR_MIN_WORKING_SET_BYTES
+            )
         return dataclasses.replace(plan, sustained_s=sustained_s)
 
     def __post_init__(self) -> None:
@@ -112,17 +125,6 @@ class ProbePlan:
             raise ValueError("repetitions must be >= 1")
         if self.sustained_s < 0:
             raise ValueError("sustained_s must be >= 0")
-
-
-def software_versions() -> str:
-    backend = jax.extend.backend.get_backend() if hasattr(jax, "extend") else None
-    platform_version = getattr(backend, "platform_version", "") if backend else ""
-    jaxlib_version = getattr(jaxlib, "__version__", "unknown")
-    parts = [f"jax {jax.__version__}", f"jaxlib {jaxlib_version}", str(platform_version)]
-    driver = nvml_driver_version()
-    if driver:
-        parts.append(f"NVIDIA driver {driver}")
-    return "; ".join(p for p in parts if p)
 
 
 def bandwidth_elements(
@@ -236,7 +238,7 @@ def _matmul_step(rows: Rows, plan: ProbePlan, dtype: str, n: int) -> tuple[Row, 
     t = rows.target
     spec = _matmul_spec(t, dtype)
     reason = (
-        unsupported_reason(dtype)
+        unsupported_reason(matmul.storage_dtype(dtype))
         if dtype in matmul.TOLERANCE
         else f"no matmul validation tolerance for {dtype!r}; valid: {', '.join(matmul.TOLERANCE)}"
     )

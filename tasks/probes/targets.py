@@ -83,7 +83,7 @@ class Target:
         """NVML's reading of the device(s) now, where NVML knows them."""
         if self.platform != "gpu":
             return None
-        readings = [nvml_reading(int(d.local_hardware_id or 0)) for d in self.devices]
+        readings = [nvml_reading(d) for d in self.devices]
         found = [r for r in readings if r]
         return "; ".join(found) if found else None
 

@@ -30,7 +30,8 @@ from hardware_profiles.strict_json import strict
 from tasks.analysis.supply.validation import PartTime, ceilings
 from tasks.analysis.workload.presets import preset
 from tasks.discovery import free_memory_bytes
-from tasks.probes.runner import ProbePlan, device_steps, run_steps, software_versions
+from tasks.probes.runner import ProbePlan, device_steps, run_steps
+from tasks.probes.software import software_versions
 from tasks.probes.targets import Row, Rows, Step, single_target
 from tasks.probes.workload_probe import (
     Capability,

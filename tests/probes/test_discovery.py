@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tasks import discovery
+from tasks import discovery, nvml
 
 CPUINFO = """processor\t: 0
 model name\t: AMD EPYC 7763 64-Core Processor
@@ -97,18 +98,33 @@ def _fake_nvml(monkeypatch: pytest.MonkeyPatch, *, fail_on: str | None = None) -
     monkeypatch.setitem(sys.modules, "pynvml", nvml)
 
 
+# JAX's first GPU, as NVML is asked about it (a GPU device is the edge of this machine's world).
+GPU0 = types.SimpleNamespace(platform="gpu", local_hardware_id=0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_nvml() -> Iterator[None]:
+    """Each test initialises NVML (or finds it absent) for itself."""
+    nvml.shutdown()
+    yield
+    nvml.shutdown()
+
+
 def test_nvml_reading_when_the_driver_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     _fake_nvml(monkeypatch)
-    reading = discovery.nvml_reading(0)
+    reading = discovery.nvml_reading(GPU0)
     assert reading == "NVIDIA H100 80GB HBM3 SM 1980 MHz, memory 1980 MHz, 41 C, 123 W"
     assert discovery.nvml_driver_version() == "550.54.15"
-    assert discovery.nvml_memory_bytes(0) == 80 * 10**9
+    assert discovery.nvml_memory_bytes(GPU0) == 80 * 10**9
 
 
 def test_nvml_absent_or_failing_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import fails: not installed
-    assert discovery.nvml_reading(0) is None
+    assert discovery.nvml_reading(GPU0) is None
     assert discovery.nvml_driver_version() is None
-    assert discovery.nvml_memory_bytes(0) is None
+    assert discovery.nvml_memory_bytes(GPU0) is None
+    nvml.shutdown()
     _fake_nvml(monkeypatch, fail_on="temp")
-    assert discovery.nvml_reading(0) == "NVML unreadable (RuntimeError)"
+    assert discovery.nvml_reading(GPU0) == "NVML unreadable (RuntimeError)"

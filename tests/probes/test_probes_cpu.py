@@ -134,6 +134,18 @@ def test_low_precision_matmuls_validate(dtype: str) -> None:
     assert result.relative_error < matmul.TOLERANCE[dtype]
 
 
+def test_tf32_is_asked_for_by_name_and_waived_where_the_backend_lacks_it() -> None:
+    # XLA's CPU backend has no TF32 dot algorithm: the row says so instead of timing a full
+    # float32 product under the tf32 name.
+    catalog = builtin_catalog()
+    plan = _tiny(bandwidth_kernels=(), matmul_dtypes=("tfloat32",))
+    rows = probe_accelerator(discover(catalog)[0], catalog, plan, "run-1")
+    assert list(rows["status"]) == ["waived"]
+    assert "TF32_TF32_F32" in rows.iloc[0]["detail"]
+    # Stored as float32: 4-byte operands and product.
+    assert matmul.working_set_bytes("tfloat32", 64) == matmul.working_set_bytes("float32", 64)
+
+
 def test_a_wrong_kernel_fails_its_row(monkeypatch: pytest.MonkeyPatch) -> None:
     # A triad that forgets the scalar (a = b + c) runs as fast as the real one: only
     # validation can tell, and the row must say failed.
@@ -178,8 +190,17 @@ def test_default_plan_fits_the_platform() -> None:
     cpu = ProbePlan.for_platform("cpu")
     gpu = ProbePlan.for_platform("gpu")
     assert max(cpu.matmul_sizes) < max(gpu.matmul_sizes) == 8192
-    assert set(gpu.matmul_dtypes) == {"float32", "bfloat16", "float16", "float8_e4m3fn", "int8"}
+    assert set(gpu.matmul_dtypes) == {
+        "float32",
+        "tfloat32",
+        "bfloat16",
+        "float16",
+        "float8_e4m3fn",
+        "int8",
+    }
     assert set(cpu.bandwidth_kernels) == set(BANDWIDTH_KERNELS)
+    # An accelerator streams 4 GiB a call, so dispatch and sync cost ~1 % of the figure.
+    assert gpu.min_working_set_bytes == 4 * 2**30 > cpu.min_working_set_bytes
     assert "float64" not in cpu.bandwidth_dtypes  # JAX's 64-bit mode is off in tests
     assert ProbePlan.for_platform("cpu", quick=True, sustained_s=5).sustained_s == 5
 
