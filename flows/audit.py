@@ -4,6 +4,11 @@ Tasks here only wire: each calls into ``tasks``, ``hardware_profiles`` or ``repo
 work and its tests live. Profiles are loaded and checked against a first projection (on default
 efficiencies) before anything is probed, so a bad input fails in a second, not after minutes
 of probing.
+
+``quick`` measures what changes from week to week (the probes, at small sizes) and reuses the
+last validation of the workload model on this host with the same software from the history,
+saying from when; without one it runs one small case. A full audit runs the whole quick set of
+validation cases. Each stage's seconds go to the PDF's method page (``flows.timings``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from flows.artifacts import publish_audit
 from flows.demand import demand_task
 from flows.finish import DeliverySettings, check_delivery, check_history_task, deliver, record
 from flows.progress import announce
+from flows.timings import STARTED, Stopwatch
 from hardware_profiles.months import month_start
 from hardware_profiles.parquet import write_table
 from hardware_profiles.schema import MEASUREMENTS, Accelerator, Profiles
@@ -41,7 +47,7 @@ from tasks.analysis.supply.calibration import (
     calibrate,
 )
 from tasks.discovery import discover
-from tasks.history import read_measurements
+from tasks.history import PastValidation, last_validation, read_measurements
 from tasks.hostlock import probing
 from tasks.probes.runner import ProbePlan, probe_accelerator, probe_all_devices
 from tasks.probes.software import software_versions
@@ -129,10 +135,31 @@ def validate_task(
     catalog: pd.DataFrame,
     run_id: str,
     measurements: pd.DataFrame,
+    small: bool = False,
 ) -> tuple[pd.DataFrame, list[dict[str, object]]]:
-    """``memwall validate``'s quick set, predicted from this run's probes (tasks.probes)."""
-    announce("validating the workload model on this host")
-    return validate_host(accelerators, catalog, run_id, True, measurements, announce)
+    """``memwall validate``'s quick set, predicted from this run's probes (tasks.probes);
+    ``small``: its one small case."""
+    what = "one small case, none to reuse in the history" if small else "the quick set"
+    announce(f"validating the workload model on this host ({what})")
+    return validate_host(accelerators, catalog, run_id, True, measurements, announce, small)
+
+
+@task(cache_policy=NO_CACHE)
+def past_validation_task(
+    history: str, accelerators: list[Accelerator], software: str
+) -> PastValidation | None:
+    """The last validation of this host with this software in the history, if any."""
+    found = last_validation(
+        history, accelerators[0].host, software, {a.device_kind for a in accelerators}
+    )
+    if found is not None:
+        announce(f"reusing the validation of this host and software {validation_origin(found)}")
+    return found
+
+
+def validation_origin(found: PastValidation) -> str:
+    """Where reused validation cases come from, in words."""
+    return f"from run {found.run_id} ({found.recorded_at:%Y-%m-%d %H:%M} UTC)"
 
 
 @task(cache_policy=NO_CACHE)
@@ -172,6 +199,18 @@ def project_task(
 def rank_task(projection: Projection, catalog: pd.DataFrame) -> Ranked:
     announce("ranking workloads and trying mitigations")
     return rank(projection, catalog=catalog)
+
+
+def validation_setting(quick: bool, reused: PastValidation | None) -> str:
+    """What the audit did to check the workload model on this host, for the method page."""
+    if reused is not None:
+        return (
+            f"reused {validation_origin(reused)}, the last of this host and software "
+            "(a quick audit measures the probes and reuses the model's check)"
+        )
+    if quick:
+        return "one small case (no earlier validation of this host and software to reuse)"
+    return "the quick set of memwall validate"
 
 
 def analyse(
@@ -238,6 +277,8 @@ def audit(
     ``history`` (default ``<out_dir>/history``) and the PDF delivered as ``delivery`` says.
     With ``prometheus``, workloads with a ``demand_query`` take their demand from it.
     Probing holds the host's probe lock; ``wait_for_host=False`` fails at once if it is held."""
+    watch = Stopwatch(STARTED)
+    watch.lap("start-up (imports, Prefect)")
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
     delivery = delivery or DeliverySettings()
@@ -251,18 +292,31 @@ def audit(
     history = history or str(out / "history")
     set_aside = check_history_task(history, out_dir)
     profiles, demand = demand_task(profiles, prometheus)
+    watch.lap("profiles and history")
     accelerators = discover_task(profiles.catalog)
+    software = software_versions()
+    reused = past_validation_task(history, accelerators, software) if quick else None
     plan = ProbePlan.for_platform(accelerators[0].platform, quick=quick)
+    watch.lap("discovery")
     with probing(f"memwall audit {run_id}", wait=wait_for_host, on_wait=announce):
+        watch.lap("waiting for the host's probe lock")
         frames = [probe_task(a, profiles.catalog, plan, run_id) for a in accelerators]
         if len(accelerators) > 1:
             frames.append(probe_all_task(accelerators, profiles.catalog, plan, run_id))
         measurements = pd.concat(frames, ignore_index=True)
-        checked, validation = validate_task(accelerators, profiles.catalog, run_id, measurements)
-    measurements = pd.concat([measurements, checked], ignore_index=True)
+        watch.lap("probes")
+        if reused is None:
+            checked, validation = validate_task(
+                accelerators, profiles.catalog, run_id, measurements, small=quick
+            )
+            measurements = pd.concat([measurements, checked], ignore_index=True)
+        else:
+            validation = reused.records
+        watch.lap("validation")
     found = analyse(
         profiles, measurements, start, horizon_months, defaults, read_measurements(history)
     )
+    watch.lap("published runs, calibration, projection, ranking")
 
     measurements_path = write_table(
         measurements, out / f"memwall-measurements-{run_id}.parquet", MEASUREMENTS
@@ -284,10 +338,13 @@ def audit(
             "Probe plan": "quick" if quick else "full",
             "Repetitions": plan.repetitions,
             "Matmul sizes": ", ".join(str(n) for n in plan.matmul_sizes),
+            "Validation": validation_setting(quick, reused),
         },
-        software=software_versions(),
+        software=software,
         demand=demand,
         validation=validation,
+        validation_from=reused,
+        timings=watch.laps,
     )
     recorded = record(report, history, set_aside)
     pdf_path = report_task(

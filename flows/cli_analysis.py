@@ -23,6 +23,7 @@ from flows.cli_common import (
     stderr,
     warn,
 )
+from flows.timings import STARTED, Stopwatch
 from hardware_profiles.months import parse_month, this_month
 
 MeasurementsOption = Annotated[
@@ -103,26 +104,26 @@ def rank(
     (first month its pool holds hardware; null: unserved in the horizon), wall, wall_month,
     devices_per_replica, max_batch (null where unknown or unbounded), served_batch (the batch
     its supply is evaluated at where its latency target caps it below its own; null: its own
-    batch).
+    batch); each stage's seconds go to standard error as one line, {"timings": {...}}.
     """
+    # Only what the ranking needs, until it is ranked: the table's modules (reportlab for the
+    # shared styles, scipy for the demand fits) cost a --json run nothing.
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
-    from reports.accuracy import row_likely
-    from reports.cells import times
-    from reports.story import headline
-    from reports.walls import wall_label
-    from tasks.analysis.findings import gather
     from tasks.analysis.projection.projector import project
     from tasks.analysis.ranking.ranking import rank as rank_projection
-    from tasks.analysis.ranking.ranking import ranking_rows, records
+    from tasks.analysis.ranking.ranking import ranking_rows
     from tasks.analysis.supply.backtest import load_backtest
     from tasks.analysis.supply.calibration import calibrate
     from tasks.analysis.supply.replicas import missing_interconnect
     from tasks.profiles import load_scenarios, pick_scenario
 
+    watch = Stopwatch(STARTED)
+    watch.lap("start-up")
     first = start_month(start)
     _, profiles = pick_scenario(load_scenarios(workloads, roadmap, catalog), scenario)
     measured = read_table(measurements, MEASUREMENTS) if measurements else None
+    watch.lap("load")
     calibrated = calibrate(
         profiles.catalog,
         measured,
@@ -130,6 +131,7 @@ def rank(
         flops_efficiency=flops_efficiency,
         fitted=load_backtest(profiles.catalog).fitted,
     )
+    watch.lap("calibrate")
     projection = project(
         profiles.workloads,
         profiles.roadmap,
@@ -140,7 +142,9 @@ def rank(
         roadmap_source=profiles.roadmap_source,
         catalog=profiles.catalog,
     )
+    watch.lap("project")
     ranked = rank_projection(projection, catalog=profiles.catalog)
+    watch.lap("rank")
     missing = missing_interconnect(profiles.catalog, projection.fleet.models)
     if missing:
         warn(
@@ -148,10 +152,19 @@ def rank(
             "them are timed without tensor-parallel communication (a lower bound)"
         )
     if as_json:
-        print_json(ranking_rows(ranked.ranking))
+        rows = ranking_rows(ranked.ranking)
+        watch.lap("rows")
+        print_json(rows, timings=watch.timings())
         return
     from rich.console import Console
     from rich.table import Table
+
+    from reports.accuracy import row_likely
+    from reports.cells import times
+    from reports.story import headline
+    from reports.walls import wall_label
+    from tasks.analysis.findings import gather
+    from tasks.analysis.ranking.ranking import records
 
     found = gather(projection, ranked, calibrated, profiles.catalog, profiles.roadmap)
     table = Table(title=headline(found), title_justify="left", show_lines=False)

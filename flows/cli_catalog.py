@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.cli_common import CatalogOption, RoadmapOption, print_json, require_positive, stderr
+from flows.timings import STARTED, Stopwatch
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.months import parse_month, this_month
 
@@ -39,9 +40,12 @@ def catalog_list(
     point, status and source (--json adds every column, strict JSON: null where unknown)."""
     from hardware_profiles.catalog import load_catalog
 
+    watch = Stopwatch(STARTED)
+    watch.lap("start-up")
     frame = load_catalog(catalog)
+    watch.lap("load")
     if as_json:
-        print_json(frame)
+        print_json(frame, timings=watch.timings())
         return
     table = Table()
     for header in ("id", "name", "memory", "bandwidth", "bf16", "fp8", "fp4", "ridge", "status"):

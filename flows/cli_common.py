@@ -4,9 +4,11 @@ options that name profile files."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
+import sys
+import threading
 import urllib.parse
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +16,7 @@ import typer
 from rich.console import Console
 
 from hardware_profiles.errors import MemwallError
-from hardware_profiles.strict_json import strict
+from hardware_profiles.strict_json import dumps
 
 stderr = Console(stderr=True, highlight=False)
 
@@ -37,9 +39,29 @@ def require_positive(option: str, value: float) -> None:
         raise MemwallError(f"{option} must be > 0, got {value:g}")
 
 
-def print_json(value: Any, indent: int | None = 2) -> None:
-    """The one way a ``--json`` option prints: strict JSON (``null``, never ``NaN``)."""
-    print(json.dumps(strict(value), indent=indent, allow_nan=False))
+def print_json(value: Any, indent: bool = True, timings: Mapping[str, float] | None = None) -> None:
+    """The one way a ``--json`` option prints: strict JSON (``null``, never ``NaN``).
+
+    ``timings`` (each stage's seconds, :meth:`flows.timings.Stopwatch.timings`) is the last key
+    of an object; an output that is a list of rows stays a list (``jq '.[0]'`` keeps working)
+    and its timings go to standard error as one JSON line, ``{"timings": {...}}``."""
+    if timings is not None and isinstance(value, dict):
+        value = {**value, "timings": dict(timings)}
+    _write(sys.stdout, dumps(value, indent))
+    if timings is not None and not isinstance(value, dict):
+        _write(sys.stderr, dumps({"timings": dict(timings)}, indent=False))
+
+
+def _write(stream: Any, text: bytes) -> None:
+    """``text`` and a newline on ``stream``: as bytes where it has a buffer (orjson writes
+    UTF-8), else as text (a test's capture)."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:
+        stream.write(text.decode() + "\n")
+        return
+    stream.flush()
+    buffer.write(text + b"\n")
+    buffer.flush()
 
 
 def prefect_environment(verbose: bool) -> None:
@@ -54,6 +76,46 @@ def prefect_environment(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if not verbose:
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+
+def start_prefect_server() -> Callable[[], None]:
+    """Start Prefect's temporary server now, in the background, where no server is
+    configured; returns what waits until it answers (call it before the first flow run).
+
+    Without ``PREFECT_API_URL`` Prefect starts a temporary server (uvicorn in a subprocess, on
+    this user's SQLite database) at the first flow call, and waits for it: 5 to 10 s on a
+    loaded 2-core host, after the 4 to 7 s the audit spends importing JAX, pandas, scipy and
+    reportlab. Started before those imports, its start-up runs beside them. It is the server
+    Prefect would start (``SubprocessASGIServer``, which ``get_client`` reuses): the run is
+    recorded in the same database and the server stopped at exit as Prefect stops it. Where
+    a server is configured nothing starts, and the runs go to it as before."""
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url or not settings.server.ephemeral.enabled:
+        return lambda: None
+    # Imported here, not in the thread: two threads importing Prefect at once can see each
+    # other's half-imported modules.
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            server.start()
+        except BaseException as exc:  # raised again by wait(), in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=start, name="prefect-server-start", daemon=True)
+    thread.start()
+
+    def wait() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+
+    return wait
 
 
 InsecureOption = Annotated[

@@ -20,6 +20,7 @@ from flows.cli_common import (
     stderr,
     warn_set_aside,
 )
+from flows.timings import STARTED, Stopwatch
 from hardware_profiles.errors import MemwallError
 
 if TYPE_CHECKING:
@@ -380,11 +381,14 @@ def history(
     from flows import cli_demand
     from tasks.history import read_measurements, trend
 
+    watch = Stopwatch(STARTED)
+    watch.lap("start-up")
     if demand:
         demand_rows = cli_demand.demand_trend(location)
         warn_set_aside(location)
+        watch.lap("history")
         if as_json:
-            print_json(cli_demand.demand_json(demand_rows), indent=1)
+            print_json(cli_demand.demand_json(demand_rows), timings=watch.timings())
         else:
             cli_demand.print_demand_trend(demand_rows, location)
         return
@@ -410,7 +414,8 @@ def history(
             }
             for _, r in rows.iterrows()
         ]
-        print_json(records, indent=1)
+        watch.lap("history")
+        print_json(records, timings=watch.timings())
         return
     demand_rows = cli_demand.demand_trend(location)
     warn_set_aside(location)

@@ -27,6 +27,7 @@ from flows.cli_workloads import (
     WeightsOption,
     architecture_from_options,
 )
+from flows.timings import STARTED, Stopwatch
 from hardware_profiles.errors import MemwallError
 
 if TYPE_CHECKING:
@@ -109,6 +110,8 @@ def predict(
     from tasks.analysis.workload.workload_model import estimate
     from tasks.history import read_measurements
 
+    watch = Stopwatch(STARTED)
+    watch.lap("start-up")
     require_positive("--batch", batch)
     require_positive("--context", context)
     require_positive("--devices", devices)
@@ -143,8 +146,9 @@ def predict(
         arch, est, {str(k): v for k, v in row.items()}, bandwidth, flops, devices,
         overhead_for(calibrated, accelerator, phase),
     )  # fmt: skip
+    watch.lap("predict")
     if as_json:
-        print_json(result.as_json())
+        print_json(result.as_json(), timings=watch.timings())
         return
     _print_prediction(est.model, result, phase, batch, context, est.weights, est.kv, activations,
                       accelerator)  # fmt: skip
@@ -249,9 +253,12 @@ def backtest(
     from hardware_profiles.catalog import load_catalog
     from tasks.analysis.supply.backtest import load_backtest
 
+    watch = Stopwatch(STARTED)
+    watch.lap("start-up")
     result = load_backtest(load_catalog(catalog), runs)
+    watch.lap("backtest")
     if as_json:
-        print_json(backtest_json(result))
+        print_json(backtest_json(result), timings=watch.timings())
         return
     print_backtest(result, stdout)
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flows.cli_common import CatalogOption, print_json, stderr, warn
+from flows.timings import STARTED, Stopwatch
 from hardware_profiles.errors import MemwallError
 
 if TYPE_CHECKING:
@@ -140,6 +141,8 @@ def probe(
     plan = ProbePlan.for_platform(accelerators[0].platform, quick=quick, sustained_s=sustained)
     run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
     steps = host_steps(accelerators, table, plan, run_id)
+    watch = Stopwatch(STARTED)
+    watch.lap("start-up")
     with (
         probing(f"memwall probe {run_id}", wait=not no_wait, on_wait=warn),
         Progress(
@@ -159,10 +162,11 @@ def probe(
 
         frame = run_steps(steps, f"probe results on {accelerators[0].host}", show)
         progress.update(bar, completed=len(steps))
+    watch.lap("probes")
     if out is not None:
         write_table(frame, out, MEASUREMENTS)
         stderr.print(f"measurements: {out}", markup=False)
     if as_json:
-        print_json(frame[MEASUREMENTS.columns], indent=None)
+        print_json(frame[MEASUREMENTS.columns], indent=False, timings=watch.timings())
     else:
         _table(frame)

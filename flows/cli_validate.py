@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from flows.cli_common import CatalogOption, print_json, stderr
+from flows.timings import STARTED, Stopwatch
 from hardware_profiles.prefixes import PREFIXES, si
 
 
@@ -129,6 +130,8 @@ def validate(
     from tasks.probes.runner import run_steps
     from tasks.probes.validation import cases, record, validation_steps
 
+    watch = Stopwatch(STARTED)
+    watch.lap("start-up")
     table_ = load_catalog(catalog)
     accelerators = discover(table_)
     run_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
@@ -156,7 +159,8 @@ def validate(
         run_steps(steps, f"validation on {accelerators[0].host}", show)
         progress.update(bar, completed=len(steps))
     records = [record(r) for found in results for r in found]
+    watch.lap("validation")
     if as_json:
-        print_json(records)
+        print_json(records, timings=watch.timings())
     else:
         table(records)

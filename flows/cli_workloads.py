@@ -19,6 +19,7 @@ from flows.cli_common import (
     require_positive,
     warn,
 )
+from flows.timings import STARTED, Stopwatch
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.prefixes import si
 
@@ -266,6 +267,8 @@ def estimate_command(
         return
     from hardware_profiles.catalog import load_catalog
 
+    watch = Stopwatch(STARTED)
+    watch.lap("start-up")
     result = estimate_from_options(
         architecture_from_options(preset, config),
         phase,
@@ -281,8 +284,9 @@ def estimate_command(
     if not fit:
         fit = [a for a in DEFAULT_FIT_ACCELERATORS if a in set(models["accelerator_id"])]
     fits = _fit(result, models, list(fit))
+    watch.lap("estimate")
     if as_json:
-        print_json(_estimate_json(result, fits))
+        print_json(_estimate_json(result, fits), timings=watch.timings())
     else:
         _print_estimate(result, fits)
 
@@ -303,12 +307,14 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
     """The workloads of a file (default: the built-in examples) with their intensity."""
+    watch = Stopwatch(STARTED)
     frame, _ = _load_workloads(workloads)
     frame = frame.assign(
         arithmetic_intensity_flops_per_byte=frame["flops_per_unit"] / frame["bytes_per_unit"]
     )
+    watch.lap("load")
     if as_json:
-        print_json(frame)
+        print_json(frame, timings=watch.timings())
         return
     table = Table()
     for header in (

@@ -30,7 +30,14 @@ from reports.content import AuditReport
 from reports.story import headline
 from tasks import delivery
 from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION, health
-from tasks.history import SetAside, check_history, read_measurements, record_run, trend
+from tasks.history import (
+    SetAside,
+    check_history,
+    read_measurements,
+    record_run,
+    record_validation,
+    trend,
+)
 from tasks.storage import join
 
 
@@ -281,6 +288,16 @@ def record(
         set_aside += found
         if report.demand is not None:
             record_demand_task(history, report.run_id, report.demand, report.generated_at)
+        if report.validation_from is None:  # cases this run ran, not ones it reused
+            host = report.accelerators[0].host if report.accelerators else report.host
+            record_validation(
+                history,
+                report.run_id,
+                host,
+                report.software,
+                report.validation,
+                report.generated_at,
+            )
     except (MemwallError, OSError) as exc:
         announce(f"the run was not recorded in the history: {exc}")
         notes.append(

@@ -377,6 +377,24 @@ class DemandHistoryRecord:
 DEMAND_HISTORY: Final = Table("demand history", DemandHistoryRecord)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ValidationHistoryRecord:
+    """One case of a run's check of the workload model on its host (``memwall validate``'s
+    record), as the history keeps it (tasks/history.py): a quick audit reuses the latest
+    check of the same host and software instead of running the cases again."""
+
+    run_id: str = column(pa.string(), check=not_blank)
+    recorded_at: dt.datetime = column(pa.timestamp("us", tz="UTC"))
+    host: str = column(pa.string())
+    software: str = column(pa.string(), doc="jax, jaxlib, backend and driver versions")
+    device_kind: str = column(pa.string())
+    case: str = column(pa.string())
+    record: str = column(pa.string(), doc="the case as memwall validate --json prints it")
+
+
+VALIDATION_HISTORY: Final = Table("validation history", ValidationHistoryRecord)
+
+
 @dataclass(frozen=True)
 class Profiles:
     """Validated workloads, roadmap and catalog, with where each came from (for messages)."""

@@ -10,6 +10,7 @@ import pandas as pd
 
 from hardware_profiles.schema import Accelerator
 from tasks.analysis.findings import TOP_N, Findings
+from tasks.history import PastValidation
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class AuditReport:
     top_n: int = TOP_N
     demand: pd.DataFrame | None = None  # per workload: where its demand came from (tasks.demand)
     validation: list[dict[str, object]] = field(default_factory=list)  # memwall validate cases
+    # Where the validation cases were reused from (a quick audit); None: run by this audit.
+    validation_from: PastValidation | None = None
+    # Seconds per stage until the report was made, in order (flows.timings.Stopwatch.laps).
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def title(self) -> str:

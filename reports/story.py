@@ -311,6 +311,7 @@ def _method(report: AuditReport) -> list[Flowable]:
         *(f"{k}: {v}" for k, v in report.settings.items()),
         f"Software: {report.software}" if report.software else "",
         f"Run id: {report.run_id}",
+        stage_times(report.timings),
     ]
     return [
         PageBreak(),
@@ -318,6 +319,14 @@ def _method(report: AuditReport) -> list[Flowable]:
         *(Paragraph(text(line), s["body"]) for line in lines if line),
         *accuracy_section(report.findings.efficiencies, report.findings.backtest),
     ]
+
+
+def stage_times(timings: dict[str, float]) -> str:
+    """Where the audit's time went until this report was made, stage by stage."""
+    if not timings:
+        return ""
+    stages = "; ".join(f"{stage} {seconds:,.1f} s" for stage, seconds in timings.items())
+    return f"Time per stage ({sum(timings.values()):,.1f} s until this report): {stages}."
 
 
 def story(report: AuditReport) -> list[Flowable]:
@@ -343,7 +352,8 @@ def story(report: AuditReport) -> list[Flowable]:
     for r in records(ranking.head(len(details))):
         mitigations = by_id.get(r.workload_id, f.mitigations.iloc[:0])
         flow += _detail_page(r, details.loc[r.workload_id], mitigations)
-    flow += demand_section(report) + _method(report) + validation_section(report.validation)
+    flow += demand_section(report) + _method(report)
+    flow += validation_section(report.validation, report.validation_from)
     if len(ranking) > FULL_TABLE_ROWS:
         flow += [
             PageBreak(),

@@ -19,6 +19,7 @@ from reports.validation_text import (
     roofline_error,
     xla_bytes_share,
 )
+from tasks.history import PastValidation
 
 __all__ = ["decode_error", "parts_text", "roofline_error", "sentence", "validation_section"]
 _WIDTHS = [6.0 * cm, 1.6 * cm, 2.4 * cm, 2.4 * cm, 1.6 * cm, 2.2 * cm, 1.8 * cm]
@@ -45,8 +46,21 @@ def sentence(records: Sequence[Record]) -> str:
     return line
 
 
-def validation_section(records: Sequence[Record]) -> list[Flowable]:
-    """A paragraph and a table of the cases; nothing where the audit ran none."""
+def reused_sentence(reused: PastValidation) -> str:
+    """Where the cases of a quick audit come from: an earlier run, and when."""
+    return (
+        f"These cases were not run by this audit: they are the last validation of this host "
+        f"with the same software, run {reused.run_id} of "
+        f"{reused.recorded_at:%Y-%m-%d %H:%M} UTC, reused from the history (a quick audit "
+        "measures the probes and reuses the model's check; a full audit runs it again)."
+    )
+
+
+def validation_section(
+    records: Sequence[Record], reused: PastValidation | None = None
+) -> list[Flowable]:
+    """A paragraph and a table of the cases (saying where they come from when ``reused``);
+    nothing where the audit ran none."""
     if not records:
         return []
     s = stylesheet()
@@ -94,6 +108,7 @@ def validation_section(records: Sequence[Record]) -> list[Flowable]:
         Spacer(1, 6),
         Paragraph("Ground truth on this host", s["h2"]),
         Paragraph(escape(sentence(records)), s["body"]),
+        *([Paragraph(escape(reused_sentence(reused)), s["body"])] if reused else []),
         Paragraph(escape(method), s["small"]),
         Spacer(1, 4),
         table,

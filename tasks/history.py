@@ -5,6 +5,8 @@ Layout under the history location (a path or an fsspec URL)::
     measurements/<run id>.parquet   the run's measurements rows (the measurements schema)
     ranking/<run id>.parquet        the run's ranking, one row per workload
     demand/<run id>.parquet         the demand the run projected, and where it came from
+    validation/<run id>.parquet     the run's check of the workload model on its host, one
+                                    row per case (``memwall validate``'s records)
 
 One file per run, never rewritten: two audits recording at once write two different files, so
 neither can lose the other's rows, and there is no lock to leave behind.
@@ -17,19 +19,33 @@ Drift: a device's figure (triad bandwidth, matmul throughput per dtype; the best
 run) more than :data:`DEGRADED_FRACTION` below the median of its previous runs, once there are
 at least :data:`MIN_TRAILING_RUNS` of them, is ``degraded``. The median, not the mean, so one
 bad week does not hide the next.
+
+A quick audit reuses the last validation of the same host and software
+(:func:`last_validation`): the cases take most of an audit's minute on a CPU, and what they
+check (the workload model against this host's steps) changes with the host and the software,
+not from week to week.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.parquet import sweep_debris
-from hardware_profiles.schema import DEMAND_HISTORY, MEASUREMENTS, RANKING_HISTORY, Table
+from hardware_profiles.schema import (
+    DEMAND_HISTORY,
+    MEASUREMENTS,
+    RANKING_HISTORY,
+    VALIDATION_HISTORY,
+    Table,
+)
+from hardware_profiles.strict_json import dumps
 from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION, peer_verdicts
 from tasks.storage import (
     StorageError,
@@ -47,7 +63,7 @@ TREND_PROBES: Final = ("triad", "matmul")
 _USABLE: Final = ("ok", "unstable")
 
 
-HISTORY_FOLDERS: Final = ("measurements", "ranking", "demand")
+HISTORY_FOLDERS: Final = ("measurements", "ranking", "demand", "validation")
 
 
 @dataclass(frozen=True)
@@ -94,7 +110,8 @@ def record_run(
 
 
 def _table(folder: str) -> Table:
-    return {"measurements": MEASUREMENTS, "demand": DEMAND_HISTORY}.get(folder, RANKING_HISTORY)
+    tables = {"measurements": MEASUREMENTS, "demand": DEMAND_HISTORY}
+    return {**tables, "validation": VALIDATION_HISTORY}.get(folder, RANKING_HISTORY)
 
 
 def _read_all(
@@ -233,3 +250,58 @@ def read_demand(history: str, set_aside_now: list[SetAside] | None = None) -> pd
     """Every recorded run's demand, oldest run first."""
     rows = _read_all(history, "demand", set_aside_now)
     return rows.sort_values(["recorded_at", "workload_id"], kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class PastValidation:
+    """A validation an earlier run recorded, reused by this one: whose, when, and its cases
+    (``memwall validate``'s records)."""
+
+    run_id: str
+    recorded_at: dt.datetime
+    records: list[dict[str, Any]]
+
+
+def record_validation(
+    history: str,
+    run_id: str,
+    host: str,
+    software: str,
+    records: Sequence[Mapping[str, Any]],
+    recorded_at: dt.datetime,
+) -> str | None:
+    """Append one run's validation cases as ``validation/<run id>.parquet`` (nothing where the
+    run checked no case)."""
+    if not records:
+        return None
+    rows = pd.DataFrame(
+        {
+            "run_id": run_id,
+            "recorded_at": recorded_at,
+            "host": host,
+            "software": software,
+            "device_kind": [str(r["device_kind"]) for r in records],
+            "case": [str(r["case"]) for r in records],
+            "record": [dumps(dict(r), indent=False).decode() for r in records],
+        }
+    )
+    return write_parquet(rows, join(history, "validation", f"{run_id}.parquet"), VALIDATION_HISTORY)
+
+
+def last_validation(
+    history: str, host: str, software: str, device_kinds: Iterable[str]
+) -> PastValidation | None:
+    """The latest recorded validation of ``host`` with the same ``software`` that checked
+    every one of ``device_kinds`` and ran at least one case; None where there is none (a new
+    host, new software, a new device, or a history from before validations were kept)."""
+    rows = _read_all(history, "validation")
+    rows = rows[(rows["host"] == host) & (rows["software"] == software)]
+    wanted = set(device_kinds)
+    for run_id, run in sorted(
+        rows.groupby("run_id"), key=lambda g: g[1]["recorded_at"].max(), reverse=True
+    ):
+        records = [json.loads(text) for text in run["record"]]
+        ran = [r for r in records if r.get("status") in _USABLE]
+        if ran and wanted <= set(run["device_kind"]):
+            return PastValidation(str(run_id), run["recorded_at"].max().to_pydatetime(), records)
+    return None

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
-from scipy.stats import linregress
 
 from hardware_profiles.errors import MemwallError
 
@@ -114,6 +113,10 @@ def fit_demand(times_s: np.ndarray, rates: np.ndarray, end_s: float, what: str) 
             f"{what} has traffic on {int(used.sum())} day(s) of the window; a growth fit needs "
             f"at least {MIN_FIT_DAYS}"
         )
+    # Imported here: scipy.stats costs every audit half a second to import, and only a
+    # workload whose demand comes from Prometheus is fitted.
+    from scipy.stats import linregress
+
     line = linregress(mids[used], np.log(means[used]))
     slope, se = float(line.slope), float(line.stderr)
     return DemandFit(

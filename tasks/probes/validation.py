@@ -10,6 +10,10 @@ backend runs a bfloat16 matmul by converting its operands to float32 first (meas
 host: a bfloat16 GEMV reaches 1.3 GB/s where float32 reaches 28 GB/s), which is no serving
 engine's decode and no roofline's either. Accelerators run bfloat16. ``quick`` caps the layers
 run to keep a CPU's run short; memory caps them further where the device's free memory is small.
+
+A quick audit whose history holds no validation of this host and software runs one small case
+(:func:`small_cases`: the quick set's first, a dense model's decode at batch 1, with fewer
+repetitions): the model's decode error on this host, in seconds rather than a minute.
 """
 
 from __future__ import annotations
@@ -85,10 +89,19 @@ def cases(presets: Sequence[str] | None, platform: str, quick: bool) -> list[Cas
     return found
 
 
-def ceiling_plan(platform: str, quick: bool, dtypes: Sequence[str]) -> ProbePlan:
-    """A triad and GEMMs at ``dtypes``: the ceilings a prediction divides by."""
+def small_cases(platform: str) -> list[Case]:
+    """The one case a quick audit runs when it has no validation to reuse: the quick set's
+    decode at batch 1 of a dense model (the memory-bound step every projection leans on)."""
+    return cases([QUICK_PRESETS[0]], platform, True)[:1]
+
+
+def ceiling_plan(
+    platform: str, quick: bool, dtypes: Sequence[str], small: bool = False
+) -> ProbePlan:
+    """A triad and GEMMs at ``dtypes``: the ceilings a prediction divides by. ``small``: one
+    warm-up and at most 7 turns (a second of timed steps), for :func:`small_cases`."""
     z = sizes(platform, quick)
-    return dataclasses.replace(
+    plan = dataclasses.replace(
         ProbePlan.quick() if quick else ProbePlan(),
         bandwidth_kernels=("triad",),
         bandwidth_dtypes=("float32",),
@@ -103,6 +116,7 @@ def ceiling_plan(platform: str, quick: bool, dtypes: Sequence[str]) -> ProbePlan
         repetitions=15,
         budget_s=3.0,
     )
+    return dataclasses.replace(plan, warmup=1, repetitions=7, budget_s=1.0) if small else plan
 
 
 def validation_steps(
@@ -114,11 +128,13 @@ def validation_steps(
     measurements: pd.DataFrame | None = None,
     supports: Capability = storage_unsupported_reason,
     free_bytes: Callable[[Any], int | None] = free_memory_bytes,
+    small: bool = False,
 ) -> tuple[list[Step], list[CaseResult]]:
     """The ceiling probes (none where ``measurements`` of this run already hold them), then
-    one step per case; each case's result is appended to the returned list as its step runs."""
+    one step per case; each case's result is appended to the returned list as its step runs.
+    ``small``: fewer turns per case (:func:`ceiling_plan`)."""
     target = single_target(accelerator, catalog)
-    plan = ceiling_plan(accelerator.platform, quick, [c.compute_dtype for c in chosen])
+    plan = ceiling_plan(accelerator.platform, quick, [c.compute_dtype for c in chosen], small)
     measured: list[Row] = (
         []
         if measurements is None
@@ -161,15 +177,20 @@ def validate_host(
     quick: bool = True,
     measurements: pd.DataFrame | None = None,
     progress: Callable[[str], None] | None = None,
+    small: bool = False,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """The built-in cases on the first device of each kind: measurement rows (the ceiling
-    probes' too, where ``measurements`` does not hold them) and one record per case."""
+    probes' too, where ``measurements`` does not hold them) and one record per case;
+    ``small``: :func:`small_cases` only."""
     first = {a.device_kind: a for a in reversed(accelerators)}
     steps: list[Step] = []
     results: list[list[CaseResult]] = []
     for accelerator in first.values():
-        chosen = cases(None, accelerator.platform, quick)
-        more, found = validation_steps(accelerator, catalog, chosen, quick, run_id, measurements)
+        platform = accelerator.platform
+        chosen = small_cases(platform) if small else cases(None, platform, quick)
+        more, found = validation_steps(
+            accelerator, catalog, chosen, quick, run_id, measurements, small=small
+        )
         steps += more
         results.append(found)
     frame = run_steps(steps, f"validation on {accelerators[0].host}", progress)

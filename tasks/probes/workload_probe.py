@@ -367,7 +367,9 @@ def _run(
     gemms = gemm_calls(s, [p.gemm for p in case.parts(layers) if p.gemm], device)
     calls.update({shape: call for shape, (call, _) in gemms.items()})
     with jax.default_device(device):
-        weights = workload_weights.params(jax.random.PRNGKey(0), s)
+        # One compiled program draws every weight: drawn op by op, each new shape compiled
+        # its own random kernel (half of a one-layer case's set-up on a CPU).
+        weights = jax.jit(workload_weights.params, static_argnums=1)(jax.random.PRNGKey(0), s)
         state = {"caches": workload_weights.caches(jax.random.PRNGKey(1), s)}
         ids, pos = workload_weights.tokens(s), workload_weights.position(s)
     step = jax.jit(workload.step_function(s)).lower(state["caches"], weights, ids, pos).compile()

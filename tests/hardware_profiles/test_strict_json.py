@@ -1,4 +1,5 @@
-"""Strict JSON: every non-finite number becomes null, wherever it sits."""
+"""Strict JSON: every non-finite number becomes null, wherever it sits; the bytes are those the
+standard library's encoder wrote before orjson, except where the module says they differ."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from hardware_profiles.strict_json import strict
+from hardware_profiles.strict_json import dumps, strict
 
 
 def test_non_finite_numbers_become_null() -> None:
@@ -33,7 +34,8 @@ def test_nested_values_numpy_and_pandas_print_as_strict_json_byte_for_byte() -> 
         "text": "NaN",
         1: 0.1,
     }
-    assert json.dumps(strict(value), indent=2, allow_nan=False) == (
+    # What the standard library wrote (json.dumps of the walked value), byte for byte.
+    expected = (
         "{\n"
         '  "runs": [\n'
         '    {\n      "error": null,\n      "ratio": 1.25\n    },\n'
@@ -48,9 +50,33 @@ def test_nested_values_numpy_and_pandas_print_as_strict_json_byte_for_byte() -> 
         '  "1": 0.1\n'
         "}"
     )
+    assert dumps(value).decode() == expected
+    assert json.dumps(strict(value), indent=2, allow_nan=False) == expected
 
 
 def test_finite_values_pass_unchanged() -> None:
     value = {"a": [1, 2.5, "x", None, True], "b": {"c": -0.0}}
     assert strict(value) == value
     assert json.dumps(strict(value)) == json.dumps(value)
+
+
+def test_where_the_bytes_differ_from_the_standard_library_the_values_do_not() -> None:
+    value = {"tiny_s": 7.9e-05, "tinier_s": 1.2e-07, "name": "Grace–Hopper"}
+    assert dumps(value, indent=False) == (
+        '{"tiny_s":0.000079,"tinier_s":1.2e-7,"name":"Grace–Hopper"}'.encode()
+    )
+    assert json.loads(dumps(value)) == json.loads(json.dumps(value))
+
+
+def test_a_dataframe_prints_as_its_rows_and_compact_output_has_no_spaces() -> None:
+    frame = pd.DataFrame(
+        {
+            "a": [1.5, math.nan],
+            "at": [pd.Timestamp("2026-01-05T06:00:00.000000001Z"), pd.NaT],
+            "n": pd.array([3, None], dtype="Int64"),
+        }
+    )
+    assert dumps(frame, indent=False) == (
+        b'[{"a":1.5,"at":"2026-01-05T06:00:00.000000001+00:00","n":3},'
+        b'{"a":null,"at":null,"n":null}]'
+    )

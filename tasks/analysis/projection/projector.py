@@ -60,12 +60,17 @@ class Outcome:
     @property
     def starve_index(self) -> np.ndarray:
         """First month with headroom < 1 while memory-bound, NEVER (-1) where none."""
-        return first_month(self.supported[:, None] & (self.headroom < 1) & self.memory_bound)
+        return starving(self.supported, self.headroom, self.memory_bound)
 
     @property
     def shortfall_index(self) -> np.ndarray:
         """First month with headroom < 1 while compute-bound: reported, not starvation."""
         return first_month(self.supported[:, None] & (self.headroom < 1) & ~self.memory_bound)
+
+
+def starving(supported: np.ndarray, headroom: np.ndarray, memory_bound: np.ndarray) -> np.ndarray:
+    """First month with headroom < 1 while memory-bound, NEVER (-1) where none."""
+    return first_month(supported[:, None] & (headroom < 1) & memory_bound)
 
 
 class Projector:
@@ -133,15 +138,14 @@ class Projector:
         supported = ~(np.isnan(peak) & held[self.placement.pool_index]).any(axis=1)
         peak = np.nan_to_num(peak)
         attainable = self._less_overhead(figures, np.minimum(peak, bandwidth_term))
-        n_months = counts.shape[2]
-        out = [np.zeros((len(peak), n_months)) for _ in range(3)]
+        # The three terms side by side, so each pool's rows are gathered and written once.
+        per_device = np.stack([attainable, bandwidth_term, peak], axis=1)
+        out = np.empty((len(peak), 3, counts.shape[2]))
         for pool in np.unique(self.placement.pool_index):
             rows = self.placement.pool_index == pool
-            c = counts[pool]
-            for target, per_device in zip(out, (attainable, bandwidth_term, peak), strict=True):
-                # einsum, not @: BLAS threads cost more than they save on (n x 5) @ (5 x 18).
-                target[rows] = np.einsum("nh,ht->nt", per_device[rows], c)
-        return out[0], out[1], out[2], supported
+            # einsum, not @: BLAS threads cost more than they save on (n x 5) @ (5 x 18).
+            out[rows] = np.einsum("nkh,ht->nkt", per_device[rows], counts[pool])
+        return out[:, 0], out[:, 1], out[:, 2], supported
 
     def _less_overhead(self, figures: Figures, attainable: np.ndarray) -> np.ndarray:
         """FLOP/s a device delivers once each unit also pays n·o of step overhead
@@ -177,12 +181,9 @@ class Projector:
             attainable, bandwidth_term, peak, supported = self._terms(
                 figures, self.fleet.counts if counts is None else counts
             )
-        supply = self.share[:, None] * attainable / figures.flops_per_unit[:, None]
-        counts = self.fleet.counts if counts is None else counts
-        served = counts.sum(axis=1)[self.placement.pool_index] > 0
+        headroom = self._headroom(figures, attainable, counts)
         with np.errstate(divide="ignore", invalid="ignore"):
             utilization = np.where(peak > 0, attainable / peak, 0.0)
-            headroom = np.where(served, supply / self.placement.demand, np.nan)
         return Outcome(
             headroom=headroom,
             memory_bound=bandwidth_term < peak,
@@ -191,6 +192,27 @@ class Projector:
             peak_flops_per_s=peak,
             supported=supported,
         )
+
+    def starve_index(
+        self, figures: Figures, counts: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(starvation month index, supported) of every workload: what a mitigation's try
+        reads of :meth:`evaluate`, without the utilisation and bound arrays it would keep."""
+        attainable, bandwidth_term, peak, supported = self._terms(
+            figures, self.fleet.counts if counts is None else counts
+        )
+        headroom = self._headroom(figures, attainable, counts)
+        return starving(supported, headroom, bandwidth_term < peak), supported
+
+    def _headroom(
+        self, figures: Figures, attainable: np.ndarray, counts: np.ndarray | None
+    ) -> np.ndarray:
+        """Supply over demand per workload and month; NaN in a month its pool holds nothing."""
+        supply = self.share[:, None] * attainable / figures.flops_per_unit[:, None]
+        counts = self.fleet.counts if counts is None else counts
+        served = counts.sum(axis=1)[self.placement.pool_index] > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(np.where(served, supply / self.placement.demand, np.nan))
 
 
 def share_of_pools(workloads: pd.DataFrame, projector: Projector) -> Projector:

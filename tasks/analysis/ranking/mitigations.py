@@ -86,14 +86,16 @@ def _starve_of(
             reason[applicable] = f"pool {arg!r} is empty in some month of the horizon"
             return np.full(n, NEVER), np.zeros(n, dtype=bool), reason
         counts = pool_counts
-    outcome = projector.evaluate(variant, None if counts is projector.fleet.counts else counts)
-    unsupported = applicable & ~outcome.supported
+    starve, supported = projector.starve_index(
+        variant, None if counts is projector.fleet.counts else counts
+    )
+    unsupported = applicable & ~supported
     precision = variant.precision.astype(str)
     for p in np.unique(precision[unsupported]):
         rows = unsupported & (precision == p)
         reason[rows] = missing_units(projector, p, counts)[rows]
-    applicable = applicable & outcome.supported
-    return outcome.starve_index, applicable, np.where(applicable, "", reason)
+    applicable = applicable & supported
+    return starve, applicable, np.where(applicable, "", reason)
 
 
 def months_gained(baseline: np.ndarray, mitigated: np.ndarray, months: int) -> np.ndarray:
@@ -107,28 +109,34 @@ def months_gained(baseline: np.ndarray, mitigated: np.ndarray, months: int) -> n
 def mitigate(projection: Projection) -> pd.DataFrame:
     """One row per workload and mitigation: workload_id, mitigation, label, applicable,
     reason (why not; "" where it applies), starve_index (NEVER where it no longer starves),
-    months_gained (NaN where inapplicable)."""
+    months_gained (NaN where inapplicable). Mitigation by mitigation, each block in the
+    projection's workload order; built column by column (11 mitigations of 100,000 workloads
+    are 1.1 million rows), the labels as categoricals."""
     baseline = projection.outcome.starve_index
     n_months = len(projection.months)
     ids = projection.workloads["workload_id"].to_numpy()
-    frames = []
-    for mitigation in catalogue(projection):
+    tried = catalogue(projection)
+    starves, applies, reasons, gains = [], [], [], []
+    for mitigation in tried:
         starve, applicable, reason = _starve_of(projection, mitigation)
         gained = months_gained(baseline, starve, n_months).astype(float)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "workload_id": ids,
-                    "mitigation": mitigation.key,
-                    "label": mitigation.label,
-                    "applicable": applicable,
-                    "reason": reason,
-                    "starve_index": np.where(applicable, starve, NEVER),
-                    "months_gained": np.where(applicable, gained, np.nan),
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
+        starves.append(np.where(applicable, starve, NEVER))
+        applies.append(applicable)
+        reasons.append(reason)
+        gains.append(np.where(applicable, gained, np.nan))
+    n = len(ids)
+    which = np.repeat(np.arange(len(tried)), n)
+    return pd.DataFrame(
+        {
+            "workload_id": np.tile(ids, len(tried)),
+            "mitigation": pd.Categorical.from_codes(which, pd.Index([m.key for m in tried])),
+            "label": pd.Categorical.from_codes(which, pd.Index([m.label for m in tried])),
+            "applicable": np.concatenate(applies) if tried else np.zeros(0, dtype=bool),
+            "reason": np.concatenate(reasons) if tried else np.zeros(0, dtype=object),
+            "starve_index": np.concatenate(starves) if tried else np.zeros(0, dtype=np.int64),
+            "months_gained": np.concatenate(gains) if tried else np.zeros(0),
+        }
+    )
 
 
 def best_mitigation(mitigations: pd.DataFrame, n_workloads: int) -> tuple[np.ndarray, np.ndarray]:

@@ -54,7 +54,11 @@ PRECISION_CHANGES = (
 
 
 def _width(precisions: pd.Series) -> np.ndarray:
-    return precisions.map(BYTES_PER_ELEMENT).to_numpy(dtype=float)
+    """Bytes per element of each row's precision (NaN where unknown), looked up once per
+    distinct precision: a few, whatever the number of rows."""
+    codes, names = pd.factorize(precisions, use_na_sentinel=False)
+    widths = np.array([BYTES_PER_ELEMENT.get(str(name), np.nan) for name in names], dtype=float)
+    return np.asarray(widths[codes])
 
 
 def today(workloads: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -65,7 +69,7 @@ def today(workloads: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series]:
     def column(name: str) -> pd.Series:
         if name not in workloads:
             return compute
-        return workloads[name].astype(object).where(workloads[name].notna(), compute).astype(str)
+        return workloads[name].astype(str).where(workloads[name].notna(), compute)
 
     return column("weight_precision"), column("kv_precision"), compute
 
