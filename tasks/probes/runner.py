@@ -44,6 +44,7 @@ from tasks.probes.targets import (
     status_of,
 )
 from tasks.probes.timing import drift
+from tasks.probes.workload_ceilings import GEMM_WEIGHT_BYTES, TRIAD_BYTES
 
 Progress = Callable[[str], None]
 _SHRINK_TRIES = 3
@@ -82,6 +83,10 @@ class ProbePlan:
     all_devices: bool = True
     # Seconds to repeat the triad and a GEMM for, reporting drift (0: no sustained run).
     sustained_s: float = 0.0
+    # A workload case's own ceilings, timed in turns with it (workload_ceilings): the triad's
+    # bytes and each GEMM's weights at most. They sit in memory beside the case's weights.
+    turn_triad_bytes: int = TRIAD_BYTES
+    turn_gemm_weight_bytes: int = GEMM_WEIGHT_BYTES
 
     @classmethod
     def quick(cls) -> ProbePlan:

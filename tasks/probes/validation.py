@@ -29,7 +29,7 @@ from hardware_profiles.schema import Accelerator, MiB
 from hardware_profiles.strict_json import strict
 from tasks.analysis.supply.validation import PartTime, ceilings
 from tasks.analysis.workload.presets import preset
-from tasks.discovery import free_memory_bytes
+from tasks.discovery import free_memory_bytes, last_level_cache_bytes
 from tasks.probes.runner import ProbePlan, device_steps, run_steps
 from tasks.probes.software import software_versions
 from tasks.probes.targets import Row, Rows, Step, single_target
@@ -116,7 +116,20 @@ def ceiling_plan(
         repetitions=15,
         budget_s=3.0,
     )
-    return dataclasses.replace(plan, warmup=1, repetitions=7, budget_s=1.0) if small else plan
+    if not small:
+        return plan
+    # The small case's own ceilings at 4x the last-level cache (at least 128 MiB) instead of
+    # 256 and 512 MiB: on a CPU they sit beside a 7B layer and its LM head (1.4 GB in float32),
+    # and a quick audit's peak memory is that sum (3.0 GB at the full sizes, 2.2 GB at these).
+    turn_bytes = max(128 * MiB, plan.cache_multiple * last_level_cache_bytes(platform))
+    return dataclasses.replace(
+        plan,
+        warmup=1,
+        repetitions=7,
+        budget_s=1.0,
+        turn_triad_bytes=turn_bytes,
+        turn_gemm_weight_bytes=turn_bytes,
+    )
 
 
 def validation_steps(

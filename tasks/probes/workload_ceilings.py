@@ -51,24 +51,27 @@ TRIAD: Final = "triad"
 TRIAD_BYTES: Final = 256 * MiB
 
 
-def triad_call(device: Any) -> tuple[Callable[[], Any], float]:
-    """One ready float32 triad call over ``TRIAD_BYTES`` on ``device``, and the bytes it moves."""
+def triad_call(device: Any, moved_bytes: int = TRIAD_BYTES) -> tuple[Callable[[], Any], float]:
+    """One ready float32 triad call over ``moved_bytes`` on ``device``, and the bytes it moves."""
     kernel = BANDWIDTH_KERNELS[TRIAD]
     per_element = (kernel.arrays_read + kernel.arrays_written) * 4
-    elements = TRIAD_BYTES // per_element
+    elements = moved_bytes // per_element
     return kernel_call(TRIAD, device, "float32", elements), float(elements * per_element)
 
 
 def gemm_calls(
-    s: workload_weights.Shape, gemms: Iterable[Gemm], device: Any
+    s: workload_weights.Shape,
+    gemms: Iterable[Gemm],
+    device: Any,
+    weight_bytes: int = GEMM_WEIGHT_BYTES,
 ) -> dict[Gemm, tuple[Callable[[], Any], float]]:
     """One compiled, ready call of ``workload.dense`` per distinct ``(rows, in, out)`` shape on
-    ``device``, in ``s``'s precisions (at most ``GEMM_WEIGHT_BYTES`` of weights: ``out`` cut to
+    ``device``, in ``s``'s precisions (at most ``weight_bytes`` of weights: ``out`` cut to
     fit) and the FLOPs it does; each call returns when its product is done."""
     calls: dict[Gemm, tuple[Callable[[], Any], float]] = {}
     per_weight = jnp.dtype(workload_weights.PRECISION_DTYPES[s.weights]).itemsize
     for rows, k, n in dict.fromkeys(gemms):
-        columns = max(1, min(n, GEMM_WEIGHT_BYTES // (k * per_weight)))
+        columns = max(1, min(n, weight_bytes // (k * per_weight)))
         with jax.default_device(device):
             w = workload_weights.weight(jax.random.PRNGKey(2), k, columns, s)
             x = jnp.full((rows, k), 0.5, s.compute_dtype)

@@ -363,8 +363,9 @@ def _run(
     device = target.first
     # The GEMMs at the parts' shapes, timed in turns with the step (workload_ceilings).
     calls: dict[Any, Callable[[], Any]] = {}
-    calls[TRIAD], triad_bytes = triad_call(device)
-    gemms = gemm_calls(s, [p.gemm for p in case.parts(layers) if p.gemm], device)
+    calls[TRIAD], triad_bytes = triad_call(device, plan.turn_triad_bytes)
+    parts = [p.gemm for p in case.parts(layers) if p.gemm]
+    gemms = gemm_calls(s, parts, device, plan.turn_gemm_weight_bytes)
     calls.update({shape: call for shape, (call, _) in gemms.items()})
     with jax.default_device(device):
         # One compiled program draws every weight: drawn op by op, each new shape compiled

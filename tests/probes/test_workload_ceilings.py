@@ -9,6 +9,7 @@ from collections.abc import Callable
 import jax
 import pytest
 
+from hardware_profiles.schema import MiB
 from tasks.analysis.workload.workload_model import Architecture
 from tasks.probes.workload_ceilings import (
     GEMM_WEIGHT_BYTES,
@@ -104,3 +105,13 @@ def test_the_triad_moves_its_three_arrays() -> None:
     call, moved = triad_call(jax.devices()[0])
     assert moved <= TRIAD_BYTES and moved == pytest.approx(TRIAD_BYTES, rel=1e-6)
     assert math.isfinite(float(call()[0]))
+
+
+def test_a_smaller_cap_cuts_the_gemm_and_the_triad_to_it() -> None:
+    """The small case's ceilings (``ceiling_plan(small=True)``): 128 MiB of 8192-row float32
+    weights are 128 Mi / (8192 x 4) = 4096 columns; a 128 MiB triad moves 128 MiB."""
+    s = Shape(TINY, "decode", 1, 16, "fp32", "fp32", "fp32")
+    call, _ = gemm_calls(s, [(1, 8192, 32768)], jax.devices()[0], 128 * MiB)[(1, 8192, 32768)]
+    assert call().shape == (1, 4096)
+    _, moved = triad_call(jax.devices()[0], 128 * MiB)
+    assert moved == pytest.approx(128 * MiB, rel=1e-6)

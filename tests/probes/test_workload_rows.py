@@ -11,14 +11,14 @@ import pytest
 
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.parquet import validate_frame
-from hardware_profiles.schema import MEASUREMENTS
+from hardware_profiles.schema import MEASUREMENTS, MiB
 from tasks.analysis.supply.validation import HostCeilings, cut, step_cost
 from tasks.analysis.workload.workload_model import Architecture
-from tasks.discovery import discover
+from tasks.discovery import discover, last_level_cache_bytes
 from tasks.probes import workload_weights
 from tasks.probes.runner import ProbePlan
 from tasks.probes.targets import Rows, single_target
-from tasks.probes.validation import cases, record
+from tasks.probes.validation import cases, ceiling_plan, record
 from tasks.probes.workload_probe import Case, CaseResult, layers_that_fit, measure_case
 
 ARCH = Architecture(
@@ -190,3 +190,13 @@ def test_the_built_in_set_covers_dense_decode_at_two_batches_moe_and_prefill() -
     assert any(c.phase == "prefill" for c in quick)
     assert {c.compute for c in quick} == {"fp32"}  # XLA's CPU backend emulates bf16 matmuls
     assert {c.compute for c in cases(None, "gpu", quick=True)} == {"bf16"}
+
+
+def test_the_small_case_times_its_ceilings_on_less_memory_but_still_off_cache() -> None:
+    """A quick audit's one case keeps its in-turn triad and GEMMs at 4x the last-level cache
+    (at least 128 MiB), below the full validation's 256 and 512 MiB, and fewer turns."""
+    full, small = ceiling_plan("cpu", True, ["fp32"]), ceiling_plan("cpu", True, ["fp32"], True)
+    floor = max(128 * MiB, 4 * last_level_cache_bytes("cpu"))
+    assert small.turn_triad_bytes == small.turn_gemm_weight_bytes == floor
+    assert (full.turn_triad_bytes, full.turn_gemm_weight_bytes) == (256 * MiB, 512 * MiB)
+    assert small.repetitions < full.repetitions
