@@ -91,13 +91,14 @@ def running_postgres(logs: Path) -> Iterator[Postgres]:
     try:
         if owner is not None:
             os.chown(root, owner.pw_uid, owner.pw_gid)
+        # Local connections are trusted: the socket's folder is its owner's alone (and root's).
         password = secrets.token_hex(16)
         password_file = root / "password"
         password_file.write_text(password)
         if owner is not None:
             os.chown(password_file, owner.pw_uid, owner.pw_gid)
         data = root / "data"
-        subprocess.run(
+        initdb = subprocess.run(
             [
                 str(bin_dir / "initdb"),
                 "--pgdata",
@@ -117,10 +118,11 @@ def running_postgres(logs: Path) -> Iterator[Postgres]:
             cwd=root,
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
             timeout=120,
             **as_owner(owner),
         )
+        assert initdb.returncode == 0, f"initdb failed: {initdb.stderr[-3000:]}"
         password_file.unlink()
         port = free_port()
         log = processes.start(
@@ -154,13 +156,14 @@ def running_postgres(logs: Path) -> Iterator[Postgres]:
             return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
 
         wait_for("postgres", ready, 60, log)
-        subprocess.run(
+        created = subprocess.run(
             [str(bin_dir / "createdb"), *client, DATABASE],
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
             timeout=60,
         )
+        assert created.returncode == 0, f"createdb failed: {created.stderr[-3000:]}"
         yield Postgres(port, password, data)
     finally:
         processes.stop_all()
