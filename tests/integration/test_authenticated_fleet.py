@@ -50,6 +50,9 @@ def test_the_api_refuses_deployments_and_flow_runs_without_the_auth_string(
             assert refused.status_code == 401, (why, refused.status_code, refused.text)
             refused = api.post("/flow_runs/", json=flow_run, headers=headers)
             assert refused.status_code == 401, (why, refused.status_code, refused.text)
+        # Reading is refused too (runs carry parameters); only the probes' health is open.
+        assert api.get(f"/flows/{flow['id']}").status_code == 401
+        assert api.get("/health").status_code == 200
         # Nothing was created: with credentials, the flow has no deployment and no run yet.
         right = _basic(server.auth_string)
         listed = api.post("/deployments/filter", json={"flows": {"id": {"any_": [flow["id"]]}}})
