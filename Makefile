@@ -9,7 +9,9 @@ PYTEST_WORKERS ?= auto
 .PHONY: audit test lint typecheck pytest setup system-tools clean device-check carry-wheels
 
 # System tools the tests use where they can: poppler (pdftotext, pdftoppm) reads the PDFs,
-# likwid-bench is the bandwidth reference, prometheus serves demand in the integration test.
+# likwid-bench is the bandwidth reference, prometheus serves demand in the integration test,
+# postgresql backs the authenticated fleet's Prefect server (Debian keeps its initdb and
+# postgres off the PATH, under /usr/lib/postgresql/<version>/bin; the tests start their own).
 # Installed with apt-get when run as root on Debian; elsewhere the tests that need them say so.
 
 $(STAMP): pyproject.toml constraints.txt
@@ -38,6 +40,8 @@ system-tools:
 	command -v pdftotext >/dev/null || missing="$$missing poppler-utils"; \
 	command -v likwid-bench >/dev/null || missing="$$missing likwid"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null \
+		|| missing="$$missing postgresql"; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		echo "installing$$missing"; \

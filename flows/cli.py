@@ -34,6 +34,7 @@ from flows.cli_common import (
     RoadmapOption,
     WorkloadsOption,
     prefect_environment,
+    refused_for_credentials,
     start_prefect_server,
     stderr,
 )
@@ -234,6 +235,12 @@ def _run() -> None:
     except KeyboardInterrupt:
         stderr.print("memwall: interrupted", markup=False)
         sys.exit(130)
+    except Exception as exc:
+        refused = refused_for_credentials(exc)
+        if refused is None:
+            raise
+        stderr.print(f"memwall: error: {refused}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(EXIT_INPUT_ERROR)
 
 
 if __name__ == "__main__":

@@ -139,9 +139,7 @@ def require_authenticated_api(insecure: bool) -> None:
     if not api.url:
         return  # this host's own temporary server
     parsed = urllib.parse.urlparse(api.url)
-    # Shown without any user:password the URL may carry.
-    port = f":{parsed.port}" if parsed.port else ""
-    shown = parsed._replace(netloc=f"{parsed.hostname or ''}{port}").geturl()
+    shown = _shown(api.url)
     if _loopback(parsed.hostname or "") or api.auth_string is not None:
         return
     if insecure:
@@ -152,9 +150,36 @@ def require_authenticated_api(insecure: bool) -> None:
         return
     raise MemwallError(
         f"the Prefect server at {shown} is not on this host and PREFECT_API_AUTH_STRING is not "
-        "set; set it from a file, never on the command line: export "
-        'PREFECT_API_AUTH_STRING="$(cat /etc/memwall/prefect-auth)" (or pass --insecure)'
+        f"set; {SET_AUTH_STRING} (or pass --insecure)"
     )
+
+
+SET_AUTH_STRING = (
+    "set it from a file, never on the command line: export "
+    'PREFECT_API_AUTH_STRING="$(cat /etc/memwall/prefect-auth)"'
+)
+
+
+def refused_for_credentials(exc: BaseException) -> str | None:
+    """The one line for a Prefect API that answered 401 (its auth string unset here, or not
+    the server's), or None for any other error. Read off the error's response, so that
+    commands that never talk to Prefect do not import its client to tell."""
+    response = getattr(exc, "response", None)
+    if getattr(response, "status_code", None) != 401:
+        return None
+    url = str(getattr(getattr(response, "request", None), "url", ""))
+    api = url.split("/api/", 1)[0] + "/api" if "/api/" in url else url
+    return (
+        f"the Prefect server at {_shown(api)} refused the request (401 Unauthorized): "
+        f"PREFECT_API_AUTH_STRING is not set or is not the server's; {SET_AUTH_STRING}"
+    )
+
+
+def _shown(url: str) -> str:
+    """`url` without any user:password it may carry."""
+    parsed = urllib.parse.urlparse(url)
+    port = f":{parsed.port}" if parsed.port else ""
+    return parsed._replace(netloc=f"{parsed.hostname or ''}{port}").geturl()
 
 
 def _loopback(host: str) -> bool:

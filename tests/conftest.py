@@ -5,8 +5,9 @@ touches the user's own Prefect home; integration tests start real servers and su
 
 `make test` runs them with pytest-xdist (`-n auto`, `--dist loadgroup` from pyproject.toml):
 every xdist worker is a session of its own, with its own temporary folder, harness, Prefect home
-and probe lock, and the tests that share the real `prefect server` of tests/integration run on
-one worker, in file order (`SharedServerScheduling`)."""
+and probe lock, and the tests that share one of the real servers of tests/integration (the
+`prefect server` on SQLite; PostgreSQL with an authenticated `prefect server`) run on one
+worker, in file order (`SharedServerScheduling`)."""
 
 from __future__ import annotations
 
@@ -34,24 +35,38 @@ LAYERS = {
     "faults": "integration",
 }
 TESTS = Path(__file__).resolve().parent
-# The test files that use this fixture, one real `prefect server` (tests/integration/conftest.py;
-# test_fleet.py adds a work pool and workers from a module fixture): one xdist worker runs them
-# all, in file order, so one server starts, and the fleet once.
-SHARED_SERVER = "prefect_server"
-SHARED_SERVER_FILES = (
-    "tests/integration/test_delivery_and_serve.py",
-    "tests/integration/test_fleet.py",
-)
+# The fixtures of the authenticated fleet on PostgreSQL, for tests/integration and tests/faults.
+pytest_plugins = ("tests.integration.authenticated",)
+# Session fixtures that start real servers, and the test files that use each: one xdist worker
+# runs all of a fixture's files, in file order, so that its servers start once per run.
+# `prefect_server` is one real `prefect server` on SQLite (tests/integration/conftest.py;
+# test_fleet.py adds a work pool and workers from a module fixture); `authenticated_server` is
+# PostgreSQL and a Prefect server with basic authentication (tests/integration/authenticated.py),
+# with one fleet audit over it.
+SHARED_SERVERS = {
+    "prefect_server": (
+        "tests/integration/test_delivery_and_serve.py",
+        "tests/integration/test_fleet.py",
+    ),
+    "authenticated_server": (
+        "tests/faults/test_secrets.py",
+        "tests/integration/test_authenticated_fleet.py",
+    ),
+}
+SHARED_SERVER_GROUPS = {
+    file: fixture for fixture, files in SHARED_SERVERS.items() for file in files
+}
 
 
 class SharedServerScheduling(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped
-    """`--dist loadgroup` with the one group given by file: every test is a unit of work of its
-    own, but the SHARED_SERVER_FILES' tests are one unit, sent first (the largest unit goes
-    first) to one worker. pytest-xdist 3.8 groups `xdist_group`-marked tests by renaming their
-    test ids, which pytest 9 no longer lets it do, so that mark would group nothing here."""
+    """`--dist loadgroup` with groups given by file: every test is a unit of work of its own,
+    but the tests of the files that share one of SHARED_SERVERS are one unit, sent to one
+    worker (the largest units go first). pytest-xdist 3.8 groups `xdist_group`-marked tests by
+    renaming their test ids, which pytest 9 no longer lets it do, so that mark would group
+    nothing here."""
 
     def _split_scope(self, nodeid: str) -> str:
-        return SHARED_SERVER if nodeid.split("::", 1)[0] in SHARED_SERVER_FILES else nodeid
+        return SHARED_SERVER_GROUPS.get(nodeid.split("::", 1)[0], nodeid)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)
@@ -107,19 +122,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     A test under a pure folder that is marked `integration` (it starts a subprocess or a
     server) is not pure; it runs with `-m integration`."""
-    unlisted = sorted(
-        {
-            item.nodeid.split("::", 1)[0]
-            for item in items
-            if SHARED_SERVER in getattr(item, "fixturenames", ())
-        }
-        - set(SHARED_SERVER_FILES)
-    )
-    if unlisted:
-        raise pytest.UsageError(
-            f"{', '.join(unlisted)} use the {SHARED_SERVER} fixture: add them to "
-            "SHARED_SERVER_FILES in tests/conftest.py, so that one xdist worker runs them"
+    for fixture, files in SHARED_SERVERS.items():
+        unlisted = sorted(
+            {
+                item.nodeid.split("::", 1)[0]
+                for item in items
+                if fixture in getattr(item, "fixturenames", ())
+            }
+            - set(files)
         )
+        if unlisted:
+            raise pytest.UsageError(
+                f"{', '.join(unlisted)} use the {fixture} fixture: add them to its files in "
+                "SHARED_SERVERS in tests/conftest.py, so that one xdist worker runs them"
+            )
     for item in items:
         layer = _layer(item)
         if layer == "pure" and item.get_closest_marker("integration"):

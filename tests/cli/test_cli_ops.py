@@ -7,10 +7,12 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from flows.cli_common import refused_for_credentials
 from tasks.analysis.workload.examples import example_workloads
 from tasks.history import record_run
 from tests.cli.test_cli import memwall
@@ -193,3 +195,21 @@ def test_a_prefect_server_off_this_host_needs_an_auth_string(
     assert authenticated.returncode == 2
     assert "is not on this host" not in authenticated.stderr
     assert "s3cret-auth" not in authenticated.stderr + authenticated.stdout
+
+
+def _answered(status: int, url: str) -> httpx.HTTPStatusError:
+    request = httpx.Request("POST", url)
+    response = httpx.Response(status, request=request)
+    return httpx.HTTPStatusError(f"{status}", request=request, response=response)
+
+
+def test_a_server_that_says_401_is_named_without_the_urls_credentials() -> None:
+    """A 401 (the auth string unset, or not the server's) becomes one line naming the API, not
+    the call, and never the URL's user:password; any other error is left to the traceback."""
+    line = refused_for_credentials(_answered(401, "http://u:pw@10.0.0.5:4200/api/flow_runs/"))
+    assert line is not None and line.startswith(
+        "the Prefect server at http://10.0.0.5:4200/api refused the request (401 Unauthorized)"
+    )
+    assert "pw" not in line and "flow_runs" not in line
+    assert refused_for_credentials(_answered(403, "http://10.0.0.5:4200/api/flows/")) is None
+    assert refused_for_credentials(ValueError("401")) is None

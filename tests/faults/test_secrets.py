@@ -1,10 +1,13 @@
 """Secrets stay secret: an audit that logs in to an SMTP server and posts to a webhook leaves
 neither the login nor the webhook's URL in anything it writes or Prefect stores: stdout,
-stderr, the Prefect database (logs, parameters, artifacts), the PDF, the history."""
+stderr, the Prefect database (logs, parameters, artifacts), the PDF, the history. Nor does a
+fleet audit leave the Prefect server's auth string (its clients' and workers' credentials)
+anywhere: the same places, the PostgreSQL database's files and every process's log too."""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.faults.scenarios import Bench, pdf_of, pdf_text
+from tests.integration.authenticated import AuthenticatedServer, FleetAudit
 from tests.tasks.test_delivery import LOOPBACK, Hook, Inbox, _hook_server, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -104,11 +108,60 @@ def test_no_secret_is_written_anywhere(prefect_api_url: str, tmp_path: Path) -> 
             if path.is_file():
                 stored[str(path)] = path.read_bytes()
     assert str(database) in stored, f"the Prefect database {database} was not read"
-    leaks = [
+    leaks = _leaks((USERNAME, PASSWORD, HOOK_PATH, "hook-secret-5d2b77"), stored)
+    assert not leaks, leaks
+
+
+def _leaks(secrets: tuple[str, ...], stored: dict[str, bytes]) -> list[str]:
+    return [
         f"{secret!r} in {where}"
-        for secret in (USERNAME, PASSWORD, HOOK_PATH, "hook-secret-5d2b77")
+        for secret in secrets
         for form in _forms(secret)
         for where, content in stored.items()
         if form in content
     ]
+
+
+def _files(*folders: Path) -> dict[str, bytes]:
+    """Every file under `folders`, but those a running server removed while they were read
+    (PostgreSQL's temporary files)."""
+    found = {}
+    for folder in folders:
+        for path in folder.rglob("*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file():
+                    found[str(path)] = path.read_bytes()
+    return found
+
+
+def test_the_prefect_auth_string_is_written_nowhere(
+    authenticated_server: AuthenticatedServer, authenticated_fleet_audit: FleetAudit
+) -> None:
+    server = authenticated_server.server
+    fleet, result = authenticated_fleet_audit.fleet, authenticated_fleet_audit.result
+    assert server.auth_string is not None
+    # The auth string was used: the audit's runs went through the server that asks for it.
+    assert result.returncode == 0, result.stderr[-2000:]
+    pdf = pdf_of(result)
+    assert pdf is not None
+    api = httpx.Client(base_url=server.api_url, headers=server.headers(), timeout=30)
+    page = {"limit": 200, "offset": 0}
+    stored = {
+        "stdout": result.stdout.encode(),
+        "stderr": result.stderr.encode(),
+        "PDF text": pdf_text(pdf).encode(),
+    }
+    for kind in ("logs", "artifacts", "flow_runs", "task_runs", "deployments", "work_pools"):
+        found = api.post(f"/{kind}/filter", json=page)
+        assert found.status_code == 200, found.text
+        stored[f"Prefect {kind}"] = found.content
+    assert b"probe-alpha-" in stored["Prefect flow_runs"]  # the fleet's runs were read
+    # The fleet's storage (PDF, runs, history), the Prefect homes, the PostgreSQL cluster's
+    # files (tables, write-ahead log) and the logs of PostgreSQL, the server and the workers.
+    client_home = Path(server.client_env["PREFECT_HOME"])
+    stored.update(_files(fleet.storage, client_home, authenticated_server.postgres.data))
+    stored.update(_files(authenticated_server.logs))  # the server's PREFECT_HOME is in there
+    assert any("/pg_wal/" in where for where in stored), "the database's files were not read"
+    token = base64.b64encode(server.auth_string.encode()).decode()
+    leaks = _leaks((server.auth_string, server.auth_string.split(":", 1)[1], token), stored)
     assert not leaks, leaks

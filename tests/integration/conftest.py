@@ -7,8 +7,10 @@ the tests even when one fails.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -44,6 +46,13 @@ def wait_for(what: str, ready: Callable[[], bool], timeout_s: float, log: Path |
     raise AssertionError(f"{what} not ready within {timeout_s:g} s\n{tail}")
 
 
+def as_owner(owner: pwd.struct_passwd | None) -> dict[str, Any]:
+    """`subprocess` arguments that run a command as `owner` (None: as this process)."""
+    if owner is None:
+        return {}
+    return {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
+
+
 class Processes:
     """Processes started by a fixture, each the leader of its own process group."""
 
@@ -51,16 +60,27 @@ class Processes:
         self.logs = logs
         self.running: list[tuple[subprocess.Popen[bytes], TextIO]] = []
 
-    def start(self, name: str, command: list[str], env: dict[str, str]) -> Path:
+    def start(
+        self,
+        name: str,
+        command: list[str],
+        env: dict[str, str],
+        *,
+        cwd: Path | None = None,
+        owner: pwd.struct_passwd | None = None,
+    ) -> Path:
+        """Start `command`, its output in `<logs>/<name>.log`; as `owner` where given (a root
+        test session runs PostgreSQL as another user: it refuses root)."""
         log = self.logs / f"{name}.log"
         handle = log.open("w")
         process = subprocess.Popen(
             command,
             env=env,
-            cwd=self.logs,
+            cwd=cwd or self.logs,
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **as_owner(owner),
         )
         self.running.append((process, handle))
         return log
@@ -96,10 +116,21 @@ class Server:
     api_url: str
     client_env: dict[str, str]
     log: Path
+    # The server's PREFECT_SERVER_API_AUTH_STRING (clients' PREFECT_API_AUTH_STRING), if any.
+    auth_string: str | None = None
+
+    def headers(self) -> dict[str, str]:
+        """Basic authentication as Prefect's client sends it: the auth string, base64."""
+        if self.auth_string is None:
+            return {}
+        token = base64.b64encode(self.auth_string.encode()).decode()
+        return {"Authorization": f"Basic {token}"}
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         for delay_s in (*RETRY_DELAYS_S, None):
-            response = httpx.request(method, f"{self.api_url}{path}", json=body, timeout=30)
+            response = httpx.request(
+                method, f"{self.api_url}{path}", json=body, headers=self.headers(), timeout=30
+            )
             if response.status_code not in RETRYABLE or delay_s is None:
                 break
             time.sleep(delay_s)
@@ -123,35 +154,53 @@ def _base_env(home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real `prefect server start` on loopback, SQLite in a PREFECT_HOME of its own; the
-    scheduler loops every 2 s so a new cron deployment gets its runs at once."""
-    home = tmp_path_factory.mktemp("server-home")
+def start_server(
+    processes: Processes,
+    tmp_path_factory: pytest.TempPathFactory,
+    settings: dict[str, str],
+    auth_string: str | None = None,
+) -> Server:
+    """A real `prefect server start` on loopback under `processes`, with `settings` (its
+    database, say) and a PREFECT_HOME of its own beside its log; the scheduler loops every
+    2 s so a new cron deployment gets its runs at once. With an auth string, the server asks
+    every API call for it and the clients' environment carries it."""
     port = free_port()
+    home = processes.logs / "server-home"
+    home.mkdir()
     env = _base_env(home)
     env.update(
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
         PREFECT_SERVER_UI_ENABLED="false",
+        **settings,
     )
-    processes = Processes(home)
+    if auth_string is not None:
+        env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
+    log = processes.start(
+        "server",
+        [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)],
+        env,
+    )
+    api_url = f"http://{LOOPBACK}:{port}/api"
+    # /health answers without credentials (Prefect leaves it open to probes).
+    wait_for(
+        "prefect server",
+        lambda: httpx.get(f"{api_url}/health", timeout=5).status_code == 200,
+        180,
+        log,
+    )
+    client_env = _base_env(tmp_path_factory.mktemp("client-home"))
+    client_env.update(PREFECT_API_URL=api_url, PREFECT_WORKER_QUERY_SECONDS="1")
+    if auth_string is not None:
+        client_env["PREFECT_API_AUTH_STRING"] = auth_string
+    return Server(api_url, client_env, log, auth_string)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A real Prefect server on loopback, SQLite, no authentication."""
+    processes = Processes(tmp_path_factory.mktemp("server"))
     try:
-        log = processes.start(
-            "server",
-            [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)],
-            env,
-        )
-        api_url = f"http://{LOOPBACK}:{port}/api"
-        wait_for(
-            "prefect server",
-            lambda: httpx.get(f"{api_url}/health", timeout=5).status_code == 200,
-            180,
-            log,
-        )
-        client_home = tmp_path_factory.mktemp("client-home")
-        client_env = _base_env(client_home)
-        client_env.update(PREFECT_API_URL=api_url, PREFECT_WORKER_QUERY_SECONDS="1")
-        yield Server(api_url, client_env, log)
+        yield start_server(processes, tmp_path_factory, {})
     finally:
         processes.stop_all()
 

@@ -16,7 +16,6 @@ runs.
 from __future__ import annotations
 
 import datetime as dt
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,13 @@ import pytest
 
 from hardware_profiles.parquet import read_table
 from hardware_profiles.schema import MEASUREMENTS
-from tests.integration.conftest import (
-    BIN,
-    REPO,
-    Processes,
-    Server,
-    memwall,
-    prefect,
-    wait_for,
-)
+from tests.integration.conftest import Processes, Server, wait_for
+from tests.integration.fleet import CONTROL, Fleet, Worker, start_fleet
 from tests.pdf import pdf_text
 
 pytestmark = pytest.mark.integration
 FINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
-POOL = "memwall"
 WORKING = ("alpha", "bravo")
 FAILING = "charlie"
 NO_WORKER = "delta"
@@ -51,77 +42,18 @@ SLOW_ENV = {
     ),
     "OMP_NUM_THREADS": "1",
 }
-CONTROL = "control"
-
-
-class Fleet:
-    def __init__(
-        self, server: Server, storage: Path, deployments: dict[str, str], logs: dict[str, Path]
-    ) -> None:
-        self.server = server
-        self.storage = storage
-        self.deployments = deployments
-        self.logs = logs
-
-    def audit(self, hosts: list[str], *extra: str, quick: bool = True) -> Any:
-        args = ["fleet", "--pool", POOL, "--storage", str(self.storage)]
-        args += ["--quick"] if quick else []
-        for host in hosts:
-            args += ["--host", host]
-        return memwall([*args, *extra], self.server.client_env, self.storage)
-
-
-def _polled(server: Server, queue: str) -> bool:
-    found = server.get(f"/work_pools/{POOL}/queues/{queue}")
-    return found.get("last_polled") is not None
 
 
 @pytest.fixture(scope="module")
 def fleet(
     prefect_server: Server, processes: Processes, tmp_path_factory: pytest.TempPathFactory
 ) -> Fleet:
-    env = prefect_server.client_env
+    workers = {host: Worker() for host in WORKING}
+    workers[FAILING] = Worker(env={"JAX_PLATFORMS": "tpu"})
+    workers[SLOW] = Worker(prefix=SLOW_PREFIX, env=SLOW_ENV)
+    workers[CONTROL] = Worker()
     storage = tmp_path_factory.mktemp("shared-storage")
-    prefect(["work-pool", "create", POOL, "--type", "process"], env)
-    for queue in (*WORKING, FAILING, NO_WORKER, SLOW, CONTROL):
-        prefect_server.post(f"/work_pools/{POOL}/queues", {"name": queue})
-    deployed = memwall(["deploy"], {**env, "MEMWALL_STORAGE": str(storage)}, REPO)
-    assert deployed.returncode == 0, deployed.stderr
-    assert "deployed fleet-audit (flows.fleet.fleet_audit) to pool memwall: cron 0 6 * * 1 UTC" in (
-        deployed.stderr
-    )
-    assert "deployed whatif (flows.whatif.whatif) to pool memwall: ad hoc" in deployed.stderr
-    ids = deployed.stdout.split()
-    logs = {}
-    lock = {"MEMWALL_PROBE_LOCK": str(storage / "probe.lock")}
-    for queue in (*WORKING, FAILING, SLOW, CONTROL):
-        worker_env = {**env, **lock, "JAX_PLATFORMS": "tpu" if queue == FAILING else "cpu"}
-        if queue == SLOW:
-            worker_env.update(SLOW_ENV)
-        logs[queue] = processes.start(
-            f"worker-{queue}",
-            [
-                *(SLOW_PREFIX if queue == SLOW else []),
-                str(BIN / "prefect"),
-                "worker",
-                "start",
-                "--pool",
-                POOL,
-                "--work-queue",
-                queue,
-                "--name",
-                f"worker-{queue}",
-            ],
-            worker_env,
-        )
-    for queue, log in logs.items():
-        wait_for(f"worker for {queue}", partial(_polled, prefect_server, queue), 120, log)
-    return Fleet(
-        prefect_server,
-        storage,
-        dict(zip(["probe-host", "fleet-audit", "whatif"], ids, strict=True)),
-        logs,
-    )
+    return start_fleet(prefect_server, processes, storage, workers, idle_queues=(NO_WORKER,))
 
 
 def test_fleet_audit_reports_every_host_that_answered(fleet: Fleet) -> None:
