@@ -7,9 +7,11 @@ the compute time is far below the memory time at any efficiency the fit allows):
   step measured at M / 0.6, M being the run's memory time at efficiency 1;
 - source B (``b.example/page``, MoE: qwen3-30b-a3b and gpt-oss-20b): each at M / 0.5.
 
-No step overhead and one device (no communication), so a fit on one source alone matches it
-exactly with that source's efficiency and no overhead (zero residual; two runs of different
-M / layers already pin both). Leaving A out, B's fit (0.5) predicts A's runs at M / 0.5:
+Runs 0, 2 and 4 of each source are ``fit`` rows, 1 and 3 ``holdout``; leave-one-source-out
+fits on the other source's fit rows. No step overhead and one device (no communication), so
+a fit on one source alone matches it exactly with that source's efficiency and no overhead
+(zero residual; runs of different M / layers pin both). Leaving A out, B's fit (0.5) predicts
+A's runs at M / 0.5:
 error 0.6 / 0.5 − 1 = +20 %; leaving B out, A's fit (0.6) predicts B's at M / 0.6: error
 0.5 / 0.6 − 1 = −16.67 %. So:
 
