@@ -135,7 +135,7 @@ def predict(
     calibrated = calibrate(
         models,
         read_table(measurements, MEASUREMENTS) if measurements else None,
-        fitted=load_backtest(models, runs).fitted,
+        fitted=load_backtest(models, runs, by_source=False).fitted,
         history=read_measurements(history) if history else None,
     )
     if history:
@@ -308,7 +308,8 @@ def print_backtest(result: Backtest, out: Console) -> None:
     say("error = predicted / measured step time - 1 (negative: predicted too fast)")
     if not result.runs.empty:
         say(
-            f"{summary_line(result.loso_summary())} from {result.sources} sources (headline: "
+            f"{summary_line(result.loso_summary())} from {result.sources} "
+            f"source{'s' if result.sources != 1 else ''} (headline: "
             "each source's rows predicted by defaults fitted on the other sources)"
         )
         for grouping in GROUPINGS:

@@ -63,14 +63,14 @@ def backtest_lines(backtest: Backtest | None) -> list[str]:
     spreads = ", ".join(
         f"{name} ±{100 * spread:.0f} %" for name, spread in backtest.fitted.class_spread.items()
     )
+    sources = f"{backtest.sources} source{'s' if backtest.sources != 1 else ''}"
     lines = [
-        f"Backtest on {len(backtest.runs)} published measured runs from {backtest.sources} "
-        "sources (error = predicted / measured step time − 1; negative means memwall "
-        "predicted the step too fast). Headline, leave-one-source-out (each source's runs — "
-        "one engine's blog, one vendor page, one benchmark table — predicted by defaults "
-        f"fitted on the other sources only): {_summary(backtest.loso_summary())}. Per "
-        f"architecture class: {parts('class')}. Per vendor: {parts('vendor')}. Per phase: "
-        f"{parts('phase')}.",
+        f"Backtest on {len(backtest.runs)} published measured runs from {sources} (error = "
+        "predicted / measured step time − 1; negative means memwall predicted the step too "
+        "fast). Headline, leave-one-source-out (each source's runs — one engine's blog, one "
+        "vendor page, one benchmark table — predicted by defaults fitted on the other "
+        f"sources only): {_summary(backtest.loso_summary())}. Per architecture class: "
+        f"{parts('class')}. Per vendor: {parts('vendor')}. Per phase: {parts('phase')}.",
         "The date bands take, where an efficiency is a fitted default, the leave-one-source-"
         f"out spread of the workload's class (RMS log error: {spreads}).",
         "Secondary, with rows of one source on both sides of the split: held-out runs "
@@ -81,7 +81,7 @@ def backtest_lines(backtest: Backtest | None) -> list[str]:
         lines.append(
             "Leave-one-out on the fit rows (each predicted by defaults fitted on the others): "
             f"{_summary(loo)}. The model's terms (which efficiencies and overheads to fit) were "
-            "chosen by this figure, so it is the conservative one."
+            "chosen by this figure."
         )
     stream = backtest.summary("holdout", stream=True)
     if stream.runs:

@@ -350,9 +350,11 @@ def class_spread(runs: pd.DataFrame) -> dict[str, float]:
     return spreads
 
 
-def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
+def backtest(runs: pd.DataFrame, catalog: pd.DataFrame, *, by_source: bool = True) -> Backtest:
     """Fit on the ``fit`` rows, then predict every row with the efficiencies and overheads
-    the projection would use for it (the fitted defaults of its phase and vendor)."""
+    the projection would use for it (the fitted defaults of its phase and vendor); with
+    ``by_source``, also leave each source out (one fit per source: what the date bands'
+    class spreads need; a single prediction needs only the defaults, so it can skip them)."""
     prepared, skipped = _prepare(runs, catalog)
     fitted = fit_defaults(prepared)
     out: list[dict[str, object]] = []
@@ -402,15 +404,17 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
         "notes",
     ]  # fmt: skip
     table = pd.DataFrame(out, columns=[c for c in columns if c != "loso_error"])
-    loso = leave_one_source_out(prepared)
+    loso = leave_one_source_out(prepared) if by_source else pd.Series(dtype=float)
     table.insert(columns.index("loso_error"), "loso_error", table["run_id"].map(loso))
-    fitted = replace(fitted, class_spread=class_spread(table))
+    fitted = replace(fitted, class_spread=class_spread(table) if by_source else {})
     return Backtest(
         table, skipped, fitted, pd.Series(stream_errors, index=table.index, dtype=float), prepared
     )
 
 
-def load_backtest(catalog: pd.DataFrame, runs: str | Path | None = None) -> Backtest:
+def load_backtest(
+    catalog: pd.DataFrame, runs: str | Path | None = None, *, by_source: bool = True
+) -> Backtest:
     """The backtest of a published-runs file, or of the runs memwall ships."""
     table = builtin_published_runs() if runs is None else read_published_runs(runs)
-    return backtest(table, catalog)
+    return backtest(table, catalog, by_source=by_source)
