@@ -70,8 +70,7 @@ def _measured(model: str, prompt: int, efficiency: float) -> float:
     return step.step_time_s
 
 
-@pytest.fixture(scope="module")
-def result() -> Backtest:
+def _sheet() -> pd.DataFrame:
     rows = []
     for name, (url, efficiency, runs) in SOURCES.items():
         for i, (model, prompt) in enumerate(runs):
@@ -88,8 +87,12 @@ def result() -> Backtest:
                     "split": "holdout" if i % 2 else "fit",
                 }
             )  # fmt: skip
-    sheet = pd.DataFrame(rows, columns=list(COLUMNS), dtype=str)
-    return backtest(validate_published_runs(sheet, "hand-made"), builtin_catalog())
+    return pd.DataFrame(rows, columns=list(COLUMNS), dtype=str)
+
+
+@pytest.fixture(scope="module")
+def result() -> Backtest:
+    return backtest(validate_published_runs(_sheet(), "hand-made"), builtin_catalog())
 
 
 def test_each_sources_rows_are_predicted_by_the_other_sources_fit(result: Backtest) -> None:
@@ -138,3 +141,14 @@ def test_a_source_is_the_page_without_commit_query_or_fragment() -> None:
     assert source_page(raw) == "github.com/o/r/docs/perf.md"
     assert source_page("https://www.Example.org/blog/post/?x=1") == "example.org/blog/post"
     assert source_page("https://example.org/blog/post") != source_page("https://example.org/blog")
+
+
+def test_a_backtest_without_sources_left_out_fits_the_same_defaults(result: Backtest) -> None:
+    """``by_source=False`` (what a single prediction asks for) skips the per-source fits: the
+    same fitted defaults, no class spreads, no leave-one-source-out errors."""
+    again = backtest(
+        validate_published_runs(_sheet(), "hand-made"), builtin_catalog(), by_source=False
+    )
+    assert again.fitted.efficiencies == result.fitted.efficiencies
+    assert again.fitted.class_spread == {}
+    assert again.runs["loso_error"].isna().all()
