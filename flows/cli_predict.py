@@ -260,7 +260,7 @@ def backtest(
     """Predict every published measured run with `memwall predict`'s maths and print the
     signed error per run (predicted / measured step time - 1), then the leave-one-source-out
     MAPE and bias (each source's rows predicted by defaults fitted on the other sources),
-    overall and per architecture class, vendor and phase; then, as before, MAPE and bias for
+    overall and per architecture class, vendor, phase and source; then, as before, MAPE and bias for
     the rows the defaults were fitted on and, apart, for the held-out rows."""
     from hardware_profiles.catalog import load_catalog
     from tasks.analysis.supply.backtest import load_backtest

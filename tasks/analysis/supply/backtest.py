@@ -64,7 +64,12 @@ LOSO: Final = "leave-one-source-out"
 # A class's own leave-one-source-out spread needs this many rows; fewer take all rows' spread.
 MIN_CLASS_RUNS: Final = 5
 # The groupings the leave-one-source-out error is summarised by (columns of ``Backtest.runs``).
-GROUPINGS: Final = {"class": "architecture_class", "vendor": "vendor", "phase": "phase"}
+GROUPINGS: Final = {
+    "class": "architecture_class",
+    "vendor": "vendor",
+    "phase": "phase",
+    "source": "source",
+}
 
 
 @dataclass(frozen=True)
