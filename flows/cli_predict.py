@@ -135,7 +135,7 @@ def predict(
     calibrated = calibrate(
         models,
         read_table(measurements, MEASUREMENTS) if measurements else None,
-        fitted=load_backtest(models, runs).fitted,
+        fitted=load_backtest(models, runs, by_source=False).fitted,
         history=read_measurements(history) if history else None,
     )
     if history:
@@ -196,10 +196,20 @@ def summary_line(s: Summary) -> str:
 
 
 def backtest_json(result: Backtest) -> dict[str, Any]:
+    from tasks.analysis.supply.backtest import GROUPINGS
     from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
     return {
         "runs": result.runs.to_dict("records"),
+        "leave_one_source_out": {
+            "sources": result.sources,
+            "overall": result.loso_summary().as_json(),
+            **{
+                f"by_{grouping}": {s.split: s.as_json() for s in result.loso_by(grouping)}
+                for grouping in GROUPINGS
+            },
+            "class_spread": dict(result.fitted.class_spread),
+        },
         "summary": {s: result.summary(s).as_json() for s in ("fit", "holdout")},
         "summary_by_phase": {
             s: {p: result.summary(s, phase=p).as_json() for p in ("decode", "prefill")}
@@ -248,8 +258,10 @@ def backtest(
     runs: RunsOption = None, catalog: CatalogOption = None, as_json: JsonOption = False
 ) -> None:
     """Predict every published measured run with `memwall predict`'s maths and print the
-    signed error per run (predicted / measured step time - 1), then MAPE and bias for the
-    rows the defaults were fitted on and, apart, for the held-out rows."""
+    signed error per run (predicted / measured step time - 1), then the leave-one-source-out
+    MAPE and bias (each source's rows predicted by defaults fitted on the other sources),
+    overall and per architecture class, vendor, phase and source; then, as before, MAPE and bias for
+    the rows the defaults were fitted on and, apart, for the held-out rows."""
     from hardware_profiles.catalog import load_catalog
     from tasks.analysis.supply.backtest import load_backtest
 
@@ -266,6 +278,7 @@ def backtest(
 def print_backtest(result: Backtest, out: Console) -> None:
     """The backtest as ``memwall backtest`` and ``benchmarks/backtest.py`` print it."""
 
+    from tasks.analysis.supply.backtest import GROUPINGS
     from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
     def say(line: str) -> None:
@@ -293,6 +306,21 @@ def print_backtest(result: Backtest, out: Console) -> None:
     for phase, o in result.fitted.overheads.items():
         say(f"{phase} step overhead: {_seconds(o.seconds)} per {OVERHEAD_PER[phase]}  {o.source}")
     say("error = predicted / measured step time - 1 (negative: predicted too fast)")
+    if not result.runs.empty:
+        say(
+            f"{summary_line(result.loso_summary())} from {result.sources} "
+            f"source{'s' if result.sources != 1 else ''} (headline: "
+            "each source's rows predicted by defaults fitted on the other sources)"
+        )
+        for grouping in GROUPINGS:
+            for part in result.loso_by(grouping):
+                say(f"  {grouping} {summary_line(part)}")
+        spreads = ", ".join(f"{k} {v:.2f}" for k, v in result.fitted.class_spread.items())
+        say(f"  date bands' supply spread (RMS log error, leave-one-source-out): {spreads}")
+        say(
+            "fit/holdout split and leave-one-out on fit rows (secondary: rows of one source "
+            "fall on both sides)"
+        )
     for split in ("fit", "holdout"):
         say(summary_line(result.summary(split)))
         for phase in ("decode", "prefill"):

@@ -12,6 +12,17 @@ Metrics: ``tpot_s`` (decode seconds per output token per sequence: the step time
 tokens/s across the batch). ``output_tokens``, ``batch``, ``input_tokens`` and
 ``kv_precision`` may be empty where the source does not state them. ``split`` says whether a
 row may fit defaults (``fit``) or only measures the error (``holdout``).
+
+``layout`` is how the run spread the model over its devices, as the source states it:
+``tp`` (tensor parallel), ``ep`` (experts split over devices), ``dp_attention`` (each rank
+runs attention for its own sequences), ``pp`` (pipeline stages), e.g. ``tp=8`` or
+``dp_attention=8,ep=8``. Attention runs on ``tp x dp_attention`` devices per stage and the
+experts are split over those same devices, so a replica has ``pp x tp x dp_attention``
+devices and ``ep``, where stated, equals ``tp x dp_attention``; a layout that does not match
+the ``devices`` column is refused. Empty: the source does not say.
+
+A row's *source* (:func:`source_page`) is the page it was read from, without the commit or
+revision: the unit the backtest's leave-one-source-out error leaves out whole.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Final
+from urllib.parse import urlsplit
 
 import pandas as pd
 from pydantic import (
@@ -44,6 +56,7 @@ METRICS: Final = {
     "prefill_tokens_per_s": "prefill",
 }
 SPLITS: Final = ("fit", "holdout")
+LAYOUT_AXES: Final = ("tp", "ep", "dp_attention", "pp")
 
 
 def _problem(text: str) -> PydanticCustomError:
@@ -105,6 +118,39 @@ def _positive(value: str) -> float:
     return number
 
 
+def parse_layout(value: str) -> dict[str, int]:
+    """``axis=degree`` pairs, comma-separated (``dp_attention=8,ep=8``): each axis one of
+    :data:`LAYOUT_AXES`, at most once, with a whole degree >= 1; empty is no layout stated."""
+    degrees: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        axis, _, degree = part.partition("=")
+        axis = axis.strip()
+        if axis not in LAYOUT_AXES or axis in degrees:
+            axes = ", ".join(LAYOUT_AXES)
+            raise _problem(f"{part!r} is not a layout axis=degree of a new axis; axes: {axes}")
+        degrees[axis] = _count(1)(degree.strip())
+    return degrees
+
+
+def layout_devices(degrees: dict[str, int]) -> int:
+    """Devices a layout spans (module docstring): pp x tp x dp_attention."""
+    return degrees.get("pp", 1) * degrees.get("tp", 1) * degrees.get("dp_attention", 1)
+
+
+def source_page(url: str) -> str:
+    """The page a row was read from, the unit leave-one-source-out leaves out: host and path
+    without query, fragment or trailing slash, and for a file on GitHub its repository and
+    path without the commit or branch (a page read at two commits is one source)."""
+    parts = urlsplit(url)
+    host = parts.netloc.lower().removeprefix("www.")
+    path = [p for p in parts.path.split("/") if p]
+    if host == "github.com" and len(path) > 4 and path[2] in ("blob", "tree", "raw"):
+        path = path[:2] + path[4:]
+    elif host == "raw.githubusercontent.com" and len(path) > 3:
+        host, path = "github.com", path[:2] + path[3:]
+    return "/".join([host, *path])
+
+
 Text = Annotated[str, AfterValidator(_given)]
 Precision = Annotated[str, AfterValidator(_one_of(PRECISIONS))]
 
@@ -124,6 +170,7 @@ class PublishedRun(BaseModel):
     model_preset: Text
     hardware: Text
     devices: Annotated[int, BeforeValidator(_count(1))]
+    layout: str
     phase: Annotated[str, AfterValidator(_one_of(("decode", "prefill")))]
     batch: Annotated[int | None, BeforeValidator(_unless_empty(_count(1)))]
     input_tokens: Annotated[int | None, BeforeValidator(_unless_empty(_count(1)))]
@@ -140,6 +187,26 @@ class PublishedRun(BaseModel):
     source_location: Text
     split: Annotated[str, AfterValidator(_one_of(SPLITS))]
     note: str
+
+    @field_validator("layout")
+    @classmethod
+    def _layout_spans_the_devices(cls, value: str, info: ValidationInfo) -> str:
+        degrees = parse_layout(value)
+        if not degrees:
+            return ""
+        attention = degrees.get("tp", 1) * degrees.get("dp_attention", 1)
+        if "ep" in degrees and degrees["ep"] != attention:
+            raise _problem(
+                f"{value!r}: ep={degrees['ep']} must equal tp x dp_attention = {attention} "
+                "(experts are split over the devices that run attention)"
+            )
+        devices = info.data.get("devices")
+        if devices is not None and layout_devices(degrees) != devices:
+            raise _problem(
+                f"{value!r} spans pp x tp x dp_attention = {layout_devices(degrees)} devices, "
+                f"but the row's devices is {devices}"
+            )
+        return ",".join(f"{axis}={degree}" for axis, degree in degrees.items())
 
     @field_validator("output_tokens")
     @classmethod

@@ -47,7 +47,8 @@ def _summary(s: Summary) -> str:
 
 
 def backtest_lines(backtest: Backtest | None) -> list[str]:
-    """The backtest's error, held-out rows first: what the method page prints."""
+    """The backtest's error, leave-one-source-out first (overall, then per architecture
+    class, vendor and phase), then the fit/holdout figures: what the method page prints."""
     if backtest is None or backtest.runs.empty:
         return [
             "Backtest: no published measured runs were available, so no efficiency is fitted "
@@ -55,17 +56,32 @@ def backtest_lines(backtest: Backtest | None) -> list[str]:
             "demand-growth spread only."
         ]
     holdout, fit = backtest.summary("holdout"), backtest.summary("fit")
+
+    def parts(grouping: str) -> str:
+        return "; ".join(f"{s.split} {_summary(s)}" for s in backtest.loso_by(grouping))
+
+    spreads = ", ".join(
+        f"{name} ±{100 * spread:.0f} %" for name, spread in backtest.fitted.class_spread.items()
+    )
+    sources = f"{backtest.sources} source{'s' if backtest.sources != 1 else ''}"
     lines = [
-        f"Backtest on {len(backtest.runs)} published measured runs (error = predicted / "
-        "measured step time − 1; negative means memwall predicted the step too fast): "
-        f"held-out runs {_summary(holdout)}; runs the defaults were fitted on {_summary(fit)}.",
+        f"Backtest on {len(backtest.runs)} published measured runs from {sources} (error = "
+        "predicted / measured step time − 1; negative means memwall predicted the step too "
+        "fast). Headline, leave-one-source-out (each source's runs — one engine's blog, one "
+        "vendor page, one benchmark table — predicted by defaults fitted on the other "
+        f"sources only): {_summary(backtest.loso_summary())}. Per architecture class: "
+        f"{parts('class')}. Per vendor: {parts('vendor')}. Per phase: {parts('phase')}.",
+        "The date bands take, where an efficiency is a fitted default, the leave-one-source-"
+        f"out spread of the workload's class (RMS log error: {spreads}).",
+        "Secondary, with rows of one source on both sides of the split: held-out runs "
+        f"{_summary(holdout)}; runs the defaults were fitted on {_summary(fit)}.",
     ]
     loo = backtest.loo_summary()
     if loo.runs:
         lines.append(
             "Leave-one-out on the fit rows (each predicted by defaults fitted on the others): "
             f"{_summary(loo)}. The model's terms (which efficiencies and overheads to fit) were "
-            "chosen by this figure, so it is the conservative one."
+            "chosen by this figure."
         )
     stream = backtest.summary("holdout", stream=True)
     if stream.runs:

@@ -101,6 +101,9 @@ def test_backtest_prints_per_run_error_and_both_splits(tmp_path: Path) -> None:
     assert "fit: 5 runs, MAPE 0.0 %" in result.stdout
     assert "holdout: 3 runs, MAPE 0.0 %" in result.stdout
     assert "skipped row 9 (u1): preset 'no-such-model' is unknown" in result.stdout
+    assert "leave-one-source-out: 8 runs" in result.stdout
+    assert "  class dense: 8 runs" in result.stdout
+    assert "  vendor NVIDIA: 8 runs" in result.stdout
 
 
 def test_backtest_json_is_strict(tmp_path: Path) -> None:
@@ -112,6 +115,13 @@ def test_backtest_json_is_strict(tmp_path: Path) -> None:
     assert out["summary"]["holdout"]["runs"] == 3
     assert out["stream_defaults_summary"]["fit"]["bias"] < -0.1
     assert len(out["runs"]) == 8
+    # One source: left out, nothing is left to fit, so its runs meet the STREAM defaults
+    # (bandwidth 0.85 against the 0.6 they ran at): every step predicted too fast.
+    loso = out["leave_one_source_out"]
+    assert loso["sources"] == 1
+    assert loso["overall"]["runs"] == 8 and loso["overall"]["bias"] < -0.1
+    assert set(loso["by_class"]) == {"dense"} and loso["by_phase"]["prefill"]["runs"] == 3
+    assert {r["source"] for r in out["runs"]} == {"example.org/fixture"}
 
 
 def test_backtest_malformed_row_exits_2_naming_file_row_and_column(tmp_path: Path) -> None:

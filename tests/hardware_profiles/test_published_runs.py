@@ -14,7 +14,11 @@ import pandas as pd
 import pytest
 
 from hardware_profiles.errors import ProfileError
-from hardware_profiles.published_runs import COLUMNS, validate_published_runs
+from hardware_profiles.published_runs import (
+    COLUMNS,
+    builtin_published_runs,
+    validate_published_runs,
+)
 
 DATA = Path(__file__).resolve().parents[2] / "hardware_profiles" / "data"
 METRICS = {"tpot_s", "output_tokens_per_s", "ttft_s", "prefill_tokens_per_s"}
@@ -84,6 +88,7 @@ ROW: dict[str, str] = {
     "model_preset": "llama-3.1-8b",
     "hardware": "nvidia-h100-sxm",
     "devices": "1",
+    "layout": "tp=1",
     "phase": "decode",
     "batch": "8",
     "input_tokens": "1024",
@@ -112,6 +117,19 @@ def _sheet(**second: str) -> pd.DataFrame:
     [
         ("model", "", "must not be empty"),
         ("devices", "2.5", "'2.5' must be a whole number >= 1"),
+        (
+            "layout",
+            "tp=8",
+            "'tp=8' spans pp x tp x dp_attention = 8 devices, but the row's devices is 1",
+        ),
+        (
+            "layout",
+            "dp_attention=1,ep=8",
+            "'dp_attention=1,ep=8': ep=8 must equal tp x dp_attention = 1",
+        ),
+        ("layout", "sp=2", "'sp=2' is not a layout axis=degree of a new axis; axes: tp, ep,"),
+        ("layout", "tp=1,tp=1", "'tp=1' is not a layout axis=degree of a new axis"),
+        ("layout", "tp=0", "'0' must be a whole number >= 1"),
         ("phase", "training", "'training' is not valid; valid: decode, prefill"),
         ("output_tokens", "0", "a decode run must generate at least one token"),
         ("kv_precision", "fp12", "'fp12' is not valid; valid: fp32, tf32, bf16, fp16, fp8"),
@@ -148,3 +166,29 @@ def test_a_run_is_typed_and_unstated_cells_stay_unstated() -> None:
     assert runs["batch"].isna().tolist() == [False, True]
     assert runs["output_tokens"].isna().tolist() == [False, True]
     assert runs["kv_precision"].tolist() == ["bf16", ""]
+
+
+@pytest.mark.parametrize(
+    ("devices", "layout", "read"),
+    [
+        ("8", "dp_attention=8,ep=8", "dp_attention=8,ep=8"),
+        ("8", " tp=8, ep=8 ", "tp=8,ep=8"),
+        ("8", "tp=2,pp=4", "tp=2,pp=4"),
+        ("16", "tp=8,pp=2", "tp=8,pp=2"),
+        ("4", "", ""),
+    ],
+)
+def test_a_layout_that_spans_the_rows_devices_is_read(devices: str, layout: str, read: str) -> None:
+    """Attention on tp x dp_attention devices per stage, experts split over those same
+    devices (ep = tp x dp_attention), pp stages: 8 = 1 x 8 (ep 8), 8 x 1 (ep 8), 2 x 4,
+    8 x 2 = 16; empty: not stated."""
+    runs = validate_published_runs(_sheet(devices=devices, layout=layout), "runs.csv")
+    assert runs["layout"].tolist() == ["tp=1", read]
+
+
+def test_the_shipped_runs_state_their_layout() -> None:
+    # Reading them checks each layout against its devices; the five jetstream-pytorch TPU
+    # rows are the only ones whose page does not say how the model was split.
+    typed = builtin_published_runs()
+    unstated = typed.loc[typed["layout"] == "", "run_id"]
+    assert unstated.str.startswith("jetstream-pt-").all() and len(unstated) <= 5

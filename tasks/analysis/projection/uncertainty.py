@@ -4,9 +4,12 @@ Two spreads feed a workload's headroom S/D, both as standard deviations of natur
 
 - supply: S is proportional to the efficiency of the ceiling that binds it (bandwidth when
   memory-bound, compute otherwise), so log S has the spread of that efficiency
-  (``tasks.analysis.supply.efficiency``: a measured CV, a fitted default's residuals). A pool of
-  several models takes the spreads of each weighted by the supply each gives the workload
-  over the horizon;
+  (``tasks.analysis.supply.efficiency``: a measured CV). Where that efficiency is a default
+  fitted on published runs, the spread is the backtest's leave-one-source-out RMS log error
+  of the workload's architecture class (dense, MoE, MLA-MoE; all rows' for a workload of no
+  known preset): how far such a prediction lands on a source the fit never saw, not the
+  fit's own residuals (those stand where no backtest ran). A pool of several models takes
+  the spreads of each weighted by the supply each gives the workload over the horizon;
 - demand: D(t) = D0·(1+g)^(t/12) with g uncertain by ``demand_growth_sigma`` (σ_g): to first
   order log D(t) has the spread σ_g·(t/12)/(1+g).
 
@@ -24,8 +27,11 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
+import pandas as pd
 
 from tasks.analysis.projection.projector import Outcome, Projection, Projector
+from tasks.analysis.supply.efficiency import SPREAD_CLASSES
+from tasks.analysis.workload.presets import PRESETS
 
 Z90: Final = 1.2815515655446004
 
@@ -43,18 +49,35 @@ class Band:
     starve_p90_index: np.ndarray
 
 
-def supply_spread(projector: Projector) -> np.ndarray:
+def workload_classes(workloads: pd.DataFrame) -> np.ndarray:
+    """Each workload's index in :data:`SPREAD_CLASSES`: its preset's architecture class, or
+    the last ("all") where it names no preset this memwall knows."""
+    unknown = len(SPREAD_CLASSES) - 1
+    if "model_preset" not in workloads:
+        return np.full(len(workloads), unknown)
+    position = {c: i for i, c in enumerate(SPREAD_CLASSES)}
+    table = {name: position[a.architecture_class] for name, a in PRESETS.items()}
+    return np.array([table.get(str(p), unknown) for p in workloads["model_preset"]], dtype=int)
+
+
+def supply_spread(projector: Projector, classes: np.ndarray | None = None) -> np.ndarray:
     """Each workload's log spread of supply: the binding ceiling's efficiency spread on each
-    model its pool holds, weighted by device-months times what one device supplies."""
+    model its pool holds (its class's leave-one-source-out spread where that efficiency is a
+    fitted default; ``classes`` from :func:`workload_classes`, "all" when not given),
+    weighted by device-months times what one device supplies."""
     figures = projector.baseline_figures
     bandwidth_term, peak = projector.per_device_terms(figures)
     phase = projector.placement.phase_index
     ceilings = projector.ceilings
+    if classes is None:
+        classes = np.full(len(phase), len(SPREAD_CLASSES) - 1)
+    by_class = ceilings.class_spread[phase, classes]
     binding = np.where(
         bandwidth_term < peak,
         ceilings.bandwidth_spread[phase],
         ceilings.flops_spread[phase],
     )
+    binding = np.where(np.isnan(by_class), binding, by_class)
     device_months = projector.fleet.counts.sum(axis=2)[projector.placement.pool_index]
     weight = device_months * np.minimum(bandwidth_term, peak)
     total = weight.sum(axis=1)
@@ -69,7 +92,11 @@ def band(projection: Projection, supply: np.ndarray | None = None) -> Band:
     projector = projection.projector
     outcome: Outcome = projection.outcome
     workloads = projection.workloads
-    s_supply = supply_spread(projector) if supply is None else np.asarray(supply, dtype=float)
+    s_supply = (
+        supply_spread(projector, workload_classes(workloads))
+        if supply is None
+        else np.asarray(supply, dtype=float)
+    )
     sigma_g = (
         workloads["demand_growth_sigma"].fillna(0.0).to_numpy(dtype=float)
         if "demand_growth_sigma" in workloads

@@ -19,13 +19,24 @@ How a run was measured counts as much as what ran:
   precision: the engine that ran it must have stored it so (the run's notes say so).
 
 The fit (efficiencies and step overheads together) is :mod:`tasks.analysis.supply.published_fit`.
+
+The headline error is **leave-one-source-out**: the rows of each source (one page: an engine's
+blog, a vendor's performance page, a benchmark table; ``published_runs.source_page``) predicted
+by defaults fitted on every other source's ``fit`` rows, the rows the shipped defaults are
+fitted on (a row kept out of the fit, such as an MoE run while the fit has one efficiency for
+every architecture, is predicted, never fitted). Rows of one page share
+an engine, its version, its harness and often its hardware, so a split that leaves rows of the
+same page on both sides (the ``fit``/``holdout`` one) is optimistic about a new engine or a new
+vendor; this one is not. It is summarised overall and per architecture class, vendor and phase,
+and each class's RMS log error is the spread its workloads' date bands take
+(``FittedDefaults.class_spread``).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,17 +44,32 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
-from hardware_profiles.published_runs import builtin_published_runs, read_published_runs
+from hardware_profiles.published_runs import (
+    builtin_published_runs,
+    read_published_runs,
+    source_page,
+)
 from tasks.analysis.supply.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
 from tasks.analysis.supply.efficiency import NO_OVERHEAD, Efficiency, FittedDefaults
 from tasks.analysis.supply.predict import Prediction, predict
 from tasks.analysis.supply.published_fit import fit
+from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
 from tasks.analysis.workload.presets import PRESETS
 from tasks.analysis.workload.workload_model import Architecture, Estimate, estimate
 
 _UNIT: Final = Efficiency(1.0, "", 0.0)
 STREAM_BANDWIDTH: Final = Efficiency(DEFAULT_BANDWIDTH_EFFICIENCY, "default (STREAM-based)", 0.0)
 STREAM_FLOPS: Final = Efficiency(DEFAULT_FLOPS_EFFICIENCY, "default (STREAM-based)", 0.0)
+LOSO: Final = "leave-one-source-out"
+# A class's own leave-one-source-out spread needs this many rows; fewer take all rows' spread.
+MIN_CLASS_RUNS: Final = 5
+# The groupings the leave-one-source-out error is summarised by (columns of ``Backtest.runs``).
+GROUPINGS: Final = {
+    "class": "architecture_class",
+    "vendor": "vendor",
+    "phase": "phase",
+    "source": "source",
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +107,31 @@ class Backtest:
         return Summary(
             "leave-one-out", int(errors.size), float(np.abs(errors).mean()), float(errors.mean())
         )
+
+    def loso_summary(self, column: str | None = None, value: str | None = None) -> Summary:
+        """The leave-one-source-out MAPE and bias of every row, or of the rows whose
+        ``column`` (one of :data:`GROUPINGS`' values) is ``value``."""
+        chosen = self.runs if column is None else self.runs[self.runs[column] == value]
+        errors = chosen["loso_error"].to_numpy(float)
+        label = LOSO if value is None else value
+        if errors.size == 0:
+            return Summary(label, 0, float("nan"), float("nan"))
+        return Summary(label, int(errors.size), float(np.abs(errors).mean()), float(errors.mean()))
+
+    def loso_by(self, grouping: str) -> list[Summary]:
+        """One leave-one-source-out summary per value of ``grouping`` (a :data:`GROUPINGS`
+        key), classes in :data:`ARCHITECTURE_CLASSES` order, others by name."""
+        column = GROUPINGS[grouping]
+        present = set(self.runs[column].astype(str))
+        order: list[str] = (
+            [c for c in ARCHITECTURE_CLASSES if c in present] if grouping == "class" else []
+        )
+        order += sorted(present - set(order))
+        return [self.loso_summary(column, value) for value in order]
+
+    @property
+    def sources(self) -> int:
+        return int(self.runs["source"].nunique()) if not self.runs.empty else 0
 
     def summary(self, split: str, *, stream: bool = False, phase: str | None = None) -> Summary:
         """MAPE and bias of one split (of one phase), with the fitted defaults or, with
@@ -197,6 +248,8 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
             {
                 **run._asdict(),
                 "vendor": str(accelerator["vendor"]),
+                "source": source_page(str(run.source_url)),
+                "architecture_class": arch.architecture_class,
                 "context": context,
                 "layers": arch.layers,
                 "memory_s_at_1": unit.memory_time_s,
@@ -271,9 +324,42 @@ def _leave_one_out(prepared: pd.DataFrame) -> pd.Series:
     return pd.Series(errors, dtype=float)
 
 
-def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
+def leave_one_source_out(prepared: pd.DataFrame) -> pd.Series:
+    """Each row's error when the defaults are fitted on every other source's ``fit`` rows,
+    by run_id: the module docstring's headline."""
+    errors: dict[str, float] = {}
+    if prepared.empty:
+        return pd.Series(errors, dtype=float)
+    for source in prepared["source"].unique():
+        own = prepared["source"] == source
+        fitted = fit(prepared[~own & (prepared["split"] == "fit")])
+        for row in prepared[own].to_dict("records"):
+            prediction, share = predicted_step(row, *_fitted_efficiencies(row, fitted), fitted)
+            step = prediction.step_time_s + share
+            errors[str(row["run_id"])] = step / float(row["measured_step_s"]) - 1.0
+    return pd.Series(errors, dtype=float)
+
+
+def class_spread(runs: pd.DataFrame) -> dict[str, float]:
+    """The RMS natural-log error, leave-one-source-out, of each architecture class with at
+    least :data:`MIN_CLASS_RUNS` rows, and of all rows (key ``"all"``): the supply spread of a
+    workload of that class whose efficiency is a fitted default."""
+    if runs.empty:
+        return {}
+    logs = np.log1p(runs["loso_error"].to_numpy(float))
+    spreads = {"all": float(np.sqrt(np.mean(logs**2)))}
+    for name in ARCHITECTURE_CLASSES:
+        chosen = (runs["architecture_class"] == name).to_numpy()
+        if chosen.sum() >= MIN_CLASS_RUNS:
+            spreads[name] = float(np.sqrt(np.mean(logs[chosen] ** 2)))
+    return spreads
+
+
+def backtest(runs: pd.DataFrame, catalog: pd.DataFrame, *, by_source: bool = True) -> Backtest:
     """Fit on the ``fit`` rows, then predict every row with the efficiencies and overheads
-    the projection would use for it (the fitted defaults of its phase and vendor)."""
+    the projection would use for it (the fitted defaults of its phase and vendor); with
+    ``by_source``, also leave each source out (one fit per source: what the date bands'
+    class spreads need; a single prediction needs only the defaults, so it can skip them)."""
     prepared, skipped = _prepare(runs, catalog)
     fitted = fit_defaults(prepared)
     out: list[dict[str, object]] = []
@@ -290,6 +376,9 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
             {
                 "run_id": row["run_id"],
                 "split": row["split"],
+                "source": row["source"],
+                "architecture_class": row["architecture_class"],
+                "vendor": vendor,
                 "model_preset": row["model_preset"],
                 "hardware": row["hardware"],
                 "devices": int(row["devices"]),
@@ -313,18 +402,24 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame) -> Backtest:
         )
         stream_errors.append((stream.step_time_s + stream_share) / measured - 1.0)
     columns = [
-        "run_id", "split", "model_preset", "hardware", "devices", "phase", "batch", "context",
-        "metric", "measured_value", "predicted_value", "measured_step_s", "predicted_step_s",
-        "prefill_share_s", "overhead_s", "error", "bound", "bandwidth_efficiency",
-        "flops_efficiency", "efficiency_source", "notes",
+        "run_id", "split", "source", "architecture_class", "vendor", "model_preset", "hardware",
+        "devices", "phase", "batch", "context", "metric", "measured_value", "predicted_value",
+        "measured_step_s", "predicted_step_s", "prefill_share_s", "overhead_s", "error",
+        "loso_error", "bound", "bandwidth_efficiency", "flops_efficiency", "efficiency_source",
+        "notes",
     ]  # fmt: skip
-    table = pd.DataFrame(out, columns=columns)
+    table = pd.DataFrame(out, columns=[c for c in columns if c != "loso_error"])
+    loso = leave_one_source_out(prepared) if by_source else pd.Series(dtype=float)
+    table.insert(columns.index("loso_error"), "loso_error", table["run_id"].map(loso))
+    fitted = replace(fitted, class_spread=class_spread(table) if by_source else {})
     return Backtest(
         table, skipped, fitted, pd.Series(stream_errors, index=table.index, dtype=float), prepared
     )
 
 
-def load_backtest(catalog: pd.DataFrame, runs: str | Path | None = None) -> Backtest:
+def load_backtest(
+    catalog: pd.DataFrame, runs: str | Path | None = None, *, by_source: bool = True
+) -> Backtest:
     """The backtest of a published-runs file, or of the runs memwall ships."""
     table = builtin_published_runs() if runs is None else read_published_runs(runs)
-    return backtest(table, catalog)
+    return backtest(table, catalog, by_source=by_source)

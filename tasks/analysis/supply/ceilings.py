@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.schema import PEAK_PRECISIONS
-from tasks.analysis.supply.efficiency import PHASE_CEILINGS
+from tasks.analysis.supply.efficiency import PHASE_CEILINGS, SPREAD_CLASSES
 
 T = TypeVar("T")
 
@@ -42,13 +42,16 @@ class Ceilings:
     (phases, models) and FLOP/s (phases, models, peak precisions), NaN where a model has no
     peak at that precision; and the spread (log standard deviation) of the bandwidth and
     compute efficiencies behind them, (phases, models); and the step overhead in seconds
-    (per layer in decode, per step in prefill, 0 elsewhere), (phases, models)."""
+    (per layer in decode, per step in prefill, 0 elsewhere), (phases, models); and the
+    leave-one-source-out spread of each architecture class (phases, :data:`SPREAD_CLASSES`,
+    models), NaN where the phase's efficiency on that model is not a fitted default."""
 
     bandwidth: np.ndarray
     flops: np.ndarray
     bandwidth_spread: np.ndarray
     flops_spread: np.ndarray
     overhead_s: np.ndarray
+    class_spread: np.ndarray
 
     @staticmethod
     def of(calibrated: pd.DataFrame, models: list[str]) -> Ceilings:
@@ -65,6 +68,13 @@ class Ceilings:
         spec_bw = stream_bw / column("bandwidth_efficiency")
         spec_flops = stream_flops / stream_flops_eff
         bandwidth, flops, bw_spread, flops_spread, overhead = [], [], [], [], []
+        unknown = np.full((len(SPREAD_CLASSES), len(models)), np.nan)
+        by_class = [
+            np.stack([column(f"class_spread_{phase}_{c}") for c in SPREAD_CLASSES])
+            if f"class_spread_{phase}_{SPREAD_CLASSES[0]}" in table
+            else unknown
+            for phase in PHASE_ORDER
+        ]
         for phase in PHASE_CEILINGS:
             name = f"step_overhead_s_{phase}"
             overhead.append(column(name) if name in table else np.zeros(len(models)))
@@ -86,4 +96,5 @@ class Ceilings:
             np.stack(bw_spread),
             np.stack(flops_spread),
             np.nan_to_num(np.stack(overhead)),
+            np.stack(by_class),
         )

@@ -31,6 +31,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
 from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
 PHASE_CEILINGS: Final = ("decode", "prefill", "training")
@@ -38,6 +39,8 @@ PHASE_CEILINGS: Final = ("decode", "prefill", "training")
 WORKLOAD_PROBES: Final = {"workload-decode": "decode", "workload-prefill": "prefill"}
 FITTED_CEILING: Final = {"decode": "bandwidth", "prefill": "flops"}
 _USABLE: Final = ("ok", "unstable")
+# Architecture classes with their own band spread, then "all": a workload of no known preset.
+SPREAD_CLASSES: Final = (*ARCHITECTURE_CLASSES, "all")
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,16 @@ class FittedDefaults:
     keyed by (phase, vendor), vendor None being the fit on every vendor's runs; the other
     ceiling's where fitted, keyed by (phase, ceiling); and each phase's step overhead.
     ``stream_spread`` is the STREAM defaults' RMS log error on all published runs (None
-    without runs): the spread of an efficiency nothing better backs."""
+    without runs): the spread of an efficiency nothing better backs. ``class_spread`` is the
+    backtest's leave-one-source-out RMS log error per architecture class (and ``"all"``):
+    the spread a workload of that class takes where its efficiency is a fitted default, since
+    it says how far such a prediction lands from a source the fit never saw."""
 
     efficiencies: Mapping[tuple[str, str | None], Efficiency] = field(default_factory=dict)
     stream_spread: float | None = None
     other_ceiling: Mapping[tuple[str, str], Efficiency] = field(default_factory=dict)
     overheads: Mapping[str, Overhead] = field(default_factory=dict)
+    class_spread: Mapping[str, float] = field(default_factory=dict)
 
     def lookup(self, phase: str, vendor: str, ceiling: str | None = None) -> Efficiency | None:
         """The fitted efficiency of ``phase``'s ``ceiling`` (its binding one by default) for
@@ -152,7 +159,10 @@ def phase_columns(
     ``bandwidth_spread_<phase>``, and ``flops_efficiency_<phase>`` (NaN where the
     STREAM-based per-precision figures stand), ``flops_from_<phase>``, ``flops_spread_<phase>``;
     and ``step_overhead_s_<phase>`` with ``step_overhead_from_<phase>``: the fitted overhead
-    where the phase's binding efficiency is the fitted one, else 0.
+    where the phase's binding efficiency is the fitted one, else 0; and, for the fitted
+    phases, ``class_spread_<phase>_<class>`` for each of :data:`SPREAD_CLASSES`: the
+    leave-one-source-out spread of that architecture class where the phase's binding
+    efficiency is the fitted one (NaN elsewhere, or without a backtest).
     """
     measured = {
         **measured_efficiencies(history, here=False),
@@ -192,6 +202,16 @@ def phase_columns(
             columns[f"{ceiling}_from_{phase}"] = sources
             columns[f"{ceiling}_spread_{phase}"] = spreads
         overheads = [_overhead(phase, m, vendor_of[m], measured, fitted) for m in ids]
+        if phase in FITTED_CEILING:
+            by_fit = [
+                (m, phase) not in measured and fitted.lookup(phase, vendor_of[m]) is not None
+                for m in ids
+            ]
+            for name in SPREAD_CLASSES:
+                spread = fitted.class_spread.get(name, fitted.class_spread.get("all", np.nan))
+                columns[f"class_spread_{phase}_{name}"] = [
+                    spread if chosen else np.nan for chosen in by_fit
+                ]
         columns[f"step_overhead_s_{phase}"] = [o.seconds for o in overheads]
         columns[f"step_overhead_from_{phase}"] = [o.source for o in overheads]
     return base.assign(**{k: pd.Series(v, index=base.index) for k, v in columns.items()})

@@ -50,6 +50,8 @@ STREAM_FLOPS_VALUE: Final = DEFAULT_FLOPS_EFFICIENCY
 _EFFICIENCY_BOUNDS: Final = (np.log(0.02), 0.0)
 # Overhead bounds, seconds: per decode layer, per prefill step.
 _OVERHEAD_BOUNDS: Final = {"decode": 1e-3, "prefill": 1.0}
+# Least squares needs a lower bound strictly below the upper one: a parameter held at 0.
+_HELD_AT_ZERO: Final = 1e-12
 _STARTS: Final = ((0.5, 0.5, 1e-5, 1e-3), (0.8, 0.2, 5e-5, 1e-2), (0.3, 0.7, 0.0, 0.0))
 _ALL: Final = "all vendors"
 _OTHERS: Final = "other vendors"
@@ -163,7 +165,8 @@ def _solve(t: Terms, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
     """The best of a few starts: the parameter vector and the final Jacobian."""
     nb, nf = len(layout.bandwidth_groups), len(layout.flops_groups)
     low = [_EFFICIENCY_BOUNDS[0]] * (nb + nf + 1) + [0.0, 0.0]
-    high = [_EFFICIENCY_BOUNDS[1]] * (nb + nf + 1) + list(_OVERHEAD_BOUNDS.values())
+    prefill_high = _OVERHEAD_BOUNDS["prefill"] if _has_prefill_runs(t) else _HELD_AT_ZERO
+    high = [_EFFICIENCY_BOUNDS[1]] * (nb + nf + 1) + [_OVERHEAD_BOUNDS["decode"], prefill_high]
 
     def residual(x: np.ndarray) -> np.ndarray:
         return np.asarray(np.log(step_s(t, layout.unpack(x, t)) / t.measured_s))
@@ -178,6 +181,14 @@ def _solve(t: Terms, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
             best = found
     assert best is not None
     return np.asarray(best.x), np.asarray(best.jac)
+
+
+def _has_prefill_runs(t: Terms) -> bool:
+    """Whether any prefill run is fitted: without one, a prefill overhead would rest on the
+    static-batching decode runs' prefill shares alone (one step's overhead spread over
+    thousands of generated tokens), too weakly pinned to fit: it is held at 0 and not
+    charged (it went to its 1 s bound when the one page with prefill runs was left out)."""
+    return bool((~t.decode).any())
 
 
 def _depends(jac: np.ndarray, column: int) -> bool:
@@ -229,7 +240,7 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
     overheads = {}
     if _depends(jac, nb + nf + 1):
         overheads["decode"] = Overhead(p.decode_overhead_s, _source(decode_rows, "decode", _ALL))
-    if _depends(jac, nb + nf + 2):
+    if _has_prefill_runs(t) and _depends(jac, nb + nf + 2):
         overheads["prefill"] = Overhead(
             p.prefill_overhead_s,
             _source(prefill_rows, "prefill, with static-batching decode runs' prefills", _ALL),

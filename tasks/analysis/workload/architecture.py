@@ -8,8 +8,12 @@ presets describe architectures and the estimate prices them.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Final
 
 from hardware_profiles.errors import MemwallError
+
+# Dense, mixture of experts, and mixture of experts with multi-head latent attention.
+ARCHITECTURE_CLASSES: Final = ("dense", "MoE", "MLA-MoE")
 
 
 class WorkloadModelError(MemwallError):
@@ -93,6 +97,15 @@ class Architecture:
     @property
     def is_mla(self) -> bool:
         return self.kv_lora_rank > 0
+
+    @property
+    def architecture_class(self) -> str:
+        """Which of :data:`ARCHITECTURE_CLASSES` the model is: the backtest reports its error
+        per class and the date bands take their class's spread, since a fit dominated by dense
+        runs says little about fine-grained MoE with a compressed (MLA) cache."""
+        if not self.is_moe:
+            return "dense"
+        return "MLA-MoE" if self.is_mla else "MoE"
 
     @property
     def qk_dim(self) -> int:

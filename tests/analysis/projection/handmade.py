@@ -15,6 +15,7 @@ import pandas as pd
 from hardware_profiles.schema import PEAK_PRECISIONS
 from tasks.analysis.projection.horizon import Fleet
 from tasks.analysis.supply.ceilings import PEAK_INDEX, PHASE_ORDER, Ceilings
+from tasks.analysis.supply.efficiency import SPREAD_CLASSES
 
 BW = 0.85 * 3.35e12
 BF16 = 0.7 * 989.5e12
@@ -26,7 +27,10 @@ def ceilings(models: int = 1) -> Ceilings:
     flops = np.full((phases, models, len(PEAK_PRECISIONS)), np.nan)
     flops[:, :, PEAK_INDEX["bf16"]] = BF16
     zeros = np.zeros((phases, models))
-    return Ceilings(np.full((phases, models), BW), flops, zeros, zeros, zeros)
+    return Ceilings(
+        np.full((phases, models), BW), flops, zeros, zeros, zeros,
+        np.full((phases, len(SPREAD_CLASSES), models), np.nan),
+    )  # fmt: skip
 
 
 def fleet(counts: list[list[float]], pools: list[str] | None = None) -> Fleet:

@@ -20,7 +20,7 @@ from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import WORKLOADS
 from tasks.analysis.projection.horizon import NEVER
 from tasks.analysis.projection.projector import project
-from tasks.analysis.projection.uncertainty import band, supply_spread
+from tasks.analysis.projection.uncertainty import band, supply_spread, workload_classes
 from tasks.analysis.ranking.ranking import rank, ranking_rows
 from tasks.analysis.supply.calibration import calibrate
 from tasks.analysis.supply.efficiency import Efficiency, FittedDefaults
@@ -110,3 +110,23 @@ def test_rank_json_rows_carry_the_band() -> None:
     )
     c = next(r for r in rows if r["workload_id"] == "c")
     assert c["starve_month_p10"] is None and c["starve_month_p90"] is None
+
+
+def test_a_fitted_efficiency_takes_its_classs_leave_one_source_out_spread() -> None:
+    """With the backtest's leave-one-source-out spreads dense 0.1, MoE 0.4 and all 0.25:
+    a (decode, memory-bound, dense preset) gets 0.1 in place of the fit's 0.2; b (decode,
+    MoE preset) 0.4; c (training, compute-bound on STREAM's figures, not fitted) keeps 0.35.
+    Without presets a and b take the "all" spread, 0.25."""
+    fitted = FittedDefaults(
+        {("decode", "Acme"): Efficiency(0.85, "fit", 0.2)},
+        0.35,
+        class_spread={"dense": 0.1, "MoE": 0.4, "all": 0.25},
+    )
+    presets = pd.Series(["llama-3.1-8b", "qwen3-30b-a3b", None], dtype=object)
+    named = _scenario_s().assign(model_preset=presets.to_numpy())
+    workloads = validate_frame(named, WORKLOADS, "test workloads")
+    projection = _projection(workloads, fitted=fitted)
+    assert band(projection).supply_spread == pytest.approx([0.1, 0.4, 0.35])
+    unnamed = _projection(fitted=fitted)
+    assert band(unnamed).supply_spread == pytest.approx([0.25, 0.25, 0.35])
+    assert workload_classes(workloads).tolist() == [0, 1, 3]

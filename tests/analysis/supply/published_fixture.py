@@ -88,6 +88,7 @@ def _rows() -> list[dict[str, str]]:
                 "model_preset": model,
                 "hardware": H100,
                 "devices": "1",
+                "layout": "tp=1",
                 "phase": phase,
                 "batch": str(batch),
                 "input_tokens": str(prompt),

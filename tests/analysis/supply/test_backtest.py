@@ -204,3 +204,19 @@ def test_an_overhead_no_run_depends_on_is_not_claimed(tmp_path: Path) -> None:
     )
     assert set(result.fitted.overheads) == {"decode"}
     assert result.fitted.overhead("prefill").seconds == 0
+
+
+def test_without_a_prefill_run_no_prefill_overhead_is_fitted(tmp_path: Path) -> None:
+    """Decode runs only, two of them static-batching (d2 8 x 1024 -> 256, d5 16 x 1024 ->
+    1024, whose throughput includes one prefill each): a prefill overhead would be spread
+    over 256 and 1024 generated tokens, too weakly pinned to fit, so it is held at 0 and not
+    charged; the decode efficiency and overhead absorb what the runs' prefills cost, so they
+    land near the fixture's, not on them."""
+    rows = [r for r in fixture_rows() if r["phase"] == "decode"]
+    result = backtest(
+        read_published_runs(write_fixture(tmp_path / "r.csv", rows)), builtin_catalog()
+    )
+    assert set(result.fitted.overheads) == {"decode"}
+    assert result.fitted.overheads["decode"].seconds == pytest.approx(DECODE_OVERHEAD_S, rel=0.2)
+    decode = result.fitted.lookup("decode", "NVIDIA")
+    assert decode is not None and decode.value == pytest.approx(DECODE_BW, rel=0.1)
