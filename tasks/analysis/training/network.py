@@ -3,9 +3,10 @@
 A device has two links: the scale-up one (NVLink, xGMI, ICI within a pod) to the devices of its
 scale-up domain (8 in an HGX/DGX node, 72 in a GB200 NVL72 rack), and the scale-out one
 (InfiniBand, RoCE, EFA) per device to everything beyond. Ranks are laid out tensor parallel
-innermost, then context, then data parallel, then pipeline (Megatron-LM's order): a group
-stays on the scale-up link when the span of devices it covers, its size times the stride of
-the dimensions inside it, fits the domain; otherwise its slowest hop is the scale-out link.
+innermost, then context, then data parallel, then pipeline (Megatron-LM's order), so a group's
+members sit ``stride`` devices apart (the product of the degrees inside it) and
+``domain // stride`` of them share a scale-up domain; the collectives below split their
+traffic between the two links accordingly.
 
 Ring collectives over n ranks (Thakur et al. 2005, "Optimization of Collective Communication
 Operations in MPICH"; NCCL's ring algorithms): an all-gather or a reduce-scatter of an
@@ -22,7 +23,6 @@ from typing import Any
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
-from tasks.analysis.training.layout import Layout
 
 
 class NetworkError(MemwallError):
@@ -45,29 +45,39 @@ class Network:
         )
 
 
-def spans(layout: Layout) -> dict[str, int]:
-    """Devices each parallel group spans, in Megatron's rank order (tp, cp, dp, pp);
-    expert parallelism takes its ranks from the data- and context-parallel group."""
-    t, c, d = layout.tp, layout.cp, layout.dp
-    return {
-        "tp": t,
-        "cp": t * c,
-        "ep": t * layout.ep,
-        "dp": t * c * d,
-        "pp": layout.devices,
-    }
-
-
-def gather_s(buffer_bytes: float, ranks: int, link_bytes_per_s: float) -> float:
-    """A ring all-gather or reduce-scatter of ``buffer_bytes`` (the whole, gathered buffer)."""
+def gather_s(buffer_bytes: float, ranks: int, stride: int, network: Network) -> float:
+    """A ring all-gather or reduce-scatter of ``buffer_bytes`` (the whole, gathered buffer)
+    over ``ranks`` ranks ``stride`` devices apart, hierarchically: the k members of the group
+    inside one scale-up domain exchange ``(k−1)/k`` of it over the scale-up link, and the
+    ``r/k`` domains exchange ``(r/k−1)/(r/k)`` of it over the scale-out links, each of the k
+    members' links carrying ``1/k`` of that (NCCL's rings and trees over rail-optimized
+    fabrics). One member per domain (a stride at least the domain) is the flat ring."""
     if ranks <= 1:
         return 0.0
-    return (ranks - 1) / ranks * buffer_bytes / link_bytes_per_s
+    k = max(1, min(ranks, network.domain_devices // stride))
+    if k >= ranks:
+        return (ranks - 1) / ranks * buffer_bytes / network.scale_up_bytes_per_s
+    domains = ranks / k
+    intra = (k - 1) / k * buffer_bytes / network.scale_up_bytes_per_s
+    inter = (domains - 1) / domains * buffer_bytes / k / network.scale_out_bytes_per_s
+    return intra + inter
 
 
-def allreduce_s(buffer_bytes: float, ranks: int, link_bytes_per_s: float) -> float:
+def allreduce_s(buffer_bytes: float, ranks: int, stride: int, network: Network) -> float:
     """A ring all-reduce: a reduce-scatter and an all-gather."""
-    return 2.0 * gather_s(buffer_bytes, ranks, link_bytes_per_s)
+    return 2.0 * gather_s(buffer_bytes, ranks, stride, network)
+
+
+def all_to_all_s(sent_bytes: float, ranks: int, stride: int, network: Network) -> float:
+    """An all-to-all in which each rank sends ``sent_bytes`` spread evenly over the ``ranks``:
+    ``(k−1)/r`` of it stays in its scale-up domain, ``(r−k)/r`` leaves it."""
+    if ranks <= 1:
+        return 0.0
+    k = max(1, min(ranks, network.domain_devices // stride))
+    return sent_bytes * (
+        (k - 1) / ranks / network.scale_up_bytes_per_s
+        + (ranks - k) / ranks / network.scale_out_bytes_per_s
+    )
 
 
 def network_for(

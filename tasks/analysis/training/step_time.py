@@ -61,7 +61,7 @@ from tasks.analysis.training.memory import (
     memory_per_device,
     parameter_split,
 )
-from tasks.analysis.training.network import Network, allreduce_s, gather_s, spans
+from tasks.analysis.training.network import Network, all_to_all_s, allreduce_s, gather_s
 from tasks.analysis.training.recipe import OPTIMIZERS
 from tasks.analysis.workload.architecture import Architecture, parameters
 from tasks.analysis.workload.workload_model import DEFAULT_USABLE_MEMORY_FRACTION
@@ -168,35 +168,52 @@ def bubble_fraction(run: TrainingRun) -> float:
 
 @dataclass(frozen=True)
 class DataParallelTraffic:
-    """Bytes through one device's link per step for data parallelism over ``ranks``."""
+    """Data parallelism's collectives per step over ``ranks``: gradient reduce-scatters and
+    weight all-gathers of the device's local buffers."""
 
-    reduce_scatter_bytes: float  # gradients
-    all_gather_bytes: float  # weights (ZeRO 1-3); ZeRO 0's all-reduce is both halves
+    gradient_buffer_bytes: float
+    gradient_passes: int
+    weight_buffer_bytes: float
+    weight_passes: int
     ranks: int
+
+    @property
+    def reduce_scatter_bytes(self) -> float:
+        """Bytes through a device's link, flat ring: ``(g−1)/g`` of each buffer."""
+        share = (self.ranks - 1) / self.ranks
+        return self.gradient_passes * share * self.gradient_buffer_bytes
+
+    @property
+    def all_gather_bytes(self) -> float:
+        share = (self.ranks - 1) / self.ranks
+        return self.weight_passes * share * self.weight_buffer_bytes
 
     @property
     def total_bytes(self) -> float:
         return self.reduce_scatter_bytes + self.all_gather_bytes
 
+    def seconds(self, stride: int, network: Network) -> float:
+        return self.gradient_passes * gather_s(
+            self.gradient_buffer_bytes, self.ranks, stride, network
+        ) + self.weight_passes * gather_s(self.weight_buffer_bytes, self.ranks, stride, network)
+
 
 def data_parallel_traffic(arch: Architecture, run: TrainingRun) -> DataParallelTraffic:
-    """Gradients reduce-scattered and weights all-gathered over ``g = dp·cp`` ranks, each
-    moving ``(g−1)/g`` of the device's local bytes through its link: once per step at ZeRO
-    0-2 (ZeRO 0's all-reduce of the gradients is a reduce-scatter and an all-gather of the
-    same gradient bytes), and at ZeRO 3 per micro-batch, the weights gathered twice (forward
-    and backward)."""
+    """Gradients reduce-scattered and weights all-gathered over ``g = dp·cp`` ranks: once per
+    step at ZeRO 1-2 (ZeRO 0's all-reduce of the gradients is a reduce-scatter and an
+    all-gather of the same gradient bytes), and at ZeRO 3 per micro-batch, the weights gathered
+    twice (forward and backward)."""
     lay = run.layout
     recipe = OPTIMIZERS[run.optimizer]
     local = parameter_split(arch, run).total
     g = lay.dp * lay.cp
-    share = (g - 1) / g
-    grads = share * local * recipe.gradient_bytes
+    grads, weights = local * recipe.gradient_bytes, local * recipe.weight_bytes
     if run.zero >= 3:
         m = run.micro_batches
-        return DataParallelTraffic(m * grads, m * 2 * share * local * recipe.weight_bytes, g)
+        return DataParallelTraffic(grads, m, weights, 2 * m, g)
     if run.zero >= 1:
-        return DataParallelTraffic(grads, share * local * recipe.weight_bytes, g)
-    return DataParallelTraffic(grads, grads, g)
+        return DataParallelTraffic(grads, 1, weights, 1, g)
+    return DataParallelTraffic(grads, 1, grads, 1, g)
 
 
 @dataclass(frozen=True)
@@ -324,29 +341,28 @@ def step_time(
     compute_mb = (matmul_s + recompute_s) / m
     hbm_excess_mb = max(0.0, hbm_mb - compute_mb)
 
-    span = spans(lay)
     tokens_mb = run.sequence / lay.cp * run.micro_batch
     act_bytes = tokens_mb * arch.hidden * _B16
     passes = 6 if run.recompute == "full" else 4
-    tp_mb = layers_here * passes / 2 * allreduce_s(act_bytes, lay.tp, network.link(span["tp"]))
+    tp_mb = layers_here * passes / 2 * allreduce_s(act_bytes, lay.tp, 1, network)
     kv_width = (
         arch.kv_heads * (arch.qk_dim + arch.v_dim)
         if not arch.is_mla
         else (arch.kv_lora_rank + arch.qk_rope_dim)
     )
     kv_bytes = run.sequence * run.micro_batch * kv_width * _B16 / max(lay.tp, 1)
-    cp_mb_total = layers_here * 3 * gather_s(kv_bytes, lay.cp, network.link(span["cp"]))
+    cp_mb_total = layers_here * 3 * gather_s(kv_bytes, lay.cp, lay.tp, network)
     attention_mb = (flops.attention + flops.recompute_attention) / attention_rate / n / m
     cp_mb = max(0.0, cp_mb_total - attention_mb)
     moe_here = arch.moe_layers / lay.pp
     a2a_bytes = tokens_mb / lay.tp * arch.experts_per_token * arch.hidden * _B16
     ep_passes = 6 if run.recompute == "full" else 4
-    ep_mb = moe_here * ep_passes * gather_s(a2a_bytes, lay.ep, network.link(span["ep"]))
-    pp_mb = 2 * lay.vp * act_bytes / lay.tp / network.link(span["pp"]) if lay.pp > 1 else 0.0
+    ep_mb = moe_here * ep_passes * all_to_all_s(a2a_bytes, lay.ep, lay.tp, network)
+    pp_mb = 2 * lay.vp * act_bytes / lay.tp / network.link(n) if lay.pp > 1 else 0.0
     micro = compute_mb + hbm_excess_mb + tp_mb + cp_mb + ep_mb + pp_mb
     bubble = micro * m * bubble_fraction(run)
 
-    dp_total = data_parallel_traffic(arch, run).total_bytes / network.link(span["dp"])
+    dp_total = data_parallel_traffic(arch, run).seconds(lay.tp * lay.cp, network)
     # ZeRO-3 prefetches behind all of the compute; else only the last backward hides it.
     window = m * compute_mb if run.zero >= 3 else compute_mb * 2 / 3
     dp_exposed = max(0.0, dp_total - window)

@@ -7,7 +7,7 @@ import pytest
 from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.training.layout import Layout, TrainingRun
 from tasks.analysis.training.memory import memory_per_device
-from tasks.analysis.training.network import Network
+from tasks.analysis.training.network import Network, all_to_all_s, gather_s
 from tasks.analysis.training.step_time import (
     Device,
     bubble_fraction,
@@ -26,6 +26,8 @@ H100 = Device(
 )
 # 900 GB/s NVLink inside 8-device nodes, 50 GB/s (400 Gb/s) per device beyond.
 FABRIC = Network(900e9, 50e9, 8, "test fabric")
+# One device per node: every data-parallel byte crosses the device's own 50 GB/s NIC.
+NIC_PER_DEVICE = Network(900e9, 50e9, 1, "test fabric, one device per node")
 
 
 def test_memory_per_device_of_gpt3_175b_at_tp8_pp8_with_selective_recompute() -> None:
@@ -112,8 +114,9 @@ def test_bubble_of_pp16_with_64_micro_batches_interleaved_by_2() -> None:
 
 
 def test_the_network_binds_when_tokens_per_device_fall_below_flops_over_link() -> None:
-    """Llama 3.1 8B (P = 8,030,261,248), pure data parallel over 64 devices (8 nodes: the
-    scale-out link, 50 GB/s), ZeRO-1, bf16, s = 2048, selective recompute, at the spec peak.
+    """Llama 3.1 8B (P = 8,030,261,248), pure data parallel over 64 devices of one per node
+    (the scale-out link, 50 GB/s, carries the whole ring), ZeRO-1, bf16, s = 2048, selective
+    recompute, at the spec peak.
 
     Communication per step: (63/64)·2·P reduce-scattered + (63/64)·2·P gathered =
     31,619,153,664 B / 50 GB/s = 0.63238 s, whatever the batch. Compute per token: 6·P_act,
@@ -132,9 +135,23 @@ def test_the_network_binds_when_tokens_per_device_fall_below_flops_over_link() -
     small = TrainingRun(Layout(dp=64), global_batch=64, sequence=2048, zero=1)
     large = TrainingRun(Layout(dp=64), global_batch=64 * 16, sequence=2048)  # 16 micro-batches
     for run, tokens, wall in ((small, 2048, "network"), (large, 32768, "compute")):
-        result = step_time(arch, run, H100, FABRIC, FULL, FULL)
+        result = step_time(arch, run, H100, NIC_PER_DEVICE, FULL, FULL)
         assert run.tokens_per_device == tokens
         assert result.communication_s == pytest.approx(31_619_153_664 / 50e9)
         assert result.compute_s == pytest.approx(tokens * 49_322_917_888 / 989.5e12)
         assert result.wall == wall
     assert 2048 < 989.5e12 / 50e9 < 32768
+
+
+def test_collectives_split_between_the_scale_up_and_scale_out_links() -> None:
+    """An all-gather of N = 8 GB over 64 ranks: ranks 8 apart (tp = 8 inside them) have one
+    member per node, the flat ring over the NIC: (63/64)·8e9 / 50e9 = 0.1575 s. Adjacent
+    ranks (stride 1) have k = 8 per node: (7/8)·8e9 / 900e9 over NVLink = 7.778 ms, plus
+    (7/8)·(8e9/8) / 50e9 = 17.5 ms over the 8 NICs of each node: 25.28 ms. Eight ranks in
+    one node stay on NVLink: (7/8)·8e9 / 900e9. An all-to-all of 8 GB over 16 ranks of
+    stride 1: 7/16 stays (k − 1 = 7 peers) at 900 GB/s, 8/16 leaves at 50 GB/s."""
+    n = 8e9
+    assert gather_s(n, 64, 8, FABRIC) == pytest.approx(63 / 64 * n / 50e9)
+    assert gather_s(n, 64, 1, FABRIC) == pytest.approx(7 / 8 * n / 900e9 + 7 / 8 * n / 8 / 50e9)
+    assert gather_s(n, 8, 1, FABRIC) == pytest.approx(7 / 8 * n / 900e9)
+    assert all_to_all_s(n, 16, 1, FABRIC) == pytest.approx(7 / 16 * n / 900e9 + n / 2 / 50e9)
