@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import pandas as pd
@@ -45,6 +45,7 @@ from tasks.analysis.workload.presets import preset
 STREAM_BANDWIDTH: Final = Efficiency(DEFAULT_BANDWIDTH_EFFICIENCY, "default (STREAM-based)", 0.0)
 # Without any published run to fit on: the STREAM-based matmul default.
 _LOW, _HIGH = 0.02, 1.0
+_FEW: Final = 3  # runs a fit needs to speak for its own spread
 _ALL: Final = "all"
 Key = tuple[str, str]  # (accelerator_id or "all", precision or "all")
 
@@ -220,15 +221,26 @@ def fit_efficiency(cases: Sequence[Case], label: str) -> Efficiency:
 
 
 def fit_table(cases: Sequence[Case]) -> dict[Key, Efficiency]:
-    """Fits per (accelerator, precision), per accelerator and over all ``cases``."""
+    """Fits per (accelerator, precision), per accelerator and over all ``cases``. A fit on
+    fewer than :data:`_FEW` runs cannot show its own spread: it takes the spread of the fit
+    over all runs where that is larger."""
     groups: dict[Key, list[Case]] = {}
     for c in cases:
         for key in ((c.hardware, c.precision), (c.hardware, _ALL), (_ALL, _ALL)):
             groups.setdefault(key, []).append(c)
-    return {
+    fitted = {
         key: fit_efficiency(members, " ".join(k for k in key if k != _ALL) or "all hardware")
         for key, members in groups.items()
     }
+    overall = fitted.get((_ALL, _ALL))
+    for key, members in groups.items():
+        if overall is not None and len(members) < _FEW and overall.spread > fitted[key].spread:
+            fitted[key] = replace(
+                fitted[key],
+                spread=overall.spread,
+                source=f"{fitted[key].source} (spread of the fit over all runs)",
+            )
+    return fitted
 
 
 def lookup(fitted: Mapping[Key, Efficiency], hardware: str, precision: str) -> Efficiency | None:

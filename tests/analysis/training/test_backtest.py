@@ -14,6 +14,7 @@ from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.training.backtest import (
     backtest,
     fit_efficiency,
+    fit_table,
     measured_step_s,
     predict,
     prepare,
@@ -67,3 +68,15 @@ def test_a_run_memwall_cannot_lay_out_is_skipped_with_the_reason() -> None:
     assert result.runs.empty
     assert "uses dp·tp·pp·cp = 63 devices, not 64" in result.skipped[0]
     assert "'nvidia-nothing' is not in the catalog" in result.skipped[1]
+
+
+def test_a_fit_on_too_few_runs_takes_the_spread_of_the_fit_over_all() -> None:
+    """The built-in fit rows hold one H100 bf16 run: alone it has no spread to show, so it
+    carries the all-runs fit's, and says so."""
+    cases, _ = prepare(read_published_training_runs(), builtin_catalog(), read_scale_out())
+    fitted = fit_table([c for c in cases if c.split == "fit"])
+    one = fitted[("nvidia-h100-sxm", "bf16")]
+    overall = fitted[("all", "all")]
+    assert overall.spread > 0
+    assert one.spread == overall.spread
+    assert one.source.endswith("(spread of the fit over all runs)")
