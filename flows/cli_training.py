@@ -130,6 +130,48 @@ def global_batch(tokens: int, sequence: int) -> int:
     return tokens // sequence
 
 
+def training_columns(
+    arch: Architecture,
+    phase: str,
+    context: int,
+    compute: str,
+    layout: str | None,
+    global_batch_tokens: str | None,
+    micro_batch: int | None,
+    zero: int | None,
+    optimizer: str | None,
+    full_recompute: bool,
+) -> dict[str, object]:
+    """The workloads table's training columns, the layout checked against the model."""
+    from tasks.analysis.training.layout import TrainingRun, check_run, parse_layout
+
+    if phase != "training":
+        raise MemwallError(
+            f"--layout and --global-batch-tokens are for --phase training, not {phase}"
+        )
+    if layout is None or global_batch_tokens is None:
+        raise MemwallError("a training layout needs both --layout and --global-batch-tokens")
+    run = TrainingRun(
+        layout=parse_layout(layout),
+        global_batch=global_batch(parse_tokens(global_batch_tokens), context),
+        sequence=context,
+        micro_batch=micro_batch or 1,
+        zero=1 if zero is None else zero,
+        recompute="full" if full_recompute else "selective",
+        optimizer=optimizer or "adam",
+        compute=compute,
+    )
+    check_run(arch, run)
+    return {
+        "layout": run.layout.text(),
+        "global_batch_tokens": run.global_batch_tokens,
+        "micro_batch": run.micro_batch,
+        "recompute": run.recompute,
+        "zero_stage": run.zero,
+        "optimizer": run.optimizer,
+    }
+
+
 def _seconds(value: float) -> str:
     return f"{value:.3g} s" if value >= 1 else f"{value * 1e3:.3g} ms"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from hardware_profiles.catalog import builtin_catalog
@@ -117,3 +118,29 @@ def test_plan_training_lists_fitting_layouts_fastest_first(tmp_path: Path) -> No
     times = [p["step_time_s"] for p in layouts]
     assert times == sorted(times)
     assert all(p["memory_per_device_bytes"] <= 0.9 * 80e9 for p in layouts)
+
+
+def test_workloads_add_writes_the_training_columns_and_refuses_a_bad_layout(
+    tmp_path: Path,
+) -> None:
+    base = ["workloads", "add", "--owner", "ml", "--pool", "training", "--demand", "0.1",
+            "--preset", "llama-3.1-8b", "--phase", "training", "--context", "4096",
+            "--global-batch-tokens", "4M"]  # fmt: skip
+    to = tmp_path / "w.parquet"
+    good = memwall(
+        [*base, "--layout", "dp=64,tp=8", "--zero", "3", "--to", str(to)], None, tmp_path
+    )
+    assert good.returncode == 0, good.stderr
+    row = pd.read_parquet(to).iloc[0]
+    assert (row["layout"], row["global_batch_tokens"], row["zero_stage"]) == (
+        "dp=64,tp=8",
+        4 * 2**20,
+        3,
+    )
+    assert (row["recompute"], row["optimizer"], row["micro_batch"]) == ("selective", "adam", 1)
+    bad = memwall(
+        [*base, "--layout", "dp=64,tp=3", "--to", str(tmp_path / "x.parquet")], None, tmp_path
+    )
+    assert bad.returncode == 2
+    assert "valid tp: 1, 2, 4, 8" in _one_error(bad.stderr)
+    assert not (tmp_path / "x.parquet").exists()

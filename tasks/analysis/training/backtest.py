@@ -28,6 +28,7 @@ from typing import Any, Final
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.published_training_runs import read_published_training_runs
 from tasks.analysis.supply.calibration import DEFAULT_BANDWIDTH_EFFICIENCY
 from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.training.layout import TrainingRun, check_run, parse_layout
@@ -303,3 +304,9 @@ def backtest(
             }
         )
     return TrainingBacktest(pd.DataFrame(rows), fitted, skipped)
+
+
+def builtin_fit(catalog: pd.DataFrame, scale_out: pd.DataFrame) -> dict[Key, Efficiency]:
+    """The GEMM efficiencies fitted on the ``fit`` rows of the runs memwall ships."""
+    cases, _ = prepare(read_published_training_runs(), catalog, scale_out)
+    return fit_table([c for c in cases if c.split == "fit"])
