@@ -29,7 +29,10 @@ matmuls keep their inputs in FP8, as Transformer Engine does):
 which is 34·h for GPT-3 (h heads of h/a, f = 4h, dropout). Context parallelism divides s by
 cp. The pipeline's first stage holds the most: the activations of ``min(p, m)`` micro-batches
 of its ``L/p`` layers under 1F1B, times ``1 + (p−1)/(p·v)`` with v interleaved stages
-(Korthikanti et al. 2022, section 4.2.3), so ``L`` layers' worth in all.
+(Korthikanti et al. 2022, section 4.2.3), so ``L`` layers' worth in all. Not counted: the
+last stage's logits (``4·s·b·V/t`` in fp32, smaller than the first stage's activations at
+the depths pipelines are used for), allocator fragmentation and communication buffers (the
+10 % of memory held back as unusable).
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ thousands of tokens reuses each weight thousands of times).
 
 **Pipeline bubble**: with p stages, v virtual stages each and m micro-batches, 1F1B idles
 ``(p−1)/(v·m)`` of the ideal time (Narayanan et al. 2021, arXiv 2104.04473, section 2.2).
+With uneven stages (126 layers over 16) the fullest stage sets the pace: the matmul time is
+scaled by its layers over ``L/p``.
 
 **Optimizer step**: the sharded master weights and moments read and written, gradients read
 and weights written, at the HBM bandwidth.
