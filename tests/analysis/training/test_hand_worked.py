@@ -6,7 +6,7 @@ import pytest
 
 from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.training.layout import Layout, TrainingRun
-from tasks.analysis.training.memory import memory_per_device
+from tasks.analysis.training.memory import memory_per_device, parameter_split
 from tasks.analysis.training.network import Network, all_to_all_s, gather_s
 from tasks.analysis.training.step_time import (
     Device,
@@ -155,3 +155,17 @@ def test_collectives_split_between_the_scale_up_and_scale_out_links() -> None:
     assert gather_s(n, 64, 1, FABRIC) == pytest.approx(7 / 8 * n / 900e9 + 7 / 8 * n / 8 / 50e9)
     assert gather_s(n, 8, 1, FABRIC) == pytest.approx(7 / 8 * n / 900e9)
     assert all_to_all_s(n, 16, 1, FABRIC) == pytest.approx(7 / 16 * n / 900e9 + n / 2 / 50e9)
+
+
+def test_expert_parallelism_splits_the_experts_and_pays_the_all_to_alls() -> None:
+    """Mixtral 8x7B: an expert of a layer is 4096·28672 + 14336·4096 = 176,160,768
+    parameters; 8 experts over 32 layers 45,097,156,608, split over ep = 8 ranks:
+    5,637,144,576 per device. A micro-batch of one 4,096-token sequence sends each token's
+    top-2 copies, 4096·2·4096·2 B = 67,108,864 B, through a dispatch and a combine forward and
+    backward (4 all-to-alls) in each of 32 layers; 8 ranks in one NVLink domain keep 7/8 of
+    it on the 900 GB/s link: 128 · (7/8) · 67,108,864 / 900e9 = 8.35 ms."""
+    arch = preset("mixtral-8x7b")
+    run = TrainingRun(Layout(dp=8, ep=8), global_batch=8, sequence=4096, zero=1)
+    assert parameter_split(arch, run).experts == pytest.approx(45_097_156_608 / 8)
+    parts = step_time(arch, run, H100, FABRIC, FULL, FULL).parts
+    assert parts["expert_parallel"] == pytest.approx(128 * 7 / 8 * 67_108_864 / 900e9)
