@@ -169,3 +169,17 @@ def test_expert_parallelism_splits_the_experts_and_pays_the_all_to_alls() -> Non
     assert parameter_split(arch, run).experts == pytest.approx(45_097_156_608 / 8)
     parts = step_time(arch, run, H100, FABRIC, FULL, FULL).parts
     assert parts["expert_parallel"] == pytest.approx(128 * 7 / 8 * 67_108_864 / 900e9)
+
+
+def test_tensor_parallel_all_reduces_per_layer() -> None:
+    """Llama 3.1 70B at tp = 8, one 8,192-token sequence: each layer's forward has two
+    all-gather + reduce-scatter pairs and its backward two more, each of s·h·2 = 8192·8192·2
+    = 134,217,728 B: the volume of two all-reduces, 2 · 2·(7/8)·134,217,728 / 900e9 =
+    522 us per layer on NVLink, 41.76 ms over 80 layers; full recomputation repeats the
+    forward's pair: 62.64 ms."""
+    arch = preset("llama-3.1-70b")
+    per_layer = 2 * 2 * 7 / 8 * 134_217_728 / 900e9
+    for recompute, pairs in (("selective", 2), ("full", 3)):
+        run = TrainingRun(Layout(tp=8), global_batch=1, sequence=8192, recompute=recompute)
+        parts = step_time(arch, run, H100, FABRIC, FULL, FULL).parts
+        assert parts["tensor_parallel"] == pytest.approx(80 * per_layer * pairs / 2)
