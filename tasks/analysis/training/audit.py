@@ -14,8 +14,9 @@ the step k times faster buys ``12·ln(k)/ln(1+g)`` months, capped by the horizon
 Mitigations, each a recomputation of the step: FP8 matmuls (where the device has FP8 units:
 compute and the matmul inputs' activation bytes; optimizer state unchanged), selective or full
 recomputation, ZeRO-3 where the state is not yet sharded, twice the tensor or the pipeline
-parallelism (half the data parallelism), twice the micro-batch (within the global batch), a scale-out network twice as fast. What each risks
-in accuracy and what it costs is stated, not modelled.
+parallelism (half the data parallelism), twice the micro-batch (within the global batch), a
+scale-out network twice as fast. What each risks in accuracy and what it costs is stated, not
+modelled.
 """
 
 from __future__ import annotations
