@@ -25,6 +25,7 @@ from flows import (
     cli_ops,
     cli_predict,
     cli_probe,
+    cli_training,
     cli_validate,
     cli_workloads,
     cli_workloads_add,  # noqa: F401 (imported to register `workloads add` and `import`)
@@ -173,6 +174,7 @@ app.command("validate")(cli_validate.validate)
 app.add_typer(cli_workloads.workloads_app, name="workloads")
 app.add_typer(cli_catalog.catalog_app, name="catalog")
 app.add_typer(cli_catalog.roadmap_app, name="roadmap")
+app.add_typer(cli_training.plan_app, name="plan")
 app.command("rank")(cli_analysis.rank)
 app.command("whatif")(cli_analysis.whatif)
 for _name in ("predict", "backtest"):

@@ -17,6 +17,20 @@ from rich.console import Console
 
 from flows.cli_analysis import MeasurementsOption
 from flows.cli_common import CatalogOption, print_json, require_positive, warn, warn_set_aside
+from flows.cli_training import (
+    GlobalBatchTokensOption,
+    LayoutOption,
+    MicroBatchOption,
+    OptimizerOption,
+    ScaleOutOption,
+    ScaleOutRateOption,
+    TrainingRecomputeOption,
+    TrainingRunsOption,
+    UnevenOption,
+    ZeroOption,
+    backtest_training,
+    predict_training,
+)
 from flows.cli_workloads import (
     ActivationsOption,
     BatchOption,
@@ -94,12 +108,27 @@ def predict(
     history: HistoryReadOption = None,
     runs: RunsOption = None,
     as_json: JsonOption = False,
+    layout: LayoutOption = None,
+    global_batch_tokens: GlobalBatchTokensOption = None,
+    micro_batch: MicroBatchOption = 1,
+    recompute: TrainingRecomputeOption = "selective",
+    zero: ZeroOption = 1,
+    optimizer: OptimizerOption = None,
+    uneven_stages: UnevenOption = False,
+    scale_out: ScaleOutOption = None,
+    scale_out_gb_s: ScaleOutRateOption = None,
+    training_runs: TrainingRunsOption = None,
 ) -> None:
     """Predicted step time, tokens/s per replica and per device, and the bound of one workload
     on N devices of one accelerator model, with the efficiencies used and their source. JSON
     keys: step_time_s, tokens_per_s, tokens_per_s_per_device, bound, bandwidth_efficiency,
     flops_efficiency (and *_source, *_spread), memory/compute/communication/overhead_time_s,
-    overhead_source, notes."""
+    overhead_source, notes. With --phase training --layout: the training step of that layout
+    (flows.cli_training; JSON: step_time_s, mfu, tokens_per_s, time_by_part_s,
+    memory_per_device, wall)."""
+    if phase == "training" and (layout or global_batch_tokens):
+        predict_training(**{k: v for k, v in locals().items() if k in _TRAINING_KEYS})
+        return
     from hardware_profiles.catalog import load_catalog
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
@@ -152,6 +181,13 @@ def predict(
         return
     _print_prediction(est.model, result, phase, batch, context, est.weights, est.kv, activations,
                       accelerator)  # fmt: skip
+
+
+_TRAINING_KEYS = frozenset(
+    ("preset", "config", "layout", "global_batch_tokens", "micro_batch", "recompute", "zero",
+     "optimizer", "uneven_stages", "context", "weights", "activations", "accelerator",
+     "devices", "catalog", "scale_out", "scale_out_gb_s", "training_runs", "as_json")
+)  # fmt: skip
 
 
 def _print_prediction(
@@ -255,13 +291,26 @@ def backtest_json(result: Backtest) -> dict[str, Any]:
 
 
 def backtest(
-    runs: RunsOption = None, catalog: CatalogOption = None, as_json: JsonOption = False
+    runs: RunsOption = None,
+    catalog: CatalogOption = None,
+    as_json: JsonOption = False,
+    phase: Annotated[
+        str, typer.Option("--phase", help="serving (decode and prefill) or training.")
+    ] = "serving",
+    training_runs: TrainingRunsOption = None,
+    scale_out: ScaleOutOption = None,
 ) -> None:
     """Predict every published measured run with `memwall predict`'s maths and print the
     signed error per run (predicted / measured step time - 1), then the leave-one-source-out
     MAPE and bias (each source's rows predicted by defaults fitted on the other sources),
     overall and per architecture class, vendor, phase and source; then, as before, MAPE and bias for
-    the rows the defaults were fitted on and, apart, for the held-out rows."""
+    the rows the defaults were fitted on and, apart, for the held-out rows. --phase training: the
+    published training runs (flows.cli_training)."""
+    if phase not in ("serving", "training"):
+        raise MemwallError(f"--phase {phase!r} is not valid; valid: serving, training")
+    if phase == "training":
+        backtest_training(training_runs, catalog, scale_out, as_json)
+        return
     from hardware_profiles.catalog import load_catalog
     from tasks.analysis.supply.backtest import load_backtest
 

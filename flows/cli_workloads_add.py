@@ -20,6 +20,12 @@ from flows.cli_common import (
     stderr,
     warn,
 )
+from flows.cli_training import (
+    GlobalBatchTokensOption,
+    LayoutOption,
+    OptimizerOption,
+    training_columns,
+)
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.months import add_months, parse_month, this_month
 
@@ -237,12 +243,25 @@ def add_command(
     ] = None,
     roadmap: RoadmapOption = None,
     catalog: CatalogOption = None,
+    layout: LayoutOption = None,
+    global_batch_tokens: GlobalBatchTokensOption = None,
+    micro_batch: Annotated[
+        int | None,
+        typer.Option("--micro-batch", help="Training: sequences per data-parallel rank."),
+    ] = None,
+    zero: Annotated[
+        int | None, typer.Option("--zero", help="Training: ZeRO stage 0-3 (FSDP is 3).")
+    ] = None,
+    optimizer: OptimizerOption = None,
 ) -> None:
     """Append one validated workload to a workloads file, from a model or your own figures.
 
     --tpot-slo/--ttft-slo set a latency target (a latency wall when batch 1 misses it on the
     pool's hardware), --max-devices-per-replica caps a replica (a capacity wall when the batch
-    does not fit), --start-month starts its demand later."""
+    does not fit), --start-month starts its demand later. A training workload from a model
+    may state its layout (--layout, --global-batch-tokens, --micro-batch, --zero, --optimizer;
+    --recompute then means full recomputation, else selective): the audit's training page
+    times it."""
     import pandas as pd
 
     from hardware_profiles.schema import WORK_UNITS
@@ -288,6 +307,13 @@ def add_command(
             )
         row = result.workload_columns()
         workload_id = workload_id or f"{result.model}-{phase}"
+        if layout is not None or global_batch_tokens is not None:
+            row.update(
+                training_columns(
+                    architecture_from_options(preset, config), phase, context, activations,
+                    layout, global_batch_tokens, micro_batch, zero, optimizer, recompute,
+                )
+            )  # fmt: skip
     if workload_id is None:
         raise MemwallError("give --id for a workload with your own figures")
     row.update(

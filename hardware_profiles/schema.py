@@ -240,6 +240,35 @@ class WorkloadRecord:
     max_devices_per_replica: int | None = column(
         pa.int64(), required=False, nullable=True, check=positive, doc="tensor-parallel cap"
     )
+    layout: str | None = column(
+        pa.string(),
+        required=False,
+        nullable=True,
+        doc="training layout, e.g. dp=64,tp=8,pp=16 (keys dp tp pp cp ep vp)",
+    )
+    global_batch_tokens: int | None = column(
+        pa.int64(), required=False, nullable=True, check=positive, doc="training: tokens per step"
+    )
+    micro_batch: int | None = column(
+        pa.int64(), required=False, nullable=True, check=positive, doc="training: sequences"
+    )
+    recompute: str | None = column(
+        pa.string(),
+        required=False,
+        nullable=True,
+        check=one_of(("none", "selective", "full")),
+        doc="training: activation recompute policy",
+    )
+    zero_stage: int | None = column(
+        pa.int64(),
+        required=False,
+        nullable=True,
+        check=Check("must be 0, 1, 2 or 3", lambda s: s.isin([0, 1, 2, 3])),
+        doc="training: ZeRO stage 0-3 (FSDP is 3)",
+    )
+    optimizer: str | None = column(
+        pa.string(), required=False, nullable=True, doc="training: optimizer recipe, e.g. adam"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -33,6 +33,7 @@ from reports.devices import _measured_vs_spec
 from reports.precision import precision_section, status_note
 from reports.styles import key_style, stylesheet, table_style
 from reports.timeline import wall_timeline
+from reports.training import training_section
 from reports.validation import validation_section
 from reports.walls import first_page, method_lines, wall_label
 from tasks.analysis.findings import Findings
@@ -352,7 +353,7 @@ def story(report: AuditReport) -> list[Flowable]:
     for r in records(ranking.head(len(details))):
         mitigations = by_id.get(r.workload_id, f.mitigations.iloc[:0])
         flow += _detail_page(r, details.loc[r.workload_id], mitigations)
-    flow += demand_section(report) + _method(report)
+    flow += training_section(report) + demand_section(report) + _method(report)
     flow += validation_section(report.validation, report.validation_from)
     if len(ranking) > FULL_TABLE_ROWS:
         flow += [

@@ -2,8 +2,8 @@
 
 - The house, top to bottom: flows, reports, tasks, hardware_profiles. A module never imports
   one of a layer above its own.
-- The analysis, stage by stage: findings and scenarios, ranking, walls, projection, supply,
-  workload. ``demand`` and ``health`` stand apart and import no stage.
+- The analysis, stage by stage: findings and scenarios, ranking, walls, projection, training,
+  supply, workload. ``demand`` and ``health`` stand apart and import no stage.
 - The core imports no framework and reads no file: nothing under ``tasks/analysis`` imports
   prefect, jax, reportlab, ``tasks.profiles`` or ``tasks.probes``.
 - No module of ``tasks/`` or ``reports/`` imports one of the project's own modules inside a
@@ -29,6 +29,7 @@ STAGES = (
     ("tasks.analysis.ranking",),
     ("tasks.analysis.walls",),
     ("tasks.analysis.projection",),
+    ("tasks.analysis.training",),
     ("tasks.analysis.supply",),
     ("tasks.analysis.workload",),
 )

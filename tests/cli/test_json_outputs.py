@@ -40,6 +40,16 @@ ARGUMENTS: dict[str, list[str]] = {
         "nvidia-h100-sxm",
     ],
     "backtest": [],
+    "plan training": [
+        "--preset",
+        "llama-3.1-8b",
+        "--devices",
+        "8",
+        "--global-batch-tokens",
+        "64K",
+        "--top",
+        "2",
+    ],
 }
 SLOW = {"probe", "validate"}
 

@@ -1,0 +1,48 @@
+"""Accuracy of the training step model against published measured runs: the same figures as
+``memwall backtest --phase training``.
+
+Predicts every run of the published-training-runs file (default: the built-in one), the GEMM
+efficiency fitted on the ``fit`` rows, and prints each run's measured and predicted step time
+and MFU, then MAPE and bias on the fit rows, the held-out rows and leaving each source out of
+the fit, against the targets: held-out step-time MAPE <= 15 %, |bias| <= 5 %, predicted MFU
+within 5 points of the published one. It never fails a build.
+
+    .venv/bin/python -m benchmarks.training_backtest [--runs FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from rich.console import Console
+
+from flows.cli_training import print_training_backtest
+from hardware_profiles.catalog import builtin_catalog
+from hardware_profiles.published_training_runs import read_published_training_runs
+from hardware_profiles.scale_out import read_scale_out
+from tasks.analysis.training.backtest import backtest
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", default=None, help="published-training-runs CSV")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    result = backtest(read_published_training_runs(args.runs), builtin_catalog(), read_scale_out())
+    seconds = time.perf_counter() - started
+    print_training_backtest(result, Console(highlight=False, soft_wrap=True))
+    for split in ("holdout", "loso"):
+        s = result.summary(split)
+        if s.runs:
+            mfu = f"; MFU within 5 points: {s.mfu_max_points / 5:.2f} of it" if s.mfu_runs else ""
+            print(
+                f"target ({split}): MAPE <= 15 %: {s.mape / 0.15:.2f} of it; |bias| <= 5 %: "
+                f"{abs(s.bias) / 0.05:.2f} of it{mfu}"
+            )
+    print(f"backtest of {len(result.runs)} runs in {seconds:.2f} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,531 @@
+"""Training from the command line: ``memwall predict --phase training --layout ...``, ``memwall
+backtest --phase training`` and ``memwall plan training``.
+
+The maths is :mod:`tasks.analysis.training`; this module reads the options, the catalog, the
+scale-out table and the published training runs (whose fit gives the GEMM efficiency each
+prediction uses, with its source), and prints. ``flows.cli_predict`` calls into it for the
+training phase, so its own options stay the serving ones.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Final
+
+import typer
+from rich.console import Console
+
+from flows.cli_common import CatalogOption, print_json, require_positive, warn
+from flows.cli_workloads import ConfigOption, ContextOption, PresetOption, architecture_from_options
+from flows.timings import STARTED, Stopwatch
+from hardware_profiles.errors import MemwallError
+from hardware_profiles.prefixes import si
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tasks.analysis.supply.efficiency import Efficiency
+    from tasks.analysis.training.backtest import TrainingBacktest
+    from tasks.analysis.training.layout import TrainingRun
+    from tasks.analysis.training.step_time import StepTime
+    from tasks.analysis.workload.architecture import Architecture
+
+stdout = Console(highlight=False)
+plan_app = typer.Typer(help="Search layouts: the fastest that fit.", no_args_is_help=True)
+
+# Token counts as batch sizes are quoted: binary multiples (Llama 3's "16M" is 2,048 x 8,192).
+_TOKEN_SUFFIX: Final = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
+_TOKENS: Final = re.compile(r"^\s*(\d+)\s*([KMG]?)\s*$", re.IGNORECASE)
+
+LayoutOption = Annotated[
+    str | None,
+    typer.Option(
+        "--layout",
+        help="Training layout, e.g. dp=64,tp=8,pp=16 (keys dp tp pp cp ep vp; dp·tp·pp·cp is "
+        "the device count; ep is carved out of dp·cp).",
+    ),
+]
+GlobalBatchTokensOption = Annotated[
+    str | None,
+    typer.Option(
+        "--global-batch-tokens",
+        help="Tokens per optimizer step: a count, or with K/M/G as binary multiples (16M = "
+        "16,777,216); a whole number of --context sequences.",
+    ),
+]
+MicroBatchOption = Annotated[
+    int, typer.Option("--micro-batch", help="Sequences per data-parallel rank per micro-step.")
+]
+TrainingRecomputeOption = Annotated[
+    str, typer.Option("--recompute", help="Activation recompute: none, selective or full.")
+]
+ZeroOption = Annotated[
+    int, typer.Option("--zero", help="ZeRO stage of the data-parallel ranks: 0-3 (FSDP is 3).")
+]
+OptimizerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--optimizer",
+        help="Optimizer recipe: adam (16 B/param), adam-fp32-grads (18), adam-fp32 (16, fp32 "
+        "weights); default adam, adam-fp32 with --weights fp32.",
+    ),
+]
+UnevenOption = Annotated[
+    bool,
+    typer.Option(
+        "--uneven-stages", help="Let pipeline stages differ by a layer (126 layers over 16)."
+    ),
+]
+ScaleOutOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--scale-out",
+        help="Scale-out network CSV (default: the built-in hardware_profiles/data/scale_out.csv).",
+        dir_okay=False,
+    ),
+]
+ScaleOutRateOption = Annotated[
+    float | None,
+    typer.Option(
+        "--scale-out-gb-s",
+        help="Your fleet's scale-out bandwidth per device, GB/s per direction (400 Gb/s is 50).",
+    ),
+]
+TrainingRunsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--training-runs",
+        help="Published training runs CSV (default: the built-in "
+        "hardware_profiles/data/published_training_runs.csv).",
+        dir_okay=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")]
+AcceleratorOption = Annotated[
+    str, typer.Option("--accelerator", help="Catalog accelerator id, e.g. nvidia-h100-sxm.")
+]
+
+
+def parse_tokens(text: str) -> int:
+    """``16M`` -> 16,777,216; a plain count as given."""
+    match = _TOKENS.match(text)
+    if match is None or int(match.group(1)) < 1:
+        raise MemwallError(
+            f"--global-batch-tokens {text!r} is not a token count; e.g. 4194304, 4096K or 16M"
+        )
+    return int(match.group(1)) * _TOKEN_SUFFIX[match.group(2).upper()]
+
+
+def global_batch(tokens: int, sequence: int) -> int:
+    """Sequences per step; a token count that is not a whole number of them is refused."""
+    if tokens % sequence:
+        low = max(tokens // sequence, 1)
+        raise MemwallError(
+            f"--global-batch-tokens {tokens:,} is not a whole number of {sequence}-token "
+            f"sequences; valid near it: {low * sequence:,} ({low} sequences) or "
+            f"{(low + 1) * sequence:,} ({low + 1})"
+        )
+    return tokens // sequence
+
+
+def training_columns(
+    arch: Architecture,
+    phase: str,
+    context: int,
+    compute: str,
+    layout: str | None,
+    global_batch_tokens: str | None,
+    micro_batch: int | None,
+    zero: int | None,
+    optimizer: str | None,
+    full_recompute: bool,
+) -> dict[str, object]:
+    """The workloads table's training columns, the layout checked against the model."""
+    from tasks.analysis.training.layout import TrainingRun, check_run, parse_layout
+
+    if phase != "training":
+        raise MemwallError(
+            f"--layout and --global-batch-tokens are for --phase training, not {phase}"
+        )
+    if layout is None or global_batch_tokens is None:
+        raise MemwallError("a training layout needs both --layout and --global-batch-tokens")
+    run = TrainingRun(
+        layout=parse_layout(layout),
+        global_batch=global_batch(parse_tokens(global_batch_tokens), context),
+        sequence=context,
+        micro_batch=micro_batch or 1,
+        zero=1 if zero is None else zero,
+        recompute="full" if full_recompute else "selective",
+        optimizer=optimizer or "adam",
+        compute=compute,
+    )
+    check_run(arch, run)
+    return {
+        "layout": run.layout.text(),
+        "global_batch_tokens": run.global_batch_tokens,
+        "micro_batch": run.micro_batch,
+        "recompute": run.recompute,
+        "zero_stage": run.zero,
+        "optimizer": run.optimizer,
+    }
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3g} s" if value >= 1 else f"{value * 1e3:.3g} ms"
+
+
+def _accelerator_row(models: pd.DataFrame, accelerator: str) -> dict[str, Any]:
+    known = list(models["accelerator_id"].astype(str))
+    if accelerator not in known:
+        raise MemwallError(
+            f"--accelerator: unknown accelerator {accelerator!r}; the catalog has "
+            f"{', '.join(sorted(known))}"
+        )
+    row = models.set_index("accelerator_id", drop=False).loc[accelerator]
+    return {str(k): v for k, v in row.items()}
+
+
+def _matmul_efficiency(
+    models: pd.DataFrame, scale_out: pd.DataFrame, runs: Path | None, accelerator: str, compute: str
+) -> Efficiency:
+    """The GEMM efficiency fitted on the published training runs (most specific first), else
+    the STREAM-based default."""
+    from hardware_profiles.published_training_runs import read_published_training_runs
+    from tasks.analysis.supply.calibration import DEFAULT_FLOPS_EFFICIENCY
+    from tasks.analysis.supply.efficiency import Efficiency
+    from tasks.analysis.training.backtest import fit_table, lookup, prepare
+
+    cases, _ = prepare(read_published_training_runs(runs), models, scale_out)
+    fitted = lookup(fit_table([c for c in cases if c.split == "fit"]), accelerator, compute)
+    return fitted or Efficiency(DEFAULT_FLOPS_EFFICIENCY, "default (STREAM-based)", 0.0)
+
+
+def predict_training(
+    *,
+    preset: str | None,
+    config: Path | None,
+    layout: str | None,
+    global_batch_tokens: str | None,
+    micro_batch: int,
+    recompute: str,
+    zero: int,
+    optimizer: str | None,
+    uneven_stages: bool,
+    context: int,
+    weights: str,
+    activations: str,
+    accelerator: str,
+    devices: int,
+    catalog: Path | None,
+    scale_out: Path | None,
+    scale_out_gb_s: float | None,
+    training_runs: Path | None,
+    as_json: bool,
+) -> None:
+    """``memwall predict --phase training --layout ...``: step time by part, memory per
+    device by term, MFU, tokens/s and the wall it is closest to."""
+    from hardware_profiles.catalog import load_catalog
+    from hardware_profiles.scale_out import read_scale_out
+    from tasks.analysis.training.backtest import STREAM_BANDWIDTH
+    from tasks.analysis.training.layout import TrainingRun, check_run, parse_layout
+    from tasks.analysis.training.network import network_for
+    from tasks.analysis.training.plan import PlanError, nearest, plan
+    from tasks.analysis.training.step_time import device_from_catalog, step_time
+
+    watch = Stopwatch(STARTED)
+    watch.lap("start-up")
+    if layout is None:
+        raise MemwallError("--phase training with a layout needs --layout, e.g. dp=64,tp=8,pp=16")
+    if global_batch_tokens is None:
+        raise MemwallError("--phase training --layout needs --global-batch-tokens, e.g. 16M")
+    require_positive("--context", context)
+    require_positive("--micro-batch", micro_batch)
+    if scale_out_gb_s is not None:
+        require_positive("--scale-out-gb-s", scale_out_gb_s)
+    arch = architecture_from_options(preset, config)
+    run = TrainingRun(
+        layout=parse_layout(layout),
+        global_batch=global_batch(parse_tokens(global_batch_tokens), context),
+        sequence=context,
+        micro_batch=micro_batch,
+        zero=zero,
+        recompute=recompute,
+        optimizer=optimizer or ("adam-fp32" if weights == "fp32" else "adam"),
+        compute=activations,
+        uneven_stages=uneven_stages,
+    )
+    check_run(arch, run, None if devices == 1 else devices)
+    models = load_catalog(catalog)
+    row = _accelerator_row(models, accelerator)
+    table = read_scale_out(scale_out)
+    device = device_from_catalog(row, run.compute)
+    network = network_for(row, table, None if scale_out_gb_s is None else scale_out_gb_s * 1e9)
+    matmul = _matmul_efficiency(models, table, training_runs, accelerator, run.compute)
+    result = step_time(arch, run, device, network, matmul, STREAM_BANDWIDTH)
+    fitting = []
+    if not result.fits:
+        try:
+            candidates = plan(
+                arch, run.layout.devices, run.global_batch, run.sequence, device, network,
+                matmul, STREAM_BANDWIDTH, run.compute,
+            )  # fmt: skip
+            fitting = nearest(run, candidates)
+        except PlanError as exc:
+            warn(str(exc))
+    watch.lap("predict")
+    if as_json:
+        document = {
+            "model": arch.name,
+            "accelerator": accelerator,
+            **_run_json(run),
+            **result.as_json(),
+            "nearest_fitting_layouts": [_planned_json(p.run, p.result) for p in fitting],
+        }
+        print_json(document, timings=watch.timings())
+        return
+    _print_prediction(arch, run, accelerator, result)
+    if fitting:
+        say("layouts that fit, nearest first:")
+        for p in fitting:
+            say("  " + _planned_line(p.run, p.result))
+
+
+def say(line: str) -> None:
+    stdout.print(line, markup=False, soft_wrap=True)
+
+
+def _run_json(run: TrainingRun) -> dict[str, Any]:
+    return {
+        "layout": run.layout.text(),
+        "global_batch_sequences": run.global_batch,
+        "global_batch_tokens": run.global_batch_tokens,
+        "sequence": run.sequence,
+        "micro_batch": run.micro_batch,
+        "micro_batches": run.micro_batches,
+        "zero": run.zero,
+        "recompute": run.recompute,
+        "optimizer": run.optimizer,
+        "compute_precision": run.compute,
+    }
+
+
+def _planned_json(run: TrainingRun, result: StepTime) -> dict[str, Any]:
+    return {
+        **_run_json(run),
+        "step_time_s": result.step_time_s,
+        "mfu": result.mfu,
+        "tokens_per_s": result.tokens_per_s,
+        "memory_per_device_bytes": result.memory.total,
+        "wall": result.wall,
+        "nearest_other_wall": result.nearest_other_wall[0],
+    }
+
+
+def _planned_line(run: TrainingRun, result: StepTime) -> str:
+    nearest, pressure = result.nearest_other_wall
+    return (
+        f"{run.layout.text():<28} ZeRO-{run.zero} {run.recompute:<9} micro {run.micro_batch}  "
+        f"step {_seconds(result.step_time_s):>8}  MFU {100 * result.mfu:4.1f} %  "
+        f"{si(result.memory.total, 'B')}/device  bound: {result.wall} "
+        f"(next: {nearest} {pressure:.2f})"
+    )
+
+
+_PART_NAMES: Final = {
+    "matmul": "matmul",
+    "recompute": "recompute",
+    "hbm": "HBM beyond matmul",
+    "tensor_parallel": "tensor parallel",
+    "context_parallel": "context parallel",
+    "expert_parallel": "expert parallel",
+    "pipeline_p2p": "pipeline p2p",
+    "pipeline_bubble": "pipeline bubble",
+    "data_parallel": "data parallel (exposed)",
+    "optimizer": "optimizer",
+}
+
+
+def _print_prediction(
+    arch: Architecture, run: TrainingRun, accelerator: str, result: StepTime
+) -> None:
+    parts = ", ".join(f"{_PART_NAMES[k]} {_seconds(v)}" for k, v in result.parts.items() if v > 0)
+    memory = result.memory
+    terms = {
+        "weights": memory.weights,
+        "gradients": memory.gradients,
+        "optimizer state": memory.optimizer_state,
+        "activations": memory.activations,
+    }
+    pressure = result.pressures()
+    nearest, near = result.nearest_other_wall
+    wall = result.wall
+    if wall == "capacity":
+        largest = max(terms, key=lambda k: terms[k])
+        wall += (
+            f": {si(memory.total, 'B')} per device exceeds the "
+            f"{si(result.usable_memory_bytes, 'B')} usable; {largest} "
+            f"({si(terms[largest], 'B')}) is the largest term"
+        )
+    else:
+        wall += f" (next: {nearest} at {near:.2f} of its wall)"
+    lines = [
+        f"{arch.name} training on {run.layout.devices} x {accelerator}, layout "
+        f"{run.layout.text()}; ZeRO-{run.zero}, {run.recompute} recompute, {run.optimizer}, "
+        f"compute {run.compute}",
+        f"global batch   {run.global_batch} x {run.sequence} tokens ({run.global_batch_tokens:,}); "
+        f"micro-batch {run.micro_batch}, {run.micro_batches} micro-batches per step",
+        f"step time      {_seconds(result.step_time_s)} "
+        f"(±{100 * result.matmul_efficiency.spread:.0f} %)   tokens/s {si(result.tokens_per_s)}"
+        f"   MFU {100 * result.mfu:.1f} % of the dense bf16 peak",
+        f"time by part   {parts}",
+        f"memory/device  {si(memory.total, 'B')} of {si(result.usable_memory_bytes, 'B')} usable: "
+        + ", ".join(f"{k} {si(v, 'B')}" for k, v in terms.items()),
+        f"bound          {wall}",
+        f"pressures      capacity {pressure['capacity']:.2f}, network {pressure['network']:.2f}, "
+        f"HBM bandwidth {pressure['bandwidth']:.2f} (1 = at the wall)",
+        f"GEMM eff.      {result.matmul_efficiency.value:.3f}  {result.matmul_efficiency.source}",
+        f"HBM eff.       {result.bandwidth_efficiency.value:.3f}  "
+        f"{result.bandwidth_efficiency.source}",
+        f"network        {result.network_source}",
+    ]
+    for line in lines:
+        say(line)
+
+
+def _percent(value: float) -> str:
+    return "-" if math.isnan(value) else f"{round(100 * value, 1) + 0.0:+.1f} %"
+
+
+def backtest_training(
+    runs: Path | None, catalog: Path | None, scale_out: Path | None, as_json: bool
+) -> None:
+    """``memwall backtest --phase training``: every published training run predicted, the
+    errors, and MAPE and bias on the fit rows, the held-out rows and leaving each source out."""
+    from hardware_profiles.catalog import load_catalog
+    from hardware_profiles.published_training_runs import read_published_training_runs
+    from hardware_profiles.scale_out import read_scale_out
+    from tasks.analysis.training.backtest import backtest
+
+    watch = Stopwatch(STARTED)
+    watch.lap("start-up")
+    result = backtest(
+        read_published_training_runs(runs), load_catalog(catalog), read_scale_out(scale_out)
+    )
+    watch.lap("backtest")
+    if as_json:
+        print_json(training_backtest_json(result), timings=watch.timings())
+        return
+    print_training_backtest(result, stdout)
+
+
+def training_backtest_json(result: TrainingBacktest) -> dict[str, Any]:
+    return {
+        "runs": result.runs.to_dict("records"),
+        "summary": {s: result.summary(s).as_json() for s in ("fit", "holdout", "loso")},
+        "fitted": [
+            {
+                "accelerator": k[0],
+                "precision": k[1],
+                "efficiency": e.value,
+                "spread": e.spread,
+                "source": e.source,
+            }
+            for k, e in result.fitted.items()
+        ],
+        "skipped": result.skipped,
+    }
+
+
+def print_training_backtest(result: TrainingBacktest, out: Console) -> None:
+    """The training backtest as ``memwall backtest --phase training`` and
+    ``benchmarks/training_backtest.py`` print it."""
+
+    def line(text: str) -> None:
+        out.print(text, markup=False, soft_wrap=True)
+
+    line("run / split / model on devices x hardware, layout: measured, predicted step, error; MFU")
+    for r in result.runs.to_dict("records"):
+        mfu = f"MFU predicted {100 * r['predicted_mfu']:.1f} %"
+        if r["published_mfu"] == r["published_mfu"]:
+            mfu += f", published {100 * r['published_mfu']:.1f} % ({r['mfu_points']:+.1f} points)"
+        line(
+            f"{r['run_id']:<36} {r['split']:<7} {r['model_preset']} on {r['devices']} x "
+            f"{r['hardware']} {r['layout']} {r['precision']} {r['recompute']}: measured "
+            f"{_seconds(r['measured_step_s'])}, predicted {_seconds(r['predicted_step_s'])}, "
+            f"error {_percent(r['error'])} (leaving its source out {_percent(r['loso_error'])}); "
+            f"{mfu}; bound {r['wall']}"
+        )
+    for (hardware, precision), e in result.fitted.items():
+        line(f"GEMM efficiency {hardware} {precision}: {e.value:.3f} (±{100 * e.spread:.0f} %)")
+    line("error = predicted / measured step time - 1 (negative: predicted too fast)")
+    for split, name in (("fit", "fit"), ("holdout", "holdout"), ("loso", "leave one source out")):
+        s = result.summary(split)
+        mfu = (
+            f"; MFU within {s.mfu_max_points:.1f} points on {s.mfu_runs} run(s) stating one"
+            if s.mfu_runs
+            else ""
+        )
+        line(f"{name}: {s.runs} runs, MAPE {100 * s.mape:.1f} %, bias {_percent(s.bias)}{mfu}")
+    for note in result.skipped:
+        line(f"skipped {note}")
+
+
+@plan_app.command("training")
+def plan_training(
+    preset: PresetOption = None,
+    config: ConfigOption = None,
+    devices: Annotated[int, typer.Option("--devices", help="Devices to lay the run over.")] = 8,
+    global_batch_tokens: GlobalBatchTokensOption = None,
+    context: ContextOption = 4096,
+    activations: Annotated[
+        str, typer.Option("--activations", "--precision", help="Matmul precision: bf16, fp8.")
+    ] = "bf16",
+    accelerator: AcceleratorOption = "nvidia-h100-sxm",
+    top: Annotated[int, typer.Option("--top", help="Layouts to print.")] = 5,
+    catalog: CatalogOption = None,
+    scale_out: ScaleOutOption = None,
+    scale_out_gb_s: ScaleOutRateOption = None,
+    training_runs: TrainingRunsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The fastest layouts of N devices that fit the model in memory, with step time, MFU,
+    memory per device and the wall each is closest to. JSON: a list of layouts."""
+    from hardware_profiles.catalog import load_catalog
+    from hardware_profiles.scale_out import read_scale_out
+    from tasks.analysis.training.backtest import STREAM_BANDWIDTH
+    from tasks.analysis.training.network import network_for
+    from tasks.analysis.training.plan import plan
+    from tasks.analysis.training.step_time import device_from_catalog
+
+    watch = Stopwatch(STARTED)
+    watch.lap("start-up")
+    require_positive("--devices", devices)
+    require_positive("--context", context)
+    require_positive("--top", top)
+    if global_batch_tokens is None:
+        raise MemwallError("plan training needs --global-batch-tokens, e.g. 16M")
+    arch = architecture_from_options(preset, config)
+    sequences = global_batch(parse_tokens(global_batch_tokens), context)
+    models = load_catalog(catalog)
+    row = _accelerator_row(models, accelerator)
+    table = read_scale_out(scale_out)
+    device = device_from_catalog(row, activations)
+    network = network_for(row, table, None if scale_out_gb_s is None else scale_out_gb_s * 1e9)
+    matmul = _matmul_efficiency(models, table, training_runs, accelerator, activations)
+    found = plan(
+        arch, devices, sequences, context, device, network, matmul, STREAM_BANDWIDTH, activations
+    )[:top]
+    watch.lap("plan")
+    if as_json:
+        print_json([_planned_json(p.run, p.result) for p in found], timings=watch.timings())
+        return
+    say(
+        f"{arch.name} on {devices} x {accelerator}, {sequences} x {context} tokens per step, "
+        f"compute {activations}: the {len(found)} fastest layouts that fit"
+    )
+    for p in found:
+        say("  " + _planned_line(p.run, p.result))
+    say(f"GEMM eff. {matmul.value:.3f} (±{100 * matmul.spread:.0f} %)  {matmul.source}")
+    say(f"network   {network.source}")

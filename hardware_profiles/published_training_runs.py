@@ -1,0 +1,169 @@
+"""Published measured training runs: what memwall's training step model is checked against.
+
+``data/published_training_runs.csv`` holds public measurements (papers, framework benchmark
+pages) with the URL and the place on the page each came from, and the run as published: model,
+hardware, devices, layout (``dp=..,tp=..,pp=..,cp=..,ep=..,vp=..``), ZeRO stage (FSDP is 3),
+global batch and micro-batch in sequences, sequence length, recompute policy, compute
+precision, optimizer recipe, whether the pipeline stages are uneven, and the measured value.
+
+Metrics: ``step_time_s`` (seconds per optimizer step), ``tokens_per_s`` (all devices),
+``tokens_per_s_per_device``, ``mfu`` (a fraction: model FLOPs over time, devices and the dense
+bf16 peak). ``published_mfu`` is the MFU the source states beside another metric, or empty.
+``source_id`` groups the rows of one source (the backtest leaves each out in turn); ``split``
+says whether a row may fit the default GEMM efficiency (``fit``) or only measures the error
+(``holdout``). Every row is validated here; a bad cell is one error naming the file, the row
+(1-based, counting data rows) and the column. Whether the preset, hardware and layout are
+known and valid is the backtest's business (it skips, and says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Final
+
+import pandas as pd
+
+from hardware_profiles.errors import ProfileError, first_line
+from hardware_profiles.schema import PRECISIONS
+
+BUILTIN_SOURCE: Final = (
+    "built-in published training runs (hardware_profiles/data/published_training_runs.csv)"
+)
+METRICS: Final = ("step_time_s", "tokens_per_s", "tokens_per_s_per_device", "mfu")
+SPLITS: Final = ("fit", "holdout")
+COLUMNS: Final = (
+    "run_id",
+    "source_id",
+    "model",
+    "model_preset",
+    "hardware",
+    "devices",
+    "layout",
+    "zero",
+    "global_batch",
+    "micro_batch",
+    "sequence",
+    "recompute",
+    "compute_precision",
+    "optimizer",
+    "uneven_stages",
+    "metric",
+    "measured_value",
+    "published_mfu",
+    "source_url",
+    "source_location",
+    "split",
+    "note",
+)
+
+
+def _count(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{value!r} must be a whole number >= 1")
+    return int(value)
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"{value!r} is not valid; valid: {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not 0 < number < float("inf"):
+        raise ValueError(f"{value!r} must be a number > 0")
+    return number
+
+
+def _fraction_or_empty(value: str) -> float | None:
+    if value == "":
+        return None
+    number = _positive(value)
+    if number > 1:
+        raise ValueError(f"{value!r} must be a fraction in (0, 1] (43 % is 0.43)")
+    return number
+
+
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+def _given(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    return value
+
+
+_CHECKS: Final[dict[str, Callable[[str], object]]] = {
+    **dict.fromkeys(("run_id", "source_id", "model", "model_preset", "hardware"), _given),
+    "layout": _given,
+    "devices": _count,
+    "zero": lambda v: int(_one_of(("0", "1", "2", "3"))(v)),
+    "global_batch": _count,
+    "micro_batch": _count,
+    "sequence": _count,
+    "recompute": _one_of(("none", "selective", "full")),
+    "compute_precision": _one_of(PRECISIONS),
+    "optimizer": _given,
+    "uneven_stages": lambda v: _one_of(("yes", "no"))(v) == "yes",
+    "metric": _one_of(METRICS),
+    "measured_value": _positive,
+    "published_mfu": _fraction_or_empty,
+    "source_url": lambda v: _url(_given(v)),
+    "source_location": _given,
+    "split": _one_of(SPLITS),
+    "note": str,
+}
+
+
+def validate_published_training_runs(sheet: pd.DataFrame, source: str | Path) -> pd.DataFrame:
+    """The sheet (every cell text) checked cell by cell, left to right, and typed."""
+    missing = [c for c in COLUMNS if c not in sheet.columns]
+    if missing:
+        raise ProfileError(
+            source, f"missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}"
+        )
+    sheet = sheet[list(COLUMNS)].map(lambda v: str(v).strip())
+    typed: dict[str, list[object]] = {c: [] for c in COLUMNS}
+    seen: set[str] = set()
+    for position, row in enumerate(sheet.itertuples(index=False), start=1):
+        for column, cell in zip(COLUMNS, row, strict=True):
+            try:
+                typed[column].append(_CHECKS[column](cell))
+            except ValueError as exc:
+                raise ProfileError(source, str(exc), row=position, column=column) from None
+        run_id = str(typed["run_id"][-1])
+        if run_id in seen:
+            raise ProfileError(
+                source, f"duplicate run_id {run_id!r}", row=position, column="run_id"
+            )
+        seen.add(run_id)
+    return pd.DataFrame(typed, columns=list(COLUMNS))
+
+
+def read_published_training_runs(path: str | Path | None = None) -> pd.DataFrame:
+    """A published-training-runs CSV, validated; the built-in one when no path is given."""
+    if path is None:
+        data = resources.files("hardware_profiles").joinpath("data/published_training_runs.csv")
+        sheet = pd.read_csv(str(data), dtype=str, keep_default_na=False)
+        return validate_published_training_runs(sheet, BUILTIN_SOURCE)
+    try:
+        sheet = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise ProfileError(path, "no such published-training-runs file") from None
+    except pd.errors.EmptyDataError:
+        raise ProfileError(path, f"is empty; expected the columns {', '.join(COLUMNS)}") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise ProfileError(path, f"is not a readable CSV file ({first_line(exc)})") from None
+    return validate_published_training_runs(sheet, path)

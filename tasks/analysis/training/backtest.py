@@ -1,0 +1,312 @@
+"""The training step model checked against published measured runs, and the GEMM efficiency
+it is fitted with.
+
+Every run of ``published_training_runs`` is predicted with :func:`step_time` at a GEMM
+efficiency e; its measured step time is the published metric turned into seconds per step
+(tokens/s: the step's tokens over it; MFU: the step's model FLOPs over MFU × devices × the
+bf16 peak, so the same FLOP count as the prediction's). The error of a run is predicted /
+measured − 1.
+
+**Fit.** e is fitted per (accelerator, compute precision) on the ``fit`` rows, with a fit per
+accelerator and one over all rows behind it: the e whose predictions have a median log error
+of zero (found by bisection: the step time falls as e rises), with the standard deviation of
+the log errors as its spread. A prediction takes the most specific fit that exists.
+
+**Held out.** The ``holdout`` rows are predicted with the fit and summarised apart; and every
+row again with e fitted on the other sources' rows alone (leave one source out), which says
+how the model does on a source it has never seen. MAPE is the mean |error|, bias the mean
+error; where the source states an MFU, the predicted MFU's difference in points is kept too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+import pandas as pd
+
+from hardware_profiles.errors import MemwallError
+from hardware_profiles.published_training_runs import read_published_training_runs
+from tasks.analysis.supply.calibration import DEFAULT_BANDWIDTH_EFFICIENCY
+from tasks.analysis.supply.efficiency import Efficiency
+from tasks.analysis.training.layout import TrainingRun, check_run, parse_layout
+from tasks.analysis.training.network import Network, network_for
+from tasks.analysis.training.step_time import (
+    Device,
+    StepTime,
+    device_from_catalog,
+    step_flops,
+    step_time,
+)
+from tasks.analysis.workload.architecture import Architecture
+from tasks.analysis.workload.presets import preset
+
+STREAM_BANDWIDTH: Final = Efficiency(DEFAULT_BANDWIDTH_EFFICIENCY, "default (STREAM-based)", 0.0)
+# Without any published run to fit on: the STREAM-based matmul default.
+_LOW, _HIGH = 0.02, 1.0
+_FEW: Final = 3  # runs a fit needs to speak for its own spread
+_ALL: Final = "all"
+Key = tuple[str, str]  # (accelerator_id or "all", precision or "all")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One published run, ready to predict."""
+
+    run_id: str
+    source_id: str
+    split: str
+    model_preset: str
+    hardware: str
+    precision: str
+    layout: str
+    arch: Architecture
+    run: TrainingRun
+    device: Device
+    network: Network
+    measured_step_s: float
+    published_mfu: float | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    split: str
+    runs: int
+    mape: float
+    bias: float
+    mfu_runs: int
+    mfu_max_points: float  # largest |predicted − published| MFU, in points
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "split": self.split,
+            "runs": self.runs,
+            "mape": self.mape,
+            "bias": self.bias,
+            "mfu_runs": self.mfu_runs,
+            "mfu_max_abs_error_points": self.mfu_max_points,
+        }
+
+
+@dataclass(frozen=True)
+class TrainingBacktest:
+    runs: pd.DataFrame  # one row per predicted run
+    fitted: Mapping[Key, Efficiency]
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self, split: str) -> Summary:
+        """``fit``, ``holdout`` or ``loso`` (every row, predicted leaving its source out)."""
+        if split == "loso":
+            errors, points = self.runs["loso_error"], self.runs["loso_mfu_points"]
+        else:
+            chosen = self.runs["split"] == split
+            errors, points = self.runs.loc[chosen, "error"], self.runs.loc[chosen, "mfu_points"]
+        points = points.dropna()
+        return Summary(
+            split=split,
+            runs=len(errors),
+            mape=float(errors.abs().mean()) if len(errors) else math.nan,
+            bias=float(errors.mean()) if len(errors) else math.nan,
+            mfu_runs=len(points),
+            mfu_max_points=float(points.abs().max()) if len(points) else math.nan,
+        )
+
+
+def measured_step_s(
+    metric: str, value: float, run: TrainingRun, model_flops: float, peak: float
+) -> float:
+    """The published metric as seconds per step (see the module docstring)."""
+    tokens = run.global_batch_tokens
+    devices = run.layout.devices
+    if metric == "step_time_s":
+        return value
+    if metric == "tokens_per_s":
+        return tokens / value
+    if metric == "tokens_per_s_per_device":
+        return tokens / (value * devices)
+    return model_flops / (value * devices * peak)
+
+
+def prepare(
+    runs: pd.DataFrame, catalog: pd.DataFrame, scale_out: pd.DataFrame
+) -> tuple[list[Case], list[str]]:
+    """The runs memwall can predict, and a line for each it skips (unknown preset or
+    hardware, a layout the model or devices refuse)."""
+    models = catalog.set_index("accelerator_id", drop=False)
+    cases: list[Case] = []
+    skipped: list[str] = []
+    for r in runs.to_dict("records"):
+        try:
+            arch = preset(str(r["model_preset"]))
+            if r["hardware"] not in models.index:
+                raise MemwallError(f"hardware {r['hardware']!r} is not in the catalog")
+            row = {str(k): v for k, v in models.loc[r["hardware"]].items()}
+            run = TrainingRun(
+                layout=parse_layout(str(r["layout"])),
+                global_batch=int(r["global_batch"]),
+                sequence=int(r["sequence"]),
+                micro_batch=int(r["micro_batch"]),
+                zero=int(r["zero"]),
+                recompute=str(r["recompute"]),
+                optimizer=str(r["optimizer"]),
+                compute=str(r["compute_precision"]),
+                uneven_stages=bool(r["uneven_stages"]),
+            )
+            check_run(arch, run, int(r["devices"]))
+            device = device_from_catalog(row, run.compute)
+            network = network_for(row, scale_out)
+        except MemwallError as exc:
+            skipped.append(f"{r['run_id']}: {exc}")
+            continue
+        flops = step_flops(arch, run).model
+        published = r.get("published_mfu")
+        cases.append(
+            Case(
+                run_id=str(r["run_id"]),
+                source_id=str(r["source_id"]),
+                split=str(r["split"]),
+                model_preset=arch.name,
+                hardware=device.name,
+                precision=run.compute,
+                layout=run.layout.text(),
+                arch=arch,
+                run=run,
+                device=device,
+                network=network,
+                measured_step_s=measured_step_s(
+                    str(r["metric"]),
+                    float(r["measured_value"]),
+                    run,
+                    flops,
+                    device.attention_flops_per_s,
+                ),
+                published_mfu=None
+                if published is None or published != published
+                else float(published),
+            )
+        )
+    return cases, skipped
+
+
+def predict(case: Case, matmul: Efficiency) -> StepTime:
+    return step_time(case.arch, case.run, case.device, case.network, matmul, STREAM_BANDWIDTH)
+
+
+def _log_errors(cases: Sequence[Case], value: float) -> list[float]:
+    unit = Efficiency(value, "", 0.0)
+    return [math.log(predict(c, unit).step_time_s / c.measured_step_s) for c in cases]
+
+
+def fit_efficiency(cases: Sequence[Case], label: str) -> Efficiency:
+    """The e at which the median log error of ``cases`` is zero, with the log errors' spread."""
+
+    def median_error(value: float) -> float:
+        errors = sorted(_log_errors(cases, value))
+        mid = len(errors) // 2
+        return errors[mid] if len(errors) % 2 else (errors[mid - 1] + errors[mid]) / 2
+
+    low, high = _LOW, _HIGH
+    for _ in range(40):
+        middle = (low + high) / 2
+        if median_error(middle) > 0:  # predicted too slow: more efficiency
+            low = middle
+        else:
+            high = middle
+    value = (low + high) / 2
+    errors = _log_errors(cases, value)
+    mean = sum(errors) / len(errors)
+    spread = math.sqrt(sum((e - mean) ** 2 for e in errors) / len(errors))
+    return Efficiency(value, f"fitted on {len(cases)} published training run(s), {label}", spread)
+
+
+def fit_table(cases: Sequence[Case]) -> dict[Key, Efficiency]:
+    """Fits per (accelerator, precision), per accelerator and over all ``cases``. A fit on
+    fewer than :data:`_FEW` runs cannot show its own spread: it takes the spread of the fit
+    over all runs where that is larger."""
+    groups: dict[Key, list[Case]] = {}
+    for c in cases:
+        for key in ((c.hardware, c.precision), (c.hardware, _ALL), (_ALL, _ALL)):
+            groups.setdefault(key, []).append(c)
+    fitted = {
+        key: fit_efficiency(members, " ".join(k for k in key if k != _ALL) or "all hardware")
+        for key, members in groups.items()
+    }
+    overall = fitted.get((_ALL, _ALL))
+    for key, members in groups.items():
+        if overall is not None and len(members) < _FEW and overall.spread > fitted[key].spread:
+            fitted[key] = replace(
+                fitted[key],
+                spread=overall.spread,
+                source=f"{fitted[key].source} (spread of the fit over all runs)",
+            )
+    return fitted
+
+
+def lookup(fitted: Mapping[Key, Efficiency], hardware: str, precision: str) -> Efficiency | None:
+    """The most specific fitted efficiency for ``hardware`` at ``precision``."""
+    for key in ((hardware, precision), (hardware, _ALL), (_ALL, _ALL)):
+        if key in fitted:
+            return fitted[key]
+    return None
+
+
+def _predicted(case: Case, efficiency: Efficiency | None) -> tuple[float, float, StepTime | None]:
+    if efficiency is None:
+        return math.nan, math.nan, None
+    result = predict(case, efficiency)
+    error = result.step_time_s / case.measured_step_s - 1
+    points = math.nan if case.published_mfu is None else 100 * (result.mfu - case.published_mfu)
+    return error, points, result
+
+
+def backtest(
+    runs: pd.DataFrame, catalog: pd.DataFrame, scale_out: pd.DataFrame
+) -> TrainingBacktest:
+    """Fit on the ``fit`` rows, predict every row with it, and every row again leaving its
+    source out of the fit."""
+    cases, skipped = prepare(runs, catalog, scale_out)
+    fitted = fit_table([c for c in cases if c.split == "fit"])
+    by_source: dict[str, dict[Key, Efficiency]] = {}
+    rows = []
+    for c in cases:
+        efficiency = lookup(fitted, c.hardware, c.precision)
+        error, points, result = _predicted(c, efficiency)
+        if c.source_id not in by_source:
+            by_source[c.source_id] = fit_table([o for o in cases if o.source_id != c.source_id])
+        loso_error, loso_points, _ = _predicted(
+            c, lookup(by_source[c.source_id], c.hardware, c.precision)
+        )
+        rows.append(
+            {
+                "run_id": c.run_id,
+                "source_id": c.source_id,
+                "split": c.split,
+                "model_preset": c.model_preset,
+                "hardware": c.hardware,
+                "devices": c.run.layout.devices,
+                "layout": c.layout,
+                "precision": c.precision,
+                "recompute": c.run.recompute,
+                "measured_step_s": c.measured_step_s,
+                "predicted_step_s": math.nan if result is None else result.step_time_s,
+                "error": error,
+                "published_mfu": math.nan if c.published_mfu is None else c.published_mfu,
+                "predicted_mfu": math.nan if result is None else result.mfu,
+                "mfu_points": points,
+                "loso_error": loso_error,
+                "loso_mfu_points": loso_points,
+                "wall": None if result is None else result.wall,
+                "fits": None if result is None else result.fits,
+                "efficiency": math.nan if efficiency is None else efficiency.value,
+                "efficiency_source": None if efficiency is None else efficiency.source,
+            }
+        )
+    return TrainingBacktest(pd.DataFrame(rows), fitted, skipped)
+
+
+def builtin_fit(catalog: pd.DataFrame, scale_out: pd.DataFrame) -> dict[Key, Efficiency]:
+    """The GEMM efficiencies fitted on the ``fit`` rows of the runs memwall ships."""
+    cases, _ = prepare(read_published_training_runs(), catalog, scale_out)
+    return fit_table([c for c in cases if c.split == "fit"])

@@ -1,0 +1,82 @@
+"""The training backtest: metrics turned into step times, the fit, and the held-out errors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+
+from hardware_profiles.catalog import builtin_catalog
+from hardware_profiles.published_training_runs import read_published_training_runs
+from hardware_profiles.scale_out import read_scale_out
+from tasks.analysis.supply.efficiency import Efficiency
+from tasks.analysis.training.backtest import (
+    backtest,
+    fit_efficiency,
+    fit_table,
+    measured_step_s,
+    predict,
+    prepare,
+)
+from tasks.analysis.training.layout import Layout, TrainingRun
+
+
+def test_each_metric_becomes_seconds_per_step() -> None:
+    """64 devices, 64 sequences of 8192 tokens: 524,288 tokens per step. 2,904 tokens/s per
+    device is 524,288 / (2,904·64) = 2.8209 s; 185,856 tokens/s in all the same; an MFU of
+    0.5 with 1e18 model FLOPs at 312 TFLOP/s is 1e18 / (0.5·64·312e12) = 100.16 s."""
+    run = TrainingRun(Layout(dp=64), global_batch=64, sequence=8192)
+    assert measured_step_s("tokens_per_s_per_device", 2904, run, 0, 1) == pytest.approx(
+        524_288 / (2904 * 64)
+    )
+    assert measured_step_s("tokens_per_s", 2904 * 64, run, 0, 1) == pytest.approx(2.82093, 1e-5)
+    assert measured_step_s("step_time_s", 3.5, run, 0, 1) == 3.5
+    assert measured_step_s("mfu", 0.5, run, 1e18, 312e12) == pytest.approx(100.160256, 1e-6)
+
+
+def test_the_fit_recovers_the_efficiency_runs_were_made_at() -> None:
+    """Runs whose 'measured' times are the model's own at e = 0.45 fit back to 0.45 with no
+    spread: the fit inverts the prediction, it does not bend it."""
+    cases, _ = prepare(read_published_training_runs(), builtin_catalog(), read_scale_out())
+    made = Efficiency(0.45, "made", 0.0)
+    synthetic = [replace(c, measured_step_s=predict(c, made).step_time_s) for c in cases[:5]]
+    fitted = fit_efficiency(synthetic, "test")
+    assert fitted.value == pytest.approx(0.45, rel=1e-6)
+    assert fitted.spread == pytest.approx(0.0, abs=1e-6)
+    assert fitted.source == "fitted on 5 published training run(s), test"
+
+
+def test_the_builtin_runs_are_all_predicted_and_summarised_by_split() -> None:
+    runs = read_published_training_runs()
+    result = backtest(runs, builtin_catalog(), read_scale_out())
+    assert result.skipped == []
+    assert len(result.runs) == len(runs) >= 12
+    fit, holdout, loso = (result.summary(s) for s in ("fit", "holdout", "loso"))
+    assert fit.runs + holdout.runs == loso.runs == len(runs)
+    chosen = result.runs["split"] == "holdout"
+    assert holdout.mape == pytest.approx(result.runs.loc[chosen, "error"].abs().mean())
+    assert holdout.bias == pytest.approx(result.runs.loc[chosen, "error"].mean())
+    assert holdout.mfu_runs == int(result.runs.loc[chosen, "published_mfu"].notna().sum())
+
+
+def test_a_run_memwall_cannot_lay_out_is_skipped_with_the_reason() -> None:
+    runs = read_published_training_runs().head(2).copy()
+    runs.loc[0, "layout"] = "dp=63"
+    runs.loc[1, "hardware"] = "nvidia-nothing"
+    result = backtest(pd.DataFrame(runs), builtin_catalog(), read_scale_out())
+    assert result.runs.empty
+    assert "uses dp·tp·pp·cp = 63 devices, not 64" in result.skipped[0]
+    assert "'nvidia-nothing' is not in the catalog" in result.skipped[1]
+
+
+def test_a_fit_on_too_few_runs_takes_the_spread_of_the_fit_over_all() -> None:
+    """The built-in fit rows hold one H100 bf16 run: alone it has no spread to show, so it
+    carries the all-runs fit's, and says so."""
+    cases, _ = prepare(read_published_training_runs(), builtin_catalog(), read_scale_out())
+    fitted = fit_table([c for c in cases if c.split == "fit"])
+    one = fitted[("nvidia-h100-sxm", "bf16")]
+    overall = fitted[("all", "all")]
+    assert overall.spread > 0
+    assert one.spread == overall.spread
+    assert one.source.endswith("(spread of the fit over all runs)")
