@@ -123,35 +123,41 @@ def _base_env(home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real `prefect server start` on loopback, SQLite in a PREFECT_HOME of its own; the
-    scheduler loops every 2 s so a new cron deployment gets its runs at once."""
+def start_server(
+    processes: Processes, tmp_path_factory: pytest.TempPathFactory, **settings: str
+) -> Server:
+    """A real `prefect server start` on loopback, SQLite in a PREFECT_HOME of its own, with
+    the server ``settings`` given; its clients' environment (another home) polls every 1 s."""
     home = tmp_path_factory.mktemp("server-home")
     port = free_port()
     env = _base_env(home)
-    env.update(
-        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
-        PREFECT_SERVER_UI_ENABLED="false",
+    env.update(PREFECT_SERVER_UI_ENABLED="false", **settings)
+    log = processes.start(
+        "server",
+        [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)],
+        env,
     )
-    processes = Processes(home)
+    api_url = f"http://{LOOPBACK}:{port}/api"
+    wait_for(
+        "prefect server",
+        lambda: httpx.get(f"{api_url}/health", timeout=5).status_code == 200,
+        180,
+        log,
+    )
+    client_env = _base_env(tmp_path_factory.mktemp("client-home"))
+    client_env.update(PREFECT_API_URL=api_url, PREFECT_WORKER_QUERY_SECONDS="1")
+    return Server(api_url, client_env, log)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The shared server; the scheduler loops every 2 s so a new cron deployment gets its
+    runs at once."""
+    processes = Processes(tmp_path_factory.mktemp("shared-server"))
     try:
-        log = processes.start(
-            "server",
-            [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)],
-            env,
+        yield start_server(
+            processes, tmp_path_factory, PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2"
         )
-        api_url = f"http://{LOOPBACK}:{port}/api"
-        wait_for(
-            "prefect server",
-            lambda: httpx.get(f"{api_url}/health", timeout=5).status_code == 200,
-            180,
-            log,
-        )
-        client_home = tmp_path_factory.mktemp("client-home")
-        client_env = _base_env(client_home)
-        client_env.update(PREFECT_API_URL=api_url, PREFECT_WORKER_QUERY_SECONDS="1")
-        yield Server(api_url, client_env, log)
     finally:
         processes.stop_all()
 
