@@ -27,6 +27,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from flows.heartbeats import (
@@ -52,6 +53,7 @@ pytestmark = pytest.mark.integration
 POOL = "memwall"
 SURVIVOR = "alpha"  # its worker lives throughout
 DOOMED = "bravo"  # its worker and runs are killed, as a host that reboots
+SERVED = "served"  # `memwall serve`'s audit deployment, killed with its runs too
 # The worker's own verdict on a child that died of a signal.
 WORKER_CRASH = "Process exited with status code: -9. Process exited due to a SIGKILL signal."
 
@@ -59,28 +61,33 @@ WORKER_CRASH = "Process exited with status code: -9. Process exited due to a SIG
 @dataclass(frozen=True)
 class Fleet:
     server: Server
-    deployment: str
+    probe_host: str  # the deployment's id
+    served: str  # the audit deployment `memwall serve` runs
     storage: Path
-    workers: dict[str, int]  # queue -> the worker's process group
+    groups: dict[str, int]  # worker's queue, or SERVED -> its process group
     logs: dict[str, Path]
     started: list[str]  # every run started, for the teardown
 
     def start_run(self, host: str) -> str:
-        run = self.server.post(
-            f"/deployments/{self.deployment}/create_flow_run",
-            {
-                "parameters": {
-                    "storage": str(self.storage),
-                    "run_id": uuid.uuid4().hex[:8],
-                    "host": host,
-                    "quick": True,
-                },
-                "work_queue_name": host,
-            },
-        )
+        """A probe-host run on the host's queue, once it is Running."""
+        parameters = {
+            "storage": str(self.storage),
+            "run_id": uuid.uuid4().hex[:8],
+            "host": host,
+            "quick": True,
+        }
+        body = {"parameters": parameters, "work_queue_name": host}
+        return self._started(self.probe_host, body, f"probe-host on {host}")
+
+    def start_served_audit(self) -> str:
+        """A run of the audit that `memwall serve` serves, once it is Running."""
+        return self._started(self.served, {}, "served audit")
+
+    def _started(self, deployment: str, body: dict[str, Any], what: str) -> str:
+        run = self.server.post(f"/deployments/{deployment}/create_flow_run", body)
         run_id: str = run["id"]
         self.started.append(run_id)
-        wait_for(f"run on {host} to start", lambda: self.state(run_id) == "RUNNING", 180, None)
+        wait_for(f"{what} to start", lambda: self.state(run_id) == "RUNNING", 180, None)
         return run_id
 
     def run(self, run_id: str) -> Any:
@@ -89,6 +96,9 @@ class Fleet:
     def state(self, run_id: str) -> str:
         found: str = self.run(run_id)["state"]["type"]
         return found
+
+    def has_state(self, run_id: str, state: str) -> bool:
+        return self.state(run_id) == state
 
 
 def run_processes(run_id: str) -> list[int]:
@@ -110,6 +120,35 @@ def parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and every process under it, whatever session it started: all that a host's
+    reboot takes with a worker (or with `memwall serve`)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                children.setdefault(parent(int(entry.name)), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo.extend(children.get(found[-1], []))
+    return found
+
+
+def environment(pid: int) -> list[bytes]:
+    """The environment ``pid`` was started with."""
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return []
+
+
+def alive(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        # Field 3 of /proc/PID/stat is the state; Z is a zombie: dead, not yet reaped.
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    return False
+
+
 def kill(pids: list[int]) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -118,6 +157,12 @@ def kill(pids: list[int]) -> None:
 
 def polled(server: Server, queue: str) -> bool:
     return server.get(f"/work_pools/{POOL}/queues/{queue}")["last_polled"] is not None
+
+
+def served(server: Server) -> bool:
+    with contextlib.suppress(httpx.HTTPStatusError):
+        return bool(server.get(f"/deployments/name/audit/{SERVED}"))
+    return False
 
 
 @pytest.fixture(scope="module")
@@ -146,18 +191,33 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, probe_lock: Path) -> Iterato
         deployed = memwall(["deploy", "--name", "probe-host"], env, REPO)
         assert deployed.returncode == 0, deployed.stderr
         assert f"automation {AUTOMATION_NAME} created" in deployed.stderr
-        logs, workers = {}, {}
+        logs, groups = {}, {}
+        lock = {"MEMWALL_PROBE_LOCK": str(probe_lock), "JAX_PLATFORMS": "cpu"}
         for queue in (SURVIVOR, DOOMED):
             logs[queue] = processes.start(
                 f"worker-{queue}",
                 [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--work-queue", queue],
-                {**env, "MEMWALL_PROBE_LOCK": str(probe_lock), "JAX_PLATFORMS": "cpu"},
+                {**env, **lock},
             )
-            workers[queue] = processes.running[-1][0].pid
-        for queue, log in logs.items():
-            wait_for(f"worker for {queue}", partial(polled, server, queue), 120, log)
-        storage = tmp_path_factory.mktemp("storage")
-        yield Fleet(server, deployed.stdout.split()[0], storage, workers, logs, started)
+            groups[queue] = processes.running[-1][0].pid
+        logs[SERVED] = processes.start(
+            "serve",
+            [str(BIN / "python"), "-m", "flows.cli", "serve", "--name", SERVED, "--quick"],
+            {**env, **lock},
+        )
+        groups[SERVED] = processes.running[-1][0].pid
+        for queue in (SURVIVOR, DOOMED):
+            wait_for(f"worker for {queue}", partial(polled, server, queue), 120, logs[queue])
+        wait_for("memwall serve", partial(served, server), 120, logs[SERVED])
+        yield Fleet(
+            server,
+            deployed.stdout.split()[0],
+            server.get(f"/deployments/name/audit/{SERVED}")["id"],
+            tmp_path_factory.mktemp("storage"),
+            groups,
+            logs,
+            started,
+        )
     finally:
         # A run's processes are a session of their own, outside their worker's group.
         for run_id in started:
@@ -183,7 +243,7 @@ def test_deploy_makes_one_automation_and_gives_runs_their_heartbeat(fleet: Fleet
             "force": False,
         }
     ]
-    deployment = fleet.server.get(f"/deployments/{fleet.deployment}")
+    deployment = fleet.server.get(f"/deployments/{fleet.probe_host}")
     assert deployment["job_variables"]["env"] == {HEARTBEAT_ENV: str(HEARTBEAT_FREQUENCY_S)}
     assert "memwall" in deployment["tags"]
 
@@ -206,26 +266,41 @@ def test_a_run_whose_process_is_killed_is_crashed_by_its_worker(fleet: Fleet) ->
     assert fleet.run(run_id)["state"]["message"].startswith(WORKER_CRASH)
 
 
-def test_a_run_whose_host_dies_is_crashed_by_the_automation_within_the_bound(
+def test_runs_whose_host_dies_are_crashed_by_the_automation_within_the_bound(
     fleet: Fleet,
 ) -> None:
     live = fleet.start_run(SURVIVOR)
     live_since = time.monotonic()
-    doomed = fleet.start_run(DOOMED)
-    # The host goes down: its worker first, so that nothing sees the run die, then the run.
-    os.killpg(fleet.workers[DOOMED], signal.SIGKILL)
-    kill(run_processes(doomed))
+    doomed = {"probe-host": fleet.start_run(DOOMED), "served audit": fleet.start_served_audit()}
+    hosts = {group: tree(fleet.groups[group]) for group in (DOOMED, SERVED)}
+    heartbeat = f"{HEARTBEAT_ENV}={HEARTBEAT_FREQUENCY_S}".encode()
+    for group, pids in hosts.items():
+        # Each run's processes were started with the automation's heartbeat rate.
+        assert any(heartbeat in environment(pid) for pid in pids[1:]), group
+    # The hosts go down: the worker and `memwall serve` first, so that nothing sees their
+    # runs die, then everything they started.
+    for group, pids in hosts.items():
+        os.killpg(fleet.groups[group], signal.SIGKILL)
+        kill(pids)
     killed_at = time.monotonic()
-    assert fleet.state(doomed) == "RUNNING"
     wait_for(
-        "the dead host's run to be Crashed",
-        lambda: fleet.state(doomed) == "CRASHED",
-        CRASH_BOUND_S,
-        fleet.server.log,
+        "the dead hosts' processes to be gone",
+        lambda: not any(alive(pid) for pids in hosts.values() for pid in pids),
+        10,
+        None,
     )
-    print(f"crashed {time.monotonic() - killed_at:.1f} s after the kill, by {AUTOMATION_NAME}")
-    assert fleet.run(doomed)["state"]["message"] == CRASH_MESSAGE
-    # The live run, silent in its work too, has sent heartbeats all along: past the window
-    # it is still Running (at Prefect's default 180 s interval it would have been crashed).
-    time.sleep(max(0.0, SILENCE_WINDOW_S + 2 * 5 - (time.monotonic() - live_since)))
+    for what, run_id in doomed.items():
+        assert fleet.state(run_id) == "RUNNING", what
+    for what, run_id in doomed.items():
+        wait_for(
+            f"the dead host's {what} run to be Crashed",
+            partial(fleet.has_state, run_id, "CRASHED"),
+            CRASH_BOUND_S - (time.monotonic() - killed_at),
+            fleet.server.log,
+        )
+        print(f"{what}: Crashed {time.monotonic() - killed_at:.1f} s after the kill")
+        assert fleet.run(run_id)["state"]["message"] == CRASH_MESSAGE
+    # The live run, as silent in its work, has sent heartbeats all along: past the window it
+    # is still Running (with Prefect's default 180 s interval it would have been crashed).
+    time.sleep(max(0.0, SILENCE_WINDOW_S + 10 - (time.monotonic() - live_since)))
     assert fleet.state(live) == "RUNNING", fleet.run(live)["state"]
