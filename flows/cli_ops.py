@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -124,8 +125,9 @@ def deploy(
     insecure: InsecureOption = False,
 ) -> None:
     """Create or update the deployments of prefect.yaml on the Prefect server in
-    PREFECT_API_URL (what `prefect deploy --all` does; see the README). A server on another
-    host needs PREFECT_API_AUTH_STRING (or --insecure)."""
+    PREFECT_API_URL (what `prefect deploy --all` does; see the README), and the automation
+    that marks a run whose heartbeats stop Crashed. A server on another host needs
+    PREFECT_API_AUTH_STRING (or --insecure)."""
     prefect_environment(verbose=False)
     require_authenticated_api(insecure)
     from flows.deployments import apply, read_specs, resolve_environment
@@ -156,6 +158,27 @@ def deploy(
             soft_wrap=True,
         )
         print(deployment_id)
+    _watch_for_zombies()
+
+
+def _watch_for_zombies() -> None:
+    """Create or update the zombie-run automation, and say what it promises."""
+    from flows.heartbeats import (
+        AUTOMATION_NAME,
+        CRASH_BOUND_S,
+        HEARTBEAT_FREQUENCY_S,
+        SILENCE_WINDOW_S,
+        apply_zombie_automation,
+    )
+
+    _, created = apply_zombie_automation()
+    stderr.print(
+        f"automation {AUTOMATION_NAME} {'created' if created else 'updated'}: runs send a "
+        f"heartbeat every {HEARTBEAT_FREQUENCY_S} s; one silent for {SILENCE_WINDOW_S} s is "
+        f"marked Crashed (within {CRASH_BOUND_S} s of its process dying)",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _check_profiles(workloads: str | None, roadmap: str | None, catalog: str | None) -> None:
@@ -315,6 +338,7 @@ def serve(
 
     from flows.audit import audit
     from flows.finish import check_delivery
+    from flows.heartbeats import heartbeat_environment
 
     try:
         schedule = Cron(cron, timezone="UTC")
@@ -340,6 +364,9 @@ def serve(
         str(roadmap) if roadmap else None,
         str(catalog) if catalog else None,
     )
+    # The served runs inherit this environment: their heartbeats, at the automation's rate.
+    os.environ.update(heartbeat_environment())
+    _watch_for_zombies()
     parameters = {
         "workloads": str(workloads.resolve()) if workloads else None,
         "roadmap": str(roadmap.resolve()) if roadmap else None,

@@ -4,7 +4,9 @@
 0.154) it stops after the first deployment: it asks the server for the pool's workers with null
 paging fields, which the server now rejects. ``memwall deploy`` applies every deployment of the
 file through Prefect's Python API instead. Entrypoints are module paths, so a worker imports
-the flows from its host's installed memwall: there is no code to push or pull.
+the flows from its host's installed memwall: there is no code to push or pull. Every
+deployment's runs carry the heartbeat and the tag that the zombie-run automation watches
+(``flows.heartbeats``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
 
+from flows.heartbeats import WATCHED_TAG, heartbeat_environment
 from hardware_profiles.errors import MemwallError, first_line
 
 _ENV = re.compile(r"^\{\{\s*\$([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$")
@@ -114,7 +117,10 @@ def resolve_environment(spec: DeploymentSpec, source: str) -> DeploymentSpec:
 
 
 def apply(spec: DeploymentSpec) -> UUID:
-    """Create or update one deployment on the Prefect server in PREFECT_API_URL."""
+    """Create or update one deployment on the Prefect server in PREFECT_API_URL.
+
+    Its runs send heartbeats (job variables, which win over the worker's environment) and
+    carry the tag the zombie-run automation watches: a run whose host dies ends Crashed."""
     from prefect import Flow
     from prefect.deployments.runner import RunnerDeployment
     from prefect.schedules import Cron
@@ -132,12 +138,13 @@ def apply(spec: DeploymentSpec) -> UUID:
     deployment = flow.to_deployment(
         name=spec.name,
         description=spec.description or None,
-        tags=spec.tags,
+        tags=[*spec.tags, *([] if WATCHED_TAG in spec.tags else [WATCHED_TAG])],
         parameters=spec.parameters,
         schedules=[Cron(cron, timezone=tz) for cron, tz in spec.crons] or None,
         work_pool_name=spec.work_pool,
         work_queue_name=spec.work_queue,
         entrypoint_type=EntrypointType.MODULE_PATH,
+        job_variables={"env": heartbeat_environment()},
     )
     # From sync code these return their values, not coroutines.
     return cast(UUID, cast(RunnerDeployment, deployment).apply(work_pool_name=spec.work_pool))
