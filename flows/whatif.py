@@ -29,7 +29,7 @@ from tasks.analysis.supply.calibration import (
     DEFAULT_FLOPS_EFFICIENCY,
     calibrate,
 )
-from tasks.profiles import load_scenarios
+from tasks.profiles import load_scenarios, require_alternatives
 
 DEFAULT_OUT_DIR = "memwall-reports"
 
@@ -54,6 +54,7 @@ def compare_scenarios(
 ) -> WhatIfOutcome:
     """Load, calibrate, project every scenario and write the comparison PDF."""
     scenarios = load_scenarios(workloads, roadmap, catalog)
+    require_alternatives(scenarios)
     base = next(iter(scenarios.values()))
     measured = read_table(measurements, MEASUREMENTS) if measurements else None
     calibrated = calibrate(

@@ -249,11 +249,24 @@ def validate_frame(frame: pd.DataFrame, table: Table, source: str | Path) -> pd.
     """Validate an in-memory table (built-in examples, CSV imports) like a file."""
     try:
         data = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
         raise ProfileError(
-            source, f"cannot be converted to a {table.name} table: {first_line(exc)}"
+            source,
+            f"cannot be converted to a {table.name} table: {first_line(exc)}",
+            column=_unconvertible(frame),
         ) from None
     return to_frame(validate_arrow(data, table, source))
+
+
+def _unconvertible(frame: pd.DataFrame) -> str | None:
+    """The first column Arrow cannot hold (a number beyond 64 bits, mixed types), so that the
+    error names it: Arrow's own message does not."""
+    for name in frame.columns:
+        try:
+            pa.array(frame[name], from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            return str(name)
+    return None
 
 
 def to_frame(data: pa.Table) -> pd.DataFrame:

@@ -127,6 +127,54 @@ _CHECKS: Final[dict[str, Callable[[str], object]]] = {
 }
 
 
+# A training layout's axes; dp·tp·pp·cp is its device count (ep is carved out of dp·cp, vp
+# splits each pipeline stage, as Megatron counts them).
+LAYOUT_AXES: Final = ("dp", "tp", "pp", "cp", "ep", "vp")
+DEVICE_AXES: Final = ("dp", "tp", "pp", "cp")
+
+
+def layout_devices(layout: str) -> int:
+    """The devices ``dp=..,tp=..`` spans; a ValueError naming what is valid otherwise."""
+    degrees: dict[str, int] = {}
+    for part in layout.split(","):
+        key, _, degree = part.strip().partition("=")
+        if key not in LAYOUT_AXES or key in degrees or not degree.isdigit() or int(degree) < 1:
+            raise ValueError(
+                f"{part.strip()!r} is not axis=N (N >= 1) of a new axis; axes: "
+                f"{', '.join(LAYOUT_AXES)} (e.g. dp=64,tp=8,pp=16)"
+            )
+        degrees[key] = int(degree)
+    product = 1
+    for axis in DEVICE_AXES:
+        product *= degrees.get(axis, 1)
+    return product
+
+
+def _check_shape(typed: dict[str, list[object]], source: str | Path, position: int) -> None:
+    """A row's cells that must agree: its layout spans its devices, and its micro-batch fits
+    in its global batch (a run that broke either was not the run the source describes)."""
+    layout, devices = str(typed["layout"][-1]), int(str(typed["devices"][-1]))
+    try:
+        spanned = layout_devices(layout)
+    except ValueError as exc:
+        raise ProfileError(source, str(exc), row=position, column="layout") from None
+    if spanned != devices:
+        raise ProfileError(
+            source,
+            f"{layout!r} spans dp·tp·pp·cp = {spanned} devices, but the row's devices is {devices}",
+            row=position,
+            column="layout",
+        )
+    micro, whole = int(str(typed["micro_batch"][-1])), int(str(typed["global_batch"][-1]))
+    if micro > whole:
+        raise ProfileError(
+            source,
+            f"micro-batch {micro} is larger than the global batch of {whole} sequences",
+            row=position,
+            column="micro_batch",
+        )
+
+
 def validate_published_training_runs(sheet: pd.DataFrame, source: str | Path) -> pd.DataFrame:
     """The sheet (every cell text) checked cell by cell, left to right, and typed."""
     missing = [c for c in COLUMNS if c not in sheet.columns]
@@ -143,6 +191,7 @@ def validate_published_training_runs(sheet: pd.DataFrame, source: str | Path) ->
                 typed[column].append(_CHECKS[column](cell))
             except ValueError as exc:
                 raise ProfileError(source, str(exc), row=position, column=column) from None
+        _check_shape(typed, source, position)
         run_id = str(typed["run_id"][-1])
         if run_id in seen:
             raise ProfileError(

@@ -74,6 +74,23 @@ growth = Check("must be > -1 (-1 would mean demand vanishes)", lambda s: s > -1)
 not_blank = Check("must not be empty", lambda s: s.astype(str).str.strip() != "")
 
 
+def at_most(ceiling: float, what: str) -> Check:
+    """Positive and below a ceiling no device comes near: a figure above it was given in the
+    wrong unit (FLOP/s in a TFLOPS option, bytes in a GB one), which nothing else would catch."""
+    return Check(
+        f"must be > 0 and at most {ceiling:.0e} {what} (a figure in the wrong unit?)",
+        lambda s: (s > 0) & (s <= ceiling),
+    )
+
+
+# Ceilings at 50 to 100 times the largest device of 2026 (B300: 288 GB, 8 TB/s, 15 PFLOP/s
+# dense FP4; NVLink 5: 900 GB/s per direction).
+device_memory = at_most(1e14, "bytes")
+device_bandwidth = at_most(1e15, "bytes/s")
+device_flops = at_most(1e18, "FLOP/s")
+link_bandwidth = at_most(1e14, "bytes/s")
+
+
 def one_of(choices: Sequence[str]) -> Check:
     return Check(f"must be one of {', '.join(choices)}", lambda s: s.isin(choices))
 
@@ -119,22 +136,22 @@ class CatalogRecord:
     device_kind_patterns: list[str] = column(
         pa.list_(pa.string()), doc="case-insensitive substrings of JAX's/NVML's device name"
     )
-    memory_bytes: int = column(pa.int64(), check=positive)
-    mem_bandwidth_bytes_per_s: float = column(pa.float64(), check=positive)
-    peak_flops_per_s_fp32: float | None = column(pa.float64(), nullable=True, check=positive)
-    peak_flops_per_s_tf32: float | None = column(pa.float64(), nullable=True, check=positive)
-    peak_flops_per_s_bf16: float | None = column(pa.float64(), nullable=True, check=positive)
-    peak_flops_per_s_fp16: float | None = column(pa.float64(), nullable=True, check=positive)
-    peak_flops_per_s_fp8: float | None = column(pa.float64(), nullable=True, check=positive)
-    peak_flops_per_s_int8: float | None = column(pa.float64(), nullable=True, check=positive)
+    memory_bytes: int = column(pa.int64(), check=device_memory)
+    mem_bandwidth_bytes_per_s: float = column(pa.float64(), check=device_bandwidth)
+    peak_flops_per_s_fp32: float | None = column(pa.float64(), nullable=True, check=device_flops)
+    peak_flops_per_s_tf32: float | None = column(pa.float64(), nullable=True, check=device_flops)
+    peak_flops_per_s_bf16: float | None = column(pa.float64(), nullable=True, check=device_flops)
+    peak_flops_per_s_fp16: float | None = column(pa.float64(), nullable=True, check=device_flops)
+    peak_flops_per_s_fp8: float | None = column(pa.float64(), nullable=True, check=device_flops)
+    peak_flops_per_s_int8: float | None = column(pa.float64(), nullable=True, check=device_flops)
     peak_flops_per_s_fp6: float | None = column(
-        pa.float64(), required=False, nullable=True, check=positive
+        pa.float64(), required=False, nullable=True, check=device_flops
     )
     peak_flops_per_s_fp4: float | None = column(
-        pa.float64(), required=False, nullable=True, check=positive
+        pa.float64(), required=False, nullable=True, check=device_flops
     )
     peak_flops_per_s_int4: float | None = column(
-        pa.float64(), required=False, nullable=True, check=positive, doc="int4 tensor units"
+        pa.float64(), required=False, nullable=True, check=device_flops, doc="int4 tensor units"
     )
     release_date: dt.date | None = column(pa.date32(), nullable=True)
     list_price_usd: float | None = column(pa.float64(), nullable=True, check=positive)
@@ -144,7 +161,7 @@ class CatalogRecord:
         pa.float64(),
         required=False,
         nullable=True,
-        check=positive,
+        check=link_bandwidth,
         doc="scale-up link (NVLink, ICI, Infinity Fabric) per device, per direction",
     )
     status: str | None = column(

@@ -109,3 +109,16 @@ def pick_scenario(scenarios: dict[str, Profiles], name: str | None) -> tuple[str
             column="scenario",
         )
     return chosen, scenarios[chosen]
+
+
+def require_alternatives(scenarios: dict[str, Profiles]) -> None:
+    """A what-if needs something to compare: the baseline and at least one named scenario. A
+    roadmap that names none would be compared with itself and 'beat' by nothing."""
+    if len(scenarios) < 2:
+        source = next(iter(scenarios.values())).roadmap_source
+        raise ProfileError(
+            source,
+            "names no scenario to compare with the baseline; give the what-if rows a scenario "
+            "name (rows without one are shared by every scenario)",
+            column="scenario",
+        )

@@ -21,7 +21,7 @@ import pytest
 
 from flows.cli import main
 from hardware_profiles.catalog import builtin_catalog
-from hardware_profiles.examples import example_roadmap
+from hardware_profiles.examples import example_roadmap, example_scenarios
 from hardware_profiles.parquet import write_table
 from hardware_profiles.schema import CATALOG, ROADMAP, WORKLOADS
 from tasks.analysis.workload.examples import example_workloads
@@ -58,6 +58,17 @@ def _raw(frame: pd.DataFrame) -> pa.Table:
 
 
 W = "w.parquet"
+PR = "runs.csv"
+TR = "training-runs.csv"
+SO = "scale-out.csv"
+TRAIN = ["predict", "--preset", "llama-3.1-70b", "--phase", "training", "--devices", "16",
+         "--global-batch-tokens", "4M", "--json"]  # fmt: skip
+PLAN = ["plan", "training", "--preset", "llama-3.1-70b", "--devices", "64",
+        "--global-batch-tokens", "4M", "--json"]  # fmt: skip
+ADD_ACCELERATOR = ["catalog", "add", "--id", "x1", "--vendor", "v", "--name", "n", "--source", "s",
+                   "--to", "{out/c.parquet}", "--bandwidth-tb-s", "3"]  # fmt: skip
+ADD_WORKLOAD = ["workloads", "add", "--preset", "llama-3.1-8b", "--id", "n", "--owner", "o",
+                "--pool", "inference", "--demand", "10", "--to", "{out/w.parquet}"]  # fmt: skip
 R = "r.parquet"
 C = "c.parquet"
 J = "my-model/config.json"
@@ -72,12 +83,38 @@ GOOD_C: Files = {C: (builtin_catalog(), CATALOG)}
 GOOD_J: Files = {J: (json.dumps(LLAMA_31_8B_CONFIG), None)}
 
 
+def _csv(demand: str) -> str:
+    """One workload as a CSV to import, figures derived from its preset."""
+    return (
+        "workload_id,name,owner,pool,phase,model_preset,precision,batch,context_tokens,"
+        "demand_units_per_s,demand_growth_per_year\n"
+        f"q,Q,o,inference,decode,llama-3.1-8b,bf16,8,4096,{demand},0.5\n"
+    )
+
+
 def _catalog(**change: float | str) -> pd.DataFrame:
     return _changed(builtin_catalog(), change)
 
 
 def _config(**change: object) -> str:
     return json.dumps({**LLAMA_31_8B_CONFIG, **change})
+
+
+DATA = Path(__file__).resolve().parents[2] / "hardware_profiles" / "data"
+RUNS_CSV = (DATA / "published_runs.csv").read_text()
+TRAINING_CSV = (DATA / "published_training_runs.csv").read_text()
+SCALE_OUT_CSV = (DATA / "scale_out.csv").read_text()
+
+
+def _first_row(text: str, old: str, new: str) -> str:
+    """``text`` (a CSV) with ``old`` replaced by ``new`` in its first data row only."""
+    header, first, rest = text.split("\n", 2)
+    assert old in first, (old, first)
+    return "\n".join([header, first.replace(old, new, 1), rest])
+
+
+def _roadmap_without_scenarios() -> pd.DataFrame:
+    return example_scenarios().assign(scenario=None)
 
 
 def _roadmap_retiring_too_many() -> pd.DataFrame:
@@ -155,6 +192,110 @@ CASES = [
          {}, {}, "bandwidth"),
     Case("an unknown scenario", ["rank", "--start", "2027-01", "--scenario", "nope"], {}, {},
          "has no scenario 'nope'"),
+    # A measurements file.
+    Case("measurements that are not Parquet",
+         ["rank", "--start", "2027-01", "--measurements", "{m.parquet}"], {},
+         {"m.parquet": ("junk", None)}, "m.parquet: is not a readable Parquet file"),
+    # A roadmap for a what-if.
+    Case("a what-if roadmap with no scenario",
+         ["whatif", "--roadmap", "{r.parquet}", "--start", "2027-01", "--out", "{out}"],
+         {R: (example_scenarios(), ROADMAP)}, {R: (_raw(_roadmap_without_scenarios()), None)},
+         "column 'scenario': names no scenario to compare with the baseline", writes="out"),
+    # The catalog, in the wrong unit: a FLOP/s figure where TFLOPS were asked for.
+    Case("a catalog bandwidth in the wrong unit", CATALOG_LIST, GOOD_C,
+         {C: (_raw(_catalog(mem_bandwidth_bytes_per_s=3.35e24)), None)},
+         "row 1, column 'mem_bandwidth_bytes_per_s': must be > 0 and at most 1e+15 bytes/s"),
+    # The published runs, serving and training, and the scale-out network.
+    Case("a published run's layout that does not span its devices",
+         ["backtest", "--runs", "{runs.csv}", "--json"], {PR: (RUNS_CSV, None)},
+         {PR: (_first_row(RUNS_CSV, ",2,tp=2,decode,", ",2,tp=4,decode,"), None)},
+         "runs.csv, row 1, column 'layout': 'tp=4' spans"),
+    Case("a published run without its columns", ["backtest", "--runs", "{runs.csv}", "--json"],
+         {PR: (RUNS_CSV, None)}, {PR: ("a,b\n1,2\n", None)}, "runs.csv: missing column(s)"),
+    Case("a training run's layout that does not span its devices",
+         ["backtest", "--phase", "training", "--training-runs", "{training-runs.csv}", "--json"],
+         {TR: (TRAINING_CSV, None)},
+         {TR: (_first_row(TRAINING_CSV, ",64,dp=64,", ",64,dp=32,"), None)},
+         "training-runs.csv, row 1, column 'layout': 'dp=32' spans dp·tp·pp·cp = 32 devices"),
+    Case("a training run's micro-batch above its global batch",
+         ["backtest", "--phase", "training", "--training-runs", "{training-runs.csv}", "--json"],
+         {TR: (TRAINING_CSV, None)},
+         {TR: (_first_row(TRAINING_CSV, ",3,64,1,8192,", ",3,64,128,8192,"), None)},
+         "row 1, column 'micro_batch': micro-batch 128 is larger than the global batch of 64"),
+    Case("a negative scale-out network",
+         [*TRAIN, "--layout", "dp=2,tp=8", "--scale-out", "{scale-out.csv}"],
+         {SO: (SCALE_OUT_CSV, None)}, {SO: (SCALE_OUT_CSV.replace(",25,8,", ",-25,8,", 1), None)},
+         "scale-out.csv, row 1, column 'scale_out_gb_s'"),
+    # Training options.
+    Case("a training layout over the wrong device count", [*TRAIN, "--layout", "dp=3,tp=8"], {},
+         {}, "uses dp·tp·pp·cp = 24 devices, not 16: with tp=8, pp=1, cp=1 use dp=2"),
+    Case("a training layout with an unknown axis", [*TRAIN, "--layout", "dp=2,tq=8"], {}, {},
+         "'tq=8' is not key=N with a key of dp, tp, pp, cp, ep, vp"),
+    Case("tensor parallel that does not divide the heads",
+         [*TRAIN, "--devices", "6", "--layout", "dp=2,tp=3"], {}, {},
+         "tp=3 does not divide llama-3.1-70b's 64 query / 8 KV heads; valid tp: 1, 2, 4, 8"),
+    Case("a pipeline that does not divide the layers",
+         [*TRAIN, "--devices", "112", "--layout", "dp=2,tp=8,pp=7"], {}, {},
+         "pp·vp = 7 does not divide llama-3.1-70b's 80 layers; valid pp·vp: 1, 2, 4, 5, 8"),
+    Case("expert parallel on a dense model", [*TRAIN, "--layout", "dp=2,tp=8,ep=2"], {}, {},
+         "ep=2 needs an MoE model; llama-3.1-70b is dense: use ep=1"),
+    Case("a micro-batch above the global batch",
+         [*TRAIN, "--layout", "dp=2,tp=8", "--micro-batch", "100000"], {}, {},
+         "micro-batch 100000 exceeds the global batch of 1024 sequences; valid micro-batches: 1"),
+    Case("a ZeRO stage that is none", [*TRAIN, "--layout", "dp=2,tp=8", "--zero", "5"], {}, {},
+         "zero 5 is not a ZeRO stage; valid: 0, 1, 2, 3"),
+    Case("an unknown recompute policy",
+         [*TRAIN, "--layout", "dp=2,tp=8", "--recompute", "some"], {}, {},
+         "recompute 'some' is not valid; valid: none, selective, full"),
+    Case("an unknown optimizer recipe",
+         [*TRAIN, "--layout", "dp=2,tp=8", "--optimizer", "sgd9"], {}, {},
+         "optimizer 'sgd9' is not a known recipe; valid: adam"),
+    Case("a global batch that is not a token count",
+         [*TRAIN[:-3], "--global-batch-tokens", "12X", "--json", "--layout", "dp=2,tp=8"], {},
+         {}, "--global-batch-tokens '12X' is not a token count"),
+    Case("a global batch of part of a sequence",
+         [*TRAIN[:-3], "--global-batch-tokens", "100", "--json", "--layout", "dp=2,tp=8"], {},
+         {}, "is not a whole number of 4096-token sequences"),
+    Case("a plan over no devices", [*PLAN[:5], "0", *PLAN[6:]], {}, {},
+         "--devices must be > 0, got 0"),
+    Case("a plan for an unknown model", ["plan", "training", "--preset", "nope", *PLAN[4:]], {},
+         {}, "unknown model preset 'nope'; valid: llama-2-7b"),
+    Case("a backtest of an unknown phase", ["backtest", "--phase", "nope", "--json"], {}, {},
+         "--phase 'nope' is not valid; valid: serving, training"),
+    # Serving options.
+    Case("an unknown KV precision", [*PREDICT, "--kv", "fp5"], {}, {},
+         "unknown precision 'fp5'; valid: fp32"),
+    Case("a batch of none", [*PREDICT, "--batch", "0"], {}, {}, "--batch must be > 0, got 0"),
+    # A file written by the command: nothing half-written when the row is refused.
+    Case("add an accelerator with its peak in FLOP/s, not TFLOPS",
+         [*ADD_ACCELERATOR, "--memory-gb", "80", "--bf16-tflops", "{peak}"], {}, {},
+         "column 'peak_flops_per_s_bf16': must be > 0 and at most 1e+18 FLOP/s",
+         writes="out/c.parquet"),
+    Case("add an accelerator with its memory in bytes, not GB",
+         [*ADD_ACCELERATOR, "--bf16-tflops", "2000", "--memory-gb", "{memory}"], {}, {},
+         "column 'memory_bytes'", writes="out/c.parquet"),
+    Case("add an accelerator of an unknown status",
+         [*ADD_ACCELERATOR, "--memory-gb", "80", "--status", "{status}"], {}, {},
+         "--status 'rumoured': valid are shipping, announced, preliminary",
+         writes="out/c.parquet"),
+    Case("add an accelerator released in month 13",
+         [*ADD_ACCELERATOR, "--memory-gb", "80", "--release-date", "{date}"], {}, {},
+         "--release-date '2027-13-01' is not a YYYY-MM-DD date", writes="out/c.parquet"),
+    Case("add an accelerator that is already in the catalog",
+         [*ADD_ACCELERATOR[:3], "{id}", *ADD_ACCELERATOR[4:], "--memory-gb", "80"], {}, {},
+         "duplicate accelerator_id 'nvidia-h100-sxm'", writes="out/c.parquet"),
+    Case("add a serving workload with a training layout",
+         [*ADD_WORKLOAD, "--batch", "{batch}", "--layout", "{layout}"], {}, {},
+         "--layout and --global-batch-tokens are for --phase training, not decode",
+         writes="out/w.parquet"),
+    Case("add a workload at an unknown precision", [*ADD_WORKLOAD, "--weights", "{precision}"],
+         {}, {}, "unknown precision 'fp5'; valid: fp32", writes="out/w.parquet"),
+    Case("add a workload whose demand vanishes", [*ADD_WORKLOAD, "--growth", "{growth}"], {}, {},
+         "row 1, column 'demand_growth_per_year': must be > -1", writes="out/w.parquet"),
+    Case("import a workload with a negative demand",
+         ["workloads", "import", "{w.csv}", "--to", "{out/w.parquet}"],
+         {"w.csv": (_csv(demand="10"), None)}, {"w.csv": (_csv(demand="-5"), None)},
+         "w.csv, row 1, column 'demand_units_per_s'", writes="out/w.parquet"),
     # A file written by the command: nothing half-written when the row is refused.
     Case("add a workload with a negative demand",
          ["workloads", "add", "--preset", "llama-3.1-8b", "--id", "n", "--owner", "o",
@@ -170,8 +311,34 @@ CONTROLS = {
     "a horizon out of range": ["rank", "--start", "2027-01", "--horizon-months", "6"],
     "an efficiency above 1": ["rank", "--start", "2027-01", "--bandwidth-efficiency", "0.9"],
     "an unknown scenario": ["rank", "--start", "2027-01", "--scenario", "baseline"],
-}
-VALUES = {"good": {"demand": "10"}, "bad": {"demand": "-10"}}
+    "a training layout over the wrong device count": [*TRAIN, "--layout", "dp=2,tp=8"],
+    "a training layout with an unknown axis": [*TRAIN, "--layout", "dp=2,tp=8"],
+    "tensor parallel that does not divide the heads": [*TRAIN, "--layout", "dp=2,tp=8"],
+    "a pipeline that does not divide the layers": [*TRAIN, "--layout", "dp=2,tp=8"],
+    "expert parallel on a dense model": [*TRAIN, "--layout", "dp=2,tp=8"],
+    "a micro-batch above the global batch": [*TRAIN, "--layout", "dp=2,tp=8",
+                                             "--micro-batch", "1"],
+    "a ZeRO stage that is none": [*TRAIN, "--layout", "dp=2,tp=8", "--zero", "3"],
+    "an unknown recompute policy": [*TRAIN, "--layout", "dp=2,tp=8", "--recompute", "full"],
+    "an unknown optimizer recipe": [*TRAIN, "--layout", "dp=2,tp=8", "--optimizer", "adam"],
+    "a global batch that is not a token count": [*TRAIN, "--layout", "dp=2,tp=8"],
+    "a global batch of part of a sequence": [*TRAIN, "--layout", "dp=2,tp=8"],
+    "a plan over no devices": PLAN,
+    "a plan for an unknown model": PLAN,
+    "a backtest of an unknown phase": ["backtest", "--phase", "training", "--json"],
+    "an unknown KV precision": [*PREDICT, "--kv", "fp8"],
+    "a batch of none": [*PREDICT, "--batch", "1"],
+    "add a serving workload with a training layout": [*ADD_WORKLOAD, "--batch", "{batch}"],
+    "measurements that are not Parquet": ["rank", "--start", "2027-01"],
+}  # fmt: skip
+VALUES = {
+    "good": {"demand": "10", "peak": "2000", "memory": "80", "status": "shipping",
+             "date": "2027-12-01", "id": "x1", "batch": "8", "precision": "bf16",
+             "growth": "0.5"},
+    "bad": {"demand": "-10", "peak": "1e12", "memory": "80e9", "status": "rumoured",
+            "date": "2027-13-01", "id": "nvidia-h100-sxm", "batch": "8", "layout": "dp=3",
+            "precision": "fp5", "growth": "-2"},
+}  # fmt: skip
 
 
 def _write(folder: Path, files: Files) -> None:
@@ -245,5 +412,41 @@ def test_the_sweep_tries_every_reader_and_some_options() -> None:
         "workloads estimate",
         "workloads add",
     } <= commands
+    assert {
+        "catalog add",
+        "workloads import",
+        "plan training",
+        "rank --start",
+        "whatif --roadmap",
+        "backtest --runs",
+        "backtest --phase",
+    } <= commands
     assert {c.command[0] for c in CASES} >= {"predict", "rank"}
-    assert len(CASES) >= 25
+    assert len(CASES) >= 60
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        (["--horizon-months", "0"], "a horizon of 0 months is out of range; valid: 1 to 120"),
+        (["--drop-to", ""], "--drop-to number 1 is empty"),
+        (["--start", "2027-00"], "--start must be a month as YYYY-MM"),
+    ],
+)
+def test_an_audit_refuses_a_bad_option_before_it_starts(
+    option: list[str],
+    says: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The audit's own control is every audit test: here only that a bad option is one line,
+    said before Prefect starts (no progress line) and before anything is written."""
+    monkeypatch.chdir(tmp_path)
+    code, err = _run(
+        ["audit", "--quick", "--out", str(tmp_path / "out"), *option], monkeypatch, capsys
+    )
+    assert code == 2, err
+    assert err.strip().splitlines() == [err.strip()] and err.startswith("memwall: error:"), err
+    assert says in err
+    assert not (tmp_path / "out").exists()
