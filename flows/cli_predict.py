@@ -65,6 +65,10 @@ def _seconds(value: float) -> str:
     return f"{value * 1e6:.3g} us"
 
 
+def _gb(value: float) -> str:
+    return f"{value / 1e9:,.3g} GB"
+
+
 def _rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
@@ -86,9 +90,20 @@ def predict(
         str, typer.Option("--accelerator", help="Catalog accelerator id, e.g. nvidia-h100-sxm.")
     ] = "nvidia-h100-sxm",
     devices: Annotated[
-        int,
-        typer.Option("--devices", help="Devices of that model, tensor parallel (one replica)."),
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--devices",
+            help="Devices of that model in one replica (default: the layout's, else 1).",
+        ),
+    ] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            "--layout",
+            help="Serving layout, e.g. tp=8 or dp_attention=8,ep=8 (degrees tp, dp_attention, "
+            "ep, pp). Default: the layout an engine launches the model with on --devices.",
+        ),
+    ] = None,
     catalog: CatalogOption = None,
     measurements: MeasurementsOption = None,
     history: HistoryReadOption = None,
@@ -96,10 +111,14 @@ def predict(
     as_json: JsonOption = False,
 ) -> None:
     """Predicted step time, tokens/s per replica and per device, and the bound of one workload
-    on N devices of one accelerator model, with the efficiencies used and their source. JSON
-    keys: step_time_s, tokens_per_s, tokens_per_s_per_device, bound, bandwidth_efficiency,
-    flops_efficiency (and *_source, *_spread), memory/compute/communication/overhead_time_s,
-    overhead_source, notes."""
+    on one replica of an accelerator model laid out as --layout says (or as an engine would),
+    with the efficiencies used and their source. JSON keys: step_time_s, tokens_per_s,
+    tokens_per_s_per_device, bound, bandwidth_efficiency, flops_efficiency (and *_source,
+    *_spread), memory/compute/communication/overhead_time_s, communication_bytes_time_s,
+    communication_latency_time_s, collective_calls_per_step, link_source, overhead_source,
+    layout, layout_reason, per_device (weights, KV, activations, step bytes and FLOPs of the
+    busiest device, all-to-all and all-reduce bytes per step, expert ranks' mean and busiest
+    load, collectives), notes."""
     from hardware_profiles.catalog import load_catalog
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
@@ -107,6 +126,7 @@ def predict(
     from tasks.analysis.supply.calibration import calibrate
     from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
     from tasks.analysis.supply.predict import predict as predict_step
+    from tasks.analysis.workload.layout import parse_layout
     from tasks.analysis.workload.workload_model import estimate
     from tasks.history import read_measurements
 
@@ -114,6 +134,9 @@ def predict(
     watch.lap("start-up")
     require_positive("--batch", batch)
     require_positive("--context", context)
+    chosen = None if layout is None else parse_layout(layout)
+    if devices is None:
+        devices = 1 if chosen is None else chosen.devices
     require_positive("--devices", devices)
     arch = architecture_from_options(preset, config)
     models = load_catalog(catalog)
@@ -144,7 +167,7 @@ def predict(
     row = models.set_index("accelerator_id", drop=False).loc[accelerator]
     result = predict_step(
         arch, est, {str(k): v for k, v in row.items()}, bandwidth, flops, devices,
-        overhead_for(calibrated, accelerator, phase),
+        overhead_for(calibrated, accelerator, phase), chosen,
     )  # fmt: skip
     watch.lap("predict")
     if as_json:
@@ -165,10 +188,16 @@ def _print_prediction(
     compute: str,
     accelerator: str,
 ) -> None:
+    f = p.figures
+    c = p.collectives
     lines = [
         f"{model} {phase}, batch {batch}, context {context}; weights {weights}, KV {kv}, "
         f"compute {compute}",
-        f"on {p.devices} x {accelerator}" + (" (tensor parallel)" if p.devices > 1 else ""),
+        f"on {p.devices} x {accelerator}, layout {p.layout} ({p.layout_reason})",
+        f"per device     weights {_gb(f.weight_bytes_per_device)}, "
+        f"KV {_gb(f.kv_bytes_per_device)}, activations "
+        f"{_gb(f.activation_bytes_per_device)}; a step reads {_gb(f.step_bytes_per_device)} "
+        f"and computes {f.step_flops_per_device / 1e12:.3g} TFLOP on the busiest device",
         f"step time      {_seconds(p.step_time_s)}  (memory {_seconds(p.memory_time_s)}, "
         f"compute {_seconds(p.compute_time_s)}, communication "
         f"{_seconds(p.communication_time_s)}, overhead {_seconds(p.overhead_time_s)})",
@@ -177,8 +206,22 @@ def _print_prediction(
         f"bound          {p.bound}",
         f"bandwidth eff. {_efficiency(p.bandwidth_efficiency)}",
         f"compute eff.   {_efficiency(p.flops_efficiency)}",
-        f"step overhead  {_seconds(p.overhead_time_s)}  {p.overhead.source}",
     ]
+    if c.calls:
+        lines.append(
+            f"collectives    {c.calls} calls a step: {_seconds(c.latency_s)} latency + "
+            f"{_seconds(c.bytes_s)} over the link  {p.link_source}"
+        )
+    if f.alltoall_bytes_per_step:
+        lines.append(
+            f"expert parallel all-to-all {_gb(f.alltoall_bytes_per_step)} a step (dispatch and "
+            f"combine); busiest expert rank {f.expert_load_busiest:,.1f} token copies against a "
+            f"mean of {f.expert_load_mean:,.1f} (uniform routing)"
+        )
+    lines.append(
+        f"step overhead  {_seconds(p.overhead_time_s)}  {p.overhead.source} (what is left "
+        "beside the collectives' latency)"
+    )
     for line in lines:
         stdout.print(line, markup=False)
     for note in p.notes:
