@@ -239,6 +239,7 @@ def summary_line(s: Summary) -> str:
 
 
 def backtest_json(result: Backtest) -> dict[str, Any]:
+    from tasks.analysis.supply.collectives import LINK_KINDS
     from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
     return {
@@ -283,6 +284,9 @@ def backtest_json(result: Backtest) -> dict[str, Any]:
             }
             for phase, o in result.fitted.overheads.items()
         ],
+        "collective_latency_per_call": [
+            {"link": k.name, "seconds": k.latency_s, "source": k.source} for k in LINK_KINDS
+        ],
         "skipped": result.skipped,
     }
 
@@ -309,6 +313,7 @@ def backtest(
 def print_backtest(result: Backtest, out: Console) -> None:
     """The backtest as ``memwall backtest`` and ``benchmarks/backtest.py`` print it."""
 
+    from tasks.analysis.supply.collectives import LINK_KINDS
     from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
     def say(line: str) -> None:
@@ -321,9 +326,9 @@ def print_backtest(result: Backtest, out: Console) -> None:
     for r in result.runs.to_dict("records"):
         say(
             f"{r['run_id']:<12} {r['split']:<7} {r['model_preset']} on {r['devices']} x "
-            f"{r['hardware']}, {r['phase']} batch {r['batch']}, {r['metric']}: measured "
-            f"{r['measured_value']:.4g}, predicted {r['predicted_value']:.4g}, error "
-            f"{_percent(float(r['error']))} ({r['bound']}-bound)",
+            f"{r['hardware']} ({r['layout']}), {r['phase']} batch {r['batch']}, "
+            f"{r['metric']}: measured {r['measured_value']:.4g}, predicted "
+            f"{r['predicted_value']:.4g}, error {_percent(float(r['error']))} ({r['bound']}-bound)",
         )
     for (phase, vendor), e in result.fitted.efficiencies.items():
         ceiling = "bandwidth" if phase == "decode" else "compute"
@@ -335,6 +340,10 @@ def print_backtest(result: Backtest, out: Console) -> None:
         say(f"default {phase} {name} efficiency (all vendors): {_efficiency(e)}")
     for phase, o in result.fitted.overheads.items():
         say(f"{phase} step overhead: {_seconds(o.seconds)} per {OVERHEAD_PER[phase]}  {o.source}")
+    say(
+        "collectives' latency per call, counted apart from the step overhead: "
+        + ", ".join(f"{k.name} {_seconds(k.latency_s)}" for k in LINK_KINDS)
+    )
     say("error = predicted / measured step time - 1 (negative: predicted too fast)")
     for split in ("fit", "holdout"):
         say(summary_line(result.summary(split)))

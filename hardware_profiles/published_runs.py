@@ -11,7 +11,9 @@ Metrics: ``tpot_s`` (decode seconds per output token per sequence: the step time
 (prefill time to first token of one batch of prompts), ``prefill_tokens_per_s`` (prompt
 tokens/s across the batch). ``output_tokens``, ``batch``, ``input_tokens`` and
 ``kv_precision`` may be empty where the source does not state them. ``split`` says whether a
-row may fit defaults (``fit``) or only measures the error (``holdout``).
+row may fit defaults (``fit``) or only measures the error (``holdout``). ``layout`` (optional
+column; empty: the engine's default) is the serving layout the run used, e.g. ``tp=8`` or
+``dp_attention=8,ep=8``; it must span the row's ``devices``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from hardware_profiles.errors import ProfileError, first_line
-from hardware_profiles.schema import PRECISIONS
+from hardware_profiles.schema import PRECISIONS, layout_degrees, layout_devices
 
 BUILTIN_SOURCE: Final = "built-in published runs (hardware_profiles/data/published_runs.csv)"
 METRICS: Final = {
@@ -140,6 +142,24 @@ class PublishedRun(BaseModel):
     source_location: Text
     split: Annotated[str, AfterValidator(_one_of(SPLITS))]
     note: str
+    layout: str = ""
+
+    @field_validator("layout")
+    @classmethod
+    def _spans_the_devices(cls, value: str, info: ValidationInfo) -> str:
+        if not value:
+            return value
+        try:
+            degrees = layout_degrees(value)
+        except ValueError as exc:
+            raise _problem(str(exc)) from None
+        devices = info.data.get("devices")
+        if devices is not None and layout_devices(degrees) != devices:
+            raise _problem(
+                f"layout {value!r} spans {layout_devices(degrees)} devices, but the row's "
+                f"devices is {devices}"
+            )
+        return value
 
     @field_validator("output_tokens")
     @classmethod
@@ -158,6 +178,8 @@ class PublishedRun(BaseModel):
 
 
 COLUMNS: Final = tuple(PublishedRun.model_fields)
+# Columns a sheet may leave out (filled with their default).
+OPTIONAL: Final = ("layout",)
 _COUNTS: Final = ("devices", "batch", "input_tokens", "output_tokens")
 
 
@@ -165,11 +187,13 @@ def validate_published_runs(sheet: pd.DataFrame, source: str | Path) -> pd.DataF
     """The sheet (every cell text) checked row by row and typed. A bad row is one error naming
     the file, the row, the column of its first bad cell (left to right) and what would be
     valid; a run_id seen before is one too."""
-    missing = [c for c in COLUMNS if c not in sheet.columns]
+    missing = [c for c in COLUMNS if c not in sheet.columns and c not in OPTIONAL]
     if missing:
         raise ProfileError(
             source, f"missing column(s) {', '.join(missing)}; expected {', '.join(COLUMNS)}"
         )
+    optional = {c: sheet[c].fillna("") if c in sheet else "" for c in OPTIONAL}
+    sheet = sheet.assign(**optional)
     sheet = sheet[list(COLUMNS)].map(lambda v: str(v).strip())
     seen: set[str] = set()
     typed: dict[str, list[object]] = {c: [] for c in COLUMNS}

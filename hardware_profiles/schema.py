@@ -56,6 +56,41 @@ def peak_column(precision: str) -> str:
     return f"peak_flops_per_s_{precision}"
 
 
+# Degrees of a serving layout ("dp_attention=8,ep=8"): tasks.analysis.workload.layout.
+LAYOUT_DEGREES: Final = ("tp", "dp_attention", "ep", "pp")
+
+
+def layout_degrees(text: str) -> dict[str, int]:
+    """The degrees a layout text names, each a whole number >= 1; a ValueError saying what is
+    wrong otherwise. Whether they split a model is the workload model's business."""
+    given: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",")):
+        name, sep, value = (x.strip() for x in part.partition("="))
+        if not sep or name not in LAYOUT_DEGREES:
+            raise ValueError(
+                f"layout {text!r}: {part!r} is not DEGREE=N; degrees: {', '.join(LAYOUT_DEGREES)}"
+            )
+        if name in given:
+            raise ValueError(f"layout {text!r}: {name} is given twice")
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"layout {text!r}: {name} must be a whole number >= 1")
+        given[name] = int(value)
+    return given
+
+
+def layout_devices(degrees: dict[str, int]) -> int:
+    """Devices a layout spans: tp · dp_attention · pp (ep splits the same devices)."""
+    return degrees.get("tp", 1) * degrees.get("dp_attention", 1) * degrees.get("pp", 1)
+
+
+def _is_layout(text: object) -> bool:
+    try:
+        layout_degrees(str(text))
+    except ValueError:
+        return False
+    return True
+
+
 # --- column checks -----------------------------------------------------------------------
 
 
@@ -72,6 +107,12 @@ non_negative = Check("must be >= 0", lambda s: s >= 0)
 fraction = Check("must be in (0, 1]", lambda s: (s > 0) & (s <= 1))
 growth = Check("must be > -1 (-1 would mean demand vanishes)", lambda s: s > -1)
 not_blank = Check("must not be empty", lambda s: s.astype(str).str.strip() != "")
+
+
+layout_text = Check(
+    f"must be a layout such as tp=8 or dp_attention=8,ep=8 (degrees {', '.join(LAYOUT_DEGREES)})",
+    lambda s: s.map(_is_layout).astype(bool),
+)
 
 
 def one_of(choices: Sequence[str]) -> Check:
@@ -239,6 +280,27 @@ class WorkloadRecord:
     )
     max_devices_per_replica: int | None = column(
         pa.int64(), required=False, nullable=True, check=positive, doc="tensor-parallel cap"
+    )
+    layout: str | None = column(
+        pa.string(),
+        required=False,
+        nullable=True,
+        check=layout_text,
+        doc="serving layout of a replica (tp=8, dp_attention=8,ep=8); null: the engine's default",
+    )
+    prompt_tokens: int | None = column(
+        pa.int64(),
+        required=False,
+        nullable=True,
+        check=positive,
+        doc="decode under load: prompt tokens of each arriving request",
+    )
+    output_tokens: int | None = column(
+        pa.int64(),
+        required=False,
+        nullable=True,
+        check=positive,
+        doc="decode under load: output tokens of each request",
     )
 
 

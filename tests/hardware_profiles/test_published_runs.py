@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from hardware_profiles.errors import ProfileError
-from hardware_profiles.published_runs import COLUMNS, validate_published_runs
+from hardware_profiles.published_runs import COLUMNS, OPTIONAL, validate_published_runs
 
 DATA = Path(__file__).resolve().parents[2] / "hardware_profiles" / "data"
 METRICS = {"tpot_s", "output_tokens_per_s", "ttft_s", "prefill_tokens_per_s"}
@@ -27,7 +27,10 @@ def runs() -> pd.DataFrame:
 
 
 def test_has_the_contract_columns_in_order(runs: pd.DataFrame) -> None:
-    assert tuple(runs.columns) == COLUMNS
+    """The required columns in order; an optional one (layout) may be absent or anywhere."""
+    required = tuple(c for c in COLUMNS if c not in OPTIONAL)
+    assert tuple(c for c in runs.columns if c not in OPTIONAL) == required
+    assert set(runs.columns) <= set(COLUMNS)
 
 
 def test_has_at_least_twenty_uniquely_named_runs(runs: pd.DataFrame) -> None:
@@ -120,6 +123,8 @@ def _sheet(**second: str) -> pd.DataFrame:
         ("source_url", "{here}", "'{here}' is not an http(s) URL"),
         ("split", "test", "'test' is not valid; valid: fit, holdout"),
         ("run_id", "r1", "duplicate run_id 'r1'"),
+        ("layout", "tp=8", "layout 'tp=8' spans 8 devices, but the row's devices is 1"),
+        ("layout", "tp8", "layout 'tp8': 'tp8' is not DEGREE=N; degrees: tp, dp_attention, ep"),
     ],
 )
 def test_a_bad_cell_is_one_line_naming_file_row_column_and_what_is_valid(
@@ -148,3 +153,8 @@ def test_a_run_is_typed_and_unstated_cells_stay_unstated() -> None:
     assert runs["batch"].isna().tolist() == [False, True]
     assert runs["output_tokens"].isna().tolist() == [False, True]
     assert runs["kv_precision"].tolist() == ["bf16", ""]
+
+
+def test_a_run_states_its_layout_or_leaves_it_to_the_engine() -> None:
+    runs = validate_published_runs(_sheet(devices="8", layout="dp_attention=8,ep=8"), "runs.csv")
+    assert runs["layout"].tolist() == ["", "dp_attention=8,ep=8"]

@@ -56,6 +56,7 @@ ETHERNET: Final = LinkKind(
 NEURONLINK: Final = LinkKind(
     "NeuronLink", 10e-6, "10 us per call: assumed (no published per-call figure read)"
 )
+LINK_KINDS: Final = (NVLINK, XGMI, ICI, ETHERNET, NEURONLINK)
 _BY_VENDOR: Final = {
     "NVIDIA": NVLINK,
     "AMD": XGMI,
@@ -75,7 +76,8 @@ class Link:
 
 def scale_up_link(accelerator: Mapping[str, Any]) -> Link | None:
     """The link of a catalog row (a mapping of its columns), or None where the catalog has no
-    interconnect bandwidth for it (the device is then reached over PCIe alone)."""
+    interconnect bandwidth for it (the device is then reached over PCIe alone). A vendor not
+    listed is given NVLink's latency."""
     value = accelerator.get("interconnect_bandwidth_bytes_per_s")
     if value is None or pd.isna(value):
         return None

@@ -62,6 +62,7 @@ from typing import Final
 import numpy as np
 from scipy.stats import binom
 
+from hardware_profiles.schema import layout_degrees
 from tasks.analysis.workload.architecture import (
     Architecture,
     WorkloadModelError,
@@ -72,7 +73,6 @@ from tasks.analysis.workload.architecture import (
 from tasks.analysis.workload.number_formats import BYTES_PER_ELEMENT
 from tasks.analysis.workload.workload_model import Estimate
 
-DEGREES: Final = ("tp", "dp_attention", "ep", "pp")
 ALLTOALLS_PER_MOE_LAYER: Final = 2  # dispatch and combine
 
 
@@ -105,24 +105,10 @@ class Layout:
 
 def parse_layout(text: str) -> Layout:
     """``"dp_attention=8,ep=8"`` as a :class:`Layout`; unnamed degrees are 1."""
-    given: dict[str, int] = {}
-    for part in (p.strip() for p in text.split(",")):
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or name not in DEGREES:
-            raise LayoutError(
-                f"layout {text!r}: {part!r} is not DEGREE=N; degrees: {', '.join(DEGREES)}"
-            )
-        if name in given:
-            raise LayoutError(f"layout {text!r}: {name} is given twice")
-        try:
-            number = int(value)
-        except ValueError:
-            raise LayoutError(f"layout {text!r}: {name} must be a whole number") from None
-        if number < 1:
-            raise LayoutError(f"layout {text!r}: {name} must be >= 1")
-        given[name] = number
-    return Layout(**given)
+    try:
+        return Layout(**layout_degrees(text))
+    except ValueError as exc:
+        raise LayoutError(str(exc)) from None
 
 
 def problems(arch: Architecture, layout: Layout) -> list[str]:

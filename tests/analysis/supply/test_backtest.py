@@ -204,3 +204,24 @@ def test_an_overhead_no_run_depends_on_is_not_claimed(tmp_path: Path) -> None:
     )
     assert set(result.fitted.overheads) == {"decode"}
     assert result.fitted.overhead("prefill").seconds == 0
+
+
+def test_a_run_is_predicted_under_its_stated_layout_and_one_that_cannot_split_is_skipped(
+    tmp_path: Path,
+) -> None:
+    """Llama-2-13B has 40 heads: over 2 devices it can run attention data parallel; over 3 no
+    layout splits the heads, so the row is skipped naming its row and column. A row that
+    states nothing is laid out as an engine would (tp over its devices: tp=1 on one)."""
+    rows = fixture_rows()
+    stated = {**rows[2], "run_id": "l1", "devices": "2", "layout": "dp_attention=2"}
+    wrong = {**rows[2], "run_id": "l2", "devices": "3", "layout": "tp=3"}
+    result = backtest(
+        read_published_runs(write_fixture(tmp_path / "r.csv", [*rows, stated, wrong])),
+        builtin_catalog(),
+    )
+    layouts = result.runs.set_index("run_id")["layout"]
+    assert layouts["l1"] == "dp_attention=2" and layouts["d3"] == "tp=1"
+    assert any(
+        s.startswith(f"row {len(rows) + 2} (l2), column 'layout': llama-2-13b cannot be served")
+        for s in result.skipped
+    )
