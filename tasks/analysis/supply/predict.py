@@ -10,6 +10,7 @@ efficiencies e_bw and e_f (each with its source):
 
     memory time   = step bytes of the busiest device / (BW · e_bw)
     compute time  = step FLOPs of the busiest device / (F · e_f)
+                    (prefill: the attention scores' FLOPs at attention's own e_attn instead)
     communication = Σ collectives: calls · (latency + link bytes / link)   (supply.collectives)
     overhead      = o_decode · L (decode) | o_prefill (prefill) | 0 (training)
     step time     = max(memory time, compute time) + communication + overhead
@@ -20,7 +21,10 @@ layer (after attention and after the FFN) of the step's activations. Each collec
 bytes over the catalog's ``interconnect_bandwidth_bytes_per_s`` (per device, per direction) and
 a fixed latency per call, the figure and its source per link kind. Without that column the term
 is left out and the prediction says so. The bound is whichever of memory and compute time is
-larger.
+larger. A prefill's attention (scores and their weighted sum over the prompt) is not a GEMM of
+the weights: it runs at a fused attention kernel's share of the peak
+(:data:`~tasks.analysis.supply.efficiency.ATTENTION_EFFICIENCY`), which matters from prompts of
+a few thousand tokens on. Decode's fitted compute efficiency already holds its attention.
 
 The overhead is what a step costs beyond its bytes, FLOPs and collectives: kernel launches,
 synchronisation, scheduling. Published runs show it plainly: a 70B model at batch 1 over 8
@@ -49,7 +53,12 @@ from tasks.analysis.supply.collectives import (
     collective_time,
     scale_up_link,
 )
-from tasks.analysis.supply.efficiency import NO_OVERHEAD, Efficiency, Overhead
+from tasks.analysis.supply.efficiency import (
+    ATTENTION_EFFICIENCY,
+    NO_OVERHEAD,
+    Efficiency,
+    Overhead,
+)
 from tasks.analysis.workload.layout import (
     Layout,
     LayoutFigures,
@@ -84,6 +93,7 @@ class Prediction:
     bound: str
     memory_time_s: float
     compute_time_s: float
+    attention_time_s: float  # the part of compute_time_s at attention's own efficiency
     communication_time_s: float
     overhead_time_s: float
     devices: int
@@ -105,6 +115,7 @@ class Prediction:
             "bound": self.bound,
             "memory_time_s": self.memory_time_s,
             "compute_time_s": self.compute_time_s,
+            "attention_time_s": self.attention_time_s,
             "communication_time_s": self.communication_time_s,
             "communication_bytes_time_s": self.collectives.bytes_s,
             "communication_latency_time_s": self.collectives.latency_s,
@@ -156,10 +167,11 @@ def predict(
     devices: int = 1,
     overhead: Overhead = NO_OVERHEAD,
     layout: Layout | None = None,
+    attention: Efficiency = ATTENTION_EFFICIENCY,
 ) -> Prediction:
     """Step time and throughput of ``estimate`` on ``devices`` of the catalog row
     ``accelerator`` (a mapping of catalog columns) laid out as ``layout`` (default: the
-    engine's), ``overhead`` per layer or step added."""
+    engine's), ``overhead`` per layer or step added; a prefill's attention at ``attention``."""
     chosen, reason = replica_layout(arch, devices, layout)
     name = str(accelerator["accelerator_id"])
     peak = _number(accelerator, peak_column(estimate.precision))
@@ -175,7 +187,9 @@ def predict(
     memory_time = figures.step_bytes_per_device / (
         float(accelerator["mem_bandwidth_bytes_per_s"]) * bandwidth.value
     )
-    compute_time = figures.step_flops_per_device / (peak * flops.value)
+    scores = figures.attention_flops_per_device if estimate.phase == "prefill" else 0.0
+    attention_time = scores / (peak * attention.value)
+    compute_time = (figures.step_flops_per_device - scores) / (peak * flops.value) + attention_time
     notes = []
     link = scale_up_link(accelerator)
     collectives = NO_COLLECTIVES
@@ -211,6 +225,7 @@ def predict(
         bound=MEMORY if memory_time >= compute_time else COMPUTE,
         memory_time_s=memory_time,
         compute_time_s=compute_time,
+        attention_time_s=attention_time,
         communication_time_s=collectives.seconds,
         overhead_time_s=fixed,
         devices=devices,

@@ -245,6 +245,8 @@ class LayoutFigures:
     activation_bytes_per_device: float
     step_bytes_per_device: float
     step_flops_per_device: float
+    weight_read_bytes_per_device: float  # the part of step_bytes_per_device that is weights
+    attention_flops_per_device: float  # the part of step_flops_per_device that is attention
     alltoall_bytes_per_step: (
         float  # tokens · hidden · top-k · b_a, dispatch and combine, all MoE layers
     )
@@ -268,6 +270,8 @@ class LayoutFigures:
             "activation_bytes_per_device": self.activation_bytes_per_device,
             "step_bytes_per_device": self.step_bytes_per_device,
             "step_flops_per_device": self.step_flops_per_device,
+            "weight_read_bytes_per_device": self.weight_read_bytes_per_device,
+            "attention_flops_per_device": self.attention_flops_per_device,
             "alltoall_bytes_per_step": self.alltoall_bytes_per_step,
             "allreduce_bytes_per_step": self.allreduce_bytes_per_step,
             "expert_load_mean": self.expert_load_mean,
@@ -301,7 +305,7 @@ def layout_figures(arch: Architecture, est: Estimate, layout: Layout) -> LayoutF
     mean_load = copies / layout.ep if arch.is_moe else 0.0
     busiest = expected_busiest_rank(copies, layout.ep) if arch.is_moe else 0.0
     imbalance = busiest / mean_load if mean_load else 1.0
-    step_bytes, step_flops = _busiest_device_step(arch, est, layout, imbalance)
+    step = _busiest_device_step(arch, est, layout, imbalance)
     weights, kv, activations = _held_per_device(arch, est, layout)
     collectives = _collectives(arch, est, layout, imbalance)
     b_a = BYTES_PER_ELEMENT[est.activations]
@@ -314,8 +318,10 @@ def layout_figures(arch: Architecture, est: Estimate, layout: Layout) -> LayoutF
         weight_bytes_per_device=weights,
         kv_bytes_per_device=kv,
         activation_bytes_per_device=activations,
-        step_bytes_per_device=step_bytes,
-        step_flops_per_device=step_flops,
+        step_bytes_per_device=step.bytes,
+        step_flops_per_device=step.flops,
+        weight_read_bytes_per_device=step.weight_bytes,
+        attention_flops_per_device=step.attention_flops,
         alltoall_bytes_per_step=alltoall,
         allreduce_bytes_per_step=sum(
             c.message_bytes * c.calls for c in collectives if c.kind == "all-reduce"
@@ -343,9 +349,17 @@ def _kv_share(arch: Architecture, est: Estimate, layout: Layout) -> float:
     return _group_share(est, layout) / split
 
 
+@dataclass(frozen=True)
+class _DeviceStep:
+    bytes: float
+    flops: float
+    weight_bytes: float
+    attention_flops: float
+
+
 def _busiest_device_step(
     arch: Architecture, est: Estimate, layout: Layout, imbalance: float
-) -> tuple[float, float]:
+) -> _DeviceStep:
     """Bytes and FLOPs of the step on its busiest device: the estimate's components, each
     split as the module docstring says (attention by tp and the group's sequences, the rest
     over the stage, the routed experts' FLOPs scaled by the busiest rank's load)."""
@@ -357,7 +371,7 @@ def _busiest_device_step(
     flop_passes = 3 if training else 1
     b_w = BYTES_PER_ELEMENT[est.weights]
     attention = sum(m.params for m in attention_matmuls(arch))
-    attention_bytes = reads * b_w * arch.layers * attention
+    projection_bytes = reads * b_w * arch.layers * attention
     expert_bytes = (
         reads
         * b_w
@@ -366,28 +380,30 @@ def _busiest_device_step(
         * est.distinct_experts_per_layer
     )
     weight_bytes, weight_flops = part["weights"]
-    rest_bytes = max(0.0, weight_bytes - attention_bytes - expert_bytes)
-    attention_flops = flop_passes * 2.0 * seqs * per_seq * arch.layers * attention
+    rest_bytes = max(0.0, weight_bytes - projection_bytes - expert_bytes)
+    projection_flops = flop_passes * 2.0 * seqs * per_seq * arch.layers * attention
     expert_flops = 0.0
     if arch.is_moe:
         one = sum(m.params for m in moe_matmuls(arch, 1.0) if m.name.startswith("expert_"))
         expert_flops = (
             flop_passes * 2.0 * seqs * per_seq * arch.moe_layers * arch.experts_per_token * one
         )
-    rest_flops = max(0.0, weight_flops - attention_flops - expert_flops)
+    rest_flops = max(0.0, weight_flops - projection_flops - expert_flops)
     group, stage = _group_share(est, layout), layout.stage
     shared = part["lm_head"][0] + part["activations"][0] + part["optimizer_state"][0]
-    step_bytes = (
-        attention_bytes / layout.tp
-        + (expert_bytes + rest_bytes + shared) / stage
-        + (part["kv_read"][0] + part["kv_write"][0]) * _kv_share(arch, est, layout)
-    )
-    step_flops = (
-        (attention_flops + part["attention"][1]) * group / layout.tp
+    weights = projection_bytes / layout.tp + (expert_bytes + rest_bytes) / stage
+    scores = part["attention"][1] * group / layout.tp
+    return _DeviceStep(
+        bytes=weights
+        + shared / stage
+        + (part["kv_read"][0] + part["kv_write"][0]) * _kv_share(arch, est, layout),
+        flops=projection_flops * group / layout.tp
+        + scores
         + expert_flops * imbalance / stage
-        + (rest_flops + part["lm_head"][1]) / stage
+        + (rest_flops + part["lm_head"][1]) / stage,
+        weight_bytes=weights,
+        attention_flops=scores,
     )
-    return step_bytes, step_flops
 
 
 def _held_per_device(

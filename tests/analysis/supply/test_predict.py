@@ -151,3 +151,20 @@ def test_a_layout_that_does_not_divide_the_heads_lists_the_valid_ones() -> None:
         "layouts for 4 devices: tp=4 | tp=2,dp_attention=2 | dp_attention=4 | tp=2,pp=2 | "
         "dp_attention=2,pp=2 | pp=4"
     )
+
+
+def test_prefill_attention_runs_at_its_own_efficiency() -> None:
+    """Llama-2-7B prefill of one 8192-token prompt: its attention pairs are 32 layers · 8192 ·
+    (8192 + 1)/2 keys on average · 2·32·(128+128) = 16,384 FLOPs per pair and layer:
+    262,144 · 4096.5 · 16,384 = 1.7594e13 FLOPs, against ~1.1e14 for its matmuls. At a
+    matmul efficiency of 0.25 and attention's own 0.5 on x1's 1e15 FLOP/s, compute time =
+    matmuls / 2.5e14 + attention / 5e14."""
+    est = estimate(LLAMA, phase="prefill", batch=1, context=8192)
+    quarter = Efficiency(0.25, "test", 0.1)
+    p = predict(LLAMA, est, X1, HALF, quarter)
+    scores = 32 * 8192 * (8192 + 1) / 2 * 2 * 32 * 256
+    assert scores == pytest.approx(1.7594e13, rel=1e-4)
+    assert p.figures.attention_flops_per_device == pytest.approx(scores)
+    total = est.flops_per_unit * 8192
+    assert p.attention_time_s == pytest.approx(scores / 5e14)
+    assert p.compute_time_s == pytest.approx((total - scores) / 2.5e14 + scores / 5e14)
