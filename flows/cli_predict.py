@@ -33,6 +33,7 @@ from hardware_profiles.errors import MemwallError
 if TYPE_CHECKING:
     from tasks.analysis.supply.backtest import Backtest, Summary
     from tasks.analysis.supply.efficiency import Efficiency
+    from tasks.analysis.supply.mixed_step import MixedStep
     from tasks.analysis.supply.predict import Prediction
 
 stdout = Console(highlight=False)
@@ -104,6 +105,18 @@ def predict(
             "ep, pp). Default: the layout an engine launches the model with on --devices.",
         ),
     ] = None,
+    prompt: Annotated[
+        int | None,
+        typer.Option(
+            "--prompt",
+            help="Decode under load: prompt tokens of each arriving request (with --output); "
+            "--batch is then the concurrency.",
+        ),
+    ] = None,
+    output: Annotated[
+        int | None,
+        typer.Option("--output", help="Decode under load: output tokens of each request."),
+    ] = None,
     catalog: CatalogOption = None,
     measurements: MeasurementsOption = None,
     history: HistoryReadOption = None,
@@ -118,13 +131,16 @@ def predict(
     communication_latency_time_s, collective_calls_per_step, link_source, overhead_source,
     layout, layout_reason, per_device (weights, KV, activations, step bytes and FLOPs of the
     busiest device, all-to-all and all-reduce bytes per step, expert ranks' mean and busiest
-    load, collectives), notes."""
+    load, collectives), notes; with --prompt and --output (decode), under_load: the prefill
+    tokens riding on each step (concurrency · prompt / output), the time per output token and
+    the output tokens/s a continuous-batching engine delivers."""
     from hardware_profiles.catalog import load_catalog
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
     from tasks.analysis.supply.backtest import load_backtest
     from tasks.analysis.supply.calibration import calibrate
     from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
+    from tasks.analysis.supply.mixed_step import mixed_step
     from tasks.analysis.supply.predict import predict as predict_step
     from tasks.analysis.workload.layout import parse_layout
     from tasks.analysis.workload.workload_model import estimate
@@ -138,6 +154,13 @@ def predict(
     if devices is None:
         devices = 1 if chosen is None else chosen.devices
     require_positive("--devices", devices)
+    if (prompt is None) != (output is None):
+        raise MemwallError("--prompt and --output go together (decode under load)")
+    if prompt is not None and output is not None:
+        require_positive("--prompt", prompt)
+        require_positive("--output", output)
+        if phase != "decode":
+            raise MemwallError(f"--prompt/--output describe decode under load, not {phase}")
     arch = architecture_from_options(preset, config)
     models = load_catalog(catalog)
     known = list(models["accelerator_id"].astype(str))
@@ -169,12 +192,23 @@ def predict(
         arch, est, {str(k): v for k, v in row.items()}, bandwidth, flops, devices,
         overhead_for(calibrated, accelerator, phase), chosen,
     )  # fmt: skip
+    loaded = None
+    if prompt is not None and output is not None:
+        loaded = mixed_step(
+            arch, result, est, {str(k): v for k, v in row.items()},
+            efficiencies_for(calibrated, accelerator, "prefill", activations)[1], prompt, output,
+        )  # fmt: skip
     watch.lap("predict")
     if as_json:
-        print_json(result.as_json(), timings=watch.timings())
+        figures = result.as_json()
+        if loaded is not None:
+            figures["under_load"] = loaded.as_json()
+        print_json(figures, timings=watch.timings())
         return
     _print_prediction(est.model, result, phase, batch, context, est.weights, est.kv, activations,
                       accelerator)  # fmt: skip
+    if loaded is not None:
+        _print_under_load(loaded)
 
 
 def _print_prediction(
@@ -226,6 +260,19 @@ def _print_prediction(
         stdout.print(line, markup=False)
     for note in p.notes:
         warn(note)
+
+
+def _print_under_load(m: MixedStep) -> None:
+    lines = [
+        f"under load     {m.concurrency} sequences, {m.prompt_tokens}-token prompts, "
+        f"{m.output_tokens} output tokens: {m.prefill_tokens_per_step:,.0f} prompt tokens ride "
+        "on each decode step (concurrency x prompt / output, chunked prefill)",
+        f"               time per output token {_seconds(m.step_time_s)} (alone "
+        f"{_seconds(m.decode.step_time_s)}), {_rate(m.output_tokens_per_s)} output tokens/s "
+        f"per replica; prompt matmuls at {_efficiency(m.prefill_efficiency)}",
+    ]
+    for line in lines:
+        stdout.print(line, markup=False)
 
 
 def _percent(value: float) -> str:

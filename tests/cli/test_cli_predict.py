@@ -103,6 +103,24 @@ def test_predict_lays_out_a_replica_as_told_or_as_an_engine_would(tmp_path: Path
     assert "122 calls a step" in default.stdout
 
 
+def test_predict_under_load_carries_the_arriving_prompts(tmp_path: Path) -> None:
+    """c = 25, P = 5,000, O = 500: 25 · 5,000 / 500 = 250 prompt tokens on each decode step,
+    so the time per output token under load exceeds the step alone and tokens/s = 25 / it."""
+    result = memwall(
+        ["predict", "--preset", "llama-3.1-70b", "--accelerator", "nvidia-h100-sxm",
+         "--devices", "8", "--batch", "25", "--context", "5250", "--prompt", "5000",
+         "--output", "500", "--runs", str(write_fixture(tmp_path / "runs.csv")), "--json"],
+        None,
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    load = out["under_load"]
+    assert load["prefill_tokens_per_step"] == 250
+    assert load["time_per_output_token_s"] > out["step_time_s"]
+    assert load["output_tokens_per_s"] == pytest.approx(25 / load["time_per_output_token_s"])
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -110,6 +128,11 @@ def test_predict_lays_out_a_replica_as_told_or_as_an_engine_would(tmp_path: Path
         (["--preset", "llama-2-7b", "--accelerator", "x9"], "unknown accelerator 'x9'"),
         (["--preset", "llama-2-7b", "--devices", "0"], "--devices must be > 0"),
         (["--preset", "llama-2-7b", "--layout", "tq=2"], "'tq=2' is not DEGREE=N"),
+        (["--preset", "llama-2-7b", "--prompt", "100"], "--prompt and --output go together"),
+        (
+            ["--preset", "llama-2-7b", "--phase", "prefill", "--prompt", "9", "--output", "9"],
+            "describe decode under load, not prefill",
+        ),
         (
             ["--preset", "deepseek-v3", "--devices", "8", "--layout", "dp_attention=4,ep=4"],
             "it spans 4 devices, not 8; valid layouts for 8 devices: tp=8 | tp=8,ep=8 |",
