@@ -74,6 +74,13 @@ class Link:
     kind: LinkKind
 
 
+def link_latency_s(accelerator: Mapping[str, Any]) -> float:
+    """The latency per call of a catalog row's link; 0 where the catalog has no interconnect
+    bandwidth for it (its communication is then not counted at all)."""
+    link = scale_up_link(accelerator)
+    return 0.0 if link is None else link.kind.latency_s
+
+
 def scale_up_link(accelerator: Mapping[str, Any]) -> Link | None:
     """The link of a catalog row (a mapping of its columns), or None where the catalog has no
     interconnect bandwidth for it (the device is then reached over PCIe alone). A vendor not
