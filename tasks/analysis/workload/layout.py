@@ -182,8 +182,8 @@ def engine_layout(arch: Architecture, devices: int) -> tuple[Layout, str]:
     else, and why. Every engine's documented launch for one node is tensor parallel over all
     of it (vLLM ``--tensor-parallel-size``, SGLang ``--tp``, TensorRT-LLM ``--tp_size``), MLA
     MoE models included (DeepSeek-V3/R1 are launched ``--tp 8``); attention data parallel and
-    expert parallel are opt-ins for throughput. Where ``tp = devices`` does not divide the
-    heads, the largest tensor-parallel degree that does, with pipeline stages for the rest."""
+    expert parallel are opt-ins for throughput. Where ``tp = devices`` cannot split the model,
+    the largest tensor-parallel degree that can, with pipeline stages for the rest."""
     whole = Layout(tp=devices)
     if not problems(arch, whole):
         return whole, (
@@ -196,8 +196,8 @@ def engine_layout(arch: Architecture, devices: int) -> tuple[Layout, str]:
         layout = Layout(tp=tp, pp=devices // tp)
         if not problems(arch, layout):
             return layout, (
-                f"tp={devices} does not divide {arch.name}'s heads: the largest tensor-parallel "
-                f"degree that does, with {layout.pp} pipeline stages"
+                f"tp={devices} cannot split {arch.name} ({problems(arch, whole)[0]}): the "
+                f"largest tensor-parallel degree that can, with {layout.pp} pipeline stages"
             )
     return check_layout(arch, whole), ""  # raises, listing what is valid
 
