@@ -170,10 +170,13 @@ def check_layout(arch: Architecture, layout: Layout, devices: int | None = None)
         wrong.insert(0, f"it spans {spans}, not {devices}")
     if not wrong:
         return layout
-    valid = valid_layouts(arch, n)
+    valid = " | ".join(map(str, valid_layouts(arch, n)))
+    if not valid:
+        counts = [d for d in range(1, arch.heads + 1) if not problems(arch, Layout(tp=d))]
+        valid = f"none; tensor-parallel device counts: {', '.join(map(str, counts))}"
     raise LayoutError(
         f"{arch.name} cannot be served as {layout} on {n} devices: {'; '.join(wrong)}; valid "
-        f"layouts for {n} devices: {' | '.join(map(str, valid)) or 'none'}"
+        f"layouts for {n} devices: {valid}"
     )
 
 

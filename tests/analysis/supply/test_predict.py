@@ -142,7 +142,8 @@ def test_a_layout_that_does_not_divide_the_heads_lists_the_valid_ones() -> None:
     assert str(caught.value) == (
         "llama-3.1-70b cannot be served as tp=3 on 3 devices: tp=3 does not divide its 64 "
         "query heads; tp=3 neither divides nor is a multiple of its 8 KV heads; its FFN width "
-        "28672 does not split over 3 devices; valid layouts for 3 devices: none"
+        "28672 does not split over 3 devices; valid layouts for 3 devices: none; tensor-parallel "
+        "device counts: 1, 2, 4, 8, 16, 32, 64"
     )
     with pytest.raises(LayoutError) as caught:
         predict(seventy, est, X1, HALF, HALF, devices=4, layout=parse_layout("tp=8"))
