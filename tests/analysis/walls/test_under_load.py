@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 
 from hardware_profiles.catalog import builtin_catalog
+from reports.walls import replica_facts
+from tasks.analysis.ranking.ranking import records
 from tasks.analysis.supply.calibration import calibrate
 from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
 from tasks.analysis.supply.mixed_step import mixed_step
@@ -48,3 +50,13 @@ def test_a_decode_workload_stating_its_request_shape_gets_its_step_under_load() 
     # A row without a request shape has none.
     other = ranking.loc["llama-3.1-8b-b16"]
     assert pd.isna(other["tpot_under_load_s"]) and pd.isna(other["replica_layout"])
+
+
+def test_the_workload_page_states_the_step_under_load_and_its_layout() -> None:
+    ranking = _walls(
+        [_served("llama-3.1-8b", 8, 4096, "h100", prompt_tokens=2000, output_tokens=200)]
+    )
+    row = next(records(ranking.reset_index()))
+    facts = replica_facts(row)
+    assert facts[-1][0] == "Under load" and facts[-1][2:] == ["Layout", "tp=1"]
+    assert f"{row.tpot_under_load_s * 1e3:.3g} ms per output token" in facts[-1][1]
