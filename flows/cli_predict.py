@@ -19,7 +19,6 @@ from flows.cli_analysis import MeasurementsOption
 from flows.cli_common import CatalogOption, print_json, require_positive, warn, warn_set_aside
 from flows.cli_training import (
     GlobalBatchTokensOption,
-    LayoutOption,
     MicroBatchOption,
     OptimizerOption,
     ScaleOutOption,
@@ -47,6 +46,7 @@ from hardware_profiles.errors import MemwallError
 if TYPE_CHECKING:
     from tasks.analysis.supply.backtest import Backtest, Summary
     from tasks.analysis.supply.efficiency import Efficiency
+    from tasks.analysis.supply.mixed_step import MixedStep
     from tasks.analysis.supply.predict import Prediction
 
 stdout = Console(highlight=False)
@@ -79,6 +79,10 @@ def _seconds(value: float) -> str:
     return f"{value * 1e6:.3g} us"
 
 
+def _gb(value: float) -> str:
+    return f"{value / 1e9:,.3g} GB"
+
+
 def _rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
@@ -100,15 +104,39 @@ def predict(
         str, typer.Option("--accelerator", help="Catalog accelerator id, e.g. nvidia-h100-sxm.")
     ] = "nvidia-h100-sxm",
     devices: Annotated[
-        int,
-        typer.Option("--devices", help="Devices of that model, tensor parallel (one replica)."),
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--devices",
+            help="Devices of that model in one replica (default: the layout's, else 1).",
+        ),
+    ] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            "--layout",
+            help="Serving layout, e.g. tp=8 or dp_attention=8,ep=8 (degrees tp, dp_attention, "
+            "ep, pp). Default: the layout an engine launches the model with on --devices. With "
+            "--phase training: the training layout, e.g. dp=64,tp=8,pp=16 (degrees dp tp pp cp "
+            "ep vp; dp·tp·pp·cp is the device count; ep is carved out of dp·cp).",
+        ),
+    ] = None,
+    prompt: Annotated[
+        int | None,
+        typer.Option(
+            "--prompt",
+            help="Decode under load: prompt tokens of each arriving request (with --output); "
+            "--batch is then the concurrency.",
+        ),
+    ] = None,
+    output: Annotated[
+        int | None,
+        typer.Option("--output", help="Decode under load: output tokens of each request."),
+    ] = None,
     catalog: CatalogOption = None,
     measurements: MeasurementsOption = None,
     history: HistoryReadOption = None,
     runs: RunsOption = None,
     as_json: JsonOption = False,
-    layout: LayoutOption = None,
     global_batch_tokens: GlobalBatchTokensOption = None,
     micro_batch: MicroBatchOption = 1,
     recompute: TrainingRecomputeOption = "selective",
@@ -120,12 +148,18 @@ def predict(
     training_runs: TrainingRunsOption = None,
 ) -> None:
     """Predicted step time, tokens/s per replica and per device, and the bound of one workload
-    on N devices of one accelerator model, with the efficiencies used and their source. JSON
-    keys: step_time_s, tokens_per_s, tokens_per_s_per_device, bound, bandwidth_efficiency,
-    flops_efficiency (and *_source, *_spread), memory/compute/communication/overhead_time_s,
-    overhead_source, notes. With --phase training --layout: the training step of that layout
-    (flows.cli_training; JSON: step_time_s, mfu, tokens_per_s, time_by_part_s,
-    memory_per_device, wall)."""
+    on one replica of an accelerator model laid out as --layout says (or as an engine would),
+    with the efficiencies used and their source. JSON keys: step_time_s, tokens_per_s,
+    tokens_per_s_per_device, bound, bandwidth_efficiency, flops_efficiency (and *_source,
+    *_spread), memory/compute/communication/overhead_time_s, communication_bytes_time_s,
+    communication_latency_time_s, collective_calls_per_step, link_source, overhead_source,
+    layout, layout_reason, per_device (weights, KV, activations, step bytes and FLOPs of the
+    busiest device, all-to-all and all-reduce bytes per step, expert ranks' mean and busiest
+    load, collectives), notes; with --prompt and --output (decode), under_load: the prefill
+    tokens riding on each step (concurrency · prompt / output), the time per output token and
+    the output tokens/s a continuous-batching engine delivers. With --phase training --layout:
+    the training step of that layout (flows.cli_training; JSON: step_time_s, mfu,
+    tokens_per_s, time_by_part_s, memory_per_device, wall)."""
     if phase == "training" and (layout or global_batch_tokens):
         predict_training(**{k: v for k, v in locals().items() if k in _TRAINING_KEYS})
         return
@@ -135,7 +169,9 @@ def predict(
     from tasks.analysis.supply.backtest import load_backtest
     from tasks.analysis.supply.calibration import calibrate
     from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
+    from tasks.analysis.supply.mixed_step import mixed_step
     from tasks.analysis.supply.predict import predict as predict_step
+    from tasks.analysis.workload.layout import parse_layout
     from tasks.analysis.workload.workload_model import estimate
     from tasks.history import read_measurements
 
@@ -143,7 +179,17 @@ def predict(
     watch.lap("start-up")
     require_positive("--batch", batch)
     require_positive("--context", context)
+    chosen = None if layout is None else parse_layout(layout)
+    if devices is None:
+        devices = 1 if chosen is None else chosen.devices
     require_positive("--devices", devices)
+    if (prompt is None) != (output is None):
+        raise MemwallError("--prompt and --output go together (decode under load)")
+    if prompt is not None and output is not None:
+        require_positive("--prompt", prompt)
+        require_positive("--output", output)
+        if phase != "decode":
+            raise MemwallError(f"--prompt/--output describe decode under load, not {phase}")
     arch = architecture_from_options(preset, config)
     models = load_catalog(catalog)
     known = list(models["accelerator_id"].astype(str))
@@ -173,14 +219,25 @@ def predict(
     row = models.set_index("accelerator_id", drop=False).loc[accelerator]
     result = predict_step(
         arch, est, {str(k): v for k, v in row.items()}, bandwidth, flops, devices,
-        overhead_for(calibrated, accelerator, phase),
+        overhead_for(calibrated, accelerator, phase), chosen,
     )  # fmt: skip
+    loaded = None
+    if prompt is not None and output is not None:
+        loaded = mixed_step(
+            arch, result, est, {str(k): v for k, v in row.items()},
+            efficiencies_for(calibrated, accelerator, "prefill", activations)[1], prompt, output,
+        )  # fmt: skip
     watch.lap("predict")
     if as_json:
-        print_json(result.as_json(), timings=watch.timings())
+        figures = result.as_json()
+        if loaded is not None:
+            figures["under_load"] = loaded.as_json()
+        print_json(figures, timings=watch.timings())
         return
     _print_prediction(est.model, result, phase, batch, context, est.weights, est.kv, activations,
                       accelerator)  # fmt: skip
+    if loaded is not None:
+        _print_under_load(loaded)
 
 
 _TRAINING_KEYS = frozenset(
@@ -201,10 +258,16 @@ def _print_prediction(
     compute: str,
     accelerator: str,
 ) -> None:
+    f = p.figures
+    c = p.collectives
     lines = [
         f"{model} {phase}, batch {batch}, context {context}; weights {weights}, KV {kv}, "
         f"compute {compute}",
-        f"on {p.devices} x {accelerator}" + (" (tensor parallel)" if p.devices > 1 else ""),
+        f"on {p.devices} x {accelerator}, layout {p.layout} ({p.layout_reason})",
+        f"per device     weights {_gb(f.weight_bytes_per_device)}, "
+        f"KV {_gb(f.kv_bytes_per_device)}, activations "
+        f"{_gb(f.activation_bytes_per_device)}; a step reads {_gb(f.step_bytes_per_device)} "
+        f"and computes {f.step_flops_per_device / 1e12:.3g} TFLOP on the busiest device",
         f"step time      {_seconds(p.step_time_s)}  (memory {_seconds(p.memory_time_s)}, "
         f"compute {_seconds(p.compute_time_s)}, communication "
         f"{_seconds(p.communication_time_s)}, overhead {_seconds(p.overhead_time_s)})",
@@ -213,12 +276,39 @@ def _print_prediction(
         f"bound          {p.bound}",
         f"bandwidth eff. {_efficiency(p.bandwidth_efficiency)}",
         f"compute eff.   {_efficiency(p.flops_efficiency)}",
-        f"step overhead  {_seconds(p.overhead_time_s)}  {p.overhead.source}",
     ]
+    if c.calls:
+        lines.append(
+            f"collectives    {c.calls} calls a step: {_seconds(c.latency_s)} latency + "
+            f"{_seconds(c.bytes_s)} over the link  {p.link_source}"
+        )
+    if f.alltoall_bytes_per_step:
+        lines.append(
+            f"expert parallel all-to-all {_gb(f.alltoall_bytes_per_step)} a step (dispatch and "
+            f"combine); busiest expert rank {f.expert_load_busiest:,.1f} token copies against a "
+            f"mean of {f.expert_load_mean:,.1f} (uniform routing)"
+        )
+    lines.append(
+        f"step overhead  {_seconds(p.overhead_time_s)}  {p.overhead.source} (what is left "
+        "beside the collectives' latency)"
+    )
     for line in lines:
         stdout.print(line, markup=False)
     for note in p.notes:
         warn(note)
+
+
+def _print_under_load(m: MixedStep) -> None:
+    lines = [
+        f"under load     {m.concurrency} sequences, {m.prompt_tokens}-token prompts, "
+        f"{m.output_tokens} output tokens: {m.prefill_tokens_per_step:,.0f} prompt tokens ride "
+        "on each decode step (concurrency x prompt / output, chunked prefill)",
+        f"               time per output token {_seconds(m.step_time_s)} (alone "
+        f"{_seconds(m.decode.step_time_s)}), {_rate(m.output_tokens_per_s)} output tokens/s "
+        f"per replica; prompt matmuls at {_efficiency(m.prefill_efficiency)}",
+    ]
+    for line in lines:
+        stdout.print(line, markup=False)
 
 
 def _percent(value: float) -> str:
@@ -233,6 +323,7 @@ def summary_line(s: Summary) -> str:
 
 def backtest_json(result: Backtest) -> dict[str, Any]:
     from tasks.analysis.supply.backtest import GROUPINGS
+    from tasks.analysis.supply.collectives import LINK_KINDS
     from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
     return {
@@ -286,6 +377,9 @@ def backtest_json(result: Backtest) -> dict[str, Any]:
             }
             for phase, o in result.fitted.overheads.items()
         ],
+        "collective_latency_per_call": [
+            {"link": k.name, "seconds": k.latency_s, "source": k.source} for k in LINK_KINDS
+        ],
         "skipped": result.skipped,
     }
 
@@ -328,6 +422,7 @@ def print_backtest(result: Backtest, out: Console) -> None:
     """The backtest as ``memwall backtest`` and ``benchmarks/backtest.py`` print it."""
 
     from tasks.analysis.supply.backtest import GROUPINGS
+    from tasks.analysis.supply.collectives import LINK_KINDS
     from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
     def say(line: str) -> None:
@@ -340,9 +435,9 @@ def print_backtest(result: Backtest, out: Console) -> None:
     for r in result.runs.to_dict("records"):
         say(
             f"{r['run_id']:<12} {r['split']:<7} {r['model_preset']} on {r['devices']} x "
-            f"{r['hardware']}, {r['phase']} batch {r['batch']}, {r['metric']}: measured "
-            f"{r['measured_value']:.4g}, predicted {r['predicted_value']:.4g}, error "
-            f"{_percent(float(r['error']))} ({r['bound']}-bound)",
+            f"{r['hardware']} ({r['layout']}), {r['phase']} batch {r['batch']}, "
+            f"{r['metric']}: measured {r['measured_value']:.4g}, predicted "
+            f"{r['predicted_value']:.4g}, error {_percent(float(r['error']))} ({r['bound']}-bound)",
         )
     for (phase, vendor), e in result.fitted.efficiencies.items():
         ceiling = "bandwidth" if phase == "decode" else "compute"
@@ -354,6 +449,10 @@ def print_backtest(result: Backtest, out: Console) -> None:
         say(f"default {phase} {name} efficiency (all vendors): {_efficiency(e)}")
     for phase, o in result.fitted.overheads.items():
         say(f"{phase} step overhead: {_seconds(o.seconds)} per {OVERHEAD_PER[phase]}  {o.source}")
+    say(
+        "collectives' latency per call, counted apart from the step overhead: "
+        + ", ".join(f"{k.name} {_seconds(k.latency_s)}" for k in LINK_KINDS)
+    )
     say("error = predicted / measured step time - 1 (negative: predicted too fast)")
     if not result.runs.empty:
         say(

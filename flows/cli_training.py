@@ -217,7 +217,7 @@ def predict_training(
     weights: str,
     activations: str,
     accelerator: str,
-    devices: int,
+    devices: int | None,
     catalog: Path | None,
     scale_out: Path | None,
     scale_out_gb_s: float | None,
@@ -256,7 +256,7 @@ def predict_training(
         compute=activations,
         uneven_stages=uneven_stages,
     )
-    check_run(arch, run, None if devices == 1 else devices)
+    check_run(arch, run, devices)
     models = load_catalog(catalog)
     row = _accelerator_row(models, accelerator)
     table = read_scale_out(scale_out)

@@ -22,7 +22,6 @@ from flows.cli_common import (
 )
 from flows.cli_training import (
     GlobalBatchTokensOption,
-    LayoutOption,
     OptimizerOption,
     training_columns,
 )
@@ -31,6 +30,8 @@ from hardware_profiles.months import add_months, parse_month, this_month
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from tasks.analysis.workload.architecture import Architecture
 
 
 from flows.cli_workloads import (
@@ -169,6 +170,25 @@ def _start_month(value: str) -> dt.date:
     return month
 
 
+def _check_load(phase: str, prompt: int | None, output: int | None) -> None:
+    """--prompt and --output: both or neither, positive, on a decode workload."""
+    if (prompt is None) != (output is None):
+        raise MemwallError("--prompt and --output go together (decode under load)")
+    if prompt is None or output is None:
+        return
+    require_positive("--prompt", prompt)
+    require_positive("--output", output)
+    if phase != "decode":
+        raise MemwallError(f"--prompt/--output describe decode under load, not {phase}")
+
+
+def _check_layout(arch: Architecture, text: str) -> None:
+    """A layout that splits the model, else its one-line refusal listing the valid ones."""
+    from tasks.analysis.workload.layout import check_layout, parse_layout
+
+    check_layout(arch, parse_layout(text))
+
+
 @workloads_app.command("add")
 def add_command(
     owner: Annotated[str, typer.Option("--owner", help="Who runs it (team or person).")],
@@ -234,6 +254,26 @@ def add_command(
             help="Most devices one replica may span (tensor parallel; default 8, one node).",
         ),
     ] = None,
+    layout: Annotated[
+        str | None,
+        typer.Option(
+            "--layout",
+            help="Serving layout of a replica, e.g. tp=8 or dp_attention=8,ep=8 (default: the "
+            "one an engine launches the model with); with --phase training, the training "
+            "layout, e.g. dp=64,tp=8,pp=16.",
+        ),
+    ] = None,
+    prompt: Annotated[
+        int | None,
+        typer.Option(
+            "--prompt",
+            help="Decode under load: prompt tokens of each request (with --output).",
+        ),
+    ] = None,
+    output: Annotated[
+        int | None,
+        typer.Option("--output", help="Decode under load: output tokens of each request."),
+    ] = None,
     start_month: Annotated[
         str | None,
         typer.Option(
@@ -243,7 +283,6 @@ def add_command(
     ] = None,
     roadmap: RoadmapOption = None,
     catalog: CatalogOption = None,
-    layout: LayoutOption = None,
     global_batch_tokens: GlobalBatchTokensOption = None,
     micro_batch: Annotated[
         int | None,
@@ -258,16 +297,19 @@ def add_command(
 
     --tpot-slo/--ttft-slo set a latency target (a latency wall when batch 1 misses it on the
     pool's hardware), --max-devices-per-replica caps a replica (a capacity wall when the batch
-    does not fit), --start-month starts its demand later. A training workload from a model
-    may state its layout (--layout, --global-batch-tokens, --micro-batch, --zero, --optimizer;
-    --recompute then means full recomputation, else selective): the audit's training page
-    times it."""
+    does not fit), --layout says how a replica is split (checked against the model),
+    --prompt/--output give a decode workload's request shape (its steps then carry the
+    arriving prompts), --start-month starts its demand later. A training workload from a model
+    may state its training layout (--layout, --global-batch-tokens, --micro-batch, --zero,
+    --optimizer; --recompute then means full recomputation, else selective): the audit's
+    training page times it."""
     import pandas as pd
 
     from hardware_profiles.schema import WORK_UNITS
 
     require_positive("--demand", demand)
     starts = None if start_month is None else _start_month(start_month)
+    _check_load(phase, prompt, output)
     if unit is not None and unit not in WORK_UNITS:
         raise MemwallError(f"--unit {unit!r} is not a unit; valid: {', '.join(WORK_UNITS)}")
     own = (flops_per_unit, bytes_per_unit, memory_bytes)
@@ -307,15 +349,19 @@ def add_command(
             )
         row = result.workload_columns()
         workload_id = workload_id or f"{result.model}-{phase}"
-        if layout is not None or global_batch_tokens is not None:
+        if phase == "training" or global_batch_tokens is not None:
             row.update(
                 training_columns(
                     architecture_from_options(preset, config), phase, context, activations,
                     layout, global_batch_tokens, micro_batch, zero, optimizer, recompute,
                 )
             )  # fmt: skip
+        elif layout is not None:
+            _check_layout(architecture_from_options(preset, config), layout)
     if workload_id is None:
         raise MemwallError("give --id for a workload with your own figures")
+    if layout is not None and preset is None and config is None:
+        raise MemwallError("--layout needs the model (--preset or --config) it splits")
     row.update(
         workload_id=workload_id,
         name=name or workload_id,
@@ -328,6 +374,9 @@ def add_command(
         ttft_slo_s=ttft_slo,
         max_devices_per_replica=max_devices_per_replica,
         start_month=starts,
+        layout=layout,
+        prompt_tokens=prompt,
+        output_tokens=output,
     )
     new = pd.DataFrame([row])
     _check_pools(new, roadmap, catalog, "the new workload")

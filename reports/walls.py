@@ -15,6 +15,7 @@ from reportlab.platypus import Flowable, Paragraph, Table
 from reports.styles import stylesheet, table_style
 from tasks.analysis.ranking.actions import Action
 from tasks.analysis.ranking.ranking import records
+from tasks.analysis.supply.collectives import LINK_KINDS
 from tasks.analysis.walls.walls import ADDRESSED_BY, WALLS
 
 NAMES_PER_WALL = 3
@@ -125,10 +126,22 @@ def replica_facts(r: Any) -> list[list[str]]:
     served = getattr(r, "served_batch", None)
     if served is not None and not pd.isna(served):
         batch += " (supply evaluated at it: the SLO caps the batch)"
-    return [
+    facts = [
         ["Wall", wall_label(r), "Served from", _month(r.served_from)],
         ["Replica", replica, "Max batch", batch],
     ]
+    tpot = getattr(r, "tpot_under_load_s", None)
+    if tpot is not None and not pd.isna(tpot):
+        facts.append(
+            [
+                "Under load",
+                f"{tpot * 1e3:.3g} ms per output token, "
+                f"{r.output_tokens_per_s_under_load:,.0f} tokens/s",
+                "Layout",
+                str(r.replica_layout),
+            ]
+        )
+    return facts
 
 
 def remedy_note(r: Any) -> list[Flowable]:
@@ -159,7 +172,9 @@ def method_lines(devices: pd.DataFrame) -> list[str]:
         "to the cap; compute = shortfall while compute-bound; the first in that order counts. "
         "A replica's step on n devices: max(bytes/(n·BW), FLOPs/(n·F)) + 2(n−1)/n · all-reduce "
         "bytes / interconnect bandwidth (one all-reduce of the activations after the attention "
-        "and FFN blocks of every layer; link latency not counted); max batch = the largest that "
+        "and FFN blocks of every layer, each call also paying the link's latency: "
+        + ", ".join(f"{k.name} {k.latency_s * 1e6:.0f} us" for k in LINK_KINDS)
+        + "); max batch = the largest that "
         "fits the replica and meets the target; where that is below the workload's batch (and "
         "at least 1) its supply is evaluated at it (fewer sequences share each read of the "
         "weights). Rows without a model preset: weights and KV "

@@ -5,13 +5,22 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import pandas as pd
+
 from hardware_profiles import examples
 from hardware_profiles.catalog import BUILTIN_SOURCE, load_catalog, require_known
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.fleet import require_non_negative
 from hardware_profiles.parquet import read_table
 from hardware_profiles.roadmaps import baseline_name, split_scenarios
-from hardware_profiles.schema import ROADMAP, WORKLOADS, Profiles
+from hardware_profiles.schema import (
+    LAYOUT_DEGREES,
+    ROADMAP,
+    TRAINING_LAYOUT_DEGREES,
+    WORKLOADS,
+    Profiles,
+    layout_degrees,
+)
 from tasks.analysis.workload import examples as workload_examples
 
 
@@ -59,6 +68,7 @@ def check_consistent(profiles: Profiles) -> None:
         raise ProfileError(profiles.roadmap_source, "has no roadmap rows (the table is empty)")
     require_known(profiles.catalog, profiles.roadmap["accelerator_id"], profiles.roadmap_source)
     require_non_negative(profiles.roadmap, profiles.roadmap_source)
+    require_phase_layouts(profiles.workloads, profiles.workloads_source)
     pools = set(profiles.roadmap["pool"])
     orphan = ~profiles.workloads["pool"].isin(pools)
     if orphan.any():
@@ -70,6 +80,26 @@ def check_consistent(profiles: Profiles) -> None:
             row=position + 1,
             column="pool",
         )
+
+
+def require_phase_layouts(workloads: pd.DataFrame, source: str) -> None:
+    """A layout in the words of its row's phase: a serving one (tp, dp_attention, ep, pp) for
+    decode and prefill, a training one (dp, tp, pp, cp, ep, vp) for training. The column's
+    own check accepts either; only the row knows which it needs."""
+    if "layout" not in workloads:
+        return
+    for position, (phase, text) in enumerate(
+        zip(workloads["phase"], workloads["layout"], strict=True), start=1
+    ):
+        if text is None or pd.isna(text):
+            continue
+        degrees = TRAINING_LAYOUT_DEGREES if phase == "training" else LAYOUT_DEGREES
+        try:
+            layout_degrees(str(text), degrees)
+        except ValueError as exc:
+            raise ProfileError(
+                source, f"a {phase} workload's {exc}", row=position, column="layout"
+            ) from None
 
 
 def load_scenarios(

@@ -180,7 +180,7 @@ CASES = [
     Case("not JSON", ESTIMATE, GOOD_J, {J: ("{not json", None)}, "is not a readable JSON file"),
     # Options.
     Case("tensor parallel over 3", [*PREDICT, "--devices", "3"], {}, {},
-         "valid device counts: 1, 2, 4, 8, 16, 32, 64"),
+         "tensor-parallel device counts: 1, 2, 4, 8, 16, 32, 64"),
     Case("unknown accelerator option", [*PREDICT, "--accelerator", "nvidia-h9000"], {}, {},
          "nvidia-h9000"),
     Case("unknown preset", ["predict", "--preset", "llama-9", "--json"], {}, {}, "llama-9"),

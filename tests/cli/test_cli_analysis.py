@@ -31,6 +31,9 @@ KEYS = {
     "max_batch",
     "served_batch",
     "wall_remedy",
+    "replica_layout",
+    "tpot_under_load_s",
+    "output_tokens_per_s_under_load",
 }
 
 

@@ -80,12 +80,63 @@ def test_predict_text_names_bound_and_sources(tmp_path: Path) -> None:
     assert "fitted on 3 published runs (decode, NVIDIA)" in result.stdout
 
 
+def test_predict_lays_out_a_replica_as_told_or_as_an_engine_would(tmp_path: Path) -> None:
+    """DeepSeek-V3 on 8 H200 at batch 64: told dp_attention=8,ep=8 it shows that layout, its
+    all-to-all bytes (58 MoE layers · 2 · 64 · 7168 · top-8 · 1 B at fp8 = 425,721,856 B) and
+    the busiest expert rank; told nothing it takes tp=8 and says why."""
+    runs = str(write_fixture(tmp_path / "runs.csv"))
+    common = [
+        "predict", "--preset", "deepseek-v3", "--accelerator", "nvidia-h200-sxm",
+        "--batch", "64", "--weights", "fp8", "--activations", "fp8", "--runs", runs,
+    ]  # fmt: skip
+    told = memwall([*common, "--layout", "dp_attention=8,ep=8", "--json"], None, tmp_path)
+    assert told.returncode == 0, told.stderr
+    out = json.loads(told.stdout)
+    assert out["devices"] == 8 and out["layout"] == "dp_attention=8,ep=8"
+    assert out["per_device"]["alltoall_bytes_per_step"] == 58 * 2 * 64 * 7168 * 8
+    assert out["per_device"]["expert_load_busiest"] > out["per_device"]["expert_load_mean"] == 64
+    assert out["collective_calls_per_step"] == 3 + 116
+    assert out["communication_latency_time_s"] == pytest.approx(119 * 8e-6)
+    default = memwall([*common, "--devices", "8"], None, tmp_path)
+    assert default.returncode == 0, default.stderr
+    assert "layout tp=8 (tensor parallel over all 8 devices" in default.stdout
+    assert "122 calls a step" in default.stdout
+
+
+def test_predict_under_load_carries_the_arriving_prompts(tmp_path: Path) -> None:
+    """c = 25, P = 5,000, O = 500: 25 · 5,000 / 500 = 250 prompt tokens on each decode step,
+    so the time per output token under load exceeds the step alone and tokens/s = 25 / it."""
+    result = memwall(
+        ["predict", "--preset", "llama-3.1-70b", "--accelerator", "nvidia-h100-sxm",
+         "--devices", "8", "--batch", "25", "--context", "5250", "--prompt", "5000",
+         "--output", "500", "--runs", str(write_fixture(tmp_path / "runs.csv")), "--json"],
+        None,
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    load = out["under_load"]
+    assert load["prefill_tokens_per_step"] == 250
+    assert load["time_per_output_token_s"] > out["step_time_s"]
+    assert load["output_tokens_per_s"] == pytest.approx(25 / load["time_per_output_token_s"])
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["--preset", "no-such-model"], "unknown model preset 'no-such-model'"),
         (["--preset", "llama-2-7b", "--accelerator", "x9"], "unknown accelerator 'x9'"),
         (["--preset", "llama-2-7b", "--devices", "0"], "--devices must be > 0"),
+        (["--preset", "llama-2-7b", "--layout", "tq=2"], "'tq=2' is not DEGREE=N"),
+        (["--preset", "llama-2-7b", "--prompt", "100"], "--prompt and --output go together"),
+        (
+            ["--preset", "llama-2-7b", "--phase", "prefill", "--prompt", "9", "--output", "9"],
+            "describe decode under load, not prefill",
+        ),
+        (
+            ["--preset", "deepseek-v3", "--devices", "8", "--layout", "dp_attention=4,ep=4"],
+            "it spans 4 devices, not 8; valid layouts for 8 devices: tp=8 | tp=8,ep=8 |",
+        ),
     ],
 )
 def test_predict_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:

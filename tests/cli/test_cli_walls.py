@@ -43,9 +43,29 @@ def test_add_stores_targets_cap_and_start(tmp_path: Path) -> None:
     assert row["max_devices_per_replica"] == 4 and row["start_month"] == start
 
 
+def test_add_stores_a_layout_and_a_request_shape(tmp_path: Path) -> None:
+    target = tmp_path / "w.parquet"
+    result = memwall(
+        [*ADD, *("--layout", "tp=8", "--prompt", "5000", "--output", "500", "--to", str(target))],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    row = read_table(target, WORKLOADS).iloc[0]
+    assert row["layout"] == "tp=8"
+    assert (row["prompt_tokens"], row["output_tokens"]) == (5000, 500)
+
+
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
+        (
+            ["--layout", "tp=3"],
+            "llama-3.1-70b cannot be served as tp=3 on 3 devices: tp=3 does not divide its 64 "
+            "query heads",
+        ),
+        (["--layout", "tp=8,ep=8"], "ep=8 on a dense model; valid layouts for 8 devices: tp=8 |"),
+        (["--prompt", "5000"], "--prompt and --output go together"),
+        (["--prompt", "5000", "--output", "0"], "--output must be > 0"),
         (["--tpot-slo", "0"], "row 1, column 'tpot_slo_s': must be > 0"),
         (["--ttft-slo", "-1"], "row 1, column 'ttft_slo_s': must be > 0"),
         (

@@ -17,6 +17,7 @@ from tasks.analysis.projection.horizon import NEVER
 from tasks.analysis.projection.projector import Projection
 from tasks.analysis.projection.uncertainty import Band, band
 from tasks.analysis.ranking.mitigations import best_mitigation, mitigate
+from tasks.analysis.walls.under_load import under_load_columns
 from tasks.analysis.walls.walls import Walls, classify, wall_columns
 
 RANKING_COLUMNS = (
@@ -136,6 +137,7 @@ def rank(
             "served_from": _month_or_none(projection.months, projection.placement.served_from),
             **wall_columns(projection, walls),
             "served_batch": _served_batch(projection.served_batch),
+            **under_load_columns(projection, walls, catalog),
         }
     ).iloc[order]
     table.insert(0, "rank", np.arange(1, n + 1))
@@ -187,6 +189,9 @@ _JSON_COLUMNS = (
     ("max_batch", "max_batch", "integer or null"),
     ("served_batch", "served_batch", "integer or null"),
     ("wall_remedy", "wall_remedy", "text or null"),
+    ("replica_layout", "replica_layout", "text or null"),
+    ("tpot_under_load_s", "tpot_under_load_s", "number"),
+    ("output_tokens_per_s_under_load", "output_tokens_per_s_under_load", "number"),
 )
 
 

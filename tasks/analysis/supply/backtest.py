@@ -5,9 +5,11 @@ Error of a run = predicted step time / measured step time − 1: negative when m
 the step faster than it ran (it overestimates supply), positive when slower. MAPE is the mean
 of |error|, bias its mean. The measured step time is the metric itself (``tpot_s``,
 ``ttft_s``) or the step's tokens over the metric (``output_tokens_per_s``: batch / value;
-``prefill_tokens_per_s``: batch · prompt / value); all of a run's devices are one
-tensor-parallel replica. A decode run is predicted at its mean context, prompt plus half the
-generated tokens (the prompt alone where the source does not state how many it generated).
+``prefill_tokens_per_s``: batch · prompt / value); all of a run's devices are one replica,
+laid out as its ``layout`` cell says, else as the engine would by default
+(:func:`tasks.analysis.workload.layout.engine_layout`). A decode run is predicted at its mean
+context, prompt plus half the generated tokens (the prompt alone where the source does not
+state how many it generated).
 
 How a run was measured counts as much as what ran:
 
@@ -54,6 +56,7 @@ from tasks.analysis.supply.efficiency import NO_OVERHEAD, Efficiency, FittedDefa
 from tasks.analysis.supply.predict import Prediction, predict
 from tasks.analysis.supply.published_fit import fit
 from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
+from tasks.analysis.workload.layout import LayoutError, parse_layout
 from tasks.analysis.workload.presets import PRESETS
 from tasks.analysis.workload.workload_model import Architecture, Estimate, estimate
 
@@ -222,7 +225,9 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
         context = prompt + (generated // 2 if run.phase == "decode" else 0)
         arch = PRESETS[run.model_preset]
         accelerator = known.loc[run.hardware].to_dict()
+        stated = str(getattr(run, "layout", "") or "")
         try:
+            layout = parse_layout(stated) if stated else None
             kv, deduced = _kv_precision(arch, run, accelerator, generated)
             est = estimate(
                 arch,
@@ -233,13 +238,17 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
                 kv=kv,
                 activations=run.compute_precision,
             )
-            unit = predict(arch, est, accelerator, _UNIT, _UNIT, int(run.devices))
+            devices = int(run.devices)
+            unit = predict(arch, est, accelerator, _UNIT, _UNIT, devices, layout=layout)
             prefill = _prefill_of(arch, run, accelerator, kv)
             prefill_unit = (
                 None
                 if prefill is None
-                else predict(arch, prefill, accelerator, _UNIT, _UNIT, int(run.devices))
+                else predict(arch, prefill, accelerator, _UNIT, _UNIT, devices, layout=layout)
             )
+        except LayoutError as exc:
+            skipped.append(f"{where}, column 'layout': {exc}")
+            continue
         except MemwallError as exc:
             skipped.append(f"{where}: {exc}")
             continue
@@ -253,18 +262,27 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
                 "context": context,
                 "layers": arch.layers,
                 "memory_s_at_1": unit.memory_time_s,
-                "compute_s_at_1": unit.compute_time_s,
+                # Matmuls at efficiency 1; a prefill's attention at its own, not fitted.
+                "compute_s_at_1": unit.compute_time_s - unit.attention_time_s,
+                "attention_s": unit.attention_time_s,
                 "communication_s": unit.communication_time_s,
                 "prefill_memory_s_at_1": share
                 * (prefill_unit.memory_time_s if prefill_unit else 0),
                 "prefill_compute_s_at_1": share
-                * (prefill_unit.compute_time_s if prefill_unit else 0),
+                * (
+                    prefill_unit.compute_time_s - prefill_unit.attention_time_s
+                    if prefill_unit
+                    else 0
+                ),
+                "prefill_attention_s": share
+                * (prefill_unit.attention_time_s if prefill_unit else 0),
                 "prefill_communication_s": share
                 * (prefill_unit.communication_time_s if prefill_unit else 0),
                 "prefill_steps": share,
                 "measured_step_s": measured_step_s(run.metric, run.measured_value, batch, prompt),
                 "_notes": [] if deduced is None else [deduced],
                 "_arch": arch,
+                "_layout": unit.layout,
                 "_estimate": est,
                 "_prefill": prefill,
                 "_accelerator": accelerator,
@@ -288,7 +306,8 @@ def predicted_step(
     vendor, devices = str(row["vendor"]), int(row["devices"])
     overhead = fitted.overhead(str(row["phase"])) if fitted is not None else NO_OVERHEAD
     args = (row["_arch"], row["_estimate"], row["_accelerator"])
-    step = predict(*args, bandwidth, flops, devices, overhead)
+    layout = row["_layout"]
+    step = predict(*args, bandwidth, flops, devices, overhead, layout)
     prefill = row["_prefill"]
     if prefill is None:
         return step, 0.0
@@ -296,7 +315,7 @@ def predicted_step(
     prefill_bw = STREAM_BANDWIDTH if fitted is not None else bandwidth
     first = predict(
         row["_arch"], prefill, row["_accelerator"], prefill_bw, prefill_flops, devices,
-        fitted.overhead("prefill") if fitted is not None else NO_OVERHEAD,
+        fitted.overhead("prefill") if fitted is not None else NO_OVERHEAD, layout,
     )  # fmt: skip
     return step, first.step_time_s * float(row["prefill_steps"])
 
@@ -382,6 +401,7 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame, *, by_source: bool = Tru
                 "model_preset": row["model_preset"],
                 "hardware": row["hardware"],
                 "devices": int(row["devices"]),
+                "layout": str(row["_layout"]),
                 "phase": phase,
                 "batch": batch,
                 "context": int(row["context"]),
@@ -403,10 +423,10 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame, *, by_source: bool = Tru
         stream_errors.append((stream.step_time_s + stream_share) / measured - 1.0)
     columns = [
         "run_id", "split", "source", "architecture_class", "vendor", "model_preset", "hardware",
-        "devices", "phase", "batch", "context", "metric", "measured_value", "predicted_value",
-        "measured_step_s", "predicted_step_s", "prefill_share_s", "overhead_s", "error",
-        "loso_error", "bound", "bandwidth_efficiency", "flops_efficiency", "efficiency_source",
-        "notes",
+        "devices", "layout", "phase", "batch", "context", "metric", "measured_value",
+        "predicted_value", "measured_step_s", "predicted_step_s", "prefill_share_s", "overhead_s",
+        "error", "loso_error", "bound", "bandwidth_efficiency", "flops_efficiency",
+        "efficiency_source", "notes",
     ]  # fmt: skip
     table = pd.DataFrame(out, columns=[c for c in columns if c != "loso_error"])
     loso = leave_one_source_out(prepared) if by_source else pd.Series(dtype=float)

@@ -63,6 +63,14 @@ class Overhead:
 
 
 NO_OVERHEAD: Final = Overhead(0.0, "none")
+# Attention's FLOPs in prefill are not a GEMM of the weights: a fused attention kernel runs
+# them at its own share of the peak. FlashAttention-3 (Shah et al. 2024, figures 5-6): causal
+# forward at head dim 128 on H100 SXM5 reaches about 400-640 TFLOP/s in bf16 from 1k to 16k
+# tokens, 40-65 % of the 989 TFLOP/s dense peak; FlashAttention-2 on A100 reaches 50-70 %
+# (Dao 2023). Half the peak, with that range as its spread.
+ATTENTION_EFFICIENCY: Final = Efficiency(
+    0.5, "default (FlashAttention-2/3 causal forward: 40-70 % of the dense peak)", 0.25
+)
 # Source of a phase's compute efficiency where STREAM's per-precision figures stand.
 PER_PRECISION: Final = "per precision: matmul measured or default"
 

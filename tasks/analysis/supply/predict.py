@@ -1,30 +1,39 @@
-"""One step of one workload on one accelerator model, tensor parallel across N devices: the
-prediction ``memwall predict`` prints and ``memwall backtest`` checks against measured runs.
+"""One step of one workload on one accelerator model, over a replica laid out as an engine serves
+it: the prediction ``memwall predict`` prints and ``memwall backtest`` checks against measured
+runs.
 
-For ``devices`` = N devices of spec bandwidth BW and dense peak F at the compute precision,
-with efficiencies e_bw and e_f (each with its source), a step of the workload model's
-``bytes`` and ``flops`` takes
+The replica is a serving layout (:mod:`tasks.analysis.workload.layout`: ``tp``, ``ep``,
+``dp_attention``, ``pp``); where none is given, the one an engine would launch the model with
+(:func:`~tasks.analysis.workload.layout.engine_layout`, which says why). The step waits for the
+busiest device, so with spec bandwidth BW and dense peak F at the compute precision, and
+efficiencies e_bw and e_f (each with its source):
 
-    memory time   = bytes / (N · BW · e_bw)     weights and KV cache split N ways
-    compute time  = flops / (N · F · e_f)
-    communication = 2 · L · passes · 2·(N−1)/N · tokens · hidden · b_a / link
+    memory time   = step bytes of the busiest device / (BW · e_bw)
+    compute time  = step FLOPs of the busiest device / (F · e_f)
+                    (prefill: the attention scores' FLOPs at attention's own e_attn instead)
+    communication = Σ collectives: calls · (latency + link bytes / link)   (supply.collectives)
     overhead      = o_decode · L (decode) | o_prefill (prefill) | 0 (training)
     step time     = max(memory time, compute time) + communication + overhead
 
-Communication is tensor parallelism's all-reduce of the activations after each attention and
-each FFN block (two per layer), a ring all-reduce moving 2·(N−1)/N of the buffer per device
-over the catalog's ``interconnect_bandwidth_bytes_per_s`` (per device, per direction); passes
-is 1 for inference and 2 for training (forward and backward). Without that column the term is
-left out and the prediction says so; the per-message latency of each all-reduce is not counted.
-The bound is whichever of memory and compute time is larger.
+Under pure tensor parallelism over N devices (the default for a dense model) the busiest
+device's bytes and FLOPs are the step's over N, and the collectives are two all-reduces per
+layer (after attention and after the FFN) of the step's activations. Each collective pays its
+bytes over the catalog's ``interconnect_bandwidth_bytes_per_s`` (per device, per direction) and
+a fixed latency per call, the figure and its source per link kind. Without that column the term
+is left out and the prediction says so. The bound is whichever of memory and compute time is
+larger. A prefill's attention (scores and their weighted sum over the prompt) is not a GEMM of
+the weights: it runs at a fused attention kernel's share of the peak
+(:data:`~tasks.analysis.supply.efficiency.ATTENTION_EFFICIENCY`), which matters from prompts of
+a few thousand tokens on. Decode's fitted compute efficiency already holds its attention.
 
-The overhead is what a step costs beyond its bytes and FLOPs: kernel launches, synchronisation,
-scheduling. Published runs show it plainly: a 70B model at batch 1 over 8 devices moves 1/8 of
-the bytes of one device and still takes about 1/3 of its time. Decode pays it per layer and
-step (each layer is a dozen small kernels); a prefill step pays it once (a request is scheduled,
-its prompt batched). Both figures are fitted on published runs with the efficiencies
-(``tasks.analysis.supply.backtest``); a workload probe's measured efficiency already holds its own
-overhead, so none is added to it.
+The overhead is what a step costs beyond its bytes, FLOPs and collectives: kernel launches,
+synchronisation, scheduling. Published runs show it plainly: a 70B model at batch 1 over 8
+devices moves 1/8 of the bytes of one device and still takes about 1/3 of its time; part of that
+is the collectives' latency, now counted apart, and the fitted overhead stands for the rest.
+Decode pays it per layer and step (each layer is a dozen small kernels); a prefill step pays it
+once (a request is scheduled, its prompt batched). Both figures are fitted on published runs with
+the efficiencies (``tasks.analysis.supply.backtest``); a workload probe's measured efficiency
+already holds its own overhead, so none is added to it.
 """
 
 from __future__ import annotations
@@ -38,10 +47,27 @@ import pandas as pd
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.schema import PEAK_PRECISIONS, peak_column
 from tasks.analysis.supply.ceilings import COMPUTE, MEMORY
-from tasks.analysis.supply.efficiency import NO_OVERHEAD, Efficiency, Overhead
-from tasks.analysis.workload.step_model import ALLREDUCES_PER_LAYER, ring_allreduce_s
+from tasks.analysis.supply.collectives import (
+    NO_COLLECTIVES,
+    CollectiveTime,
+    collective_time,
+    scale_up_link,
+)
+from tasks.analysis.supply.efficiency import (
+    ATTENTION_EFFICIENCY,
+    NO_OVERHEAD,
+    Efficiency,
+    Overhead,
+)
+from tasks.analysis.workload.layout import (
+    Layout,
+    LayoutFigures,
+    check_layout,
+    engine_layout,
+    layout_figures,
+)
 from tasks.analysis.workload.step_overhead import OVERHEAD_PER
-from tasks.analysis.workload.workload_model import Architecture, Estimate, bytes_per_element
+from tasks.analysis.workload.workload_model import Architecture, Estimate
 
 # Share of memory a model may fill (the workload model's own default, restated for the note).
 _USABLE_MEMORY: Final = 0.9
@@ -67,6 +93,7 @@ class Prediction:
     bound: str
     memory_time_s: float
     compute_time_s: float
+    attention_time_s: float  # the part of compute_time_s at attention's own efficiency
     communication_time_s: float
     overhead_time_s: float
     devices: int
@@ -74,6 +101,11 @@ class Prediction:
     flops_efficiency: Efficiency
     overhead: Overhead
     notes: tuple[str, ...]
+    layout: Layout
+    layout_reason: str
+    figures: LayoutFigures
+    collectives: CollectiveTime
+    link_source: str
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -83,10 +115,18 @@ class Prediction:
             "bound": self.bound,
             "memory_time_s": self.memory_time_s,
             "compute_time_s": self.compute_time_s,
+            "attention_time_s": self.attention_time_s,
             "communication_time_s": self.communication_time_s,
+            "communication_bytes_time_s": self.collectives.bytes_s,
+            "communication_latency_time_s": self.collectives.latency_s,
+            "collective_calls_per_step": self.collectives.calls,
+            "link_source": self.link_source,
             "overhead_time_s": self.overhead_time_s,
             "overhead_source": self.overhead.source,
             "devices": self.devices,
+            "layout": str(self.layout),
+            "layout_reason": self.layout_reason,
+            "per_device": self.figures.as_json(),
             "bandwidth_efficiency": self.bandwidth_efficiency.value,
             "bandwidth_efficiency_source": self.bandwidth_efficiency.source,
             "bandwidth_efficiency_spread": self.bandwidth_efficiency.spread,
@@ -97,16 +137,6 @@ class Prediction:
         }
 
 
-def step_units(estimate: Estimate) -> float:
-    """Units (the estimate is per unit) in one step: a token per sequence in decode, every
-    prompt token in prefill, one optimizer step in training."""
-    if estimate.phase == "decode":
-        return float(estimate.batch)
-    if estimate.phase == "prefill":
-        return float(estimate.batch * estimate.context)
-    return 1.0
-
-
 def step_tokens(estimate: Estimate) -> float:
     """Tokens one step produces or consumes: the throughput's numerator."""
     if estimate.phase == "decode":
@@ -114,32 +144,18 @@ def step_tokens(estimate: Estimate) -> float:
     return float(estimate.batch * estimate.context)
 
 
-def communication_time_s(
-    arch: Architecture, estimate: Estimate, devices: int, link_bytes_per_s: float
-) -> float:
-    """Tensor-parallel all-reduces of one step (see the module docstring)."""
-    if devices <= 1:
-        return 0.0
-    passes = 2.0 if estimate.phase == "training" else 1.0
-    buffer = step_tokens(estimate) * arch.hidden * bytes_per_element(estimate.activations)
-    calls = ALLREDUCES_PER_LAYER * arch.layers * passes
-    return calls * ring_allreduce_s(buffer, devices, link_bytes_per_s)
-
-
-def tensor_parallel_degrees(arch: Architecture) -> list[int]:
-    """The device counts an engine can split ``arch`` over, tensor parallel: each device
-    takes a whole share of the query heads, and of the KV heads or a copy of one (vLLM
-    replicates KV heads when the degree exceeds them)."""
-    return [
-        n
-        for n in range(1, arch.heads + 1)
-        if arch.heads % n == 0 and (arch.kv_heads % n == 0 or n % arch.kv_heads == 0)
-    ]
-
-
 def _number(row: Mapping[str, Any], key: str) -> float | None:
     value = row.get(key)
     return None if value is None or pd.isna(value) else float(value)
+
+
+def replica_layout(arch: Architecture, devices: int, layout: Layout | None) -> tuple[Layout, str]:
+    """``layout`` checked against ``devices``, or the engine's default for them, with why."""
+    if devices < 1:
+        raise PredictionError(f"devices must be >= 1, got {devices}")
+    if layout is None:
+        return engine_layout(arch, devices)
+    return check_layout(arch, layout, devices), "as given"
 
 
 def predict(
@@ -150,17 +166,13 @@ def predict(
     flops: Efficiency,
     devices: int = 1,
     overhead: Overhead = NO_OVERHEAD,
+    layout: Layout | None = None,
+    attention: Efficiency = ATTENTION_EFFICIENCY,
 ) -> Prediction:
     """Step time and throughput of ``estimate`` on ``devices`` of the catalog row
-    ``accelerator`` (a mapping of catalog columns), ``overhead`` per layer or step added."""
-    if devices < 1:
-        raise PredictionError(f"devices must be >= 1, got {devices}")
-    if devices not in tensor_parallel_degrees(arch):
-        raise PredictionError(
-            f"{arch.name} cannot be split tensor parallel over {devices} devices: its "
-            f"{arch.heads} query and {arch.kv_heads} KV heads do not divide that way; valid "
-            f"device counts: {', '.join(map(str, tensor_parallel_degrees(arch)))}"
-        )
+    ``accelerator`` (a mapping of catalog columns) laid out as ``layout`` (default: the
+    engine's), ``overhead`` per layer or step added; a prefill's attention at ``attention``."""
+    chosen, reason = replica_layout(arch, devices, layout)
     name = str(accelerator["accelerator_id"])
     peak = _number(accelerator, peak_column(estimate.precision))
     if peak is None:
@@ -171,33 +183,40 @@ def predict(
             f"{name} has no dense {estimate.precision} peak to run the matmuls at; "
             f"it has {', '.join(have)}"
         )
-    units = step_units(estimate)
-    memory_time = (
-        estimate.bytes_per_unit
-        * units
-        / (devices * float(accelerator["mem_bandwidth_bytes_per_s"]) * bandwidth.value)
+    figures = layout_figures(arch, estimate, chosen)
+    memory_time = figures.step_bytes_per_device / (
+        float(accelerator["mem_bandwidth_bytes_per_s"]) * bandwidth.value
     )
-    compute_time = estimate.flops_per_unit * units / (devices * peak * flops.value)
+    scores = figures.attention_flops_per_device if estimate.phase == "prefill" else 0.0
+    attention_time = scores / (peak * attention.value)
+    compute_time = (figures.step_flops_per_device - scores) / (peak * flops.value) + attention_time
     notes = []
-    link = _number(accelerator, "interconnect_bandwidth_bytes_per_s")
-    communication = 0.0
-    if devices > 1:
+    link = scale_up_link(accelerator)
+    collectives = NO_COLLECTIVES
+    if figures.collectives:
         if link is None:
             notes.append(
-                f"the catalog has no interconnect bandwidth for {name}: tensor-parallel "
-                "communication is not counted"
+                f"the catalog has no interconnect bandwidth for {name}: the layout's "
+                "collectives are not counted"
             )
         else:
-            communication = communication_time_s(arch, estimate, devices, link)
+            collectives = collective_time(figures, link)
     memory = _number(accelerator, "memory_bytes")
-    if memory is not None and not estimate.fits(memory, devices, _USABLE_MEMORY):
-        notes.append(
-            f"{estimate.memory_footprint_bytes / 1e9:,.1f} GB does not fit {devices} x {name} "
-            f"({_USABLE_MEMORY:.0%} of memory usable): it needs "
-            f"{estimate.devices_needed(memory, _USABLE_MEMORY)} devices"
+    if memory is not None:
+        held = (
+            figures.weight_bytes_per_device
+            + figures.kv_bytes_per_device
+            + figures.activation_bytes_per_device
         )
+        if held > memory * _USABLE_MEMORY:
+            notes.append(
+                f"{held / 1e9:,.1f} GB per device under {chosen} does not fit {name} "
+                f"({_USABLE_MEMORY:.0%} of memory usable); the whole step holds "
+                f"{estimate.memory_footprint_bytes / 1e9:,.1f} GB, which needs "
+                f"{estimate.devices_needed(memory, _USABLE_MEMORY)} devices at the least"
+            )
     fixed = overhead_s(estimate.phase, arch.layers, overhead)
-    step = max(memory_time, compute_time) + communication + fixed
+    step = max(memory_time, compute_time) + collectives.seconds + fixed
     tokens_per_s = step_tokens(estimate) / step
     return Prediction(
         step_time_s=step,
@@ -206,11 +225,17 @@ def predict(
         bound=MEMORY if memory_time >= compute_time else COMPUTE,
         memory_time_s=memory_time,
         compute_time_s=compute_time,
-        communication_time_s=communication,
+        attention_time_s=attention_time,
+        communication_time_s=collectives.seconds,
         overhead_time_s=fixed,
         devices=devices,
         bandwidth_efficiency=bandwidth,
         flops_efficiency=flops,
         overhead=overhead,
         notes=(*estimate.warnings, *notes),
+        layout=chosen,
+        layout_reason=reason,
+        figures=figures,
+        collectives=collectives,
+        link_source="" if link is None else f"{link.kind.name}: {link.kind.source}",
     )

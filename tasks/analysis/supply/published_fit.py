@@ -3,9 +3,11 @@
 A run's step, at efficiencies e and overheads o (see ``tasks.analysis.supply.predict``):
 
     decode   max(M / e_bw[vendor], C / e_f,decode) + comm + o_decode · L  (+ its prefill share)
-    prefill  max(M / 0.85, C / e_f,prefill[vendor]) + comm + o_prefill
+    prefill  max(M / 0.85, C / e_f,prefill[vendor] + A) + comm + o_prefill
 
-M, C and comm are the run's memory, compute and communication times at efficiency 1. A run
+M, C and comm are the run's memory, matmul and communication times at efficiency 1 (comm with
+each collective's latency per call); A is a prefill's attention time at attention's own
+efficiency, which is not fitted. A run
 whose metric is output tokens over the whole run (static batching: TensorRT-LLM's
 gptSessionBenchmark, vLLM's benchmark_latency) also pays the batch's prefill once, spread over
 its generated tokens: its prefill step / output tokens is its prefill share.
@@ -65,11 +67,13 @@ class Terms:
     vendor: np.ndarray  # str
     memory_s: np.ndarray
     compute_s: np.ndarray
+    attention_s: np.ndarray  # prefill attention at its own efficiency (0 in decode)
     communication_s: np.ndarray
     layers: np.ndarray
     # The prefill share of a static-batching decode run, per generated token (0 elsewhere).
     prefill_memory_s: np.ndarray
     prefill_compute_s: np.ndarray
+    prefill_attention_s: np.ndarray
     prefill_communication_s: np.ndarray
     prefill_steps: np.ndarray  # 1 / generated tokens, or 0
     measured_s: np.ndarray
@@ -84,10 +88,12 @@ class Terms:
             vendor=rows["vendor"].astype(str).to_numpy(),
             memory_s=column("memory_s_at_1"),
             compute_s=column("compute_s_at_1"),
+            attention_s=column("attention_s"),
             communication_s=column("communication_s"),
             layers=column("layers"),
             prefill_memory_s=column("prefill_memory_s_at_1"),
             prefill_compute_s=column("prefill_compute_s_at_1"),
+            prefill_attention_s=column("prefill_attention_s"),
             prefill_communication_s=column("prefill_communication_s"),
             prefill_steps=column("prefill_steps"),
             measured_s=column("measured_step_s"),
@@ -109,7 +115,8 @@ def step_s(t: Terms, p: Parameters) -> np.ndarray:
     """Predicted step time of each run (the module docstring's formula)."""
     prefill_step = (
         np.maximum(
-            t.prefill_memory_s / STREAM_BANDWIDTH_VALUE, t.prefill_compute_s / p.prefill_flops
+            t.prefill_memory_s / STREAM_BANDWIDTH_VALUE,
+            t.prefill_compute_s / p.prefill_flops + t.prefill_attention_s,
         )
         + t.prefill_communication_s
         + p.prefill_overhead_s * t.prefill_steps
@@ -121,7 +128,9 @@ def step_s(t: Terms, p: Parameters) -> np.ndarray:
         + prefill_step
     )
     prefill = (
-        np.maximum(t.memory_s / STREAM_BANDWIDTH_VALUE, t.compute_s / p.prefill_flops)
+        np.maximum(
+            t.memory_s / STREAM_BANDWIDTH_VALUE, t.compute_s / p.prefill_flops + t.attention_s
+        )
         + t.communication_s
         + p.prefill_overhead_s
     )

@@ -11,19 +11,24 @@ Mem_h, calibrated bandwidth BW_h and FLOP/s F_h, interconnect IC_h per device pe
 
 - devices to hold batch b:  n_fit(b) = max(1, ceil(memory(b) / (f·Mem_h)))
 - step time on n devices:   step(n, b) = max(bytes(b)/(n·BW_h), flops(b)/(n·F_h)) + comm(n, b)
+  + o + λ(n)
 - comm(n, b) = 2·(n−1)/n · b·A / IC_h, the ring all-reduce of
   :func:`~tasks.analysis.workload.step_model.ring_allreduce_s`. Where IC_h or A
-  is unknown the term is 0 and :data:`NO_COMM_NOTE` says so. Link latency is not counted.
+  is unknown the term is 0 and :data:`NO_COMM_NOTE` says so.
+- λ(n) = C · lat_h for n > 1 (0 on one device): the all-reduce calls of a step, each paying the
+  link's fixed latency (:mod:`tasks.analysis.supply.collectives`, with its source); o is the
+  fitted step overhead, which stands for what is left beside it.
 - decode: the time per output token (TPOT) is step(n, b); prefill: the time to first token
   (TTFT) of b prompts processed together is step(n, b).
 - replica: the fewest n <= cap (max_devices_per_replica, default 8) that hold the workload's
   batch B and meet its SLO at batch 1; a **capacity wall** when n_fit(B) > cap, a **latency
   wall** when no n in [n_fit(1), cap] gives step(n, 1) <= SLO. As step(n, 1) = K + (S1 − K)/n
-  with S1 the one-device time and K = 2·A/IC, it falls with n when S1 > K (the fewest n meeting
-  the SLO is ceil((S1 − K)/(SLO − K))) and rises otherwise (only n_fit(1) can meet it).
+  + o + λ with S1 the one-device time and K = 2·A/IC, it falls with n when S1 > K (the fewest
+  n > 1 meeting the SLO is ceil((S1 − K)/(SLO − K − o − λ))) and rises otherwise (only n_fit(1)
+  can meet it).
 - max batch on n devices: the largest b with memory(b) <= n·f·Mem_h and step(n, b) <= SLO:
-  step is the larger of two lines in b, so b <= (SLO − B0/(n·BW))/(Bs/(n·BW) + c) and
-  b <= SLO/(Fs/(n·F) + c), with c = 2(n−1)/n · A/IC.
+  step is the larger of two lines in b, so b <= (T − B0/(n·BW))/(Bs/(n·BW) + c) and
+  b <= T/(Fs/(n·F) + c), with c = 2(n−1)/n · A/IC and T = SLO − o − λ(n).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.analysis.supply.ceilings import Ceilings
+from tasks.analysis.supply.collectives import link_latency_s
 from tasks.analysis.workload.step_model import StepModel, ring_allreduce_s
 from tasks.analysis.workload.workload_model import DEFAULT_USABLE_MEMORY_FRACTION
 
@@ -54,6 +60,7 @@ class Hardware:
     flops_per_s: np.ndarray  # (workloads, models), at each workload's phase and precision
     interconnect_bytes_per_s: np.ndarray  # NaN: unknown
     overhead_s: np.ndarray  # (workloads, models): the phase's step overhead figure
+    link_latency_s: np.ndarray  # per collective call; 0 where the link is unknown
 
     def take(self, rows: np.ndarray) -> Hardware:
         """The same models, met by the workloads of ``rows`` only."""
@@ -106,11 +113,19 @@ def fixed_s(model: StepModel, hw: Hardware) -> np.ndarray:
     return np.asarray(model.overhead_times[:, None] * hw.overhead_s)
 
 
+def latency_s(model: StepModel, hw: Hardware, n: np.ndarray) -> np.ndarray:
+    """λ(n) = C · lat for a replica of n > 1 devices, 0 on one, (workloads, models)."""
+    per_call = model.collective_calls[:, None] * hw.link_latency_s[None, :]
+    return np.asarray(np.where(n > 1, per_call, 0.0))
+
+
 def step_s(model: StepModel, hw: Hardware, n: np.ndarray, b: np.ndarray | float) -> np.ndarray:
-    """step(n, b) = one-device step / n + 2(n−1)/n · b·A/IC + o."""
+    """step(n, b) = one-device step / n + 2(n−1)/n · b·A/IC + o + λ(n)."""
     message = b * model.allreduce_bytes_per_sequence[:, None]
     comm = np.nan_to_num(ring_allreduce_s(message, n, hw.interconnect_bytes_per_s[None, :]))
-    return np.asarray(one_device_step_s(model, hw, b) / n + comm + fixed_s(model, hw))
+    return np.asarray(
+        one_device_step_s(model, hw, b) / n + comm + fixed_s(model, hw) + latency_s(model, hw, n)
+    )
 
 
 def size_replicas(model: StepModel, hw: Hardware) -> Replicas:
@@ -125,11 +140,11 @@ def size_replicas(model: StepModel, hw: Hardware) -> Replicas:
 
     s1 = one_device_step_s(model, hw, 1.0)
     k = comm_s_per_sequence(model, hw)
-    o = fixed_s(model, hw)
+    o = fixed_s(model, hw) + latency_s(model, hw, np.full_like(s1, 2.0))  # n > 1
     with np.errstate(divide="ignore", invalid="ignore"):
         at_fit = step_s(model, hw, fit_one, 1.0)
         at_cap = step_s(model, hw, np.maximum(cap, fit_one), 1.0)
-        # step(n, 1) = (s1 − k)/n + k + o <= slo  <=>  n >= (s1 − k)/(slo − k − o)
+        # step(n, 1) = (s1 − k)/n + k + o + λ <= slo  <=>  n >= (s1 − k)/(slo − k − o − λ)
         falling = (s1 > k) & (slo > k + o)
         needed = np.where(falling, np.ceil((s1 - k) / (slo - k - o) - _EPS), np.inf)
     latency_devices = np.where(~has_slo | (at_fit <= slo), fit_one, np.maximum(needed, fit_one))
@@ -159,7 +174,7 @@ def _max_batch(model: StepModel, hw: Hardware, n: np.ndarray, usable: np.ndarray
         by_memory = np.where(per > 0, room / per, np.where(room >= 0, np.inf, 0.0))
         c = comm_s_per_sequence(model, hw) * (n - 1) / n
         bw = hw.bandwidth_bytes_per_s
-        budget = slo - fixed_s(model, hw)
+        budget = slo - fixed_s(model, hw) - latency_s(model, hw, n)
         fixed = model.step_fixed_bytes[:, None] / (n * bw)
         by_bytes = (budget - fixed) / (model.step_bytes_per_sequence[:, None] / (n * bw) + c)
         by_flops = budget / (model.step_flops_per_sequence[:, None] / (n * hw.flops_per_s) + c)
@@ -180,12 +195,18 @@ def hardware(
     ``models`` in that order)."""
     table = catalog.set_index("accelerator_id").reindex(models)
     interconnect = table.get("interconnect_bandwidth_bytes_per_s", pd.Series(np.nan, index=models))
+    vendor = table.get("vendor", pd.Series("", index=models))
+    links = [
+        {"vendor": v, "interconnect_bandwidth_bytes_per_s": i}
+        for v, i in zip(vendor, interconnect, strict=True)
+    ]
     return Hardware(
         memory_bytes=table["memory_bytes"].to_numpy(dtype=float),
         bandwidth_bytes_per_s=ceilings.bandwidth[phase_index],
         flops_per_s=ceilings.flops[phase_index, :, peak_index],
         interconnect_bytes_per_s=interconnect.to_numpy(dtype=float, na_value=np.nan),
         overhead_s=ceilings.overhead_s[phase_index],
+        link_latency_s=np.array([link_latency_s(link) for link in links], dtype=float),
     )
 
 

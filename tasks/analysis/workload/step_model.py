@@ -6,12 +6,15 @@ Per workload everything is linear in the batch b (sequences per step):
 - bytes(b)    = B0 + b·Bs            memory traffic of one step
 - flops(b)    = b·Fs                 FLOPs of one step
 - allreduce(b)= b·A                  activation bytes all-reduced per step, summed over blocks
+- calls       = C                    all-reduce calls per step (each pays the link's latency)
 
 A = 2·L·t·h·b_a for a model of L layers and hidden size h with activations of b_a bytes, t
 tokens per sequence in a step (1 in decode, the prompt in prefill): one all-reduce of the
 activations after the attention block and one after the FFN block of every layer
 (Megatron-style tensor parallelism). A ring all-reduce over n devices moves 2(n−1)/n of each
-message through every device's link (:func:`ring_allreduce_s`). Both are written here once:
+message through every device's link (:func:`ring_allreduce_s`); C = 2·L calls a step, each
+paying the link's fixed latency (:mod:`tasks.analysis.supply.collectives`). Both are written
+here once:
 the projection's replicas (:mod:`tasks.analysis.supply.replicas`) and ``memwall predict``
 (:mod:`tasks.analysis.supply.predict`) read them.
 """
@@ -77,6 +80,7 @@ class StepModel:
     slo_s: np.ndarray  # NaN: no latency target
     max_devices: np.ndarray
     overhead_times: np.ndarray  # times a step pays its phase's overhead: layers, 1 or 0
+    collective_calls: np.ndarray  # all-reduce calls per step when split (0: unknown)
 
     def take(self, rows: np.ndarray) -> StepModel:
         return StepModel(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
@@ -139,8 +143,9 @@ def step_model(workloads: pd.DataFrame) -> StepModel:
     ms = np.where(split, kv_memory, 0.0)
     m0 = footprint - ms * batch
     allreduce = np.full(n, np.nan)
+    calls = np.zeros(n)
 
-    _fill_from_presets(workloads, m0, ms, b0, bs, fs, allreduce)
+    _fill_from_presets(workloads, m0, ms, b0, bs, fs, allreduce, calls)
     slo = np.where(
         decode,
         _column(workloads, "tpot_slo_s", np.nan),
@@ -151,7 +156,7 @@ def step_model(workloads: pd.DataFrame) -> StepModel:
         nan=DEFAULT_MAX_DEVICES_PER_REPLICA,
     )
     times = overheads_per_unit(workloads) * np.where(prefill, batch * context, batch)
-    return StepModel(m0, ms, b0, bs, fs, allreduce, batch, slo, cap, times)
+    return StepModel(m0, ms, b0, bs, fs, allreduce, batch, slo, cap, times, calls)
 
 
 def _fill_from_presets(
@@ -162,6 +167,7 @@ def _fill_from_presets(
     bs: np.ndarray,
     fs: np.ndarray,
     allreduce: np.ndarray,
+    calls: np.ndarray,
 ) -> None:
     """Overwrite the coefficients of rows made from a model preset with the workload model's
     (each distinct model, phase, batch, context and precision estimated once)."""
@@ -205,3 +211,4 @@ def _fill_from_presets(
         tokens = 1 if first.phase == "decode" else context
         b_a = BYTES_PER_ELEMENT[first.activations]
         allreduce[rows] = allreduce_bytes_per_sequence(arch.layers, tokens, arch.hidden, b_a)
+        calls[rows] = ALLREDUCES_PER_LAYER * arch.layers

@@ -316,6 +316,9 @@ def test_json_rows_carry_the_contract_fields() -> None:
         "max_batch": None,
         "served_batch": None,
         "wall_remedy": None,
+        "replica_layout": None,  # no request shape, and no replica without a catalog
+        "tpot_under_load_s": None,
+        "output_tokens_per_s_under_load": None,
     }
     assert rows[2]["starve_month"] is None and rows[2]["best_mitigation"] is None
 

@@ -33,11 +33,15 @@ def ranking() -> pd.DataFrame:
             "max_batch": pd.array([64, None], dtype="Int64"),
             "served_batch": pd.array([None, None], dtype="Int64"),
             "wall_remedy": pd.Categorical(["bandwidth: fp8 KV cache", None]),
+            "replica_layout": ["tp=8", None],
+            "tpot_under_load_s": [0.0189, math.nan],
+            "output_tokens_per_s_under_load": [1323.0, math.nan],
         }
     )
 
 
-# json.dumps(strict(ranking_rows(ranking())), indent=2) before the rows were built by column.
+# json.dumps(strict(ranking_rows(ranking())), indent=2) before the rows were built by column
+# (with the under-load columns added since).
 BEFORE = (
     "[\n"
     "  {\n"
@@ -57,7 +61,10 @@ BEFORE = (
     '    "devices_per_replica": 8,\n'
     '    "max_batch": 64,\n'
     '    "served_batch": null,\n'
-    '    "wall_remedy": "bandwidth: fp8 KV cache"\n'
+    '    "wall_remedy": "bandwidth: fp8 KV cache",\n'
+    '    "replica_layout": "tp=8",\n'
+    '    "tpot_under_load_s": 0.0189,\n'
+    '    "output_tokens_per_s_under_load": 1323.0\n'
     "  },\n"
     "  {\n"
     '    "workload_id": "new-pool-prefill",\n'
@@ -76,7 +83,10 @@ BEFORE = (
     '    "devices_per_replica": null,\n'
     '    "max_batch": null,\n'
     '    "served_batch": null,\n'
-    '    "wall_remedy": null\n'
+    '    "wall_remedy": null,\n'
+    '    "replica_layout": null,\n'
+    '    "tpot_under_load_s": null,\n'
+    '    "output_tokens_per_s_under_load": null\n'
     "  }\n"
     "]"
 )

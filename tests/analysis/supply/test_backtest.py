@@ -220,3 +220,24 @@ def test_without_a_prefill_run_no_prefill_overhead_is_fitted(tmp_path: Path) -> 
     assert result.fitted.overheads["decode"].seconds == pytest.approx(DECODE_OVERHEAD_S, rel=0.2)
     decode = result.fitted.lookup("decode", "NVIDIA")
     assert decode is not None and decode.value == pytest.approx(DECODE_BW, rel=0.1)
+
+
+def test_a_run_is_predicted_under_its_stated_layout_and_one_that_cannot_split_is_skipped(
+    tmp_path: Path,
+) -> None:
+    """Llama-2-13B has 40 heads: over 2 devices it can run attention data parallel; over 3 no
+    layout splits the heads, so the row is skipped naming its row and column. A row that
+    states nothing is laid out as an engine would (tp over its devices: tp=1 on one)."""
+    rows = fixture_rows()
+    stated = {**rows[2], "run_id": "l1", "devices": "2", "layout": "dp_attention=2"}
+    wrong = {**rows[2], "run_id": "l2", "devices": "3", "layout": "tp=3"}
+    result = backtest(
+        read_published_runs(write_fixture(tmp_path / "r.csv", [*rows, stated, wrong])),
+        builtin_catalog(),
+    )
+    layouts = result.runs.set_index("run_id")["layout"]
+    assert layouts["l1"] == "dp_attention=2" and layouts["d3"] == "tp=1"
+    assert any(
+        s.startswith(f"row {len(rows) + 2} (l2), column 'layout': llama-2-13b cannot be served")
+        for s in result.skipped
+    )

@@ -132,6 +132,7 @@ def _by_hand(**overrides: float) -> tuple[StepModel, Hardware]:
         slo_s=one * figures["slo"],
         max_devices=one * figures["cap"],
         overhead_times=one * 0.0,
+        collective_calls=one * figures.get("calls", 0.0),
     )
     hw = Hardware(
         memory_bytes=np.array([1e12]),
@@ -139,6 +140,7 @@ def _by_hand(**overrides: float) -> tuple[StepModel, Hardware]:
         flops_per_s=np.array([[1e15]]),
         interconnect_bytes_per_s=np.array([1e11]),
         overhead_s=np.array([[0.0]]),
+        link_latency_s=np.array([figures.get("latency", 0.0)]),
     )
     return model, hw
 
@@ -179,6 +181,16 @@ def test_the_step_overhead_is_paid_whatever_the_devices() -> None:
     assert size_replicas(model, hw).latency_devices[0, 0] == 6
     model = replace(model, slo_s=np.array([0.3e-3]))
     assert not size_replicas(model, hw).latency_ok[0, 0]
+
+
+def test_each_all_reduce_call_pays_the_link_latency_on_more_than_one_device() -> None:
+    """As above (step(n) = 0.2 + 0.8/n ms), plus 20 all-reduce calls a step at 5 us each:
+    0.1 ms on any n > 1, none on one device. A 0.45 ms target now needs
+    0.8/n <= 0.15: n >= 5.33 -> 6 (step(6) = 0.2 + 0.1333 + 0.1 = 0.4333 ms)."""
+    model, hw = _by_hand(slo=0.45e-3, calls=20.0, latency=5e-6)
+    assert step_s(model, hw, np.array([[1.0]]), 1.0)[0, 0] == pytest.approx(1e-3)
+    assert step_s(model, hw, np.array([[6.0]]), 1.0)[0, 0] == pytest.approx(0.4333e-3, rel=1e-3)
+    assert size_replicas(model, hw).latency_devices[0, 0] == 6
 
 
 def test_what_lifts_a_latency_or_capacity_wall() -> None:
