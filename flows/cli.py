@@ -41,7 +41,6 @@ from flows.cli_common import (
 )
 from flows.timings import STARTED, TimedLines
 from hardware_profiles.errors import MemwallError
-from tasks.analysis.projection import horizon
 from tasks.hostlock import HostBusy
 
 EXIT_INPUT_ERROR = 2
@@ -117,7 +116,9 @@ def audit(
     """Measure this host's accelerators, project the workloads over the roadmap and rank which
     starve of memory bandwidth first; the last line printed is the PDF's path."""
     first = cli_analysis.start_month(start)
-    horizon.horizon_months(first, horizon_months)  # refused here, before Prefect starts
+    from tasks.analysis.projection.horizon import horizon_months as months_of
+
+    months_of(first, horizon_months)  # refused here, before Prefect starts
     prefect_environment(verbose)
     server_ready = start_prefect_server()
     delivery = cli_ops.delivery_settings(

@@ -286,8 +286,17 @@ CASES = [
          "duplicate accelerator_id 'nvidia-h100-sxm'", writes="out/c.parquet"),
     Case("add a serving workload with a training layout",
          [*ADD_WORKLOAD, "--batch", "{batch}", "--layout", "{layout}"], {}, {},
-         "--layout and --global-batch-tokens are for --phase training, not decode",
+         "layout 'dp=3': 'dp=3' is not DEGREE=N; degrees: tp, dp_attention, ep, pp",
          writes="out/w.parquet"),
+    Case("add a serving workload whose layout splits no head",
+         [*ADD_WORKLOAD, "--layout", "{serving_layout}"], {}, {},
+         "llama-3.1-8b cannot be served as tp=3 on 3 devices: tp=3 does not divide its 32 query "
+         "heads", writes="out/w.parquet"),
+    Case("a workloads file whose decode row has a training layout",
+         ["rank", "--workloads", "{w.parquet}", "--start", "2027-01"], GOOD_W,
+         {W: (_raw(_workloads(layout="dp=64,tp=8")), None)},
+         "row 1, column 'layout': a decode workload's layout 'dp=64,tp=8': 'dp=64' is not "
+         "DEGREE=N"),
     Case("add a workload at an unknown precision", [*ADD_WORKLOAD, "--weights", "{precision}"],
          {}, {}, "unknown precision 'fp5'; valid: fp32", writes="out/w.parquet"),
     Case("add a workload whose demand vanishes", [*ADD_WORKLOAD, "--growth", "{growth}"], {}, {},
@@ -334,9 +343,11 @@ CONTROLS = {
 VALUES = {
     "good": {"demand": "10", "peak": "2000", "memory": "80", "status": "shipping",
              "date": "2027-12-01", "id": "x1", "batch": "8", "precision": "bf16",
+             "serving_layout": "tp=2",
              "growth": "0.5"},
     "bad": {"demand": "-10", "peak": "1e12", "memory": "80e9", "status": "rumoured",
             "date": "2027-13-01", "id": "nvidia-h100-sxm", "batch": "8", "layout": "dp=3",
+            "serving_layout": "tp=3",
             "precision": "fp5", "growth": "-2"},
 }  # fmt: skip
 
