@@ -1,0 +1,262 @@
+"""Serving telemetry read from Prometheus, under the exporters' real names and labels.
+
+Each figure is looked up under every spelling a supported version uses, and what answered is
+kept so the report can say which version's names it found:
+
+- **Bandwidth utilization** (dcgm-exporter): ``DCGM_FI_PROF_DRAM_ACTIVE`` (ratio of cycles the
+  memory interface is busy moving data, 0 to 1), which DCGM 4.6 renamed
+  ``DCGM_FI_PROF_DRAM_UTIL_RATIO``; labels ``UUID``, ``gpu``, ``modelName``, ``Hostname`` (or
+  ``hostname``), and ``pod``/``namespace`` where the exporter maps GPUs to pods (or
+  ``exported_pod``/``exported_namespace`` where Prometheus renamed them on scrape).
+  ``DCGM_FI_DEV_GPU_UTIL`` (percent of time a kernel ran) only tells a missing profiling field
+  from an idle one. ``DCGM_FI_DEV_MEM_COPY_UTIL`` is time busy, not bandwidth: never read.
+- **vLLM**: ``vllm:num_requests_running`` (the batch); ``vllm:kv_cache_usage_perc`` (0 to 1;
+  before it, ``vllm:gpu_cache_usage_perc``, deprecated by vLLM PR #18354 and removed in its
+  late-2025 releases); ``vllm:inter_token_latency_seconds`` (before it
+  ``vllm:time_per_output_token_seconds``, hidden by PR #29330) histograms, whose ``_sum`` over
+  ``_count`` is the mean decode step; ``vllm:request_prompt_tokens`` and
+  ``vllm:request_generation_tokens`` histograms (the context); and, with
+  ``--enable-mfu-metrics``, the counter ``vllm:estimated_read_bytes_per_gpu_total`` (+ write).
+- **SGLang** (``--enable-metrics``): ``sglang:num_running_reqs``, ``sglang:token_usage``,
+  ``sglang:inter_token_latency_seconds``, and ``sglang:decode_sum_seq_lens`` (the decode
+  batch's summed sequence lengths: context = it over the batch).
+
+A server is one engine instance: its ``model_name`` and ``namespace``/``pod`` (or ``instance``
+outside Kubernetes), plus vLLM's ``engine`` label where data-parallel ranks have their own.
+Every range query runs at one step over one window so the samples line up; rates use the step
+as their range (request-size histograms an hour: requests end less often than steps do).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from tasks.analysis.supply.production import ENGINE_COLUMNS, GPU_COLUMNS
+from tasks.prometheus import DEFAULT_TIMEOUT_S, Series, query_range
+
+DEFAULT_STEP_S: Final = 300.0
+REQUEST_RATE_RANGE: Final = "1h"
+DCGM_BANDWIDTH: Final = (
+    ("DCGM_FI_PROF_DRAM_ACTIVE", "dcgm-exporter, DCGM before 4.6 (DRAM_ACTIVE)"),
+    ("DCGM_FI_PROF_DRAM_UTIL_RATIO", "dcgm-exporter, DCGM 4.6+ (DRAM_UTIL_RATIO)"),
+)
+DCGM_GPU_UTIL: Final = "DCGM_FI_DEV_GPU_UTIL"
+
+
+@dataclass(frozen=True)
+class EngineNames:
+    """One engine's metric names in one version's spelling."""
+
+    engine: str
+    version: str
+    batch: str
+    kv_usage: str
+    step_histogram: str
+    prompt_histogram: str | None = None
+    generation_histogram: str | None = None
+    seq_lens_sum: str | None = None
+    read_bytes: str | None = None
+    write_bytes: str | None = None
+
+
+ENGINES: Final = (
+    EngineNames(
+        "vllm",
+        "vLLM 0.10+ names (inter_token_latency_seconds, kv_cache_usage_perc)",
+        "vllm:num_requests_running",
+        "vllm:kv_cache_usage_perc",
+        "vllm:inter_token_latency_seconds",
+        "vllm:request_prompt_tokens",
+        "vllm:request_generation_tokens",
+        read_bytes="vllm:estimated_read_bytes_per_gpu_total",
+        write_bytes="vllm:estimated_write_bytes_per_gpu_total",
+    ),
+    EngineNames(
+        "vllm",
+        "vLLM before 0.10 names (time_per_output_token_seconds, gpu_cache_usage_perc)",
+        "vllm:num_requests_running",
+        "vllm:gpu_cache_usage_perc",
+        "vllm:time_per_output_token_seconds",
+        "vllm:request_prompt_tokens",
+        "vllm:request_generation_tokens",
+    ),
+    EngineNames(
+        "sglang",
+        "SGLang names (num_running_reqs, token_usage, decode_sum_seq_lens)",
+        "sglang:num_running_reqs",
+        "sglang:token_usage",
+        "sglang:inter_token_latency_seconds",
+        seq_lens_sum="sglang:decode_sum_seq_lens",
+    ),
+)
+_IDENTITY: Final = ("model_name", "namespace", "pod", "instance", "engine")
+
+
+@dataclass
+class Telemetry:
+    """The long tables :func:`tasks.analysis.supply.production.observe_rows` reads, and the
+    versions whose names answered."""
+
+    engine: pd.DataFrame
+    gpus: pd.DataFrame
+    names_found: list[str] = field(default_factory=list)
+
+
+def _label(labels: dict[str, str], *names: str) -> str:
+    return next((labels[n] for n in names if labels.get(n)), "")
+
+
+def _server(labels: dict[str, str]) -> tuple[str, ...]:
+    return tuple(labels.get(k, "") for k in _IDENTITY)
+
+
+class _Reader:
+    def __init__(self, url: str, start_s: float, end_s: float, step_s: float, timeout_s: float):
+        self.url, self.start_s, self.end_s = url, start_s, end_s
+        self.step_s, self.timeout_s = step_s, timeout_s
+
+    def get(self, query: str) -> list[Series]:
+        return query_range(
+            self.url, query, self.start_s, self.end_s, self.step_s, timeout_s=self.timeout_s
+        )
+
+    def ratio(self, histogram: str, window: str | None = None) -> list[Series]:
+        """The mean of a histogram's observations per step: rate(_sum) / rate(_count)."""
+        r = window or f"{self.step_s:g}s"
+        return self.get(f"rate({histogram}_sum[{r}]) / rate({histogram}_count[{r}])")
+
+
+def _by_server(series: Iterable[Series]) -> dict[tuple[str, ...], Series]:
+    return {_server(s.labels): s for s in series}
+
+
+def _column(
+    found: dict[tuple[str, ...], Series], key: tuple[str, ...], times: np.ndarray
+) -> np.ndarray:
+    s = found.get(key)
+    if s is None:
+        return np.full(times.size, np.nan)
+    return pd.Series(s.values, index=s.times_s).reindex(times).to_numpy(dtype=float)
+
+
+def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
+    """One row per engine server and sample, under whichever version's names answered."""
+    frames: list[pd.DataFrame] = []
+    names: dict[str, list[str]] = {}
+    for spelling in ENGINES:
+        steps = _by_server(reader.ratio(spelling.step_histogram))
+        if not steps:
+            continue
+        names.setdefault(spelling.engine, []).append(spelling.version)
+        batch = _by_server(reader.get(spelling.batch))
+        kv = _by_server(reader.get(spelling.kv_usage))
+        if spelling.seq_lens_sum is not None:
+            context = _by_server(reader.get(f"{spelling.seq_lens_sum} / {spelling.batch}"))
+        else:
+            assert spelling.prompt_histogram and spelling.generation_histogram
+            context = _by_server(
+                reader.get(
+                    f"rate({spelling.prompt_histogram}_sum[{REQUEST_RATE_RANGE}]) / "
+                    f"rate({spelling.prompt_histogram}_count[{REQUEST_RATE_RANGE}]) + 0.5 * "
+                    f"rate({spelling.generation_histogram}_sum[{REQUEST_RATE_RANGE}]) / "
+                    f"rate({spelling.generation_histogram}_count[{REQUEST_RATE_RANGE}])"
+                )
+            )
+        engine_bytes: dict[tuple[str, ...], Series] = {}
+        if spelling.read_bytes and spelling.write_bytes:
+            r = f"{reader.step_s:g}s"
+            engine_bytes = _by_server(
+                reader.get(f"rate({spelling.read_bytes}[{r}]) + rate({spelling.write_bytes}[{r}])")
+            )
+        for key, step in steps.items():
+            times = step.times_s
+            labels = step.labels
+            where = labels.get("pod") or labels.get("instance", "")
+            server = f"{spelling.engine} {labels.get('namespace', '')}/{where}".replace(" /", " ")
+            if labels.get("engine"):
+                server += f" engine {labels['engine']}"
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "server": server,
+                        "model_name": labels.get("model_name", ""),
+                        "namespace": labels.get("namespace", ""),
+                        "pod": labels.get("pod", ""),
+                        "host": labels.get("instance", "").rsplit(":", 1)[0],
+                        "engine": spelling.version,
+                        "time_s": times,
+                        "batch": _column(batch, key, times),
+                        "step_s": step.values,
+                        "context_tokens": _column(context, key, times),
+                        "kv_cache_usage": _column(kv, key, times),
+                        "engine_bytes_per_s_per_gpu": _column(engine_bytes, key, times),
+                    }
+                )
+            )
+    engine = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ENGINE_COLUMNS)
+    )
+    return engine[list(ENGINE_COLUMNS)], [v for vs in names.values() for v in vs]
+
+
+def read_gpus(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
+    """One row per GPU series and sample: DCGM's bandwidth utilization (either spelling) and
+    GPU utilization, with the GPU's identity and the pod it served."""
+    frames: list[pd.DataFrame] = []
+    versions: list[str] = []
+    util = {
+        (s.labels.get("UUID", ""), _label(s.labels, "pod", "exported_pod")): s
+        for s in reader.get(DCGM_GPU_UTIL)
+    }
+    for name, version in DCGM_BANDWIDTH:
+        answered = reader.get(name)
+        if answered:
+            versions.append(version)
+        for s in answered:
+            labels = s.labels
+            pod = _label(labels, "pod", "exported_pod")
+            busy = util.get((labels.get("UUID", ""), pod))
+            gpu_util = (
+                np.full(s.times_s.size, np.nan)
+                if busy is None
+                else pd.Series(busy.values, index=busy.times_s).reindex(s.times_s).to_numpy()
+            )
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "uuid": labels.get("UUID", ""),
+                        "gpu": labels.get("gpu", ""),
+                        "host": _label(labels, "Hostname", "hostname"),
+                        "device_kind": labels.get("modelName", ""),
+                        "namespace": _label(labels, "namespace", "exported_namespace"),
+                        "pod": pod,
+                        "time_s": s.times_s,
+                        "bandwidth_utilization": s.values,
+                        "gpu_util": gpu_util,
+                        "bandwidth_source": version,
+                    }
+                )
+            )
+    gpus = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=GPU_COLUMNS)
+    return gpus[list(GPU_COLUMNS)], versions
+
+
+def read_telemetry(
+    url: str,
+    end_s: float,
+    days: float,
+    step_s: float = DEFAULT_STEP_S,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> Telemetry:
+    """Every engine's and every GPU's samples over the ``days`` before ``end_s`` from ``url``.
+    Raises :class:`tasks.prometheus.PrometheusUnreachable` when nothing answers."""
+    end_s = float(int(end_s // step_s) * step_s)
+    reader = _Reader(url, end_s - days * 86400, end_s, step_s, timeout_s)
+    gpus, dcgm = read_gpus(reader)
+    engine, names = read_engines(reader)
+    return Telemetry(engine, gpus, [*dcgm, *names])
