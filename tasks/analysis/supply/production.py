@@ -50,6 +50,7 @@ import pandas as pd
 from hardware_profiles.catalog import match_device_kind
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.schema import peak_column
+from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import estimate
 
@@ -253,10 +254,10 @@ class Observation:
     rows: pd.DataFrame
     findings: tuple[str, ...]
 
-    def production_efficiencies(self) -> dict[tuple[str, str], tuple[float, float, str]]:
+    def production_efficiencies(self) -> dict[tuple[str, str], Efficiency]:
         """(accelerator_id, "decode") -> (efficiency, spread, source) over the calibrated rows:
         their GPU-weighted median, the source naming the window and the GPUs."""
-        out: dict[tuple[str, str], tuple[float, float, str]] = {}
+        out: dict[tuple[str, str], Efficiency] = {}
         usable = self.rows[self.rows["production_bandwidth_efficiency"].notna()]
         for accelerator, group in usable.groupby("accelerator_id"):
             weights = group["gpus"].to_numpy(dtype=float)
@@ -272,10 +273,8 @@ class Observation:
             )
             gpus = int(weights.sum())
             window = str(group["window"].iloc[0])
-            out[(str(accelerator), "decode")] = (
-                median,
-                spread,
-                f"measured in production, {window}, {gpus} GPUs",
+            out[(str(accelerator), "decode")] = Efficiency(
+                median, f"measured in production, {window}, {gpus} GPUs", spread
             )
         return out
 

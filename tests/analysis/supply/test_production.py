@@ -188,7 +188,7 @@ def test_production_efficiency_per_model_is_the_gpu_weighted_median() -> None:
             "window": ["7 days to x", "7 days to x"],
         }
     )
-    value, spread, source = Observation(rows, ()).production_efficiencies()[("h", "decode")]
-    assert value == 0.6
-    assert spread == pytest.approx(np.std(np.log([0.4, 0.6])))
-    assert source == "measured in production, 7 days to x, 4 GPUs"
+    found = Observation(rows, ()).production_efficiencies()[("h", "decode")]
+    assert found.value == 0.6
+    assert found.spread == pytest.approx(np.std(np.log([0.4, 0.6])))
+    assert found.source == "measured in production, 7 days to x, 4 GPUs"
