@@ -23,8 +23,9 @@ kept so the report can say which version's names it found:
 
 A server is one engine instance: its ``model_name`` and ``namespace``/``pod`` (or ``instance``
 outside Kubernetes), plus vLLM's ``engine`` label where data-parallel ranks have their own.
-Every range query runs at one step over one window so the samples line up; rates use the step
-as their range (request-size histograms an hour: requests end less often than steps do).
+Every range query runs at one step over one window so the samples line up; rates use twice the
+step as their range, so a scrape as slow as the step still leaves two samples in each
+(request-size histograms an hour: requests end less often than steps do).
 """
 
 from __future__ import annotations
@@ -120,6 +121,10 @@ class _Reader:
         self.url, self.start_s, self.end_s = url, start_s, end_s
         self.step_s, self.timeout_s = step_s, timeout_s
 
+    @property
+    def rate_range(self) -> str:
+        return f"{2 * self.step_s:g}s"
+
     def get(self, query: str) -> list[Series]:
         return query_range(
             self.url, query, self.start_s, self.end_s, self.step_s, timeout_s=self.timeout_s
@@ -127,7 +132,7 @@ class _Reader:
 
     def ratio(self, histogram: str, window: str | None = None) -> list[Series]:
         """The mean of a histogram's observations per step: rate(_sum) / rate(_count)."""
-        r = window or f"{self.step_s:g}s"
+        r = window or self.rate_range
         return self.get(f"rate({histogram}_sum[{r}]) / rate({histogram}_count[{r}])")
 
 
@@ -169,7 +174,7 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
             )
         engine_bytes: dict[tuple[str, ...], Series] = {}
         if spelling.read_bytes and spelling.write_bytes:
-            r = f"{reader.step_s:g}s"
+            r = reader.rate_range
             engine_bytes = _by_server(
                 reader.get(f"rate({spelling.read_bytes}[{r}]) + rate({spelling.write_bytes}[{r}])")
             )
