@@ -96,6 +96,14 @@ ENGINES: Final = (
     ),
 )
 _IDENTITY: Final = ("model_name", "namespace", "pod", "instance", "engine")
+_ENGINE_LABELS: Final = ("server", "model_name", "namespace", "pod", "host", "engine")
+_GPU_LABELS: Final = ("uuid", "gpu", "host", "device_kind", "namespace", "pod", "bandwidth_source")
+
+
+def _plain_labels(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Label columns as plain Python strings (object dtype): one value repeated per sample,
+    grouped on, never computed with."""
+    return frame.astype(dict.fromkeys(columns, object))
 
 
 @dataclass
@@ -206,22 +214,26 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
     engine = (
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ENGINE_COLUMNS)
     )
-    return engine[list(ENGINE_COLUMNS)], [v for vs in names.values() for v in vs]
+    return _plain_labels(engine[list(ENGINE_COLUMNS)], _ENGINE_LABELS), [
+        v for vs in names.values() for v in vs
+    ]
 
 
 def read_gpus(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
-    """One row per GPU series and sample: DCGM's bandwidth utilization (either spelling) and
-    GPU utilization, with the GPU's identity and the pod it served."""
+    """One row per GPU series and sample: DCGM's bandwidth utilization (either spelling), with
+    the GPU's identity and the pod it served. GPU utilization is read only where the profiling
+    field reads 0 (the one place it matters: busy there means missing, not idle), which
+    spares a fleet's window a second full series per GPU."""
     frames: list[pd.DataFrame] = []
     versions: list[str] = []
-    util = {
-        (s.labels.get("UUID", ""), _label(s.labels, "pod", "exported_pod")): s
-        for s in reader.get(DCGM_GPU_UTIL)
-    }
     for name, version in DCGM_BANDWIDTH:
         answered = reader.get(name)
         if answered:
             versions.append(version)
+        util = {
+            (b.labels.get("UUID", ""), _label(b.labels, "pod", "exported_pod")): b
+            for b in reader.get(f"{DCGM_GPU_UTIL} > 0 and on (UUID) ({name} == 0)")
+        }
         for s in answered:
             labels = s.labels
             pod = _label(labels, "pod", "exported_pod")
@@ -248,7 +260,7 @@ def read_gpus(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
                 )
             )
     gpus = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=GPU_COLUMNS)
-    return gpus[list(GPU_COLUMNS)], versions
+    return _plain_labels(gpus[list(GPU_COLUMNS)], _GPU_LABELS), versions
 
 
 def read_telemetry(

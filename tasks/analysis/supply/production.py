@@ -151,16 +151,25 @@ def log_spread(values: np.ndarray) -> float:
 # --- bad telemetry ---------------------------------------------------------------------------
 
 
-def _pod_key(frame: pd.DataFrame) -> pd.Series:
-    return frame["namespace"].fillna("").astype(str) + "/" + frame["pod"].fillna("").astype(str)
+def _series_table(gpus: pd.DataFrame) -> pd.DataFrame:
+    """One row per GPU series (uuid, namespace, pod, host, device_kind): the labels, without
+    the samples, so attribution looks at hundreds of rows, not a window's millions."""
+    keys = ["uuid", "namespace", "pod", "host", "device_kind"]
+    table = gpus.groupby(keys, sort=False, dropna=False).size().reset_index()[keys]
+    return table.astype(object).where(table.notna(), "")
 
 
 def shared_gpus(gpus: pd.DataFrame) -> dict[str, list[str]]:
     """UUID -> the pods it served, for every GPU more than one pod used in the window
     (dcgm-exporter writes one series per pod on a time-sliced or MPS-shared GPU)."""
-    attributed = gpus[gpus["pod"].fillna("").astype(str) != ""]
-    pods = attributed.assign(key=_pod_key(attributed)).groupby("uuid")["key"].unique()
-    return {str(u): sorted(map(str, p)) for u, p in pods.items() if len(p) > 1}
+    series = _series_table(gpus)
+    series = series[series["pod"] != ""]
+    pods: dict[str, set[str]] = {}
+    for uuid, namespace, pod in zip(
+        series["uuid"], series["namespace"], series["pod"], strict=True
+    ):
+        pods.setdefault(str(uuid), set()).add(f"{namespace}/{pod}")
+    return {u: sorted(p) for u, p in pods.items() if len(p) > 1}
 
 
 def missing_profiling(gpus: pd.DataFrame) -> pd.Series:
@@ -342,21 +351,23 @@ def observe_rows(
         times = group["time_s"].to_numpy(dtype=float)
         findings += [g.describe() for g in scrape_gaps(times, window.step_s, str(label))]
 
-    gpus["pod_key"] = _pod_key(gpus)
-    attributable = gpus[~gpus["uuid"].isin(list(shared)) & (gpus["pod"].fillna("") != "")]
+    # Each pod's GPU samples, split once (a fleet's window is millions of rows).
+    by_pod = {
+        (str(namespace), str(pod)): frame
+        for (namespace, pod), frame in gpus.groupby(["namespace", "pod"], sort=False)
+        if str(pod)
+    }
     served = served_models(workloads)
     rows: list[dict[str, Any]] = []
     groups: dict[tuple[str, str], list[tuple[pd.DataFrame, pd.DataFrame]]] = {}
-    for name, samples in engine.groupby("server"):
+    for name, samples in engine.groupby("server", sort=False):
         server = str(name)
         first = samples.iloc[0]
-        key = f"{first['namespace'] or ''}/{first['pod'] or ''}"
-        mine = attributable[attributable["pod_key"] == key]
-        if mine.empty:
+        pod_gpus = by_pod.get((str(first["namespace"] or ""), str(first["pod"] or "")))
+        mine = None if pod_gpus is None else pod_gpus[~pod_gpus["uuid"].isin(list(shared))]
+        if mine is None or mine.empty:
             reason = (
-                "its GPU is shared"
-                if gpus.loc[gpus["pod_key"] == key, "uuid"].isin(list(shared)).any()
-                else "no GPU series carries its pod label"
+                "no GPU series carries its pod label" if pod_gpus is None else "its GPU is shared"
             )
             findings.append(f"server {server} ({first['model_name']}): {reason}; left out")
             continue
@@ -480,12 +491,15 @@ def _efficiencies(
     bandwidth: float,
     notes: list[str],
 ) -> None:
-    costs = [
-        step_cost(model, b, t)
-        for b, t in zip(usable["batch"], usable["context_tokens"], strict=True)
-    ]
-    step_bytes = np.array([c.bytes for c in costs])
-    step_flops = np.array([c.flops for c in costs])
+    # Each distinct (batch, context) once: a fleet's window holds thousands of samples of a few
+    # hundred shapes.
+    shapes = np.column_stack(
+        [usable["batch"].to_numpy(dtype=float), usable["context_tokens"].to_numpy(dtype=float)]
+    )
+    distinct, where = np.unique(shapes, axis=0, return_inverse=True)
+    costs = [step_cost(model, float(b), float(t)) for b, t in distinct]
+    step_bytes = np.array([c.bytes for c in costs])[where.ravel()]
+    step_flops = np.array([c.flops for c in costs])[where.ravel()]
     seconds = usable["step_s"].to_numpy(dtype=float)
     n = usable["gpus"].to_numpy(dtype=float)
     efficiency = bandwidth_efficiency(step_bytes, seconds, n, bandwidth)
