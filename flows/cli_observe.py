@@ -57,20 +57,20 @@ def _number(value: Any, fmt: str) -> str:
 
 def print_rows(rows: pd.DataFrame) -> None:
     table = Table(
-        "workload", "model", "accelerator", "GPUs", "batch", "context", "step (ms)",
-        "predicted", "achieved TB/s", "% spec", "DCGM", "FLOP/s %", "KV fill",
+        "workload", "accelerator", "GPUs", "batch", "context", "step (ms)", "predicted",
+        "error", "achieved TB/s", "% spec", "DCGM", "FLOP/s %", "KV fill",
     )  # fmt: skip
     for _, r in rows.iterrows():
         achieved = r["achieved_bandwidth_bytes_per_s"]
         table.add_row(
-            str(r["workload_id"] or "–"),
-            str(r["model_name"]),
+            str(r["workload_id"] or r["model_name"]),
             str(r["accelerator_id"]),
             str(r["gpus"]),
             _number(r["batch"], ".1f"),
             _number(r["context"], ",.0f"),
             _number(1e3 * r["measured_step_s"], ".2f"),
             _number(None if r["predicted_step_s"] is None else 1e3 * r["predicted_step_s"], ".2f"),
+            _number(None if r["error"] is None else 100 * r["error"], "+.0f") + " %",
             _number(None if achieved is None else achieved / 1e12, ".2f"),
             _percent(r["production_bandwidth_efficiency"]),
             _percent(r["bandwidth_utilization"]),
@@ -123,7 +123,7 @@ def observe(
     seen, names = observe_fleet(
         urls, frame, load_catalog(catalog), days=days, min_samples=min_samples
     )
-    for line in (*names, *seen.findings):
+    for line in (*(f"names found: {n}" for n in names), *seen.findings):
         stderr.print(line, markup=False, highlight=False, soft_wrap=True)
     if as_json:
         print_json(seen.rows.astype(object).where(seen.rows.notna(), None).to_dict("records"))
