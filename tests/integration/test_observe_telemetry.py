@@ -135,6 +135,8 @@ def openmetrics(end_s: float) -> str:
                     f"vllm:request_{name}_tokens_sum", labels, t, np.cumsum(requests * mean)
                 )
         lines += _lines(f"{itl}_count", labels, t, np.cumsum(tokens))
+        engine = "sglang" if s.engine == "sglang" else "vllm"
+        lines += _lines(f"{engine}:generation_tokens_total", labels, t, np.cumsum(tokens))
         lines += _lines(f"{itl}_sum", labels, t, np.cumsum(tokens * step))
         for i, uuid in enumerate(s.gpus):
             g = times[~gap] if uuid in GAPPED else times
@@ -299,3 +301,25 @@ def test_unreachable_prometheus_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and url in lines[0] and "unreachable" in lines[0]
+
+
+@pytest.mark.slow
+def test_the_audit_puts_production_first_and_gives_it_a_page(
+    prometheus: Planted, prefect_api_url: str, tmp_path: Path
+) -> None:
+    from flows.audit import audit
+    from tests.pdf import pdf_text
+
+    outcome = audit(
+        workloads=str(_workloads(tmp_path)),
+        out_dir=str(tmp_path / "out"),
+        quick=True,
+        today=dt.date(2026, 11, 1),
+        prometheus=prometheus.url,
+    )
+    text = " ".join(pdf_text(outcome.pdf_path).split())
+    assert "Production efficiency: measured where it is served" in text
+    assert "agent-8b-decode on nvidia-h100-sxm: bandwidth-bound: 40 % of spec bandwidth" in text
+    assert "GPU GPU-a3 on host-a is shared by 2 pods" in text
+    # The method page names production as the decode efficiency's source of both models.
+    assert text.count("measured in production, 7 days to") >= 2
