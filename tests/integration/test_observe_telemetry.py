@@ -323,3 +323,30 @@ def test_the_audit_puts_production_first_and_gives_it_a_page(
     assert "GPU GPU-a3 on host-a is shared by 2 pods" in text
     # The method page names production as the decode efficiency's source of both models.
     assert text.count("measured in production, 7 days to") >= 2
+
+
+def test_rank_takes_production_first_and_goes_on_without_it(
+    prometheus: Planted, tmp_path: Path
+) -> None:
+    """chat-70b-decode runs on the inference pool's H100s: production measured 0.55 there, not
+    the default fitted on published runs, so its headroom today moves; an unreachable
+    Prometheus leaves the ranking as it was, with one warning line."""
+    from tests.integration.conftest import LOOPBACK, free_port
+
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    args = ["rank", "--workloads", str(_workloads(tmp_path)), "--start", "2026-11", "--json"]
+
+    def headroom(extra: list[str]) -> tuple[float, str]:
+        done = memwall([*args, *extra], env, tmp_path, timeout=300)
+        assert done.returncode == 0, done.stderr
+        rows = {r["workload_id"]: r for r in json.loads(done.stdout)}
+        return float(rows["chat-70b-decode"]["min_headroom"]), done.stderr
+
+    plain, _ = headroom([])
+    measured, _ = headroom(["--prometheus", prometheus.url])
+    assert abs(measured / plain - 1) > 0.02
+    url = f"http://{LOOPBACK}:{free_port()}"
+    unreachable, said = headroom(["--prometheus", url])
+    assert unreachable == plain
+    warnings = [line for line in said.splitlines() if "unreachable" in line]
+    assert len(warnings) == 1 and url in warnings[0]
