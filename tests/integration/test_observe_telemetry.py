@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from hardware_profiles.parquet import write_table
@@ -115,6 +116,7 @@ def openmetrics(end_s: float) -> str:
             seconds[b] = step_bytes(s, int(b)) / (len(s.gpus) * BW[s.accelerator] * s.efficiency)
         step = np.array([seconds[b] for b in batch]) * (1 + 0.03 * rng.standard_normal(t.size))
         tokens = batch * SCRAPE_S / step  # inter-token latencies observed per scrape
+        bytes_per_s = np.array([step_bytes(s, int(b)) for b in batch]) / step
         requests = np.full(t.size, 0.5)  # requests finished per scrape
         pod = f'namespace="serving",pod="{s.pod}",instance="10.0.0.{len(lines) % 250}:8000"'
         labels = f'model_name="{s.model_name}",{pod}'
@@ -128,6 +130,12 @@ def openmetrics(end_s: float) -> str:
             itl = f"vllm:{'inter_token_latency' if new else 'time_per_output_token'}_seconds"
             kv = f"vllm:{'kv' if new else 'gpu'}_cache_usage_perc"
             lines += _lines("vllm:num_requests_running", labels, t, batch)
+            if new:  # --enable-mfu-metrics: the engine's own bytes per GPU, read and written
+                per_gpu = np.cumsum(tokens / batch * step * bytes_per_s / len(s.gpus))
+                lines += _lines("vllm:estimated_read_bytes_per_gpu_total", labels, t, 0.9 * per_gpu)
+                lines += _lines(
+                    "vllm:estimated_write_bytes_per_gpu_total", labels, t, 0.1 * per_gpu
+                )
             lines += _lines(kv, labels, t, np.full(t.size, s.kv_usage))
             for name, mean in (("prompt", s.prompt), ("generation", s.generated)):
                 lines += _lines(f"vllm:request_{name}_tokens_count", labels, t, np.cumsum(requests))
@@ -225,6 +233,11 @@ def test_observe_recovers_the_planted_efficiencies_batches_and_contexts(
         assert abs(row["kv_cache_usage"] - s.kv_usage) <= 0.01
         assert str(row["source"]).startswith(f"measured in production, {DAYS} days to")
         assert row["predicted_step_s"] > 0 and row["error"] is not None
+        if s.engine == "vllm-new":
+            assert abs(row["engine_bandwidth_utilization"] / s.efficiency - 1) <= 0.03
+            assert "the engine's own byte counter says 55 % of spec" in row["notes"]
+        else:
+            assert pd.isna(row["engine_bandwidth_utilization"])
     # The names each version uses were both found.
     joined = " | ".join(names)
     for version in ("vLLM 0.10+", "vLLM before 0.10", "SGLang", "DCGM 4.6+", "DCGM before 4.6"):

@@ -521,6 +521,12 @@ def _efficiencies(
             f"memwall's bytes per step disagree with DCGM's measured bandwidth by "
             f"{100 * row['byte_model_error']:+.1f} %"
         )
+    engine = row["engine_bandwidth_utilization"]
+    if engine == engine and engine > 0:
+        notes.append(
+            f"the engine's own byte counter says {100 * engine:.0f} % of spec bandwidth "
+            f"(memwall's bytes: {100 * value:.0f} %)"
+        )
     kv = row["kv_cache_usage"]
     if kv == kv and kv > 0:
         row["batch_that_fits"] = row["batch"] / kv
