@@ -21,6 +21,9 @@ kept so the report can say which version's names it found:
   ``sglang:inter_token_latency_seconds``, and ``sglang:decode_sum_seq_lens`` (the decode
   batch's summed sequence lengths: context = it over the batch).
 
+Where a server exports both spellings (vLLM's deprecation releases do), the newer names are
+read and the older ones left: each sample counts once.
+
 A server is one engine instance: its ``model_name`` and ``namespace``/``pod`` (or ``instance``
 outside Kubernetes), plus vLLM's ``engine`` label where data-parallel ranks have their own.
 Every range query runs at one step over one window so the samples line up; rates use twice the
@@ -161,6 +164,7 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
     """One row per engine server and sample, under whichever version's names answered."""
     frames: list[pd.DataFrame] = []
     names: dict[str, list[str]] = {}
+    covered: set[tuple[str, tuple[str, ...]]] = set()  # (engine, server) already read
     for spelling in ENGINES:
         steps = _by_server(reader.ratio(spelling.step_histogram))
         if not steps:
@@ -187,6 +191,9 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
                 reader.get(f"rate({spelling.read_bytes}[{r}]) + rate({spelling.write_bytes}[{r}])")
             )
         for key, step in steps.items():
+            if (spelling.engine, key) in covered:
+                continue  # a deprecation release exports both names: the newer ones stand
+            covered.add((spelling.engine, key))
             times = step.times_s
             labels = step.labels
             where = labels.get("pod") or labels.get("instance", "")

@@ -142,6 +142,10 @@ def openmetrics(end_s: float) -> str:
                 lines += _lines(
                     f"vllm:request_{name}_tokens_sum", labels, t, np.cumsum(requests * mean)
                 )
+        if s.engine == "vllm-new":  # a deprecation release: the old name exported too
+            old = "vllm:time_per_output_token_seconds"
+            lines += _lines(f"{old}_count", labels, t, np.cumsum(tokens))
+            lines += _lines(f"{old}_sum", labels, t, np.cumsum(tokens * step))
         lines += _lines(f"{itl}_count", labels, t, np.cumsum(tokens))
         engine = "sglang" if s.engine == "sglang" else "vllm"
         lines += _lines(f"{engine}:generation_tokens_total", labels, t, np.cumsum(tokens))
@@ -228,6 +232,8 @@ def test_observe_recovers_the_planted_efficiencies_batches_and_contexts(
         assert abs(row["batch"] / expected_batch - 1) <= 0.05
         assert abs(row["context"] / s.context - 1) <= 0.05
         assert row["gpus"] == len(s.gpus)
+        # Each sample counts once, even where the server exports both names.
+        assert row["samples"] <= DAYS * DAY_S / STEP_S + 1
         assert abs(row["bandwidth_utilization"] / (s.efficiency * s.dram_factor) - 1) <= 0.01
         assert abs(row["byte_model_error"] - (1 / s.dram_factor - 1)) <= 0.03
         assert abs(row["kv_cache_usage"] - s.kv_usage) <= 0.01
