@@ -33,7 +33,8 @@ step as their range, so a scrape as slow as the step still leaves two samples in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -141,10 +142,18 @@ class _Reader:
             self.url, query, self.start_s, self.end_s, self.step_s, timeout_s=self.timeout_s
         )
 
-    def ratio(self, histogram: str, window: str | None = None) -> list[Series]:
+    def get_all(self, queries: Sequence[str | None]) -> list[list[Series]]:
+        """Each query's answer (none for None), asked at once: Prometheus evaluates one while
+        memwall parses another, which a fleet's window needs (seconds each)."""
+        asked = [q for q in queries if q is not None]
+        with ThreadPoolExecutor(max_workers=max(1, len(asked))) as pool:
+            answers = iter(list(pool.map(self.get, asked)))
+        return [[] if q is None else next(answers) for q in queries]
+
+    def ratio(self, histogram: str) -> str:
         """The mean of a histogram's observations per step: rate(_sum) / rate(_count)."""
-        r = window or self.rate_range
-        return self.get(f"rate({histogram}_sum[{r}]) / rate({histogram}_count[{r}])")
+        r = self.rate_range
+        return f"rate({histogram}_sum[{r}]) / rate({histogram}_count[{r}])"
 
 
 def _by_server(series: Iterable[Series]) -> dict[tuple[str, ...], Series]:
@@ -166,30 +175,34 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
     names: dict[str, list[str]] = {}
     covered: set[tuple[str, tuple[str, ...]]] = set()  # (engine, server) already read
     for spelling in ENGINES:
-        steps = _by_server(reader.ratio(spelling.step_histogram))
+        if spelling.seq_lens_sum is not None:
+            context_query = f"{spelling.seq_lens_sum} / {spelling.batch}"
+        else:
+            assert spelling.prompt_histogram and spelling.generation_histogram
+            r = REQUEST_RATE_RANGE
+            context_query = (
+                f"rate({spelling.prompt_histogram}_sum[{r}]) / "
+                f"rate({spelling.prompt_histogram}_count[{r}]) + 0.5 * "
+                f"rate({spelling.generation_histogram}_sum[{r}]) / "
+                f"rate({spelling.generation_histogram}_count[{r}])"
+            )
+        bytes_query = None
+        if spelling.read_bytes and spelling.write_bytes:
+            r = reader.rate_range
+            bytes_query = f"rate({spelling.read_bytes}[{r}]) + rate({spelling.write_bytes}[{r}])"
+        answers = reader.get_all(
+            [
+                reader.ratio(spelling.step_histogram),
+                spelling.batch,
+                spelling.kv_usage,
+                context_query,
+                bytes_query,
+            ]
+        )
+        steps, batch, kv, context, engine_bytes = (_by_server(a) for a in answers)
         if not steps:
             continue
         names.setdefault(spelling.engine, []).append(spelling.version)
-        batch = _by_server(reader.get(spelling.batch))
-        kv = _by_server(reader.get(spelling.kv_usage))
-        if spelling.seq_lens_sum is not None:
-            context = _by_server(reader.get(f"{spelling.seq_lens_sum} / {spelling.batch}"))
-        else:
-            assert spelling.prompt_histogram and spelling.generation_histogram
-            context = _by_server(
-                reader.get(
-                    f"rate({spelling.prompt_histogram}_sum[{REQUEST_RATE_RANGE}]) / "
-                    f"rate({spelling.prompt_histogram}_count[{REQUEST_RATE_RANGE}]) + 0.5 * "
-                    f"rate({spelling.generation_histogram}_sum[{REQUEST_RATE_RANGE}]) / "
-                    f"rate({spelling.generation_histogram}_count[{REQUEST_RATE_RANGE}])"
-                )
-            )
-        engine_bytes: dict[tuple[str, ...], Series] = {}
-        if spelling.read_bytes and spelling.write_bytes:
-            r = reader.rate_range
-            engine_bytes = _by_server(
-                reader.get(f"rate({spelling.read_bytes}[{r}]) + rate({spelling.write_bytes}[{r}])")
-            )
         for key, step in steps.items():
             if (spelling.engine, key) in covered:
                 continue  # a deprecation release exports both names: the newer ones stand
@@ -234,12 +247,14 @@ def read_gpus(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
     frames: list[pd.DataFrame] = []
     versions: list[str] = []
     for name, version in DCGM_BANDWIDTH:
-        answered = reader.get(name)
+        answered, busy_at_zero = reader.get_all(
+            [name, f"{DCGM_GPU_UTIL} > 0 and on (UUID) ({name} == 0)"]
+        )
         if answered:
             versions.append(version)
         util = {
             (b.labels.get("UUID", ""), _label(b.labels, "pod", "exported_pod")): b
-            for b in reader.get(f"{DCGM_GPU_UTIL} > 0 and on (UUID) ({name} == 0)")
+            for b in busy_at_zero
         }
         for s in answered:
             labels = s.labels
