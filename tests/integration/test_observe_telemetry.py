@@ -369,3 +369,16 @@ def test_rank_takes_production_first_and_goes_on_without_it(
     assert unreachable == plain
     warnings = [line for line in said.splitlines() if "unreachable" in line]
     assert len(warnings) == 1 and url in warnings[0]
+
+
+def test_one_prometheus_per_pool(prometheus: Planted, tmp_path: Path) -> None:
+    from hardware_profiles.catalog import builtin_catalog
+    from hardware_profiles.parquet import read_table
+    from tasks.observe import observe
+
+    workloads = read_table(_workloads(tmp_path), WORKLOADS)
+    urls = {"inference": prometheus.url, "edge": prometheus.url}
+    seen, names = observe(urls, workloads, builtin_catalog(), days=2, end=prometheus.end)
+    assert seen.rows.groupby("pool").size().to_dict() == {"edge": 4, "inference": 4}
+    assert any(f.startswith("pool edge: GPU GPU-a3 on host-a is shared") for f in seen.findings)
+    assert any(n.startswith("pool inference: SGLang names") for n in names)
