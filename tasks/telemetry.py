@@ -7,7 +7,8 @@ kept so the report can say which version's names it found:
   memory interface is busy moving data, 0 to 1), which DCGM 4.6 renamed
   ``DCGM_FI_PROF_DRAM_UTIL_RATIO``; labels ``UUID``, ``gpu``, ``modelName``, ``Hostname`` (or
   ``hostname``), and ``pod``/``namespace`` where the exporter maps GPUs to pods (or
-  ``exported_pod``/``exported_namespace`` where Prometheus renamed them on scrape).
+  ``exported_pod``/``exported_namespace`` where Prometheus renamed them on scrape);
+  ``GPU_I_ID`` marks a MIG instance.
   ``DCGM_FI_DEV_GPU_UTIL`` (percent of time a kernel ran) only tells a missing profiling field
   from an idle one. ``DCGM_FI_DEV_MEM_COPY_UTIL`` is time busy, not bandwidth: never read.
 - **vLLM**: ``vllm:num_requests_running`` (the batch); ``vllm:kv_cache_usage_perc`` (0 to 1;
@@ -101,7 +102,9 @@ ENGINES: Final = (
 )
 _IDENTITY: Final = ("model_name", "namespace", "pod", "instance", "engine")
 _ENGINE_LABELS: Final = ("server", "model_name", "namespace", "pod", "host", "engine")
-_GPU_LABELS: Final = ("uuid", "gpu", "host", "device_kind", "namespace", "pod", "bandwidth_source")
+_GPU_LABELS: Final = (
+    "uuid", "gpu", "host", "device_kind", "namespace", "pod", "bandwidth_source", "mig_instance",
+)  # fmt: skip
 
 
 def _plain_labels(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -278,6 +281,7 @@ def read_gpus(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
                         "bandwidth_utilization": s.values,
                         "gpu_util": gpu_util,
                         "bandwidth_source": version,
+                        "mig_instance": labels.get("GPU_I_ID", ""),
                     }
                 )
             )

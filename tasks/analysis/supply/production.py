@@ -25,8 +25,9 @@ lengths itself: ``T = decode_sum_seq_lens / num_running_reqs``.
 
 Telemetry that cannot stand for one workload is reported and left out (issue #24, item 6):
 
-- a GPU several pods share (time-slicing, MPS, MIG without per-instance fields) is not
-  attributable to any of them;
+- a GPU several pods share (time-slicing, MPS) is not attributable to any of them; a MIG
+  slice (a series with dcgm-exporter's ``GPU_I_ID``) is attributable but its share of the
+  spec bandwidth is not in the catalog, so it is reported and left out too;
 - a profiling field at 0 while ``DCGM_FI_DEV_GPU_UTIL`` is above 0 is a field not collected
   (profiling off, another profiler holding the counters), not an idle memory: missing;
 - a scrape gap is reported, never filled (no interpolation: the samples present are used);
@@ -72,7 +73,7 @@ ENGINE_COLUMNS: Final = (
 )  # fmt: skip
 GPU_COLUMNS: Final = (
     "uuid", "gpu", "host", "device_kind", "namespace", "pod", "time_s",
-    "bandwidth_utilization", "gpu_util", "bandwidth_source",
+    "bandwidth_utilization", "gpu_util", "bandwidth_source", "mig_instance",
 )  # fmt: skip
 
 
@@ -154,7 +155,7 @@ def log_spread(values: np.ndarray) -> float:
 def _series_table(gpus: pd.DataFrame) -> pd.DataFrame:
     """One row per GPU series (uuid, namespace, pod, host, device_kind): the labels, without
     the samples, so attribution looks at hundreds of rows, not a window's millions."""
-    keys = ["uuid", "namespace", "pod", "host", "device_kind"]
+    keys = ["uuid", "namespace", "pod", "host", "device_kind", "mig_instance"]
     table = gpus.groupby(keys, sort=False, dropna=False).size().reset_index()[keys]
     return table.astype(object).where(table.notna(), "")
 
@@ -163,7 +164,7 @@ def shared_gpus(gpus: pd.DataFrame) -> dict[str, list[str]]:
     """UUID -> the pods it served, for every GPU more than one pod used in the window
     (dcgm-exporter writes one series per pod on a time-sliced or MPS-shared GPU)."""
     series = _series_table(gpus)
-    series = series[series["pod"] != ""]
+    series = series[(series["pod"] != "") & (series["mig_instance"] == "")]
     pods: dict[str, set[str]] = {}
     for uuid, namespace, pod in zip(
         series["uuid"], series["namespace"], series["pod"], strict=True
@@ -329,6 +330,14 @@ def observe_rows(
     """
     findings: list[str] = []
     gpus = gpus.copy()
+    slices = _series_table(gpus)
+    slices = slices[slices["mig_instance"] != ""]
+    for r in slices.itertuples():
+        findings.append(
+            f"GPU {r.uuid} on {r.host}, MIG instance {r.mig_instance} ({r.namespace}/{r.pod}): "
+            "a MIG slice's share of the spec bandwidth is not in the catalog; left out"
+        )
+    gpus = gpus[~gpus["uuid"].isin(set(slices["uuid"]))]
     shared = shared_gpus(gpus)
     for uuid, pods in shared.items():
         host = str(gpus.loc[gpus["uuid"] == uuid, "host"].iloc[0])

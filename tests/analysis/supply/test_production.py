@@ -56,7 +56,7 @@ def test_a_scrape_gap_is_reported_not_filled() -> None:
     assert scrape_gaps(np.arange(0, 3000, 300.0), 300, "GPU u1") == []
 
 
-def _gpus(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
+def _gpus(rows: list[tuple[str, str, float, float]], mig: str = "") -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
@@ -70,6 +70,7 @@ def _gpus(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
                 "bandwidth_utilization": dram,
                 "gpu_util": util,
                 "bandwidth_source": "dcgm",
+                "mig_instance": mig,
             }
             for uuid, pod, dram, util in rows
         ],
@@ -192,3 +193,24 @@ def test_production_efficiency_per_model_is_the_gpu_weighted_median() -> None:
     assert found.value == 0.6
     assert found.spread == pytest.approx(np.std(np.log([0.4, 0.6])))
     assert found.source == "measured in production, 7 days to x, 4 GPUs"
+
+
+def test_a_mig_slice_is_reported_and_left_out() -> None:
+    """Two pods on two MIG instances of one GPU are not a time-sliced GPU, but a slice's share
+    of the spec bandwidth is unknown: each is one line, and no row."""
+    engine, _ = _planted(10)
+    gpus = pd.concat(
+        [_gpus([("u1", "p1", 0.6, 80)], mig="1").assign(time_s=t) for t in engine.time_s]
+        + [_gpus([("u1", "p2", 0.6, 80)], mig="2").assign(time_s=t) for t in engine.time_s]
+    )
+    seen = observe_rows(
+        engine, gpus, builtin_catalog(), _workloads(), Window(3000.0, 1, 300.0), min_samples=5
+    )
+    assert seen.rows.empty
+    assert seen.findings[:2] == (
+        "GPU u1 on host-a, MIG instance 1 (ns/p1): a MIG slice's share of the spec bandwidth "
+        "is not in the catalog; left out",
+        "GPU u1 on host-a, MIG instance 2 (ns/p2): a MIG slice's share of the spec bandwidth "
+        "is not in the catalog; left out",
+    )
+    assert not any("shared" in f for f in seen.findings)
