@@ -17,7 +17,8 @@ kept so the report can say which version's names it found:
   ``vllm:time_per_output_token_seconds``, hidden by PR #29330) histograms, whose ``_sum`` over
   ``_count`` is the mean decode step; ``vllm:request_prompt_tokens`` and
   ``vllm:request_generation_tokens`` histograms (the context); and, with
-  ``--enable-mfu-metrics``, the counter ``vllm:estimated_read_bytes_per_gpu_total`` (+ write).
+  ``--enable-mfu-metrics``, the counter ``vllm:estimated_read_bytes_per_gpu_total`` (+ write);
+  ``vllm:cache_config_info``, whose ``cache_dtype`` label is the KV cache's dtype.
 - **SGLang** (``--enable-metrics``): ``sglang:num_running_reqs``, ``sglang:token_usage``,
   ``sglang:inter_token_latency_seconds``, and ``sglang:decode_sum_seq_lens`` (the decode
   batch's summed sequence lengths: context = it over the batch).
@@ -68,6 +69,7 @@ class EngineNames:
     seq_lens_sum: str | None = None
     read_bytes: str | None = None
     write_bytes: str | None = None
+    cache_info: str | None = None  # an info gauge whose ``cache_dtype`` label is the KV dtype
 
 
 ENGINES: Final = (
@@ -81,6 +83,7 @@ ENGINES: Final = (
         "vllm:request_generation_tokens",
         read_bytes="vllm:estimated_read_bytes_per_gpu_total",
         write_bytes="vllm:estimated_write_bytes_per_gpu_total",
+        cache_info="vllm:cache_config_info",
     ),
     EngineNames(
         "vllm",
@@ -90,6 +93,7 @@ ENGINES: Final = (
         "vllm:time_per_output_token_seconds",
         "vllm:request_prompt_tokens",
         "vllm:request_generation_tokens",
+        cache_info="vllm:cache_config_info",
     ),
     EngineNames(
         "sglang",
@@ -101,7 +105,9 @@ ENGINES: Final = (
     ),
 )
 _IDENTITY: Final = ("model_name", "namespace", "pod", "instance", "engine")
-_ENGINE_LABELS: Final = ("server", "model_name", "namespace", "pod", "host", "engine")
+_ENGINE_LABELS: Final = (
+    "server", "model_name", "namespace", "pod", "host", "engine", "kv_cache_dtype",
+)  # fmt: skip
 _GPU_LABELS: Final = (
     "uuid", "gpu", "host", "device_kind", "namespace", "pod", "bandwidth_source", "mig_instance",
 )  # fmt: skip
@@ -200,9 +206,12 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
                 spelling.kv_usage,
                 context_query,
                 bytes_query,
+                spelling.cache_info,
             ]
         )
-        steps, batch, kv, context, engine_bytes = (_by_server(a) for a in answers)
+        steps, batch, kv, context, engine_bytes = (_by_server(a) for a in answers[:5])
+        # The info gauge carries the server's labels but not always the model's.
+        kv_dtype = {_server({**i.labels, "model_name": ""}): i.labels for i in answers[5]}
         if not steps:
             continue
         names.setdefault(spelling.engine, []).append(spelling.version)
@@ -231,6 +240,9 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
                         "context_tokens": _column(context, key, times),
                         "kv_cache_usage": _column(kv, key, times),
                         "engine_bytes_per_s_per_gpu": _column(engine_bytes, key, times),
+                        "kv_cache_dtype": kv_dtype.get(
+                            _server({**labels, "model_name": ""}), {}
+                        ).get("cache_dtype", ""),
                     }
                 )
             )

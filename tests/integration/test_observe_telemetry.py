@@ -130,6 +130,8 @@ def openmetrics(end_s: float) -> str:
             itl = f"vllm:{'inter_token_latency' if new else 'time_per_output_token'}_seconds"
             kv = f"vllm:{'kv' if new else 'gpu'}_cache_usage_perc"
             lines += _lines("vllm:num_requests_running", labels, t, batch)
+            info = f'cache_dtype="auto",block_size="16",{pod}'  # no model_name on the info
+            lines += _lines("vllm:cache_config_info", info, t, np.ones(t.size))
             if new:  # --enable-mfu-metrics: the engine's own bytes per GPU, read and written
                 per_gpu = np.cumsum(tokens / batch * step * bytes_per_s / len(s.gpus))
                 lines += _lines("vllm:estimated_read_bytes_per_gpu_total", labels, t, 0.9 * per_gpu)
@@ -239,6 +241,7 @@ def test_observe_recovers_the_planted_efficiencies_batches_and_contexts(
         assert abs(row["kv_cache_usage"] - s.kv_usage) <= 0.01
         assert str(row["source"]).startswith(f"measured in production, {DAYS} days to")
         assert row["predicted_step_s"] > 0 and row["error"] is not None
+        assert "caches the KV" not in row["notes"]  # "auto": the model's own dtype
         if s.engine == "vllm-new":
             assert abs(row["engine_bandwidth_utilization"] / s.efficiency - 1) <= 0.03
             assert "the engine's own byte counter says 55 % of spec" in row["notes"]
@@ -382,3 +385,13 @@ def test_one_prometheus_per_pool(prometheus: Planted, tmp_path: Path) -> None:
     assert seen.rows.groupby("pool").size().to_dict() == {"edge": 4, "inference": 4}
     assert any(f.startswith("pool edge: GPU GPU-a3 on host-a is shared") for f in seen.findings)
     assert any(n.startswith("pool inference: SGLang names") for n in names)
+
+
+def test_the_engines_kv_dtype_is_read_from_its_info_gauge(prometheus: Planted) -> None:
+    from tasks.telemetry import read_telemetry
+
+    telemetry = read_telemetry(prometheus.url, prometheus.end.timestamp(), 1)
+    dtypes = telemetry.engine.groupby("server")["kv_cache_dtype"].first().to_dict()
+    assert dtypes["vllm serving/chat70b-0"] == "auto"
+    assert dtypes["vllm serving/agent8b-0"] == "auto"
+    assert dtypes["sglang serving/mixtral-0"] == ""  # SGLang states none

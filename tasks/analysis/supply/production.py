@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any, Final, TypeVar
 
@@ -69,8 +69,11 @@ ROW_COLUMNS: Final = (
 )  # fmt: skip
 ENGINE_COLUMNS: Final = (
     "server", "model_name", "namespace", "pod", "host", "engine", "time_s", "batch", "step_s",
-    "context_tokens", "kv_cache_usage", "engine_bytes_per_s_per_gpu",
+    "context_tokens", "kv_cache_usage", "engine_bytes_per_s_per_gpu", "kv_cache_dtype",
 )  # fmt: skip
+# vLLM's --kv-cache-dtype as its cache_config_info states it -> memwall's precision; "auto"
+# is the model's own dtype (None: the workload model's default).
+ENGINE_KV_DTYPES: Final = {"auto": None, "fp8": "fp8", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8"}
 GPU_COLUMNS: Final = (
     "uuid", "gpu", "host", "device_kind", "namespace", "pod", "time_s",
     "bandwidth_utilization", "gpu_util", "bandwidth_source", "mig_instance",
@@ -478,6 +481,7 @@ def _row(
             "does not calibrate"
         )
     else:
+        model = _with_engine_kv(model, members, notes)
         _efficiencies(row, usable, model, spec, bandwidth, notes)
         _verdict(row, probe_ceiling.get(accelerator))
         if predicted_step is not None:
@@ -490,6 +494,26 @@ def _row(
                 notes.append(f"predicted with {source}")
     row["notes"] = "; ".join(notes)
     return row
+
+
+def _with_engine_kv(
+    model: ServedModel, members: list[tuple[pd.DataFrame, pd.DataFrame]], notes: list[str]
+) -> ServedModel:
+    """The model with the KV dtype its engine states (``vllm:cache_config_info``), where that
+    differs from the workload row's: the engine's is what a step reads. Said in a note."""
+    stated = {str(d) for s, _ in members for d in s["kv_cache_dtype"].unique() if str(d)}
+    if len(stated) != 1 or next(iter(stated)) not in ENGINE_KV_DTYPES:
+        return model
+    dtype = next(iter(stated))
+    engine_kv = ENGINE_KV_DTYPES[dtype]
+    row_kv = model.kv or preset(model.model_preset).dtype
+    if (engine_kv or preset(model.model_preset).dtype) == row_kv:
+        return model
+    notes.append(
+        f"the engine caches the KV in {dtype} where workload {model.workload_id} says {row_kv}: "
+        "memwall's bytes use the engine's (set the workload's kv_precision)"
+    )
+    return replace(model, kv=engine_kv)
 
 
 def _efficiencies(

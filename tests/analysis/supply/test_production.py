@@ -91,7 +91,9 @@ def test_served_name_is_the_queries_model_name_selector() -> None:
     assert served_name("sum(rate(tgi_request_generated_tokens_sum[5m]))") is None
 
 
-def _planted(samples: int, batch: int = 4, context: int = 2048) -> tuple[pd.DataFrame, float]:
+def _planted(
+    samples: int, batch: int = 4, context: int = 2048, kv_dtype: str = "auto"
+) -> tuple[pd.DataFrame, float]:
     """One vLLM server on one H100 whose step takes the workload model's bytes at 0.5 of spec."""
     e = estimate(preset("llama-3.1-8b"), phase="decode", batch=batch, context=context)
     step_s = e.bytes_per_unit * batch / (H100_BW * 0.5)
@@ -110,6 +112,7 @@ def _planted(samples: int, batch: int = 4, context: int = 2048) -> tuple[pd.Data
             "context_tokens": float(context),
             "kv_cache_usage": 0.5,
             "engine_bytes_per_s_per_gpu": np.nan,
+            "kv_cache_dtype": kv_dtype,
         },
         columns=list(ENGINE_COLUMNS),
     )
@@ -214,3 +217,23 @@ def test_a_mig_slice_is_reported_and_left_out() -> None:
         "is not in the catalog; left out",
     )
     assert not any("shared" in f for f in seen.findings)
+
+
+def test_the_engines_kv_dtype_stands_where_the_row_says_otherwise() -> None:
+    """The engine states an fp8 cache (vllm:cache_config_info) for a workload written with a
+    bf16 one: a step reads half the KV bytes, so at the same step time the efficiency is
+    bytes(fp8 KV) / bytes(bf16 KV) of the planted 0.5, and a note says so."""
+    engine, _ = _planted(10, kv_dtype="fp8")
+    gpus = pd.concat([_gpus([("u1", "p1", 0.5, 80)]).assign(time_s=t) for t in engine.time_s])
+    seen = observe_rows(
+        engine, gpus, builtin_catalog(), _workloads(), Window(3000.0, 1, 300.0), min_samples=5
+    )
+    row = seen.rows.iloc[0]
+
+    def replica(kv: str) -> float:
+        e = estimate(preset("llama-3.1-8b"), phase="decode", batch=4, context=2048, kv=kv)
+        return e.bytes_per_unit * 4
+
+    expected = 0.5 * replica("fp8") / replica("bf16")
+    assert row["production_bandwidth_efficiency"] == pytest.approx(expected)
+    assert "the engine caches the KV in fp8 where workload agent says bf16" in row["notes"]
