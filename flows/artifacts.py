@@ -25,6 +25,7 @@ from prefect.artifacts import (
 
 from tasks.analysis.findings import Findings
 from tasks.analysis.ranking.ranking import records
+from tasks.analysis.supply.production import Observation
 
 ARTIFACT_ROWS = 1000  # rows of the ranking table artifact; the PDF has them all
 SUMMARY_ROWS = 10
@@ -102,9 +103,28 @@ def pdf_location(pdf_path: Path) -> str:
     return f"{md(pdf_path.resolve())} on host {md(socket.gethostname())}"
 
 
-def summary_markdown(found: Findings, headline: str, pdf_path: Path, run_id: str) -> str:
+def production_lines(production: Observation | None) -> list[str]:
+    """Each calibrated production row's verdict, with its source (none without telemetry)."""
+    if production is None or production.rows.empty:
+        return []
+    lines = ["", "Production efficiency, measured where it is served:"]
+    for r in records(production.rows):
+        who = f"{r.workload_id or r.model_name} on {r.accelerator_id}"
+        lines.append(f"- {md(who)}: {md(r.verdict or r.notes)}")
+    if production.findings:
+        lines.append(f"- {len(production.findings)} telemetry finding(s) set aside: see the PDF")
+    return lines
+
+
+def summary_markdown(
+    found: Findings,
+    headline: str,
+    pdf_path: Path,
+    run_id: str,
+    production: Observation | None = None,
+) -> str:
     """Headline, the first workloads with their dates (and bands and walls, where the ranking
-    has them), and where the PDF is."""
+    has them), what production measured (where read), and where the PDF is."""
     ranking = found.ranking
     has_band = {"starve_month_p10", "starve_month_p90"} <= set(ranking.columns)
     has_wall = "wall" in ranking.columns
@@ -121,15 +141,22 @@ def summary_markdown(found: Findings, headline: str, pdf_path: Path, run_id: str
         walls = ranking["wall"].dropna().astype(str).value_counts()
         if not walls.empty:
             lines += ["", "Walls hit: " + ", ".join(f"{md(w)} {n}" for w, n in walls.items())]
+    lines += production_lines(production)
     lines += ["", f"PDF: {pdf_location(pdf_path)}"]
     return "\n".join(lines)
 
 
-def publish_audit(found: Findings, headline: str, pdf_path: Path, run_id: str) -> None:
+def publish_audit(
+    found: Findings,
+    headline: str,
+    pdf_path: Path,
+    run_id: str,
+    production: Observation | None = None,
+) -> None:
     """The audit's markdown summary and ranking table."""
     create_markdown_artifact(
         key="memwall-summary",
-        markdown=summary_markdown(found, headline, pdf_path, run_id),
+        markdown=summary_markdown(found, headline, pdf_path, run_id, production),
         description="Which workloads starve first",
     )
     ranking = found.ranking

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from reportlab.platypus import PageBreak
 from flows.artifacts import publish_audit
 from flows.demand import demand_task
 from flows.finish import DeliverySettings, check_delivery, check_history_task, deliver, record
+from flows.observe import observe_task
 from flows.progress import announce
 from flows.timings import STARTED, Stopwatch
 from hardware_profiles.months import month_start
@@ -46,6 +48,8 @@ from tasks.analysis.supply.calibration import (
     DEFAULT_FLOPS_EFFICIENCY,
     calibrate,
 )
+from tasks.analysis.supply.efficiency import Efficiency
+from tasks.analysis.supply.production import Observation
 from tasks.discovery import discover
 from tasks.history import PastValidation, last_validation, read_measurements
 from tasks.hostlock import probing
@@ -175,6 +179,7 @@ def calibrate_task(
     defaults: dict[str, float],
     backtest: Backtest,
     history: pd.DataFrame | None = None,
+    production: Mapping[tuple[str, str], Efficiency] | None = None,
 ) -> pd.DataFrame:
     announce("calibrating the catalog")
     return calibrate(
@@ -184,6 +189,7 @@ def calibrate_task(
         flops_efficiency=defaults["flops"],
         fitted=backtest.fitted,
         history=history,
+        production=production,
     )
 
 
@@ -220,12 +226,16 @@ def analyse(
     months: int,
     defaults: dict[str, float],
     history: pd.DataFrame | None = None,
+    production: Mapping[tuple[str, str], Efficiency] | None = None,
 ) -> Findings:
     """Calibrate on the measurements (and the workload probes of earlier runs in
-    ``history``), project, rank and gather what the report shows: the stages every audit
-    (one host or a fleet) runs once it has measurements."""
+    ``history``, and what ``production`` measured first of all), project, rank and gather
+    what the report shows: the stages every audit (one host or a fleet) runs once it has
+    measurements."""
     backtest = backtest_task(profiles.catalog)
-    calibrated = calibrate_task(profiles.catalog, measurements, defaults, backtest, history)
+    calibrated = calibrate_task(
+        profiles.catalog, measurements, defaults, backtest, history, production
+    )
     projection = project_task(profiles, calibrated, start, months)
     ranked = rank_task(projection, profiles.catalog)
     return gather(
@@ -249,9 +259,11 @@ def report_task(
 
 
 @task(cache_policy=NO_CACHE)
-def artifacts_task(found: Findings, pdf_path: Path, run_id: str) -> None:
+def artifacts_task(
+    found: Findings, pdf_path: Path, run_id: str, production: Observation | None = None
+) -> None:
     """A markdown summary and the ranking table, for the Prefect UI (flows/artifacts.py)."""
-    publish_audit(found, headline(found), pdf_path, run_id)
+    publish_audit(found, headline(found), pdf_path, run_id, production)
 
 
 @flow(name="audit")
@@ -292,6 +304,7 @@ def audit(
     history = history or str(out / "history")
     set_aside = check_history_task(history, out_dir)
     profiles, demand = demand_task(profiles, prometheus)
+    observation = observe_task(profiles, prometheus)
     watch.lap("profiles and history")
     accelerators = discover_task(profiles.catalog)
     software = software_versions()
@@ -314,7 +327,13 @@ def audit(
             validation = reused.records
         watch.lap("validation")
     found = analyse(
-        profiles, measurements, start, horizon_months, defaults, read_measurements(history)
+        profiles,
+        measurements,
+        start,
+        horizon_months,
+        defaults,
+        read_measurements(history),
+        production=None if observation is None else observation.production_efficiencies(),
     )
     watch.lap("published runs, calibration, projection, ranking")
 
@@ -342,6 +361,7 @@ def audit(
         },
         software=software,
         demand=demand,
+        production=observation,
         validation=validation,
         validation_from=reused,
         timings=watch.laps,
@@ -350,7 +370,7 @@ def audit(
     pdf_path = report_task(
         report, out / f"memwall-audit-{run_id}.pdf", recorded.trend, recorded.notes
     )
-    artifacts_task(found, pdf_path, run_id)
+    artifacts_task(found, pdf_path, run_id, observation)
     deliver(report, pdf_path, delivery)
     return AuditOutcome(
         run_id=run_id,

@@ -22,6 +22,7 @@ from flows import (
     cli_analysis,
     cli_catalog,
     cli_demand,  # also registers `workloads sync` and `workloads query`
+    cli_observe,
     cli_ops,
     cli_predict,
     cli_probe,
@@ -180,6 +181,7 @@ app.add_typer(cli_catalog.roadmap_app, name="roadmap")
 app.add_typer(cli_training.plan_app, name="plan")
 app.command("rank")(cli_analysis.rank)
 app.command("whatif")(cli_analysis.whatif)
+app.command("observe")(cli_observe.observe)
 for _name in ("predict", "backtest"):
     app.command(_name)(getattr(cli_predict, _name))
 for _name in ("fleet", "deploy", "serve", "history"):

@@ -88,6 +88,15 @@ def rank(
     scenario: ScenarioOption = None,
     bandwidth_efficiency: BandwidthEfficiencyOption = 0.85,
     flops_efficiency: FlopsEfficiencyOption = 0.70,
+    prometheus: Annotated[
+        str | None,
+        typer.Option(
+            "--prometheus",
+            help="Prometheus with the serving telemetry: the decode efficiency measured in "
+            "production over the last 7 days (memwall observe) comes first; unreachable: one "
+            "warning line, the other sources stand.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the ranking as JSON rows.")
     ] = False,
@@ -124,12 +133,24 @@ def rank(
     _, profiles = pick_scenario(load_scenarios(workloads, roadmap, catalog), scenario)
     measured = read_table(measurements, MEASUREMENTS) if measurements else None
     watch.lap("load")
+    production = None
+    if prometheus:
+        from tasks.observe import observe
+        from tasks.prometheus import PrometheusUnreachable
+
+        try:
+            seen, _ = observe({"": prometheus}, profiles.workloads, profiles.catalog)
+            production = seen.production_efficiencies()
+        except PrometheusUnreachable as exc:
+            warn(f"{exc}: no production efficiency, the other sources stand")
+        watch.lap("production telemetry")
     calibrated = calibrate(
         profiles.catalog,
         measured,
         bandwidth_efficiency=bandwidth_efficiency,
         flops_efficiency=flops_efficiency,
         fitted=load_backtest(profiles.catalog).fitted,
+        production=production,
     )
     watch.lap("calibrate")
     projection = project(

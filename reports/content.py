@@ -10,6 +10,7 @@ import pandas as pd
 
 from hardware_profiles.schema import Accelerator
 from tasks.analysis.findings import TOP_N, Findings
+from tasks.analysis.supply.production import Observation
 from tasks.history import PastValidation
 
 
@@ -29,6 +30,8 @@ class AuditReport:
     software: str = ""
     top_n: int = TOP_N
     demand: pd.DataFrame | None = None  # per workload: where its demand came from (tasks.demand)
+    # What the serving telemetry says (memwall observe's rows and what it set aside).
+    production: Observation | None = None
     validation: list[dict[str, object]] = field(default_factory=list)  # memwall validate cases
     # Where the validation cases were reused from (a quick audit); None: run by this audit.
     validation_from: PastValidation | None = None

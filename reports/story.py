@@ -31,6 +31,7 @@ from reports.demand import demand_section
 from reports.detail import _detail_page
 from reports.devices import _measured_vs_spec
 from reports.precision import precision_section, status_note
+from reports.production import production_section
 from reports.styles import key_style, stylesheet, table_style
 from reports.timeline import wall_timeline
 from reports.training import training_section
@@ -353,7 +354,8 @@ def story(report: AuditReport) -> list[Flowable]:
     for r in records(ranking.head(len(details))):
         mitigations = by_id.get(r.workload_id, f.mitigations.iloc[:0])
         flow += _detail_page(r, details.loc[r.workload_id], mitigations)
-    flow += training_section(report) + demand_section(report) + _method(report)
+    flow += training_section(report) + demand_section(report) + production_section(report)
+    flow += _method(report)
     flow += validation_section(report.validation, report.validation_from)
     if len(ranking) > FULL_TABLE_ROWS:
         flow += [

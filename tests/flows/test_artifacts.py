@@ -157,3 +157,22 @@ def test_whatif_artifacts_print_dollars_and_months(prefect_api_url: str, tmp_pat
         assert re.fullmatch(r"[+-]\d+ months?|–", row["months gained"])
     text = _of_run(prefect_api_url, "memwall-whatif", str(state.state_details.flow_run_id))
     assert md(str(outcome.pdf_path.resolve())) in text
+
+
+def test_the_summary_says_what_production_measured(tmp_path: Path) -> None:
+    from flows.artifacts import summary_markdown
+    from tasks.analysis.supply.production import ROW_COLUMNS, Observation
+
+    row = dict.fromkeys(ROW_COLUMNS)
+    row.update(
+        workload_id="agent-8b-decode",
+        accelerator_id="nvidia-h100-sxm",
+        verdict="bandwidth-bound: 40 % of spec bandwidth",
+    )
+    seen = Observation(pd.DataFrame([row]), ("GPU GPU-a3 on host-a is shared by 2 pods",))
+    found = _found("chat")
+    text = summary_markdown(found, headline(found), tmp_path / "r.pdf", "run-1", seen)
+    assert "Production efficiency, measured where it is served:" in text
+    assert "- agent\\-8b\\-decode on nvidia\\-h100\\-sxm: bandwidth\\-bound: 40 % of spec" in text
+    assert "1 telemetry finding(s) set aside: see the PDF" in text
+    assert "Production" not in summary_markdown(found, headline(found), tmp_path / "r.pdf", "r")

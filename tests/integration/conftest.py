@@ -231,3 +231,53 @@ def memwall(
 def prefect(args: list[str], env: dict[str, str]) -> None:
     result = run([str(BIN / "prefect"), *args], env, REPO, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@contextlib.contextmanager
+def backfilled_prometheus(root: Path, openmetrics: str) -> Iterator[str]:
+    """A real Prometheus on loopback serving ``openmetrics`` (samples with their timestamps),
+    backfilled into its TSDB by ``promtool tsdb create-blocks-from openmetrics``; yields its
+    URL and stops it (and its process group) on the way out."""
+    metrics = root / "metrics.om"
+    metrics.write_text(openmetrics)
+    data = root / "data"
+    made = subprocess.run(
+        # Long blocks: the default 2 h blocks would make hundreds of them and take minutes.
+        [
+            "promtool",
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "--max-block-duration=2400h",
+            str(metrics),
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    config = root / "prometheus.yml"
+    config.write_text("global:\n  evaluation_interval: 1m\n")
+    port = free_port()
+    processes = Processes(root)
+    try:
+        log = processes.start(
+            "prometheus",
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data}",
+                "--storage.tsdb.retention.time=10y",
+                f"--web.listen-address={LOOPBACK}:{port}",
+            ],
+            {"PATH": "/usr/bin:/bin"},
+        )
+        url = f"http://{LOOPBACK}:{port}"
+        wait_for(
+            "prometheus", lambda: httpx.get(f"{url}/-/ready", timeout=5).status_code == 200, 60, log
+        )
+        yield url
+    finally:
+        processes.stop_all()

@@ -10,11 +10,13 @@ STREAM-based ceilings, each phase gets its own efficiency with its source
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.schema import PEAK_PRECISIONS, peak_column
-from tasks.analysis.supply.efficiency import NO_FIT, FittedDefaults, phase_columns
+from tasks.analysis.supply.efficiency import NO_FIT, Efficiency, FittedDefaults, phase_columns
 
 DEFAULT_BANDWIDTH_EFFICIENCY = 0.85
 DEFAULT_FLOPS_EFFICIENCY = 0.70
@@ -78,6 +80,7 @@ def calibrate(
     flops_efficiency: float = DEFAULT_FLOPS_EFFICIENCY,
     fitted: FittedDefaults = NO_FIT,
     history: pd.DataFrame | None = None,
+    production: Mapping[tuple[str, str], Efficiency] | None = None,
 ) -> pd.DataFrame:
     """One row per catalog model: usable bandwidth and FLOP/s per precision, and their origin.
 
@@ -85,7 +88,8 @@ def calibrate(
     for each precision p: flops_efficiency_p, flops_from_p, flops_per_s_p (null where the
     model has no peak for p); then the per-phase columns of
     :func:`tasks.analysis.supply.efficiency.phase_columns`, from the workload probes in
-    ``measurements`` (this run) or ``history`` (earlier runs), else ``fitted``.
+    ``measurements`` (this run) or ``history`` (earlier runs), else ``fitted``; what
+    ``production`` measured on the fleet comes before all of them.
     """
     for name, value in (("bandwidth", bandwidth_efficiency), ("flops", flops_efficiency)):
         if not 0 < value <= 1:
@@ -108,4 +112,11 @@ def calibrate(
         out[f"flops_efficiency_{precision}"] = eff
         out[f"flops_from_{precision}"] = origin
         out[f"flops_per_s_{precision}"] = catalog[peak_column(precision)].to_numpy() * eff
-    return phase_columns(out, catalog["vendor"], here=measurements, history=history, fitted=fitted)
+    return phase_columns(
+        out,
+        catalog["vendor"],
+        here=measurements,
+        history=history,
+        fitted=fitted,
+        production=production,
+    )

@@ -3,6 +3,10 @@
 STREAM-style probes measure ceilings; real decode and prefill reach less of them. For each
 model and phase memwall takes, in order:
 
+0. what production measured on the user's own fleet: the serving engines' step times over a
+   window, at the batch and context they served (``tasks.analysis.supply.production``, read by
+   ``memwall observe`` and by an audit given ``--prometheus``), source
+   ``measured in production, <window>, <n> GPUs``;
 1. what a workload-shaped probe measured on that model: this run's rows, else the latest run
    in the history (``workload-decode`` gives decode's bandwidth efficiency, ``workload-prefill``
    prefill's compute efficiency);
@@ -161,6 +165,7 @@ def phase_columns(
     here: pd.DataFrame | None = None,
     history: pd.DataFrame | None = None,
     fitted: FittedDefaults = NO_FIT,
+    production: Mapping[tuple[str, str], Efficiency] | None = None,
 ) -> pd.DataFrame:
     """``base`` (the STREAM-based calibration, one row per model) with, for each phase in
     :data:`PHASE_CEILINGS`: ``bandwidth_efficiency_<phase>``, ``bandwidth_from_<phase>``,
@@ -170,11 +175,13 @@ def phase_columns(
     where the phase's binding efficiency is the fitted one, else 0; and, for the fitted
     phases, ``class_spread_<phase>_<class>`` for each of :data:`SPREAD_CLASSES`: the
     leave-one-source-out spread of that architecture class where the phase's binding
-    efficiency is the fitted one (NaN elsewhere, or without a backtest).
+    efficiency is the fitted one (NaN elsewhere, or without a backtest). ``production``:
+    (accelerator_id, phase) -> the efficiency measured in production, first in the order.
     """
     measured = {
         **measured_efficiencies(history, here=False),
         **measured_efficiencies(here, here=True),
+        **(production or {}),
     }
     stream_spread = fitted.stream_spread if fitted.stream_spread is not None else 0.0
     spread_note = "" if fitted.stream_spread is not None else "; spread unknown: no published runs"

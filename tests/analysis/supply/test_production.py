@@ -1,0 +1,239 @@
+"""Production efficiency: the arithmetic by hand, and the telemetry that must be set aside."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hardware_profiles.catalog import builtin_catalog
+from tasks.analysis.supply.production import (
+    ENGINE_COLUMNS,
+    GPU_COLUMNS,
+    Observation,
+    ServedModel,
+    Window,
+    bandwidth_efficiency,
+    missing_profiling,
+    observe_rows,
+    scrape_gaps,
+    served_name,
+    shared_gpus,
+    step_cost,
+)
+from tasks.analysis.workload.presets import preset
+from tasks.analysis.workload.workload_model import estimate
+from tasks.prometheus import engine_query
+
+H100_BW = 3.35e12
+LLAMA_8B = ServedModel("agent", "llama-3.1-8b", "bf16", "bf16", "bf16")
+
+
+def test_efficiency_is_bytes_over_time_gpus_and_spec() -> None:
+    """1.675 GB in 1 ms on one 3.35 TB/s H100 is 1.675 TB/s: 0.5 of spec. The same step on
+    two devices in 1 ms is half that: 0.25."""
+    assert bandwidth_efficiency(1.675e9, 1e-3, 1, H100_BW) == pytest.approx(0.5)
+    assert bandwidth_efficiency(1.675e9, 1e-3, 2, H100_BW) == pytest.approx(0.25)
+
+
+def test_a_fractional_batch_interpolates_the_workload_model() -> None:
+    """A mean batch of 2.5 costs halfway between the workload model's batch 2 and batch 3
+    steps (each bytes_per_unit × batch, decode units being tokens)."""
+
+    def replica(batch: int) -> float:
+        e = estimate(preset("llama-3.1-8b"), phase="decode", batch=batch, context=4096)
+        return e.bytes_per_unit * batch
+
+    assert step_cost(LLAMA_8B, 2.5, 4096).bytes == pytest.approx((replica(2) + replica(3)) / 2)
+    assert step_cost(LLAMA_8B, 3.0, 4096).bytes == pytest.approx(replica(3))
+
+
+def test_a_scrape_gap_is_reported_not_filled() -> None:
+    """Samples every 300 s at 0, 300, 600, then 1800, 2100: one gap, 600 s to 1800 s (0.3 h)."""
+    gaps = scrape_gaps(np.array([0, 300, 600, 1800, 2100.0]), 300, "GPU u1")
+    assert [(g.start_s, g.end_s) for g in gaps] == [(600.0, 1800.0)]
+    assert gaps[0].describe() == "scrape gap in GPU u1: 1970-01-01 00:10 UTC, 0.3 h, not filled"
+    assert scrape_gaps(np.arange(0, 3000, 300.0), 300, "GPU u1") == []
+
+
+def _gpus(rows: list[tuple[str, str, float, float]], mig: str = "") -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "uuid": uuid,
+                "gpu": "0",
+                "host": "host-a",
+                "device_kind": "NVIDIA H100 80GB HBM3",
+                "namespace": "ns",
+                "pod": pod,
+                "time_s": 0.0,
+                "bandwidth_utilization": dram,
+                "gpu_util": util,
+                "bandwidth_source": "dcgm",
+                "mig_instance": mig,
+            }
+            for uuid, pod, dram, util in rows
+        ],
+        columns=list(GPU_COLUMNS),
+    )
+
+
+def test_a_gpu_several_pods_use_is_shared_and_zero_profiling_while_busy_is_missing() -> None:
+    gpus = _gpus([("u1", "p1", 0.3, 50), ("u1", "p2", 0.0, 50), ("u2", "p3", 0.0, 0)])
+    assert shared_gpus(gpus) == {"u1": ["ns/p1", "ns/p2"]}
+    # 0 with the GPU busy: missing; 0 with the GPU idle: idle; 0.3: a reading.
+    assert missing_profiling(gpus).tolist() == [False, True, False]
+
+
+def test_served_name_is_the_queries_model_name_selector() -> None:
+    query = engine_query("vllm", "decode", "meta-llama/Llama-3.1-8B-Instruct")
+    assert served_name(query) == "meta-llama/Llama-3.1-8B-Instruct"
+    assert served_name("sum(rate(tgi_request_generated_tokens_sum[5m]))") is None
+
+
+def _planted(
+    samples: int, batch: int = 4, context: int = 2048, kv_dtype: str = "auto"
+) -> tuple[pd.DataFrame, float]:
+    """One vLLM server on one H100 whose step takes the workload model's bytes at 0.5 of spec."""
+    e = estimate(preset("llama-3.1-8b"), phase="decode", batch=batch, context=context)
+    step_s = e.bytes_per_unit * batch / (H100_BW * 0.5)
+    times = 300.0 * np.arange(samples)
+    engine = pd.DataFrame(
+        {
+            "server": "vllm ns/p1",
+            "model_name": "meta-llama/Llama-3.1-8B-Instruct",
+            "namespace": "ns",
+            "pod": "p1",
+            "host": "",
+            "engine": "vLLM 0.10+ names",
+            "time_s": times,
+            "batch": float(batch),
+            "step_s": step_s,
+            "context_tokens": float(context),
+            "kv_cache_usage": 0.5,
+            "engine_bytes_per_s_per_gpu": np.nan,
+            "kv_cache_dtype": kv_dtype,
+        },
+        columns=list(ENGINE_COLUMNS),
+    )
+    return engine, step_s
+
+
+def _workloads() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "workload_id": ["agent"],
+            "phase": ["decode"],
+            "precision": ["bf16"],
+            "model_preset": ["llama-3.1-8b"],
+            "demand_query": [engine_query("vllm", "decode", "meta-llama/Llama-3.1-8B-Instruct")],
+        }
+    )
+
+
+def test_observe_rows_by_hand() -> None:
+    """Step time planted at 0.5 of spec → efficiency 0.5; DCGM reads 0.625 → memwall's bytes
+    are 0.5 / 0.625 − 1 = −20 % of what DCGM saw; batch 4 with the KV cache half full → 8
+    would fit."""
+    engine, step_s = _planted(10)
+    gpus = pd.concat([_gpus([("u1", "p1", 0.625, 80)]).assign(time_s=t) for t in engine.time_s])
+    window = Window(3000.0, 1, 300.0)
+    seen = observe_rows(engine, gpus, builtin_catalog(), _workloads(), window, min_samples=5)
+    row = seen.rows.iloc[0].to_dict()
+    assert row["workload_id"] == "agent" and row["accelerator_id"] == "nvidia-h100-sxm"
+    assert row["production_bandwidth_efficiency"] == pytest.approx(0.5)
+    assert row["achieved_bandwidth_bytes_per_s"] == pytest.approx(0.5 * H100_BW)
+    assert row["byte_model_error"] == pytest.approx(-0.2)
+    assert row["batch_that_fits"] == pytest.approx(8)
+    assert row["production_bandwidth_spread"] == 0.0
+    assert row["measured_step_s"] == pytest.approx(step_s)
+    assert row["verdict"] == (
+        "bandwidth-bound: 50 % of spec bandwidth; the batch is 4 where 8 would fit "
+        "(KV cache 50 % full)"
+    )
+    assert row["source"] == "measured in production, 1 day to 1970-01-01 00:50 UTC, 1 GPUs"
+    assert seen.findings == ()
+
+    few = observe_rows(engine, gpus, builtin_catalog(), _workloads(), window, min_samples=20)
+    assert pd.isna(few.rows.iloc[0]["production_bandwidth_efficiency"])
+    assert "10 usable samples in the window, fewer than 20: does not calibrate" in str(
+        few.rows.iloc[0]["notes"]
+    )
+
+
+def test_a_server_on_a_shared_gpu_reaches_no_row() -> None:
+    engine, _ = _planted(10)
+    gpus = pd.concat(
+        [
+            _gpus([("u1", "p1", 0.6, 80), ("u1", "p9", 0.6, 80)]).assign(time_s=t)
+            for t in engine.time_s
+        ]
+    )
+    seen = observe_rows(
+        engine, gpus, builtin_catalog(), _workloads(), Window(3000.0, 1, 300.0), min_samples=5
+    )
+    assert seen.rows.empty
+    assert seen.findings[0].startswith("GPU u1 on host-a is shared by 2 pods (ns/p1, ns/p9)")
+    assert (
+        seen.findings[-1]
+        == "server vllm ns/p1 (meta-llama/Llama-3.1-8B-Instruct): its GPU is shared; left out"
+    )
+
+
+def test_production_efficiency_per_model_is_the_gpu_weighted_median() -> None:
+    """Rows at 0.4 on 1 GPU and 0.6 on 3 GPUs: cumulative weights 1, 4; half of 4 is 2, first
+    reached at the second row: 0.6 (the GPUs at 0.6 are the majority)."""
+    rows = pd.DataFrame(
+        {
+            "accelerator_id": ["h", "h"],
+            "gpus": [1, 3],
+            "production_bandwidth_efficiency": [0.4, 0.6],
+            "production_bandwidth_spread": [0.0, 0.0],
+            "window": ["7 days to x", "7 days to x"],
+        }
+    )
+    found = Observation(rows, ()).production_efficiencies()[("h", "decode")]
+    assert found.value == 0.6
+    assert found.spread == pytest.approx(np.std(np.log([0.4, 0.6])))
+    assert found.source == "measured in production, 7 days to x, 4 GPUs"
+
+
+def test_a_mig_slice_is_reported_and_left_out() -> None:
+    """Two pods on two MIG instances of one GPU are not a time-sliced GPU, but a slice's share
+    of the spec bandwidth is unknown: each is one line, and no row."""
+    engine, _ = _planted(10)
+    gpus = pd.concat(
+        [_gpus([("u1", "p1", 0.6, 80)], mig="1").assign(time_s=t) for t in engine.time_s]
+        + [_gpus([("u1", "p2", 0.6, 80)], mig="2").assign(time_s=t) for t in engine.time_s]
+    )
+    seen = observe_rows(
+        engine, gpus, builtin_catalog(), _workloads(), Window(3000.0, 1, 300.0), min_samples=5
+    )
+    assert seen.rows.empty
+    assert seen.findings[:2] == (
+        "GPU u1 on host-a, MIG instance 1 (ns/p1): a MIG slice's share of the spec bandwidth "
+        "is not in the catalog; left out",
+        "GPU u1 on host-a, MIG instance 2 (ns/p2): a MIG slice's share of the spec bandwidth "
+        "is not in the catalog; left out",
+    )
+    assert not any("shared" in f for f in seen.findings)
+
+
+def test_the_engines_kv_dtype_stands_where_the_row_says_otherwise() -> None:
+    """The engine states an fp8 cache (vllm:cache_config_info) for a workload written with a
+    bf16 one: a step reads half the KV bytes, so at the same step time the efficiency is
+    bytes(fp8 KV) / bytes(bf16 KV) of the planted 0.5, and a note says so."""
+    engine, _ = _planted(10, kv_dtype="fp8")
+    gpus = pd.concat([_gpus([("u1", "p1", 0.5, 80)]).assign(time_s=t) for t in engine.time_s])
+    seen = observe_rows(
+        engine, gpus, builtin_catalog(), _workloads(), Window(3000.0, 1, 300.0), min_samples=5
+    )
+    row = seen.rows.iloc[0]
+
+    def replica(kv: str) -> float:
+        e = estimate(preset("llama-3.1-8b"), phase="decode", batch=4, context=2048, kv=kv)
+        return e.bytes_per_unit * 4
+
+    expected = 0.5 * replica("fp8") / replica("bf16")
+    assert row["production_bandwidth_efficiency"] == pytest.approx(expected)
+    assert "the engine caches the KV in fp8 where workload agent says bf16" in row["notes"]
