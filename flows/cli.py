@@ -30,6 +30,7 @@ from flows import (
     cli_validate,
     cli_workloads,
     cli_workloads_add,  # noqa: F401 (imported to register `workloads add` and `import`)
+    cli_workloads_discover,  # noqa: F401 (imported to register `workloads discover`)
 )
 from flows.cli_common import (
     CatalogOption,

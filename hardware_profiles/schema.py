@@ -352,6 +352,13 @@ class WorkloadRecord:
     optimizer: str | None = column(
         pa.string(), required=False, nullable=True, doc="training: optimizer recipe, e.g. adam"
     )
+    origin: str | None = column(
+        pa.string(),
+        required=False,
+        nullable=True,
+        doc="where the row came from: the Prometheus series memwall workloads discover read "
+        "it off (null: written by hand or by workloads add)",
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
