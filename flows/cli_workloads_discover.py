@@ -10,7 +10,6 @@ the ``workloads`` group; library imports happen inside the command.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.cli_common import CatalogOption, RoadmapOption, print_json, stderr
+from flows.cli_observe import _number, _percent, pools
 from flows.cli_workloads import workloads_app
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.prefixes import si
@@ -29,10 +29,11 @@ if TYPE_CHECKING:
 stdout = Console(highlight=False)
 
 
-def _shown(value: Any, fmt: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+def _growth(growth: Any, sigma: Any) -> str:
+    """``+12 % ± 30 %``: the fit's growth with its standard error (a week fits it loosely)."""
+    if growth is None or growth != growth:
         return "–"
-    return format(float(value), fmt)
+    return f"{100 * float(growth):+.0f} % ± {_percent(sigma)}"
 
 
 def print_proposals(proposals: pd.DataFrame) -> None:
@@ -49,14 +50,13 @@ def print_proposals(proposals: pd.DataFrame) -> None:
             str(r["model_preset"] or "–"),
             str(r["accelerators"]),
             str(r["gpus"]),
-            _shown(r["batch"], ".1f"),
-            _shown(r["context"], ",.0f"),
-            "–" if _shown(r["kv_cache_usage"], ".0f") == "–" else f"{100 * r['kv_cache_usage']:.0f} %",
+            _number(r["batch"], ".1f"),
+            _number(r["context"], ",.0f"),
+            _percent(r["kv_cache_usage"]),
             "–" if demand is None or demand != demand else si(float(demand)),
-            _shown(None if r["demand_growth_per_year"] is None else
-                   100 * r["demand_growth_per_year"], "+.0f") + " %",
+            _growth(r["demand_growth_per_year"], r["demand_growth_sigma"]),
             str(r["status"]),
-        )  # fmt: skip
+        )
     stdout.print(table)
     for _, r in proposals.iterrows():
         stdout.print(f"{r['workload_id']}: {r['source']}", markup=False, soft_wrap=True)
@@ -92,8 +92,6 @@ def workload_rows(proposals: pd.DataFrame) -> pd.DataFrame:
 
 
 def _pools(values: list[str], pool: str) -> dict[str, str]:
-    from flows.cli_observe import pools
-
     urls = pools(values)
     if "" in urls:
         if pool in urls:
@@ -156,8 +154,9 @@ def discover_command(
         why = "; ".join(
             f"{r.model_name}: {r.status}" for r in found.proposals.itertuples(index=False)
         )
-        raise MemwallError(f"no served model could be matched and measured ({why}); nothing "
-                           f"written to {to}")
+        raise MemwallError(
+            f"no served model could be matched and measured ({why}); nothing written to {to}"
+        )
     new = _fill_from_model(workload_rows(writable), "the discovered workloads")
     _check_pools(new, roadmap, catalog, "the discovered workloads")
     combined = _append_workloads(new, to, "the discovered workloads")

@@ -111,13 +111,14 @@ def test_discover_proposes_the_three_served_workloads(fleet: Planted) -> None:
         for pod in (s.pod for s in served):
             assert f"serving/{pod}" in row["source"]
         assert "accelerator from DCGM modelName" in row["source"]
-    assert "vllm:time_per_output_token_seconds" in rows["meta-llama/Llama-3.1-8B-Instruct"]["source"]
-    assert "vllm:inter_token_latency_seconds" in rows["meta-llama/Llama-3.1-70B-Instruct"]["source"]
+    llama_8b, llama_70b = (rows[f"meta-llama/Llama-3.1-{b}-Instruct"] for b in ("8B", "70B"))
+    assert "vllm:time_per_output_token_seconds" in llama_8b["source"]
+    assert "vllm:inter_token_latency_seconds" in llama_70b["source"]
     mixtral = rows["mistralai/Mixtral-8x7B-Instruct-v0.1"]
     assert "sglang:decode_sum_seq_lens" in mixtral["source"]
     assert mixtral["demand_query"].startswith("sum(rate(sglang:generation_tokens_total")
     # The time-sliced GPU's server is not among the rows' sources, and is reported.
-    assert "serving/nb-1" not in rows["meta-llama/Llama-3.1-8B-Instruct"]["source"]
+    assert "serving/nb-1" not in llama_8b["source"]
     assert any("GPU GPU-a3 on host-a is shared by 2 pods" in f for f in found.findings)
 
 
