@@ -53,7 +53,10 @@ ARGUMENTS: dict[str, list[str]] = {
 }
 SLOW = {"probe", "validate"}
 # Commands that need a service to answer, and the test that checks their JSON against one.
-ELSEWHERE = {"observe": "tests/integration/test_observe_telemetry.py"}
+ELSEWHERE = {
+    "observe": "tests/integration/test_observe_telemetry.py",
+    "workloads discover": "tests/integration/test_workloads_discover.py",
+}
 
 
 def json_commands() -> list[str]:

@@ -29,6 +29,7 @@ from tests.integration.test_observe_telemetry import (
     Server,
     _expected_batch,
     _lines,
+    _no_constants,
     openmetrics,
     planted_batch,
     step_bytes,
@@ -178,7 +179,7 @@ def test_nothing_matched_writes_nothing(tmp_path: Path) -> None:
         args = ["workloads", "discover", "--prometheus", url, "--to", str(to), "--json"]
         done = memwall(args, ENV, tmp_path, timeout=300)
     assert done.returncode == 2
-    (row,) = json.loads(done.stdout)
+    (row,) = json.loads(done.stdout, parse_constant=_no_constants)  # strict JSON
     assert (row["model_name"], row["model_preset"]) == ("support", None)
     assert row["accelerators"] == "nvidia-h100-sxm" and abs(row["batch"] - 4) < 1e-9
     assert "no preset matches" in row["status"] and "--config" in row["status"]
