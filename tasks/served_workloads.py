@@ -19,12 +19,18 @@ from typing import Any, Final
 
 import pandas as pd
 
+from hardware_profiles.catalog import match_device_kind
 from tasks.analysis.demand import MIN_FIT_DAYS, DemandError
 from tasks.analysis.supply.production import ENGINE_KV_DTYPES, Window, observe_rows, shared_gpus
 from tasks.analysis.workload.presets import preset
-from tasks.analysis.workload.served_models import match_preset, one_row_per_model
+from tasks.analysis.workload.served_models import (
+    OBSERVED_COLUMNS,
+    engine_only_rows,
+    match_preset,
+    one_row_per_model,
+)
 from tasks.demand import fetch_fit
-from tasks.prometheus import DEFAULT_TIMEOUT_S, PrometheusError, engine_query
+from tasks.prometheus import DEFAULT_TIMEOUT_S, PrometheusError, engine_query, query_range
 from tasks.telemetry import DEFAULT_STEP_S, ENGINES, read_telemetry
 
 PROPOSAL_COLUMNS: Final = (
@@ -34,6 +40,12 @@ PROPOSAL_COLUMNS: Final = (
     "demand_growth_sigma", "demand_query", "source", "status",
 )  # fmt: skip
 WRITABLE: Final = "proposed"
+# kube-state-metrics' kube_node_labels, with GPU Feature Discovery's nvidia.com/gpu.product
+# allowed (--metric-labels-allowlist=nodes=[nvidia.com/gpu.product]), e.g.
+# "NVIDIA-H100-80GB-HBM3": the accelerator of a server whose pod no DCGM series names.
+NODE_PRODUCT: Final = "label_nvidia_com_gpu_product"
+NODE_LABEL_SOURCE: Final = "node label nvidia.com/gpu.product (kube-state-metrics)"
+_NO_GPU_SERIES: Final = "no GPU series carries its pod label; left out"
 
 
 @dataclass(frozen=True)
@@ -61,9 +73,48 @@ def _series_read(version: str) -> str:
     return f"{names.batch}, {names.step_histogram}, {context}"
 
 
+def _model_of(engine: pd.DataFrame, server: str) -> str:
+    return str(engine.loc[engine["server"] == server, "model_name"].iloc[0])
+
+
 def _pod_key(frame: pd.DataFrame) -> pd.Series:
     """Each row's ``namespace/pod``: how a server finds its GPUs' series."""
     return frame["namespace"].astype(str) + "/" + frame["pod"].astype(str)
+
+
+def _node_products(
+    url: str, pods: set[tuple[str, str]], start_s: float, end_s: float, timeout_s: float
+) -> dict[tuple[str, str], tuple[str, float]]:
+    """(namespace, pod) -> its node's GPU product and the GPUs it requests (NaN where it
+    requests none), from kube-state-metrics: ``kube_pod_info`` (the pod's node),
+    ``kube_node_labels`` (the node's product) and ``kube_pod_container_resource_requests``
+    (``resource="nvidia_com_gpu"``), each asked hourly over the window and only for ``pods``."""
+    names = sorted({pod for _, pod in pods if re.fullmatch(r"[a-z0-9.-]+", pod)})
+    if not names:
+        return {}
+    regex = "|".join(n.replace(".", "\\\\.") for n in names)
+    ask = [
+        f'max by (namespace, pod, node) (kube_pod_info{{pod=~"{regex}"}})',
+        f'max by (node, {NODE_PRODUCT}) (kube_node_labels{{{NODE_PRODUCT}!=""}})',
+        "sum by (namespace, pod) (kube_pod_container_resource_requests"
+        f'{{resource="nvidia_com_gpu", pod=~"{regex}"}})',
+    ]
+    on_node, products, requests = (
+        query_range(url, q, start_s, end_s, 3600, timeout_s) for q in ask
+    )
+    product = {s.labels.get("node", ""): s.labels.get(NODE_PRODUCT, "") for s in products}
+    gpus = {
+        (s.labels.get("namespace", ""), s.labels.get("pod", "")): float(s.values[-1])
+        for s in requests
+        if s.values.size
+    }
+    out: dict[tuple[str, str], tuple[str, float]] = {}
+    for series in on_node:
+        key = (series.labels.get("namespace", ""), series.labels.get("pod", ""))
+        found = product.get(series.labels.get("node", ""), "")
+        if key in pods and found:
+            out[key] = (found, gpus.get(key, float("nan")))
+    return out
 
 
 def _slug(text: str) -> str:
@@ -96,18 +147,56 @@ def _pool_rows(
     window = Window(float(int(end_s // step_s) * step_s), days, step_s)
     seen = observe_rows(telemetry.engine, telemetry.gpus, catalog, pd.DataFrame(), window)
     engine, gpus = telemetry.engine, telemetry.gpus
+    findings = list(seen.findings)
+    # Servers no GPU series names: placed by their node's label where it is exported.
+    bare = engine[~_pod_key(engine).isin(set(_pod_key(gpus)))]
+    pods = set(zip(bare["namespace"].astype(str), bare["pod"].astype(str), strict=True))
+    products = _node_products(url, pods, window.end_s - days * 86400, window.end_s, timeout_s)
+    placed: dict[str, tuple[str, float]] = {}
+    node_kinds: dict[str, str] = {}
+    for server, namespace, pod in (
+        bare[["server", "namespace", "pod"]].drop_duplicates().itertuples(index=False)
+    ):
+        product, requested = products.get((str(namespace), str(pod)), ("", float("nan")))
+        accelerator = match_device_kind(catalog, product.replace("-", " ")) if product else None
+        if accelerator is None:
+            continue
+        placed[str(server)] = (accelerator, requested)
+        node_kinds[str(server)] = product
+        said = f"server {server} ({_model_of(bare, str(server))}): {_NO_GPU_SERIES}"
+        findings = [f for f in findings if f != said]
+        findings.append(
+            f"server {server}: no GPU series carries its pod label; accelerator {accelerator} "
+            f"from its {NODE_LABEL_SOURCE} {product}, no bandwidth measured"
+        )
+    observed = pd.concat(
+        [
+            seen.rows[list(OBSERVED_COLUMNS)],
+            engine_only_rows(engine, placed, NODE_LABEL_SOURCE),
+        ],
+        ignore_index=True,
+    )
     attributable = set(_pod_key(gpus[~gpus["uuid"].isin(list(shared_gpus(gpus)))]))
     rows: list[dict[str, Any]] = []
-    for merged in one_row_per_model(seen.rows).to_dict("records"):
+    for merged in one_row_per_model(observed).to_dict("records"):
         name = str(merged["model_name"])
-        # The servers whose figures reached the row: those on a GPU no other pod shares.
-        served = engine[(engine["model_name"] == name) & _pod_key(engine).isin(attributable)]
+        # The servers whose figures reached the row: those on a GPU no other pod shares, and
+        # those placed by their node's label.
+        served = engine[
+            (engine["model_name"] == name)
+            & (_pod_key(engine).isin(attributable) | engine["server"].isin(list(placed)))
+        ]
         versions = sorted(set(served["engine"].astype(str)))
         servers = sorted(set(served["server"].astype(str)))
         engines = sorted({s.split(" ", 1)[0] for s in servers})
         on_pods = gpus[_pod_key(gpus).isin(set(_pod_key(served)))]
         kinds = sorted(set(on_pods["device_kind"].astype(str)))
         dcgm = sorted(set(on_pods["bandwidth_source"].astype(str)))
+        labelled = sorted({node_kinds[s] for s in servers if s in node_kinds})
+        accelerators_from = [
+            *([f"DCGM modelName {', '.join(kinds)} ({', '.join(dcgm)})"] if kinds else []),
+            *([f"{NODE_LABEL_SOURCE} {', '.join(labelled)}"] if labelled else []),
+        ]
         dtypes = {str(d) for d in served["kv_cache_dtype"].unique() if str(d)}
         kv = ENGINE_KV_DTYPES.get(next(iter(dtypes))) if len(dtypes) == 1 else None
         match = match_preset(name)
@@ -157,11 +246,11 @@ def _pool_rows(
         row["source"] = (
             f"memwall workloads discover, {url}, {window.describe()}: "
             f"{', '.join(servers)} ({'; '.join(_series_read(v) for v in versions)}); "
-            f"accelerator from DCGM modelName {', '.join(kinds)} "
-            f"({', '.join(dcgm)}){demand_from}; preset {row['match']}"
+            f"accelerator from {' and '.join(accelerators_from)}{demand_from}; "
+            f"preset {row['match']}"
         )
         rows.append(row)
-    return rows, list(seen.findings), list(telemetry.names_found)
+    return rows, findings, list(telemetry.names_found)
 
 
 def discover(

@@ -4,7 +4,8 @@ and SGLang, backfilled with promtool, served on loopback), read back as a worklo
 
 Planted there: Llama-3.1-70B on two H100s (vLLM, new names), Llama-3.1-8B on one H100 and one
 H200 (vLLM, old names; the H200's server misses 3 hours of scrapes) and a third server of it on
-a time-sliced H100, Mixtral-8x7B on one H200 (SGLang).
+a time-sliced H100, Mixtral-8x7B on one H200 (SGLang). Planted here: Qwen2.5-72B on a node
+whose GPUs no DCGM series names (its accelerator from the node's label).
 """
 
 from __future__ import annotations
@@ -41,11 +42,52 @@ ENV = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "COLUMNS": "250"}
 CATALOG_ID = {"h100": "nvidia-h100-sxm", "h200": "nvidia-h200-sxm"}
 
 
+QWEN = "Qwen/Qwen2.5-72B-Instruct"
+QWEN_BATCH, QWEN_CONTEXT, QWEN_STEP_S, QWEN_GPUS = 16, 2000, 0.03, 4
+
+
+def node_labelled(end_s: float) -> list[str]:
+    """A fourth server, ``serving/qwen72-0`` (vLLM, new names), on a node whose dcgm-exporter
+    is not scraped: kube-state-metrics says its node ``node-c`` carries GPU Feature Discovery's
+    ``nvidia.com/gpu.product=NVIDIA-H100-80GB-HBM3`` and that it requests 4 GPUs. Batch 16,
+    prompts of 1,800 and 400 generated tokens (context 1,800 + 400/2 = 2,000), a 30 ms step:
+    16 / 0.03 = 533.3 tokens/s, flat."""
+    times = np.arange(end_s - DAYS * DAY_S, end_s + 1, 300)
+    labels = f'model_name="{QWEN}",namespace="serving",pod="qwen72-0",instance="10.0.2.1:8000"'
+    tokens = np.cumsum(np.full(times.size, 300 * QWEN_BATCH / QWEN_STEP_S))
+    ones = np.ones(times.size)
+    lines = [
+        *_lines("vllm:num_requests_running", labels, times, QWEN_BATCH * ones),
+        *_lines("vllm:kv_cache_usage_perc", labels, times, 0.4 * ones),
+        *_lines("vllm:inter_token_latency_seconds_count", labels, times, tokens),
+        *_lines("vllm:inter_token_latency_seconds_sum", labels, times, tokens * QWEN_STEP_S),
+        *_lines("vllm:generation_tokens_total", labels, times, tokens),
+    ]
+    for name, mean in (("prompt", 1800), ("generation", 400)):
+        count = np.cumsum(0.5 * ones)
+        lines += _lines(f"vllm:request_{name}_tokens_count", labels, times, count)
+        lines += _lines(f"vllm:request_{name}_tokens_sum", labels, times, count * mean)
+    pod = 'namespace="serving",pod="qwen72-0"'
+    lines += _lines("kube_pod_info", f'{pod},node="node-c",uid="q1"', times, ones)
+    lines += _lines(
+        "kube_pod_container_resource_requests",
+        f'{pod},container="vllm",node="node-c",resource="nvidia_com_gpu",unit="integer"',
+        times,
+        QWEN_GPUS * ones,
+    )
+    for node, product in (("node-c", "NVIDIA-H100-80GB-HBM3"), ("node-d", "")):
+        node_labels = f'node="{node}",label_nvidia_com_gpu_product="{product}"'
+        lines += _lines("kube_node_labels", node_labels, times, ones)
+    return lines
+
+
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
     root = tmp_path_factory.mktemp("discover")
     end_s = float(int(dt.datetime.now(dt.UTC).timestamp()) // 3600 * 3600)
-    with backfilled_prometheus(root, openmetrics(end_s)) as url:
+    planted = openmetrics(end_s).removesuffix("# EOF\n")
+    planted += "\n".join([*node_labelled(end_s), "# EOF", ""])
+    with backfilled_prometheus(root, planted) as url:
         yield Planted(url, dt.datetime.fromtimestamp(end_s, dt.UTC))
 
 
@@ -84,7 +126,7 @@ def test_discover_proposes_the_three_served_workloads(fleet: Planted) -> None:
         ),
         "mistralai/Mixtral-8x7B-Instruct-v0.1": ("mixtral-8x7b", "nvidia-h200-sxm", 1),
     }  # fmt: skip
-    assert set(rows) == set(expected)
+    assert set(rows) == {*expected, QWEN}
     end_s = fleet.end.timestamp()
     for name, (preset, accelerators, gpus) in expected.items():
         row = rows[name]
@@ -118,6 +160,19 @@ def test_discover_proposes_the_three_served_workloads(fleet: Planted) -> None:
     mixtral = rows["mistralai/Mixtral-8x7B-Instruct-v0.1"]
     assert "sglang:decode_sum_seq_lens" in mixtral["source"]
     assert mixtral["demand_query"].startswith("sum(rate(sglang:generation_tokens_total")
+    # No DCGM series names the Qwen server's pod: its node's label places it.
+    qwen = rows[QWEN]
+    assert (qwen["model_preset"], qwen["accelerators"], qwen["gpus"]) == (
+        "qwen2.5-72b", "nvidia-h100-sxm", QWEN_GPUS,
+    )  # fmt: skip
+    assert (qwen["batch"], qwen["context"], qwen["status"]) == (16, 2000, "proposed")
+    assert abs(qwen["demand_units_per_s"] / (QWEN_BATCH / QWEN_STEP_S) - 1) <= 0.01
+    assert (
+        "accelerator from node label nvidia.com/gpu.product (kube-state-metrics) "
+        "NVIDIA-H100-80GB-HBM3" in qwen["source"]
+    )
+    assert any(f.startswith("server vllm serving/qwen72-0: no GPU series") for f in found.findings)
+    assert not any("qwen72-0" in f and "left out" in f for f in found.findings)
     # The time-sliced GPU's server is not among the rows' sources, and is reported.
     assert "serving/nb-1" not in llama_8b["source"]
     assert any("GPU GPU-a3 on host-a is shared by 2 pods" in f for f in found.findings)
@@ -129,10 +184,10 @@ def test_cli_writes_the_reviewed_file(fleet: Planted, tmp_path: Path) -> None:
     done = memwall(args, ENV, tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "llama-3.1-8b-decode" in done.stdout and "nvidia-h200-sxm" in done.stdout
-    assert "wrote 3 discovered workloads to" in done.stderr
+    assert "wrote 4 discovered workloads to" in done.stderr
     written = read_table(to, WORKLOADS).set_index("workload_id")
     assert sorted(written.index) == ["llama-3.1-70b-decode", "llama-3.1-8b-decode",
-                                     "mixtral-8x7b-decode"]  # fmt: skip
+                                     "mixtral-8x7b-decode", "qwen2.5-72b-decode"]  # fmt: skip
     row = written.loc["llama-3.1-8b-decode"]
     assert (row["phase"], row["unit"], row["model_preset"], row["batch"]) == (
         "decode", "token", "llama-3.1-8b", 6,
@@ -143,7 +198,8 @@ def test_cli_writes_the_reviewed_file(fleet: Planted, tmp_path: Path) -> None:
     before = to.read_bytes()
     again = memwall(args, ENV, tmp_path, timeout=300)
     assert again.returncode == 2
-    assert "duplicate workload_id 'llama-3.1-" in again.stderr.strip().splitlines()[-1]
+    last = again.stderr.strip().splitlines()[-1]
+    assert "duplicate workload_id '" in last and "-decode' (each must be unique)" in last
     assert to.read_bytes() == before
 
 

@@ -32,6 +32,11 @@ VARIANT_WORDS: Final = frozenset(
     {"instruct", "chat", "it", "base", "hf", "fp8", "fp4", "nvfp4", "mxfp4", "awq", "gptq",
      "int4", "int8", "w8a8", "w4a16", "bf16", "dynamic", "turbo"}
 )  # fmt: skip
+# What one row per served model and accelerator model needs (``memwall observe``'s names).
+OBSERVED_COLUMNS: Final = (
+    "model_name", "accelerator_id", "gpus", "batch", "context", "kv_cache_usage", "samples",
+    "names_found",
+)  # fmt: skip
 _VERSION: Final = re.compile(r"v\d+\.\d+(\.\d+)?")
 _DATE: Final = re.compile(r"\d{4}")
 
@@ -122,3 +127,35 @@ def one_row_per_model(rows: pd.DataFrame) -> pd.DataFrame:
         "names_found",
     ]  # fmt: skip
     return pd.DataFrame(out, columns=columns)
+
+
+def engine_only_rows(
+    engine: pd.DataFrame, placed: dict[str, tuple[str, float]], source: str
+) -> pd.DataFrame:
+    """Rows as :func:`one_row_per_model` reads them for servers no GPU series names (no
+    dcgm-exporter on their node, or none that maps GPUs to pods), from the engine's samples
+    alone: ``placed`` is server -> (accelerator_id, GPUs it requests; NaN where unknown),
+    ``source`` what placed them. The usable samples are those with a batch, a step and a
+    context, as ``memwall observe`` counts them."""
+    out = []
+    samples = engine[engine["server"].isin(list(placed))]
+    for model_name, group in samples.groupby("model_name", sort=True):
+        by_accelerator: dict[str, list[str]] = {}
+        for server in sorted(set(group["server"].astype(str))):
+            by_accelerator.setdefault(placed[server][0], []).append(server)
+        for accelerator, servers in sorted(by_accelerator.items()):
+            mine = group[group["server"].isin(servers)]
+            usable = mine[(mine["batch"] > 0) & (mine["step_s"] > 0) & (mine["context_tokens"] > 0)]
+            out.append(
+                {
+                    "model_name": str(model_name),
+                    "accelerator_id": accelerator,
+                    "gpus": sum(placed[s][1] for s in servers),
+                    "batch": float(usable["batch"].mean()),
+                    "context": float(usable["context_tokens"].mean()),
+                    "kv_cache_usage": float(usable["kv_cache_usage"].mean()),
+                    "samples": len(usable),
+                    "names_found": "; ".join([*sorted(set(mine["engine"].astype(str))), source]),
+                }
+            )
+    return pd.DataFrame(out, columns=list(OBSERVED_COLUMNS))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from tasks.analysis.workload.served_models import match_preset, one_row_per_model
+from tasks.analysis.workload.served_models import engine_only_rows, match_preset, one_row_per_model
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,36 @@ def test_one_row_per_model_weights_each_sample_once() -> None:
     assert m["kv_cache_usage"] == pytest.approx(0.3)
     assert m["names_found"] == "SGLang names; vLLM 0.10+ names"
     assert merged["kv_cache_usage"].isna().to_dict() == {"m": False, "other": True}
+
+
+def test_servers_no_gpu_series_names_take_their_figures_from_the_engine_alone() -> None:
+    """Two servers of one model placed on H100 by their nodes' labels, 2 and 4 GPUs: 3 usable
+    samples at batch 4, 8 and 12 (a fourth, with no step, is not usable) average batch 8 and
+    context 1,000; the GPUs add up to 6; an unplaced server is not read."""
+
+    def samples(server: str, batch: list[float], step: list[float]) -> pd.DataFrame:
+        n = len(batch)
+        return pd.DataFrame(
+            {
+                "server": server,
+                "model_name": "m",
+                "engine": "vLLM 0.10+ names",
+                "batch": batch,
+                "step_s": step,
+                "context_tokens": [1000.0] * n,
+                "kv_cache_usage": [0.5] * n,
+            }
+        )
+
+    engine = pd.concat(
+        [
+            samples("vllm ns/a", [4.0, 8.0], [0.02, 0.02]),
+            samples("vllm ns/b", [12.0, 30.0], [0.02, float("nan")]),
+            samples("vllm ns/c", [99.0], [0.02]),
+        ]
+    )
+    placed = {"vllm ns/a": ("nvidia-h100-sxm", 2.0), "vllm ns/b": ("nvidia-h100-sxm", 4.0)}
+    (row,) = engine_only_rows(engine, placed, "node label").to_dict("records")
+    assert (row["accelerator_id"], row["gpus"], row["samples"]) == ("nvidia-h100-sxm", 6.0, 3)
+    assert (row["batch"], row["context"], row["kv_cache_usage"]) == (8.0, 1000.0, 0.5)
+    assert row["names_found"] == "vLLM 0.10+ names; node label"
