@@ -241,11 +241,14 @@ def _pool_rows(
                 row["demand_units_per_s"] = fit.units_per_s
                 row["demand_growth_per_year"] = fit.growth_per_year
                 row["demand_growth_sigma"] = fit.growth_sigma
+        if not merged["samples"] or not (merged["batch"] > 0 and merged["context"] > 0):
+            row["status"] = "not written: no sample in the window has a batch, step and context"
         if match is None:
             row["status"] = "not written: no preset matches (memwall workloads add --config)"
         row["source"] = (
             f"memwall workloads discover, {url}, {window.describe()}: "
-            f"{', '.join(servers)} ({'; '.join(_series_read(v) for v in versions)}); "
+            f"{', '.join(servers)} ({'; '.join(_series_read(v) for v in versions)}; "
+            f"{merged['samples']} samples); "
             f"accelerator from {' and '.join(accelerators_from)}{demand_from}; "
             f"preset {row['match']}"
         )
