@@ -178,6 +178,22 @@ def test_discover_proposes_the_three_served_workloads(fleet: Planted) -> None:
     assert any("GPU GPU-a3 on host-a is shared by 2 pods" in f for f in found.findings)
 
 
+def test_one_row_per_served_model_and_pool(fleet: Planted) -> None:
+    """The same fleet read as two pools: each model twice, the second pool's ids suffixed."""
+    from hardware_profiles.catalog import builtin_catalog
+    from tasks.served_workloads import discover
+
+    urls = {"inference": fleet.url, "edge": fleet.url}
+    found = discover(urls, builtin_catalog(), days=7, end=fleet.end)
+    assert found.proposals.groupby("pool").size().to_dict() == {"edge": 4, "inference": 4}
+    ids = dict(zip(found.proposals["pool"] + " " + found.proposals["model_name"],
+                   found.proposals["workload_id"], strict=True))  # fmt: skip
+    assert ids[f"inference {QWEN}"] == "qwen2.5-72b-decode"
+    assert ids[f"edge {QWEN}"] == "qwen2.5-72b-decode-edge"
+    assert found.proposals["workload_id"].is_unique
+    assert any(f.startswith("pool edge: GPU GPU-a3 on host-a is shared") for f in found.findings)
+
+
 def test_cli_writes_the_reviewed_file(fleet: Planted, tmp_path: Path) -> None:
     to = tmp_path / "discovered.parquet"
     args = ["workloads", "discover", "--prometheus", fleet.url, "--to", str(to)]
