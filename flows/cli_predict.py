@@ -368,6 +368,16 @@ def backtest_json(result: Backtest) -> dict[str, Any]:
             }
             for (phase, ceiling), e in result.fitted.other_ceiling.items()
         ],
+        "expert_matmuls": [
+            {
+                "phase": "decode",
+                "architecture_class": name,
+                "share_of_dense": e.value,
+                "spread": e.spread,
+                "source": e.source,
+            }
+            for name, e in result.fitted.expert_matmuls.items()
+        ],
         "overheads": [
             {
                 "phase": phase,
@@ -423,6 +433,7 @@ def print_backtest(result: Backtest, out: Console) -> None:
 
     from tasks.analysis.supply.backtest import GROUPINGS
     from tasks.analysis.supply.collectives import LINK_KINDS
+    from tasks.analysis.supply.published_fit import MIN_CLASS_SOURCES
     from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
     def say(line: str) -> None:
@@ -447,6 +458,16 @@ def print_backtest(result: Backtest, out: Console) -> None:
     for (phase, ceiling), e in result.fitted.other_ceiling.items():
         name = "compute" if ceiling == "flops" else ceiling
         say(f"default {phase} {name} efficiency (all vendors): {_efficiency(e)}")
+    for name, e in result.fitted.expert_matmuls.items():
+        say(f"default decode routed-expert matmul share ({name}): {_efficiency(e)}")
+    unfitted = sorted(
+        set(result.runs["architecture_class"]) - {"dense", *result.fitted.expert_matmuls}
+    ) if not result.runs.empty else []  # fmt: skip
+    for name in unfitted:
+        say(
+            f"decode routed-expert matmuls ({name}): as the dense ones, no fit of their own "
+            f"(the class's fit rows come from fewer than {MIN_CLASS_SOURCES} sources)"
+        )
     for phase, o in result.fitted.overheads.items():
         say(f"{phase} step overhead: {_seconds(o.seconds)} per {OVERHEAD_PER[phase]}  {o.source}")
     say(

@@ -75,6 +75,9 @@ NO_OVERHEAD: Final = Overhead(0.0, "none")
 ATTENTION_EFFICIENCY: Final = Efficiency(
     0.5, "default (FlashAttention-2/3 causal forward: 40-70 % of the dense peak)", 0.25
 )
+# The routed experts' matmuls at the dense efficiencies: a workload of no MoE class, or of a
+# class the published runs fit no efficiency for (supply.published_fit's class factor).
+EXPERTS_AS_DENSE: Final = Efficiency(1.0, "as the dense matmuls (no class fit)", 0.0)
 # Source of a phase's compute efficiency where STREAM's per-precision figures stand.
 PER_PRECISION: Final = "per precision: matmul measured or default"
 
@@ -95,6 +98,9 @@ class FittedDefaults:
     other_ceiling: Mapping[tuple[str, str], Efficiency] = field(default_factory=dict)
     overheads: Mapping[str, Overhead] = field(default_factory=dict)
     class_spread: Mapping[str, float] = field(default_factory=dict)
+    # Decode's routed-expert matmuls per MoE architecture class: the share of the dense
+    # efficiencies a grouped GEMM at few tokens per expert reaches (supply.published_fit).
+    expert_matmuls: Mapping[str, Efficiency] = field(default_factory=dict)
 
     def lookup(self, phase: str, vendor: str, ceiling: str | None = None) -> Efficiency | None:
         """The fitted efficiency of ``phase``'s ``ceiling`` (its binding one by default) for
@@ -105,6 +111,13 @@ class FittedDefaults:
 
     def overhead(self, phase: str) -> Overhead:
         return self.overheads.get(phase, NO_OVERHEAD)
+
+    def experts(self, phase: str, architecture_class: str) -> Efficiency:
+        """The routed experts' share of the dense efficiencies in ``phase`` for a model of
+        ``architecture_class``: fitted for decode (few tokens per expert), else as dense."""
+        if phase != "decode":
+            return EXPERTS_AS_DENSE
+        return self.expert_matmuls.get(architecture_class, EXPERTS_AS_DENSE)
 
 
 NO_FIT: Final = FittedDefaults()
