@@ -168,7 +168,7 @@ def predict(
     from hardware_profiles.schema import MEASUREMENTS
     from tasks.analysis.supply.backtest import load_backtest
     from tasks.analysis.supply.calibration import calibrate
-    from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
+    from tasks.analysis.supply.efficiency import efficiencies_for, experts_for, overhead_for
     from tasks.analysis.supply.mixed_step import mixed_step
     from tasks.analysis.supply.predict import predict as predict_step
     from tasks.analysis.workload.layout import parse_layout
@@ -220,6 +220,7 @@ def predict(
     result = predict_step(
         arch, est, {str(k): v for k, v in row.items()}, bandwidth, flops, devices,
         overhead_for(calibrated, accelerator, phase), chosen,
+        experts=experts_for(calibrated, accelerator, phase, arch.architecture_class),
     )  # fmt: skip
     loaded = None
     if prompt is not None and output is not None:
@@ -281,6 +282,12 @@ def _print_prediction(
         lines.append(
             f"collectives    {c.calls} calls a step: {_seconds(c.latency_s)} latency + "
             f"{_seconds(c.bytes_s)} over the link  {p.link_source}"
+        )
+    if f.expert_read_bytes_per_device or f.expert_flops_per_device:
+        lines.append(
+            f"routed experts {_gb(f.expert_read_bytes_per_device)} read, "
+            f"{f.expert_flops_per_device / 1e12:.3g} TFLOP on the busiest device; share of "
+            f"the dense efficiencies {_efficiency(p.expert_efficiency)}"
         )
     if f.alltoall_bytes_per_step:
         lines.append(
