@@ -1,6 +1,10 @@
 """A workload table as the arrays the projection reads: FLOPs and bytes per unit, the compute
-precision, and how often a unit pays its phase's step overhead. The mitigations are variants
-of these figures evaluated over the same fleet."""
+precision, how often a unit pays its phase's step overhead, and the routed experts' shares of
+the bytes and FLOPs with the model's architecture class (a decode step's grouped GEMM runs at
+its class's own share of the dense efficiencies: ``tasks.analysis.supply.published_fit``). The
+mitigations are variants of these figures evaluated over the same fleet; they keep the
+baseline's expert shares (a larger batch touches more experts: the share is the baseline
+batch's)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
+from tasks.analysis.workload.layout import Layout, layout_figures
+from tasks.analysis.workload.presets import PRESETS, estimate_workload
 from tasks.analysis.workload.step_overhead import overheads_per_unit
 
 
@@ -22,24 +29,75 @@ class Figures:
     bytes_per_unit: np.ndarray
     precision: np.ndarray
     overheads_per_unit: np.ndarray
+    # Decode's routed-expert share of the bytes and of the FLOPs (0 elsewhere), and the index
+    # of the model's class in ARCHITECTURE_CLASSES (dense, 0, where no preset says).
+    expert_bytes_share: np.ndarray | None = None
+    expert_flops_share: np.ndarray | None = None
+    architecture_class: np.ndarray | None = None
 
     @staticmethod
     def of(workloads: pd.DataFrame) -> Figures:
+        bytes_share, flops_share, classes = expert_shares(workloads)
         return Figures(
             workloads["flops_per_unit"].to_numpy(dtype=float),
             workloads["bytes_per_unit"].to_numpy(dtype=float),
             workloads["precision"].to_numpy(dtype=object),
             overheads_per_unit(workloads),
+            bytes_share,
+            flops_share,
+            classes,
         )
 
     def take(self, rows: np.ndarray) -> Figures:
+        def part(values: np.ndarray | None) -> np.ndarray | None:
+            return None if values is None else values[rows]
+
         return Figures(
             self.flops_per_unit[rows],
             self.bytes_per_unit[rows],
             self.precision[rows],
             self.overheads_per_unit[rows],
+            part(self.expert_bytes_share),
+            part(self.expert_flops_share),
+            part(self.architecture_class),
         )
+
+    def with_units(
+        self, flops: np.ndarray, nbytes: np.ndarray, precision: np.ndarray, overheads: np.ndarray
+    ) -> Figures:
+        """A variant's figures: other units, the same expert shares and classes."""
+        return Figures(
+            flops, nbytes, precision, overheads,
+            self.expert_bytes_share, self.expert_flops_share, self.architecture_class,
+        )  # fmt: skip
 
     @property
     def intensity(self) -> np.ndarray:
         return np.asarray(self.flops_per_unit / self.bytes_per_unit)
+
+
+def expert_shares(workloads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: the routed experts' share of a decode step's bytes and of its FLOPs (from its
+    preset at its batch and context, on one device: the experts split as the rest of the
+    weights do), and its class's index in ARCHITECTURE_CLASSES; 0 and dense where the row
+    names no preset, is no MoE decode, or states no batch and context."""
+    n = len(workloads)
+    bytes_share, flops_share = np.zeros(n), np.zeros(n)
+    classes = np.zeros(n, dtype=int)
+    if "model_preset" not in workloads:
+        return bytes_share, flops_share, classes
+    position = {c: i for i, c in enumerate(ARCHITECTURE_CLASSES)}
+    for i, row in enumerate(workloads.to_dict("records")):
+        arch = PRESETS.get(str(row.get("model_preset")))
+        if arch is None:
+            continue
+        classes[i] = position[arch.architecture_class]
+        if not arch.is_moe or row.get("phase") != "decode":
+            continue
+        est = estimate_workload({str(k): v for k, v in row.items()})
+        if est is None:
+            continue
+        step = layout_figures(arch, est, Layout())
+        bytes_share[i] = step.expert_read_bytes_per_device / step.step_bytes_per_device
+        flops_share[i] = step.expert_flops_per_device / step.step_flops_per_device
+    return bytes_share, flops_share, classes
