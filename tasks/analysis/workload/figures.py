@@ -8,6 +8,7 @@ batch's)."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,24 +81,42 @@ def expert_shares(workloads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.n
     """Per row: the routed experts' share of a decode step's bytes and of its FLOPs (from its
     preset at its batch and context, on one device: the experts split as the rest of the
     weights do), and its class's index in ARCHITECTURE_CLASSES; 0 and dense where the row
-    names no preset, is no MoE decode, or states no batch and context."""
+    names no preset, is no MoE decode, or states no batch and context. A fleet's table
+    repeats a handful of shapes over many rows: each shape is worked out once."""
     n = len(workloads)
     bytes_share, flops_share = np.zeros(n), np.zeros(n)
-    classes = np.zeros(n, dtype=int)
     if "model_preset" not in workloads:
-        return bytes_share, flops_share, classes
+        return bytes_share, flops_share, np.zeros(n, dtype=int)
+    names = workloads["model_preset"].astype(str)
     position = {c: i for i, c in enumerate(ARCHITECTURE_CLASSES)}
-    for i, row in enumerate(workloads.to_dict("records")):
-        arch = PRESETS.get(str(row.get("model_preset")))
-        if arch is None:
-            continue
-        classes[i] = position[arch.architecture_class]
-        if not arch.is_moe or row.get("phase") != "decode":
-            continue
-        est = estimate_workload({str(k): v for k, v in row.items()})
-        if est is None:
-            continue
-        step = layout_figures(arch, est, Layout())
-        bytes_share[i] = step.expert_read_bytes_per_device / step.step_bytes_per_device
-        flops_share[i] = step.expert_flops_per_device / step.step_flops_per_device
+    index = {name: position[a.architecture_class] for name, a in PRESETS.items()}
+    classes = names.map(index).fillna(0).to_numpy(dtype=int)
+    moe = {name for name, a in PRESETS.items() if a.is_moe}
+    chosen = (names.isin(moe) & (workloads["phase"] == "decode")).to_numpy()
+    if not chosen.any():
+        return bytes_share, flops_share, classes
+    keys = [k for k in _SHAPE_KEYS if k in workloads]
+    shapes = workloads.loc[chosen, keys]
+    codes, _ = pd.factorize(pd.MultiIndex.from_frame(shapes.astype(str)))
+    first = np.unique(codes, return_index=True)[1]  # a row of each shape, in code order
+    pairs = np.array([_shares(row) for row in shapes.iloc[first].to_dict("records")])[codes]
+    bytes_share[chosen], flops_share[chosen] = pairs[:, 0], pairs[:, 1]
     return bytes_share, flops_share, classes
+
+
+# What a row's step depends on (presets.estimate_workload's inputs).
+_SHAPE_KEYS = (
+    "model_preset", "phase", "batch", "context_tokens", "precision", "weight_precision",
+    "kv_precision",
+)  # fmt: skip
+
+
+def _shares(row: dict[Hashable, object]) -> tuple[float, float]:
+    est = estimate_workload({str(k): v for k, v in row.items()})
+    if est is None:
+        return 0.0, 0.0
+    step = layout_figures(PRESETS[str(row["model_preset"])], est, Layout())
+    return (
+        step.expert_read_bytes_per_device / step.step_bytes_per_device,
+        step.expert_flops_per_device / step.step_flops_per_device,
+    )
