@@ -168,7 +168,7 @@ def predict(
     from hardware_profiles.schema import MEASUREMENTS
     from tasks.analysis.supply.backtest import load_backtest
     from tasks.analysis.supply.calibration import calibrate
-    from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
+    from tasks.analysis.supply.efficiency import efficiencies_for, experts_for, overhead_for
     from tasks.analysis.supply.mixed_step import mixed_step
     from tasks.analysis.supply.predict import predict as predict_step
     from tasks.analysis.workload.layout import parse_layout
@@ -220,6 +220,7 @@ def predict(
     result = predict_step(
         arch, est, {str(k): v for k, v in row.items()}, bandwidth, flops, devices,
         overhead_for(calibrated, accelerator, phase), chosen,
+        experts=experts_for(calibrated, accelerator, phase, arch.architecture_class),
     )  # fmt: skip
     loaded = None
     if prompt is not None and output is not None:
@@ -281,6 +282,12 @@ def _print_prediction(
         lines.append(
             f"collectives    {c.calls} calls a step: {_seconds(c.latency_s)} latency + "
             f"{_seconds(c.bytes_s)} over the link  {p.link_source}"
+        )
+    if f.expert_read_bytes_per_device or f.expert_flops_per_device:
+        lines.append(
+            f"routed experts {_gb(f.expert_read_bytes_per_device)} read, "
+            f"{f.expert_flops_per_device / 1e12:.3g} TFLOP on the busiest device; share of "
+            f"the dense efficiencies {_efficiency(p.expert_efficiency)}"
         )
     if f.alltoall_bytes_per_step:
         lines.append(
@@ -368,6 +375,16 @@ def backtest_json(result: Backtest) -> dict[str, Any]:
             }
             for (phase, ceiling), e in result.fitted.other_ceiling.items()
         ],
+        "expert_matmuls": [
+            {
+                "phase": "decode",
+                "architecture_class": name,
+                "share_of_dense": e.value,
+                "spread": e.spread,
+                "source": e.source,
+            }
+            for name, e in result.fitted.expert_matmuls.items()
+        ],
         "overheads": [
             {
                 "phase": phase,
@@ -423,6 +440,7 @@ def print_backtest(result: Backtest, out: Console) -> None:
 
     from tasks.analysis.supply.backtest import GROUPINGS
     from tasks.analysis.supply.collectives import LINK_KINDS
+    from tasks.analysis.supply.published_fit import MIN_CLASS_SOURCES
     from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
     def say(line: str) -> None:
@@ -447,6 +465,16 @@ def print_backtest(result: Backtest, out: Console) -> None:
     for (phase, ceiling), e in result.fitted.other_ceiling.items():
         name = "compute" if ceiling == "flops" else ceiling
         say(f"default {phase} {name} efficiency (all vendors): {_efficiency(e)}")
+    for name, e in result.fitted.expert_matmuls.items():
+        say(f"default decode routed-expert matmul share ({name}): {_efficiency(e)}")
+    unfitted = sorted(
+        set(result.runs["architecture_class"]) - {"dense", *result.fitted.expert_matmuls}
+    ) if not result.runs.empty else []  # fmt: skip
+    for name in unfitted:
+        say(
+            f"decode routed-expert matmuls ({name}): as the dense ones, no fit of their own "
+            f"(the class's fit rows come from fewer than {MIN_CLASS_SOURCES} sources)"
+        )
     for phase, o in result.fitted.overheads.items():
         say(f"{phase} step overhead: {_seconds(o.seconds)} per {OVERHEAD_PER[phase]}  {o.source}")
     say(

@@ -73,6 +73,7 @@ def backtest_lines(backtest: Backtest | None) -> list[str]:
         f"{parts('class')}. Per vendor: {parts('vendor')}. Per phase: {parts('phase')}.",
         "The date bands take, where an efficiency is a fitted default, the leave-one-source-"
         f"out spread of the workload's class (RMS log error: {spreads}).",
+        _expert_line(backtest),
         "Secondary, with rows of one source on both sides of the split: held-out runs "
         f"{_summary(holdout)}; runs the defaults were fitted on {_summary(fit)}.",
     ]
@@ -96,6 +97,21 @@ def backtest_lines(backtest: Backtest | None) -> list[str]:
             + ("; …" if len(backtest.skipped) > 3 else "")
         )
     return lines
+
+
+def _expert_line(backtest: Backtest) -> str:
+    """How decode's routed-expert matmuls are priced: each MoE class's fitted share of the
+    dense efficiencies, with its source, or as dense where the class has no fit."""
+    shares = backtest.fitted.expert_matmuls
+    fitted = "; ".join(
+        f"{name} {e.value:.2f} ± {100 * e.spread:.0f} %, {e.source}" for name, e in shares.items()
+    )
+    return (
+        "At decode each touched expert multiplies a few tokens (a grouped GEMM): a MoE "
+        "workload's routed-expert bytes and FLOPs run at its class's share of the dense "
+        f"efficiencies, fitted with them: {fitted or 'none fitted'}; a class without one runs "
+        "its experts as dense matmuls."
+    )
 
 
 def efficiency_table(sources: pd.DataFrame) -> Table:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -164,10 +165,21 @@ class Projector:
 
     def per_device_terms(self, figures: Figures) -> tuple[np.ndarray, np.ndarray]:
         """AI·BW and F of one device of each model for each workload, (workloads, models);
-        F is NaN where the model has no peak at the workload's precision."""
+        F is NaN where the model has no peak at the workload's precision. A MoE decode
+        workload's routed-expert share of its bytes and FLOPs runs at its class's share r of
+        the dense efficiencies (:meth:`Ceilings.expert_slowdown`): both terms are divided by
+        how much longer that makes them."""
+        phase = self.placement.phase_index
         peak_index = lookup(figures.precision, PEAK_INDEX)
-        peak = self.ceilings.flops[self.placement.phase_index, :, peak_index]
-        return figures.intensity[:, None] * self.workload_bandwidth(), np.asarray(peak)
+        peak = self.ceilings.flops[phase, :, peak_index]
+        slowdown = functools.partial(
+            self.ceilings.expert_slowdown, phase, figures.architecture_class
+        )
+        bandwidth_term = figures.intensity[:, None] * self.workload_bandwidth()
+        return (
+            bandwidth_term / slowdown(figures.expert_bytes_share),
+            np.asarray(peak) / slowdown(figures.expert_flops_share),
+        )
 
     def workload_bandwidth(self) -> np.ndarray:
         """Usable bandwidth of each model for each workload's phase, (workloads, models)."""

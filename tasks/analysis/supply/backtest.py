@@ -16,6 +16,11 @@ How a run was measured counts as much as what ran:
 - ``output_tokens_per_s`` with a stated output length is generated tokens over the whole run
   (``published_runs.md``), which includes the batch's prefill: the prediction adds that
   prefill step, spread over the generated tokens.
+- ``tpot_s`` at a batch above 1 with stated prompt and output lengths is a serving run's mean
+  time per output token at that concurrency: its steps carry the prompts that arrive
+  (:mod:`tasks.analysis.supply.mixed_step`), and it is predicted as that mixed step.
+- A decode run's routed-expert matmuls run at its class's fitted share of the dense
+  efficiencies (:mod:`tasks.analysis.supply.published_fit`).
 - A blank ``kv_precision`` is the model's dtype, unless the run's batch at its final context
   would not fit its devices' memory with that cache while it fits with a cache at the weights'
   precision: the engine that ran it must have stored it so (the run's notes say so).
@@ -51,8 +56,15 @@ from hardware_profiles.published_runs import (
     read_published_runs,
     source_page,
 )
+from hardware_profiles.schema import peak_column
 from tasks.analysis.supply.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
-from tasks.analysis.supply.efficiency import NO_OVERHEAD, Efficiency, FittedDefaults
+from tasks.analysis.supply.efficiency import (
+    EXPERTS_AS_DENSE,
+    NO_OVERHEAD,
+    Efficiency,
+    FittedDefaults,
+)
+from tasks.analysis.supply.mixed_step import mixed_step
 from tasks.analysis.supply.predict import Prediction, predict
 from tasks.analysis.supply.published_fit import fit
 from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
@@ -185,6 +197,18 @@ def _kv_precision(
     )
 
 
+def under_load(run: Any) -> bool:
+    """Whether a run is a serving run's time per output token at a concurrency above 1 with
+    its prompt and output lengths stated: its steps carry arriving prompts."""
+    return bool(
+        run.phase == "decode"
+        and run.metric == "tpot_s"
+        and int(run.batch) > 1
+        and not pd.isna(run.output_tokens)
+        and not pd.isna(run.input_tokens)
+    )
+
+
 def _prefill_of(
     arch: Architecture, run: Any, accelerator: dict[str, Any], kv: str | None
 ) -> Estimate | None:
@@ -253,6 +277,20 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
             skipped.append(f"{where}: {exc}")
             continue
         share = 0.0 if prefill_unit is None else 1.0 / generated
+        loaded = (
+            mixed_step(arch, unit, est, accelerator, _UNIT, prompt, generated)
+            if under_load(run)
+            else None
+        )
+        expert_memory_s, expert_compute_s = 0.0, 0.0
+        if run.phase == "decode":
+            figures = unit.figures
+            expert_memory_s = figures.expert_read_bytes_per_device / float(
+                accelerator["mem_bandwidth_bytes_per_s"]
+            )
+            expert_compute_s = figures.expert_flops_per_device / float(
+                accelerator[peak_column(est.precision)]
+            )
         rows.append(
             {
                 **run._asdict(),
@@ -261,11 +299,18 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
                 "architecture_class": arch.architecture_class,
                 "context": context,
                 "layers": arch.layers,
-                "memory_s_at_1": unit.memory_time_s,
+                # Under load, the chunk's bytes beyond the weights ride with the step's own.
+                "memory_s_at_1": (loaded.memory_time_s if loaded else unit.memory_time_s)
+                - expert_memory_s,
                 # Matmuls at efficiency 1; a prefill's attention at its own, not fitted.
-                "compute_s_at_1": unit.compute_time_s - unit.attention_time_s,
+                "compute_s_at_1": unit.compute_time_s - unit.attention_time_s - expert_compute_s,
                 "attention_s": unit.attention_time_s,
-                "communication_s": unit.communication_time_s,
+                "communication_s": unit.communication_time_s
+                + (loaded.chunk_link_time_s if loaded else 0.0),
+                "expert_memory_s_at_1": expert_memory_s,
+                "expert_compute_s_at_1": expert_compute_s,
+                "load_compute_s_at_1": loaded.chunk_matmul_time_s if loaded else 0.0,
+                "load_attention_s": loaded.chunk_attention_time_s if loaded else 0.0,
                 "prefill_memory_s_at_1": share
                 * (prefill_unit.memory_time_s if prefill_unit else 0),
                 "prefill_compute_s_at_1": share
@@ -285,6 +330,7 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
                 "_layout": unit.layout,
                 "_estimate": est,
                 "_prefill": prefill,
+                "_under_load": loaded is not None,
                 "_accelerator": accelerator,
             }
         )
@@ -301,13 +347,26 @@ def fit_defaults(prepared: pd.DataFrame) -> FittedDefaults:
 def predicted_step(
     row: Mapping[Any, Any], bandwidth: Efficiency, flops: Efficiency, fitted: FittedDefaults | None
 ) -> tuple[Prediction, float]:
-    """``predict``'s step for a prepared run, and the prefill share its metric adds (with the
-    prefill's own efficiencies and overhead where ``fitted``, else STREAM's and none)."""
-    vendor, devices = str(row["vendor"]), int(row["devices"])
-    overhead = fitted.overhead(str(row["phase"])) if fitted is not None else NO_OVERHEAD
+    """``predict``'s step for a prepared run (its routed experts at its class's share where
+    ``fitted``; under load, the mixed step's time), and the prefill share its metric adds
+    (with the prefill's own efficiencies and overhead where ``fitted``, else STREAM's and
+    none)."""
+    vendor, devices, phase = str(row["vendor"]), int(row["devices"]), str(row["phase"])
+    kind = str(row["architecture_class"])
+    overhead = fitted.overhead(phase) if fitted is not None else NO_OVERHEAD
+    experts = fitted.experts(phase, kind) if fitted is not None else EXPERTS_AS_DENSE
     args = (row["_arch"], row["_estimate"], row["_accelerator"])
     layout = row["_layout"]
-    step = predict(*args, bandwidth, flops, devices, overhead, layout)
+    step = predict(*args, bandwidth, flops, devices, overhead, layout, experts=experts)
+    if row["_under_load"]:
+        prefill_flops = (fitted.lookup("prefill", vendor) if fitted is not None else None) or flops
+        loaded = mixed_step(
+            row["_arch"], step, row["_estimate"], row["_accelerator"], prefill_flops,
+            int(row["input_tokens"]), int(row["output_tokens"]),
+        )  # fmt: skip
+        step = replace(
+            step, step_time_s=loaded.step_time_s, tokens_per_s=loaded.output_tokens_per_s
+        )
     prefill = row["_prefill"]
     if prefill is None:
         return step, 0.0

@@ -10,7 +10,7 @@ peak."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -18,6 +18,7 @@ import pandas as pd
 
 from hardware_profiles.schema import PEAK_PRECISIONS
 from tasks.analysis.supply.efficiency import PHASE_CEILINGS, SPREAD_CLASSES
+from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
 
 T = TypeVar("T")
 
@@ -44,7 +45,9 @@ class Ceilings:
     compute efficiencies behind them, (phases, models); and the step overhead in seconds
     (per layer in decode, per step in prefill, 0 elsewhere), (phases, models); and the
     leave-one-source-out spread of each architecture class (phases, :data:`SPREAD_CLASSES`,
-    models), NaN where the phase's efficiency on that model is not a fitted default."""
+    models), NaN where the phase's efficiency on that model is not a fitted default; and the
+    routed experts' share of the dense efficiencies per architecture class (phases,
+    ARCHITECTURE_CLASSES, models), 1 where none was fitted (None: 1 everywhere)."""
 
     bandwidth: np.ndarray
     flops: np.ndarray
@@ -52,6 +55,18 @@ class Ceilings:
     flops_spread: np.ndarray
     overhead_s: np.ndarray
     class_spread: np.ndarray
+    expert_share: np.ndarray | None = field(default=None)
+
+    def expert_slowdown(
+        self, phase_index: np.ndarray, classes: np.ndarray | None, share: np.ndarray | None
+    ) -> np.ndarray:
+        """1 + (1/r − 1)·share per workload and model: how much longer a workload's bytes (or
+        FLOPs), ``share`` of them routed-expert matmuls at r of the dense efficiency, take
+        than at the dense efficiency alone; 1 without expert shares or a fitted r."""
+        if self.expert_share is None or classes is None or share is None:
+            return np.ones((len(phase_index), self.bandwidth.shape[1]))
+        r = self.expert_share[phase_index, classes]
+        return np.asarray(1.0 + (1.0 / r - 1.0) * share[:, None])
 
     @staticmethod
     def of(calibrated: pd.DataFrame, models: list[str]) -> Ceilings:
@@ -68,6 +83,17 @@ class Ceilings:
         spec_bw = stream_bw / column("bandwidth_efficiency")
         spec_flops = stream_flops / stream_flops_eff
         bandwidth, flops, bw_spread, flops_spread, overhead = [], [], [], [], []
+        shares = [
+            np.stack(
+                [
+                    column(f"expert_share_{phase}_{c}")
+                    if f"expert_share_{phase}_{c}" in table
+                    else np.ones(len(models))
+                    for c in ARCHITECTURE_CLASSES
+                ]
+            )
+            for phase in PHASE_ORDER
+        ]
         unknown = np.full((len(SPREAD_CLASSES), len(models)), np.nan)
         by_class = [
             np.stack([column(f"class_spread_{phase}_{c}") for c in SPREAD_CLASSES])
@@ -97,4 +123,5 @@ class Ceilings:
             np.stack(flops_spread),
             np.nan_to_num(np.stack(overhead)),
             np.stack(by_class),
+            np.nan_to_num(np.stack(shares), nan=1.0),
         )

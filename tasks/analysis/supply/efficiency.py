@@ -75,6 +75,11 @@ NO_OVERHEAD: Final = Overhead(0.0, "none")
 ATTENTION_EFFICIENCY: Final = Efficiency(
     0.5, "default (FlashAttention-2/3 causal forward: 40-70 % of the dense peak)", 0.25
 )
+# The routed experts' matmuls at the dense efficiencies: a workload of no MoE class, or of a
+# class the published runs fit no efficiency for (supply.published_fit's class factor).
+EXPERTS_AS_DENSE: Final = Efficiency(1.0, "as the dense matmuls (no class fit)", 0.0)
+# Source of the experts' share where a measured efficiency stands (it was fitted with none).
+_HELD: Final = "as the dense matmuls: held in the measured efficiency"
 # Source of a phase's compute efficiency where STREAM's per-precision figures stand.
 PER_PRECISION: Final = "per precision: matmul measured or default"
 
@@ -95,6 +100,9 @@ class FittedDefaults:
     other_ceiling: Mapping[tuple[str, str], Efficiency] = field(default_factory=dict)
     overheads: Mapping[str, Overhead] = field(default_factory=dict)
     class_spread: Mapping[str, float] = field(default_factory=dict)
+    # Decode's routed-expert matmuls per MoE architecture class: the share of the dense
+    # efficiencies a grouped GEMM at few tokens per expert reaches (supply.published_fit).
+    expert_matmuls: Mapping[str, Efficiency] = field(default_factory=dict)
 
     def lookup(self, phase: str, vendor: str, ceiling: str | None = None) -> Efficiency | None:
         """The fitted efficiency of ``phase``'s ``ceiling`` (its binding one by default) for
@@ -105,6 +113,13 @@ class FittedDefaults:
 
     def overhead(self, phase: str) -> Overhead:
         return self.overheads.get(phase, NO_OVERHEAD)
+
+    def experts(self, phase: str, architecture_class: str) -> Efficiency:
+        """The routed experts' share of the dense efficiencies in ``phase`` for a model of
+        ``architecture_class``: fitted for decode (few tokens per expert), else as dense."""
+        if phase != "decode":
+            return EXPERTS_AS_DENSE
+        return self.expert_matmuls.get(architecture_class, EXPERTS_AS_DENSE)
 
 
 NO_FIT: Final = FittedDefaults()
@@ -175,8 +190,13 @@ def phase_columns(
     where the phase's binding efficiency is the fitted one, else 0; and, for the fitted
     phases, ``class_spread_<phase>_<class>`` for each of :data:`SPREAD_CLASSES`: the
     leave-one-source-out spread of that architecture class where the phase's binding
-    efficiency is the fitted one (NaN elsewhere, or without a backtest). ``production``:
-    (accelerator_id, phase) -> the efficiency measured in production, first in the order.
+    efficiency is the fitted one (NaN elsewhere, or without a backtest), and
+    ``expert_share_<phase>_<class>`` (with ``expert_from_`` and ``expert_spread_``) for each
+    of :data:`ARCHITECTURE_CLASSES`: the routed experts' share of the dense efficiencies a
+    model of that class reaches (:meth:`FittedDefaults.experts`) where the phase's binding
+    efficiency is the fitted one, fitted with it (1 where a measured one stands: it holds
+    its own). ``production``: (accelerator_id, phase) -> the efficiency measured in
+    production, first in the order.
     """
     measured = {
         **measured_efficiencies(history, here=False),
@@ -227,6 +247,17 @@ def phase_columns(
                 columns[f"class_spread_{phase}_{name}"] = [
                     spread if chosen else np.nan for chosen in by_fit
                 ]
+            for name in ARCHITECTURE_CLASSES:
+                share = fitted.experts(phase, name)
+                columns[f"expert_share_{phase}_{name}"] = [
+                    share.value if chosen else 1.0 for chosen in by_fit
+                ]
+                columns[f"expert_from_{phase}_{name}"] = [
+                    share.source if chosen else _HELD for chosen in by_fit
+                ]
+                columns[f"expert_spread_{phase}_{name}"] = [
+                    share.spread if chosen else 0.0 for chosen in by_fit
+                ]
         columns[f"step_overhead_s_{phase}"] = [o.seconds for o in overheads]
         columns[f"step_overhead_from_{phase}"] = [o.source for o in overheads]
     return base.assign(**{k: pd.Series(v, index=base.index) for k, v in columns.items()})
@@ -269,6 +300,22 @@ def efficiencies_for(
         stream = f"STREAM matmul {peak} measured" if origin == "measured" else "default"
         source = source.replace(PER_PRECISION, stream)
     return bandwidth, Efficiency(value, source, float(row[f"flops_spread_{phase}"]))
+
+
+def experts_for(
+    calibrated: pd.DataFrame, accelerator_id: str, phase: str, architecture_class: str
+) -> Efficiency:
+    """The routed experts' share of the dense efficiencies a ``phase`` workload of
+    ``architecture_class`` gets on ``accelerator_id`` (see :func:`phase_columns`)."""
+    if phase not in FITTED_CEILING or architecture_class not in ARCHITECTURE_CLASSES:
+        return EXPERTS_AS_DENSE
+    row = calibrated.set_index("accelerator_id").loc[accelerator_id].to_dict()
+    key = f"{phase}_{architecture_class}"
+    return Efficiency(
+        float(row[f"expert_share_{key}"]),
+        str(row[f"expert_from_{key}"]),
+        float(row[f"expert_spread_{key}"]),
+    )
 
 
 def overhead_for(calibrated: pd.DataFrame, accelerator_id: str, phase: str) -> Overhead:

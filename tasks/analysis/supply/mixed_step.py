@@ -12,7 +12,7 @@ KV writes and activations to the bytes, its matmuls at the prefill (GEMM) effici
 attention at attention's own to the compute, and its activations to the collectives' bytes
 (the calls are the decode step's own, so no latency is added):
 
-    memory   = (decode bytes + chunk bytes beyond the weights) / (BW · e_bw)
+    memory   = decode memory time + chunk bytes beyond the weights / (BW · e_bw)
     compute  = decode compute time + chunk matmuls / (F · e_f,prefill)
                + chunk attention / (F · e_attn)
     step     = max(memory, compute) + decode collectives + chunk collective bytes + overhead
@@ -56,6 +56,11 @@ class MixedStep:
     memory_time_s: float
     compute_time_s: float
     prefill_efficiency: Efficiency
+    # The chunk's own parts of compute_time_s and of the step: its matmuls (at the prefill
+    # efficiency), its attention (at attention's own) and its collective bytes over the link.
+    chunk_matmul_time_s: float = 0.0
+    chunk_attention_time_s: float = 0.0
+    chunk_link_time_s: float = 0.0
 
     @property
     def output_tokens_per_s(self) -> float:
@@ -105,14 +110,10 @@ def mixed_step(
     matmuls = figures.step_flops_per_device * scale - scores
     peak = float(accelerator[peak_column(est.precision)])
     bandwidth = float(accelerator["mem_bandwidth_bytes_per_s"])
-    memory = (decode.figures.step_bytes_per_device + extra_bytes) / (
-        bandwidth * decode.bandwidth_efficiency.value
-    )
-    compute = (
-        decode.compute_time_s
-        + matmuls / (peak * prefill_flops.value)
-        + scores / (peak * attention.value)
-    )
+    memory = decode.memory_time_s + extra_bytes / (bandwidth * decode.bandwidth_efficiency.value)
+    chunk_matmuls = matmuls / (peak * prefill_flops.value)
+    chunk_attention = scores / (peak * attention.value)
+    compute = decode.compute_time_s + chunk_matmuls + chunk_attention
     link = scale_up_link(accelerator)
     chunk_link_s = 0.0
     if link is not None and figures.collectives:
@@ -130,4 +131,7 @@ def mixed_step(
         memory_time_s=memory,
         compute_time_s=compute,
         prefill_efficiency=prefill_flops,
+        chunk_matmul_time_s=chunk_matmuls,
+        chunk_attention_time_s=chunk_attention,
+        chunk_link_time_s=chunk_link_s,
     )

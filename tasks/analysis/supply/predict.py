@@ -8,8 +8,8 @@ The replica is a serving layout (:mod:`tasks.analysis.workload.layout`: ``tp``, 
 busiest device, so with spec bandwidth BW and dense peak F at the compute precision, and
 efficiencies e_bw and e_f (each with its source):
 
-    memory time   = step bytes of the busiest device / (BW · e_bw)
-    compute time  = step FLOPs of the busiest device / (F · e_f)
+    memory time   = (step bytes − X_b + X_b / r) of the busiest device / (BW · e_bw)
+    compute time  = (step FLOPs − X_f + X_f / r) of the busiest device / (F · e_f)
                     (prefill: the attention scores' FLOPs at attention's own e_attn instead)
     communication = Σ collectives: calls · (latency + link bytes / link)   (supply.collectives)
     overhead      = o_decode · L (decode) | o_prefill (prefill) | 0 (training)
@@ -25,6 +25,15 @@ larger. A prefill's attention (scores and their weighted sum over the prompt) is
 the weights: it runs at a fused attention kernel's share of the peak
 (:data:`~tasks.analysis.supply.efficiency.ATTENTION_EFFICIENCY`), which matters from prompts of
 a few thousand tokens on. Decode's fitted compute efficiency already holds its attention.
+
+X_b and X_f are the routed experts' weight reads and matmul FLOPs on the busiest device, and r
+(``experts``) the share of the dense efficiencies those matmuls reach. At decode each touched
+expert multiplies a handful of tokens: a grouped GEMM of many small matrices, each read once
+for a few rows, that reaches neither the dense GEMV's share of the bandwidth nor the GEMM's
+share of the peak (tile padding, one launch per layer over a ragged token-to-expert map,
+block-scale dequantisation per expert). r is fitted per architecture class on published
+runs (:mod:`tasks.analysis.supply.published_fit`), 1 for a dense model, in prefill (hundreds
+of tokens per expert: a GEMM like the others) and for a class with no fit of its own.
 
 The overhead is what a step costs beyond its bytes, FLOPs and collectives: kernel launches,
 synchronisation, scheduling. Published runs show it plainly: a 70B model at batch 1 over 8
@@ -55,6 +64,7 @@ from tasks.analysis.supply.collectives import (
 )
 from tasks.analysis.supply.efficiency import (
     ATTENTION_EFFICIENCY,
+    EXPERTS_AS_DENSE,
     NO_OVERHEAD,
     Efficiency,
     Overhead,
@@ -106,6 +116,7 @@ class Prediction:
     figures: LayoutFigures
     collectives: CollectiveTime
     link_source: str
+    expert_efficiency: Efficiency = EXPERTS_AS_DENSE
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -133,6 +144,9 @@ class Prediction:
             "flops_efficiency": self.flops_efficiency.value,
             "flops_efficiency_source": self.flops_efficiency.source,
             "flops_efficiency_spread": self.flops_efficiency.spread,
+            "expert_matmul_efficiency": self.expert_efficiency.value,
+            "expert_matmul_efficiency_source": self.expert_efficiency.source,
+            "expert_matmul_efficiency_spread": self.expert_efficiency.spread,
             "notes": list(self.notes),
         }
 
@@ -168,10 +182,12 @@ def predict(
     overhead: Overhead = NO_OVERHEAD,
     layout: Layout | None = None,
     attention: Efficiency = ATTENTION_EFFICIENCY,
+    experts: Efficiency = EXPERTS_AS_DENSE,
 ) -> Prediction:
     """Step time and throughput of ``estimate`` on ``devices`` of the catalog row
     ``accelerator`` (a mapping of catalog columns) laid out as ``layout`` (default: the
-    engine's), ``overhead`` per layer or step added; a prefill's attention at ``attention``."""
+    engine's), ``overhead`` per layer or step added; a prefill's attention at ``attention``,
+    the routed experts' matmuls at ``experts``' share of the dense efficiencies."""
     chosen, reason = replica_layout(arch, devices, layout)
     name = str(accelerator["accelerator_id"])
     peak = _number(accelerator, peak_column(estimate.precision))
@@ -184,12 +200,16 @@ def predict(
             f"it has {', '.join(have)}"
         )
     figures = layout_figures(arch, estimate, chosen)
-    memory_time = figures.step_bytes_per_device / (
+    expert_bytes = figures.expert_read_bytes_per_device
+    expert_flops = figures.expert_flops_per_device
+    slower = 1.0 / experts.value - 1.0  # each expert byte and FLOP costs 1/r of a dense one
+    memory_time = (figures.step_bytes_per_device + slower * expert_bytes) / (
         float(accelerator["mem_bandwidth_bytes_per_s"]) * bandwidth.value
     )
     scores = figures.attention_flops_per_device if estimate.phase == "prefill" else 0.0
     attention_time = scores / (peak * attention.value)
-    compute_time = (figures.step_flops_per_device - scores) / (peak * flops.value) + attention_time
+    matmuls = figures.step_flops_per_device - scores + slower * expert_flops
+    compute_time = matmuls / (peak * flops.value) + attention_time
     notes = []
     link = scale_up_link(accelerator)
     collectives = NO_COLLECTIVES
@@ -238,4 +258,5 @@ def predict(
         figures=figures,
         collectives=collectives,
         link_source="" if link is None else f"{link.kind.name}: {link.kind.source}",
+        expert_efficiency=experts,
     )

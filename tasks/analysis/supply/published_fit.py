@@ -2,19 +2,39 @@
 
 A run's step, at efficiencies e and overheads o (see ``tasks.analysis.supply.predict``):
 
-    decode   max(M / e_bw[vendor], C / e_f,decode) + comm + o_decode · L  (+ its prefill share)
+    decode   max((M + X_m / r[class]) / e_bw[vendor],
+                 (C + X_c / r[class]) / e_f,decode + C_load / e_f,prefill[vendor] + A_load)
+             + comm + o_decode · L  (+ its prefill share)
     prefill  max(M / 0.85, C / e_f,prefill[vendor] + A) + comm + o_prefill
 
 M, C and comm are the run's memory, matmul and communication times at efficiency 1 (comm with
 each collective's latency per call); A is a prefill's attention time at attention's own
-efficiency, which is not fitted. A run
+efficiency, which is not fitted. X_m and X_c are a decode step's routed-expert weight reads
+and matmuls at efficiency 1 (taken out of M and C), and r[class] the share of the dense
+efficiencies they reach, one per MoE architecture class (``MoE``, ``MLA-MoE``; 1 for dense):
+at decode each touched expert multiplies a handful of tokens, a grouped GEMM that reaches
+neither the GEMV's share of the bandwidth nor the GEMM's share of the peak, and how far it
+falls short depends on the experts' size and count (Mixtral's 8 wide experts against
+DeepSeek's 256 narrow ones), not on the dense layers around them. Fitting r per class keeps
+a dense fit from ever being applied to a fine-grained MoE, and keeps the MoE runs from
+pulling the dense efficiencies (they did, fitted with one efficiency for every class).
+A run served under load (``tasks.analysis.supply.mixed_step``: a concurrency run's time per
+output token) carries c·P/O prompt tokens on each step: their bytes beyond the weights are in
+M and comm, their matmuls are C_load (at the prefill efficiency) and their attention A_load;
+both are 0 for other runs. A run
 whose metric is output tokens over the whole run (static batching: TensorRT-LLM's
 gptSessionBenchmark, vLLM's benchmark_latency) also pays the batch's prefill once, spread over
 its generated tokens: its prefill step / output tokens is its prefill share.
 
 Parameters: e_bw per vendor with at least :data:`MIN_FIT_RUNS` decode fit rows (the others'
 rows share one), e_f,prefill likewise per vendor, e_f,decode and both overheads across vendors
-(too few runs to split them). They minimise the squared log error of the step time over the
+(too few runs to split them), r per MoE class with at least :data:`MIN_FIT_RUNS` decode fit
+rows from at least :data:`MIN_CLASS_SOURCES` sources (a class with fewer keeps r = 1, as
+dense, and the backtest says its class has no fit of its own: fitted on one source, r would be
+that source's engine and harness). A per-class decode overhead per layer beside r (a MoE layer
+launches more kernels) was tried and set aside: it lowered leave-one-out (21.7 % to 17.6 %)
+but raised leave-one-source-out (23.2 % to 24.8 %), the two DeepSeek sources disagreeing on it.
+They minimise the squared log error of the step time over the
 ``fit`` rows, from a few starting points (the max() makes the surface piecewise). The structure
 was chosen by leave-one-out error on the fit rows (``benchmarks/backtest.py --loo``; the held-out
 error was printed beside it, see ``published_runs.md``) among variants that keep the roofline's
@@ -36,7 +56,7 @@ its own parameter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import numpy as np
@@ -47,6 +67,9 @@ from tasks.analysis.supply.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFA
 from tasks.analysis.supply.efficiency import Efficiency, FittedDefaults, Overhead
 
 MIN_FIT_RUNS: Final = 2
+# A class's own parameters need fit rows from this many sources: fitted on one source only,
+# they would be that source's engine and harness, not the class (no other source checks them).
+MIN_CLASS_SOURCES: Final = 2
 STREAM_BANDWIDTH_VALUE: Final = DEFAULT_BANDWIDTH_EFFICIENCY
 STREAM_FLOPS_VALUE: Final = DEFAULT_FLOPS_EFFICIENCY
 _EFFICIENCY_BOUNDS: Final = (np.log(0.02), 0.0)
@@ -77,6 +100,14 @@ class Terms:
     prefill_communication_s: np.ndarray
     prefill_steps: np.ndarray  # 1 / generated tokens, or 0
     measured_s: np.ndarray
+    # A decode run's routed-expert reads and matmuls (at efficiency 1, not in memory_s and
+    # compute_s), its class, and the matmuls and attention of the prompts it carries under load.
+    expert_memory_s: np.ndarray
+    expert_compute_s: np.ndarray
+    architecture_class: np.ndarray  # str
+    source: np.ndarray  # str
+    load_compute_s: np.ndarray
+    load_attention_s: np.ndarray
 
     @staticmethod
     def of(rows: pd.DataFrame) -> Terms:
@@ -97,6 +128,12 @@ class Terms:
             prefill_communication_s=column("prefill_communication_s"),
             prefill_steps=column("prefill_steps"),
             measured_s=column("measured_step_s"),
+            expert_memory_s=column("expert_memory_s_at_1"),
+            expert_compute_s=column("expert_compute_s_at_1"),
+            architecture_class=rows["architecture_class"].astype(str).to_numpy(),
+            source=rows["source"].astype(str).to_numpy(),
+            load_compute_s=column("load_compute_s_at_1"),
+            load_attention_s=column("load_attention_s"),
         )
 
 
@@ -109,6 +146,7 @@ class Parameters:
     prefill_flops: np.ndarray
     decode_overhead_s: float
     prefill_overhead_s: float
+    expert_share: np.ndarray | float = 1.0  # r of each run's class
 
 
 def step_s(t: Terms, p: Parameters) -> np.ndarray:
@@ -122,7 +160,12 @@ def step_s(t: Terms, p: Parameters) -> np.ndarray:
         + p.prefill_overhead_s * t.prefill_steps
     )
     decode = (
-        np.maximum(t.memory_s / p.decode_bandwidth, t.compute_s / p.decode_flops)
+        np.maximum(
+            (t.memory_s + t.expert_memory_s / p.expert_share) / p.decode_bandwidth,
+            (t.compute_s + t.expert_compute_s / p.expert_share) / p.decode_flops
+            + t.load_compute_s / p.prefill_flops
+            + t.load_attention_s,
+        )
         + t.communication_s
         + p.decode_overhead_s * t.layers
         + prefill_step
@@ -146,6 +189,18 @@ def _groups(t: Terms, decode: bool) -> list[str]:
     return [*own, _OTHERS] if len(own) < len(vendors) else own
 
 
+def _class_groups(t: Terms) -> list[str]:
+    """MoE classes with enough decode fit rows (that move any expert bytes), from at least
+    :data:`MIN_CLASS_SOURCES` sources, for parameters of their own."""
+    chosen = t.decode & (t.expert_memory_s + t.expert_compute_s > 0)
+    out = []
+    for name in sorted(set(t.architecture_class[chosen])):
+        mine = chosen & (t.architecture_class == name)
+        if mine.sum() >= MIN_FIT_RUNS and len(set(t.source[mine])) >= MIN_CLASS_SOURCES:
+            out.append(str(name))
+    return out
+
+
 def _index(t: Terms, groups: list[str]) -> np.ndarray:
     """Each run's group; a vendor with no rows of the phase takes the others' or the first."""
     position = {g: i for i, g in enumerate(groups)}
@@ -154,8 +209,17 @@ def _index(t: Terms, groups: list[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Layout:
+    """Where each parameter sits in the solver's vector: e_bw per vendor group, e_f,prefill
+    per vendor group, e_f,decode, o_decode, o_prefill, then r per class group (logs but the
+    overheads)."""
+
     bandwidth_groups: list[str]
     flops_groups: list[str]
+    class_groups: list[str] = field(default_factory=list)
+
+    @property
+    def first_class(self) -> int:
+        return len(self.bandwidth_groups) + len(self.flops_groups) + 3
 
     def unpack(self, x: np.ndarray, t: Terms) -> Parameters:
         nb, nf = len(self.bandwidth_groups), len(self.flops_groups)
@@ -167,15 +231,23 @@ class _Layout:
             decode_flops=float(np.exp(x[nb + nf])),
             decode_overhead_s=float(x[nb + nf + 1]),
             prefill_overhead_s=float(x[nb + nf + 2]),
+            expert_share=self.shares(x, t.architecture_class),
         )
+
+    def shares(self, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """r of each run's class: its class group's, 1 (as dense) for the others."""
+        fitted = dict(zip(self.class_groups, np.exp(x[self.first_class :]), strict=True))
+        return np.array([fitted.get(str(c), 1.0) for c in classes], dtype=float)
 
 
 def _solve(t: Terms, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
     """The best of a few starts: the parameter vector and the final Jacobian."""
     nb, nf = len(layout.bandwidth_groups), len(layout.flops_groups)
-    low = [_EFFICIENCY_BOUNDS[0]] * (nb + nf + 1) + [0.0, 0.0]
+    nc = len(layout.class_groups)
+    low = [_EFFICIENCY_BOUNDS[0]] * (nb + nf + 1) + [0.0, 0.0] + [_EFFICIENCY_BOUNDS[0]] * nc
     prefill_high = _OVERHEAD_BOUNDS["prefill"] if _has_prefill_runs(t) else _HELD_AT_ZERO
     high = [_EFFICIENCY_BOUNDS[1]] * (nb + nf + 1) + [_OVERHEAD_BOUNDS["decode"], prefill_high]
+    high += [_EFFICIENCY_BOUNDS[1]] * nc
 
     def residual(x: np.ndarray) -> np.ndarray:
         return np.asarray(np.log(step_s(t, layout.unpack(x, t)) / t.measured_s))
@@ -183,7 +255,10 @@ def _solve(t: Terms, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
     best = None
     for bw, flops, decode_o, prefill_o in _STARTS:
         x0 = np.array(
-            [np.log(bw)] * nb + [np.log(flops)] * nf + [np.log(flops), decode_o, prefill_o]
+            [np.log(bw)] * nb
+            + [np.log(flops)] * nf
+            + [np.log(flops), decode_o, prefill_o]
+            + [np.log(bw)] * nc
         )
         found = least_squares(residual, np.clip(x0, low, high), bounds=(low, high))
         if best is None or found.cost < best.cost - 1e-12:
@@ -218,7 +293,7 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
     if rows.empty:
         return FittedDefaults()
     t = Terms.of(rows)
-    layout = _Layout(_groups(t, True), _groups(t, False))
+    layout = _Layout(_groups(t, True), _groups(t, False), _class_groups(t))
     x, jac = _solve(t, layout)
     p = layout.unpack(x, t)
     residual = np.log(step_s(t, p) / t.measured_s)
@@ -265,7 +340,28 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
         ),
     )
     stream_spread = float(np.sqrt(np.mean(np.log(stream / t.measured_s) ** 2)))
-    return FittedDefaults(efficiencies, stream_spread, other, overheads)
+    experts = _expert_shares(t, layout, x, jac, residual)
+    return FittedDefaults(efficiencies, stream_spread, other, overheads, expert_matmuls=experts)
+
+
+def _expert_shares(
+    t: Terms, layout: _Layout, x: np.ndarray, jac: np.ndarray, residual: np.ndarray
+) -> dict[str, Efficiency]:
+    """Each fitted class's r, with its rows' spread (a class no fit row depends on is left
+    out: it stays as dense)."""
+    out: dict[str, Efficiency] = {}
+    for i, name in enumerate(layout.class_groups):
+        column = layout.first_class + i
+        if not _depends(jac, column):
+            continue
+        chosen = t.decode & (t.architecture_class == name)
+        sources = len(set(t.source[chosen]))
+        out[name] = Efficiency(
+            float(np.exp(x[column])),
+            _source(int(chosen.sum()), "decode", f"{name}, {sources} sources"),
+            _spread(residual[chosen]),
+        )
+    return out
 
 
 def _pooled(t: Terms, p: Parameters, phase: str) -> Efficiency:

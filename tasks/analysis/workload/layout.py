@@ -250,6 +250,10 @@ class LayoutFigures:
     step_flops_per_device: float
     weight_read_bytes_per_device: float  # the part of step_bytes_per_device that is weights
     attention_flops_per_device: float  # the part of step_flops_per_device that is attention
+    # The routed experts' part of weight_read_bytes_per_device and of step_flops_per_device:
+    # the grouped GEMM that runs at its own efficiency in decode (supply.predict).
+    expert_read_bytes_per_device: float
+    expert_flops_per_device: float
     alltoall_bytes_per_step: (
         float  # tokens · hidden · top-k · b_a, dispatch and combine, all MoE layers
     )
@@ -275,6 +279,8 @@ class LayoutFigures:
             "step_flops_per_device": self.step_flops_per_device,
             "weight_read_bytes_per_device": self.weight_read_bytes_per_device,
             "attention_flops_per_device": self.attention_flops_per_device,
+            "expert_read_bytes_per_device": self.expert_read_bytes_per_device,
+            "expert_flops_per_device": self.expert_flops_per_device,
             "alltoall_bytes_per_step": self.alltoall_bytes_per_step,
             "allreduce_bytes_per_step": self.allreduce_bytes_per_step,
             "expert_load_mean": self.expert_load_mean,
@@ -325,6 +331,8 @@ def layout_figures(arch: Architecture, est: Estimate, layout: Layout) -> LayoutF
         step_flops_per_device=step.flops,
         weight_read_bytes_per_device=step.weight_bytes,
         attention_flops_per_device=step.attention_flops,
+        expert_read_bytes_per_device=step.expert_bytes,
+        expert_flops_per_device=step.expert_flops,
         alltoall_bytes_per_step=alltoall,
         allreduce_bytes_per_step=sum(
             c.message_bytes * c.calls for c in collectives if c.kind == "all-reduce"
@@ -358,6 +366,8 @@ class _DeviceStep:
     flops: float
     weight_bytes: float
     attention_flops: float
+    expert_bytes: float  # the routed experts' weight reads (part of ``weight_bytes``)
+    expert_flops: float  # the routed experts' matmuls, at the busiest rank's load
 
 
 def _busiest_device_step(
@@ -406,6 +416,8 @@ def _busiest_device_step(
         + (rest_flops + part["lm_head"][1]) / stage,
         weight_bytes=weights,
         attention_flops=scores,
+        expert_bytes=expert_bytes / stage,
+        expert_flops=expert_flops * imbalance / stage,
     )
 
 

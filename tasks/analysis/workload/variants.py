@@ -216,7 +216,7 @@ def precision_variant(
         reason[unsplit] = "weights and KV cache cannot be told apart from this row"
         narrower &= ~unsplit
     nbytes = np.where(np.isnan(nbytes), approximate, nbytes)
-    variant = Figures(
+    variant = figures.with_units(
         np.where(np.isnan(flops), figures.flops_per_unit, flops),
         np.where(narrower, nbytes, figures.bytes_per_unit),
         figures.precision
@@ -243,5 +243,7 @@ def batch_figures(
     overheads = np.where(
         applicable, figures.overheads_per_unit / factor, figures.overheads_per_unit
     )
-    variant = Figures(flops, np.where(applicable, nbytes, 1.0), figures.precision, overheads)
+    variant = figures.with_units(
+        flops, np.where(applicable, nbytes, 1.0), figures.precision, overheads
+    )
     return variant, applicable

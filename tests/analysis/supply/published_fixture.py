@@ -11,6 +11,7 @@ from pathlib import Path
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.published_runs import COLUMNS
 from tasks.analysis.supply.efficiency import Efficiency, Overhead
+from tasks.analysis.supply.mixed_step import mixed_step
 from tasks.analysis.supply.predict import predict
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import estimate
@@ -35,7 +36,8 @@ def _measured(
 ) -> float:
     """Step time of the run at the fixture's efficiencies and overheads (the other ceiling at
     STREAM's); a decode run measured in output tokens over the whole run also pays its
-    batch's prefill, spread over its output tokens."""
+    batch's prefill, spread over its output tokens; a time per output token at a batch above
+    1 is a serving run's, under load: the mixed step, its prompt chunks at PREFILL_FLOPS."""
     arch = preset(model)
     context = prompt + (output // 2 if phase == "decode" else 0)
     est = estimate(arch, phase=phase, batch=batch, context=context)
@@ -43,7 +45,11 @@ def _measured(
     bandwidth = Efficiency(DECODE_BW if phase == "decode" else 0.85, "fixture", 0.0)
     flops = Efficiency(PREFILL_FLOPS if phase == "prefill" else 0.70, "fixture", 0.0)
     overhead = Overhead(DECODE_OVERHEAD_S if phase == "decode" else PREFILL_OVERHEAD_S, "fixture")
-    step = predict(arch, est, row, bandwidth, flops, devices, overhead).step_time_s
+    decode = predict(arch, est, row, bandwidth, flops, devices, overhead)
+    step = decode.step_time_s
+    if phase == "decode" and metric == "tpot_s" and batch > 1:
+        chunk = Efficiency(PREFILL_FLOPS, "fixture", 0.0)
+        return mixed_step(arch, decode, est, row, chunk, prompt, output).step_time_s
     if phase == "decode" and metric == "output_tokens_per_s":
         first = estimate(arch, phase="prefill", batch=batch, context=prompt)
         prefill = predict(
