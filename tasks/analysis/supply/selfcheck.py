@@ -94,9 +94,7 @@ def predictions(
                 "measured_step_s": measured if math.isfinite(measured) else None,
                 "window": str(r["window"]),
                 "predicted_step_s": step,
-                "predicted_tokens_per_s": None
-                if step is None
-                else batch * r["gpus"] / replica / step,
+                "predicted_tokens_per_s": None if step is None else batch * replicas / step,
                 "step_p10_s": low,
                 "step_p90_s": high,
                 "supply_spread": spread,
