@@ -51,5 +51,6 @@ def test_history_accuracy_of_a_history_without_predictions_says_so(tmp_path: Pat
     result = memwall(["history", "--history", str(history), "--accuracy"], None, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "no predictions recorded yet: nothing to compare"
-    as_json = memwall(["history", "--history", str(history), "--accuracy", "--json"], None, tmp_path)
+    args = ["history", "--history", str(history), "--accuracy", "--json"]
+    as_json = memwall(args, None, tmp_path)
     assert json.loads(as_json.stdout)["overall_mean_abs_error"] is None

@@ -66,7 +66,7 @@ def two_audits() -> pd.DataFrame:
 def test_the_band_is_the_supply_spread_on_the_step() -> None:
     """20 ms at a supply log spread of 0.1: 20·exp(∓1.2816·0.1) = 17.594 to 22.735 ms."""
     low, high = step_band(0.020, 0.1)
-    assert Z90 == pytest.approx(1.2815516)
+    assert pytest.approx(1.2815516) == Z90
     assert (low, high) == (pytest.approx(0.017594, abs=1e-6), pytest.approx(0.022735, abs=1e-6))
     assert step_band(0.020, None) == (None, None)
 
