@@ -50,7 +50,7 @@ def row(
     }
 
 
-def frame(rows: Sequence[Mapping[Any, object]]) -> pd.DataFrame:
+def frame(rows: Sequence[Mapping[Any, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=PREDICTION_HISTORY.columns)
 
 
@@ -110,8 +110,8 @@ def test_a_third_audit_averages_the_checks_and_clears_the_flag() -> None:
     absolute error over its two checks is (25 + 0) / 2 = 12.5 %, bias +12.5 %, and the
     latest check is inside the band: no longer flagged. Over the last 2 runs only (r2, r3),
     r1's prediction is left out: chat's one check is r2 -> r3, error 0."""
-    rows = [*two_audits().to_dict("records"), row("r3", T0 + 2 * WEEK, "chat", 23.0, 24.0)]
-    checked = accuracy(frame(rows))
+    rows = frame([*two_audits().to_dict("records"), row("r3", T0 + 2 * WEEK, "chat", 23.0, 24.0)])
+    checked = accuracy(rows)
 
     chat = checked.workloads.set_index("workload_id").loc["chat"]
     assert (chat["checks"], chat["mean_abs_error"]) == (2, pytest.approx(0.125))
@@ -119,7 +119,7 @@ def test_a_third_audit_averages_the_checks_and_clears_the_flag() -> None:
     assert (chat["last_error"], chat["flagged"]) == (pytest.approx(0.0), False)
     assert checked.flagged == []
 
-    recent = accuracy(frame(rows), last_runs=2)
+    recent = accuracy(rows, last_runs=2)
     assert recent.runs == 2
     assert list(recent.checks["run_id"]) == ["r2"]
     assert recent.checks["error"].iloc[0] == pytest.approx(0.0)
