@@ -54,5 +54,5 @@ def predictions_task(
     if observation is None or found.calibrated is None:
         return None
     return audit_predictions(
-        observation.rows, profiles.workloads, profiles.catalog, found.calibrated, found.ranking
+        observation.rows, profiles.workloads, profiles.catalog, found.calibrated
     )

@@ -27,7 +27,7 @@ from tasks.analysis.supply.production import (
     observe_rows,
     served_models,
 )
-from tasks.analysis.supply.selfcheck import predictions
+from tasks.analysis.supply.selfcheck import predictions, supply_spread_on
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import WorkloadModelError, estimate
 from tasks.prometheus import DEFAULT_TIMEOUT_S
@@ -123,15 +123,14 @@ def audit_predictions(
     workloads: pd.DataFrame,
     catalog: pd.DataFrame,
     calibrated: pd.DataFrame,
-    ranking: pd.DataFrame,
 ) -> pd.DataFrame:
     """What an audit predicts for each served workload at the shape production served, with
     the efficiencies it projected with (``calibrated``: production's own first) and the band
-    its projection gives the workload (the ranking's ``supply_spread``): the rows the next
-    audit checks (:mod:`tasks.analysis.supply.selfcheck`)."""
-    spreads = (
-        dict(zip(ranking["workload_id"].astype(str), ranking["supply_spread"], strict=True))
-        if "supply_spread" in ranking
-        else {}
+    its projection gives the workload's supply on that model: the rows the next audit checks
+    (:mod:`tasks.analysis.supply.selfcheck`)."""
+    return predictions(
+        observed,
+        served_models(workloads),
+        predictor(catalog, calibrated),
+        supply_spread_on(calibrated),
     )
-    return predictions(observed, served_models(workloads), predictor(catalog, calibrated), spreads)

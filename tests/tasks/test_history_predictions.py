@@ -13,8 +13,9 @@ import pytest
 from hardware_profiles.catalog import builtin_catalog
 from tasks.analysis.supply.backtest import load_backtest
 from tasks.analysis.supply.calibration import calibrate
+from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.supply.production import ROW_COLUMNS, served_models
-from tasks.analysis.supply.selfcheck import Z90, accuracy
+from tasks.analysis.supply.selfcheck import Z90, accuracy, supply_spread_on
 from tasks.history import check_history, read_predictions, record_predictions, record_run
 from tasks.observe import audit_predictions, predictor
 from tests.tasks.test_history import T0, measurements, ranking
@@ -49,14 +50,17 @@ def observed(workload: str | None = "chat", model: str = "llama-8b") -> dict[str
 
 def test_an_audit_predicts_each_served_workload_at_the_served_shape() -> None:
     """The step memwall's predictor gives for 2 devices at batch 12 and context 3,000; 4
-    replicas at that step serve 12 · 4 / step tokens/s; the band is step · exp(∓z · 0.08)
-    for the ranking's supply spread 0.08. A model no workload serves is not predicted."""
+    replicas at that step serve 12 · 4 / step tokens/s. Production measured 0.5 on the H100s
+    with a log spread of 0.08: the band is step · exp(∓z · 0.08). A model no workload serves
+    is not predicted."""
     catalog = builtin_catalog()
-    calibrated = calibrate(catalog, None, fitted=load_backtest(catalog).fitted)
+    production = {("nvidia-h100-sxm", "decode"): Efficiency(0.5, "measured in production", 0.08)}
+    calibrated = calibrate(
+        catalog, None, fitted=load_backtest(catalog).fitted, production=production
+    )
     rows = pd.DataFrame([observed(), observed(None, "unknown-model")], columns=list(ROW_COLUMNS))
-    spread = pd.DataFrame({"workload_id": ["chat"], "supply_spread": [0.08]})
 
-    got = audit_predictions(rows, WORKLOADS, catalog, calibrated, spread)
+    got = audit_predictions(rows, WORKLOADS, catalog, calibrated)
 
     expected = predictor(catalog, calibrated)(
         served_models(WORKLOADS)["llama-8b"], "nvidia-h100-sxm", 2, 12.0, 3000.0
@@ -71,7 +75,23 @@ def test_an_audit_predicts_each_served_workload_at_the_served_shape() -> None:
     assert r["step_p10_s"] == pytest.approx(step * math.exp(-Z90 * 0.08))
     assert r["step_p90_s"] == pytest.approx(step * math.exp(Z90 * 0.08))
     assert r["efficiency_source"] == source
-    assert source.startswith("bandwidth efficiency ")
+    assert source == "bandwidth efficiency measured in production"
+
+
+def test_a_fitted_default_takes_its_classs_leave_one_source_out_spread() -> None:
+    """Without production, decode on the H100 runs at the default fitted on published runs:
+    the band's spread is the backtest's leave-one-source-out spread of dense models, the
+    projection's own (tasks.analysis.projection.uncertainty), not the fit's residuals."""
+    catalog = builtin_catalog()
+    backtest = load_backtest(catalog)
+    calibrated = calibrate(catalog, None, fitted=backtest.fitted)
+    spread = supply_spread_on(calibrated)(served_models(WORKLOADS)["llama-8b"], "nvidia-h100-sxm")
+    assert spread == pytest.approx(backtest.fitted.class_spread["dense"])
+    assert spread != pytest.approx(
+        float(
+            calibrated.set_index("accelerator_id").loc["nvidia-h100-sxm", "bandwidth_spread_decode"]
+        )
+    )
 
 
 def test_predictions_round_trip_and_an_old_history_has_none(tmp_path: Path) -> None:

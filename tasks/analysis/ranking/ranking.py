@@ -131,8 +131,6 @@ def rank(
             "starve_month": _month_or_none(projection.months, starve),
             "starve_month_p10": _month_or_none(projection.months, dates.starve_p10_index),
             "starve_month_p90": _month_or_none(projection.months, dates.starve_p90_index),
-            # The log spread of supply behind the band (memwall's self-check bands a step by it).
-            "supply_spread": dates.supply_spread,
             "shortfall_month": _month_or_none(projection.months, outcome.shortfall_index),
             "best_mitigation": label,
             "months_gained": gained.astype(int),

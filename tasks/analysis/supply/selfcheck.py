@@ -9,11 +9,15 @@ audit measures the step again over its own window; set against the prediction,
     error = measured_step / predicted_step - 1
 
 is memwall's own error on this fleet (positive: slower than memwall said, so memwall
-over-stated supply). The band is the projection's: supply is proportional to the binding
-efficiency, whose log spread ``s`` is the workload's supply spread
-(:mod:`tasks.analysis.projection.uncertainty`); a step is inversely proportional to it, so
-the step's P10-P90 is ``step · exp(∓z·s)``, z the 90th percentile of a standard normal. A
-workload whose latest measured step falls outside its band has drifted past it: flagged.
+over-stated supply). The band is the one the projection gives the workload's supply on that
+accelerator model (:mod:`tasks.analysis.projection.uncertainty`): supply is proportional to
+the binding efficiency, whose log spread ``s`` is the efficiency's own (production's spread
+over its window, a probe's CV) or, for a default fitted on published runs, the backtest's
+leave-one-source-out spread of the workload's architecture class. A step is inversely
+proportional to supply, so its P10-P90 is ``step · exp(∓z·s)``, z the 90th percentile of a
+standard normal. (The projection then weights these spreads over the models a pool holds in
+the horizon; a step is checked on one model, now, so it takes that model's.) A workload whose
+latest measured step falls outside its band has drifted past it: flagged.
 
 Only the next measurement of the same workload on the same accelerator model checks a
 prediction (the window after the prediction's run); a workload not served since stays
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any, Final
@@ -34,7 +38,9 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from tasks.analysis.supply.efficiency import SPREAD_CLASSES
 from tasks.analysis.supply.production import PredictStep, ServedModel
+from tasks.analysis.workload.presets import PRESETS
 
 DEFAULT_LAST_RUNS: Final = 8
 Z90: Final = NormalDist().inv_cdf(0.9)
@@ -58,16 +64,41 @@ def _finite(value: Any) -> bool:
     return isinstance(value, numbers.Real) and math.isfinite(value)
 
 
+# (served model, accelerator_id) -> the supply log spread of its band (None: no band).
+SupplySpread = Callable[[ServedModel, str], "float | None"]
+
+
+def supply_spread_on(calibrated: pd.DataFrame) -> SupplySpread:
+    """The projection's supply spread of a decode workload on one accelerator model, from the
+    calibrated catalog: its architecture class's leave-one-source-out spread where decode's
+    efficiency there is a fitted default, else the bandwidth efficiency's own spread (decode
+    served at a batch is bandwidth-bound)."""
+    rows = {str(r["accelerator_id"]): r for r in calibrated.to_dict("records")}
+
+    def spread(model: ServedModel, accelerator: str) -> float | None:
+        row = rows.get(accelerator)
+        if row is None:
+            return None
+        known = PRESETS.get(model.model_preset)
+        name = known.architecture_class if known is not None else SPREAD_CLASSES[-1]
+        by_class = row.get(f"class_spread_decode_{name}")
+        if by_class is not None and _finite(by_class):
+            return float(by_class)
+        own = row.get("bandwidth_spread_decode")
+        return float(own) if own is not None and _finite(own) else None
+
+    return spread
+
+
 def predictions(
     observed: pd.DataFrame,
     served: Mapping[str, ServedModel],
     predicted_step: PredictStep,
-    spreads: Mapping[str, float],
+    spread_of: SupplySpread,
 ) -> pd.DataFrame:
     """One row per observed row (``memwall observe``'s, with ``replica_gpus``) of a known
     workload with a served batch and context: the step ``predicted_step`` gives there, the
-    tokens/s of all its replicas at that step, and its P10-P90 band from ``spreads``
-    (workload_id -> the projection's supply log spread; no band where it has none)."""
+    tokens/s of all its replicas at that step, and its P10-P90 band from ``spread_of``."""
     rows = []
     for r in observed.to_dict("records"):
         model = served.get(str(r["model_name"]))
@@ -77,8 +108,7 @@ def predictions(
         replica = max(1, round(float(r["replica_gpus"])))
         predicted = predicted_step(model, str(r["accelerator_id"]), replica, batch, context)
         step, source = predicted if predicted is not None else (None, "no prediction possible")
-        given = spreads.get(str(r["workload_id"]))
-        spread = float(given) if given is not None and _finite(given) else None
+        spread = spread_of(model, str(r["accelerator_id"]))
         low, high = step_band(step, spread)
         replicas = int(r["gpus"]) / replica
         measured = float(r["measured_step_s"])
