@@ -75,8 +75,7 @@ def test_the_webhook_url_comes_from_a_secret_block_never_a_parameter(
     from pydantic import ValidationError
 
     from flows.finish import DeliverySettings, deliver_task
-    from tests.analysis.supply.test_selfcheck import frame, two_audits
-from tests.tasks.test_delivery import Hook, _hook_server
+    from tests.tasks.test_delivery import Hook, _hook_server
 
     with pytest.raises(ValidationError, match="webhook_url is no longer a parameter"):
         DeliverySettings.model_validate({"webhook_url": "https://hooks.example.org/T/B/x"})
