@@ -139,3 +139,41 @@ def test_two_weekly_audits_check_memwall_on_its_own_fleet(
     assert "Self-check: memwall's error on this fleet" in text
     assert "past its P10-P90 band: " in text and "agent-8b-decode" in text
     assert "agent-8b-decode on nvidia-h100-sxm: run week-1 predicted" in text
+
+
+@pytest.mark.slow
+def test_each_audit_records_its_predictions_and_the_next_one_checks_them(
+    prometheus: tuple[str, dt.datetime], prefect_api_url: str, tmp_path: Path
+) -> None:
+    """The audit flow end to end, twice on one history: the first records a prediction per
+    served workload and model (4) and says nothing was measured since; the second checks
+    those 4 against its own window, in its PDF and in the history."""
+    from flows.audit import audit
+    from tasks.history import read_predictions
+    from tests.pdf import pdf_text
+
+    url, _ = prometheus
+    workloads = str(_workloads(tmp_path))
+    history = str(tmp_path / "history")
+
+    def one_audit() -> str:
+        outcome = audit(
+            workloads=workloads,
+            out_dir=str(tmp_path / "out"),
+            quick=True,
+            today=dt.date(2026, 11, 1),
+            prometheus=url,
+            history=history,
+        )
+        return " ".join(pdf_text(outcome.pdf_path).split())
+
+    first = one_audit()
+    assert "Self-check: memwall's error on this fleet" in first
+    assert "1 run(s) recorded predictions, none measured since" in first
+    recorded = read_predictions(history)
+    assert len(recorded) == 4 and recorded["predicted_step_s"].gt(0).all()
+    assert recorded["efficiency_source"].str.contains("measured in production").all()
+
+    second = one_audit()
+    assert "mean absolute over 4 check(s) of the last 2 run(s)" in second
+    assert read_predictions(history)["run_id"].nunique() == 2
