@@ -126,7 +126,8 @@ class HistoryOutcome:
 
     trend: pd.DataFrame
     notes: list[str] = field(default_factory=list)
-    # memwall's own error on this fleet, from the recorded predictions (None: not read).
+    # memwall's own error on this fleet, from the recorded predictions (None: not read, or a
+    # history that never had telemetry).
     accuracy: Accuracy | None = None
 
 
@@ -344,6 +345,10 @@ def record(
                 report.generated_at,
             )
         checked = selfcheck_task(history, report)
+        if checked.runs == 0 and report.production is None:
+            checked = None  # no telemetry now or ever: the self-check has nothing to say
+        else:
+            announce(checked.headline())
     except (MemwallError, OSError) as exc:
         announce(f"the run was not recorded in the history: {exc}")
         notes.append(
@@ -362,9 +367,7 @@ def selfcheck_task(history: str, report: AuditReport) -> Accuracy:
     production measured since (this run's window included)."""
     if report.predictions is not None:
         record_predictions(history, report.run_id, report.predictions, report.generated_at)
-    checked = accuracy(read_predictions(history))
-    announce(checked.headline())
-    return checked
+    return accuracy(read_predictions(history))
 
 
 def deliver(report: AuditReport, pdf: Path, settings: DeliverySettings) -> None:
