@@ -16,7 +16,7 @@ def test_history_accuracy_prints_the_error_per_workload_and_flags_the_drift(
     tmp_path: Path,
 ) -> None:
     """Two audits, written by the code: r1 predicted chat at 20 ms and code at 10 ms; r2
-    measured 25 ms (+25 %, past the band 17.59-22.74 ms) and 9.5 ms (-5 %): 15 % overall."""
+    measured 25 ms (+25 %, past the band 17.59-22.73 ms) and 9.5 ms (-5 %): 15 % overall."""
     history = tmp_path / "history"
     audits = [("r1", T0, [("chat", 20.0, 19.0), ("code", 10.0, 10.2)])]
     audits.append(("r2", T0 + WEEK, [("chat", 24.0, 25.0), ("code", 9.6, 9.5)]))

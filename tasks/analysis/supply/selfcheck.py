@@ -136,7 +136,7 @@ def predictions(
 
 def step_band(step_s: float | None, spread: float | None) -> tuple[float | None, float | None]:
     """A step's P10 and P90 for a supply log spread: 20 ms at a spread of 0.1 is
-    20·exp(∓1.2816·0.1) = 17.59 to 22.74 ms. None and None without a step or a spread."""
+    20·exp(∓1.2816·0.1) = 17.59 to 22.73 ms. None and None without a step or a spread."""
     if step_s is None or spread is None:
         return None, None
     return step_s * math.exp(-Z90 * spread), step_s * math.exp(Z90 * spread)

@@ -75,10 +75,10 @@ def test_the_band_is_the_supply_spread_on_the_step() -> None:
 
 
 def test_the_error_of_two_recorded_audits_by_hand() -> None:
-    """Audit r1 predicted chat at 20 ms (band 17.59-22.74 ms) and code at 10 ms (8.80-11.37);
+    """Audit r1 predicted chat at 20 ms (band 17.59-22.73 ms) and code at 10 ms (8.80-11.37);
     audit r2 measured chat at 25 ms and code at 9.5 ms over the week after.
 
-    chat: 25 / 20 - 1 = +25 %, above 22.74 ms: past its band, flagged.
+    chat: 25 / 20 - 1 = +25 %, above 22.73 ms: past its band, flagged.
     code: 9.5 / 10 - 1 = -5 %, inside its band.
     overall: (25 + 5) / 2 = 15 % mean absolute error over 2 checks of 2 runs.
     r1's own measurements (19, 10.2 ms: the window before r1) check nothing; r2's predictions
