@@ -51,14 +51,17 @@ def observed(workload: str | None = "chat", model: str = "llama-8b") -> dict[str
 def test_an_audit_predicts_each_served_workload_at_the_served_shape() -> None:
     """The step memwall's predictor gives for 2 devices at batch 12 and context 3,000; 4
     replicas at that step serve 12 · 4 / step tokens/s. Production measured 0.5 on the H100s
-    with a log spread of 0.08: the band is step · exp(∓z · 0.08). A model no workload serves
-    is not predicted."""
+    with a log spread of 0.08: the band is step · exp(∓z · 0.08). A model no workload serves,
+    or a row whose window read no served shape, is not predicted."""
     catalog = builtin_catalog()
     production = {("nvidia-h100-sxm", "decode"): Efficiency(0.5, "measured in production", 0.08)}
     calibrated = calibrate(
         catalog, None, fitted=load_backtest(catalog).fitted, production=production
     )
-    rows = pd.DataFrame([observed(), observed(None, "unknown-model")], columns=list(ROW_COLUMNS))
+    unread = {**observed(), "batch": None, "context": None, "measured_step_s": None}
+    rows = pd.DataFrame(
+        [observed(), observed(None, "unknown-model"), unread], columns=list(ROW_COLUMNS)
+    )
 
     got = audit_predictions(rows, WORKLOADS, catalog, calibrated)
 

@@ -64,6 +64,11 @@ def _finite(value: Any) -> bool:
     return isinstance(value, numbers.Real) and math.isfinite(value)
 
 
+def _number(value: Any) -> float:
+    """A row's figure as a float, NaN where it has none."""
+    return float(value) if _finite(value) else math.nan
+
+
 # (served model, accelerator_id) -> the supply log spread of its band (None: no band).
 SupplySpread = Callable[[ServedModel, str], "float | None"]
 
@@ -102,16 +107,16 @@ def predictions(
     rows = []
     for r in observed.to_dict("records"):
         model = served.get(str(r["model_name"]))
-        batch, context = float(r["batch"]), float(r["context"])
+        batch, context = _number(r["batch"]), _number(r["context"])
         if r["workload_id"] is None or model is None or not (batch > 0 and context > 0):
-            continue
+            continue  # no workload to predict, or a row that did not read the served shape
         replica = max(1, round(float(r["replica_gpus"])))
         predicted = predicted_step(model, str(r["accelerator_id"]), replica, batch, context)
         step, source = predicted if predicted is not None else (None, "no prediction possible")
         spread = spread_of(model, str(r["accelerator_id"]))
         low, high = step_band(step, spread)
         replicas = int(r["gpus"]) / replica
-        measured = float(r["measured_step_s"])
+        measured = _number(r["measured_step_s"])
         rows.append(
             {
                 "workload_id": str(r["workload_id"]),
