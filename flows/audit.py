@@ -28,7 +28,7 @@ from reportlab.platypus import PageBreak
 from flows.artifacts import publish_audit
 from flows.demand import demand_task
 from flows.finish import DeliverySettings, check_delivery, check_history_task, deliver, record
-from flows.observe import observe_task
+from flows.observe import observe_task, predictions_task
 from flows.progress import announce
 from flows.timings import STARTED, Stopwatch
 from hardware_profiles.months import month_start
@@ -37,6 +37,7 @@ from hardware_profiles.schema import MEASUREMENTS, Accelerator, Profiles
 from reports.build import write_pdf
 from reports.content import AuditReport
 from reports.fleet import drift_section
+from reports.selfcheck import selfcheck_section
 from reports.story import headline
 from tasks.analysis.findings import Findings, gather
 from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
@@ -50,6 +51,7 @@ from tasks.analysis.supply.calibration import (
 )
 from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.supply.production import Observation
+from tasks.analysis.supply.selfcheck import Accuracy
 from tasks.discovery import discover
 from tasks.history import PastValidation, last_validation, read_measurements
 from tasks.hostlock import probing
@@ -251,10 +253,16 @@ def analyse(
 
 @task(cache_policy=NO_CACHE)
 def report_task(
-    report: AuditReport, path: Path, trend: pd.DataFrame, notes: list[str] | None = None
+    report: AuditReport,
+    path: Path,
+    trend: pd.DataFrame,
+    notes: list[str] | None = None,
+    checked: Accuracy | None = None,
 ) -> Path:
     announce("writing the PDF")
     back = [PageBreak(), *drift_section(trend, report.run_id, notes)]
+    if checked is not None:
+        back += selfcheck_section(checked)
     return write_pdf(report, path, back=back)
 
 
@@ -335,6 +343,7 @@ def audit(
         read_measurements(history),
         production=None if observation is None else observation.production_efficiencies(),
     )
+    predictions = predictions_task(profiles, observation, found)
     watch.lap("published runs, calibration, projection, ranking")
 
     measurements_path = write_table(
@@ -362,13 +371,18 @@ def audit(
         software=software,
         demand=demand,
         production=observation,
+        predictions=predictions,
         validation=validation,
         validation_from=reused,
         timings=watch.laps,
     )
     recorded = record(report, history, set_aside)
     pdf_path = report_task(
-        report, out / f"memwall-audit-{run_id}.pdf", recorded.trend, recorded.notes
+        report,
+        out / f"memwall-audit-{run_id}.pdf",
+        recorded.trend,
+        recorded.notes,
+        recorded.accuracy,
     )
     artifacts_task(found, pdf_path, run_id, observation)
     deliver(report, pdf_path, delivery)

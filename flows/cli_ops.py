@@ -398,16 +398,31 @@ def history(
     demand: Annotated[
         bool, typer.Option("--demand", help="Only the demand each run projected, per workload.")
     ] = False,
+    accuracy: Annotated[
+        bool,
+        typer.Option(
+            "--accuracy",
+            help="memwall's own error on this fleet: each run's predicted decode steps against "
+            "what production measured since, per workload and overall.",
+        ),
+    ] = False,
 ) -> None:
     """Each device's bandwidth and matmul throughput over time; `degraded` marks a figure more
     than 10 % below the median of at least 3 earlier runs, `straggler` one more than 5 % below
     the median of its model's devices in the same run. Files that cannot be read are moved
     to quarantine/ beside them, and listed here (on stderr) until someone deals with them.
     Then the demand each run projected, per workload, and where it came from (Prometheus or
-    the workloads file)."""
+    the workloads file). With --accuracy, memwall's own error on this fleet instead: the steps
+    each run predicted at the served batch and context against what production measured
+    since; a workload whose latest measurement left its P10-P90 band is flagged."""
     from flows import cli_demand
     from tasks.history import read_measurements, trend
 
+    if accuracy:
+        from flows.cli_selfcheck import print_accuracy
+
+        print_accuracy(location, as_json)
+        return
     watch = Stopwatch(STARTED)
     watch.lap("start-up")
     if demand:

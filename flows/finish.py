@@ -30,10 +30,13 @@ from reports.content import AuditReport
 from reports.story import headline
 from tasks import delivery
 from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION, health
+from tasks.analysis.supply.selfcheck import Accuracy, accuracy
 from tasks.history import (
     SetAside,
     check_history,
     read_measurements,
+    read_predictions,
+    record_predictions,
     record_run,
     record_validation,
     trend,
@@ -123,6 +126,29 @@ class HistoryOutcome:
 
     trend: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    # memwall's own error on this fleet, from the recorded predictions (None: not read, or a
+    # history that never had telemetry).
+    accuracy: Accuracy | None = None
+
+
+def accuracy_markdown(checked: Accuracy) -> str:
+    """memwall's own error on this fleet, per workload, for the drift artifact."""
+    lines = [f"**Self-check:** {md(checked.headline())}"]
+    if checked.workloads.empty:
+        return lines[0]
+    lines += [
+        "",
+        "| workload | accelerators | checks | mean abs error | bias | last error | band |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _, r in checked.workloads.iterrows():
+        lines.append(
+            f"| {md(r['workload_id'])} | {md(r['accelerators'])} | {int(r['checks'])} | "
+            f"{100 * float(r['mean_abs_error']):.1f} % | {100 * float(r['bias']):+.1f} % | "
+            f"{100 * float(r['last_error']):+.1f} % | "
+            f"{'**past its P10-P90 band**' if r['flagged'] else 'within'} |"
+        )
+    return "\n".join(lines)
 
 
 def drift_markdown(
@@ -130,6 +156,19 @@ def drift_markdown(
     run_id: str,
     notes: list[str] | None = None,
     straggler_fraction: float = DEFAULT_STRAGGLER_FRACTION,
+    checked: Accuracy | None = None,
+) -> str:
+    """The drift artifact: devices below their trend or their peers, then memwall's own
+    error on this fleet where predictions were read."""
+    selfcheck = "" if checked is None else "\n\n" + accuracy_markdown(checked)
+    return _device_drift(trend_rows, run_id, notes, straggler_fraction) + selfcheck
+
+
+def _device_drift(
+    trend_rows: pd.DataFrame,
+    run_id: str,
+    notes: list[str] | None,
+    straggler_fraction: float,
 ) -> str:
     now = trend_rows[trend_rows["run_id"] == run_id]
     degraded = now[now["degraded"].astype(bool)]
@@ -164,10 +203,11 @@ def drift_artifact_task(
     run_id: str,
     notes: list[str] | None = None,
     straggler_fraction: float = DEFAULT_STRAGGLER_FRACTION,
+    checked: Accuracy | None = None,
 ) -> None:
     create_markdown_artifact(
         key="memwall-drift",
-        markdown=drift_markdown(trend_rows, run_id, notes, straggler_fraction),
+        markdown=drift_markdown(trend_rows, run_id, notes, straggler_fraction, checked),
         description="Devices below their trailing median (degraded) or their model's (stragglers)",
     )
 
@@ -281,6 +321,7 @@ def record(
         raise ValueError("an audit report without measurements has nothing to record")
     set_aside = list(set_aside_before or [])
     notes = []
+    checked = None
     try:
         trend_rows, found = record_history_task(
             history,
@@ -303,6 +344,11 @@ def record(
                 report.validation,
                 report.generated_at,
             )
+        checked = selfcheck_task(history, report)
+        if checked.runs == 0 and report.production is None:
+            checked = None  # no telemetry now or ever: the self-check has nothing to say
+        else:
+            announce(checked.headline())
     except (MemwallError, OSError) as exc:
         announce(f"the run was not recorded in the history: {exc}")
         notes.append(
@@ -311,8 +357,17 @@ def record(
         )
         trend_rows = trend(measurements, straggler_fraction)
     notes = [f"set aside an unreadable file: {s.line()}" for s in set_aside] + notes
-    drift_artifact_task(trend_rows, report.run_id, notes, straggler_fraction)
-    return HistoryOutcome(trend_rows, notes)
+    drift_artifact_task(trend_rows, report.run_id, notes, straggler_fraction, checked)
+    return HistoryOutcome(trend_rows, notes, checked)
+
+
+@task(cache_policy=NO_CACHE)
+def selfcheck_task(history: str, report: AuditReport) -> Accuracy:
+    """Record this run's predictions, then check every recorded prediction against what
+    production measured since (this run's window included)."""
+    if report.predictions is not None:
+        record_predictions(history, report.run_id, report.predictions, report.generated_at)
+    return accuracy(read_predictions(history))
 
 
 def deliver(report: AuditReport, pdf: Path, settings: DeliverySettings) -> None:

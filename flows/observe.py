@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
+import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
@@ -16,8 +17,9 @@ from prefect.logging import get_run_logger
 
 from flows.progress import announce
 from hardware_profiles.schema import Profiles
+from tasks.analysis.findings import Findings
 from tasks.analysis.supply.production import Observation
-from tasks.observe import observe
+from tasks.observe import audit_predictions, observe
 from tasks.prometheus import PrometheusUnreachable
 
 AUDIT_WINDOW_DAYS = 7
@@ -41,3 +43,16 @@ def observe_task(profiles: Profiles, prometheus: str | None) -> Observation | No
         announce(f"warning: {warning}")
         return None
     return seen
+
+
+@task(cache_policy=NO_CACHE)
+def predictions_task(
+    profiles: Profiles, observation: Observation | None, found: Findings
+) -> pd.DataFrame | None:
+    """The audit's prediction for each served workload at the shape production served (None
+    without telemetry): recorded, so that the next audit checks memwall against it."""
+    if observation is None or found.calibrated is None:
+        return None
+    return audit_predictions(
+        observation.rows, profiles.workloads, profiles.catalog, found.calibrated
+    )

@@ -514,6 +514,41 @@ class ValidationHistoryRecord:
 VALIDATION_HISTORY: Final = Table("validation history", ValidationHistoryRecord)
 
 
+@dataclass(frozen=True, kw_only=True)
+class PredictionHistoryRecord:
+    """What one run predicted for one served workload on one accelerator model, at the batch
+    and context production served in the run's window, and what production measured there
+    (tasks/history.py): the next run's measurement, set against this prediction, is memwall's
+    own error on this fleet (``memwall history --accuracy``)."""
+
+    run_id: str = column(pa.string(), check=not_blank)
+    recorded_at: dt.datetime = column(pa.timestamp("us", tz="UTC"))
+    workload_id: str = column(pa.string())
+    model_name: str = column(pa.string(), doc="the engines' model_name label")
+    accelerator_id: str = column(pa.string())
+    gpus: int = column(pa.int64(), check=positive, doc="GPUs serving it in the window")
+    replica_gpus: int = column(pa.int64(), check=positive)
+    batch: float = column(pa.float64(), check=positive, doc="mean running sequences, as served")
+    context_tokens: float = column(pa.float64(), check=positive, doc="mean context, as served")
+    measured_step_s: float | None = column(
+        pa.float64(), nullable=True, check=positive, doc="the window's median decode step"
+    )
+    window: str = column(pa.string(), doc="the telemetry window measured, in words")
+    predicted_step_s: float | None = column(pa.float64(), nullable=True, check=positive)
+    predicted_tokens_per_s: float | None = column(
+        pa.float64(), nullable=True, check=positive, doc="all its replicas at that step"
+    )
+    step_p10_s: float | None = column(pa.float64(), nullable=True, check=positive)
+    step_p90_s: float | None = column(pa.float64(), nullable=True, check=positive)
+    supply_spread: float | None = column(
+        pa.float64(), nullable=True, check=non_negative, doc="log spread of the P10-P90 band"
+    )
+    efficiency_source: str = column(pa.string(), doc="the efficiency the prediction used")
+
+
+PREDICTION_HISTORY: Final = Table("prediction history", PredictionHistoryRecord)
+
+
 @dataclass(frozen=True)
 class Profiles:
     """Validated workloads, roadmap and catalog, with where each came from (for messages)."""

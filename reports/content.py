@@ -32,6 +32,8 @@ class AuditReport:
     demand: pd.DataFrame | None = None  # per workload: where its demand came from (tasks.demand)
     # What the serving telemetry says (memwall observe's rows and what it set aside).
     production: Observation | None = None
+    # What this audit predicts per served workload (tasks.analysis.supply.selfcheck), recorded.
+    predictions: pd.DataFrame | None = None
     validation: list[dict[str, object]] = field(default_factory=list)  # memwall validate cases
     # Where the validation cases were reused from (a quick audit); None: run by this audit.
     validation_from: PastValidation | None = None

@@ -7,6 +7,10 @@ Layout under the history location (a path or an fsspec URL)::
     demand/<run id>.parquet         the demand the run projected, and where it came from
     validation/<run id>.parquet     the run's check of the workload model on its host, one
                                     row per case (``memwall validate``'s records)
+    predictions/<run id>.parquet    what the run predicted per served workload at the batch
+                                    and context production served, and what it measured
+                                    there (absent from histories older than the self-check:
+                                    they read as no predictions yet)
 
 One file per run, never rewritten: two audits recording at once write two different files, so
 neither can lose the other's rows, and there is no lock to leave behind.
@@ -41,6 +45,7 @@ from hardware_profiles.parquet import sweep_debris
 from hardware_profiles.schema import (
     DEMAND_HISTORY,
     MEASUREMENTS,
+    PREDICTION_HISTORY,
     RANKING_HISTORY,
     VALIDATION_HISTORY,
     Table,
@@ -63,7 +68,7 @@ TREND_PROBES: Final = ("triad", "matmul")
 _USABLE: Final = ("ok", "unstable")
 
 
-HISTORY_FOLDERS: Final = ("measurements", "ranking", "demand", "validation")
+HISTORY_FOLDERS: Final = ("measurements", "ranking", "demand", "validation", "predictions")
 
 
 @dataclass(frozen=True)
@@ -110,8 +115,9 @@ def record_run(
 
 
 def _table(folder: str) -> Table:
-    tables = {"measurements": MEASUREMENTS, "demand": DEMAND_HISTORY}
-    return {**tables, "validation": VALIDATION_HISTORY}.get(folder, RANKING_HISTORY)
+    tables: dict[str, Table] = {"measurements": MEASUREMENTS, "demand": DEMAND_HISTORY}
+    tables |= {"validation": VALIDATION_HISTORY, "predictions": PREDICTION_HISTORY}
+    return tables.get(folder, RANKING_HISTORY)
 
 
 def _read_all(
@@ -305,3 +311,26 @@ def last_validation(
         if ran and wanted <= set(run["device_kind"]):
             return PastValidation(str(run_id), run["recorded_at"].max().to_pydatetime(), records)
     return None
+
+
+def record_predictions(
+    history: str, run_id: str, predictions: pd.DataFrame, recorded_at: dt.datetime
+) -> str | None:
+    """Append what one run predicted per served workload
+    (:func:`tasks.analysis.supply.selfcheck.predictions`' rows) as
+    ``predictions/<run id>.parquet``; nothing where the run read no served workload."""
+    if predictions.empty:
+        return None
+    rows = predictions.assign(run_id=run_id, recorded_at=recorded_at)[PREDICTION_HISTORY.columns]
+    return write_parquet(
+        rows, join(history, "predictions", f"{run_id}.parquet"), PREDICTION_HISTORY
+    )
+
+
+def read_predictions(history: str, set_aside_now: list[SetAside] | None = None) -> pd.DataFrame:
+    """Every recorded run's predictions, oldest run first (none in a history from before
+    predictions were kept)."""
+    rows = _read_all(history, "predictions", set_aside_now)
+    return rows.sort_values(
+        ["recorded_at", "workload_id", "accelerator_id"], kind="stable"
+    ).reset_index(drop=True)

@@ -25,7 +25,9 @@ from tasks.analysis.supply.production import (
     ServedModel,
     Window,
     observe_rows,
+    served_models,
 )
+from tasks.analysis.supply.selfcheck import predictions, supply_spread_on
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import WorkloadModelError, estimate
 from tasks.prometheus import DEFAULT_TIMEOUT_S
@@ -114,3 +116,21 @@ def observe(
         names += [prefix + n for n in telemetry.names_found]
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ROW_COLUMNS)
     return Observation(rows, tuple(findings)), names
+
+
+def audit_predictions(
+    observed: pd.DataFrame,
+    workloads: pd.DataFrame,
+    catalog: pd.DataFrame,
+    calibrated: pd.DataFrame,
+) -> pd.DataFrame:
+    """What an audit predicts for each served workload at the shape production served, with
+    the efficiencies it projected with (``calibrated``: production's own first) and the band
+    its projection gives the workload's supply on that model: the rows the next audit checks
+    (:mod:`tasks.analysis.supply.selfcheck`)."""
+    return predictions(
+        observed,
+        served_models(workloads),
+        predictor(catalog, calibrated),
+        supply_spread_on(calibrated),
+    )

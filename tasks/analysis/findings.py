@@ -104,6 +104,8 @@ class Findings:
     efficiencies: pd.DataFrame | None = None  # per model and phase, with sources
     backtest: Backtest | None = None
     training: TrainingFindings | None = None  # training workloads with a layout, if any
+    # The calibrated catalog the projection used: the audit predicts served steps with it.
+    calibrated: pd.DataFrame | None = None
 
 
 def device_table(
@@ -286,6 +288,7 @@ def gather(
         efficiencies=efficiency_sources(calibrated, models, precision),
         backtest=backtest,
         training=_training(projection, catalog),
+        calibrated=calibrated,
     )
 
 

@@ -11,8 +11,10 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from flows.finish import drift_markdown
+from tasks.analysis.supply.selfcheck import accuracy
 from tasks.delivery import DeliveryError
 from tasks.history import trend
+from tests.analysis.supply.test_selfcheck import frame, two_audits
 from tests.tasks.test_delivery import LOOPBACK, PDF_BYTES, Authenticator, Inbox, free_port
 from tests.tasks.test_history import _history
 
@@ -113,3 +115,20 @@ def test_a_host_named_with_a_pipe_keeps_the_drift_tables_columns() -> None:
     assert rows and all(re.split(r"(?<!\\)\|", row).count("") == 2 for row in rows)
     assert all(len(re.split(r"(?<!\\)\|", row)) == 8 for row in rows)
     assert "gpu\\|a\\*b" in rows[0]
+
+
+def test_the_drift_artifact_carries_memwalls_own_error_and_the_flag() -> None:
+    """Two recorded audits (tests.analysis.supply.test_selfcheck): chat +25 %, past its band;
+    code -5 %, within; 15 % overall. The artifact says so below the devices' drift, and says
+    there is nothing to compare where nothing was predicted."""
+    history = _history([3.0e12, 3.1e12, 2.9e12, 3.0e12])
+    text = drift_markdown(trend(history), "r3", checked=accuracy(two_audits()))
+    assert text.index("No device of run `r3`") < text.index("**Self-check:**")
+    # Markdown escaped, as every artifact's text is (flows.artifacts.md).
+    assert "15\\.0 % mean absolute over 2 check\\(s\\)" in text
+    assert "band: chat" in text
+    chat = "| chat | h100\\-sxm | 1 | 25.0 % | +25.0 % | +25.0 % | **past its P10-P90 band** |"
+    assert chat in text
+    assert "| code | h100\\-sxm | 1 | 5.0 % | -5.0 % | -5.0 % | within |" in text
+    empty = drift_markdown(trend(history), "r3", checked=accuracy(frame([])))
+    assert empty.endswith("**Self-check:** no predictions recorded yet: nothing to compare")

@@ -65,7 +65,7 @@ ROW_COLUMNS: Final = (
     "pool", "production_bandwidth_spread", "achieved_bandwidth_bytes_per_s",
     "spec_bandwidth_bytes_per_s", "probe_ceiling_fraction", "byte_model_error",
     "engine_bandwidth_utilization", "batch_that_fits", "bound", "samples", "window",
-    "names_found", "verdict",
+    "names_found", "verdict", "replica_gpus",
 )  # fmt: skip
 ENGINE_COLUMNS: Final = (
     "server", "model_name", "namespace", "pod", "host", "engine", "time_s", "batch", "step_s",
@@ -469,6 +469,7 @@ def _row(
         "window": window.describe(),
         "names_found": "; ".join(names),
         "verdict": None,
+        "replica_gpus": per_replica,
     }
     if model is None:
         notes.append(
