@@ -7,12 +7,10 @@ import datetime as dt
 import json
 import math
 import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 
@@ -20,7 +18,12 @@ from hardware_profiles.parquet import read_table, write_table
 from hardware_profiles.schema import WORKLOADS
 from tasks.analysis.workload.examples import example_workloads
 from tasks.prometheus import engine_query
-from tests.integration.conftest import LOOPBACK, Processes, free_port, memwall, wait_for
+from tests.integration.conftest import (
+    LOOPBACK,
+    backfilled_prometheus,
+    free_port,
+    memwall,
+)
 from tests.pdf import pdf_text
 
 pytestmark = pytest.mark.integration
@@ -76,51 +79,10 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
     series = f'vllm:generation_tokens_total{{model_name="{MODEL}"}}'
     lines = ["# TYPE vllm:generation_tokens counter"]
     lines += [f"{series} {c:.1f} {int(t)}" for t, c in zip(times, counter, strict=True)]
-    metrics = root / "metrics.om"
-    metrics.write_text("\n".join([*lines, "# EOF", ""]))
-    data = root / "data"
-    made = subprocess.run(
-        # Long blocks: the default 2 h blocks would make 1,000 of them and take minutes.
-        [
-            "promtool",
-            "tsdb",
-            "create-blocks-from",
-            "openmetrics",
-            "--max-block-duration=2400h",
-            str(metrics),
-            str(data),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert made.returncode == 0, made.stdout + made.stderr
-    config = root / "prometheus.yml"
-    config.write_text("global:\n  evaluation_interval: 1m\n")
-    port = free_port()
-    processes = Processes(root)
-    try:
-        log = processes.start(
-            "prometheus",
-            [
-                "prometheus",
-                f"--config.file={config}",
-                f"--storage.tsdb.path={data}",
-                "--storage.tsdb.retention.time=10y",
-                f"--web.listen-address={LOOPBACK}:{port}",
-            ],
-            {"PATH": "/usr/bin:/bin"},
-        )
-        url = f"http://{LOOPBACK}:{port}"
-        wait_for(
-            "prometheus", lambda: httpx.get(f"{url}/-/ready", timeout=5).status_code == 200, 60, log
-        )
+    with backfilled_prometheus(root, "\n".join([*lines, "# EOF", ""])) as url:
         yield Planted(
             url, dt.datetime.fromtimestamp(end_s, dt.UTC), engine_query("vllm", "decode", MODEL)
         )
-    finally:
-        processes.stop_all()
 
 
 def _workloads(tmp_path: Path, queries: dict[str, str]) -> Path:
