@@ -96,6 +96,7 @@ class Server:
     api_url: str
     client_env: dict[str, str]
     log: Path
+    pid: int  # the leader of the server's process group (it runs uvicorn in a child)
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None) -> Any:
         for delay_s in (*RETRY_DELAYS_S, None):
@@ -123,35 +124,41 @@ def _base_env(home: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real `prefect server start` on loopback, SQLite in a PREFECT_HOME of its own; the
-    scheduler loops every 2 s so a new cron deployment gets its runs at once."""
-    home = tmp_path_factory.mktemp("server-home")
+def start_server(processes: Processes, home: Path) -> Server:
+    """A real `prefect server start` on loopback, SQLite in ``home``; the scheduler loops
+    every 2 s so a new cron deployment gets its runs at once. ``processes`` stops it."""
     port = free_port()
     env = _base_env(home)
     env.update(
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
         PREFECT_SERVER_UI_ENABLED="false",
     )
-    processes = Processes(home)
+    log = processes.start(
+        "server",
+        [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)],
+        env,
+    )
+    pid = processes.running[-1][0].pid
+    api_url = f"http://{LOOPBACK}:{port}/api"
+    wait_for(
+        "prefect server",
+        lambda: httpx.get(f"{api_url}/health", timeout=5).status_code == 200,
+        180,
+        log,
+    )
+    client_home = home / "client-home"
+    client_home.mkdir()
+    client_env = _base_env(client_home)
+    client_env.update(PREFECT_API_URL=api_url, PREFECT_WORKER_QUERY_SECONDS="1")
+    return Server(api_url, client_env, log, pid)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The server the SHARED_SERVER_FILES share (tests/conftest.py)."""
+    processes = Processes(tmp_path_factory.mktemp("server-home"))
     try:
-        log = processes.start(
-            "server",
-            [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)],
-            env,
-        )
-        api_url = f"http://{LOOPBACK}:{port}/api"
-        wait_for(
-            "prefect server",
-            lambda: httpx.get(f"{api_url}/health", timeout=5).status_code == 200,
-            180,
-            log,
-        )
-        client_home = tmp_path_factory.mktemp("client-home")
-        client_env = _base_env(client_home)
-        client_env.update(PREFECT_API_URL=api_url, PREFECT_WORKER_QUERY_SECONDS="1")
-        yield Server(api_url, client_env, log)
+        yield start_server(processes, processes.logs)
     finally:
         processes.stop_all()
 
