@@ -10,7 +10,10 @@ peak memory and the slowest steps and host. It never fails a build; test_fleet_l
 that nothing is lost.
 
     .venv/bin/python -m benchmarks.fleet_load [--hosts 50] [--failing 5] [--timeout 300]
-        [--concurrency 10] [--query-seconds 5] [--recording FILE]
+        [--concurrency 10] [--query-seconds 10] [--recording FILE] [--sqlite]
+
+The server runs on a PostgreSQL of its own (the database DESIGN.md names for a fleet; it needs
+PostgreSQL installed and root, to run it as the postgres user); ``--sqlite`` puts it on SQLite.
 
 Wall time: the `memwall fleet` command, from start to exit (time.monotonic, this machine's
 clock, resolution far below the figure). Server memory: the `prefect server` process group
@@ -52,8 +55,11 @@ def main(argv: list[str]) -> None:
     parser.add_argument(
         "--concurrency", type=int, default=10, help="the pool's limit of runs at once; 0: none"
     )
-    parser.add_argument("--query-seconds", type=float, default=5.0, help="workers' poll period")
+    parser.add_argument("--query-seconds", type=float, default=10.0, help="workers' poll period")
     parser.add_argument("--recording", type=Path, help="a measurements file to replay")
+    parser.add_argument(
+        "--sqlite", action="store_true", help="the server on SQLite, not on a PostgreSQL"
+    )
     args = parser.parse_args(argv)
     hosts = plan_hosts(args.hosts, args.failing)
     with tempfile.TemporaryDirectory(prefix="memwall-fleet-load-") as folder:
@@ -62,7 +68,13 @@ def main(argv: list[str]) -> None:
         processes.logs.mkdir()
         recording = args.recording.resolve() if args.recording else None
         fleet = LoadFleet(
-            root, processes, hosts, args.query_seconds, args.concurrency or None, recording
+            root,
+            processes,
+            hosts,
+            args.query_seconds,
+            args.concurrency or None,
+            recording,
+            postgres=not args.sqlite,
         )
         try:
             started = time.monotonic()
@@ -80,9 +92,12 @@ def main(argv: list[str]) -> None:
             history = _history_rows(fleet, audit.run_id)
             children = fleet.children(audit.run_id)
             steps = fleet.parent_steps()
+        except Exception:
+            if fleet.server is not None:  # what the server said, before its folder goes
+                print(fleet.server.log.read_text()[-5000:], file=sys.stderr)
+            raise
         finally:
-            fleet.release()
-            processes.stop_all()
+            fleet.stop()
     verdicts = audit.verdicts
     answering = [h.name for h in hosts if verdicts.get(h.name, "").endswith(": answered")]
     rows = history.groupby("host").size().to_dict() if not history.empty else {}
@@ -99,7 +114,7 @@ def main(argv: list[str]) -> None:
     print(
         f"wall time of the fleet audit: {audit.wall_s:.1f} s (host time-out {args.timeout:g} s, "
         f"pool concurrency {args.concurrency or 'unlimited'}, workers polling every "
-        f"{args.query_seconds:g} s)"
+        f"{args.query_seconds:g} s, {'SQLite' if args.sqlite else 'PostgreSQL'})"
     )
     print(
         f"server peak memory: {audit.server_peak_kb / MB:.0f} MiB resident (sum of VmRSS over "

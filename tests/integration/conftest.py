@@ -124,15 +124,18 @@ def _base_env(home: Path) -> dict[str, str]:
     return env
 
 
-def start_server(processes: Processes, home: Path) -> Server:
-    """A real `prefect server start` on loopback, SQLite in ``home``; the scheduler loops
-    every 2 s so a new cron deployment gets its runs at once. ``processes`` stops it."""
+def start_server(processes: Processes, home: Path, database_url: str | None = None) -> Server:
+    """A real `prefect server start` on loopback, SQLite in ``home`` unless ``database_url``
+    names another database; the scheduler loops every 2 s so a new cron deployment gets its
+    runs at once. ``processes`` stops it."""
     port = free_port()
     env = _base_env(home)
     env.update(
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
         PREFECT_SERVER_UI_ENABLED="false",
     )
+    if database_url is not None:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
     log = processes.start(
         "server",
         [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)],

@@ -14,7 +14,9 @@ real, each in turn one of:
 
 Every host has a probe lock of its own (they stand for separate machines). Workers start in
 waves, each wave waiting for its queues to be polled, so fifty Python processes never start at
-once on a small machine; they poll every ``query_s`` seconds rather than every second. The pool
+once on a small machine; they poll every ``query_s`` seconds (Prefect's default, 10), not every
+second as test_fleet.py's few do: fifty polling every second kept a server on a loaded
+two-core machine from answering within 30 s. The pool
 may take a concurrency limit: runs beyond it wait on the server, and fifty at once would hold
 as many ~250 MB Python processes (each probe-host run imports JAX).
 """
@@ -25,7 +27,11 @@ import contextlib
 import datetime as dt
 import fcntl
 import os
+import pwd
 import re
+import shutil
+import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -35,12 +41,16 @@ from typing import Any
 
 from tests.integration.conftest import (
     BIN,
+    LOOPBACK,
     REPO,
     Processes,
     Server,
+    free_port,
     memwall,
     prefect,
+    run,
     start_server,
+    wait_for,
 )
 
 POOL = "memwall"
@@ -48,6 +58,50 @@ NO_BACKEND, BUSY, CORRUPT = "no backend", "busy", "corrupt recording"
 FAULTS = (NO_BACKEND, BUSY, CORRUPT)
 WAVE = 5
 PAGE = 200
+
+
+def postgres_missing() -> str | None:
+    """Why this machine cannot start a PostgreSQL of its own, or None: it can."""
+    if shutil.which("initdb") is None or shutil.which("postgres") is None:
+        return "PostgreSQL's initdb and postgres are not on the PATH"
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return "there is no postgres user to run PostgreSQL as"
+    if os.geteuid() != 0 or shutil.which("runuser") is None:
+        return "starting PostgreSQL as the postgres user needs root and runuser"
+    return None
+
+
+def start_postgres(processes: Processes) -> tuple[str, Path]:
+    """A PostgreSQL of its own on loopback, run as the ``postgres`` user, trusting local
+    connections: (Prefect's database URL, its folder, for the caller to remove once
+    ``processes`` has stopped it). DESIGN.md names PostgreSQL for a fleet's server: on SQLite,
+    fifty workers' polls left queues unmarked as polled for minutes ("database is locked")."""
+    # Not under pytest's folders: they are private to root, and postgres must reach its own.
+    folder = Path(tempfile.mkdtemp(prefix="memwall-postgres-"))
+    shutil.chown(folder, "postgres")
+    as_postgres = ["runuser", "-u", "postgres", "--"]
+    data = folder / "data"
+    made = run(
+        [*as_postgres, "initdb", "-D", str(data), "-A", "trust", "-U", "postgres"],
+        dict(os.environ),
+        folder,
+        timeout=120,
+    )
+    if made.returncode != 0:
+        raise RuntimeError(f"initdb failed: {made.stdout[-1000:]}{made.stderr[-1000:]}")
+    port = free_port()
+    command = [*as_postgres, "postgres", "-D", str(data), "-p", str(port), "-k", str(folder)]
+    command += ["-c", f"listen_addresses={LOOPBACK}", "-c", "max_connections=200"]
+    log = processes.start("postgres", command, dict(os.environ))
+
+    def accepting() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex((LOOPBACK, port)) == 0
+
+    wait_for("postgres", accepting, 120, log)
+    return f"postgresql+asyncpg://postgres@{LOOPBACK}:{port}/postgres", folder
 
 
 @dataclass(frozen=True)
@@ -147,11 +201,14 @@ class LoadFleet:
         root: Path,
         processes: Processes,
         hosts: list[Host],
-        query_s: float = 5.0,
+        query_s: float = 10.0,
         concurrency: int | None = None,
         recording: Path | None = None,
+        postgres: bool = True,
     ) -> None:
         self.root = root
+        self.postgres = postgres
+        self._postgres_folder: Path | None = None
         self.processes = processes
         self.hosts = hosts
         self.query_s = query_s
@@ -185,7 +242,10 @@ class LoadFleet:
         home = self.root / "server-home"
         home.mkdir()
         self.storage.mkdir()
-        self.server = start_server(self.processes, home)
+        database = None
+        if self.postgres:
+            database, self._postgres_folder = start_postgres(self.processes)
+        self.server = start_server(self.processes, home, database)
         env = self.api.client_env
         prefect(["work-pool", "create", POOL, "--type", "process"], env)
         if self.concurrency is not None:
@@ -216,10 +276,14 @@ class LoadFleet:
         os.write(fd, f"pid {os.getpid()}, the load test standing in for another prober\n".encode())
         self._held.append(fd)
 
-    def release(self) -> None:
+    def stop(self) -> None:
+        """Free the held locks, stop every process, remove PostgreSQL's folder."""
         for fd in self._held:
             os.close(fd)  # closing the last descriptor frees the flock
         self._held.clear()
+        self.processes.stop_all()
+        if self._postgres_folder is not None:
+            shutil.rmtree(self._postgres_folder, ignore_errors=True)
 
     def _start_worker(self, host: Host, corrupt: Path) -> Path:
         env = {
@@ -239,20 +303,12 @@ class LoadFleet:
         found = self.api.post(f"/work_pools/{POOL}/queues/filter", {"limit": PAGE, "offset": 0})
         return {q["name"]: q for q in found}
 
-    def _wait_polled(self, names: list[str], logs: dict[str, Path], timeout_s: float = 300) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
+    def _wait_polled(self, names: list[str], logs: dict[str, Path]) -> None:
+        def polled() -> bool:
             queues = self.queues()
-            waiting = [n for n in names if queues[n].get("last_polled") is None]
-            if not waiting:
-                return
-            if time.monotonic() > deadline:
-                log = logs[waiting[0]]
-                raise RuntimeError(
-                    f"no worker polled {', '.join(waiting)} within {timeout_s:g} s\n"
-                    + log.read_text()[-3000:]
-                )
-            time.sleep(1.0)
+            return all(queues[n].get("last_polled") is not None for n in names)
+
+        wait_for(f"workers for {', '.join(names)}", polled, 600, logs[names[-1]])
 
     def audit(self, timeout_s: float) -> Audit:
         """The fleet audit of every host, as `memwall fleet --quick` runs it from here."""
