@@ -91,7 +91,7 @@ def main(argv: list[str]) -> None:
             recorded = len(read_table(fleet.recording, MEASUREMENTS))
             history = _history_rows(fleet, audit.run_id)
             children = fleet.children(audit.run_id)
-            steps = fleet.parent_steps()
+            steps = fleet.parent_steps(audit.run_id)
         except Exception:
             if fleet.server is not None:  # what the server said, before its folder goes
                 print(fleet.server.log.read_text()[-5000:], file=sys.stderr)

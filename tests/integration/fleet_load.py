@@ -344,11 +344,11 @@ class LoadFleet:
             )
         )
 
-    def parent_steps(self) -> list[tuple[str, float]]:
-        """The last fleet-audit run's steps and their seconds: each task run; the fan-out (from
-        the end of live-hosts to the end of the last ``run_deployment`` call, whose tracking
-        task runs are no step of their own); the wait for the hosts (from there to the next
-        task)."""
+    def parent_steps(self, run_id: str) -> list[tuple[str, float]]:
+        """The last fleet-audit run's steps and their seconds: each task run; the fan-out
+        (from the end of live-hosts to the creation of the last probe-host run); the wait for
+        the hosts (from there to the next task). ``run_deployment``'s tracking task runs are
+        no step of their own."""
         (parent,) = self.api.post(
             "/flow_runs/filter",
             {
@@ -367,17 +367,20 @@ class LoadFleet:
                 "offset": 0,
             },
         )
-        ran = sorted(
-            (t for t in found if t["start_time"] and t["end_time"]),
+        tasks = sorted(
+            (
+                t
+                for t in found
+                if t["start_time"] and t["end_time"] and "run_deployment" not in t["task_key"]
+            ),
             key=lambda t: str(t["start_time"]),
         )
-        launches = [t for t in ran if "run_deployment" in str(t["task_key"])]
-        tasks = [t for t in ran if t not in launches]
         steps = [(str(t["name"]), seconds(t["start_time"], t["end_time"])) for t in tasks]
         live = next((t for t in tasks if str(t["name"]).startswith("live_hosts_task")), None)
-        if live is not None and launches:
-            launched = max(str(t["end_time"]) for t in launches)
-            steps.append((f"fan-out ({len(launches)} runs)", seconds(live["end_time"], launched)))
+        children = self.children(run_id)
+        if live is not None and children:
+            launched = max(str(c["created"]) for c in children)
+            steps.append((f"fan-out ({len(children)} runs)", seconds(live["end_time"], launched)))
             after = [t for t in tasks if str(t["start_time"]) > launched]
             if after:
                 steps.append(("wait for the hosts", seconds(launched, after[0]["start_time"])))

@@ -38,8 +38,9 @@ HOSTS, FAILING = 50, 5
 # Runs beyond this wait on the server: fifty probe-host runs at once would hold fifty Python
 # processes of ~250 MB each on a machine other tests share.
 CONCURRENCY = 10
-# Long enough for all 45 answering hosts on a loaded two-core machine (they took XX s at
-# most); the busy hosts hold the audit this long.
+# Long enough for all 45 answering hosts on a loaded two-core machine (the slowest took 161 s
+# from its run's creation to its end, at a load average of 3 to 14); the busy hosts hold the
+# audit this long.
 TIMEOUT_S = 300.0
 COLUMNS = ["device_index", "probe", "dtype", "working_set_bytes", "best", "median"]
 
