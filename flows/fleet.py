@@ -58,6 +58,7 @@ from tasks.demand import file_provenance
 from tasks.hostlock import probing
 from tasks.probes.runner import ProbePlan
 from tasks.probes.software import software_versions
+from tasks.replay import recording, replayed
 from tasks.storage import join, read_parquet, write_parquet
 
 if TYPE_CHECKING:
@@ -100,11 +101,20 @@ def probe_host(
     """Measure this host's accelerators and write the rows to shared storage.
 
     ``host`` names the host in the rows (the fleet audit passes the queue's name); this
-    machine's hostname where left out. Returns where the rows were written.
+    machine's hostname where left out. Returns where the rows were written. A host whose
+    worker sets ``$MEMWALL_REPLAY_MEASUREMENTS`` replays that recording instead of measuring
+    (tasks.replay: the fleet's load test, fifty hosts on one machine).
     """
     name = host or socket.gethostname()
     if not name or "/" in name:
         raise FleetError(f"host name {name!r} cannot name a file; use letters, digits, - or _")
+    recorded = recording()
+    if recorded is not None:  # the one fake: a recording stands in for the hardware
+        with probing(f"memwall probe-host {run_id}", on_wait=announce):
+            measurements = replay_task(recorded, name, run_id)
+        return write_parquet(
+            measurements, host_measurements_location(storage, run_id, name), MEASUREMENTS
+        )
     catalog_frame = load_catalog(catalog)
     accelerators = [dataclasses.replace(a, host=name) for a in discover_task(catalog_frame)]
     plan = ProbePlan.quick() if quick else ProbePlan()
@@ -116,6 +126,12 @@ def probe_host(
     return write_parquet(
         measurements, host_measurements_location(storage, run_id, name), MEASUREMENTS
     )
+
+
+@task(cache_policy=NO_CACHE)
+def replay_task(location: str, host: str, run_id: str) -> pd.DataFrame:
+    announce(f"replaying the recorded measurements {location} instead of probing")
+    return replayed(location, host, run_id, dt.datetime.now(dt.UTC))
 
 
 def _queue_verdicts(

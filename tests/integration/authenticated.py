@@ -51,7 +51,7 @@ def authenticated_server(
         processes = Processes(logs)
         try:
             auth_string = f"memwall:{secrets.token_hex(24)}"
-            server = start_server(processes, tmp_path_factory, database.prefect_env(), auth_string)
+            server = start_server(processes, database.prefect_env(), auth_string)
             yield AuthenticatedServer(server, database, logs)
         finally:
             processes.stop_all()

@@ -116,6 +116,7 @@ class Server:
     api_url: str
     client_env: dict[str, str]
     log: Path
+    pid: int  # the leader of the server's process group (it runs uvicorn in a child)
     # The server's PREFECT_SERVER_API_AUTH_STRING (clients' PREFECT_API_AUTH_STRING), if any.
     auth_string: str | None = None
 
@@ -155,23 +156,21 @@ def _base_env(home: Path) -> dict[str, str]:
 
 
 def start_server(
-    processes: Processes,
-    tmp_path_factory: pytest.TempPathFactory,
-    settings: dict[str, str],
-    auth_string: str | None = None,
+    processes: Processes, settings: dict[str, str] | None = None, auth_string: str | None = None
 ) -> Server:
     """A real `prefect server start` on loopback under `processes`, with `settings` (its
-    database, say) and a PREFECT_HOME of its own beside its log; the scheduler loops every
-    2 s so a new cron deployment gets its runs at once. With an auth string, the server asks
-    every API call for it and the clients' environment carries it."""
+    database, say; SQLite in its PREFECT_HOME beside its log otherwise); the scheduler loops
+    every 2 s so a new cron deployment gets its runs at once. With an auth string, the server
+    asks every API call for it and the clients' environment carries it. Needs no pytest
+    fixture: benchmarks/fleet_load.py starts one too."""
     port = free_port()
     home = processes.logs / "server-home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     env = _base_env(home)
     env.update(
         PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
         PREFECT_SERVER_UI_ENABLED="false",
-        **settings,
+        **(settings or {}),
     )
     if auth_string is not None:
         env["PREFECT_SERVER_API_AUTH_STRING"] = auth_string
@@ -180,6 +179,7 @@ def start_server(
         [str(BIN / "prefect"), "server", "start", "--host", LOOPBACK, "--port", str(port)],
         env,
     )
+    pid = processes.running[-1][0].pid
     api_url = f"http://{LOOPBACK}:{port}/api"
     # /health answers without credentials (Prefect leaves it open to probes).
     wait_for(
@@ -188,19 +188,22 @@ def start_server(
         180,
         log,
     )
-    client_env = _base_env(tmp_path_factory.mktemp("client-home"))
+    client_home = processes.logs / "client-home"
+    client_home.mkdir(exist_ok=True)
+    client_env = _base_env(client_home)
     client_env.update(PREFECT_API_URL=api_url, PREFECT_WORKER_QUERY_SECONDS="1")
     if auth_string is not None:
         client_env["PREFECT_API_AUTH_STRING"] = auth_string
-    return Server(api_url, client_env, log, auth_string)
+    return Server(api_url, client_env, log, pid, auth_string)
 
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A real Prefect server on loopback, SQLite, no authentication."""
+    """A real Prefect server on loopback, SQLite, no authentication: the one the
+    SHARED_SERVERS' files share (tests/conftest.py)."""
     processes = Processes(tmp_path_factory.mktemp("server"))
     try:
-        yield start_server(processes, tmp_path_factory, {})
+        yield start_server(processes)
     finally:
         processes.stop_all()
 

@@ -183,7 +183,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, probe_lock: Path) -> Iterato
     processes = Processes(tmp_path_factory.mktemp("crash-processes"))
     started: list[str] = []
     try:
-        server = start_server(processes, tmp_path_factory, {})
+        server = start_server(processes)
         env = server.client_env
         prefect(["work-pool", "create", POOL, "--type", "process"], env)
         for queue in (SURVIVOR, DOOMED):
