@@ -90,9 +90,11 @@ def _once(root: Path, args: list[str], folder: Path, home: Path) -> tuple[float,
     return seconds, usage.ru_maxrss / 1024, failure
 
 
-def generate(n: int, folder: Path) -> None:
+def generate(n: int, folder: Path, root: Path = HERE) -> None:
     """``n`` benchmark workloads and the benchmark roadmap as Parquet files in ``folder``
-    (``workloads-<n>.parquet``, ``roadmap.parquet``), written by another process."""
+    (``workloads-<n>.parquet``, ``roadmap.parquet``), written by another process with the
+    checkout at ``root``: each version reads files of its own schema (a newer one adds
+    optional columns an older one refuses)."""
     script = (
         "import sys\n"
         "from pathlib import Path\n"
@@ -103,7 +105,8 @@ def generate(n: int, folder: Path) -> None:
         "write_table(workloads(n), folder / f'workloads-{n}.parquet', WORKLOADS)\n"
         "write_table(roadmap(), folder / 'roadmap.parquet', ROADMAP)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(root)}
     subprocess.run([sys.executable, "-c", script, str(n), str(folder)], env=env, check=True)
 
 
@@ -136,24 +139,24 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="memwall-latency-") as tmp:
         work = Path(tmp)
         data = work / "data"
-        data.mkdir()
-        generate(100_000, data)
+        for version, root in versions.items():
+            generate(100_000, data / version, root)
         figures: dict[str, dict[str, Figures]] = {}
         for version, root in versions.items():
             # Prefect's database migrated, and a history holding this host's validation.
             folder, home = work / version, work / version / "prefect-home"
             home.mkdir(parents=True)
-            _, _, failure = run(root, commands(data, folder)["audit --quick"], folder, home)
+            command = commands(data / version, folder)["audit --quick"]
+            _, _, failure = run(root, command, folder, home)
             if failure:
                 print(f"{version}: set-up audit --quick failed: {failure}")
         for round_ in range(args.rounds):
-            named = commands(data, work)
-            for name in named:
+            for name in commands(data, work):
                 if args.only and not any(o in name for o in args.only):
                     continue
                 for version, root in versions.items():
                     folder, home = work / version, work / version / "prefect-home"
-                    command = commands(data, folder)[name]
+                    command = commands(data / version, folder)[name]
                     if name.endswith("new history"):  # a fresh history every round
                         command[-1] = str(folder / f"first-{round_}")
                     seconds, peak, failure = run(root, command, folder, home)
@@ -175,10 +178,10 @@ def main(argv: list[str]) -> int:
                 if found.failed:
                     print(f"    {version} failed: {found.failed}")
         if args.million:
-            generate(1_000_000, data)
+            generate(1_000_000, data / "after")
             command = ["rank", "--json", "--start", START, "--workloads"]
-            command += [str(data / "workloads-1000000.parquet"), "--roadmap"]
-            command.append(str(data / "roadmap.parquet"))
+            command += [str(data / "after" / "workloads-1000000.parquet"), "--roadmap"]
+            command.append(str(data / "after" / "roadmap.parquet"))
             seconds, peak, failure = run(HERE, command, work / "after", work / "after" / "ph")
             print(
                 f"{'rank, 1,000,000 workloads':30s} {'':9s} {seconds:9.2f} {'':6s} "
