@@ -107,7 +107,8 @@ def generate(n: int, folder: Path, root: Path = HERE) -> None:
     )
     folder.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(root)}
-    subprocess.run([sys.executable, "-c", script, str(n), str(folder)], env=env, check=True)
+    command = [sys.executable, "-c", script, str(n), str(folder)]
+    subprocess.run(command, env=env, cwd=root, check=True)
 
 
 def commands(data: Path, out: Path) -> dict[str, list[str]]:
