@@ -119,8 +119,11 @@ def audit(
     starve of memory bandwidth first; the last line printed is the PDF's path."""
     first = cli_analysis.start_month(start)
     from tasks.analysis.projection.horizon import horizon_months as months_of
+    from tasks.delivery import require_drop_targets
 
-    months_of(first, horizon_months)  # refused here, before Prefect starts
+    # Refused here, before Prefect's server starts.
+    months_of(first, horizon_months)
+    require_drop_targets(drop_to or [])
     prefect_environment(verbose)
     server_ready = start_prefect_server()
     delivery = cli_ops.delivery_settings(

@@ -221,11 +221,7 @@ def check_delivery(settings: DeliverySettings) -> None:
             recipients=tuple(settings.email_to),
             security=delivery.security_for(settings.smtp_security, settings.smtp_port),
         )
-    blank = [i + 1 for i, target in enumerate(settings.drop_to) if not target.strip()]
-    if blank:
-        raise delivery.DeliveryError(
-            f"--drop-to number {blank[0]} is empty; give a folder or an fsspec URL (s3://...)"
-        )
+    delivery.require_drop_targets(settings.drop_to)
     if settings.webhook and not settings.webhook_secret_block:
         url = delivery.webhook_url_from_env()
         if url is None:

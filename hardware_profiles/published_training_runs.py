@@ -26,6 +26,7 @@ from typing import Final
 import pandas as pd
 
 from hardware_profiles.errors import ProfileError, first_line
+from hardware_profiles.layouts import TRAINING_LAYOUT_DEGREES, layout_degrees, training_devices
 from hardware_profiles.schema import PRECISIONS
 
 BUILTIN_SOURCE: Final = (
@@ -127,35 +128,12 @@ _CHECKS: Final[dict[str, Callable[[str], object]]] = {
 }
 
 
-# A training layout's axes; dp·tp·pp·cp is its device count (ep is carved out of dp·cp, vp
-# splits each pipeline stage, as Megatron counts them).
-LAYOUT_AXES: Final = ("dp", "tp", "pp", "cp", "ep", "vp")
-DEVICE_AXES: Final = ("dp", "tp", "pp", "cp")
-
-
-def layout_devices(layout: str) -> int:
-    """The devices ``dp=..,tp=..`` spans; a ValueError naming what is valid otherwise."""
-    degrees: dict[str, int] = {}
-    for part in layout.split(","):
-        key, _, degree = part.strip().partition("=")
-        if key not in LAYOUT_AXES or key in degrees or not degree.isdigit() or int(degree) < 1:
-            raise ValueError(
-                f"{part.strip()!r} is not axis=N (N >= 1) of a new axis; axes: "
-                f"{', '.join(LAYOUT_AXES)} (e.g. dp=64,tp=8,pp=16)"
-            )
-        degrees[key] = int(degree)
-    product = 1
-    for axis in DEVICE_AXES:
-        product *= degrees.get(axis, 1)
-    return product
-
-
 def _check_shape(typed: dict[str, list[object]], source: str | Path, position: int) -> None:
     """A row's cells that must agree: its layout spans its devices, and its micro-batch fits
     in its global batch (a run that broke either was not the run the source describes)."""
     layout, devices = str(typed["layout"][-1]), int(str(typed["devices"][-1]))
     try:
-        spanned = layout_devices(layout)
+        spanned = training_devices(layout_degrees(layout, TRAINING_LAYOUT_DEGREES))
     except ValueError as exc:
         raise ProfileError(source, str(exc), row=position, column="layout") from None
     if spanned != devices:

@@ -20,6 +20,8 @@ from typing import Any, Final
 import pandas as pd
 import pyarrow as pa
 
+from hardware_profiles.layouts import LAYOUT_DEGREES, TRAINING_LAYOUT_DEGREES, is_layout
+
 SCHEMA_VERSION: Final = "1"
 METADATA_VERSION_KEY: Final = b"memwall.schema_version"
 METADATA_TABLE_KEY: Final = b"memwall.table"
@@ -54,48 +56,6 @@ def peak_column(precision: str) -> str:
     if precision not in PEAK_PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; valid: {', '.join(PRECISIONS)}")
     return f"peak_flops_per_s_{precision}"
-
-
-# Degrees of a serving layout ("dp_attention=8,ep=8"): tasks.analysis.workload.layout.
-LAYOUT_DEGREES: Final = ("tp", "dp_attention", "ep", "pp")
-# A training layout's (Megatron's names): dp·tp·pp·cp devices, ep carved out of dp·cp, vp the
-# interleaved pipeline's virtual stages.
-TRAINING_LAYOUT_DEGREES: Final = ("dp", "tp", "pp", "cp", "ep", "vp")
-
-
-def layout_degrees(text: str, degrees: tuple[str, ...] = LAYOUT_DEGREES) -> dict[str, int]:
-    """The degrees a layout text names (of a serving layout, or of ``degrees``), each a whole
-    number >= 1; a ValueError saying what is wrong otherwise. Whether they split a model is the
-    workload model's business."""
-    given: dict[str, int] = {}
-    for part in (p.strip() for p in text.split(",")):
-        name, sep, value = (x.strip() for x in part.partition("="))
-        if not sep or name not in degrees:
-            raise ValueError(
-                f"layout {text!r}: {part!r} is not DEGREE=N; degrees: {', '.join(degrees)}"
-            )
-        if name in given:
-            raise ValueError(f"layout {text!r}: {name} is given twice")
-        if not value.isdigit() or int(value) < 1:
-            raise ValueError(f"layout {text!r}: {name} must be a whole number >= 1")
-        given[name] = int(value)
-    return given
-
-
-def layout_devices(degrees: dict[str, int]) -> int:
-    """Devices a layout spans: tp · dp_attention · pp (ep splits the same devices)."""
-    return degrees.get("tp", 1) * degrees.get("dp_attention", 1) * degrees.get("pp", 1)
-
-
-def _is_layout(text: object) -> bool:
-    """A serving or a training layout (which one a row needs is its phase's business)."""
-    for degrees in (LAYOUT_DEGREES, TRAINING_LAYOUT_DEGREES):
-        try:
-            layout_degrees(str(text), degrees)
-        except ValueError:
-            continue
-        return True
-    return False
 
 
 # --- column checks -----------------------------------------------------------------------
@@ -137,7 +97,7 @@ layout_text = Check(
     "must be a serving layout such as tp=8 or dp_attention=8,ep=8 (degrees "
     f"{', '.join(LAYOUT_DEGREES)}) or a training one such as dp=64,tp=8,pp=16 (degrees "
     f"{', '.join(TRAINING_LAYOUT_DEGREES)})",
-    lambda s: s.map(_is_layout).astype(bool),
+    lambda s: s.map(is_layout).astype(bool),
 )
 
 

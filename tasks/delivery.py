@@ -81,6 +81,15 @@ class SmtpSettings:
         return f"{self.host}:{self.port} ({self.security})"
 
 
+def require_drop_targets(targets: list[str]) -> None:
+    """Every drop target names a folder or URL: an empty one would drop the PDF nowhere."""
+    blank = [i + 1 for i, target in enumerate(targets) if not target.strip()]
+    if blank:
+        raise DeliveryError(
+            f"--drop-to number {blank[0]} is empty; give a folder or an fsspec URL (s3://...)"
+        )
+
+
 def security_for(mode: str, port: int) -> Security:
     """``auto`` picks by the well-known ports: 465 is SSL, 587 STARTTLS, anything else plain."""
     if mode not in SECURITY_MODES:

@@ -11,16 +11,10 @@ from hardware_profiles import examples
 from hardware_profiles.catalog import BUILTIN_SOURCE, load_catalog, require_known
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.fleet import require_non_negative
+from hardware_profiles.layouts import LAYOUT_DEGREES, TRAINING_LAYOUT_DEGREES, layout_degrees
 from hardware_profiles.parquet import read_table
 from hardware_profiles.roadmaps import baseline_name, split_scenarios
-from hardware_profiles.schema import (
-    LAYOUT_DEGREES,
-    ROADMAP,
-    TRAINING_LAYOUT_DEGREES,
-    WORKLOADS,
-    Profiles,
-    layout_degrees,
-)
+from hardware_profiles.schema import ROADMAP, WORKLOADS, Profiles
 from tasks.analysis.workload import examples as workload_examples
 
 

@@ -62,7 +62,7 @@ from typing import Final
 import numpy as np
 from scipy.stats import binom
 
-from hardware_profiles.schema import layout_degrees
+from hardware_profiles.layouts import layout_degrees
 from tasks.analysis.workload.architecture import (
     Architecture,
     WorkloadModelError,
