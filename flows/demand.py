@@ -25,19 +25,23 @@ from tasks.history import record_demand
 
 
 @task(cache_policy=NO_CACHE)
-def demand_task(profiles: Profiles, prometheus: str | None) -> tuple[Profiles, pd.DataFrame]:
+def demand_task(
+    profiles: Profiles, prometheus: str | None
+) -> tuple[Profiles, pd.DataFrame, bool]:
     """The profiles with their demand synced from ``prometheus`` (where given and reachable),
-    and per workload where its demand came from."""
+    per workload where its demand came from, and whether Prometheus answered (or was not
+    asked): an unreachable one is said once, here, for the production step too."""
     if prometheus:
         announce(f"reading demand from Prometheus at {prometheus}")
     workloads, provenance, warning = demand_or_file(
         profiles.workloads, prometheus, profiles.workloads_source
     )
     if warning:
+        warning += "; no production efficiency from it either"
         with contextlib.suppress(MissingContextError):
             get_run_logger().warning(warning)
         announce(f"warning: {warning}")
-    return dataclasses.replace(profiles, workloads=workloads), provenance
+    return dataclasses.replace(profiles, workloads=workloads), provenance, warning is None
 
 
 @task(cache_policy=NO_CACHE)
