@@ -25,9 +25,7 @@ from tasks.history import record_demand
 
 
 @task(cache_policy=NO_CACHE)
-def demand_task(
-    profiles: Profiles, prometheus: str | None
-) -> tuple[Profiles, pd.DataFrame, bool]:
+def demand_task(profiles: Profiles, prometheus: str | None) -> tuple[Profiles, pd.DataFrame, bool]:
     """The profiles with their demand synced from ``prometheus`` (where given and reachable),
     per workload where its demand came from, and whether Prometheus answered (or was not
     asked): an unreachable one is said once, here, for the production step too."""
