@@ -45,8 +45,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from hardware_profiles.errors import ProfileError, first_line
+from hardware_profiles.errors import ProfileError
 from hardware_profiles.schema import PRECISIONS
+from hardware_profiles.sheets import read_sheet
 
 BUILTIN_SOURCE: Final = "built-in published runs (hardware_profiles/data/published_runs.csv)"
 METRICS: Final = {
@@ -260,14 +261,7 @@ def validate_published_runs(sheet: pd.DataFrame, source: str | Path) -> pd.DataF
 
 def read_published_runs(path: str | Path) -> pd.DataFrame:
     """A published-runs CSV, validated."""
-    try:
-        sheet = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise ProfileError(path, "no such published-runs file") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise ProfileError(path, f"is not a readable CSV file ({first_line(exc)})") from None
-    except pd.errors.EmptyDataError:
-        raise ProfileError(path, f"is empty; expected the columns {', '.join(COLUMNS)}") from None
+    sheet = read_sheet(path, "published-runs", COLUMNS)
     return validate_published_runs(sheet, path)
 
 

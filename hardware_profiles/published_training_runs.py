@@ -25,9 +25,10 @@ from typing import Final
 
 import pandas as pd
 
-from hardware_profiles.errors import ProfileError, first_line
+from hardware_profiles.errors import ProfileError
 from hardware_profiles.layouts import TRAINING_LAYOUT_DEGREES, layout_degrees, training_devices
 from hardware_profiles.schema import PRECISIONS
+from hardware_profiles.sheets import read_sheet
 
 BUILTIN_SOURCE: Final = (
     "built-in published training runs (hardware_profiles/data/published_training_runs.csv)"
@@ -185,12 +186,5 @@ def read_published_training_runs(path: str | Path | None = None) -> pd.DataFrame
         data = resources.files("hardware_profiles").joinpath("data/published_training_runs.csv")
         sheet = pd.read_csv(str(data), dtype=str, keep_default_na=False)
         return validate_published_training_runs(sheet, BUILTIN_SOURCE)
-    try:
-        sheet = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise ProfileError(path, "no such published-training-runs file") from None
-    except pd.errors.EmptyDataError:
-        raise ProfileError(path, f"is empty; expected the columns {', '.join(COLUMNS)}") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise ProfileError(path, f"is not a readable CSV file ({first_line(exc)})") from None
+    sheet = read_sheet(path, "published-training-runs", COLUMNS)
     return validate_published_training_runs(sheet, path)

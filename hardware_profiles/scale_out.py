@@ -17,8 +17,9 @@ from typing import Final
 
 import pandas as pd
 
-from hardware_profiles.errors import ProfileError, first_line
+from hardware_profiles.errors import ProfileError
 from hardware_profiles.schema import GB
+from hardware_profiles.sheets import read_sheet
 
 BUILTIN_SOURCE: Final = "built-in scale-out table (hardware_profiles/data/scale_out.csv)"
 COLUMNS: Final = (
@@ -92,12 +93,5 @@ def read_scale_out(path: str | Path | None = None) -> pd.DataFrame:
         text = resources.files("hardware_profiles").joinpath("data/scale_out.csv")
         sheet = pd.read_csv(str(text), dtype=str, keep_default_na=False)
         return validate_scale_out(sheet, BUILTIN_SOURCE)
-    try:
-        sheet = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except FileNotFoundError:
-        raise ProfileError(path, "no such scale-out file") from None
-    except pd.errors.EmptyDataError:
-        raise ProfileError(path, f"is empty; expected the columns {', '.join(COLUMNS)}") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise ProfileError(path, f"is not a readable CSV file ({first_line(exc)})") from None
+    sheet = read_sheet(path, "scale-out", COLUMNS)
     return validate_scale_out(sheet, path)
