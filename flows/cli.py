@@ -22,6 +22,7 @@ from flows import (
     cli_analysis,
     cli_catalog,
     cli_demand,  # also registers `workloads sync` and `workloads query`
+    cli_history,
     cli_observe,
     cli_ops,
     cli_predict,
@@ -188,7 +189,8 @@ app.command("whatif")(cli_analysis.whatif)
 app.command("observe")(cli_observe.observe)
 for _name in ("predict", "backtest"):
     app.command(_name)(getattr(cli_predict, _name))
-for _name in ("fleet", "deploy", "serve", "history"):
+app.command("history")(cli_history.history)
+for _name in ("fleet", "deploy", "serve"):
     app.command(_name)(getattr(cli_ops, _name))
 
 
