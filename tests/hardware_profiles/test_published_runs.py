@@ -216,6 +216,7 @@ MOE_2025 = (
     "qwen3-30b-a3b",
     "kimi-k2",
     "deepseek-r1",
+    "glm-4.7",
 )
 
 
