@@ -8,6 +8,7 @@ backtest fits anything on it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ from hardware_profiles.published_runs import (
     builtin_published_runs,
     validate_published_runs,
 )
+from tasks.analysis.workload.presets import PRESETS
 
 DATA = Path(__file__).resolve().parents[2] / "hardware_profiles" / "data"
 METRICS = {"tpot_s", "output_tokens_per_s", "ttft_s", "prefill_tokens_per_s"}
@@ -186,9 +188,63 @@ def test_a_layout_that_spans_the_rows_devices_is_read(devices: str, layout: str,
     assert runs["layout"].tolist() == ["tp=1", read]
 
 
+# Rows without a layout, each for its reason: the jetstream-pytorch pages do not say how the
+# model was split; SGLang-JAX split Qwen3-30B-A3B over the 8 JAX devices of 4 TPU7x chips
+# (two per chip), which no layout over the catalog's per-chip devices can state.
+UNSTATED_LAYOUT = ("jetstream-pt-", "sgljax-tpu7x4-")
+
+
 def test_the_shipped_runs_state_their_layout() -> None:
-    # Reading them checks each layout against its devices; the five jetstream-pytorch TPU
-    # rows are the only ones whose page does not say how the model was split.
+    # Reading them checks each layout against its devices.
     typed = builtin_published_runs()
     unstated = typed.loc[typed["layout"] == "", "run_id"]
-    assert unstated.str.startswith("jetstream-pt-").all() and len(unstated) <= 5
+    assert unstated.str.startswith(UNSTATED_LAYOUT).all() and len(unstated) <= 6
+
+
+def test_every_run_names_a_preset_memwall_ships() -> None:
+    typed = builtin_published_runs()
+    unknown = set(typed["model_preset"]) - set(PRESETS)
+    assert not unknown, f"no such preset: {sorted(unknown)}"
+
+
+# The 2025 MoE families the backtest must see measured at a stated batch.
+MOE_2025 = (
+    "gpt-oss-120b",
+    "llama-4-scout",
+    "llama-4-maverick",
+    "qwen3-235b-a22b",
+    "qwen3-30b-a3b",
+    "kimi-k2",
+    "deepseek-r1",
+    "glm-4.7",
+)
+
+
+@pytest.mark.parametrize("name", MOE_2025)
+def test_each_2025_moe_family_has_a_run_with_its_batch(name: str) -> None:
+    typed = builtin_published_runs()
+    pinned = typed[(typed["model_preset"] == name) & typed["batch"].notna()]
+    assert len(pinned) >= 1
+
+
+_MS = re.compile(r"mean TPOT ([0-9.]+) ms = ([0-9.]+) s")
+_MEAN = re.compile(r"(input|output)_tokens = ([0-9]+)/([0-9]+) = [0-9.]+ -> ([0-9]+)")
+
+
+def test_a_converted_figure_is_the_printed_one_and_the_cells_hold_it() -> None:
+    """Where a note gives the conversion, it was done exactly on the printed figure and the
+    cells hold its result: SGLang's "Mean TPOT (ms)" 14.31 is 0.01431 s in measured_value, and
+    a length is the printed total over the requests, e.g. 297156 input tokens over 1000
+    requests = 297.156, rounded 297, in input_tokens."""
+    typed = builtin_published_runs()
+    converted = 0
+    for run in typed.itertuples():
+        note = str(run.note)
+        for printed, seconds in _MS.findall(note):
+            assert float(seconds) == pytest.approx(float(printed) / 1000, rel=1e-12)
+            assert run.measured_value == pytest.approx(float(seconds), rel=1e-12)
+            converted += 1
+        for column, total, requests, rounded in _MEAN.findall(note):
+            assert round(int(total) / int(requests)) == int(rounded)
+            assert getattr(run, f"{column}_tokens") == int(rounded)
+    assert converted >= 20

@@ -1,6 +1,6 @@
 """Presets of the open models of 2025: hybrid sliding/full attention (gpt-oss, Gemma 3),
-Llama 4's interleaved MoE and chunked attention, Qwen3 MoE, MLA with many experts (Kimi-K2,
-DeepSeek-R1).
+Llama 4's interleaved MoE and chunked attention, Qwen3 MoE, GLM-4.7's shared-expert MoE, MLA
+with many experts (Kimi-K2, DeepSeek-R1).
 
 Figures are the published ``config.json`` values (the repository is named in ``source``; for
 multimodal models the ``text_config``); the per-layer patterns are what the import
@@ -164,6 +164,32 @@ OPEN_MODELS_2025: Final = (
         qk_norm=True,
         sliding_window=1024,
         sliding_layers=52,
+    ),
+    # zai-org/GLM-4.7 config.json (glm4_moe): 92 layers, hidden 5120, 96 query heads and 8 KV
+    # heads of 128 (partial_rotary_factor 0.5 changes no shape), attention_bias (on q, k and v:
+    # transformers' Glm4MoeAttention keeps o_proj without one), use_qk_norm; the first 3 layers
+    # (first_k_dense_replace) dense of intermediate_size 12288, the other 89 with 160 routed
+    # experts of moe_intermediate_size 1536, 8 per token, and one shared expert as wide; vocab
+    # 151552, untied; max_position_embeddings 202752. The multi-token-prediction layer
+    # (num_nextn_predict_layers 1) is not counted. The same shapes as GLM-4.5 (355B-A32B).
+    Architecture(
+        name="glm-4.7",
+        source="zai-org/GLM-4.7 config.json",
+        layers=92,
+        hidden=5120,
+        heads=96,
+        kv_heads=8,
+        head_dim=128,
+        ffn=12288,
+        vocab=151552,
+        max_context=202752,
+        experts=160,
+        experts_per_token=8,
+        expert_ffn=1536,
+        shared_ffn=1536,
+        dense_layers=3,
+        qkv_bias=True,
+        qk_norm=True,
     ),
     _mla(
         "kimi-k2",

@@ -234,6 +234,9 @@ PUBLISHED: dict[str, tuple[float, float, str]] = {
     # "1T total": a rounded figure; the sum of the config's tensors is 1.026T.
     "kimi-k2": (1.0e12, 0.03, "model card: 1T total"),
     "deepseek-r1": (671e9, 0.001, "model card: 671B total (MTP module apart)"),
+    # zai-org/GLM-4.5 README: "355B-A32B"; GLM-4.7 ships the same shapes. memwall's sum of the
+    # config's tensors (MTP layer apart) is 352.80B, 0.6 % under the rounded figure.
+    "glm-4.7": (355e9, 0.01, "GLM-4.5 README: 355B total, same config"),
 }
 
 
@@ -260,6 +263,15 @@ def test_parameter_totals_by_hand() -> None:
     dense = 3 * 5120 * 16384
     total = 48 * attention + 24 * moe + 24 * dense + 2 * 202048 * 5120 + 5120
     assert parameters(preset("llama-4-maverick")).total == total
+    # glm-4.7, per layer: q 5120x12288 (96 x 128), k, v 5120x1024 each, o 12288x5120, biases on
+    # q, k, v (12288 + 1024 + 1024), q and k norms of 128, two norms of 5120; 3 dense layers of
+    # 3 x 5120 x 12288; 89 MoE layers of 161 experts (160 routed + 1 shared) x 3 x 5120 x 1536
+    # and a router 5120 x 160. Embedding and head 151552 x 5120 each, final norm 5120.
+    attention = 5120 * 12288 + 2 * 5120 * 1024 + 12288 * 5120 + 12288 + 2048 + 256 + 2 * 5120
+    dense = 3 * 5120 * 12288
+    moe = 161 * 3 * 5120 * 1536 + 5120 * 160
+    total = 92 * attention + 3 * dense + 89 * moe + 2 * 151552 * 5120 + 5120
+    assert parameters(preset("glm-4.7")).total == total == 352_797_814_784
 
 
 # Active parameters: publishers of Llama 4 and Qwen3 count the embedding in, memwall does not
