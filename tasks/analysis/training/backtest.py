@@ -26,7 +26,7 @@ error; where the source states an MFU, the predicted MFU's difference in points 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -246,12 +246,13 @@ def fit_efficiency(cases: Sequence[Case], label: str) -> Efficiency:
     return Efficiency(value, f"fitted on {len(cases)} published training run(s), {label}", spread)
 
 
-def _fit_groups(groups: Mapping[Any, list[Case]], label: Any) -> dict[Any, Efficiency]:
+def _fit_groups(
+    groups: Mapping[Any, list[Case]], label: Callable[[Any], str], everyone: Sequence[Case]
+) -> dict[Any, Efficiency]:
     """A fit per group. A fit on fewer than :data:`_FEW` runs cannot show its own spread: it
-    takes the spread of the fit over all the runs where that is larger."""
+    takes the spread of the fit over ``everyone`` where that is larger."""
     fitted = {key: fit_efficiency(members, label(key)) for key, members in groups.items()}
-    everyone = [c for members in groups.values() for c in members]
-    overall = fit_efficiency(list({id(c): c for c in everyone}.values()), "all") if everyone else None
+    overall = fit_efficiency(everyone, "all") if everyone else None
     for key, members in groups.items():
         if overall is not None and len(members) < _FEW and overall.spread > fitted[key].spread:
             fitted[key] = replace(
@@ -269,9 +270,7 @@ def fit_table(cases: Sequence[Case]) -> dict[Key, Efficiency]:
     for c in cases:
         for key in ((c.hardware, c.precision), (c.hardware, _ALL), (_ALL, _ALL)):
             groups.setdefault(key, []).append(c)
-    return _fit_groups(
-        groups, lambda key: " ".join(k for k in key if k != _ALL) or "all hardware"
-    )
+    return _fit_groups(groups, _label, cases)
 
 
 def stack_fit_table(cases: Sequence[Case]) -> dict[StackKey, Efficiency]:
@@ -283,9 +282,12 @@ def stack_fit_table(cases: Sequence[Case]) -> dict[StackKey, Efficiency]:
             continue
         for key in ((c.hardware, c.stack, c.precision), (c.hardware, c.stack, _ALL)):
             groups.setdefault(key, []).append(c)
-    if not groups:
-        return {}
-    return _fit_groups(groups, lambda key: " ".join(k for k in key if k != _ALL))
+    named = [c for c in cases if c.stack != UNSTATED]
+    return _fit_groups(groups, _label, named)
+
+
+def _label(key: tuple[str, ...]) -> str:
+    return " ".join(k for k in key if k != _ALL) or "all hardware"
 
 
 def lookup(fitted: Mapping[Key, Efficiency], hardware: str, precision: str) -> Efficiency | None:

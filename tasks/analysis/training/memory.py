@@ -142,8 +142,9 @@ def layers_in_flight(arch: Architecture, run: TrainingRun) -> float:
     forward and one backward at a time; forward number k runs chunk ``(k mod p·v) // p`` of
     the rank and backward number k chunk ``v − 1 −`` that. Each chunk holds the layers
     :func:`rank_layers` gives it, so a first chunk left with only the embedding (Llama 3's
-    uneven stages) stores nothing. On even stages with ``m > p`` this is Korthikanti's (section 4.2.3)
-    ``(W+1)·L/(p·v) = L·(1 + (p−1)/(p·v))``, and ``L`` without interleaving."""
+    uneven stages) stores nothing. On even stages with ``m > p`` this is Korthikanti's
+    (section 4.2.3) ``(W+1)·L/(p·v) = L·(1 + (p−1)/(p·v))``, and ``L`` without
+    interleaving."""
     lay = run.layout
     p, v, m = lay.pp, lay.vp, run.micro_batches
     if p == 1:
