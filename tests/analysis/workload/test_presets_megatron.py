@@ -36,3 +36,32 @@ def test_the_462b_model_worked_by_hand() -> None:
     the LM head 2·V·h = 4,831,838,208; positions 4096·h = 75,497,472; final LayerNorm 2h =
     36,864. Total 461,542,920,192."""
     assert parameters(preset("megatron-gpt-462b")).total == 461_542_920_192
+
+
+# Narayanan et al. 2021, Table 1: "Number of parameters (billion)".
+TABLE_1 = {
+    "megatron-2021-gpt-1.7b": 1.7,
+    "megatron-2021-gpt-3.6b": 3.6,
+    "megatron-2021-gpt-7.5b": 7.5,
+    "megatron-2021-gpt-18.4b": 18.4,
+    "megatron-2021-gpt-39.1b": 39.1,
+    "megatron-2021-gpt-76.1b": 76.1,
+    "megatron-2021-gpt-145.6b": 145.6,
+    "megatron-2021-gpt-310.1b": 310.1,
+    "megatron-2021-gpt-529.6b": 529.6,
+    "megatron-2021-gpt-1008b": 1008.0,
+}
+
+
+@pytest.mark.parametrize(("name", "billions"), sorted(TABLE_1.items()))
+def test_the_2021_models_match_table_1_to_its_last_digit(name: str, billions: float) -> None:
+    """Equation (2), P = 12lh²(1 + 13/(12h) + (V+s)/(12lh)), plus the final LayerNorm's 2h,
+    rounds to the table's figure (one decimal: within 0.05 billion)."""
+    assert abs(parameters(preset(name)).total / 1e9 - billions) < 0.05
+
+
+def test_the_1t_model_worked_by_hand() -> None:
+    """l = 128, h = 25600, V = 51,200, s = 2048: 12·l·h² = 1,006,632,960,000; 13·l·h =
+    42,598,400; (V + s)·h = 1,363,148,800; the final LayerNorm 2h = 51,200. Total
+    1,008,038,758,400."""
+    assert parameters(preset("megatron-2021-gpt-1008b")).total == 1_008_038_758_400
