@@ -15,7 +15,9 @@ prediction takes the most specific fit that exists, and says which (``efficiency
 The stack is the engine that ran the source's runs (:data:`STACKS`): the same H100 reaches
 a different share of its peak under torchtitan's FSDP2, Megatron-LM or Meta's own Llama 3
 stack, so one stack's runs should not price another's where the data can tell them apart. A
-run of a source not named there has no stack and takes the accelerator's fit.
+run of a source not named there has no stack and takes the accelerator's fit. The built-in
+runs put rows of every source on the fit side (alternate model sizes of a table, one of
+Llama 3's two), so that each stack is priced by its own runs and judged on its others.
 
 **Held out.** The ``holdout`` rows are predicted with the fit and summarised apart; and every
 row again with e fitted on the other sources' rows alone (leave one source out), which says
