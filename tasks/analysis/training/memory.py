@@ -40,11 +40,12 @@ the depths pipelines are used for), allocator fragmentation and communication bu
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Final
 
 from tasks.analysis.training.layout import TrainingRun, rank_layers
 from tasks.analysis.training.recipe import OPTIMIZERS
-from tasks.analysis.workload.architecture import Architecture, parameters
+from tasks.analysis.workload.architecture import Architecture, ParameterCount, parameters
 from tasks.analysis.workload.workload_model import bytes_per_element
 
 MEMORY_TERMS: Final = ("weights", "gradients", "optimizer_state", "activations")
@@ -66,12 +67,20 @@ class ParameterSplit:
         return self.dense + self.experts + self.edge
 
 
+@lru_cache(maxsize=512)
+def counted_parameters(arch: Architecture) -> ParameterCount:
+    """``parameters(arch)``, counted once per architecture: a backtest's fit predicts every
+    run thousands of times."""
+    return parameters(arch)
+
+
+@lru_cache(maxsize=4096)
 def parameter_split(arch: Architecture, run: TrainingRun) -> ParameterSplit:
     """The first pipeline stage's parameters: its layers' share (``1/p`` on even stages, its
     chunks' layers over L on uneven ones) and the embedding (with pp = 1 the one stage holds
     the LM head too)."""
     lay = run.layout
-    counted = parameters(arch)
+    counted = counted_parameters(arch)
     lm_head = 0.0 if arch.tied_embeddings else counted.lm_head
     experts = arch.moe_layers * arch.experts * counted.expert_per_layer
     dense = counted.total - counted.embedding - lm_head - experts
@@ -134,6 +143,7 @@ def layer_activation_bytes(arch: Architecture, run: TrainingRun) -> float:
     return per_token * tokens / lay.tp
 
 
+@lru_cache(maxsize=4096)
 def layers_in_flight(arch: Architecture, run: TrainingRun) -> float:
     """Layer-micro-batches whose activations the first pipeline rank holds at its peak, by
     playing Megatron-LM's schedule (``megatron/core/pipeline_parallel/schedules.py``): rank 0

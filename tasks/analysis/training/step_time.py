@@ -62,13 +62,14 @@ from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.training.layout import TrainingRun, stage_layers
 from tasks.analysis.training.memory import (
     Memory,
+    counted_parameters,
     layer_activation_bytes,
     memory_per_device,
     parameter_split,
 )
 from tasks.analysis.training.network import Network, all_to_all_s, allreduce_s, gather_s
 from tasks.analysis.training.recipe import OPTIMIZERS
-from tasks.analysis.workload.architecture import Architecture, parameters
+from tasks.analysis.workload.architecture import Architecture
 from tasks.analysis.workload.workload_model import DEFAULT_USABLE_MEMORY_FRACTION
 
 PARTS: Final = (
@@ -149,7 +150,7 @@ class Flops:
 def step_flops(arch: Architecture, run: TrainingRun) -> Flops:
     """Model FLOPs of a step and what recomputation adds (see the module docstring)."""
     tokens = float(run.global_batch_tokens)
-    active = parameters(arch).active_per_token
+    active = counted_parameters(arch).active_per_token
     keys = arch.cached_tokens(run.sequence)  # Σ over layers of the keys a query sees
     attention_forward = 2.0 * arch.heads * (arch.qk_dim + arch.v_dim) * keys * tokens
     matmul_forward = 2.0 * active * tokens
