@@ -5,7 +5,9 @@ Predicts every run of the published-training-runs file (default: the built-in on
 efficiency fitted on the ``fit`` rows, and prints each run's measured and predicted step time
 and MFU, then MAPE and bias on the fit rows, the held-out rows and leaving each source out of
 the fit, against the targets: held-out step-time MAPE <= 15 %, |bias| <= 5 %, predicted MFU
-within 5 points of the published one. It never fails a build.
+within 5 points of the published one. Then the efficiency each run was priced at and the
+level of the fit it came from (its accelerator and software stack, or a fallback), the fits
+per stack, and the figures per source. It never fails a build.
 
     .venv/bin/python -m benchmarks.training_backtest [--runs FILE]
 """
@@ -41,6 +43,27 @@ def main(argv: list[str]) -> None:
                 f"target ({split}): MAPE <= 15 %: {s.mape / 0.15:.2f} of it; |bias| <= 5 %: "
                 f"{abs(s.bias) / 0.05:.2f} of it{mfu}"
             )
+    runs = result.runs
+    print("efficiency each run was priced at (fit level; leaving its source out):")
+    for r in runs.to_dict("records"):
+        print(
+            f"  {r['run_id']:<36} {r['stack']:<12} {r['efficiency']:.3f} "
+            f"({r['efficiency_level']}); {r['loso_efficiency']:.3f} ({r['loso_efficiency_level']})"
+        )
+    for (hardware, stack, precision), e in result.stack_fitted.items():
+        print(
+            f"GEMM efficiency {hardware} {stack} {precision}: {e.value:.3f} "
+            f"(±{100 * e.spread:.0f} %; {e.source})"
+        )
+    print("per source: held-out MAPE and bias; leaving the source out: MAPE and bias")
+    for source, rows in runs.groupby("source_id", sort=False):
+        held = rows.loc[rows["split"] == "holdout", "error"]
+        print(
+            f"  {source:<24} {len(rows):>2} runs, held out {len(held)}: "
+            f"MAPE {100 * held.abs().mean():.1f} %, bias {100 * held.mean():+.1f} %; "
+            f"loso MAPE {100 * rows['loso_error'].abs().mean():.1f} %, "
+            f"bias {100 * rows['loso_error'].mean():+.1f} %"
+        )
     print(f"backtest of {len(result.runs)} runs in {seconds:.2f} s")
 
 

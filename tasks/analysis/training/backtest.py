@@ -7,10 +7,17 @@ efficiency e; its measured step time is the published metric turned into seconds
 bf16 peak, so the same FLOP count as the prediction's). The error of a run is predicted /
 measured − 1.
 
-**Fit.** e is fitted per (accelerator, compute precision) on the ``fit`` rows, with a fit per
-accelerator and one over all rows behind it: the e whose predictions have a median log error
-of zero (found by bisection: the step time falls as e rises), with the standard deviation of
-the log errors as its spread. A prediction takes the most specific fit that exists.
+**Fit.** e is fitted per (accelerator, software stack, compute precision) on the ``fit``
+rows, then per (accelerator, stack), per (accelerator, precision), per accelerator and over
+all rows: the e whose predictions have a median log error of zero (found by bisection: the
+step time falls as e rises), with the standard deviation of the log errors as its spread. A
+prediction takes the most specific fit that exists, and says which (``efficiency_level``).
+The stack is the engine that ran the source's runs (:data:`STACKS`): the same H100 reaches
+a different share of its peak under torchtitan's FSDP2, Megatron-LM or Meta's own Llama 3
+stack, so one stack's runs should not price another's where the data can tell them apart. A
+run of a source not named there has no stack and takes the accelerator's fit. The built-in
+runs put rows of every source on the fit side (alternate model sizes of a table, one of
+Llama 3's two), so that each stack is priced by its own runs and judged on its others.
 
 **Held out.** The ``holdout`` rows are predicted with the fit and summarised apart; and every
 row again with e fitted on the other sources' rows alone (leave one source out), which says
@@ -21,7 +28,7 @@ error; where the source states an MFU, the predicted MFU's difference in points 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -49,6 +56,23 @@ _LOW, _HIGH = 0.02, 1.0
 _FEW: Final = 3  # runs a fit needs to speak for its own spread
 _ALL: Final = "all"
 Key = tuple[str, str]  # (accelerator_id or "all", precision or "all")
+StackKey = tuple[str, str, str]  # (accelerator_id, stack, precision or "all")
+UNSTATED: Final = "unstated"
+# The software stack each built-in source's runs were measured on.
+STACKS: Final[dict[str, str]] = {
+    "torchtitan-a100": "torchtitan",
+    "torchtitan-h100": "torchtitan",
+    "llama3-paper": "meta-llama3",
+    "megatron-lm-h100-2024": "megatron-lm",
+    "megatron-lm-a100-2021": "megatron-lm",
+}
+LEVELS: Final = (
+    "accelerator+stack+precision",
+    "accelerator+stack",
+    "accelerator+precision",
+    "accelerator",
+    "all",
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +81,7 @@ class Case:
 
     run_id: str
     source_id: str
+    stack: str
     split: str
     model_preset: str
     hardware: str
@@ -95,6 +120,7 @@ class TrainingBacktest:
     runs: pd.DataFrame  # one row per predicted run
     fitted: Mapping[Key, Efficiency]
     skipped: list[str] = field(default_factory=list)
+    stack_fitted: Mapping[StackKey, Efficiency] = field(default_factory=dict)
 
     def summary(self, split: str) -> Summary:
         """``fit``, ``holdout`` or ``loso`` (every row, predicted leaving its source out)."""
@@ -166,6 +192,7 @@ def prepare(
             Case(
                 run_id=str(r["run_id"]),
                 source_id=str(r["source_id"]),
+                stack=STACKS.get(str(r["source_id"]), UNSTATED),
                 split=str(r["split"]),
                 model_preset=arch.name,
                 hardware=device.name,
@@ -221,19 +248,13 @@ def fit_efficiency(cases: Sequence[Case], label: str) -> Efficiency:
     return Efficiency(value, f"fitted on {len(cases)} published training run(s), {label}", spread)
 
 
-def fit_table(cases: Sequence[Case]) -> dict[Key, Efficiency]:
-    """Fits per (accelerator, precision), per accelerator and over all ``cases``. A fit on
-    fewer than :data:`_FEW` runs cannot show its own spread: it takes the spread of the fit
-    over all runs where that is larger."""
-    groups: dict[Key, list[Case]] = {}
-    for c in cases:
-        for key in ((c.hardware, c.precision), (c.hardware, _ALL), (_ALL, _ALL)):
-            groups.setdefault(key, []).append(c)
-    fitted = {
-        key: fit_efficiency(members, " ".join(k for k in key if k != _ALL) or "all hardware")
-        for key, members in groups.items()
-    }
-    overall = fitted.get((_ALL, _ALL))
+def _fit_groups(
+    groups: Mapping[Any, list[Case]], label: Callable[[Any], str], everyone: Sequence[Case]
+) -> dict[Any, Efficiency]:
+    """A fit per group. A fit on fewer than :data:`_FEW` runs cannot show its own spread: it
+    takes the spread of the fit over ``everyone`` where that is larger."""
+    fitted = {key: fit_efficiency(members, label(key)) for key, members in groups.items()}
+    overall = fit_efficiency(everyone, "all") if everyone else None
     for key, members in groups.items():
         if overall is not None and len(members) < _FEW and overall.spread > fitted[key].spread:
             fitted[key] = replace(
@@ -244,12 +265,57 @@ def fit_table(cases: Sequence[Case]) -> dict[Key, Efficiency]:
     return fitted
 
 
+def fit_table(cases: Sequence[Case]) -> dict[Key, Efficiency]:
+    """Fits per (accelerator, precision), per accelerator and over all ``cases``, whatever
+    stack ran them (a user's own run names no stack)."""
+    groups: dict[Key, list[Case]] = {}
+    for c in cases:
+        for key in ((c.hardware, c.precision), (c.hardware, _ALL), (_ALL, _ALL)):
+            groups.setdefault(key, []).append(c)
+    return _fit_groups(groups, _label, cases)
+
+
+def stack_fit_table(cases: Sequence[Case]) -> dict[StackKey, Efficiency]:
+    """Fits per (accelerator, stack, precision) and per (accelerator, stack) over the
+    ``cases`` whose source names its stack."""
+    groups: dict[StackKey, list[Case]] = {}
+    for c in cases:
+        if c.stack == UNSTATED:
+            continue
+        for key in ((c.hardware, c.stack, c.precision), (c.hardware, c.stack, _ALL)):
+            groups.setdefault(key, []).append(c)
+    named = [c for c in cases if c.stack != UNSTATED]
+    return _fit_groups(groups, _label, named)
+
+
+def _label(key: tuple[str, ...]) -> str:
+    return " ".join(k for k in key if k != _ALL) or "all hardware"
+
+
 def lookup(fitted: Mapping[Key, Efficiency], hardware: str, precision: str) -> Efficiency | None:
     """The most specific fitted efficiency for ``hardware`` at ``precision``."""
     for key in ((hardware, precision), (hardware, _ALL), (_ALL, _ALL)):
         if key in fitted:
             return fitted[key]
     return None
+
+
+def lookup_case(
+    stack_fitted: Mapping[StackKey, Efficiency], fitted: Mapping[Key, Efficiency], case: Case
+) -> tuple[Efficiency | None, str]:
+    """The most specific fit for ``case`` and its level (one of :data:`LEVELS`): its
+    accelerator and stack, then its accelerator, then all runs."""
+    tried: list[tuple[Mapping[Any, Efficiency], Any]] = [
+        (stack_fitted, (case.hardware, case.stack, case.precision)),
+        (stack_fitted, (case.hardware, case.stack, _ALL)),
+        (fitted, (case.hardware, case.precision)),
+        (fitted, (case.hardware, _ALL)),
+        (fitted, (_ALL, _ALL)),
+    ]
+    for (table, key), level in zip(tried, LEVELS, strict=True):
+        if key in table:
+            return table[key], level
+    return None, "none"
 
 
 def _predicted(case: Case, efficiency: Efficiency | None) -> tuple[float, float, StepTime | None]:
@@ -267,21 +333,23 @@ def backtest(
     """Fit on the ``fit`` rows, predict every row with it, and every row again leaving its
     source out of the fit."""
     cases, skipped = prepare(runs, catalog, scale_out)
-    fitted = fit_table([c for c in cases if c.split == "fit"])
-    by_source: dict[str, dict[Key, Efficiency]] = {}
+    chosen = [c for c in cases if c.split == "fit"]
+    fitted, stack_fitted = fit_table(chosen), stack_fit_table(chosen)
+    by_source: dict[str, tuple[dict[StackKey, Efficiency], dict[Key, Efficiency]]] = {}
     rows = []
     for c in cases:
-        efficiency = lookup(fitted, c.hardware, c.precision)
+        efficiency, level = lookup_case(stack_fitted, fitted, c)
         error, points, result = _predicted(c, efficiency)
         if c.source_id not in by_source:
-            by_source[c.source_id] = fit_table([o for o in cases if o.source_id != c.source_id])
-        loso_error, loso_points, _ = _predicted(
-            c, lookup(by_source[c.source_id], c.hardware, c.precision)
-        )
+            others = [o for o in cases if o.source_id != c.source_id]
+            by_source[c.source_id] = (stack_fit_table(others), fit_table(others))
+        loso_efficiency, loso_level = lookup_case(*by_source[c.source_id], c)
+        loso_error, loso_points, _ = _predicted(c, loso_efficiency)
         rows.append(
             {
                 "run_id": c.run_id,
                 "source_id": c.source_id,
+                "stack": c.stack,
                 "split": c.split,
                 "model_preset": c.model_preset,
                 "hardware": c.hardware,
@@ -300,10 +368,13 @@ def backtest(
                 "wall": None if result is None else result.wall,
                 "fits": None if result is None else result.fits,
                 "efficiency": math.nan if efficiency is None else efficiency.value,
+                "efficiency_level": level,
                 "efficiency_source": None if efficiency is None else efficiency.source,
+                "loso_efficiency": math.nan if loso_efficiency is None else loso_efficiency.value,
+                "loso_efficiency_level": loso_level,
             }
         )
-    return TrainingBacktest(pd.DataFrame(rows), fitted, skipped)
+    return TrainingBacktest(pd.DataFrame(rows), fitted, skipped, stack_fitted)
 
 
 def builtin_fit(catalog: pd.DataFrame, scale_out: pd.DataFrame) -> dict[Key, Efficiency]:

@@ -88,13 +88,37 @@ class TrainingRun:
         return self.global_batch_tokens / (self.layout.dp * self.layout.cp)
 
 
+def chunk_layers(arch: Architecture, run: TrainingRun) -> list[int]:
+    """Layers of each of the ``p·v`` pipeline chunks, in model order (chunk j runs on pipeline
+    rank ``j mod p``: Megatron's interleaved assignment, Narayanan et al. 2021, section
+    2.2.2). Even stages hold ``L/(p·v)`` each. Uneven stages hold ``c = ⌈L/(p·v)⌉`` each but
+    for the ``p·v·c − L`` layers short, taken one apiece from the first chunk, the last, the
+    second, the second to last, ...: Llama 3 (arXiv 2407.21783, section 3.3.2) "reduce[s] one
+    Transformer layer each from the first and the last stages", so that the first chunk holds
+    only the embedding and the last only the output projection and loss (126 layers in 16·8
+    chunks of one layer: 0 in the first chunk and the last)."""
+    lay = run.layout
+    chunks = lay.pp * lay.vp
+    size = -(-arch.layers // chunks)
+    sizes = [size] * chunks
+    ends = [i // 2 if i % 2 == 0 else chunks - 1 - i // 2 for i in range(chunks)]
+    for i in range(size * chunks - arch.layers):
+        sizes[ends[i]] -= 1
+    return sizes
+
+
+def rank_layers(arch: Architecture, run: TrainingRun, rank: int) -> list[int]:
+    """Layers of the chunks pipeline rank ``rank`` holds, in the order it runs them."""
+    return chunk_layers(arch, run)[rank :: run.layout.pp]
+
+
 def stage_layers(arch: Architecture, run: TrainingRun) -> float:
-    """Layers the fullest pipeline stage holds: ``L/p``, or with uneven stages the
-    ``⌈L/(p·v)⌉`` layers of each of its v virtual stages."""
+    """Layers the fullest pipeline rank holds: ``L/p`` on even stages; with uneven ones the
+    most any rank's chunks add up to (the rank that sets the pipeline's pace)."""
     lay = run.layout
     if arch.layers % (lay.pp * lay.vp) == 0:
         return arch.layers / lay.pp
-    return float(-(-arch.layers // (lay.pp * lay.vp)) * lay.vp)
+    return float(max(sum(rank_layers(arch, run, r)) for r in range(lay.pp)))
 
 
 def parse_layout(text: str) -> Layout:
@@ -156,7 +180,9 @@ def check_run(arch: Architecture, run: TrainingRun, devices: int | None = None) 
             f"heads; valid tp: {_listed(tp_valid)}"
         )
     stages = lay.pp * lay.vp
-    if arch.layers % stages and not (run.uneven_stages and stages <= arch.layers):
+    # Uneven stages may leave the first and last chunk with no layer (only the embedding,
+    # only the output): Llama 3's 126 layers in 128 chunks.
+    if arch.layers % stages and not (run.uneven_stages and stages <= arch.layers + 2):
         raise LayoutError(
             f"pp·vp = {stages} does not divide {arch.name}'s {arch.layers} layers; valid pp·vp: "
             f"{_listed(_divisors(arch.layers))} (or allow uneven stages, as Llama 3 ran 126 "

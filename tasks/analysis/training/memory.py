@@ -29,7 +29,9 @@ matmuls keep their inputs in FP8, as Transformer Engine does):
 which is 34·h for GPT-3 (h heads of h/a, f = 4h, dropout). Context parallelism divides s by
 cp. The pipeline's first stage holds the most: the activations of ``min(p, m)`` micro-batches
 of its ``L/p`` layers under 1F1B, times ``1 + (p−1)/(p·v)`` with v interleaved stages
-(Korthikanti et al. 2022, section 4.2.3), so ``L`` layers' worth in all. Not counted: the
+(Korthikanti et al. 2022, section 4.2.3), so ``L`` layers' worth in all; counted here chunk
+by chunk as Megatron-LM's schedule runs them (:func:`layers_in_flight`), so that uneven
+stages (Llama 3's first chunk holding only the embedding) store what they hold. Not counted: the
 last stage's logits (``4·s·b·V/t`` in fp32, smaller than the first stage's activations at
 the depths pipelines are used for), allocator fragmentation and communication buffers (the
 10 % of memory held back as unusable).
@@ -38,11 +40,12 @@ the depths pipelines are used for), allocator fragmentation and communication bu
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Final
 
-from tasks.analysis.training.layout import TrainingRun, stage_layers
+from tasks.analysis.training.layout import TrainingRun, rank_layers
 from tasks.analysis.training.recipe import OPTIMIZERS
-from tasks.analysis.workload.architecture import Architecture, parameters
+from tasks.analysis.workload.architecture import Architecture, ParameterCount, parameters
 from tasks.analysis.workload.workload_model import bytes_per_element
 
 MEMORY_TERMS: Final = ("weights", "gradients", "optimizer_state", "activations")
@@ -64,19 +67,28 @@ class ParameterSplit:
         return self.dense + self.experts + self.edge
 
 
+@lru_cache(maxsize=512)
+def counted_parameters(arch: Architecture) -> ParameterCount:
+    """``parameters(arch)``, counted once per architecture: a backtest's fit predicts every
+    run thousands of times."""
+    return parameters(arch)
+
+
+@lru_cache(maxsize=4096)
 def parameter_split(arch: Architecture, run: TrainingRun) -> ParameterSplit:
-    """The first pipeline stage's parameters (it holds the embedding; with pp = 1 the one
-    stage holds the LM head too)."""
+    """The first pipeline stage's parameters: its layers' share (``1/p`` on even stages, its
+    chunks' layers over L on uneven ones) and the embedding (with pp = 1 the one stage holds
+    the LM head too)."""
     lay = run.layout
-    counted = parameters(arch)
+    counted = counted_parameters(arch)
     lm_head = 0.0 if arch.tied_embeddings else counted.lm_head
     experts = arch.moe_layers * arch.experts * counted.expert_per_layer
     dense = counted.total - counted.embedding - lm_head - experts
     edge = counted.embedding + lm_head if lay.pp == 1 else max(counted.embedding, lm_head)
-    shards = lay.tp * lay.pp
+    share = sum(rank_layers(arch, run, 0)) / arch.layers  # 1/p on even stages
     return ParameterSplit(
-        dense=dense / shards,
-        experts=experts / (shards * lay.ep),
+        dense=dense * share / lay.tp,
+        experts=experts * share / (lay.tp * lay.ep),
         edge=edge / lay.tp,
         layer=(dense / arch.layers + experts / max(arch.layers, 1) / lay.ep) / lay.tp,
     )
@@ -131,14 +143,43 @@ def layer_activation_bytes(arch: Architecture, run: TrainingRun) -> float:
     return per_token * tokens / lay.tp
 
 
-def in_flight(run: TrainingRun) -> float:
-    """Micro-batches' worth of its layers the first stage holds: ``min(p, m)`` under 1F1B,
-    times ``1 + (p−1)/(p·v)`` interleaved (Korthikanti et al. 2022, section 4.2.3)."""
-    p, v = run.layout.pp, run.layout.vp
+@lru_cache(maxsize=4096)
+def layers_in_flight(arch: Architecture, run: TrainingRun) -> float:
+    """Layer-micro-batches whose activations the first pipeline rank holds at its peak, by
+    playing Megatron-LM's schedule (``megatron/core/pipeline_parallel/schedules.py``): rank 0
+    runs ``W = min(m·v, 2·(p−1) + (v−1)·p)`` forward chunk-micro-batches before its first
+    backward (``W = min(m, p−1)`` without interleaving; all ``m·v`` when ``m = p``), then one
+    forward and one backward at a time; forward number k runs chunk ``(k mod p·v) // p`` of
+    the rank and backward number k chunk ``v − 1 −`` that. Each chunk holds the layers
+    :func:`rank_layers` gives it, so a first chunk left with only the embedding (Llama 3's
+    uneven stages) stores nothing. On even stages with ``m > p`` this is Korthikanti's
+    (section 4.2.3) ``(W+1)·L/(p·v) = L·(1 + (p−1)/(p·v))``, and ``L`` without
+    interleaving."""
+    lay = run.layout
+    p, v, m = lay.pp, lay.vp, run.micro_batches
     if p == 1:
-        return 1.0
-    factor = 1.0 + (p - 1) / (p * v) if v > 1 else 1.0
-    return min(p, run.micro_batches) * factor
+        return float(arch.layers)
+    chunks = rank_layers(arch, run, 0)
+    total = m * v
+    if v == 1:
+        warmup = min(m, p - 1)
+    elif m == p:
+        warmup = total
+    else:
+        warmup = min(total, 2 * (p - 1) + (v - 1) * p)
+
+    def chunk(k: int, forward: bool) -> int:
+        j = (k % (p * v)) // p
+        return j if forward else v - 1 - j
+
+    held = float(sum(chunks[chunk(k, True)] for k in range(warmup)))
+    peak = held
+    # The steady state repeats every p·v steps: two periods past the warm-up find its peak.
+    for k in range(warmup, min(total, warmup + 2 * p * v)):
+        held += chunks[chunk(k, True)]
+        peak = max(peak, held)
+        held -= chunks[chunk(k - warmup, False)]
+    return peak
 
 
 @dataclass(frozen=True)
@@ -179,8 +220,7 @@ def memory_per_device(arch: Architecture, run: TrainingRun) -> Memory:
         return (split.dense + split.edge) / group + split.experts / expert_group
 
     gathered = 2 * split.layer if run.zero >= 3 and group > 1 else 0.0
-    layers_here = stage_layers(arch, run)
-    activations = layer_activation_bytes(arch, run) * layers_here * in_flight(run)
+    activations = layer_activation_bytes(arch, run) * layers_in_flight(arch, run)
     if run.recompute == "full":
         # The layer being recomputed holds its activations while its backward runs.
         activations += layer_activation_bytes(arch, replace(run, recompute="selective"))

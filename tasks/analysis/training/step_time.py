@@ -28,7 +28,10 @@ thousands of tokens reuses each weight thousands of times).
 - expert parallel: per MoE layer and micro-batch a dispatch and a combine all-to-all
   forward and backward of each token's top-k copies (Lepikhin et al. 2020, GShard);
 - pipeline: per micro-batch and virtual stage the activations sent forward and their
-  gradients back, ``s/cp·b·h·2/t`` bytes each (Megatron's scatter/gather over t links);
+  gradients back, ``s/cp·b·h·2/t`` bytes each (Megatron's scatter/gather over t links),
+  hidden behind the micro-batch's compute under the interleaved schedule (Megatron-Core's
+  ``overlap_p2p_comm``; Llama 3, arXiv 2407.21783, section 3.3.2: "asynchronous
+  point-to-point communication in PP") except for what exceeds it;
 - data parallel over ``g = dp·cp`` ranks: the gradients reduce-scattered and the weights
   all-gathered (ZeRO 1-2; an all-reduce of the gradients at ZeRO 0, the same volume), once per
   step, overlapped with the last micro-batch's backward; ZeRO-3 (FSDP) gathers the weights
@@ -43,7 +46,7 @@ scaled by its layers over ``L/p``.
 **Optimizer step**: the sharded master weights and moments read and written, gradients read
 and weights written, at the HBM bandwidth.
 
-    micro  = max(matmul, HBM) + tensor + expert + context(exposed) + pipeline p2p
+    micro  = max(matmul, HBM) + tensor + expert + context(exposed) + pipeline p2p(exposed)
     step   = m·micro·(1 + (p−1)/(v·m)) + data parallel(exposed) + optimizer
     MFU    = model FLOPs / (step · N · dense bf16 peak)     (fp8 runs too: MFU's convention)
 """
@@ -59,13 +62,14 @@ from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.training.layout import TrainingRun, stage_layers
 from tasks.analysis.training.memory import (
     Memory,
+    counted_parameters,
     layer_activation_bytes,
     memory_per_device,
     parameter_split,
 )
 from tasks.analysis.training.network import Network, all_to_all_s, allreduce_s, gather_s
 from tasks.analysis.training.recipe import OPTIMIZERS
-from tasks.analysis.workload.architecture import Architecture, parameters
+from tasks.analysis.workload.architecture import Architecture
 from tasks.analysis.workload.workload_model import DEFAULT_USABLE_MEMORY_FRACTION
 
 PARTS: Final = (
@@ -146,7 +150,7 @@ class Flops:
 def step_flops(arch: Architecture, run: TrainingRun) -> Flops:
     """Model FLOPs of a step and what recomputation adds (see the module docstring)."""
     tokens = float(run.global_batch_tokens)
-    active = parameters(arch).active_per_token
+    active = counted_parameters(arch).active_per_token
     keys = arch.cached_tokens(run.sequence)  # Σ over layers of the keys a query sees
     attention_forward = 2.0 * arch.heads * (arch.qk_dim + arch.v_dim) * keys * tokens
     matmul_forward = 2.0 * active * tokens
@@ -360,7 +364,11 @@ def step_time(
     a2a_bytes = tokens_mb / lay.tp * arch.experts_per_token * arch.hidden * _B16
     ep_passes = 6 if run.recompute == "full" else 4
     ep_mb = moe_here * ep_passes * all_to_all_s(a2a_bytes, lay.ep, lay.tp, network)
-    pp_mb = 2 * lay.vp * act_bytes / lay.tp / network.link(n) if lay.pp > 1 else 0.0
+    pp_mb_total = 2 * lay.vp * act_bytes / lay.tp / network.link(n) if lay.pp > 1 else 0.0
+    # The interleaved schedule sends and receives while it computes (Megatron-Core's
+    # overlap_p2p_comm; Llama 3's asynchronous point-to-point): only what exceeds the
+    # micro-batch's compute shows. 1F1B's blocking sends show whole.
+    pp_mb = max(0.0, pp_mb_total - compute_mb) if lay.vp > 1 else pp_mb_total
     micro = compute_mb + hbm_excess_mb + tp_mb + cp_mb + ep_mb + pp_mb
     bubble = micro * m * bubble_fraction(run)
 
@@ -385,7 +393,7 @@ def step_time(
         "data_parallel": dp_exposed,
         "optimizer": optimizer_s,
     }
-    communication = m * (tp_mb + cp_mb_total + ep_mb + pp_mb) + dp_total
+    communication = m * (tp_mb + cp_mb_total + ep_mb + pp_mb_total) + dp_total
     return StepTime(
         parts=parts,
         memory=memory,

@@ -16,6 +16,7 @@ from typing import Any, Final
 from hardware_profiles.errors import MemwallError
 from tasks.analysis.workload.architecture import Architecture
 from tasks.analysis.workload.open_models_2025 import OPEN_MODELS_2025
+from tasks.analysis.workload.presets_megatron import MEGATRON_2021_GPT, MEGATRON_GPT
 from tasks.analysis.workload.workload_model import MODEL_PHASES, Estimate, estimate
 
 
@@ -221,6 +222,8 @@ PRESETS: Final[dict[str, Architecture]] = {
             learned_positions=2048,
         ),
         *OPEN_MODELS_2025,
+        *MEGATRON_GPT,
+        *MEGATRON_2021_GPT,
     )
 }
 

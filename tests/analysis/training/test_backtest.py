@@ -12,12 +12,14 @@ from hardware_profiles.published_training_runs import read_published_training_ru
 from hardware_profiles.scale_out import read_scale_out
 from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.training.backtest import (
+    UNSTATED,
     backtest,
     fit_efficiency,
     fit_table,
     measured_step_s,
     predict,
     prepare,
+    stack_fit_table,
 )
 from tasks.analysis.training.layout import Layout, TrainingRun
 
@@ -71,12 +73,37 @@ def test_a_run_memwall_cannot_lay_out_is_skipped_with_the_reason() -> None:
 
 
 def test_a_fit_on_too_few_runs_takes_the_spread_of_the_fit_over_all() -> None:
-    """The built-in fit rows hold one H100 bf16 run: alone it has no spread to show, so it
-    carries the all-runs fit's, and says so."""
+    """The built-in fit rows hold one Llama 3 run (Meta's stack on H100, bf16): alone it has
+    no spread to show, so it carries the spread of the fit over every stack-named fit run,
+    and says so."""
     cases, _ = prepare(read_published_training_runs(), builtin_catalog(), read_scale_out())
-    fitted = fit_table([c for c in cases if c.split == "fit"])
-    one = fitted[("nvidia-h100-sxm", "bf16")]
-    overall = fitted[("all", "all")]
+    chosen = [c for c in cases if c.split == "fit"]
+    one = stack_fit_table(chosen)[("nvidia-h100-sxm", "meta-llama3", "bf16")]
+    overall = fit_efficiency([c for c in chosen if c.stack != UNSTATED], "all")
     assert overall.spread > 0
-    assert one.spread == overall.spread
+    assert one.spread == pytest.approx(overall.spread)
     assert one.source.endswith("(spread of the fit over all runs)")
+
+
+def test_each_run_takes_its_stacks_fit_and_says_when_it_falls_back() -> None:
+    """Llama 3's 16,384-GPU row is priced by the fit on Meta's own stack (its 8,192-GPU row);
+    left out of the fit with its source, no Meta-stack run is left and it falls back to the
+    H100 bf16 fit over the other sources; a source memwall cannot name a stack for takes the
+    accelerator's fit from the start."""
+    runs = read_published_training_runs()
+    result = backtest(runs, builtin_catalog(), read_scale_out())
+    row = result.runs.set_index("run_id").loc["llama3-405b-16k-gpus"]
+    assert row["stack"] == "meta-llama3"
+    assert row["efficiency_level"] == "accelerator+stack+precision"
+    stack_fit = result.stack_fitted[("nvidia-h100-sxm", "meta-llama3", "bf16")]
+    assert row["efficiency"] == stack_fit.value
+    assert row["loso_efficiency_level"] == "accelerator+precision"
+    cases, _ = prepare(runs, builtin_catalog(), read_scale_out())
+    others = fit_table([c for c in cases if c.source_id != "llama3-paper"])
+    assert row["loso_efficiency"] == others[("nvidia-h100-sxm", "bf16")].value
+
+    renamed = runs.copy()
+    renamed.loc[renamed["run_id"] == "llama3-405b-16k-gpus", "source_id"] = "my-cluster"
+    mine = backtest(renamed, builtin_catalog(), read_scale_out()).runs.set_index("run_id")
+    assert mine.loc["llama3-405b-16k-gpus", "stack"] == UNSTATED
+    assert mine.loc["llama3-405b-16k-gpus", "efficiency_level"] == "accelerator+precision"
