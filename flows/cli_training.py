@@ -434,6 +434,17 @@ def training_backtest_json(result: TrainingBacktest) -> dict[str, Any]:
             }
             for k, e in result.fitted.items()
         ],
+        "stack_fitted": [
+            {
+                "accelerator": k[0],
+                "stack": k[1],
+                "precision": k[2],
+                "efficiency": e.value,
+                "spread": e.spread,
+                "source": e.source,
+            }
+            for k, e in result.stack_fitted.items()
+        ],
         "skipped": result.skipped,
     }
 
@@ -456,6 +467,11 @@ def print_training_backtest(result: TrainingBacktest, out: Console) -> None:
             f"{_seconds(r['measured_step_s'])}, predicted {_seconds(r['predicted_step_s'])}, "
             f"error {_percent(r['error'])} (leaving its source out {_percent(r['loso_error'])}); "
             f"{mfu}; bound {r['wall']}"
+        )
+    for (hardware, stack, precision), e in result.stack_fitted.items():
+        line(
+            f"GEMM efficiency {hardware} on {stack} {precision}: {e.value:.3f} "
+            f"(±{100 * e.spread:.0f} %)"
         )
     for (hardware, precision), e in result.fitted.items():
         line(f"GEMM efficiency {hardware} {precision}: {e.value:.3f} (±{100 * e.spread:.0f} %)")
