@@ -63,8 +63,9 @@ def print_side_by_side(result: Backtest, rows: pd.DataFrame, venv: Path = PEERS_
     aiconfigurator does not express (with why), and the target line."""
     python = venv / "bin" / "python"
     if not python.exists():
+        shown = venv.relative_to(ROOT) if venv.is_relative_to(ROOT) else venv
         print(
-            f"aiconfigurator: not installed in {venv.name}; `make peers` makes it (pinned by "
+            f"aiconfigurator: not installed in {shown}; `make peers` makes it (pinned by "
             "benchmarks/peers/constraints.txt), then this benchmark prints it side by side"
         )
         return
@@ -80,13 +81,7 @@ def print_side_by_side(result: Backtest, rows: pd.DataFrame, venv: Path = PEERS_
     results: list[Mapping[str, Any]] = answer["results"]
     refused.update({str(r["run_id"]): str(r["error"]) for r in results if "error" in r})
     both = common_rows(result.runs, {r.run_id: r.reads for r in requests}, results)
-    _print_common(answer, both, results, len(rows))
-    local = sorted({r.model_path for r in requests if r.local_config is not None})
-    if local:
-        print(
-            f"  ({', '.join(p.removeprefix('local/') for p in local)}: aiconfigurator ships no "
-            "config, so it was given a local config.json written from memwall's preset)"
-        )
+    _print_common(answer, both, results, rows, requests)
     for summary in alone_by_vendor(result.runs, both):
         print(
             f"memwall alone, vendor {summary.split} ({summary.runs} runs aiconfigurator does not "
@@ -105,27 +100,45 @@ def print_side_by_side(result: Backtest, rows: pd.DataFrame, venv: Path = PEERS_
 
 
 def _print_common(
-    answer: Mapping[str, Any], both: pd.DataFrame, results: list[Mapping[str, Any]], rows: int
+    answer: Mapping[str, Any],
+    both: pd.DataFrame,
+    results: list[Mapping[str, Any]],
+    rows: pd.DataFrame,
+    requests: list[Request],
 ) -> None:
     by_id = {str(r["run_id"]): r for r in results}
+    backends = {r.run_id: r.backend_name for r in requests}
+    engines = {
+        str(run_id): f"{engine} {'' if pd.isna(version) else version}".strip()
+        for run_id, engine, version in zip(
+            rows["run_id"], rows["engine"], rows["engine_version"], strict=True
+        )
+    }
     versions = sorted({f"{r.get('database_version')}" for r in results if "error" not in r})
     print(
         f"aiconfigurator {answer['aiconfigurator']} (its default estimator: SILICON database, "
         f"the newest version it ships per GPU and engine: {', '.join(versions)}) priced "
-        f"{len(results) - sum('error' in r for r in results)} of {rows} published rows; "
+        f"{len(results) - sum('error' in r for r in results)} of {len(rows)} published rows; "
         f"side by side on the {len(both)} rows memwall predicts too (memwall's figure: its "
         "leave-one-source-out prediction, the headline's)"
     )
+    local = sorted({r.model_path for r in requests if r.local_config is not None})
+    if local:
+        print(
+            f"  ({', '.join(p.removeprefix('local/') for p in local)}: aiconfigurator ships no "
+            "config, so it is given a local config.json written from memwall's preset)"
+        )
     print(f"  overall ({len(both)} runs): {_pair(side(both))}")
     for grouping in ("class", "phase", "vendor"):
         for s in sides_by(both, grouping):
             print(f"  {grouping} {s.split} ({s.runs} runs): {_pair(s)}")
     for row in both.to_dict("records"):
-        peer = by_id[str(row["run_id"])]
+        run_id = str(row["run_id"])
+        peer = by_id[run_id]
         unfit = "; it warns the batch does not fit" if peer.get("warning") else ""
         print(
-            f"  run {row['run_id']}: measured step {1e3 * row['measured_step_s']:.2f} ms; "
+            f"  run {run_id}: measured step {1e3 * row['measured_step_s']:.2f} ms; "
             f"memwall {100 * row['loso_error']:+.1f} %, aiconfigurator "
-            f"{100 * row['peer_error']:+.1f} % (database {peer['database_version']}, KV "
-            f"{peer['kv_cache']}{unfit})"
+            f"{100 * row['peer_error']:+.1f} % (ran on {engines[run_id]}; priced by its "
+            f"{backends[run_id]} {peer['database_version']} database, KV {peer['kv_cache']}{unfit})"
         )
