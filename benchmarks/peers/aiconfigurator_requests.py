@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass
 from types import SimpleNamespace
 from typing import Final
 
+import pandas as pd
+
 from hardware_profiles.layouts import layout_degrees
 from tasks.analysis.supply.backtest import under_load
 from tasks.analysis.workload.architecture import Architecture
@@ -126,7 +128,15 @@ class Unexpressed:
 
 
 def _blank(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+    """An empty cell, however the reader gives it (None, NaN, pandas' NA, '')."""
+    if isinstance(value, str):
+        return value == ""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _whole(value: object) -> int:
+    """A count the reader may give as a float (a column with blanks is read as floats)."""
+    return int(float(str(value)))
 
 
 def llama_config(arch: Architecture) -> dict[str, object]:
@@ -232,10 +242,10 @@ def express(row: Mapping[str, object]) -> Request | Unexpressed:
     if isinstance(estimate, str):
         return Unexpressed(run_id, estimate)
     text = "" if _blank(row.get("layout")) else str(row["layout"])
-    degrees = layout_degrees(text) if text else {"tp": int(str(row["devices"]))}
+    degrees = layout_degrees(text) if text else {"tp": _whole(row["devices"])}
     tp, dp = degrees.get("tp", 1), degrees.get("dp_attention", 1)
     ep, pp = degrees.get("ep", 1), degrees.get("pp", 1)
-    batch = int(float(str(row["batch"])))
+    batch = _whole(row["batch"])
     if batch % dp:
         return Unexpressed(
             run_id,
@@ -253,8 +263,8 @@ def express(row: Mapping[str, object]) -> Request | Unexpressed:
         system_name=SYSTEMS[hardware],
         backend_name=BACKENDS[engine],
         mode=estimate[0],
-        isl=int(float(str(row["input_tokens"]))),
-        osl=1 if _blank(output) else max(1, int(float(str(output)))),
+        isl=_whole(row["input_tokens"]),
+        osl=1 if _blank(output) else max(1, _whole(output)),
         batch_size=batch // dp,
         tp_size=tp,
         pp_size=pp,
