@@ -78,11 +78,10 @@ SHIPPED_MODELS: Final = {
 LOCAL_LLAMA: Final = ("llama-2-7b", "llama-2-13b", "llama-2-70b")
 # Checkpoints published with block-scaled FP8 weights: aiconfigurator's fp8_block kernels.
 BLOCK_FP8: Final = ("deepseek-v3", "deepseek-r1", "kimi-k2")
-# memwall's storage precision -> aiconfigurator's GEMM and MoE quantization modes (weights run
+# memwall's storage precision -> aiconfigurator's GEMM (and MoE) quantization mode (weights run
 # at the compute precision where the two match; weight-only where compute is wider).
 _GEMM: Final = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "fp4": "nvfp4"}
 _WEIGHT_ONLY: Final = {"int8": "int8_wo", "int4": "int4_wo"}
-_MOE: Final = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "fp4": "nvfp4"}
 _KV: Final = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "int8": "int8"}
 
 
@@ -175,7 +174,7 @@ def _quant(row: Mapping[str, object], preset: str) -> tuple[str, str | None, str
     moe_model = preset in PRESETS and PRESETS[preset].experts > 0
     if weights == compute and weights in _GEMM:
         gemm = "fp8_block" if weights == "fp8" and preset in BLOCK_FP8 else _GEMM[weights]
-        moe = (gemm if weights == "fp8" else _MOE[weights]) if moe_model else None
+        moe = gemm if moe_model else None  # routed experts at the same kernels' precision
     elif weights in _WEIGHT_ONLY and compute in ("bf16", "fp16") and not moe_model:
         gemm, moe = _WEIGHT_ONLY[weights], None
     else:
