@@ -177,6 +177,9 @@ def _quant(row: Mapping[str, object], preset: str) -> tuple[str, str | None, str
         moe = gemm if moe_model else None  # routed experts at the same kernels' precision
     elif weights in _WEIGHT_ONLY and compute in ("bf16", "fp16") and not moe_model:
         gemm, moe = _WEIGHT_ONLY[weights], None
+    elif weights == "fp4" and compute in ("bf16", "fp16") and moe_model:
+        # 4-bit experts multiplied in 16 bits, the rest in 16 bits: gpt-oss's MXFP4 checkpoint.
+        gemm, moe = "bfloat16", "w4a16_mxfp4"
     else:
         return (
             f"weights {weights} with {compute} compute: no aiconfigurator quantization mode "

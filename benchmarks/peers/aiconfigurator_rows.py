@@ -26,7 +26,14 @@ from typing import Any
 # Only the runs it cannot express matter here; its notes on fallback tables would drown them.
 os.environ.setdefault("AICONFIGURATOR_LOG_LEVEL", "ERROR")
 
+import aiconfigurator_core  # type: ignore[import-not-found, unused-ignore]
 from aiconfigurator.cli.api import cli_estimate  # type: ignore[import-not-found, unused-ignore]
+from aiconfigurator_core.sdk.common import (  # type: ignore[import-not-found, unused-ignore]
+    DefaultHFModels,
+)
+
+# The Hugging Face configs the package ships (<org>--<name>_config.json).
+SHIPPED_CONFIGS = Path(aiconfigurator_core.__file__).parent / "model_configs"
 
 _CALL_KEYS = (
     "system_name", "backend_name", "mode", "isl", "osl", "batch_size", "tp_size", "pp_size",
@@ -35,14 +42,31 @@ _CALL_KEYS = (
 )  # fmt: skip
 
 
+def model_folder(request: dict[str, Any], folder: Path) -> str:
+    """What ``cli_estimate`` is given as the model: its Hugging Face name where it loads that
+    name from its own copy; else a folder under ``folder`` with the config the request carries
+    (memwall's preset) or the one the package ships without listing it (Kimi-K2-Instruct,
+    Mixtral), which it would otherwise fetch from the Hub, out of reach here."""
+    name = str(request["model_path"])
+    stem = name.replace("/", "--")
+    shipped = SHIPPED_CONFIGS / f"{stem}_config.json"
+    if request.get("local_config") is None and (name in DefaultHFModels or not shipped.exists()):
+        return name
+    local = folder / stem
+    local.mkdir(parents=True, exist_ok=True)
+    if request.get("local_config") is not None:
+        (local / "config.json").write_text(json.dumps(request["local_config"]))
+        return str(local)
+    (local / "config.json").write_text(shipped.read_text())
+    quant = SHIPPED_CONFIGS / f"{stem}_hf_quant_config.json"
+    if quant.exists():
+        (local / "hf_quant_config.json").write_text(quant.read_text())
+    return str(local)
+
+
 def estimate(request: dict[str, Any], folder: Path) -> dict[str, Any]:
     """One request's figures (seconds, tokens/s) or the error aiconfigurator raised."""
-    model_path = str(request["model_path"])
-    if request.get("local_config") is not None:
-        local = folder / model_path.replace("/", "--")
-        local.mkdir(parents=True, exist_ok=True)
-        (local / "config.json").write_text(json.dumps(request["local_config"]))
-        model_path = str(local)
+    model_path = model_folder(request, folder)
     call = {k: request[k] for k in _CALL_KEYS}
     try:
         result = cli_estimate(model_path, **call)

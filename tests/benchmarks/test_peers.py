@@ -148,6 +148,16 @@ def test_weight_only_int8_is_expressed_for_dense_models_only() -> None:
     assert "no aiconfigurator quantization mode" in why
 
 
+def test_four_bit_experts_with_sixteen_bit_compute_are_gpt_oss_mxfp4() -> None:
+    request = asked(
+        model_preset="gpt-oss-120b", layout="tp=8", weight_precision="fp4", compute_precision="bf16"
+    )
+    assert (request.gemm_quant_mode, request.moe_quant_mode) == ("bfloat16", "w4a16_mxfp4")
+    assert "quantization mode" in refused(
+        model_preset="llama-3.1-8b", layout="tp=1", weight_precision="fp4", compute_precision="bf16"
+    )
+
+
 @pytest.mark.parametrize(
     ("given", "words"),
     [
