@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # pytest-xdist workers: one per core; `make pytest PYTEST_WORKERS=0` runs the tests in one process.
 PYTEST_WORKERS ?= auto
 
-.PHONY: audit test lint typecheck pytest setup system-tools clean device-check carry-wheels
+.PHONY: audit test lint typecheck pytest setup system-tools clean device-check carry-wheels peers
 
 # System tools the tests use where they can: poppler (pdftotext, pdftoppm) reads the PDFs,
 # likwid-bench is the bandwidth reference, prometheus serves demand in the integration test,
@@ -72,6 +72,17 @@ device-check:
 # downloaded into one folder (benchmarks/device_wheels.py): make carry-wheels WHEELS=.whl
 carry-wheels:
 	PYTHONPATH=. $(PYTHON) -m benchmarks.device_wheels $(or $(WHEELS),.whl) $(ARGS)
+
+# NVIDIA's aiconfigurator, the peer benchmarks/backtest.py prints memwall beside: a benchmark
+# dependency in a virtual environment of its own, never memwall's (nor `make test`'s).
+PEERS_VENV := .venv-peers
+$(PEERS_VENV)/.installed: benchmarks/peers/constraints.txt
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install --quiet -c benchmarks/peers/constraints.txt aiconfigurator
+	touch $@
+
+peers: $(PEERS_VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache memwall-reports

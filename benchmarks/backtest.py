@@ -9,29 +9,38 @@ at least 5 rows, |bias| <= 5 %); then, secondary, MAPE and bias for the fit rows
 held-out rows, and what the STREAM defaults would have scored. With
 ``--loo`` it also prints each fit row's leave-one-out error (the summary line is always printed):
 each fit row predicted by defaults fitted on the others, the figure the model's structure (which
-efficiencies and overheads to fit) was chosen by. It never fails a build.
+efficiencies and overheads to fit) was chosen by. Last, side by side with NVIDIA's aiconfigurator
+where ``.venv-peers`` holds it (``make peers``; :mod:`benchmarks.peers.side_by_side`): both
+tools' MAPE and bias on exactly the rows both express, memwall alone on the rest, and the
+target, memwall closer overall and in every class with at least 5 common rows. It never fails a
+build.
 
-    .venv/bin/python -m benchmarks.backtest [--runs FILE] [--loo]
+    .venv/bin/python -m benchmarks.backtest [--runs FILE] [--loo] [--peers-venv DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
+from benchmarks.peers.side_by_side import PEERS_VENV, print_side_by_side
 from flows.cli_predict import print_backtest
 from hardware_profiles.catalog import builtin_catalog
-from tasks.analysis.supply.backtest import MIN_CLASS_RUNS, load_backtest
+from hardware_profiles.published_runs import builtin_published_runs, read_published_runs
+from tasks.analysis.supply.backtest import MIN_CLASS_RUNS, backtest
 
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", default=None, help="published-runs CSV")
     parser.add_argument("--loo", action="store_true", help="leave-one-out error on fit rows")
+    parser.add_argument("--peers-venv", type=Path, default=PEERS_VENV, help="aiconfigurator's venv")
     args = parser.parse_args(argv)
-    result = load_backtest(builtin_catalog(), args.runs)
+    rows = builtin_published_runs() if args.runs is None else read_published_runs(args.runs)
+    result = backtest(rows, builtin_catalog())
     print_backtest(result, Console(highlight=False, soft_wrap=True))
     overall = result.loso_summary()
     if overall.runs:
@@ -56,6 +65,7 @@ def main(argv: list[str]) -> None:
     if args.loo:
         for run_id, error in result.leave_one_out.items():
             print(f"leave-one-out {run_id}: {100 * error:+.1f} %")
+    print_side_by_side(result, rows, args.peers_venv)
 
 
 if __name__ == "__main__":
