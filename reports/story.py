@@ -206,7 +206,7 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
             percent(r.utilization_now),
             times(r.min_headroom),
             row_likely(r),
-            wall_label(r) if "wall" in ranking else "–",
+            wall_label(r, band=False) if "wall" in ranking else "–",
             _mitigation(r),
         ]
         for r in records(ranking)

@@ -90,7 +90,7 @@ def _workload(r: Any, mitigations: pd.DataFrame, ranked: Any, after: str) -> lis
             for m in mitigations.to_dict("records")
         ]
         widths = [2.6 * cm, 1.5 * cm, 1.3 * cm, 0.9 * cm, 1.3 * cm, 6.0 * cm, 4.4 * cm]
-        header = ["mitigation", "step", "speedup", "fits", "months", "accuracy risk", "cost"]
+        header = ["mitigation", "step", "faster", "fits", "months", "accuracy risk", "cost"]
         flow.append(data_table(header, rows, widths))
     flow.append(Spacer(1, 6))
     return flow

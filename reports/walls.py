@@ -33,15 +33,16 @@ def _month(value: Any) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:%Y-%m}"
 
 
-def wall_label(r: Any) -> str:
+def wall_label(r: Any, band: bool = True) -> str:
     """``latency 2027-03``, ``network 2027-07 (likely 2027-01 to 2028-01)`` where a network
     or compute wall's month has a band (a bandwidth wall's is its starvation's, shown
-    beside), or ``–`` for a workload that hits no wall."""
+    beside; ``band=False``: never, for narrow cells), or ``–`` for a workload that hits no
+    wall."""
     if pd.isna(r.wall):
         return "–"
     label = f"{r.wall} {_month(r.wall_month)}"
     low, high = _wall_band(r)
-    if r.wall == "bandwidth" or low is None:
+    if not band or r.wall == "bandwidth" or low is None:
         return label
     return f"{label} (likely {_month(low)} to {'beyond' if high is None else _month(high)})"
 
@@ -128,10 +129,27 @@ def first_page(ranking: pd.DataFrame, actions: list[Action], after: dt.date) -> 
     return flow
 
 
+def is_job(r: Any) -> bool:
+    """Whether a ranking row is a training workload laid out as a job (it has a step)."""
+    step = getattr(r, "step_time_s", None)
+    return step is not None and not pd.isna(step)
+
+
 def replica_facts(r: Any) -> list[list[str]]:
     """A workload page's wall and replica, as label/value pairs (none without wall columns)."""
     if not hasattr(r, "wall"):
         return []
+    if is_job(r):
+        return [
+            ["Wall", wall_label(r, band=False), "Served from", _month(r.served_from)],
+            [
+                "Job",
+                f"{int(r.devices_per_replica)} x {r.replica_accelerator_id}",
+                "Layout",
+                str(r.replica_layout),
+            ],
+            ["Step", f"{r.step_time_s:.3g} s", "Wall band", _band(r).strip(" ()") or "–"],
+        ]
     if pd.isna(r.replica_accelerator_id):
         replica = "–"
     elif pd.isna(r.devices_per_replica):
@@ -143,7 +161,7 @@ def replica_facts(r: Any) -> list[list[str]]:
     if served is not None and not pd.isna(served):
         batch += " (supply evaluated at it: the SLO caps the batch)"
     facts = [
-        ["Wall", wall_label(r), "Served from", _month(r.served_from)],
+        ["Wall", wall_label(r, band=False), "Served from", _month(r.served_from)],
         ["Replica", replica, "Max batch", batch],
     ]
     tpot = getattr(r, "tpot_under_load_s", None)

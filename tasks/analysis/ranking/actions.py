@@ -20,9 +20,13 @@ from tasks.analysis.projection.horizon import NEVER
 from tasks.analysis.training.audit import RISKS
 from tasks.analysis.walls.training import MITIGATION_PREFIX
 
-# What each kind of mitigation costs, where it costs no hardware.
+# What each kind of mitigation costs, where it costs no hardware (a precision change's kind is
+# what it stores or computes at lower precision: weights, kv, compute).
+_SOFTWARE = "no purchase (software: validate accuracy)"
 _NO_PURCHASE = {
-    "precision": "no purchase (software: validate accuracy)",
+    "weights": _SOFTWARE,
+    "kv": _SOFTWARE,
+    "compute": _SOFTWARE,
     "batch": "no purchase (serving config: KV memory per replica)",
 }
 

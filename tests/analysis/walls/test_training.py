@@ -103,7 +103,7 @@ def test_the_ranking_gives_the_job_its_compute_wall_in_month_8_with_its_band() -
     t above 12·log2(1.5·e^(−z·s)), P90 the first above 12·log2(1.5·e^(z·s)), z = 1.2816."""
     step = _step("dp=128,tp=8")
     table, ranked = _rank("dp=128,tp=8", 1 / (1.5 * step))
-    row = table.loc["pretrain-70b"]
+    row = table.loc["pretrain-70b"].to_dict()
     assert (row["wall"], row["wall_month"]) == ("compute", dt.date(2027, 9, 1))
     assert row["starve_month"] is None and row["shortfall_month"] == dt.date(2027, 9, 1)
     assert row["bound"] == "compute"
@@ -131,13 +131,13 @@ def test_fp8_matmuls_buy_the_months_its_speedup_gives() -> None:
     table, ranked = _rank("dp=128,tp=8", 1 / (1.5 * step))
     assert ranked.training is not None
     mitigations = ranked.training.findings.mitigations.set_index("mitigation")
-    fp8 = mitigations.loc["fp8 matmuls"]
+    fp8 = mitigations.loc["fp8 matmuls"].to_dict()
     k = step / float(fp8["step_time_s"])
     after = math.floor(12 * math.log2(1.5 * k)) + 1
     assert fp8["wall_index"] == (after if after < MONTHS else NEVER)
     assert fp8["months_gained"] == min(after, MONTHS) - 8
     assert "convergence risk" in fp8["accuracy_risk"]
-    row = table.loc["pretrain-70b"]
+    row = table.loc["pretrain-70b"].to_dict()
     assert row["months_gained"] == mitigations["months_gained"].max() >= fp8["months_gained"]
     assert row["best_mitigation"] == mitigations["months_gained"].idxmax()
 
@@ -147,7 +147,7 @@ def test_a_layout_that_does_not_fit_meets_the_capacity_wall_in_its_first_month()
     H100: more than its 72 GB usable. No step runs (headroom 0) from month 0, the capacity
     wall, lifted by the mitigations whose layout fits (twice the tensor parallelism)."""
     table, ranked = _rank("dp=256,tp=4", 1e-6)
-    row = table.loc["pretrain-70b"]
+    row = table.loc["pretrain-70b"].to_dict()
     assert (row["wall"], row["wall_month"], row["min_headroom"]) == ("capacity", START, 0.0)
     assert "2x tensor parallel" in row["wall_remedy"]
     assert ranked.walls is not None
