@@ -123,8 +123,10 @@ def training_section(report: AuditReport) -> list[Flowable]:
         ),
         Spacer(1, 4),
     ]
-    by_id = dict(tuple(found.mitigations.groupby("workload_id", sort=False)))
-    empty = found.mitigations.iloc[:0]
+    mitigations = found.mitigations
+    # No job laid out: no mitigation rows (nor columns), only the notes of why.
+    by_id = {} if mitigations.empty else dict(tuple(mitigations.groupby("workload_id", sort=False)))
+    empty = mitigations.iloc[:0]
     for r in found.summary.to_dict("records"):
         flow += _workload(
             r, by_id.get(r["workload_id"], empty), ranked.get(r["workload_id"]), after

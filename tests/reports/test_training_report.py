@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +31,7 @@ from tasks.analysis.findings import gather
 from tasks.analysis.projection.projector import project
 from tasks.analysis.ranking.ranking import rank
 from tasks.analysis.supply.calibration import calibrate
-from tasks.analysis.training.audit import training_findings
+from tasks.analysis.training.audit import TrainingFindings, training_findings
 from tasks.analysis.training.backtest import builtin_fit
 from tasks.analysis.workload.examples import example_workloads
 from tests.pdf import pdf_text
@@ -123,3 +124,13 @@ def test_no_training_page_without_a_layout(tmp_path: Path) -> None:
     report = _report_without_catalog(example_workloads())
     assert report.findings.training is None
     assert TITLE not in pdf_text(write_pdf(report, tmp_path / "audit.pdf"))
+
+
+def test_jobs_not_laid_out_get_the_page_with_the_reason(tmp_path: Path) -> None:
+    """Where no training workload could be laid out (its pool too small in its first month,
+    a model memwall has no preset for), the page says why, with no job and no mitigation."""
+    report = _report_without_catalog(example_workloads())
+    notes = TrainingFindings(pd.DataFrame(), pd.DataFrame(), ["pretrain-8b: why not"])
+    report = replace(report, findings=replace(report.findings, training=notes))
+    text = pdf_text(write_pdf(report, tmp_path / "audit.pdf"))
+    assert TITLE in text and "Not laid out: pretrain-8b: why not" in text

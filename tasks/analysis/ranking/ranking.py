@@ -100,8 +100,9 @@ def rank(
     training workloads laid out as jobs (module docstring); ``supply_spread`` overrides each
     workload's supply spread for the band."""
     jobs = None if catalog is None else training_jobs(projection, catalog)
-    if jobs is not None:
-        projection = replace(projection, outcome=ranked_outcome(projection.outcome, jobs))
+    laid_out = jobs if jobs is not None and len(jobs.rows) else None
+    if laid_out is not None:
+        projection = replace(projection, outcome=ranked_outcome(projection.outcome, laid_out))
     projector = projection.projector
     outcome = projection.outcome
     workloads = projection.workloads
@@ -128,16 +129,20 @@ def rank(
     else:
         label, gained = np.full(n, None, dtype=object), np.zeros(n)
     bound = projection.bound_now()
-    if jobs is not None:
-        walls = job_walls(walls, jobs, projection)
+    shortfall = outcome.shortfall_index
+    if laid_out is not None:
+        # A job short of steps is a compute shortfall only where compute binds its step.
+        shortfall = shortfall.copy()
+        shortfall[laid_out.rows] = np.where(laid_out.wall == "compute", laid_out.wall_index, NEVER)
+        walls = job_walls(walls, laid_out, projection)
         bound = bound.astype(object)
-        bound[jobs.rows] = jobs.bound
+        bound[laid_out.rows] = laid_out.bound
         if with_mitigations:
-            mitigations = job_mitigations(mitigations, jobs)
-            label[jobs.rows] = jobs.best_label
-            gained[jobs.rows] = jobs.best_months
+            mitigations = job_mitigations(mitigations, laid_out)
+            label[laid_out.rows] = laid_out.best_label
+            gained[laid_out.rows] = laid_out.best_months
         if supply_spread is None:
-            supply_spread = _spread(projection, jobs)
+            supply_spread = _spread(projection, laid_out)
     first = np.where(projection.placement.served_from == NEVER, 0, projection.placement.served_from)
     bandwidth_now = np.einsum(
         "nh,nh->n",
@@ -167,7 +172,7 @@ def rank(
             "starve_month": _month_or_none(projection.months, starve),
             "starve_month_p10": _month_or_none(projection.months, dates.starve_p10_index),
             "starve_month_p90": _month_or_none(projection.months, dates.starve_p90_index),
-            "shortfall_month": _month_or_none(projection.months, outcome.shortfall_index),
+            "shortfall_month": _month_or_none(projection.months, shortfall),
             "best_mitigation": label,
             "months_gained": gained.astype(int),
             "served_from": _month_or_none(projection.months, projection.placement.served_from),
@@ -179,11 +184,11 @@ def rank(
         }
     )
     step = np.full(n, np.nan)
-    if jobs is not None:
-        summary = jobs.findings.summary
-        step[jobs.rows] = summary["step_time_s"].to_numpy(dtype=float)
+    if laid_out is not None:
+        summary = laid_out.findings.summary
+        step[laid_out.rows] = summary["step_time_s"].to_numpy(dtype=float)
         layouts = table["replica_layout"].to_numpy(dtype=object).copy()
-        layouts[jobs.rows] = summary["layout"].to_numpy(dtype=object)
+        layouts[laid_out.rows] = summary["layout"].to_numpy(dtype=object)
         table["replica_layout"] = layouts
     table["step_time_s"] = step
     table = table.iloc[order]

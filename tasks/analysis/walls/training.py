@@ -99,12 +99,7 @@ def training_jobs(projection: Projection, catalog: pd.DataFrame) -> TrainingJobs
     summary = found.summary
     position = {w: i for i, w in enumerate(workloads["workload_id"].astype(str))}
     if summary.empty:
-        rows = np.zeros(0, dtype=int)
-        return TrainingJobs(
-            rows, found, np.zeros((0, len(fleet.months))), *(np.zeros(0, dtype=object),) * 2,
-            np.zeros(0, dtype=int), np.zeros(0), np.zeros(0), np.zeros(0, dtype=object),
-            np.zeros(0),
-        )  # fmt: skip
+        return _no_jobs(found, len(fleet.months))
     rows = summary["workload_id"].map(position).to_numpy(dtype=int)
     placement = projection.placement
     demand = placement.demand[rows]
@@ -113,26 +108,18 @@ def training_jobs(projection: Projection, catalog: pd.DataFrame) -> TrainingJobs
     step = summary["step_time_s"].to_numpy(dtype=float)
     headroom = job_headroom(np.where(fits, 1.0 / step, 0.0), demand, served)
     wall_index = wall_month(headroom)
+    # Every job has mitigations: a faster network always times (the step did).
     mitigations = found.mitigations
-    if mitigations.empty:
-        mitigations = mitigations.assign(wall_index=0, months_gained=0.0).iloc[:0]
-    else:
-        job = pd.Index(summary["workload_id"]).get_indexer(mitigations["workload_id"])
-        after = job_headroom(
-            np.where(
-                mitigations["fits"].to_numpy(dtype=bool),
-                1.0 / mitigations["step_time_s"].to_numpy(dtype=float),
-                0.0,
-            ),
-            demand[job],
-            served[job],
-        )
-        index = wall_month(after)
-        gained = months_gained(wall_index[job], index, len(fleet.months))
-        mitigations = mitigations.assign(wall_index=index, months_gained=gained.astype(float))
-        mitigations = mitigations.sort_values(
-            ["workload_id", "months_gained"], ascending=[True, False], kind="stable"
-        ).reset_index(drop=True)
+    job = pd.Index(summary["workload_id"]).get_indexer(mitigations["workload_id"])
+    fitting = mitigations["fits"].to_numpy(dtype=bool)
+    mitigated = np.where(fitting, 1.0 / mitigations["step_time_s"].to_numpy(dtype=float), 0.0)
+    index = wall_month(job_headroom(mitigated, demand[job], served[job]))
+    gained = months_gained(wall_index[job], index, len(fleet.months))
+    mitigations = (
+        mitigations.assign(wall_index=index, months_gained=gained.astype(float))
+        .sort_values(["workload_id", "months_gained"], ascending=[True, False], kind="stable")
+        .reset_index(drop=True)
+    )
     best = mitigations.drop_duplicates("workload_id").set_index("workload_id")
     best = best[best["months_gained"] > 0].reindex(summary["workload_id"])
     return TrainingJobs(
@@ -151,6 +138,15 @@ def training_jobs(projection: Projection, catalog: pd.DataFrame) -> TrainingJobs
         ),
         best_months=best["months_gained"].fillna(0.0).to_numpy(dtype=float),
     )
+
+
+def _no_jobs(found: TrainingFindings, months: int) -> TrainingJobs:
+    """No job laid out (``found.skipped`` says why): empty arrays, the notes kept."""
+    none = np.zeros(0, dtype=object)
+    return TrainingJobs(
+        np.zeros(0, dtype=int), found, np.zeros((0, months)), none, none,
+        np.zeros(0, dtype=int), np.zeros(0), np.zeros(0), none, np.zeros(0),
+    )  # fmt: skip
 
 
 def ranked_outcome(outcome: Outcome, jobs: TrainingJobs) -> Outcome:

@@ -46,7 +46,8 @@ TIGHT_HEADROOM = 1.2
 ADDRESSED_BY = {
     "bandwidth": "more memory bandwidth in the roadmap, lower precision, a larger decode batch",
     "capacity": "devices with more memory, a lower-precision KV cache or weights, a larger "
-    "max_devices_per_replica, a shorter context",
+    "max_devices_per_replica, a shorter context; a training job: more tensor or pipeline "
+    "parallelism, recompute, ZeRO-3",
     "latency": "faster memory in the roadmap, lower precision; speculative decoding (not modelled)",
     "compute": "more FLOP/s in the roadmap, lower-precision compute",
     "network": "a faster scale-out network, more tokens per device per step (a larger "

@@ -160,3 +160,25 @@ def test_the_json_rows_carry_the_jobs_wall_layout_and_step() -> None:
     (row,) = ranking_rows(ranked.ranking)
     assert row["wall"] == "compute" and row["wall_month"] == "2027-09"
     assert row["replica_layout"] == "dp=128,tp=8" and row["step_time_s"] == step
+
+
+def test_a_job_its_pool_cannot_hold_yet_is_ranked_as_a_workload_and_said_so() -> None:
+    """512 H100s first, 1,024 from 2027-06: a dp=128,tp=8 job (1,024 devices) is no layout on
+    the pool's first hardware, so it is ranked by the projection alone (no step) and the
+    training page says why."""
+    catalog = builtin_catalog()
+    roadmap = _roadmap(
+        [
+            ("train", "2026-01-01", "nvidia-h100-sxm", 512),
+            ("train", "2027-06-01", "nvidia-h100-sxm", 512),
+        ]
+    )
+    workloads = validate_frame(pd.DataFrame([_job("dp=128,tp=8", 0.01)]), WORKLOADS, "w")
+    ranked = rank(project(workloads, roadmap, calibrate(catalog), START, MONTHS), catalog=catalog)
+    assert ranked.training is not None and ranked.training.findings.summary.empty
+    assert ranked.training.findings.skipped == [
+        "pretrain-70b: layout dp=128,tp=8 needs 1024 devices; pool 'train' holds 512 x "
+        "nvidia-h100-sxm"
+    ]
+    assert math.isnan(ranked.ranking["step_time_s"].iloc[0])
+    assert ranked.ranking["bound"].iloc[0] in ("memory", "compute")
