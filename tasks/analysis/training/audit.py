@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError, ProfileError
@@ -147,11 +148,11 @@ def check_rows(
     most devices of one model each pool ever holds) more devices than its pool has. The error
     names ``source``, the row (1-based) and the column. Rows of a model memwall has no preset
     for are left to the audit, which says it could not lay them out."""
-    stated = has_layout(workloads).to_numpy()
-    records: list[dict[str, Any]] = workloads.to_dict("records")  # type: ignore[assignment]
-    for position, row in enumerate(records, start=1):
+    for index in np.flatnonzero(has_layout(workloads).to_numpy()):
+        position = int(index) + 1
+        row = {str(k): v for k, v in workloads.iloc[index].items()}
         name = str(row.get("model_preset", "")).strip().lower()
-        if not stated[position - 1] or name not in PRESETS:
+        if name not in PRESETS:
             continue
         try:
             run = _run(row)
