@@ -140,7 +140,9 @@ def test_rank_carries_a_training_job_added_beside_the_examples(tmp_path: Path) -
     assert row["wall_month_p10"] <= row["wall_month"]
     assert (row["devices_per_replica"], row["replica_layout"]) == (512, "dp=32,tp=8,pp=2")
     assert 0 < row["utilization_now"] < 1  # the MFU
-    assert row["best_mitigation"] in RISKS and row["months_gained"] > 0
+    # Its best fix is a training mitigation (none of the serving ones), where one buys a month.
+    best = row["best_mitigation"]
+    assert (best in RISKS and row["months_gained"] > 0) or (best, row["months_gained"]) == (None, 0)
     table = memwall(["rank", "--start", "2026-11", "--workloads", str(path)], tmp_path)
     assert f"compute {month:%Y-%m}" in " ".join(table.stdout.split())
 

@@ -124,22 +124,25 @@ def test_the_ranking_gives_the_job_its_compute_wall_in_month_8_with_its_band() -
 
 
 def test_fp8_matmuls_buy_the_months_its_speedup_gives() -> None:
-    """FP8 matmuls make the step k times faster: H'(0) = 1.5·k, its wall the first t above
-    12·log2(1.5·k); the months bought are that less 8 (a wall past the horizon counts as its
-    end, 18: a lower bound). The ranking's best mitigation buys at least as many."""
+    """FP8 matmuls make the step k times faster (k < 1: slower, at FP8's fitted GEMM
+    efficiency): H'(0) = 1.5·k, its wall the first t above 12·log2(1.5·k) (month 0 where
+    H'(0) < 1); the months bought are that less 8 (a wall past the horizon counts as its end,
+    18: a lower bound). The ranking's best fix is the mitigation buying the most, if any buys
+    a month."""
     step = _step("dp=128,tp=8")
     table, ranked = _rank("dp=128,tp=8", 1 / (1.5 * step))
     assert ranked.training is not None
     mitigations = ranked.training.findings.mitigations.set_index("mitigation")
     fp8 = mitigations.loc["fp8 matmuls"].to_dict()
     k = step / float(fp8["step_time_s"])
-    after = math.floor(12 * math.log2(1.5 * k)) + 1
+    after = 0 if 1.5 * k < 1 else math.floor(12 * math.log2(1.5 * k)) + 1
     assert fp8["wall_index"] == (after if after < MONTHS else NEVER)
     assert fp8["months_gained"] == min(after, MONTHS) - 8
     assert "convergence risk" in fp8["accuracy_risk"]
     row = table.loc["pretrain-70b"].to_dict()
-    assert row["months_gained"] == mitigations["months_gained"].max() >= fp8["months_gained"]
-    assert row["best_mitigation"] == mitigations["months_gained"].idxmax()
+    most = mitigations["months_gained"].max()
+    assert row["months_gained"] == max(most, 0)
+    assert row["best_mitigation"] == (mitigations["months_gained"].idxmax() if most > 0 else None)
 
 
 def test_a_layout_that_does_not_fit_meets_the_capacity_wall_in_its_first_month() -> None:
