@@ -167,17 +167,18 @@ def check_rows(
         held = None if pool_devices is None else pool_devices.get(pool)
         if held is not None and run.layout.devices > held:
             rest = run.layout.tp * run.layout.pp * run.layout.cp
+            valid = (
+                f"with tp·pp·cp = {rest}, valid dp: 1 to {held // rest}"
+                if held >= rest
+                else f"fewer than its tp·pp·cp = {rest}"
+            )
             raise ProfileError(
                 source,
                 f"layout {run.layout.text()} spans dp·tp·pp·cp = {run.layout.devices} devices; "
-                f"pool {pool!r} never holds more than {held} of one model: with tp·pp·cp = "
-                f"{rest}, valid dp: 1 to {held // rest}" if held >= rest else
-                f"layout {run.layout.text()} spans dp·tp·pp·cp = {run.layout.devices} devices; "
-                f"pool {pool!r} never holds more than {held} of one model, fewer than "
-                f"tp·pp·cp = {rest}",
+                f"pool {pool!r} never holds more than {held} of one model: {valid}",
                 row=position,
                 column="layout",
-            )  # fmt: skip
+            )
 
 
 def most_devices(roadmap: pd.DataFrame) -> dict[str, int]:
