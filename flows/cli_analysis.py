@@ -103,17 +103,22 @@ def rank(
 ) -> None:
     """Project the workloads month by month and rank which starve of memory bandwidth first.
 
-    Starvation is the first month a workload's headroom (supply over demand) drops below 1
-    while it is memory-bound; each workload's best mitigation and the months it buys are
-    shown, with its P10-P90 band, and the first wall it hits (bandwidth = starvation,
-    capacity: its batch does not fit a replica, latency: batch 1 misses its target, compute)
-    with the month. With --json, one row per workload: workload_id, rank, starve_month,
-    starve_month_p10, starve_month_p90 (YYYY-MM or null), bound, utilization_now,
-    min_headroom (null when never served), best_mitigation, months_gained, served_from
-    (first month its pool holds hardware; null: unserved in the horizon), wall, wall_month,
-    devices_per_replica, max_batch (null where unknown or unbounded), served_batch (the batch
-    its supply is evaluated at where its latency target caps it below its own; null: its own
-    batch); each stage's seconds go to standard error as one line, {"timings": {...}}.
+    Starvation is the first month a workload's headroom (supply over demand) drops below 1 while
+    it is memory-bound; each workload's best mitigation and the months it buys are shown, with
+    its P10-P90 band, and the first wall it hits (bandwidth = starvation, capacity: its batch
+    does not fit a replica, latency: batch 1 misses its target, compute; network: a training
+    job's collectives outlast its compute) with the month. With --json, one row per workload:
+    workload_id, rank, starve_month, starve_month_p10, starve_month_p90 (YYYY-MM or null),
+    bound, utilization_now, min_headroom (null when never served), best_mitigation,
+    months_gained, served_from (first month its pool holds hardware; null: unserved in the
+    horizon), wall, wall_month, devices_per_replica, max_batch (null where unknown or
+    unbounded), served_batch (the batch its supply is evaluated at where its latency target caps
+    it below its own; null: its own batch), wall_month_p10, wall_month_p90 (the wall month's
+    band; null for capacity and latency walls), step_time_s (a training job's step; null
+    otherwise). A training workload with a layout is ranked as one job: bound is what binds its
+    step (memory, network, compute), utilization_now its MFU, its wall capacity, network,
+    bandwidth or compute, devices_per_replica and replica_layout the job's. Each stage's seconds
+    go to standard error as one line, {"timings": {...}}.
     """
     # Only what the ranking needs, until it is ranked: the table's modules (reportlab for the
     # shared styles, scipy for the demand fits) cost a --json run nothing.

@@ -20,8 +20,19 @@ from reports.accuracy import row_likely
 from reports.cells import data_table, intensity, missing, month, percent, text, times
 from reports.charts import fit
 from reports.styles import key_style, stylesheet
-from reports.walls import remedy_note, replica_facts
+from reports.walls import is_job, remedy_note, replica_facts
 from tasks.analysis.ranking.ranking import records
+
+SERVING_MITIGATIONS = (
+    "Each is the projection recomputed with that one change (the workload keeps its share of the "
+    "pool). Months gained count to the end of the horizon for a workload that no longer starves; "
+    "n/a where the change does not apply."
+)
+JOB_MITIGATIONS = (
+    "A training job: each is its step recomputed with that one change, and the month its wall "
+    "moves to; months gained count to the end of the horizon where the wall leaves it. The "
+    "training page states what each risks in accuracy and what it costs."
+)
 
 
 def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowable]:
@@ -97,15 +108,12 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
         Paragraph("Bytes breakdown", s["h2"]),
         _pairs(breakdown, [3.6 * cm, 14.4 * cm]),
         Paragraph("Mitigations", s["h2"]),
-        Paragraph(
-            "Each is the projection recomputed with that one change (the workload keeps its "
-            "share of the pool). Months gained count to the end of the horizon for a workload "
-            "that no longer starves; n/a where the change does not apply.",
-            s["small"],
-        ),
+        Paragraph(JOB_MITIGATIONS if is_job(r) else SERVING_MITIGATIONS, s["small"]),
         Spacer(1, 3),
         data_table(
-            ["mitigation", "starves", "months gained"], mitigation_rows, [6 * cm, 8 * cm, 3 * cm]
+            ["mitigation", "wall from" if is_job(r) else "starves", "months gained"],
+            mitigation_rows,
+            [6 * cm, 8 * cm, 3 * cm],
         ),
     ]
     return flow

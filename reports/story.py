@@ -172,8 +172,9 @@ def _charts(report: AuditReport) -> list[Flowable]:
             Paragraph("Walls over the horizon", s["h1"]),
             Paragraph(
                 "Each top workload month by month: fine, tight, past a wall (bw bandwidth, cap "
-                "capacity, lat latency, cmp compute), no hardware in its pool yet, or not "
-                "started. Rows in ranking order.",
+                "capacity, lat latency, net network, cmp compute), no hardware in its pool yet, "
+                "or not started. Rows in ranking order; a training job's row is its step's "
+                "headroom against its demand in steps/s.",
                 s["small"],
             ),
             wall_timeline(f.months, f.wall_rows, WIDTH),
@@ -205,7 +206,7 @@ def ranking_table(ranking: pd.DataFrame) -> Table:
             percent(r.utilization_now),
             times(r.min_headroom),
             row_likely(r),
-            wall_label(r) if "wall" in ranking else "–",
+            wall_label(r, band=False) if "wall" in ranking else "–",
             _mitigation(r),
         ]
         for r in records(ranking)

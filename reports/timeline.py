@@ -33,7 +33,13 @@ STATE_NAMES = {
     NOT_SERVED: "no hardware yet",
     NO_DEMAND: "not started",
 }
-WALL_MARKS = {"bandwidth": "bw", "capacity": "cap", "latency": "lat", "compute": "cmp"}
+WALL_MARKS = {
+    "bandwidth": "bw",
+    "capacity": "cap",
+    "latency": "lat",
+    "network": "net",
+    "compute": "cmp",
+}
 
 
 def wall_timeline(

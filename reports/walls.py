@@ -20,8 +20,10 @@ from tasks.analysis.walls.walls import ADDRESSED_BY, WALLS
 
 NAMES_PER_WALL = 3
 WALL_TITLES = {
-    "capacity": "Capacity wall (the batch and its KV cache do not fit a replica)",
+    "capacity": "Capacity wall (the batch and its KV cache do not fit a replica; a training "
+    "job: its layout's memory per device does not fit)",
     "latency": "Latency wall (batch 1 misses the latency target)",
+    "network": "Network wall (a training job's collectives outlast its compute, demand not met)",
     "bandwidth": "Bandwidth wall (starves: memory-bound, demand not met)",
     "compute": "Compute wall (compute-bound, demand not met)",
 }
@@ -31,19 +33,34 @@ def _month(value: Any) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:%Y-%m}"
 
 
-def wall_label(r: Any) -> str:
-    """``latency 2027-03``, or ``–`` for a workload that hits no wall."""
+def wall_label(r: Any, band: bool = True) -> str:
+    """``latency 2027-03``, ``network 2027-07 (likely 2027-01 to 2028-01)`` where a network
+    or compute wall's month has a band (a bandwidth wall's is its starvation's, shown
+    beside; ``band=False``: never, for narrow cells), or ``–`` for a workload that hits no
+    wall."""
     if pd.isna(r.wall):
         return "–"
-    return f"{r.wall} {_month(r.wall_month)}"
+    label = f"{r.wall} {_month(r.wall_month)}"
+    low, high = _wall_band(r)
+    if not band or r.wall == "bandwidth" or low is None:
+        return label
+    return f"{label} (likely {_month(low)} to {'beyond' if high is None else _month(high)})"
+
+
+def _wall_band(r: Any) -> tuple[Any, Any]:
+    """The P10 and P90 month of a wall's month (None where the ranking carries none)."""
+    low, high = (getattr(r, f"wall_month_{p}", None) for p in ("p10", "p90"))
+    return (None if low is None or pd.isna(low) else low), (
+        None if high is None or pd.isna(high) else high
+    )
 
 
 def _band(r: Any) -> str:
-    """The P10-P90 band of a bandwidth wall's month, where the ranking carries one."""
-    low, high = getattr(r, "starve_month_p10", None), getattr(r, "starve_month_p90", None)
-    if r.wall != "bandwidth" or low is None or high is None or pd.isna(low) or pd.isna(high):
+    """The P10-P90 band of a wall's month, where the ranking carries one."""
+    low, high = _wall_band(r)
+    if low is None:
         return ""
-    return f" (P10-P90 {_month(low)} to {_month(high)})"
+    return f" (P10-P90 {_month(low)} to {'beyond the horizon' if high is None else _month(high)})"
 
 
 def _remedy(r: Any) -> str:
@@ -112,10 +129,27 @@ def first_page(ranking: pd.DataFrame, actions: list[Action], after: dt.date) -> 
     return flow
 
 
+def is_job(r: Any) -> bool:
+    """Whether a ranking row is a training workload laid out as a job (it has a step)."""
+    step = getattr(r, "step_time_s", None)
+    return step is not None and not pd.isna(step)
+
+
 def replica_facts(r: Any) -> list[list[str]]:
     """A workload page's wall and replica, as label/value pairs (none without wall columns)."""
     if not hasattr(r, "wall"):
         return []
+    if is_job(r):
+        return [
+            ["Wall", wall_label(r, band=False), "Served from", _month(r.served_from)],
+            [
+                "Job",
+                f"{int(r.devices_per_replica)} x {r.replica_accelerator_id}",
+                "Layout",
+                str(r.replica_layout),
+            ],
+            ["Step", f"{r.step_time_s:.3g} s", "Wall band", _band(r).strip(" ()") or "–"],
+        ]
     if pd.isna(r.replica_accelerator_id):
         replica = "–"
     elif pd.isna(r.devices_per_replica):
@@ -127,7 +161,7 @@ def replica_facts(r: Any) -> list[list[str]]:
     if served is not None and not pd.isna(served):
         batch += " (supply evaluated at it: the SLO caps the batch)"
     facts = [
-        ["Wall", wall_label(r), "Served from", _month(r.served_from)],
+        ["Wall", wall_label(r, band=False), "Served from", _month(r.served_from)],
         ["Replica", replica, "Max batch", batch],
     ]
     tpot = getattr(r, "tpot_under_load_s", None)

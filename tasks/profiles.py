@@ -15,6 +15,7 @@ from hardware_profiles.layouts import LAYOUT_DEGREES, TRAINING_LAYOUT_DEGREES, l
 from hardware_profiles.parquet import read_table
 from hardware_profiles.roadmaps import baseline_name, split_scenarios
 from hardware_profiles.schema import ROADMAP, WORKLOADS, Profiles
+from tasks.analysis.training.audit import check_rows, most_devices
 from tasks.analysis.workload import examples as workload_examples
 
 
@@ -55,7 +56,8 @@ def load_profiles(
 
 
 def check_consistent(profiles: Profiles) -> None:
-    """Every workload needs rows, and every pool it names needs hardware in the catalog."""
+    """Every workload needs rows, every pool it names needs hardware in the catalog, and
+    every training layout must be one an engine could run on its pool (:func:`check_rows`)."""
     if profiles.workloads.empty:
         raise ProfileError(profiles.workloads_source, "has no workloads (the table is empty)")
     if profiles.roadmap.empty:
@@ -74,6 +76,7 @@ def check_consistent(profiles: Profiles) -> None:
             row=position + 1,
             column="pool",
         )
+    check_rows(profiles.workloads, profiles.workloads_source, most_devices(profiles.roadmap))
 
 
 def require_phase_layouts(workloads: pd.DataFrame, source: str) -> None:

@@ -19,20 +19,13 @@ import pandas as pd
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.months import month_index
 from hardware_profiles.provenance import models_in_window
-from hardware_profiles.scale_out import read_scale_out
 from tasks.analysis.projection.projector import Projection
 from tasks.analysis.ranking.actions import Action, top_actions
 from tasks.analysis.ranking.precision_needs import precision_needs
 from tasks.analysis.ranking.ranking import Ranked, records
 from tasks.analysis.supply.backtest import Backtest
 from tasks.analysis.supply.efficiency import efficiency_sources
-from tasks.analysis.training.audit import (
-    TrainingFindings,
-    has_layout,
-    main_hardware,
-    training_findings,
-)
-from tasks.analysis.training.backtest import builtin_fit
+from tasks.analysis.training.audit import TrainingFindings
 from tasks.analysis.workload.presets import estimate_workload
 from tasks.analysis.workload.variants import decode_split
 
@@ -103,7 +96,7 @@ class Findings:
     wall_rows: list[TimelineRow] = field(default_factory=list)  # top workloads, ranking order
     efficiencies: pd.DataFrame | None = None  # per model and phase, with sources
     backtest: Backtest | None = None
-    training: TrainingFindings | None = None  # training workloads with a layout, if any
+    training: TrainingFindings | None = None  # the jobs of training workloads, with months
     # The calibrated catalog the projection used: the audit predicts served steps with it.
     calibrated: pd.DataFrame | None = None
 
@@ -203,7 +196,7 @@ def gather(
     backtest: Backtest | None = None,
 ) -> Findings:
     projector = projection.projector
-    outcome = projection.outcome
+    outcome = projection.outcome if ranked.outcome is None else ranked.outcome
     order = ranked.order
     ranking = ranked.ranking
     top = order[:DETAIL_PAGES]
@@ -287,18 +280,6 @@ def gather(
         ],
         efficiencies=efficiency_sources(calibrated, models, precision),
         backtest=backtest,
-        training=_training(projection, catalog),
+        training=None if ranked.training is None else ranked.training.findings,
         calibrated=calibrated,
     )
-
-
-def _training(projection: Projection, catalog: pd.DataFrame) -> TrainingFindings | None:
-    """The training workloads that state a layout, on their pool's main model (None: none)."""
-    if not has_layout(projection.workloads).any():
-        return None
-    fleet = projection.fleet
-    scale_out = read_scale_out()
-    return training_findings(
-        projection.workloads, catalog, main_hardware(fleet.pools, fleet.models, fleet.counts),
-        scale_out, builtin_fit(catalog, scale_out), len(fleet.months),
-    )  # fmt: skip

@@ -52,6 +52,20 @@ def _workloads(**change: float | str) -> pd.DataFrame:
     return _changed(example_workloads(), change)
 
 
+def _training(**change: object) -> pd.DataFrame:
+    """The examples with the 8B pre-training row laid out as a job on the training pool's 512
+    H100s (dp=64,tp=8, 4M tokens of 4,096 a step), then ``change`` in that row."""
+    frame = example_workloads()
+    row = frame["workload_id"] == "pretrain-8b"
+    given: dict[str, object] = {
+        "layout": "dp=64,tp=8", "global_batch_tokens": 4 * 2**20, "micro_batch": 1,
+        "recompute": "selective", "zero_stage": 1, "optimizer": "adam", **change,
+    }  # fmt: skip
+    for column, value in given.items():
+        frame[column] = pd.Series([value if r else None for r in row], dtype=object)
+    return frame
+
+
 def _raw(frame: pd.DataFrame) -> pa.Table:
     """Written without memwall's checks, as another tool would write it."""
     return pa.Table.from_pandas(frame, preserve_index=False)
@@ -73,6 +87,7 @@ R = "r.parquet"
 C = "c.parquet"
 J = "my-model/config.json"
 LIST = ["workloads", "list", "--workloads", "{w.parquet}", "--json"]
+RANK_TRAINING = ["rank", "--workloads", "{w.parquet}", "--start", "2027-01", "--json"]
 SHOW = ["roadmap", "show", "--roadmap", "{r.parquet}", "--start", "2027-01"]
 CATALOG_LIST = ["catalog", "list", "--catalog", "{c.parquet}", "--json"]
 ESTIMATE = ["workloads", "estimate", "--config", "{my-model/config.json}", "--json"]
@@ -153,6 +168,18 @@ CASES = [
     Case("pool without hardware", ["rank", "--workloads", "{w.parquet}", "--start", "2027-01"],
          GOOD_W, {W: (_raw(_workloads(pool="nowhere")), None)},
          "row 1, column 'pool': pool 'nowhere' has no hardware in the roadmap"),
+    Case("a training job's micro-batch above its global batch", RANK_TRAINING,
+         {W: (_training(), WORKLOADS)}, {W: (_raw(_training(micro_batch=4096)), None)},
+         "row 5, column 'micro_batch': micro-batch 4096 exceeds the global batch of 1024 "
+         "sequences; valid micro-batches: 1, 2, 4, 8, 16"),
+    Case("a training job over more devices than its pool holds", RANK_TRAINING,
+         {W: (_training(), WORKLOADS)}, {W: (_raw(_training(layout="dp=128,tp=8")), None)},
+         "row 5, column 'layout': layout dp=128,tp=8 spans dp·tp·pp·cp = 1024 devices; pool "
+         "'training' never holds more than 512 of one model: with tp·pp·cp = 8, valid dp: 1 to "
+         "64"),
+    Case("a training job whose pipeline does not divide the layers", RANK_TRAINING,
+         {W: (_training(), WORKLOADS)}, {W: (_raw(_training(layout="dp=16,tp=8,pp=3")), None)},
+         "row 5, column 'layout': pp·vp = 3 does not divide"),
     # The roadmap file.
     Case("fractional count", SHOW, GOOD_R,
          {R: (_raw(example_roadmap().assign(count_delta=1.5)), None)},

@@ -27,6 +27,8 @@ KEYS = {
     "served_from",
     "wall",
     "wall_month",
+    "wall_month_p10",
+    "wall_month_p90",
     "devices_per_replica",
     "max_batch",
     "served_batch",
@@ -34,6 +36,7 @@ KEYS = {
     "replica_layout",
     "tpot_under_load_s",
     "output_tokens_per_s_under_load",
+    "step_time_s",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ import pytest
 
 from hardware_profiles.parquet import read_table, write_table
 from hardware_profiles.schema import WORKLOADS
+from tasks.analysis.training.audit import RISKS
 from tasks.analysis.workload.examples import example_workloads
 from tests.cli.test_cli_profiles import digest, memwall, one_error
 
@@ -109,6 +111,40 @@ def test_rank_shows_the_walls_and_a_start_after_the_horizon_names_the_cell(
     write_table(workloads, path, WORKLOADS)
     error = one_error(memwall(["rank", "--start", "2026-11", "--workloads", str(path)], tmp_path))
     assert f"{path}, row 3, column 'start_month': start_month 2030-01 is after the horizon" in error
+
+
+def test_rank_carries_a_training_job_added_beside_the_examples(tmp_path: Path) -> None:
+    """A 70B job at dp=32,tp=8,pp=2 on the training pool's 512 H100s, 2M tokens a step, one
+    step every s seconds (the row's step_time_s), demand 0.1 steps/s doubling yearly: its
+    headroom is H(t) = 1/(0.1·s·2^(t/12)), so its wall is the first month t above
+    12·log2(1/(0.1·s)) (month 0 where H(0) < 1). Its step is compute-bound, so the wall is
+    compute (a shortfall, not starvation), ranked beside the serving workloads."""
+    path = write_table(example_workloads(), tmp_path / "w.parquet", WORKLOADS)
+    job = [
+        *("workloads", "add", "--id", "pretrain-70b", "--owner", "research"),
+        *("--pool", "training", "--demand", "0.1", "--growth", "1", "--phase", "training"),
+        *("--preset", "llama-3.1-70b", "--context", "8192", "--layout", "dp=32,tp=8,pp=2"),
+        *("--global-batch-tokens", "2M", "--zero", "1", "--to", str(path)),
+    ]
+    assert memwall(job, tmp_path).returncode == 0
+    result = memwall(["rank", "--start", "2026-11", "--json", "--workloads", str(path)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {r["workload_id"]: r for r in json.loads(result.stdout)}
+    assert len(rows) == len(example_workloads()) + 1
+    row = rows["pretrain-70b"]
+    headroom = 1 / (0.1 * row["step_time_s"])
+    t = 0 if headroom < 1 else math.floor(12 * math.log2(headroom)) + 1
+    month = dt.date(2026 + (10 + t) // 12, (10 + t) % 12 + 1, 1)
+    assert (row["wall"], row["wall_month"]) == ("compute", f"{month:%Y-%m}")
+    assert row["bound"] == "compute" and row["starve_month"] is None
+    assert row["wall_month_p10"] <= row["wall_month"]
+    assert (row["devices_per_replica"], row["replica_layout"]) == (512, "dp=32,tp=8,pp=2")
+    assert 0 < row["utilization_now"] < 1  # the MFU
+    # Its best fix is a training mitigation (none of the serving ones), where one buys a month.
+    best = row["best_mitigation"]
+    assert (best in RISKS and row["months_gained"] > 0) or (best, row["months_gained"]) == (None, 0)
+    table = memwall(["rank", "--start", "2026-11", "--workloads", str(path)], tmp_path)
+    assert f"compute {month:%Y-%m}" in " ".join(table.stdout.split())
 
 
 def test_rank_warns_where_the_catalog_has_no_interconnect(tmp_path: Path) -> None:

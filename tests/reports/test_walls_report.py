@@ -102,18 +102,22 @@ def test_page_one_names_the_walls_when_and_the_three_actions(tmp_path: Path) -> 
 
 
 def test_the_wall_month_carries_the_band_where_the_ranking_has_one() -> None:
+    """A bandwidth wall's band is its starvation's; a training job's network wall has its own
+    (the ranking's wall_month_p10/p90); without them, the month alone."""
     ranking = pd.DataFrame(
         {
-            "name": ["A"],
-            "pool": ["p"],
-            "wall": ["bandwidth"],
-            "wall_month": [dt.date(2027, 6, 1)],
-            "served_from": [dt.date(2027, 1, 1)],
-            "starve_month_p10": [dt.date(2027, 4, 1)],
-            "starve_month_p90": [dt.date(2027, 9, 1)],
+            "name": ["A", "J"],
+            "pool": ["p", "t"],
+            "wall": ["bandwidth", "network"],
+            "wall_month": [dt.date(2027, 6, 1), dt.date(2027, 8, 1)],
+            "served_from": [dt.date(2027, 1, 1)] * 2,
+            "wall_month_p10": [dt.date(2027, 4, 1), dt.date(2027, 5, 1)],
+            "wall_month_p90": [dt.date(2027, 9, 1), None],
         }
     )
-    (line,) = wall_lines(ranking, dt.date(2028, 7, 1))
-    assert "A from 2027-06 (P10-P90 2027-04 to 2027-09)" in line
-    (line,) = wall_lines(ranking.drop(columns=["starve_month_p10"]), dt.date(2028, 7, 1))
+    network, bandwidth = wall_lines(ranking, dt.date(2028, 7, 1))  # in WALLS order
+    assert "A from 2027-06 (P10-P90 2027-04 to 2027-09)" in bandwidth
+    assert network.startswith("Network wall (a training job's collectives outlast its compute")
+    assert "J from 2027-08 (P10-P90 2027-05 to beyond the horizon)" in network
+    (_, line) = wall_lines(ranking.drop(columns=["wall_month_p10"]), dt.date(2028, 7, 1))
     assert "A from 2027-06." in line

@@ -4,7 +4,10 @@ Each mitigation tried on every workload (``tasks.analysis.ranking.mitigations``)
 could take across the fleet: store weights and KV cache at fp8, double the decode batch, move
 workloads to another pool's hardware. An action's worth is the months it buys summed over the
 workloads it applies to (a workload that no longer starves counts the rest of the horizon, a
-lower bound), and the workloads it rescues: those that starve today and no longer do.
+lower bound), and the workloads it rescues: those that starve today and no longer do. A
+training job's mitigations (FP8 matmuls, recompute, more tensor or pipeline parallelism, a
+larger micro-batch, a faster network) count the months they move its wall, and carry the cost
+and accuracy risk :mod:`tasks.analysis.training.audit` states for them.
 """
 
 from __future__ import annotations
@@ -14,10 +17,16 @@ from dataclasses import dataclass
 import pandas as pd
 
 from tasks.analysis.projection.horizon import NEVER
+from tasks.analysis.training.audit import RISKS
+from tasks.analysis.walls.training import MITIGATION_PREFIX
 
-# What each kind of mitigation costs, where it costs no hardware.
+# What each kind of mitigation costs, where it costs no hardware (a precision change's kind is
+# what it stores or computes at lower precision: weights, kv, compute).
+_SOFTWARE = "no purchase (software: validate accuracy)"
 _NO_PURCHASE = {
-    "precision": "no purchase (software: validate accuracy)",
+    "weights": _SOFTWARE,
+    "kv": _SOFTWARE,
+    "compute": _SOFTWARE,
     "batch": "no purchase (serving config: KV memory per replica)",
 }
 
@@ -54,6 +63,7 @@ def top_actions(mitigations: pd.DataFrame, ranking: pd.DataFrame, count: int = 3
             continue
         kind = str(key).partition(":")[0]
         saved = tuple(str(names[w]) for w in rows.loc[rows["_rescued"], "workload_id"])
+        cost_usd, note = _cost(str(key), kind)
         actions.append(
             (
                 -total,
@@ -64,10 +74,21 @@ def top_actions(mitigations: pd.DataFrame, ranking: pd.DataFrame, count: int = 3
                     months_gained=total,
                     workloads_helped=int(rows["_helped"].sum()),
                     rescued=saved,
-                    cost_usd=0.0 if kind in _NO_PURCHASE else None,
-                    cost_note=_NO_PURCHASE.get(kind, "unknown: hardware of that pool's mix"),
+                    cost_usd=cost_usd,
+                    cost_note=note,
                 ),
             )
         )
     actions.sort(key=lambda a: (a[0], a[1], a[2]))
     return [a[3] for a in actions[:count]]
+
+
+def _cost(key: str, kind: str) -> tuple[float | None, str]:
+    """(dollars: 0 for no purchase, None where unknown; what it costs, in words). A training
+    mitigation's words are its stated cost and, where it has one, its accuracy risk."""
+    if key.startswith(MITIGATION_PREFIX):
+        risk, cost = RISKS[key.removeprefix(MITIGATION_PREFIX)]
+        return None, cost if risk.startswith("none") else f"{cost}; accuracy: {risk}"
+    if kind in _NO_PURCHASE:
+        return 0.0, _NO_PURCHASE[kind]
+    return None, "unknown: hardware of that pool's mix"

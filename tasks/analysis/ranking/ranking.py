@@ -1,22 +1,36 @@
 """The ranking: earliest starvation first, then lowest headroom; workloads that never starve
 in the horizon last, by their lowest headroom. One row per workload, with the mitigation that
 moves its starvation month the furthest, and the P10-P90 band of its starvation month
-(``tasks.analysis.projection.uncertainty``)."""
+(``tasks.analysis.projection.uncertainty``) and of its wall's month.
+
+Training workloads laid out as jobs (a ``layout`` and ``global_batch_tokens``) are ranked by
+the same rule on their job's headroom (:mod:`tasks.analysis.walls.training`): their bound is
+what binds their step (memory, network or compute), their utilisation the MFU, their wall and
+month the step's, their best mitigation the training one that moves that wall the furthest,
+and their "replica" the whole job (devices, model, layout)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from tasks.analysis.projection.horizon import NEVER
-from tasks.analysis.projection.projector import Projection
-from tasks.analysis.projection.uncertainty import Band, band
+from tasks.analysis.projection.horizon import NEVER, first_month
+from tasks.analysis.projection.projector import Outcome, Projection
+from tasks.analysis.projection.uncertainty import Band, band, workload_classes
+from tasks.analysis.projection.uncertainty import supply_spread as projection_spread
 from tasks.analysis.ranking.mitigations import best_mitigation, mitigate
+from tasks.analysis.walls.training import (
+    TrainingJobs,
+    job_mitigations,
+    job_walls,
+    ranked_outcome,
+    training_jobs,
+)
 from tasks.analysis.walls.under_load import under_load_columns
 from tasks.analysis.walls.walls import Walls, classify, wall_columns
 
@@ -44,11 +58,14 @@ RANKING_COLUMNS = (
     "served_from",
     "wall",
     "wall_month",
+    "wall_month_p10",
+    "wall_month_p90",
     "devices_per_replica",
     "max_batch",
     "served_batch",
     "replica_accelerator_id",
     "wall_remedy",
+    "step_time_s",
 )
 
 
@@ -61,6 +78,9 @@ class Ranked:
     order: np.ndarray  # ranking row i is workload order[i] of the projection
     walls: Walls | None = None
     band: Band | None = None  # in the projection's workload order, like ``order`` indexes
+    # What was ranked: the projection's outcome, the training jobs' rows from their step.
+    outcome: Outcome | None = None
+    training: TrainingJobs | None = None  # the training workloads laid out as jobs, if any
 
 
 def _month_or_none(months: list[dt.date], index: np.ndarray) -> np.ndarray:
@@ -76,8 +96,13 @@ def rank(
     supply_spread: np.ndarray | None = None,
 ) -> Ranked:
     """The ranking; with the ``catalog`` (memory sizes, interconnects) also the capacity and
-    latency walls and each workload's replica (:mod:`tasks.analysis.walls.walls`);
-    ``supply_spread`` overrides each workload's supply spread for the band."""
+    latency walls and each workload's replica (:mod:`tasks.analysis.walls.walls`), and the
+    training workloads laid out as jobs (module docstring); ``supply_spread`` overrides each
+    workload's supply spread for the band."""
+    jobs = None if catalog is None else training_jobs(projection, catalog)
+    laid_out = jobs if jobs is not None and len(jobs.rows) else None
+    if laid_out is not None:
+        projection = replace(projection, outcome=ranked_outcome(projection.outcome, laid_out))
     projector = projection.projector
     outcome = projection.outcome
     workloads = projection.workloads
@@ -103,6 +128,21 @@ def rank(
         label, gained = best_mitigation(mitigations, n)
     else:
         label, gained = np.full(n, None, dtype=object), np.zeros(n)
+    bound = projection.bound_now()
+    shortfall = outcome.shortfall_index
+    if laid_out is not None:
+        # A job short of steps is a compute shortfall only where compute binds its step.
+        shortfall = shortfall.copy()
+        shortfall[laid_out.rows] = np.where(laid_out.wall == "compute", laid_out.wall_index, NEVER)
+        walls = job_walls(walls, laid_out, projection)
+        bound = bound.astype(object)
+        bound[laid_out.rows] = laid_out.bound
+        if with_mitigations:
+            mitigations = job_mitigations(mitigations, laid_out)
+            label[laid_out.rows] = laid_out.best_label
+            gained[laid_out.rows] = laid_out.best_months
+        if supply_spread is None:
+            supply_spread = _spread(projection, laid_out)
     first = np.where(projection.placement.served_from == NEVER, 0, projection.placement.served_from)
     bandwidth_now = np.einsum(
         "nh,nh->n",
@@ -113,6 +153,7 @@ def rank(
         ridge_now = projection.placement.at_first_served(outcome.peak_flops_per_s) / bandwidth_now
     ai = projector.baseline_figures.intensity
     dates = band(projection, supply_spread)
+    wall_p10, wall_p90 = _wall_band(walls, dates, outcome)
     table = pd.DataFrame(
         {
             "workload_id": workloads["workload_id"].to_numpy(),
@@ -123,7 +164,7 @@ def rank(
             "precision": workloads["precision"].to_numpy(),
             "arithmetic_intensity_flops_per_byte": ai,
             "ridge_flops_per_byte": ridge_now,
-            "bound": projection.bound_now(),
+            "bound": bound,
             "utilization_now": projection.placement.at_first_served(outcome.utilization),
             "headroom_now": projection.placement.at_first_served(outcome.headroom),
             "min_headroom": min_headroom,
@@ -131,17 +172,55 @@ def rank(
             "starve_month": _month_or_none(projection.months, starve),
             "starve_month_p10": _month_or_none(projection.months, dates.starve_p10_index),
             "starve_month_p90": _month_or_none(projection.months, dates.starve_p90_index),
-            "shortfall_month": _month_or_none(projection.months, outcome.shortfall_index),
+            "shortfall_month": _month_or_none(projection.months, shortfall),
             "best_mitigation": label,
             "months_gained": gained.astype(int),
             "served_from": _month_or_none(projection.months, projection.placement.served_from),
             **wall_columns(projection, walls),
+            "wall_month_p10": _month_or_none(projection.months, wall_p10),
+            "wall_month_p90": _month_or_none(projection.months, wall_p90),
             "served_batch": _served_batch(projection.served_batch),
             **under_load_columns(projection, walls, catalog),
         }
-    ).iloc[order]
+    )
+    step = np.full(n, np.nan)
+    if laid_out is not None:
+        summary = laid_out.findings.summary
+        step[laid_out.rows] = summary["step_time_s"].to_numpy(dtype=float)
+        layouts = table["replica_layout"].to_numpy(dtype=object).copy()
+        layouts[laid_out.rows] = summary["layout"].to_numpy(dtype=object)
+        table["replica_layout"] = layouts
+    table["step_time_s"] = step
+    table = table.iloc[order]
     table.insert(0, "rank", np.arange(1, n + 1))
-    return Ranked(table.reset_index(drop=True), mitigations, order, walls, dates)
+    return Ranked(table.reset_index(drop=True), mitigations, order, walls, dates, outcome, jobs)
+
+
+def _spread(projection: Projection, jobs: TrainingJobs) -> np.ndarray:
+    """Each workload's supply spread for the band: the projection's, a job's its step's."""
+    spread = projection_spread(projection.projector, workload_classes(projection.workloads))
+    spread[jobs.rows] = jobs.step_spread
+    return spread
+
+
+def _wall_band(walls: Walls, dates: Band, outcome: Outcome) -> tuple[np.ndarray, np.ndarray]:
+    """The P10 and P90 month of each workload's wall where an efficiency's spread moves it: a
+    bandwidth wall's are its starvation's; a compute or network wall's, the first months the
+    P10 and P90 headroom fall short while not memory-bound. NEVER for capacity and latency
+    walls (no spread moves them) and for workloads that meet no wall."""
+    wall = walls.wall
+    with np.errstate(invalid="ignore"):
+        short_p10 = first_month(
+            outcome.supported[:, None] & (dates.headroom_p10 < 1) & ~outcome.memory_bound
+        )
+        short_p90 = first_month(
+            outcome.supported[:, None] & (dates.headroom_p90 < 1) & ~outcome.memory_bound
+        )
+    bandwidth = wall == "bandwidth"
+    shortfall = (wall == "compute") | (wall == "network")
+    low = np.where(bandwidth, dates.starve_p10_index, np.where(shortfall, short_p10, NEVER))
+    high = np.where(bandwidth, dates.starve_p90_index, np.where(shortfall, short_p90, NEVER))
+    return np.asarray(low), np.asarray(high)
 
 
 def _served_batch(served: np.ndarray) -> pd.arrays.IntegerArray:
@@ -185,6 +264,8 @@ _JSON_COLUMNS = (
     ("served_from", "served_from", "month"),
     ("wall", "wall", "text or null"),
     ("wall_month", "wall_month", "month"),
+    ("wall_month_p10", "wall_month_p10", "month"),
+    ("wall_month_p90", "wall_month_p90", "month"),
     ("devices_per_replica", "devices_per_replica", "integer or null"),
     ("max_batch", "max_batch", "integer or null"),
     ("served_batch", "served_batch", "integer or null"),
@@ -192,6 +273,7 @@ _JSON_COLUMNS = (
     ("replica_layout", "replica_layout", "text or null"),
     ("tpot_under_load_s", "tpot_under_load_s", "number"),
     ("output_tokens_per_s_under_load", "output_tokens_per_s_under_load", "number"),
+    ("step_time_s", "step_time_s", "number"),
 )
 
 

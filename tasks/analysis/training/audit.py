@@ -1,42 +1,48 @@
-"""Training workloads in the audit: each one's step on its pool's hardware, the wall it meets
-first and when, and what each mitigation buys.
+"""Training workloads in the audit: each one's step on its pool's hardware, the resource that
+binds it, and what each mitigation does to the step.
 
 A training workload with a layout (the ``layout``, ``global_batch_tokens``, ``micro_batch``,
 ``recompute``, ``zero_stage`` and ``optimizer`` columns beside ``model_preset`` and
 ``context_tokens``) runs as one job on ``dp·tp·pp·cp`` devices of its pool's main accelerator
 model (the one it holds most of in its first month with hardware). Its supply is one optimizer
-step per :func:`step_time`; its demand is ``demand_units_per_s`` steps per second growing by
-``demand_growth_per_year``. With headroom ``h = 1 / (step · demand)`` today the job meets its
-wall after ``12·ln(h)/ln(1+g)`` months (now where h < 1, or where the layout does not fit: the
-capacity wall; never within the horizon where demand does not grow). A mitigation that makes
-the step k times faster buys ``12·ln(k)/ln(1+g)`` months, capped by the horizon.
+step per :func:`step_time` (none where the layout does not fit: the capacity wall); its demand
+is ``demand_units_per_s`` steps per second. When demand outgrows the supply the job meets the
+wall that binds its step: the network where its collectives outlast its compute, HBM bandwidth
+where its memory traffic does, else compute. The months that takes, and the months each
+mitigation buys, are the walls stage's (:mod:`tasks.analysis.walls.training`): they need the
+demand curve and the horizon.
 
 Mitigations, each a recomputation of the step: FP8 matmuls (where the device has FP8 units:
 compute and the matmul inputs' activation bytes; optimizer state unchanged), selective or full
 recomputation, ZeRO-3 where the state is not yet sharded, twice the tensor or the pipeline
-parallelism (half the data parallelism), twice the micro-batch (within the global batch), a
-scale-out network twice as fast. What each risks in accuracy and what it costs is stated, not
-modelled.
+parallelism (half the data parallelism), twice the micro-batch (a larger per-device batch
+within the same global batch), a scale-out network twice as fast. What each risks in accuracy
+and what it costs is stated, not modelled.
+
+A row that states its layout wrongly (a micro-batch above the global batch, a layout that does
+not divide the model, more devices than its pool ever holds of one model) is refused when the
+profiles are loaded (:func:`check_rows`), naming the file, row and column.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
-from hardware_profiles.errors import MemwallError
+from hardware_profiles.errors import MemwallError, ProfileError
 from tasks.analysis.supply.calibration import DEFAULT_FLOPS_EFFICIENCY
 from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.training.backtest import STREAM_BANDWIDTH, Key, lookup
 from tasks.analysis.training.layout import TrainingRun, check_run, parse_layout
 from tasks.analysis.training.network import Network, network_for
+from tasks.analysis.training.recipe import OPTIMIZERS
 from tasks.analysis.training.step_time import StepTime, device_from_catalog, step_time
 from tasks.analysis.workload.architecture import Architecture
-from tasks.analysis.workload.presets import preset
+from tasks.analysis.workload.presets import PRESETS, preset
 
 # What each mitigation risks and costs: stated, not modelled.
 RISKS: Final = {
@@ -68,6 +74,8 @@ RISKS: Final = {
         "NICs and switches at twice the bandwidth per device (e.g. 400 to 800 Gb/s)",
     ),
 }
+# The ranking's word for the resource that binds a step, by the step's wall.
+BOUND: Final = {"network": "network", "bandwidth": "memory", "compute": "compute"}
 _COLUMNS: Final = ("layout", "global_batch_tokens", "model_preset", "context_tokens")
 
 
@@ -75,7 +83,7 @@ _COLUMNS: Final = ("layout", "global_batch_tokens", "model_preset", "context_tok
 class TrainingFindings:
     """One row per training workload with a layout (``summary``) and one per mitigation that
     could be computed for it (``mitigations``); ``skipped`` names rows memwall could not lay
-    out, and why."""
+    out, and why. The walls stage adds each row's months (:mod:`tasks.analysis.walls.training`)."""
 
     summary: pd.DataFrame
     mitigations: pd.DataFrame
@@ -122,18 +130,65 @@ def _run(row: Mapping[str, Any]) -> TrainingRun:
     )
 
 
-def months_to_wall(
-    result: StepTime, demand_steps_per_s: float, growth: float, horizon: int
-) -> float:
-    """Months until the job's headroom falls below 1 (0: now; ``horizon``: not within it)."""
-    if not result.fits:
-        return 0.0
-    headroom = 1.0 / (result.step_time_s * demand_steps_per_s)
-    if headroom < 1:
-        return 0.0
-    if growth <= 0:
-        return float(horizon)
-    return min(float(horizon), 12 * math.log(headroom) / math.log1p(growth))
+def _column(run: TrainingRun) -> str:
+    """The column a refused row's check is about: what the user would edit."""
+    if run.optimizer not in OPTIMIZERS:
+        return "optimizer"
+    if run.micro_batch > run.global_batch or run.global_batch % (run.layout.dp * run.micro_batch):
+        return "micro_batch"
+    return "layout"
+
+
+def check_rows(
+    workloads: pd.DataFrame, source: str, pool_devices: Mapping[str, int] | None = None
+) -> None:
+    """Refuse the first training row whose layout no engine could run: its global batch not
+    whole sequences, a micro-batch above the global batch (or not splitting it over dp), a
+    layout that does not divide the model's heads or layers, or (with ``pool_devices``, the
+    most devices of one model each pool ever holds) more devices than its pool has. The error
+    names ``source``, the row (1-based) and the column. Rows of a model memwall has no preset
+    for are left to the audit, which says it could not lay them out."""
+    for index in np.flatnonzero(has_layout(workloads).to_numpy()):
+        position = int(index) + 1
+        row = {str(k): v for k, v in workloads.iloc[index].items()}
+        name = str(row.get("model_preset", "")).strip().lower()
+        if name not in PRESETS:
+            continue
+        try:
+            run = _run(row)
+        except MemwallError as exc:
+            column = "layout" if "layout" in str(exc) else "global_batch_tokens"
+            raise ProfileError(source, str(exc), row=position, column=column) from None
+        try:
+            check_run(preset(name), run)
+        except MemwallError as exc:
+            raise ProfileError(source, str(exc), row=position, column=_column(run)) from None
+        pool = str(row["pool"])
+        held = None if pool_devices is None else pool_devices.get(pool)
+        if held is not None and run.layout.devices > held:
+            rest = run.layout.tp * run.layout.pp * run.layout.cp
+            valid = (
+                f"with tp·pp·cp = {rest}, valid dp: 1 to {held // rest}"
+                if held >= rest
+                else f"fewer than its tp·pp·cp = {rest}"
+            )
+            raise ProfileError(
+                source,
+                f"layout {run.layout.text()} spans dp·tp·pp·cp = {run.layout.devices} devices; "
+                f"pool {pool!r} never holds more than {held} of one model: {valid}",
+                row=position,
+                column="layout",
+            )
+
+
+def most_devices(roadmap: pd.DataFrame) -> dict[str, int]:
+    """The most devices of one model each pool of a roadmap ever holds (running sums of its
+    count changes, by date): the largest job its pool could ever run."""
+    per_date = roadmap.groupby(["pool", "accelerator_id", "effective_date"], sort=True)[
+        "count_delta"
+    ].sum()
+    held = per_date.groupby(level=["pool", "accelerator_id"]).cumsum()
+    return {str(pool): int(count) for pool, count in held.groupby(level="pool").max().items()}
 
 
 def _time(setting: _Setting, run: TrainingRun, network: Network | None = None) -> StepTime:
@@ -145,6 +200,14 @@ def _time(setting: _Setting, run: TrainingRun, network: Network | None = None) -
     return step_time(
         setting.arch, run, device, network or setting.network, matmul, STREAM_BANDWIDTH
     )
+
+
+def binding(result: StepTime) -> str:
+    """The resource that binds the step as the ranking words it (memory, network, compute),
+    whether or not the layout fits: what would bind it once it does."""
+    pressure = result.pressures()
+    name, value = max(((k, pressure[k]) for k in ("network", "bandwidth")), key=lambda kv: kv[1])
+    return BOUND[name if value >= 1 else "compute"]
 
 
 def _variants(
@@ -181,7 +244,6 @@ def training_findings(
     pool_hardware: Mapping[str, tuple[str, int]],
     scale_out: pd.DataFrame,
     fitted: Mapping[Key, Efficiency],
-    horizon_months: int,
 ) -> TrainingFindings:
     """Summary and mitigations of every training workload with a layout (module docstring).
     ``pool_hardware`` maps a pool to its main accelerator model and the devices it holds."""
@@ -210,9 +272,6 @@ def training_findings(
         except MemwallError as exc:
             skipped.append(f"{workload}: {exc}")
             continue
-        demand = float(row["demand_units_per_s"])
-        growth = float(row["demand_growth_per_year"])
-        months = months_to_wall(base, demand, growth, horizon_months)
         summary.append(
             {
                 "workload_id": workload,
@@ -232,8 +291,9 @@ def training_findings(
                 "tokens_per_s": base.tokens_per_s,
                 "fits": base.fits,
                 "wall": base.wall,
-                "months_to_wall": months,
+                "bound": binding(base),
                 "matmul_efficiency_source": base.matmul_efficiency.source,
+                "step_spread": base.matmul_efficiency.spread,
             }
         )
         for name, make in _variants(run, setting.network).items():
@@ -242,7 +302,6 @@ def training_findings(
                 result = _time(setting, changed, network)
             except MemwallError:
                 continue  # the variant does not divide the model, or the device lacks FP8
-            after = months_to_wall(result, demand, growth, horizon_months)
             risk, cost = RISKS[name]
             mitigations.append(
                 {
@@ -253,16 +312,11 @@ def training_findings(
                     "speedup": base.step_time_s / result.step_time_s,
                     "fits": result.fits,
                     "wall": result.wall,
-                    "months_to_wall": after,
-                    "months_bought": after - months,
                     "accuracy_risk": risk,
                     "cost": cost,
                 }
             )
-    frame = pd.DataFrame(mitigations)
-    if not frame.empty:
-        frame = frame.sort_values(["workload_id", "months_bought"], ascending=[True, False])
-    return TrainingFindings(pd.DataFrame(summary), frame.reset_index(drop=True), skipped)
+    return TrainingFindings(pd.DataFrame(summary), pd.DataFrame(mitigations), skipped)
 
 
 def main_hardware(pools: list[str], models: list[str], counts: Any) -> dict[str, tuple[str, int]]:

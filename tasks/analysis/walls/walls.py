@@ -9,7 +9,13 @@ Per workload and month t of the horizon, while its pool holds hardware and it ha
   no model the pool holds at t does batch 1 meet it, whatever the replica's size up to the cap:
   no number of the same devices fixes it, only faster memory (or fewer bytes per token);
 - **bandwidth**: starvation as the projection defines it (memory-bound, headroom < 1);
-- **compute**: headroom < 1 while compute-bound.
+- **compute**: headroom < 1 while compute-bound;
+- **network** (training jobs only): headroom < 1 while a job's collectives outlast its compute.
+
+A training workload laid out as a job (a ``layout`` and ``global_batch_tokens``) takes its
+walls from its step instead (:mod:`tasks.analysis.walls.training`): capacity where its layout
+does not fit, else network, bandwidth or compute as its step is bound, from the month demand
+outgrows one step per step time.
 
 A month's wall is the first of these that holds, in that order (what does not fit cannot run; what
 cannot meet its target at batch 1 cannot be saved by more of the same devices). A workload's
@@ -32,7 +38,7 @@ from tasks.analysis.projection.serving import Serving, serve
 from tasks.analysis.supply.replicas import Replicas
 from tasks.analysis.walls.remedies import wall_remedies
 
-WALLS = ("capacity", "latency", "bandwidth", "compute")
+WALLS = ("capacity", "latency", "network", "bandwidth", "compute")
 # Month states of the timeline chart.
 NO_DEMAND, NOT_SERVED, FINE, TIGHT, PAST_WALL = 0, 1, 2, 3, 4
 # Headroom below this (and >= 1) is "tight": one year of 20 % growth from a shortfall.
@@ -40,9 +46,12 @@ TIGHT_HEADROOM = 1.2
 ADDRESSED_BY = {
     "bandwidth": "more memory bandwidth in the roadmap, lower precision, a larger decode batch",
     "capacity": "devices with more memory, a lower-precision KV cache or weights, a larger "
-    "max_devices_per_replica, a shorter context",
+    "max_devices_per_replica, a shorter context; a training job: more tensor or pipeline "
+    "parallelism, recompute, ZeRO-3",
     "latency": "faster memory in the roadmap, lower precision; speculative decoding (not modelled)",
     "compute": "more FLOP/s in the roadmap, lower-precision compute",
+    "network": "a faster scale-out network, more tokens per device per step (a larger "
+    "global batch, or fewer data-parallel ranks: more tensor or pipeline parallelism)",
 }
 
 
@@ -72,7 +81,8 @@ def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
     live = served & active
     with np.errstate(invalid="ignore"):
         short = live & (outcome.headroom < 1)
-    flags = [np.zeros((n, months), dtype=bool), np.zeros((n, months), dtype=bool)]
+    # One (workloads, months) flag per wall, in WALLS order; the network's is the jobs'.
+    flags = [np.zeros((n, months), dtype=bool) for _ in range(3)]
     if serving is not None:
         formable, fast = _formable(projection, serving.replicas)
         has_slo = ~np.isnan(serving.step.slo_s)
@@ -86,11 +96,7 @@ def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
     names = np.array([*WALLS, None], dtype=object)
     first_wall = month_wall[np.arange(n), np.where(wall_index == NEVER, 0, wall_index)]
     wall = names[np.where(wall_index == NEVER, len(WALLS), first_wall)]
-    with np.errstate(invalid="ignore"):
-        tight = outcome.headroom < TIGHT_HEADROOM
-    state = np.select(
-        [~active, ~served, past, tight], [NO_DEMAND, NOT_SERVED, PAST_WALL, TIGHT], FINE
-    )
+    state = month_states(projection, np.arange(n), outcome.headroom, past)
     if serving is None or catalog is None:
         unknown = np.full(n, np.nan)
         none = np.full(n, None, dtype=object)
@@ -105,6 +111,21 @@ def classify(projection: Projection, catalog: pd.DataFrame | None) -> Walls:
         serving.max_batch,
         serving.accelerator,
         remedy,
+    )
+
+
+def month_states(
+    projection: Projection, rows: np.ndarray, headroom: np.ndarray, past: np.ndarray
+) -> np.ndarray:
+    """The timeline's state of the workloads at ``rows`` in every month, from their headroom
+    and whether each month is past a wall, (rows, months)."""
+    placement = projection.placement
+    served = projection.fleet.pool_total()[placement.pool_index[rows]] > 0
+    active = np.arange(len(projection.months))[None, :] >= placement.start_index[rows, None]
+    with np.errstate(invalid="ignore"):
+        tight = headroom < TIGHT_HEADROOM
+    return np.asarray(
+        np.select([~active, ~served, past, tight], [NO_DEMAND, NOT_SERVED, PAST_WALL, TIGHT], FINE)
     )
 
 

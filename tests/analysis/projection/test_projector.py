@@ -312,6 +312,8 @@ def test_json_rows_carry_the_contract_fields() -> None:
         "served_from": "2027-01",
         "wall": "bandwidth",  # starvation is the bandwidth wall
         "wall_month": "2027-04",
+        "wall_month_p10": "2027-04",  # a bandwidth wall's band is its starvation's
+        "wall_month_p90": "2027-04",
         "devices_per_replica": None,  # no catalog given: no replica sizing
         "max_batch": None,
         "served_batch": None,
@@ -319,6 +321,7 @@ def test_json_rows_carry_the_contract_fields() -> None:
         "replica_layout": None,  # no request shape, and no replica without a catalog
         "tpot_under_load_s": None,
         "output_tokens_per_s_under_load": None,
+        "step_time_s": None,  # not a training job
     }
     assert rows[2]["starve_month"] is None and rows[2]["best_mitigation"] is None
 

@@ -29,6 +29,8 @@ def ranking() -> pd.DataFrame:
             "served_from": [dt.date(2027, 1, 1), None],
             "wall": pd.Categorical(["bandwidth", None], categories=["bandwidth", "capacity"]),
             "wall_month": [dt.date(2027, 3, 1), None],
+            "wall_month_p10": [dt.date(2027, 1, 1), None],
+            "wall_month_p90": [dt.date(2027, 6, 1), None],
             "devices_per_replica": pd.array([8, None], dtype="Int64"),
             "max_batch": pd.array([64, None], dtype="Int64"),
             "served_batch": pd.array([None, None], dtype="Int64"),
@@ -36,12 +38,13 @@ def ranking() -> pd.DataFrame:
             "replica_layout": ["tp=8", None],
             "tpot_under_load_s": [0.0189, math.nan],
             "output_tokens_per_s_under_load": [1323.0, math.nan],
+            "step_time_s": [math.nan, math.nan],
         }
     )
 
 
 # json.dumps(strict(ranking_rows(ranking())), indent=2) before the rows were built by column
-# (with the under-load columns added since).
+# (with the under-load, wall band and training step columns added since).
 BEFORE = (
     "[\n"
     "  {\n"
@@ -58,13 +61,16 @@ BEFORE = (
     '    "served_from": "2027-01",\n'
     '    "wall": "bandwidth",\n'
     '    "wall_month": "2027-03",\n'
+    '    "wall_month_p10": "2027-01",\n'
+    '    "wall_month_p90": "2027-06",\n'
     '    "devices_per_replica": 8,\n'
     '    "max_batch": 64,\n'
     '    "served_batch": null,\n'
     '    "wall_remedy": "bandwidth: fp8 KV cache",\n'
     '    "replica_layout": "tp=8",\n'
     '    "tpot_under_load_s": 0.0189,\n'
-    '    "output_tokens_per_s_under_load": 1323.0\n'
+    '    "output_tokens_per_s_under_load": 1323.0,\n'
+    '    "step_time_s": null\n'
     "  },\n"
     "  {\n"
     '    "workload_id": "new-pool-prefill",\n'
@@ -80,13 +86,16 @@ BEFORE = (
     '    "served_from": null,\n'
     '    "wall": null,\n'
     '    "wall_month": null,\n'
+    '    "wall_month_p10": null,\n'
+    '    "wall_month_p90": null,\n'
     '    "devices_per_replica": null,\n'
     '    "max_batch": null,\n'
     '    "served_batch": null,\n'
     '    "wall_remedy": null,\n'
     '    "replica_layout": null,\n'
     '    "tpot_under_load_s": null,\n'
-    '    "output_tokens_per_s_under_load": null\n'
+    '    "output_tokens_per_s_under_load": null,\n'
+    '    "step_time_s": null\n'
     "  }\n"
     "]"
 )
