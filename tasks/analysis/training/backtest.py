@@ -28,6 +28,7 @@ error; where the source states an MFU, the predicted MFU's difference in points 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -267,12 +268,48 @@ def _fit_groups(
 
 def fit_table(cases: Sequence[Case]) -> dict[Key, Efficiency]:
     """Fits per (accelerator, precision), per accelerator and over all ``cases``, whatever
-    stack ran them (a user's own run names no stack)."""
+    stack ran them (a user's own run names no stack).
+
+    A precision that fewer stacks ran on an accelerator than its most-run precision would
+    carry those stacks' own efficiency (torchtitan's FP8 runs on 500 W H100s against
+    Megatron's and Meta's BF16 runs: FP8 priced slower than BF16). Where stacks ran both, it
+    is the most-run precision's fit times the median, over those stacks, of the stack's ratio
+    of the two precisions' fits: what changing precision does within one stack, not which
+    stack ran it.
+    """
     groups: dict[Key, list[Case]] = {}
     for c in cases:
         for key in ((c.hardware, c.precision), (c.hardware, _ALL), (_ALL, _ALL)):
             groups.setdefault(key, []).append(c)
-    return _fit_groups(groups, _label, cases)
+    fitted = _fit_groups(groups, _label, cases)
+    stacks = stack_fit_table(cases)
+    ran: dict[Key, set[str]] = {}
+    for c in cases:
+        if c.stack != UNSTATED:
+            ran.setdefault((c.hardware, c.precision), set()).add(c.stack)
+    for hardware in {c.hardware for c in cases}:
+        mine = {
+            p: ran.get((hardware, p), set()) for (h, p) in groups if h == hardware and p != _ALL
+        }
+        if len(mine) < 2:
+            continue
+        reference = max(mine, key=lambda p: (len(mine[p]), len(groups[(hardware, p)]), p))
+        for precision, stacks_of in mine.items():
+            both = sorted(stacks_of & mine[reference])
+            if precision == reference or not both or len(stacks_of) >= len(mine[reference]):
+                continue
+            ratio = statistics.median(
+                stacks[(hardware, s, precision)].value / stacks[(hardware, s, reference)].value
+                for s in both
+            )
+            base, own = fitted[(hardware, reference)], fitted[(hardware, precision)]
+            fitted[(hardware, precision)] = Efficiency(
+                min(1.0, base.value * ratio),
+                f"{base.source} x {ratio:.3f}, the {precision} / {reference} ratio within "
+                f"{', '.join(both)}",
+                max(base.spread, own.spread),
+            )
+    return fitted
 
 
 def stack_fit_table(cases: Sequence[Case]) -> dict[StackKey, Efficiency]:

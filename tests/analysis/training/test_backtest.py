@@ -13,6 +13,7 @@ from hardware_profiles.scale_out import read_scale_out
 from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.training.backtest import (
     UNSTATED,
+    Case,
     backtest,
     fit_efficiency,
     fit_table,
@@ -107,3 +108,28 @@ def test_each_run_takes_its_stacks_fit_and_says_when_it_falls_back() -> None:
     mine = backtest(renamed, builtin_catalog(), read_scale_out()).runs.set_index("run_id")
     assert mine.loc["llama3-405b-16k-gpus", "stack"] == UNSTATED
     assert mine.loc["llama3-405b-16k-gpus", "efficiency_level"] == "accelerator+precision"
+
+
+def test_a_precision_fewer_stacks_ran_is_priced_by_its_ratio_within_a_stack() -> None:
+    """Runs made at e = 0.6 on stack A (bf16), 0.6 on stack B (bf16) and 0.3 on stack B
+    (fp8): fitted directly, fp8 would be B's 0.3 alone, half of bf16's 0.6 (B's own level,
+    not what fp8 does). Stack B ran both: its fp8 / bf16 ratio is 0.3 / 0.6 = 0.5, so fp8 is
+    bf16's fit (0.6, over both stacks) x 0.5 = 0.3 here; made with B's bf16 at 0.4 instead,
+    the ratio is 0.3 / 0.4 = 0.75 and fp8 is bf16's fit over the runs at 0.6 and 0.4, x 0.75."""
+    cases, _ = prepare(read_published_training_runs(), builtin_catalog(), read_scale_out())
+    base = next(c for c in cases if c.hardware == "nvidia-h100-sxm" and c.precision == "bf16")
+
+    def made(stack: str, precision: str, value: float) -> Case:
+        case = replace(base, stack=stack, precision=precision, run_id=f"{stack}-{precision}")
+        if precision == "fp8":
+            case = replace(case, run=replace(case.run, compute="fp8"))
+        step = predict(case, Efficiency(value, "made", 0.0)).step_time_s
+        return replace(case, measured_step_s=step)
+
+    same = fit_table([made("a", "bf16", 0.6), made("b", "bf16", 0.6), made("b", "fp8", 0.3)])
+    assert same[("nvidia-h100-sxm", "fp8")].value == pytest.approx(0.3, rel=1e-4)
+    fitted = fit_table([made("a", "bf16", 0.6), made("b", "bf16", 0.4), made("b", "fp8", 0.3)])
+    bf16 = fitted[("nvidia-h100-sxm", "bf16")]
+    fp8 = fitted[("nvidia-h100-sxm", "fp8")]
+    assert fp8.value == pytest.approx(bf16.value * 0.75, rel=1e-4)
+    assert "the fp8 / bf16 ratio within b" in fp8.source
