@@ -2,9 +2,9 @@
 precision, how often a unit pays its phase's step overhead, and the routed experts' shares of
 the bytes and FLOPs with the model's architecture class (a decode step's grouped GEMM runs at
 its class's own share of the dense efficiencies: ``tasks.analysis.supply.published_fit``). The
-mitigations are variants of these figures evaluated over the same fleet; they keep the
-baseline's expert shares (a larger batch touches more experts: the share is the baseline
-batch's)."""
+mitigations are variants of these figures evaluated over the same fleet; a batch mitigation
+re-derives the expert shares at its batch (a larger batch touches more experts), a precision
+mitigation keeps the baseline's."""
 
 from __future__ import annotations
 
