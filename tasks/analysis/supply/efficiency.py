@@ -59,8 +59,8 @@ class Efficiency:
 
 @dataclass(frozen=True)
 class Overhead:
-    """Seconds a step costs beyond its bytes and FLOPs (per layer in decode, per step in
-    prefill: :mod:`tasks.analysis.workload.step_overhead`), and where that figure came from."""
+    """Seconds a step costs beyond its bytes and FLOPs (per layer in decode and prefill:
+    :mod:`tasks.analysis.workload.step_overhead`), and where that figure came from."""
 
     seconds: float
     source: str

@@ -12,7 +12,7 @@ efficiencies e_bw and e_f (each with its source):
     compute time  = (step FLOPs − X_f + X_f / r) of the busiest device / (F · e_f)
                     (prefill: the attention scores' FLOPs at attention's own e_attn instead)
     communication = Σ collectives: calls · (latency + link bytes / link)   (supply.collectives)
-    overhead      = o_decode · L (decode) | o_prefill (prefill) | 0 (training)
+    overhead      = o_decode · L (decode) | o_prefill · L (prefill) | 0 (training)
     step time     = max(memory time, compute time) + communication + overhead
 
 Under pure tensor parallelism over N devices (the default for a dense model) the busiest
@@ -39,8 +39,9 @@ The overhead is what a step costs beyond its bytes, FLOPs and collectives: kerne
 synchronisation, scheduling. Published runs show it plainly: a 70B model at batch 1 over 8
 devices moves 1/8 of the bytes of one device and still takes about 1/3 of its time; part of that
 is the collectives' latency, now counted apart, and the fitted overhead stands for the rest.
-Decode pays it per layer and step (each layer is a dozen small kernels); a prefill step pays it
-once (a request is scheduled, its prompt batched). Both figures are fitted on published runs with
+Decode pays it per layer and step (each layer is a dozen small kernels), and so does a prefill
+step (its forward pass launches the same kernels per layer; its own figure also holds the
+scheduling of the request). Both figures are fitted on published runs with
 the efficiencies (``tasks.analysis.supply.backtest``); a workload probe's measured efficiency
 already holds its own overhead, so none is added to it.
 """
@@ -88,7 +89,7 @@ class PredictionError(MemwallError):
 
 
 def overhead_s(phase: str, layers: float, overhead: Overhead) -> float:
-    """One step's overhead: per layer in decode, once per step in prefill, none in training."""
+    """One step's overhead: per layer in decode and prefill, none in training."""
     per = OVERHEAD_PER.get(phase)
     if per is None:
         return 0.0
