@@ -78,6 +78,9 @@ def test_a_stated_layout_sets_the_devices_and_its_walls() -> None:
     assert serving.layout_reason[0].startswith("tensor parallel over all 2 devices")
     assert serving.layout_reason[1] == STATED
     assert ranking.loc["llama-3.1-70b-tp=8", "devices_per_replica"] == 8
+    layouts = ranking["replica_layout"]
+    assert (layouts["llama-3.1-70b-None"], layouts["llama-3.1-70b-tp=8"]) == ("tp=2", "tp=8")
+    assert layouts.isna()["llama-3.1-70b-tp=1"]  # no replica forms: no layout
     assert ranking["wall"].isna()["llama-3.1-70b-None"]
     assert ranking.loc["llama-3.1-70b-tp=1", "wall"] == "capacity"
 
