@@ -98,7 +98,7 @@ def serve(
     with np.errstate(invalid="ignore"):
         capped = inference & ~np.isnan(step.slo_s) & (max_batch >= 1) & (max_batch < step.batch)
     served = np.where(capped, max_batch, np.nan)
-    layout, reason = replica_layouts(workloads, devices)
+    layout, reason = replica_layouts(workloads, devices, step.fixed_devices)
     return Serving(
         step=step,
         hardware=hw,
@@ -116,34 +116,39 @@ def serve(
 STATED = "as the workload states"
 
 
-def replica_layouts(workloads: pd.DataFrame, devices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def replica_layouts(
+    workloads: pd.DataFrame, devices: np.ndarray, fixed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per workload: the layout of its replica of ``devices`` devices and why (None, None where
-    no replica forms): the row's own; else the engine's default for the row's model on that
-    many devices; tensor parallel over them for a row that names no model. Each distinct
-    (model, devices) is laid out once."""
+    no replica forms): the row's own where it was sized on it (``fixed``: its devices, NaN
+    where not); else the engine's default for the row's model on that many devices; tensor
+    parallel over them for a row that names no model (a layout it states cannot be laid out
+    without one, and the reason says so). Each distinct (model, devices) is laid out once."""
     n = len(workloads)
     layout = np.full(n, None, dtype=object)
     reason = np.full(n, None, dtype=object)
-    presets = (
-        workloads["model_preset"]
-        if "model_preset" in workloads
-        else pd.Series(None, index=workloads.index)
-    )
-    stated = (
-        workloads["layout"] if "layout" in workloads else pd.Series(None, index=workloads.index)
-    )
+    absent = pd.Series(None, index=workloads.index, dtype=object)
+    presets = workloads.get("model_preset", absent)
+    stated = workloads.get("layout", absent)
     phases = workloads["phase"].to_numpy(dtype=object)
     chosen: dict[tuple[str, int], tuple[str, str]] = {}
     for i in np.flatnonzero(np.isfinite(devices)):
         count = int(devices[i])
         own = stated.iloc[i]
-        if phases[i] in SERVING_PHASES and own is not None and not pd.isna(own):
+        if not np.isnan(fixed[i]):
             layout[i], reason[i] = str(parse_layout(str(own))), STATED
             continue
         name = presets.iloc[i]
         if name is None or pd.isna(name) or str(name) not in PRESETS:
             layout[i] = str(Layout(tp=count))
-            reason[i] = f"tensor parallel over {count} devices (the row names no model preset)"
+            ignored = (
+                f"; its layout {own} needs a model to lay out"
+                if phases[i] in SERVING_PHASES and own is not None and not pd.isna(own)
+                else ""
+            )
+            reason[i] = (
+                f"tensor parallel over {count} devices (the row names no model preset{ignored})"
+            )
             continue
         key = (str(name), count)
         if key not in chosen:

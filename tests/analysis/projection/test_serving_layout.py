@@ -111,3 +111,20 @@ def test_a_layout_that_cannot_split_the_model_is_refused_naming_the_cell() -> No
     # 32 query heads, 32 layers: nothing splits over 3 devices; what would is listed.
     assert message.endswith("tensor-parallel device counts: 1, 2, 4, 8, 16, 32")
     assert "\n" not in message
+
+
+def test_a_layout_on_a_row_without_a_model_is_not_claimed() -> None:
+    """A hand-typed decode row (14 GB of weights, 0.5 GB of KV cache a token, batch 4: 16 GB,
+    one H100 holds it) that states tp=8 cannot be laid out without a model: it is sized as a
+    whole, tp=1, and the reason says its layout was not used."""
+    row = {
+        "workload_id": "hand", "name": "hand", "owner": "o", "pool": "h100", "phase": "decode",
+        "precision": "bf16", "unit": "token", "batch": 4, "context_tokens": 4096,
+        "flops_per_unit": 14e9, "bytes_per_unit": 14e9 / 4 + 0.5e9,
+        "memory_footprint_bytes": 14e9 + 4 * 0.5e9, "layout": "tp=8",
+        "demand_units_per_s": 10.0, "demand_growth_per_year": 0.0,
+    }  # fmt: skip
+    projection, _ = _project([row])
+    assert projection.serving is not None
+    assert projection.serving.layout[0] == "tp=1"
+    assert "its layout tp=8 needs a model to lay out" in projection.serving.layout_reason[0]
