@@ -123,42 +123,58 @@ def replica_layouts(
     no replica forms): the row's own where it was sized on it (``fixed``: its devices, NaN
     where not); else the engine's default for the row's model on that many devices; tensor
     parallel over them for a row that names no model (a layout it states cannot be laid out
-    without one, and the reason says so). Each distinct (model, devices) is laid out once."""
+    without one, and the reason says so). A fleet's table repeats a few shapes over many rows:
+    each distinct (model, stated layout, devices) is laid out once."""
     n = len(workloads)
     layout = np.full(n, None, dtype=object)
     reason = np.full(n, None, dtype=object)
+    rows = np.flatnonzero(np.isfinite(devices))
+    if rows.size == 0:
+        return layout, reason
     absent = pd.Series(None, index=workloads.index, dtype=object)
-    presets = workloads.get("model_preset", absent)
-    stated = workloads.get("layout", absent)
-    phases = workloads["phase"].to_numpy(dtype=object)
-    chosen: dict[tuple[str, int], tuple[str, str]] = {}
-    for i in np.flatnonzero(np.isfinite(devices)):
-        count = int(devices[i])
-        own = stated.iloc[i]
-        if not np.isnan(fixed[i]):
-            layout[i], reason[i] = str(parse_layout(str(own))), STATED
-            continue
-        name = presets.iloc[i]
-        if name is None or pd.isna(name) or str(name) not in PRESETS:
-            layout[i] = str(Layout(tp=count))
-            ignored = (
-                f"; its layout {own} needs a model to lay out"
-                if phases[i] in SERVING_PHASES and own is not None and not pd.isna(own)
-                else ""
-            )
-            reason[i] = (
-                f"tensor parallel over {count} devices (the row names no model preset{ignored})"
-            )
-            continue
-        key = (str(name), count)
-        if key not in chosen:
-            try:
-                picked, why = engine_layout(PRESETS[str(name)], count)
-                chosen[key] = (str(picked), why)
-            except LayoutError as exc:
-                chosen[key] = (str(Layout(tp=count)), f"tensor parallel as sized ({exc})")
-        layout[i], reason[i] = chosen[key]
+    serving = workloads["phase"].isin(list(SERVING_PHASES)).to_numpy()
+
+    def text(column: str) -> np.ndarray:
+        cells = workloads.get(column, absent)
+        return np.asarray(cells.astype(object).where(cells.notna(), None).to_numpy()[rows])
+
+    shapes = pd.DataFrame(
+        {
+            "model": text("model_preset"),
+            "layout": text("layout"),
+            "devices": devices[rows].astype(np.int64),
+            "sized_on_it": ~np.isnan(fixed[rows]),
+            "serving": serving[rows],
+        }
+    )
+    codes, _ = pd.factorize(pd.MultiIndex.from_frame(shapes.astype(str)))
+    first = np.unique(codes, return_index=True)[1]  # a row of each shape, in code order
+    laid = [_laid_out(*shape) for shape in shapes.iloc[first].itertuples(index=False)]
+    layout[rows] = np.array([text for text, _ in laid], dtype=object)[codes]
+    reason[rows] = np.array([why for _, why in laid], dtype=object)[codes]
     return layout, reason
+
+
+def _laid_out(
+    model: str | None, layout: str | None, devices: int, sized_on_it: bool, serving: bool
+) -> tuple[str, str]:
+    """One shape's layout and why (:func:`replica_layouts`)."""
+    if sized_on_it:
+        return str(parse_layout(str(layout))), STATED
+    if model is None or str(model) not in PRESETS:
+        ignored = (
+            f"; its layout {layout} needs a model to lay out"
+            if serving and layout is not None
+            else ""
+        )
+        return str(Layout(tp=devices)), (
+            f"tensor parallel over {devices} devices (the row names no model preset{ignored})"
+        )
+    try:
+        picked, why = engine_layout(PRESETS[str(model)], devices)
+    except LayoutError as exc:
+        return str(Layout(tp=devices)), f"tensor parallel as sized ({exc})"
+    return str(picked), why
 
 
 def reported_replica(
