@@ -8,7 +8,8 @@ its ``demand_units_per_s`` is the demand at that month: D(t) = D0·(1+g)^((t-s)/
 where s = max(0, start month index); a start after the horizon is an error.
 
 The rows are checked here, before anything is evaluated: a pool the roadmap does not have, a
-start after the horizon, a compute precision no model of the pool has a peak for.
+start after the horizon, a compute precision no model of the pool has a peak for, a serving
+layout that cannot split the row's model (the replicas are sized on it).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from hardware_profiles.errors import ProfileError
 from hardware_profiles.months import month_indexes
 from tasks.analysis.projection.horizon import NEVER, Fleet, first_month
 from tasks.analysis.supply.ceilings import PEAK_INDEX, PHASE_ORDER, Ceilings, lookup
+from tasks.analysis.workload.layout import SERVING_PHASES, LayoutError, check_layout, parse_layout
+from tasks.analysis.workload.presets import PRESETS
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,30 @@ def place(
         demand=demand,
     )
     _check_supported(workloads, fleet, ceilings, placement, workloads_source)
+    _check_layouts(workloads, workloads_source)
     return placement
+
+
+def _check_layouts(workloads: pd.DataFrame, source: str) -> None:
+    """A decode or prefill row's stated layout must split its model preset; the refusal lists
+    the layouts that would (each distinct model and layout checked once)."""
+    if "layout" not in workloads or "model_preset" not in workloads:
+        return
+    stated = (
+        workloads["layout"].notna()
+        & workloads["model_preset"].isin(list(PRESETS))
+        & workloads["phase"].isin(list(SERVING_PHASES))
+    ).to_numpy()
+    checked: set[tuple[str, str]] = set()
+    for row in np.flatnonzero(stated):
+        key = (str(workloads["model_preset"].iloc[row]), str(workloads["layout"].iloc[row]))
+        if key in checked:
+            continue
+        try:
+            check_layout(PRESETS[key[0]], parse_layout(key[1]))
+        except LayoutError as exc:
+            raise ProfileError(source, str(exc), row=int(row) + 1, column="layout") from None
+        checked.add(key)
 
 
 def _start_index(workloads: pd.DataFrame, fleet: Fleet, source: str) -> np.ndarray:

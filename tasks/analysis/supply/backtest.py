@@ -358,8 +358,8 @@ def predicted_step(
     args = (row["_arch"], row["_estimate"], row["_accelerator"])
     layout = row["_layout"]
     step = predict(*args, bandwidth, flops, devices, overhead, layout, experts=experts)
+    prefill_flops = _prefill_flops(vendor, flops, fitted)
     if row["_under_load"]:
-        prefill_flops = (fitted.lookup("prefill", vendor) if fitted is not None else None) or flops
         loaded = mixed_step(
             row["_arch"], step, row["_estimate"], row["_accelerator"], prefill_flops,
             int(row["input_tokens"]), int(row["output_tokens"]),
@@ -370,13 +370,24 @@ def predicted_step(
     prefill = row["_prefill"]
     if prefill is None:
         return step, 0.0
-    prefill_flops = (fitted.lookup("prefill", vendor) if fitted is not None else None) or flops
     prefill_bw = STREAM_BANDWIDTH if fitted is not None else bandwidth
     first = predict(
         row["_arch"], prefill, row["_accelerator"], prefill_bw, prefill_flops, devices,
         fitted.overhead("prefill") if fitted is not None else NO_OVERHEAD, layout,
     )  # fmt: skip
     return step, first.step_time_s * float(row["prefill_steps"])
+
+
+def _prefill_flops(vendor: str, flops: Efficiency, fitted: FittedDefaults | None) -> Efficiency:
+    """The GEMM efficiency a decode run's prompts (its static batch's prefill, or the chunks
+    riding on its steps under load) run at: the fitted prefill one; where no prefill run was
+    fitted (a fit without the one source of prefill runs), the STREAM-based GEMM default the
+    projection would use, never decode's: a decode step's matmuls are a few rows per weight
+    (GEMV-like, fitted at about a sixth of the peak), a prompt's are hundreds of rows, a GEMM
+    like the probe's. Without ``fitted`` (the STREAM comparison), ``flops``."""
+    if fitted is None:
+        return flops
+    return fitted.lookup("prefill", vendor) or STREAM_FLOPS
 
 
 def _fitted_efficiencies(

@@ -43,7 +43,7 @@ class Ceilings:
     (phases, models) and FLOP/s (phases, models, peak precisions), NaN where a model has no
     peak at that precision; and the spread (log standard deviation) of the bandwidth and
     compute efficiencies behind them, (phases, models); and the step overhead in seconds
-    (per layer in decode, per step in prefill, 0 elsewhere), (phases, models); and the
+    (per layer in decode and prefill, 0 elsewhere), (phases, models); and the
     leave-one-source-out spread of each architecture class (phases, :data:`SPREAD_CLASSES`,
     models), NaN where the phase's efficiency on that model is not a fitted default; and the
     routed experts' share of the dense efficiencies per architecture class (phases,

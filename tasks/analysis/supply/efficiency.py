@@ -59,14 +59,31 @@ class Efficiency:
 
 @dataclass(frozen=True)
 class Overhead:
-    """Seconds a step costs beyond its bytes and FLOPs (per layer in decode, per step in
-    prefill: :mod:`tasks.analysis.workload.step_overhead`), and where that figure came from."""
+    """Seconds a step costs beyond its bytes and FLOPs (per layer in decode and prefill:
+    :mod:`tasks.analysis.workload.step_overhead`), and where that figure came from."""
 
     seconds: float
     source: str
 
 
 NO_OVERHEAD: Final = Overhead(0.0, "none")
+# The share of its dense peak a large GEMM reaches, per vendor, as measured in public results
+# (the project's reference sanity bands: BF16 GEMM about 80 % on H100, 51 % on MI300X; AMD's
+# own "Measuring Max-Achievable FLOPs" ROCm blog puts MI300X's achievable matrix FLOPs well
+# under its peak too). A compute efficiency fitted on one vendor's runs is that vendor's share
+# of its peak; carried to another vendor it is scaled by the ratio of their GEMM shares (a
+# vendor not listed is taken as NVIDIA). Bandwidth efficiencies need no such ratio: HBM
+# triads reach 85-90 % of spec on every vendor's GPUs (same reference).
+GEMM_SHARE: Final = {"NVIDIA": 0.80, "AMD": 0.51}
+GEMM_SHARE_SOURCE: Final = "vendor GEMM share of peak (H100 ~80 %, MI300X ~51 %)"
+
+
+def gemm_ratio(vendor: str) -> float:
+    """``vendor``'s GEMM share over NVIDIA's: what a compute efficiency fitted on NVIDIA's
+    runs becomes on ``vendor``'s devices (1 for NVIDIA and vendors not listed)."""
+    return GEMM_SHARE.get(vendor, GEMM_SHARE["NVIDIA"]) / GEMM_SHARE["NVIDIA"]
+
+
 # Attention's FLOPs in prefill are not a GEMM of the weights: a fused attention kernel runs
 # them at its own share of the peak. FlashAttention-3 (Shah et al. 2024, figures 5-6): causal
 # forward at head dim 128 on H100 SXM5 reaches about 400-640 TFLOP/s in bf16 from 1k to 16k
@@ -108,8 +125,11 @@ class FittedDefaults:
         """The fitted efficiency of ``phase``'s ``ceiling`` (its binding one by default) for
         ``vendor``, else for all vendors; None where nothing was fitted."""
         if ceiling is not None and ceiling != FITTED_CEILING.get(phase):
-            return self.other_ceiling.get((phase, ceiling))
-        return self.efficiencies.get((phase, vendor)) or self.efficiencies.get((phase, None))
+            return _carried(self.other_ceiling.get((phase, ceiling)), ceiling, vendor)
+        own = self.efficiencies.get((phase, vendor))
+        if own is not None:
+            return own
+        return _carried(self.efficiencies.get((phase, None)), FITTED_CEILING.get(phase), vendor)
 
     def overhead(self, phase: str) -> Overhead:
         return self.overheads.get(phase, NO_OVERHEAD)
@@ -120,6 +140,17 @@ class FittedDefaults:
         if phase != "decode":
             return EXPERTS_AS_DENSE
         return self.expert_matmuls.get(architecture_class, EXPERTS_AS_DENSE)
+
+
+def _carried(fitted: Efficiency | None, ceiling: str | None, vendor: str) -> Efficiency | None:
+    """A compute efficiency fitted across vendors (NVIDIA's GEMM share as reference) on
+    ``vendor``'s devices: scaled by :func:`gemm_ratio`; a bandwidth one as it is."""
+    ratio = gemm_ratio(vendor)
+    if fitted is None or ceiling != "flops" or ratio == 1.0:
+        return fitted
+    return Efficiency(
+        fitted.value * ratio, f"{fitted.source}, x {ratio:.2f}: {GEMM_SHARE_SOURCE}", fitted.spread
+    )
 
 
 NO_FIT: Final = FittedDefaults()

@@ -31,7 +31,7 @@ from typing import Any
 from hardware_profiles.schema import peak_column
 from tasks.analysis.supply.collectives import collective_time, scale_up_link
 from tasks.analysis.supply.efficiency import ATTENTION_EFFICIENCY, Efficiency
-from tasks.analysis.supply.predict import Prediction, PredictionError
+from tasks.analysis.supply.predict import Prediction, PredictionError, attention_peak
 from tasks.analysis.workload.layout import layout_figures
 from tasks.analysis.workload.workload_model import Architecture, Estimate, estimate
 
@@ -112,7 +112,7 @@ def mixed_step(
     bandwidth = float(accelerator["mem_bandwidth_bytes_per_s"])
     memory = decode.memory_time_s + extra_bytes / (bandwidth * decode.bandwidth_efficiency.value)
     chunk_matmuls = matmuls / (peak * prefill_flops.value)
-    chunk_attention = scores / (peak * attention.value)
+    chunk_attention = scores / (attention_peak(accelerator, est.precision) * attention.value)
     compute = decode.compute_time_s + chunk_matmuls + chunk_attention
     link = scale_up_link(accelerator)
     chunk_link_s = 0.0

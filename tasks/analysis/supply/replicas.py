@@ -26,6 +26,10 @@ Mem_h, calibrated bandwidth BW_h and FLOP/s F_h, interconnect IC_h per device pe
   + o + λ with S1 the one-device time and K = 2·A/IC, it falls with n when S1 > K (the fewest
   n > 1 meeting the SLO is ceil((S1 − K)/(SLO − K − o − λ))) and rises otherwise (only n_fit(1)
   can meet it).
+- a workload that states its serving layout is served on that layout's N devices, no fewer
+  and no more (:mod:`tasks.analysis.workload.step_model` gives its lines as the layout's busiest
+  device's times N): a **capacity wall** when memory(B) > N·f·Mem_h, a **latency wall** when
+  step(N, 1) > SLO.
 - max batch on n devices: the largest b with memory(b) <= n·f·Mem_h and step(n, b) <= SLO:
   step is the larger of two lines in b, so b <= (T − B0/(n·BW))/(Bs/(n·BW) + c) and
   b <= T/(Fs/(n·F) + c), with c = 2(n−1)/n · A/IC and T = SLO − o − λ(n).
@@ -149,8 +153,16 @@ def size_replicas(model: StepModel, hw: Hardware) -> Replicas:
         needed = np.where(falling, np.ceil((s1 - k) / (slo - k - o) - _EPS), np.inf)
     latency_devices = np.where(~has_slo | (at_fit <= slo), fit_one, np.maximum(needed, fit_one))
     latency_ok = ~has_slo | ((fit_one <= cap) & (np.minimum(at_fit, at_cap) <= slo))
+    # A stated layout (its devices are the cap, see step_model): exactly its N devices.
+    stated = np.broadcast_to(~np.isnan(model.fixed_devices)[:, None], fits.shape)
+    with np.errstate(invalid="ignore"):
+        stated_fast = ~has_slo | (at_cap <= slo)
+    latency_ok = np.where(stated, stated_fast & (fit_one <= cap), latency_ok)
+    latency_devices = np.where(stated, np.where(latency_ok, cap, np.inf), latency_devices)
     exists = fits & latency_ok
     n = np.where(exists, np.maximum(fit_batch, latency_devices), cap)
+    n = np.where(stated, cap, n)
+    fit_batch = np.where(stated & fits, cap, fit_batch)
     max_batch = _max_batch(model, hw, n, usable)
     with np.errstate(invalid="ignore"):
         step = np.where(exists, step_s(model, hw, n, batch), np.nan)

@@ -46,6 +46,7 @@ _SIZING = (
     "tpot_slo_s",
     "ttft_slo_s",
     "max_devices_per_replica",
+    "layout",
 )
 
 

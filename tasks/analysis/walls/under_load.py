@@ -6,9 +6,10 @@ For a decode workload made from a model preset that states its request shape
 continuous-batching engine delivers at the workload's served batch (the concurrency), with
 the prompts that arrive riding on its steps (:mod:`tasks.analysis.supply.mixed_step`), on the
 replica the walls report (its accelerator model and device count), laid out as the row's
-``layout`` says, else as an engine would lay out those devices. The projection itself sizes
-replicas tensor parallel (:mod:`tasks.analysis.supply.replicas`); this is the serving figure
-beside it. Each distinct case is predicted once.
+``layout`` says, else as an engine would lay out those devices, as the projection's replica
+sizing does (:mod:`tasks.analysis.projection.serving`, whose layout every served workload's
+``replica_layout`` reports); this is the serving figure beside it. Each distinct case is
+predicted once.
 """
 
 from __future__ import annotations
@@ -44,8 +45,11 @@ def under_load_columns(
     without the catalog (no replica is known)."""
     rows = projection.served_workloads
     n = len(rows)
+    # Every served workload's replica layout, as the projection sized it (the row's own, or
+    # the engine's for its devices); the under-load prediction below lays it out the same way.
+    sized = projection.serving
     out: dict[str, np.ndarray] = {
-        "replica_layout": np.full(n, None, dtype=object),
+        "replica_layout": np.full(n, None, dtype=object) if sized is None else sized.layout.copy(),
         "tpot_under_load_s": np.full(n, np.nan),
         "output_tokens_per_s_under_load": np.full(n, np.nan),
     }

@@ -2,9 +2,9 @@
 precision, how often a unit pays its phase's step overhead, and the routed experts' shares of
 the bytes and FLOPs with the model's architecture class (a decode step's grouped GEMM runs at
 its class's own share of the dense efficiencies: ``tasks.analysis.supply.published_fit``). The
-mitigations are variants of these figures evaluated over the same fleet; they keep the
-baseline's expert shares (a larger batch touches more experts: the share is the baseline
-batch's)."""
+mitigations are variants of these figures evaluated over the same fleet; a batch mitigation
+re-derives the expert shares at its batch (a larger batch touches more experts), a precision
+mitigation keeps the baseline's."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
-from tasks.analysis.workload.layout import Layout, layout_figures
+from tasks.analysis.workload.layout import Layout, layout_figures, stated_layout
 from tasks.analysis.workload.presets import PRESETS, estimate_workload
 from tasks.analysis.workload.step_overhead import overheads_per_unit
 
@@ -79,10 +79,11 @@ class Figures:
 
 def expert_shares(workloads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: the routed experts' share of a decode step's bytes and of its FLOPs (from its
-    preset at its batch and context, on one device: the experts split as the rest of the
-    weights do), and its class's index in ARCHITECTURE_CLASSES; 0 and dense where the row
-    names no preset, is no MoE decode, or states no batch and context. A fleet's table
-    repeats a handful of shapes over many rows: each shape is worked out once."""
+    preset at its batch and context, on the busiest device of its stated serving layout, else
+    on one device: the experts split as the rest of the weights do), and its class's index in
+    ARCHITECTURE_CLASSES; 0 and dense where the row names no preset, is no MoE decode, or
+    states no batch and context. A fleet's table repeats a handful of shapes over many rows:
+    each shape is worked out once."""
     n = len(workloads)
     bytes_share, flops_share = np.zeros(n), np.zeros(n)
     if "model_preset" not in workloads:
@@ -107,15 +108,16 @@ def expert_shares(workloads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.n
 # What a row's step depends on (presets.estimate_workload's inputs).
 _SHAPE_KEYS = (
     "model_preset", "phase", "batch", "context_tokens", "precision", "weight_precision",
-    "kv_precision",
+    "kv_precision", "layout",
 )  # fmt: skip
 
 
-def _shares(row: dict[Hashable, object]) -> tuple[float, float]:
-    est = estimate_workload({str(k): v for k, v in row.items()})
+def _shares(cells: dict[Hashable, object]) -> tuple[float, float]:
+    row = {str(k): v for k, v in cells.items()}
+    est = estimate_workload(row)
     if est is None:
         return 0.0, 0.0
-    step = layout_figures(PRESETS[str(row["model_preset"])], est, Layout())
+    step = layout_figures(PRESETS[str(row["model_preset"])], est, stated_layout(row) or Layout())
     return (
         step.expert_read_bytes_per_device / step.step_bytes_per_device,
         step.expert_flops_per_device / step.step_flops_per_device,

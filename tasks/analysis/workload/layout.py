@@ -56,10 +56,12 @@ receives are scaled by busiest / mean.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
+import pandas as pd
 from scipy.stats import binom
 
 from hardware_profiles.layouts import layout_degrees
@@ -74,6 +76,7 @@ from tasks.analysis.workload.number_formats import BYTES_PER_ELEMENT
 from tasks.analysis.workload.workload_model import Estimate
 
 ALLTOALLS_PER_MOE_LAYER: Final = 2  # dispatch and combine
+SERVING_PHASES: Final = ("decode", "prefill")  # the phases a serving layout lays out
 
 
 class LayoutError(WorkloadModelError):
@@ -109,6 +112,15 @@ def parse_layout(text: str) -> Layout:
         return Layout(**layout_degrees(text))
     except ValueError as exc:
         raise LayoutError(str(exc)) from None
+
+
+def stated_layout(row: Mapping[str, Any]) -> Layout | None:
+    """The serving layout a decode or prefill row states (None: it states none, or is of
+    another phase, whose ``layout`` is a training layout)."""
+    text = row.get("layout")
+    if row.get("phase") not in SERVING_PHASES or text is None or pd.isna(text):
+        return None
+    return parse_layout(str(text))
 
 
 def problems(arch: Architecture, layout: Layout) -> list[str]:

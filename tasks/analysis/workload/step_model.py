@@ -17,6 +17,18 @@ paying the link's fixed latency (:mod:`tasks.analysis.supply.collectives`). Both
 here once:
 the projection's replicas (:mod:`tasks.analysis.supply.replicas`) and ``memwall predict``
 (:mod:`tasks.analysis.supply.predict`) read them.
+
+That is the tensor-parallel replica an engine launches by default, its devices chosen by the
+sizing. A decode or prefill row made from a model preset that states its ``layout``
+(:mod:`tasks.analysis.workload.layout`: ``dp_attention=8,ep=8``) is served on exactly that
+layout's N devices instead: its lines are those of the layout's busiest device
+(:func:`~tasks.analysis.workload.layout.layout_figures`: weights, KV cache and activations
+held, bytes read and FLOPs), times N, so that the sizing's "whole step over n devices" at
+n = N gives the layout's own per-device figures (an MLA latent cache copied on every device of
+an attention group, attention weights copied on every group). Its C is the layout's
+collective calls, and A the bytes its collectives move through a device's link at the row's
+batch, per sequence, over the ring factor 2(N−1)/N: the sizing's all-reduce term then equals
+the layout's link time at that batch. ``fixed_devices`` holds N (NaN: sized by memory).
 """
 
 from __future__ import annotations
@@ -28,10 +40,13 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
+from tasks.analysis.workload.architecture import Architecture
+from tasks.analysis.workload.layout import Layout, LayoutFigures, layout_figures, stated_layout
 from tasks.analysis.workload.number_formats import BYTES_PER_ELEMENT
 from tasks.analysis.workload.presets import estimate_workload, preset
 from tasks.analysis.workload.step_overhead import overheads_per_unit
 from tasks.analysis.workload.variants import decode_split
+from tasks.analysis.workload.workload_model import Estimate
 
 DEFAULT_MAX_DEVICES_PER_REPLICA = 8
 _MODEL_KEYS = (
@@ -42,6 +57,7 @@ _MODEL_KEYS = (
     "precision",
     "weight_precision",
     "kv_precision",
+    "layout",
 )
 
 # Tensor parallelism all-reduces the activations after the attention and the FFN block.
@@ -81,6 +97,7 @@ class StepModel:
     max_devices: np.ndarray
     overhead_times: np.ndarray  # times a step pays its phase's overhead: layers, 1 or 0
     collective_calls: np.ndarray  # all-reduce calls per step when split (0: unknown)
+    fixed_devices: np.ndarray  # a stated layout's devices (NaN: sized by memory)
 
     def take(self, rows: np.ndarray) -> StepModel:
         return StepModel(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
@@ -145,7 +162,8 @@ def step_model(workloads: pd.DataFrame) -> StepModel:
     allreduce = np.full(n, np.nan)
     calls = np.zeros(n)
 
-    _fill_from_presets(workloads, m0, ms, b0, bs, fs, allreduce, calls)
+    fixed = np.full(n, np.nan)
+    _fill_from_presets(workloads, m0, ms, b0, bs, fs, allreduce, calls, fixed)
     slo = np.where(
         decode,
         _column(workloads, "tpot_slo_s", np.nan),
@@ -155,8 +173,9 @@ def step_model(workloads: pd.DataFrame) -> StepModel:
         _column(workloads, "max_devices_per_replica", DEFAULT_MAX_DEVICES_PER_REPLICA),
         nan=DEFAULT_MAX_DEVICES_PER_REPLICA,
     )
+    cap = np.where(np.isnan(fixed), cap, fixed)
     times = overheads_per_unit(workloads) * np.where(prefill, batch * context, batch)
-    return StepModel(m0, ms, b0, bs, fs, allreduce, batch, slo, cap, times, calls)
+    return StepModel(m0, ms, b0, bs, fs, allreduce, batch, slo, cap, times, calls, fixed)
 
 
 def _fill_from_presets(
@@ -168,9 +187,12 @@ def _fill_from_presets(
     fs: np.ndarray,
     allreduce: np.ndarray,
     calls: np.ndarray,
+    fixed: np.ndarray,
 ) -> None:
     """Overwrite the coefficients of rows made from a model preset with the workload model's
-    (each distinct model, phase, batch, context and precision estimated once)."""
+    (each distinct model, phase, batch, context, precision and layout estimated once); a
+    stated layout that cannot split the model raises its
+    :class:`~tasks.analysis.workload.layout.LayoutError`, listing the valid ones."""
     if "model_preset" not in workloads:
         return
     modelled = np.flatnonzero(workloads["model_preset"].notna().to_numpy())
@@ -196,13 +218,19 @@ def _fill_from_presets(
         except MemwallError:
             continue  # a preset this memwall does not know: keep the row's own figures
         assert second is not None
+        rows = modelled[positions]
+        layout = stated_layout(row)
+        if layout is not None:
+            lines = _layout_lines(arch, first, second, layout)
+            m0[rows], ms[rows], b0[rows], bs[rows], fs[rows] = lines[:5]
+            allreduce[rows], calls[rows], fixed[rows] = lines[5:]
+            continue
         context = first.context
         points = []
         for e in (first, second):
             units = _units_per_step(e.phase, e.batch, context)
             points.append((e.batch, e.memory_footprint_bytes, e.bytes_per_unit * units))
         (x1, mem1, bytes1), (x2, mem2, bytes2) = points
-        rows = modelled[positions]
         ms[rows] = (mem2 - mem1) / (x2 - x1)
         m0[rows] = mem1 - ms[rows] * x1
         bs[rows] = (bytes2 - bytes1) / (x2 - x1)
@@ -212,3 +240,31 @@ def _fill_from_presets(
         b_a = BYTES_PER_ELEMENT[first.activations]
         allreduce[rows] = allreduce_bytes_per_sequence(arch.layers, tokens, arch.hidden, b_a)
         calls[rows] = ALLREDUCES_PER_LAYER * arch.layers
+
+
+def _layout_lines(
+    arch: Architecture, first: Estimate, second: Estimate, layout: Layout
+) -> tuple[float, ...]:
+    """(M0, Ms, B0, Bs, Fs, A, C, N) of a stated layout (the module docstring), from its
+    busiest device's figures at batch 1 (``first``) and at the row's batch (``second``)."""
+    n = float(layout.devices)
+    one, at = layout_figures(arch, first, layout), layout_figures(arch, second, layout)
+    x1, x2 = float(first.batch), float(second.batch)
+
+    def held(f: LayoutFigures) -> float:
+        return f.weight_bytes_per_device + f.kv_bytes_per_device + f.activation_bytes_per_device
+
+    ms = n * (held(at) - held(one)) / (x2 - x1)
+    bs = n * (at.step_bytes_per_device - one.step_bytes_per_device) / (x2 - x1)
+    link_bytes = sum(c.calls * c.link_bytes() for c in at.collectives)
+    ring = 2 * (n - 1) / n
+    return (
+        n * held(one) - ms * x1,
+        ms,
+        n * one.step_bytes_per_device - bs * x1,
+        bs,
+        n * at.step_flops_per_device / x2,
+        link_bytes / x2 / ring if ring else 0.0,
+        float(sum(c.calls for c in at.collectives)),
+        n,
+    )

@@ -3,7 +3,8 @@
 A replica of n devices takes max(memory, compute)/n + o per step for ``units`` units, so each
 device spends flops/attainable + n·o/units seconds on a unit: the overhead is paid by every
 device of the replica, and spread over the step's units (a batch of tokens in decode, the
-batch's prompt tokens in prefill). o is per layer in decode, per step in prefill.
+batch's prompt tokens in prefill). o is per layer in both (a prefill's forward pass launches
+the same kernels per layer as a decode step).
 
 Only rows that say what a step is carry it: their layers (the ``layers`` column, which the
 workload model writes for a preset or an imported config.json; else the ``model_preset``'s), their
@@ -22,12 +23,12 @@ from tasks.analysis.workload.presets import PRESETS
 from tasks.analysis.workload.workload_model import UNITS
 
 # What a phase's overhead is counted per: a layer of a step, or a step.
-OVERHEAD_PER: Final = {"decode": "layer", "prefill": "step"}
+OVERHEAD_PER: Final = {"decode": "layer", "prefill": "layer"}
 
 
 def overheads_per_unit(workloads: pd.DataFrame, batch_factor: float = 1.0) -> np.ndarray:
     """Per workload: how many times a unit pays the phase's overhead figure (layers / batch
-    in decode, 1 / (batch · prompt) in prefill), 0 where the row cannot say; at
+    in decode, layers / (batch · prompt) in prefill), 0 where the row cannot say; at
     ``batch_factor`` times each row's batch."""
     n = len(workloads)
     if n == 0:
@@ -52,10 +53,9 @@ def overheads_per_unit(workloads: pd.DataFrame, batch_factor: float = 1.0) -> np
         ],
         dtype=object,
     )
+    units_per_step = np.where(phase == "prefill", batch * context, batch)
     with np.errstate(invalid="ignore", divide="ignore"):
-        times = np.where(
-            per == "layer", layers / batch, np.where(per == "step", 1 / (batch * context), 0.0)
-        )
+        times = np.where(per == "layer", layers, np.where(per == "step", 1.0, 0.0)) / units_per_step
     return np.asarray(np.nan_to_num(times, nan=0.0, posinf=0.0))
 
 

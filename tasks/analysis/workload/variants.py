@@ -18,13 +18,13 @@ where it does not ("nvidia-a100-80gb-sxm: no fp8 units").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
-from tasks.analysis.workload.figures import Figures
+from tasks.analysis.workload.figures import Figures, expert_shares
 from tasks.analysis.workload.number_formats import BYTES_PER_ELEMENT
 from tasks.analysis.workload.presets import estimate_workload
 
@@ -231,8 +231,9 @@ def batch_figures(
     figures: Figures, workloads: pd.DataFrame, factor: int
 ) -> tuple[Figures, np.ndarray]:
     """Decode at ``factor`` times the batch, and where that applies. Modelled rows are
-    re-derived; for the rest the weights' share of bytes per token is divided by the factor
-    and the KV cache per token kept (rows that cannot be split do not apply)."""
+    re-derived, their routed experts' shares of the step included; for the rest the weights'
+    share of bytes per token is divided by the factor and the KV cache per token kept (rows
+    that cannot be split do not apply)."""
     weights, kv = decode_split(workloads)
     approximate = kv + weights / factor
     flops, nbytes = modelled_figures(workloads, batch_factor=factor)
@@ -246,4 +247,15 @@ def batch_figures(
     variant = figures.with_units(
         flops, np.where(applicable, nbytes, 1.0), figures.precision, overheads
     )
-    return variant, applicable
+    if figures.expert_bytes_share is None or figures.expert_flops_share is None:
+        return variant, applicable
+    # A larger batch touches more of each layer's experts, E·(1 − (1 − k/E)^B): the routed
+    # experts' share of the step is the mitigation batch's, not the baseline's.
+    scaled = workloads.assign(batch=workloads["batch"] * np.where(decode, factor, 1))
+    bytes_share, flops_share, _ = expert_shares(scaled)
+    moved = applicable & decode
+    return replace(
+        variant,
+        expert_bytes_share=np.where(moved, bytes_share, figures.expert_bytes_share),
+        expert_flops_share=np.where(moved, flops_share, figures.expert_flops_share),
+    ), applicable

@@ -20,7 +20,7 @@ H100 = "nvidia-h100-sxm"
 DECODE_BW = 0.6  # the bandwidth efficiency the fixture's decode runs 'measured'
 PREFILL_FLOPS = 0.5  # the compute efficiency the fixture's prefill runs 'measured'
 DECODE_OVERHEAD_S = 50e-6  # per layer and step
-PREFILL_OVERHEAD_S = 10e-3  # per step
+PREFILL_OVERHEAD_S = 0.25e-3  # per layer and step
 
 
 @functools.cache

@@ -121,11 +121,13 @@ def test_decode_pays_the_step_overhead_once_per_layer() -> None:
     assert p.as_json()["overhead_source"] == "fitted on 3 runs"
 
 
-def test_prefill_pays_the_step_overhead_once_and_training_none() -> None:
+def test_prefill_pays_the_overhead_per_layer_and_training_none() -> None:
+    # 0.25 ms per layer: a prefill step of the preset's layers pays layers x 0.25 ms.
     prefill = estimate(LLAMA, phase="prefill", batch=8, context=4096)
     without = predict(LLAMA, prefill, X1, HALF, HALF)
-    with_overhead = predict(LLAMA, prefill, X1, HALF, HALF, 1, Overhead(0.02, "fit"))
-    assert with_overhead.step_time_s - without.step_time_s == pytest.approx(0.02)
+    with_overhead = predict(LLAMA, prefill, X1, HALF, HALF, 1, Overhead(0.25e-3, "fit"))
+    added = with_overhead.step_time_s - without.step_time_s
+    assert added == pytest.approx(LLAMA.layers * 0.25e-3)
     training = estimate(LLAMA, phase="training", batch=8, context=4096)
     assert predict(LLAMA, training, X1, HALF, HALF, 1, Overhead(0.02, "fit")).overhead_time_s == 0
 

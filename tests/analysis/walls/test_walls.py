@@ -133,6 +133,7 @@ def _by_hand(**overrides: float) -> tuple[StepModel, Hardware]:
         max_devices=one * figures["cap"],
         overhead_times=one * 0.0,
         collective_calls=one * figures.get("calls", 0.0),
+        fixed_devices=one * np.nan,
     )
     hw = Hardware(
         memory_bytes=np.array([1e12]),

@@ -56,7 +56,8 @@ def test_a_unit_pays_layers_over_batch_overheads_and_hand_typed_rows_none() -> N
     rows = pd.concat(
         [_workloads(), validate_frame(pd.DataFrame([hand_typed, prefill]), WORKLOADS, "w")]
     )
-    assert overheads_per_unit(rows) == pytest.approx([32 / 4, 0.0, 1 / 2000])
+    # Decode: 32 layers over 4 tokens a step; prefill: 32 layers over 2 x 1,000 prompt tokens.
+    assert overheads_per_unit(rows) == pytest.approx([32 / 4, 0.0, 32 / 2000])
 
 
 def test_a_row_that_says_its_layers_pays_them_whatever_its_model_is_called() -> None:
@@ -98,4 +99,4 @@ def test_the_overhead_goes_with_the_fitted_efficiency_not_a_measured_one() -> No
     table = efficiency_sources(calibrated, ["x2"], "bf16")
     overheads = dict(zip(table["phase"], table["step_overhead_s"], strict=True))
     assert overheads == {"decode": 100e-6, "prefill": 0.0, "training": 0.0}
-    assert list(table["step_overhead_per"]) == ["layer", "step", ""]
+    assert list(table["step_overhead_per"]) == ["layer", "layer", ""]
