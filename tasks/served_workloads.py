@@ -65,12 +65,7 @@ class Discovery:
 def _series_read(version: str) -> str:
     """The metric names one engine version's rows were read from."""
     names = next(e for e in ENGINES if e.version == version)
-    context = (
-        names.seq_lens_sum
-        if names.seq_lens_sum
-        else f"{names.prompt_histogram} + {names.generation_histogram}"
-    )
-    return f"{names.batch}, {names.step_histogram}, {context}"
+    return f"{names.batch}, {names.step_histogram}, {names.context_series}"
 
 
 def _model_of(engine: pd.DataFrame, server: str) -> str:
