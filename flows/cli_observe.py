@@ -56,9 +56,11 @@ def _number(value: Any, fmt: str) -> str:
 
 
 def print_rows(rows: pd.DataFrame) -> None:
+    from tasks.analysis.supply.production import WEAKER, describe_ttft
+
     table = Table(
         "workload", "accelerator", "GPUs", "batch", "context", "step (ms)", "predicted",
-        "error", "achieved TB/s", "% spec", "DCGM", "FLOP/s %", "KV fill",
+        "error", "achieved TB/s", "% spec", "measured", "FLOP/s %", "KV fill", "TTFT (ms)",
     )  # fmt: skip
     for _, r in rows.iterrows():
         achieved = r["achieved_bandwidth_bytes_per_s"]
@@ -73,11 +75,14 @@ def print_rows(rows: pd.DataFrame) -> None:
             _number(None if r["error"] is None else 100 * r["error"], "+.0f") + " %",
             _number(None if achieved is None else achieved / 1e12, ".2f"),
             _percent(r["production_bandwidth_efficiency"]),
-            _percent(r["bandwidth_utilization"]),
+            _percent(r["bandwidth_utilization"]) + ("*" if r["bandwidth_signal"] == WEAKER else ""),
             _percent(r["flops_utilization"]),
             _percent(r["kv_cache_usage"]),
+            describe_ttft(r["ttft_s"], r["ttft_spread"]),
         )
     stdout.print(table)
+    if (rows["bandwidth_signal"] == WEAKER).any():
+        stdout.print(f"* measured {WEAKER}", markup=False)
     for _, r in rows.iterrows():
         who = f"{r['workload_id'] or r['model_name']} on {r['accelerator_id']}"
         if r["verdict"]:
@@ -107,9 +112,10 @@ def observe(
 ) -> None:
     """Production efficiency per workload and accelerator model, from serving telemetry.
     JSON rows: workload_id, model_name, accelerator_id, gpus, batch, context, measured_step_s,
-    predicted_step_s, error, bandwidth_utilization (DCGM: achieved over spec),
-    production_bandwidth_efficiency, flops_utilization, kv_cache_usage, source, notes, and
-    more (the spread, byte-model error, verdict)."""
+    predicted_step_s, error, bandwidth_utilization (DCGM, AMD's or the TPU's exporter: achieved
+    over peak), production_bandwidth_efficiency, flops_utilization, kv_cache_usage, source,
+    notes, ttft_s and ttft_spread (time to first token), and more (the spread, byte-model
+    error, bandwidth_signal, verdict)."""
     from hardware_profiles.catalog import load_catalog
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import WORKLOADS

@@ -279,6 +279,14 @@ def served_name(query: str) -> str | None:
     return None if end < 0 else query[start + len(marker) : end]
 
 
+def describe_ttft(value: Any, spread: Any) -> str:
+    """A row's time to first token as printed: the median in ms, ± the spread of its logarithm
+    as a percentage (0.1 is about ±10 %); "–" where the engine exported none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{1e3 * float(value):.0f} ±{100 * float(spread or 0):.0f} %"
+
+
 @dataclass(frozen=True)
 class Window:
     """The window observed: its end, its length in days, and the query step."""
