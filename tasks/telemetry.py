@@ -86,6 +86,8 @@ AMD_FETCH: Final = "gpu_prof_fetch_size"
 AMD_WRITE: Final = "gpu_prof_write_size"
 AMD_MAX_BANDWIDTH: Final = "gpu_vram_max_bandwidth"
 AMD_UMC_ACTIVITY: Final = "gpu_umc_activity"
+AMD_GFX_ACTIVITY: Final = "gpu_gfx_activity"  # percent of time the graphics engine is busy
+_AMD_CARD: Final = "hostname, gpu_id, serial_number"
 AMD_BYTES: Final = (
     "AMD device-metrics-exporter, profiler fields "
     "(gpu_prof_fetch_size + gpu_prof_write_size over gpu_vram_max_bandwidth)"
@@ -403,7 +405,9 @@ def _amd_card(labels: dict[str, str]) -> tuple[str, str, str]:
     return labels.get("hostname", ""), labels.get("gpu_id", ""), labels.get("serial_number", "")
 
 
-def _amd_frame(s: Series, utilization: np.ndarray, source: str, *, weaker: bool) -> pd.DataFrame:
+def _amd_frame(
+    s: Series, utilization: np.ndarray, source: str, busy: np.ndarray, *, weaker: bool
+) -> pd.DataFrame:
     labels = s.labels
     host, gpu, serial = _amd_card(labels)
     partition_type = labels.get("gpu_compute_partition_type", "").lower()
@@ -420,7 +424,7 @@ def _amd_frame(s: Series, utilization: np.ndarray, source: str, *, weaker: bool)
             "pod": labels.get("pod", ""),
             "time_s": s.times_s,
             "bandwidth_utilization": utilization,
-            "gpu_util": np.nan,
+            "gpu_util": busy,
             "bandwidth_source": source,
             "mig_instance": f"{partition} ({partition_type.upper()} partition)"
             if partitioned
@@ -431,11 +435,18 @@ def _amd_frame(s: Series, utilization: np.ndarray, source: str, *, weaker: bool)
 
 
 def _amd_frames(
-    moved: list[Series], peaks: list[Series], umc: list[Series], window_s: float
+    moved: list[Series],
+    peaks: list[Series],
+    umc: list[Series],
+    busy_at_zero: list[Series],
+    window_s: float,
 ) -> tuple[list[pd.DataFrame], list[str]]:
     """Bytes moved over the card's maximum where the profiler fields and a maximum answer;
-    the memory controller's busy time, marked weaker, for the cards they leave out."""
+    the memory controller's busy time, marked weaker, for the cards they leave out. The
+    graphics engine's activity, read only where the profiler counted no byte, tells a field
+    not collected (on Radeon boards it always reads 0) from an idle memory."""
     peak = {_amd_card(p.labels): p for p in peaks}
+    busy = {_amd_card(b.labels): b for b in busy_at_zero}
     frames: list[pd.DataFrame] = []
     covered: set[tuple[str, str, str]] = set()
     for s in moved:
@@ -444,9 +455,13 @@ def _amd_frames(
         )
         if np.isfinite(utilization).any():
             covered.add(_amd_card(s.labels))
-            frames.append(_amd_frame(s, utilization, AMD_BYTES, weaker=False))
+            gfx = _reindexed(busy.get(_amd_card(s.labels)), s.times_s)
+            frames.append(_amd_frame(s, utilization, AMD_BYTES, gfx, weaker=False))
     weaker = [s for s in umc if _amd_card(s.labels) not in covered]
-    frames += [_amd_frame(s, s.values / 100, AMD_UMC, weaker=True) for s in weaker]
+    frames += [
+        _amd_frame(s, s.values / 100, AMD_UMC, np.full(s.times_s.size, np.nan), weaker=True)
+        for s in weaker
+    ]
     return frames, [v for v, used in ((AMD_BYTES, covered), (AMD_UMC, weaker)) if used]
 
 
@@ -488,9 +503,14 @@ def read_gpus(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
         for name, _ in DCGM_BANDWIDTH
         for q in (name, f"{DCGM_GPU_UTIL} > 0 and on (UUID) ({name} == 0)")
     ]
-    answers = reader.get_all(
-        [*dcgm, f"{AMD_FETCH} + {AMD_WRITE}", AMD_MAX_BANDWIDTH, AMD_UMC_ACTIVITY, TPU_QUERY]
-    )
+    moved = f"{AMD_FETCH} + {AMD_WRITE}"
+    amd = [
+        moved,
+        AMD_MAX_BANDWIDTH,
+        AMD_UMC_ACTIVITY,
+        f"{AMD_GFX_ACTIVITY} > 0 and on ({_AMD_CARD}) ({moved} == 0)",
+    ]
+    answers = reader.get_all([*dcgm, *amd, TPU_QUERY])
     frames: list[pd.DataFrame] = []
     versions: list[str] = []
     for i, (_, version) in enumerate(DCGM_BANDWIDTH):
@@ -498,9 +518,9 @@ def read_gpus(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
         if answered:
             versions.append(version)
         frames += _dcgm_frames(version, answered, busy_at_zero)
-    moved, peaks, umc, tpu = answers[len(dcgm) :]
-    amd, amd_versions = _amd_frames(moved, peaks, umc, reader.amd_window_s)
-    frames += amd + _tpu_frames(tpu)
+    moved_kib, peaks, umc, busy_at_zero, tpu = answers[len(dcgm) :]
+    amd_frames, amd_versions = _amd_frames(moved_kib, peaks, umc, busy_at_zero, reader.amd_window_s)
+    frames += amd_frames + _tpu_frames(tpu)
     versions += amd_versions + ([TPU_BANDWIDTH[1]] if tpu else [])
     gpus = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=GPU_COLUMNS)
     return _plain_labels(gpus[list(GPU_COLUMNS)], _GPU_LABELS), versions

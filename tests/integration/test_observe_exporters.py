@@ -10,7 +10,8 @@ discover's) were written against stays as it is:
   fields on: ``gpu_prof_fetch_size`` + ``gpu_prof_write_size`` are the KiB a 1 ms sampling
   window saw moved, planted at the efficiency times a byte-model factor of 1.05 of
   ``gpu_vram_max_bandwidth`` (5,300 GB/s); its ``gpu_umc_activity`` is exported too (and must
-  not be read where the bytes are);
+  not be read where the bytes are), and one card's profiler counts nothing for an hour while
+  ``gpu_gfx_activity`` says it is busy (missing, not idle);
 - an AMD host with one MI325X serving Llama-3.1-8B on SGLang with only ``gpu_umc_activity``
   (profiler off): the weaker signal;
 - a TPU v6e chip serving Llama-3.1-8B on vLLM, ``memory_bandwidth_utilization`` in percent;
@@ -192,9 +193,12 @@ def _chips(served: Served, t: np.ndarray) -> list[str]:
             if served is AMD_UMC:
                 out += _lines("gpu_umc_activity", labels, t, np.full(t.size, UMC_PERCENT))
                 continue
-            kib = measured * peak * 1e9 * AMD_WINDOW_S / KIB
-            out += _lines("gpu_prof_fetch_size", labels, t, np.full(t.size, 0.8 * kib))
-            out += _lines("gpu_prof_write_size", labels, t, np.full(t.size, 0.2 * kib))
+            kib = np.full(t.size, measured * peak * 1e9 * AMD_WINDOW_S / KIB)
+            if i == 1:  # an hour the profiler counted nothing while the card was busy
+                kib[(t >= t[-1] - 3 * DAY_S) & (t < t[-1] - 3 * DAY_S + 3600)] = 0.0
+            out += _lines("gpu_prof_fetch_size", labels, t, 0.8 * kib)
+            out += _lines("gpu_prof_write_size", labels, t, 0.2 * kib)
+            out += _lines("gpu_gfx_activity", labels, t, np.full(t.size, 95.0))
             out += _lines("gpu_umc_activity", labels, t, np.full(t.size, 97.0))  # not read
         elif served.accelerator_id.startswith("google-tpu"):
             labels = (
@@ -303,7 +307,12 @@ def test_amd_tpu_and_tensorrt_llm_rows_recover_what_was_planted(
         "DCGM 4.6+",
     ):
         assert version in joined
-    assert not [f for f in seen.findings if "shared" in f or "left out" in f]
+    # The hour the MI300X's profiler counted nothing while busy: missing, not idle.
+    assert seen.findings == (
+        "GPU SN-chat70b-mi300x-0-1: 12 sample(s) with the profiling field at 0 while the GPU is "
+        "busy (DCGM_FI_DEV_GPU_UTIL or AMD's gpu_gfx_activity > 0): missing (profiling not "
+        "collected), not idle; left out",
+    )
 
 
 def _no_constants(name: str) -> object:

@@ -39,8 +39,9 @@ Telemetry that cannot stand for one workload is reported and left out (issue #24
 - a GPU several pods share (time-slicing, MPS) is not attributable to any of them; a MIG
   slice (a series with dcgm-exporter's ``GPU_I_ID``) is attributable but its share of the
   spec bandwidth is not in the catalog, so it is reported and left out too;
-- a profiling field at 0 while ``DCGM_FI_DEV_GPU_UTIL`` is above 0 is a field not collected
-  (profiling off, another profiler holding the counters), not an idle memory: missing;
+- a profiling field at 0 while ``DCGM_FI_DEV_GPU_UTIL`` (AMD: ``gpu_gfx_activity``) is above
+  0 is a field not collected (profiling off, another profiler holding the counters), not an
+  idle memory: missing;
 - a scrape gap is reported, never filled (no interpolation: the samples present are used);
 - a window with fewer than :data:`MIN_CALIBRATION_SAMPLES` usable samples does not calibrate.
 
@@ -399,8 +400,9 @@ def observe_rows(
     if missing.any():
         for bad, count in gpus[missing].groupby("uuid").size().items():
             findings.append(
-                f"GPU {bad}: {count} sample(s) with the profiling field at 0 while "
-                "DCGM_FI_DEV_GPU_UTIL > 0: missing (profiling not collected), not idle; left out"
+                f"GPU {bad}: {count} sample(s) with the profiling field at 0 while the GPU is "
+                "busy (DCGM_FI_DEV_GPU_UTIL or AMD's gpu_gfx_activity > 0): missing (profiling "
+                "not collected), not idle; left out"
             )
         gpus.loc[missing, "bandwidth_utilization"] = np.nan
     for (gpu, _), group in gpus.groupby(["uuid", "pod"], dropna=False):
