@@ -108,6 +108,14 @@ def observe(
         int,
         typer.Option("--min-samples", help="Usable 5-minute samples a row needs to calibrate."),
     ] = 288,
+    amd_sampling_interval_us: Annotated[
+        float,
+        typer.Option(
+            "--amd-sampling-interval-us",
+            help="The AMD device-metrics-exporter's profiler SamplingInterval (µs): the window "
+            "its gpu_prof_fetch_size and gpu_prof_write_size count over.",
+        ),
+    ] = 1000.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
     """Production efficiency per workload and accelerator model, from serving telemetry.
@@ -124,10 +132,20 @@ def observe(
 
     if days <= 0:
         raise MemwallError(f"--days must be > 0, got {days:g}")
+    if amd_sampling_interval_us < 1000:
+        raise MemwallError(
+            "--amd-sampling-interval-us must be at least 1000 (the exporter's minimum), got "
+            f"{amd_sampling_interval_us:g}"
+        )
     urls = pools(prometheus)
     frame = example_workloads() if workloads is None else read_table(workloads, WORKLOADS)
     seen, names = observe_fleet(
-        urls, frame, load_catalog(catalog), days=days, min_samples=min_samples
+        urls,
+        frame,
+        load_catalog(catalog),
+        days=days,
+        min_samples=min_samples,
+        amd_sampling_interval_us=amd_sampling_interval_us,
     )
     for line in (*(f"names found: {n}" for n in names), *seen.findings):
         stderr.print(line, markup=False, highlight=False, soft_wrap=True)

@@ -336,3 +336,29 @@ def test_cli_prints_each_workloads_ttft_and_stars_the_weaker_signal(
     assert table.returncode == 0, table.stderr
     assert "TTFT (ms)" in table.stdout and "58 %*" in table.stdout
     assert "* measured from gpu_umc_activity (memory controller busy time)" in table.stdout
+
+
+def test_a_longer_amd_sampling_window_divides_the_bytes_it_counted(
+    prometheus: Planted, tmp_path: Path
+) -> None:
+    """The same KiB counted over a 2,000 µs window are half the bandwidth: the MI300X's
+    measured utilization halves (0.45 × 1.05 / 2 = 0.236), its efficiency (from the engine's
+    step) does not move."""
+    from hardware_profiles.parquet import read_table
+    from hardware_profiles.schema import WORKLOADS
+    from tasks.observe import observe
+
+    workloads = read_table(_workloads(tmp_path), WORKLOADS)
+    seen, _ = observe(
+        {"": prometheus.url},
+        workloads,
+        builtin_catalog(),
+        days=2,
+        end=prometheus.end,
+        amd_sampling_interval_us=2000,
+        min_samples=100,
+    )
+    row = seen.rows.set_index("accelerator_id").loc["amd-mi300x"]
+    measured = AMD_BYTES.efficiency * AMD_BYTES.dram_factor / 2
+    assert abs(row["bandwidth_utilization"] / measured - 1) <= 0.01
+    assert abs(row["production_bandwidth_efficiency"] / AMD_BYTES.efficiency - 1) <= 0.03
