@@ -65,7 +65,7 @@ class Discovery:
 def _series_read(version: str) -> str:
     """The metric names one engine version's rows were read from."""
     names = next(e for e in ENGINES if e.version == version)
-    return f"{names.batch}, {names.step_histogram}, {names.context_series}"
+    return ", ".join(n for n in (names.batch, names.step_histogram, names.context_series) if n)
 
 
 def _model_of(engine: pd.DataFrame, server: str) -> str:

@@ -48,8 +48,10 @@ kept so the report can say which version's names it found:
   ``trtllm_request_success_total`` (its ``finished_reason`` label summed away). Releases with
   only the five request metrics (TensorRT-LLM 1.1 under Dynamo) export no batch: not read.
 
-Where a server exports both spellings (vLLM's deprecation releases do), the newer names are
-read and the older ones left: each sample counts once.
+Where a server exports both spellings (vLLM's deprecation releases do; TensorRT-LLM's
+releases with iteration statistics keep the five request metrics), the newer names are read
+and the older ones left: each sample counts once, and a version is said found only where it
+gave a server its row.
 
 A server is one engine instance: its ``model_name`` and ``namespace``/``pod`` (or ``instance``
 outside Kubernetes), plus vLLM's ``engine`` label where data-parallel ranks have their own.
@@ -112,8 +114,8 @@ class EngineNames:
 
     engine: str
     version: str
-    batch: str
-    kv_usage: str
+    batch: str | None  # None: the version exports no batch gauge (nothing calibrates)
+    kv_usage: str | None
     step_histogram: str
     prompt_histogram: str | None = None
     generation_histogram: str | None = None
@@ -134,12 +136,15 @@ class EngineNames:
             return self.seq_lens_sum
         if self.prompt_counter:
             return f"{self.prompt_counter} + {self.generation_counter} / {self.requests_counter}"
-        return f"{self.prompt_histogram} + {self.generation_histogram}"
+        if self.prompt_histogram:
+            return f"{self.prompt_histogram} + {self.generation_histogram}"
+        return "no context series"
 
-    def context_query(self) -> str:
+    def context_query(self) -> str | None:
         """Mean context per running sequence: the summed lengths over the batch where the
         engine states them, else the mean prompt plus half the mean generation of the requests
-        that finished (each request's decode steps run at contexts from P to P + G)."""
+        that finished (each request's decode steps run at contexts from P to P + G); None
+        where the version exports neither."""
         if self.seq_lens_sum is not None:
             return f"{self.seq_lens_sum} / {self.batch}"
         r = REQUEST_RATE_RANGE
@@ -149,7 +154,8 @@ class EngineNames:
                 f"rate({self.prompt_counter}[{r}]) / {finished} + 0.5 * "
                 f"rate({self.generation_counter}[{r}]) / {finished}"
             )
-        assert self.prompt_histogram and self.generation_histogram
+        if not (self.prompt_histogram and self.generation_histogram):
+            return None
         return (
             f"rate({self.prompt_histogram}_sum[{r}]) / "
             f"rate({self.prompt_histogram}_count[{r}]) + 0.5 * "
@@ -203,6 +209,14 @@ ENGINES: Final = (
         prompt_counter="trtllm_prompt_tokens_total",
         generation_counter="trtllm_generation_tokens_total",
         requests_counter="trtllm_request_success_total",
+    ),
+    EngineNames(
+        "trtllm",
+        "TensorRT-LLM 1.1 names (the five request metrics: no batch, KV or context series)",
+        None,
+        None,
+        "trtllm_time_per_output_token_seconds",
+        ttft_histogram="trtllm_time_to_first_token_seconds",
     ),
 )
 _IDENTITY: Final = ("model_name", "namespace", "pod", "instance", "engine")
@@ -298,9 +312,15 @@ def _column(
 def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
     """One row per engine server and sample, under whichever version's names answered."""
     frames: list[pd.DataFrame] = []
-    names: dict[str, list[str]] = {}
+    found: list[str] = []  # the versions that gave a server its row
     covered: set[tuple[str, tuple[str, ...]]] = set()  # (engine, server) already read
-    for spelling in ENGINES:
+    for i, spelling in enumerate(ENGINES):
+        # A later spelling with the same step histogram (TensorRT-LLM's five request metrics)
+        # takes the servers this one's batch gauge does not answer for.
+        deferred = any(
+            (e.engine, e.step_histogram) == (spelling.engine, spelling.step_histogram)
+            for e in ENGINES[i + 1 :]
+        )
         bytes_query = None
         if spelling.read_bytes and spelling.write_bytes:
             r = reader.rate_range
@@ -320,12 +340,13 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
         ttft = _by_server(answers[6])
         # The info gauge carries the server's labels but not always the model's.
         kv_dtype = {_server({**i.labels, "model_name": ""}): i.labels for i in answers[5]}
-        if not steps:
-            continue
-        names.setdefault(spelling.engine, []).append(spelling.version)
         for key, step in steps.items():
             if (spelling.engine, key) in covered:
                 continue  # a deprecation release exports both names: the newer ones stand
+            if deferred and key not in batch:
+                continue
+            if spelling.version not in found:
+                found.append(spelling.version)
             covered.add((spelling.engine, key))
             times = step.times_s
             labels = step.labels
@@ -358,9 +379,7 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
     engine = (
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ENGINE_COLUMNS)
     )
-    return _plain_labels(engine[list(ENGINE_COLUMNS)], _ENGINE_LABELS), [
-        v for vs in names.values() for v in vs
-    ]
+    return _plain_labels(engine[list(ENGINE_COLUMNS)], _ENGINE_LABELS), found
 
 
 def _reindexed(series: Series | None, times: np.ndarray) -> np.ndarray:

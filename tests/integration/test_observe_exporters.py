@@ -16,7 +16,7 @@ discover's) were written against stays as it is:
   (profiler off): the weaker signal;
 - a TPU v6e chip serving Llama-3.1-8B on vLLM, ``memory_bandwidth_utilization`` in percent;
 - two H200 serving Llama-3.1-70B on TensorRT-LLM (``trtllm_*``), requests finishing for two
-  reasons.
+  reasons, and one H200 serving Mixtral on TensorRT-LLM 1.1 (its five request metrics only).
 
 Each step takes the workload model's bytes at the planted efficiency (±3 % noise per scrape);
 each engine's TTFT histogram observes a planted mean (±2 %).
@@ -99,6 +99,12 @@ TRTLLM = Served(
     "chat-70b-decode", LLAMA_70B, "llama-3.1-70b", "trtllm", "chat70b-trt-0", "nvidia-h200-sxm",
     ("GPU-t0", "GPU-t1"), 0.60, 32, 2500, 500, 0.7, 0.55,
 )  # fmt: skip
+# A TensorRT-LLM 1.1 server: only the five request metrics, no batch; its row shows the step
+# and the TTFT, and calibrates nothing.
+TRTLLM_11 = Served(
+    "mixtral-decode", "mistralai/Mixtral-8x7B-Instruct-v0.1", "mixtral-8x7b", "trtllm-1.1",
+    "mixtral-trt-0", "nvidia-h200-sxm", ("GPU-t2",), 0.5, 8, 2000, 200, 0.5, 0.3,
+)  # fmt: skip
 SERVED = (AMD_BYTES, AMD_UMC, TPU, TRTLLM)
 UMC_PERCENT = 58.0  # the MI325X's memory controller, busy
 AMD_PEAK_GB_S = {"amd-mi300x": 5300.0, "amd-mi325x": 6000.0}
@@ -154,6 +160,18 @@ def _engine(served: Served, t: np.ndarray, rng: np.random.Generator, n: int) -> 
             out += _lines(f"vllm:request_{name}_tokens_count", labels, t, np.cumsum(requests))
             out += _lines(f"vllm:request_{name}_tokens_sum", labels, t, np.cumsum(requests * mean))
         ttft_name = "vllm:time_to_first_token_seconds"
+    elif served.engine == "trtllm-1.1":
+        labels = f'{labels},engine_type="trtllm"'
+        out += _lines("trtllm_time_per_output_token_seconds_count", labels, t, np.cumsum(requests))
+        out += _lines(
+            "trtllm_time_per_output_token_seconds_sum", labels, t, np.cumsum(requests * step)
+        )
+        finished = f'{labels},finished_reason="stop"'
+        out += _lines("trtllm_request_success_total", finished, t, np.cumsum(requests))
+        for name, mean_s in (("e2e_request_latency", 20.0), ("request_queue_time", 0.1)):
+            out += _lines(f"trtllm_{name}_seconds_count", labels, t, np.cumsum(requests))
+            out += _lines(f"trtllm_{name}_seconds_sum", labels, t, np.cumsum(requests * mean_s))
+        ttft_name = "trtllm_time_to_first_token_seconds"
     else:  # TensorRT-LLM: its TPOT histogram observes each finished request's mean step
         trt = f'{labels},engine_type="trtllm"'
         out += _lines("trtllm_num_requests_running", trt, t, batch)
@@ -222,7 +240,7 @@ def openmetrics(end_s: float) -> str:
     rng = np.random.default_rng(2424)
     times = np.arange(end_s - DAYS * DAY_S, end_s + 1, SCRAPE_S)
     lines: list[str] = []
-    for n, served in enumerate(SERVED):
+    for n, served in enumerate((*SERVED, TRTLLM_11)):
         lines += _engine(served, times, rng, n)
         lines += _chips(served, times)
     return "\n".join([*lines, "# EOF", ""])
@@ -262,7 +280,7 @@ def test_amd_tpu_and_tensorrt_llm_rows_recover_what_was_planted(
         {"": prometheus.url}, workloads, builtin_catalog(), days=DAYS, end=prometheus.end
     )
     rows = {(r["workload_id"], r["accelerator_id"]): r for r in seen.rows.to_dict("records")}
-    assert len(rows) == len(SERVED)
+    assert len(rows) == len(SERVED) + 1
     for served in SERVED:
         row = rows[(served.workload_id, served.accelerator_id)]
         efficiency = float(row["production_bandwidth_efficiency"])
@@ -296,12 +314,25 @@ def test_amd_tpu_and_tensorrt_llm_rows_recover_what_was_planted(
     # The MI300X's busy time (97 %) was exported too, and left: its bytes stand.
     assert AMD_BYTES_NAMES in rows[("chat-70b-decode", "amd-mi300x")]["names_found"]
     assert AMD_UMC_NAMES not in rows[("chat-70b-decode", "amd-mi300x")]["names_found"]
+    # TensorRT-LLM 1.1: the step and the TTFT, said to calibrate nothing without a batch.
+    old = rows[(TRTLLM_11.workload_id, TRTLLM_11.accelerator_id)]
+    assert pd.isna(old["production_bandwidth_efficiency"]) and pd.isna(old["batch"])
+    assert old["measured_step_s"] > 0
+    assert abs(old["ttft_s"] / TRTLLM_11.ttft_s - 1) <= 0.05
+    assert "TensorRT-LLM 1.1 names (the five request metrics" in old["notes"]
+    assert "export no batch: the step and TTFT are shown, no efficiency computed" in old["notes"]
+    # The newer TensorRT-LLM server exports the five request metrics too: read once, by the
+    # newer names.
+    assert rows[(TRTLLM.workload_id, TRTLLM.accelerator_id)]["names_found"].startswith(
+        "TensorRT-LLM names with iteration statistics"
+    )
     joined = " | ".join(names)
     for version in (
         "AMD device-metrics-exporter, profiler fields",
         "AMD device-metrics-exporter, gpu_umc_activity only",
         "GKE TPU device plugin (memory_bandwidth_utilization)",
         "TensorRT-LLM names with iteration statistics",
+        "TensorRT-LLM 1.1 names",
         "vLLM 0.10+",
         "SGLang",
         "DCGM 4.6+",

@@ -507,7 +507,7 @@ def _row(
         "gpus": gpus,
         "batch": _mean(usable["batch"]),
         "context": _mean(usable["context_tokens"]),
-        "measured_step_s": _median(usable["step_s"]),
+        "measured_step_s": _median((usable if len(usable) else data)["step_s"]),
         "predicted_step_s": None,
         "error": None,
         "bandwidth_utilization": dram,
@@ -537,6 +537,11 @@ def _row(
         notes.append(
             f'no decode workload\'s demand_query selects model_name="{model_name}" with a '
             "model preset: its bytes per step are unknown, no efficiency computed"
+        )
+    elif data["batch"].isna().all():
+        notes.append(
+            f"{', '.join(sorted({str(s['engine'].iloc[0]) for s, _ in members}))} export no "
+            "batch: the step and TTFT are shown, no efficiency computed"
         )
     elif len(usable) < min_samples:
         notes.append(
