@@ -46,7 +46,8 @@ kept so the report can say which version's names it found:
   ``trtllm_time_to_first_token_seconds`` histograms (``return_perf_metrics``); the context from
   ``trtllm_prompt_tokens_total`` and ``trtllm_generation_tokens_total`` over
   ``trtllm_request_success_total`` (its ``finished_reason`` label summed away). Releases with
-  only the five request metrics (TensorRT-LLM 1.1 under Dynamo) export no batch: not read.
+  only the five request metrics (TensorRT-LLM 1.1, as Dynamo's docs list them) export no
+  batch, KV or context: their rows show the step and the TTFT, and calibrate nothing.
 
 Where a server exports both spellings (vLLM's deprecation releases do; TensorRT-LLM's
 releases with iteration statistics keep the five request metrics), the newer names are read
