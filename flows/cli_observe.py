@@ -60,7 +60,7 @@ def print_rows(rows: pd.DataFrame) -> None:
 
     table = Table(
         "workload", "accelerator", "GPUs", "batch", "context", "step (ms)", "predicted",
-        "error", "achieved TB/s", "% spec", "measured", "FLOP/s %", "KV fill", "TTFT (ms)",
+        "error", "achieved TB/s", "% spec", "measured", "FLOP/s %", "KV fill", "TTFT",
     )  # fmt: skip
     for _, r in rows.iterrows():
         achieved = r["achieved_bandwidth_bytes_per_s"]

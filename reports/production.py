@@ -1,11 +1,11 @@
 """The PDF's production page: what the fleet's own serving engines reach, per workload.
 
 One row per served model and accelerator model: achieved bandwidth (TB/s, % of spec, % of the
-probes' ceiling), the exporter's measured utilization beside it (their gap is memwall's
-byte-model error; a busy-time reading starred as the weaker signal), FLOP utilization, batch
-and context as served, KV fill, the measured step against memwall's prediction, the time to
-first token; then each row's verdict, and the telemetry set aside (shared GPUs,
-missing profiling fields, scrape gaps), each in one line.
+probes' ceiling), the device exporter's measured utilization beside it (their gap is
+memwall's byte-model error; a busy-time reading starred as the weaker signal), FLOP
+utilization, batch and context as served, KV fill, the measured step against memwall's
+prediction; then each row's verdict with its time to first token, and the telemetry set aside
+(shared GPUs, missing profiling fields, scrape gaps), each in one line.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from tasks.analysis.supply.production import WEAKER, describe_ttft
 MAX_FINDINGS = 12
 HEADER = [
     "workload", "accelerator", "GPUs", "batch", "context", "TB/s", "% spec", "% probes",
-    "measured", "FLOP/s", "KV fill", "step ms", "predicted", "TTFT ms",
+    "% device", "FLOP/s", "KV fill", "step ms", "predicted",
 ]  # fmt: skip
-WIDTHS_CM = (2.3, 2.1, 0.9, 1.0, 1.2, 1.0, 1.1, 1.2, 1.3, 1.1, 1.1, 1.1, 1.3, 1.3)
+WIDTHS_CM = (2.5, 2.2, 1.0, 1.1, 1.3, 1.1, 1.2, 1.3, 1.2, 1.2, 1.2, 1.2, 1.5)
 
 
 def _pct(value: Any) -> str:
@@ -56,10 +56,11 @@ def production_section(report: AuditReport) -> list[Flowable]:
         Paragraph(
             text(
                 "From the serving engines' own step times at the batch and context they served, "
-                "memwall's bytes for that step and the device's spec; the bandwidth the GPU's "
-                "exporter measured beside it (DCGM, AMD's device-metrics-exporter, the TPU "
-                "device plugin; their gap is memwall's byte-model error on the workload), and "
-                "the engine's time to first token (median ± spread over the window). Where a "
+                "memwall's bytes for that step and the device's spec; beside it, % device: "
+                "the bandwidth the device's exporter measured (DCGM, AMD's "
+                "device-metrics-exporter, the TPU device plugin; their gap is memwall's "
+                "byte-model error on the workload). Under the table, each row's verdict and "
+                "its engine's time to first token (median ± spread over the window). Where a "
                 "row calibrates, its efficiency comes first in the efficiency order."
             ),
             s["small"],
@@ -83,7 +84,6 @@ def production_section(report: AuditReport) -> list[Flowable]:
                 _pct(r.kv_cache_usage),
                 _num(r.measured_step_s, 1e3, ".2f"),
                 _num(r.predicted_step_s, 1e3, ".2f"),
-                describe_ttft(r.ttft_s, r.ttft_spread),
             ]
             for r in records(seen.rows)
         ]
@@ -97,6 +97,9 @@ def production_section(report: AuditReport) -> list[Flowable]:
         for r in records(seen.rows):
             who = f"{r.workload_id or r.model_name} on {r.accelerator_id}"
             said = r.verdict or r.notes
+            if r.ttft_s is not None:
+                said = f"{said}; " if said else ""
+                said += f"time to first token {describe_ttft(r.ttft_s, r.ttft_spread)}"
             if said:
                 flow.append(Paragraph(text(f"{who}: {said}"), s["small"]))
     for line in seen.findings[:MAX_FINDINGS]:

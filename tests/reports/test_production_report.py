@@ -92,7 +92,7 @@ def test_the_pdf_has_a_production_page(tmp_path: Path) -> None:
     assert SHARED in text
     assert SOURCE in text  # the method page names the efficiency's source
     # The time to first token, ± its spread, and the busy-time reading starred as weaker.
-    assert "350 ±12 %" in text and "41 %*" in text
+    assert f"{VERDICT}; time to first token 350 ms ±12 %" in text and "41 %*" in text
     assert f"* measured {WEAKER}." in text
     without = dataclasses.replace(report, production=None)
     plain = pdf_text(write_pdf(without, tmp_path / "plain.pdf"))

@@ -285,7 +285,7 @@ def describe_ttft(value: Any, spread: Any) -> str:
     as a percentage (0.1 is about ±10 %); "–" where the engine exported none."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{1e3 * float(value):.0f} ±{100 * float(spread or 0):.0f} %"
+    return f"{1e3 * float(value):.0f} ms ±{100 * float(spread or 0):.0f} %"
 
 
 @dataclass(frozen=True)
