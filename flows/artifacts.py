@@ -25,7 +25,7 @@ from prefect.artifacts import (
 
 from tasks.analysis.findings import Findings
 from tasks.analysis.ranking.ranking import records
-from tasks.analysis.supply.production import Observation, describe_ttft
+from tasks.analysis.supply.production import Observation, row_line
 
 ARTIFACT_ROWS = 1000  # rows of the ranking table artifact; the PDF has them all
 SUMMARY_ROWS = 10
@@ -110,9 +110,9 @@ def production_lines(production: Observation | None) -> list[str]:
         return []
     lines = ["", "Production efficiency, measured where it is served:"]
     for r in records(production.rows):
-        who = f"{r.workload_id or r.model_name} on {r.accelerator_id}"
-        ttft = "" if r.ttft_s is None else f"; TTFT {describe_ttft(r.ttft_s, r.ttft_spread)}"
-        lines.append(f"- {md(who)}: {md(f'{r.verdict or r.notes}{ttft}')}")
+        name = r.workload_id if isinstance(r.workload_id, str) else r.model_name
+        who = f"{name} on {r.accelerator_id}"
+        lines.append(f"- {md(who)}: {md(row_line(r.verdict, r.notes, r.ttft_s, r.ttft_spread))}")
     if production.findings:
         lines.append(f"- {len(production.findings)} telemetry finding(s) set aside: see the PDF")
     return lines

@@ -55,6 +55,11 @@ def _number(value: Any, fmt: str) -> str:
     return format(float(value), fmt)
 
 
+def _percent_change(value: Any) -> str:
+    text = _number(None if value is None else 100 * float(value), "+.0f")
+    return text if text == "–" else f"{text} %"
+
+
 def print_rows(rows: pd.DataFrame) -> None:
     from tasks.analysis.supply.production import WEAKER, describe_ttft
 
@@ -72,7 +77,7 @@ def print_rows(rows: pd.DataFrame) -> None:
             _number(r["context"], ",.0f"),
             _number(1e3 * r["measured_step_s"], ".2f"),
             _number(None if r["predicted_step_s"] is None else 1e3 * r["predicted_step_s"], ".2f"),
-            _number(None if r["error"] is None else 100 * r["error"], "+.0f") + " %",
+            _percent_change(r["error"]),
             _number(None if achieved is None else achieved / 1e12, ".2f"),
             _percent(r["production_bandwidth_efficiency"]),
             _percent(r["bandwidth_utilization"]) + ("*" if r["bandwidth_signal"] == WEAKER else ""),
@@ -85,10 +90,12 @@ def print_rows(rows: pd.DataFrame) -> None:
         stdout.print(f"* measured {WEAKER}", markup=False)
     for _, r in rows.iterrows():
         who = f"{r['workload_id'] or r['model_name']} on {r['accelerator_id']}"
-        if r["verdict"]:
+        if isinstance(r["verdict"], str):  # a row that does not calibrate has none (NaN)
             spread = float(r["production_bandwidth_spread"])
             stdout.print(f"{who}: {r['verdict']} (±{100 * spread:.0f} %, {r['source']})")
-        if r["notes"]:
+        else:
+            stdout.print(f"{who}: no efficiency", markup=False)
+        if isinstance(r["notes"], str) and r["notes"]:
             stdout.print(f"  {r['notes']}", markup=False)
 
 

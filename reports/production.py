@@ -20,7 +20,7 @@ from reports.cells import data_table, text
 from reports.content import AuditReport
 from reports.styles import stylesheet
 from tasks.analysis.ranking.ranking import records
-from tasks.analysis.supply.production import WEAKER, describe_ttft
+from tasks.analysis.supply.production import WEAKER, row_line
 
 MAX_FINDINGS = 12
 HEADER = [
@@ -95,11 +95,9 @@ def production_section(report: AuditReport) -> list[Flowable]:
         if any(r.bandwidth_signal == WEAKER for r in records(seen.rows)):
             flow.append(Paragraph(text(f"* measured {WEAKER}."), s["small"]))
         for r in records(seen.rows):
-            who = f"{r.workload_id or r.model_name} on {r.accelerator_id}"
-            said = r.verdict or r.notes
-            if r.ttft_s is not None:
-                said = f"{said}; " if said else ""
-                said += f"time to first token {describe_ttft(r.ttft_s, r.ttft_spread)}"
+            name = r.workload_id if isinstance(r.workload_id, str) else r.model_name
+            who = f"{name} on {r.accelerator_id}"
+            said = row_line(r.verdict, r.notes, r.ttft_s, r.ttft_spread)
             if said:
                 flow.append(Paragraph(text(f"{who}: {said}"), s["small"]))
     for line in seen.findings[:MAX_FINDINGS]:

@@ -176,6 +176,6 @@ def test_the_summary_says_what_production_measured(tmp_path: Path) -> None:
     text = summary_markdown(found, headline(found), tmp_path / "r.pdf", "run-1", seen)
     assert "Production efficiency, measured where it is served:" in text
     assert "- agent\\-8b\\-decode on nvidia\\-h100\\-sxm: bandwidth\\-bound: 40 % of spec" in text
-    assert "bandwidth; TTFT 350 ms ±12 %" in text
+    assert "bandwidth; time to first token 350 ms ±12 %" in text
     assert "1 telemetry finding(s) set aside: see the PDF" in text
     assert "Production" not in summary_markdown(found, headline(found), tmp_path / "r.pdf", "r")

@@ -280,6 +280,16 @@ def served_name(query: str) -> str | None:
     return None if end < 0 else query[start + len(marker) : end]
 
 
+def row_line(verdict: Any, notes: Any, ttft_s: Any, ttft_spread: Any) -> str:
+    """What a row says after its name, in one line: its verdict (its notes where it calibrates
+    nothing), then its time to first token where the engine exports one. Missing values may
+    be None or NaN (a frame's)."""
+    said = verdict if isinstance(verdict, str) else notes if isinstance(notes, str) else ""
+    if isinstance(ttft_s, float) and math.isfinite(ttft_s):
+        said += f"{'; ' if said else ''}time to first token {describe_ttft(ttft_s, ttft_spread)}"
+    return said
+
+
 def describe_ttft(value: Any, spread: Any) -> str:
     """A row's time to first token as printed: the median in ms, ± the spread of its logarithm
     as a percentage (0.1 is about ±10 %); "–" where the engine exported none."""

@@ -19,6 +19,7 @@ from tasks.analysis.supply.production import (
     bandwidth_efficiency,
     missing_profiling,
     observe_rows,
+    row_line,
     scrape_gaps,
     served_name,
     shared_gpus,
@@ -316,3 +317,14 @@ def test_time_to_first_token_is_the_windows_median_with_its_spread() -> None:
     row = seen.rows.iloc[0]
     assert row["ttft_s"] == pytest.approx(0.25)
     assert row["ttft_spread"] == pytest.approx(abs(np.log(0.3 / 0.2)) / 2)
+
+
+def test_a_rows_line_is_its_verdict_or_notes_then_its_ttft() -> None:
+    """A frame's missing values are NaN, not None: a row that calibrates nothing says its
+    notes, and a TTFT the engine did not export says nothing."""
+    nan = float("nan")
+    assert row_line("bandwidth-bound", "n", 0.35, 0.12) == (
+        "bandwidth-bound; time to first token 350 ms ±12 %"
+    )
+    assert row_line(nan, "no batch exported", nan, nan) == "no batch exported"
+    assert row_line(None, nan, 0.3, 0.0) == "time to first token 300 ms ±0 %"
