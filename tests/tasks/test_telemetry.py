@@ -80,6 +80,21 @@ def test_amd_bytes_stand_and_busy_time_fills_in_only_where_they_cannot() -> None
     )
 
 
+@pytest.mark.parametrize(
+    ("card_model", "accelerator_id"),
+    [
+        ("MI300X", "amd-mi300x"),  # the exporter's own tests' CardModel
+        ("AMD Instinct MI300X", "amd-mi300x"),
+        ("AMD Instinct Mi325X VF", "amd-mi325x"),  # amd-smi's market name, as its docs show it
+        ("AMD Instinct MI355X", "amd-mi355x"),
+    ],
+)
+def test_amd_card_models_map_to_the_catalog(card_model: str, accelerator_id: str) -> None:
+    gpus, _ = read_gpus(Canned({AMD_UMC_ACTIVITY: [_series(_card("0", card_model=card_model), 1)]}))
+    kind = str(gpus["device_kind"].iloc[0])
+    assert match_device_kind(builtin_catalog(), kind) == accelerator_id
+
+
 def test_an_amd_compute_partition_is_a_slice() -> None:
     """A card in CPX mode: each partition is its own series; each is a slice (as a MIG
     instance is), named by card and partition."""
@@ -121,6 +136,10 @@ def test_tensorrt_llm_context_sums_the_finish_reasons_away() -> None:
     them, so the token counters (which carry no such label) divide one for one."""
     trt = next(e for e in ENGINES if e.engine == "trtllm")
     query = trt.context_query()
+    assert query is not None
     assert "sum without (finished_reason) (rate(trtllm_request_success_total[1h]))" in query
     assert query.startswith("rate(trtllm_prompt_tokens_total[1h]) / ")
     assert trt.context_series.startswith("trtllm_prompt_tokens_total")
+    # TensorRT-LLM 1.1's five request metrics hold no context at all.
+    old = next(e for e in ENGINES if e.version.startswith("TensorRT-LLM 1.1"))
+    assert old.context_query() is None and old.batch is None
