@@ -107,6 +107,13 @@ TPU_BANDWIDTH: Final = (
     "GKE TPU device plugin (memory_bandwidth_utilization)",
 )
 TPU_QUERY: Final = f'{TPU_BANDWIDTH[0]}{{make=~".*tpu.*"}}'
+# The label each bandwidth source names the accelerator model by, as a report says it.
+ACCELERATOR_LABEL: Final = {
+    **{version: "DCGM modelName" for _, version in DCGM_BANDWIDTH},
+    AMD_BYTES: "AMD card_model",
+    AMD_UMC: "AMD card_model",
+    TPU_BANDWIDTH[1]: "TPU model",
+}
 
 
 @dataclass(frozen=True)

@@ -393,3 +393,23 @@ def test_a_longer_amd_sampling_window_divides_the_bytes_it_counted(
     measured = AMD_BYTES.efficiency * AMD_BYTES.dram_factor / 2
     assert abs(row["bandwidth_utilization"] / measured - 1) <= 0.01
     assert abs(row["production_bandwidth_efficiency"] / AMD_BYTES.efficiency - 1) <= 0.03
+
+
+def test_discover_names_each_accelerator_by_its_exporters_label(prometheus: Planted) -> None:
+    """``workloads discover`` over the same fleet: each served model's accelerators, each
+    named by the label its exporter gives (AMD's card_model, the TPU's model, DCGM's
+    modelName); the TensorRT-LLM 1.1 server has no batch, so Mixtral's row is not written."""
+    from tasks.served_workloads import WRITABLE, discover
+
+    found = discover({"": prometheus.url}, builtin_catalog(), days=DAYS, end=prometheus.end)
+    rows = {r["model_name"]: r for r in found.proposals.to_dict("records")}
+    assert set(rows["meta-llama/Llama-3.1-8B-Instruct"]["accelerators"].split(", ")) == {
+        "amd-mi325x",
+        "google-tpu-v6e",
+    }
+    eight = rows["meta-llama/Llama-3.1-8B-Instruct"]["source"]
+    assert "AMD card_model / TPU model AMD Instinct MI325X, tpu v6e slice" in eight
+    seventy = rows[LLAMA_70B]["source"]
+    assert "AMD card_model / DCGM modelName AMD Instinct MI300X, NVIDIA H200" in seventy
+    mixtral = rows["mistralai/Mixtral-8x7B-Instruct-v0.1"]
+    assert mixtral["status"] != WRITABLE
