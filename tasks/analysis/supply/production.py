@@ -485,12 +485,12 @@ def _row(
     bandwidth = float(spec["mem_bandwidth_bytes_per_s"])
     notes: list[str] = []
     samples = []
-    weak_only = True
+    # Bytes moved stand wherever any of the row's GPUs reports them: a busy time is never
+    # mixed in with them.
+    weak_only = all(g["weaker_signal"].eq(True).all() for _, g in members)
     for engine_samples, gpu_samples in members:
         n = int(gpu_samples["uuid"].nunique())
-        weaker = gpu_samples["weaker_signal"].eq(True)
-        weak_only = weak_only and bool(weaker.all())
-        measured = gpu_samples if weaker.all() else gpu_samples[~weaker]
+        measured = gpu_samples if weak_only else gpu_samples[~gpu_samples["weaker_signal"].eq(True)]
         util = measured.groupby("time_s")["bandwidth_utilization"].mean()
         s = engine_samples.set_index("time_s")[
             [

@@ -328,3 +328,29 @@ def test_a_rows_line_is_its_verdict_or_notes_then_its_ttft() -> None:
     )
     assert row_line(nan, "no batch exported", nan, nan) == "no batch exported"
     assert row_line(None, nan, 0.3, 0.0) == "time to first token 300 ms ±0 %"
+
+
+def test_a_servers_busy_time_is_not_mixed_with_anothers_bytes() -> None:
+    """Two servers of one model on one accelerator model: p1's GPU reports bytes moved
+    (0.625), p2's only busy time (0.9). The row's measured bandwidth is the bytes' alone."""
+    engine, _ = _planted(10)
+    other = engine.assign(server="vllm ns/p2", pod="p2")
+    gpus = pd.concat(
+        [_gpus([("u1", "p1", 0.625, 80)]).assign(time_s=t) for t in engine.time_s]
+        + [
+            _gpus([("u2", "p2", 0.9, np.nan)]).assign(time_s=t, weaker_signal=True)
+            for t in engine.time_s
+        ]
+    )
+    seen = observe_rows(
+        pd.concat([engine, other]),
+        gpus,
+        builtin_catalog(),
+        _workloads(),
+        Window(3000.0, 1, 300.0),
+        min_samples=5,
+    )
+    row = seen.rows.iloc[0].to_dict()
+    assert row["gpus"] == 2
+    assert row["bandwidth_signal"] == BYTES_MOVED
+    assert row["bandwidth_utilization"] == pytest.approx(0.625)
