@@ -25,7 +25,7 @@ from prefect.artifacts import (
 
 from tasks.analysis.findings import Findings
 from tasks.analysis.ranking.ranking import records
-from tasks.analysis.supply.production import Observation
+from tasks.analysis.supply.production import Observation, row_line
 
 ARTIFACT_ROWS = 1000  # rows of the ranking table artifact; the PDF has them all
 SUMMARY_ROWS = 10
@@ -104,13 +104,15 @@ def pdf_location(pdf_path: Path) -> str:
 
 
 def production_lines(production: Observation | None) -> list[str]:
-    """Each calibrated production row's verdict, with its source (none without telemetry)."""
+    """Each production row's verdict (or why none) and its time to first token, where the
+    engine exports it (nothing without telemetry)."""
     if production is None or production.rows.empty:
         return []
     lines = ["", "Production efficiency, measured where it is served:"]
     for r in records(production.rows):
-        who = f"{r.workload_id or r.model_name} on {r.accelerator_id}"
-        lines.append(f"- {md(who)}: {md(r.verdict or r.notes)}")
+        name = r.workload_id if isinstance(r.workload_id, str) else r.model_name
+        who = f"{name} on {r.accelerator_id}"
+        lines.append(f"- {md(who)}: {md(row_line(r.verdict, r.notes, r.ttft_s, r.ttft_spread))}")
     if production.findings:
         lines.append(f"- {len(production.findings)} telemetry finding(s) set aside: see the PDF")
     return lines

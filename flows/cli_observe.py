@@ -55,10 +55,17 @@ def _number(value: Any, fmt: str) -> str:
     return format(float(value), fmt)
 
 
+def _percent_change(value: Any) -> str:
+    text = _number(None if value is None else 100 * float(value), "+.0f")
+    return text if text == "–" else f"{text} %"
+
+
 def print_rows(rows: pd.DataFrame) -> None:
+    from tasks.analysis.supply.production import WEAKER, describe_ttft
+
     table = Table(
         "workload", "accelerator", "GPUs", "batch", "context", "step (ms)", "predicted",
-        "error", "achieved TB/s", "% spec", "DCGM", "FLOP/s %", "KV fill",
+        "error", "achieved TB/s", "% spec", "measured", "FLOP/s %", "KV fill", "TTFT",
     )  # fmt: skip
     for _, r in rows.iterrows():
         achieved = r["achieved_bandwidth_bytes_per_s"]
@@ -70,20 +77,25 @@ def print_rows(rows: pd.DataFrame) -> None:
             _number(r["context"], ",.0f"),
             _number(1e3 * r["measured_step_s"], ".2f"),
             _number(None if r["predicted_step_s"] is None else 1e3 * r["predicted_step_s"], ".2f"),
-            _number(None if r["error"] is None else 100 * r["error"], "+.0f") + " %",
+            _percent_change(r["error"]),
             _number(None if achieved is None else achieved / 1e12, ".2f"),
             _percent(r["production_bandwidth_efficiency"]),
-            _percent(r["bandwidth_utilization"]),
+            _percent(r["bandwidth_utilization"]) + ("*" if r["bandwidth_signal"] == WEAKER else ""),
             _percent(r["flops_utilization"]),
             _percent(r["kv_cache_usage"]),
+            describe_ttft(r["ttft_s"], r["ttft_spread"]),
         )
     stdout.print(table)
+    if (rows["bandwidth_signal"] == WEAKER).any():
+        stdout.print(f"* measured {WEAKER}", markup=False)
     for _, r in rows.iterrows():
         who = f"{r['workload_id'] or r['model_name']} on {r['accelerator_id']}"
-        if r["verdict"]:
+        if isinstance(r["verdict"], str):  # a row that does not calibrate has none (NaN)
             spread = float(r["production_bandwidth_spread"])
             stdout.print(f"{who}: {r['verdict']} (±{100 * spread:.0f} %, {r['source']})")
-        if r["notes"]:
+        else:
+            stdout.print(f"{who}: no efficiency", markup=False)
+        if isinstance(r["notes"], str) and r["notes"]:
             stdout.print(f"  {r['notes']}", markup=False)
 
 
@@ -103,13 +115,22 @@ def observe(
         int,
         typer.Option("--min-samples", help="Usable 5-minute samples a row needs to calibrate."),
     ] = 288,
+    amd_sampling_interval_us: Annotated[
+        float,
+        typer.Option(
+            "--amd-sampling-interval-us",
+            help="The AMD device-metrics-exporter's profiler SamplingInterval (µs): the window "
+            "its gpu_prof_fetch_size and gpu_prof_write_size count over.",
+        ),
+    ] = 1000.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON.")] = False,
 ) -> None:
     """Production efficiency per workload and accelerator model, from serving telemetry.
     JSON rows: workload_id, model_name, accelerator_id, gpus, batch, context, measured_step_s,
-    predicted_step_s, error, bandwidth_utilization (DCGM: achieved over spec),
-    production_bandwidth_efficiency, flops_utilization, kv_cache_usage, source, notes, and
-    more (the spread, byte-model error, verdict)."""
+    predicted_step_s, error, bandwidth_utilization (DCGM, AMD's or the TPU's exporter: achieved
+    over peak), production_bandwidth_efficiency, flops_utilization, kv_cache_usage, source,
+    notes, ttft_s and ttft_spread (time to first token), and more (the spread, byte-model
+    error, bandwidth_signal, verdict)."""
     from hardware_profiles.catalog import load_catalog
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import WORKLOADS
@@ -118,10 +139,20 @@ def observe(
 
     if days <= 0:
         raise MemwallError(f"--days must be > 0, got {days:g}")
+    if amd_sampling_interval_us < 1000:
+        raise MemwallError(
+            "--amd-sampling-interval-us must be at least 1000 (the exporter's minimum), got "
+            f"{amd_sampling_interval_us:g}"
+        )
     urls = pools(prometheus)
     frame = example_workloads() if workloads is None else read_table(workloads, WORKLOADS)
     seen, names = observe_fleet(
-        urls, frame, load_catalog(catalog), days=days, min_samples=min_samples
+        urls,
+        frame,
+        load_catalog(catalog),
+        days=days,
+        min_samples=min_samples,
+        amd_sampling_interval_us=amd_sampling_interval_us,
     )
     for line in (*(f"names found: {n}" for n in names), *seen.findings):
         stderr.print(line, markup=False, highlight=False, soft_wrap=True)

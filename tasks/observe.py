@@ -31,7 +31,7 @@ from tasks.analysis.supply.selfcheck import predictions, supply_spread_on
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import WorkloadModelError, estimate
 from tasks.prometheus import DEFAULT_TIMEOUT_S
-from tasks.telemetry import DEFAULT_STEP_S, read_telemetry
+from tasks.telemetry import AMD_SAMPLING_INTERVAL_US, DEFAULT_STEP_S, read_telemetry
 
 
 def predictor(catalog: pd.DataFrame, calibrated: pd.DataFrame) -> PredictStep:
@@ -89,16 +89,18 @@ def observe(
     step_s: float = DEFAULT_STEP_S,
     min_samples: int = MIN_CALIBRATION_SAMPLES,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    amd_sampling_interval_us: float = AMD_SAMPLING_INTERVAL_US,
 ) -> tuple[Observation, list[str]]:
     """Rows over every pool (``urls``: pool -> Prometheus URL; the pool "" for one URL) and
-    the names found per pool. Raises PrometheusUnreachable naming the URL that did not answer."""
+    the names found per pool (``amd_sampling_interval_us``: the AMD exporter's profiler
+    window). Raises PrometheusUnreachable naming the URL that did not answer."""
     end_s = (end or dt.datetime.now(dt.UTC)).timestamp()
     calibrated = calibrate(
         catalog, measurements, fitted=load_backtest(catalog).fitted, history=history
     )
     frames, findings, names = [], [], []
     for pool, url in urls.items():
-        telemetry = read_telemetry(url, end_s, days, step_s, timeout_s)
+        telemetry = read_telemetry(url, end_s, days, step_s, timeout_s, amd_sampling_interval_us)
         window = Window(float(int(end_s // step_s) * step_s), days, step_s)
         seen = observe_rows(
             telemetry.engine,

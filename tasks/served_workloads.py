@@ -31,7 +31,7 @@ from tasks.analysis.workload.served_models import (
 )
 from tasks.demand import fetch_fit
 from tasks.prometheus import DEFAULT_TIMEOUT_S, PrometheusError, engine_query, query_range
-from tasks.telemetry import DEFAULT_STEP_S, ENGINES, read_telemetry
+from tasks.telemetry import ACCELERATOR_LABEL, DEFAULT_STEP_S, ENGINES, read_telemetry
 
 PROPOSAL_COLUMNS: Final = (
     "pool", "model_name", "workload_id", "model_preset", "match", "accelerators", "gpus",
@@ -65,12 +65,7 @@ class Discovery:
 def _series_read(version: str) -> str:
     """The metric names one engine version's rows were read from."""
     names = next(e for e in ENGINES if e.version == version)
-    context = (
-        names.seq_lens_sum
-        if names.seq_lens_sum
-        else f"{names.prompt_histogram} + {names.generation_histogram}"
-    )
-    return f"{names.batch}, {names.step_histogram}, {context}"
+    return ", ".join(n for n in (names.batch, names.step_histogram, names.context_series) if n)
 
 
 def _model_of(engine: pd.DataFrame, server: str) -> str:
@@ -191,10 +186,11 @@ def _pool_rows(
         engines = sorted({s.split(" ", 1)[0] for s in servers})
         on_pods = gpus[_pod_key(gpus).isin(set(_pod_key(served)))]
         kinds = sorted(set(on_pods["device_kind"].astype(str)))
-        dcgm = sorted(set(on_pods["bandwidth_source"].astype(str)))
+        sources = sorted(set(on_pods["bandwidth_source"].astype(str)))
+        named_by = " / ".join(sorted({ACCELERATOR_LABEL.get(v, v) for v in sources}))
         labelled = sorted({node_kinds[s] for s in servers if s in node_kinds})
         accelerators_from = [
-            *([f"DCGM modelName {', '.join(kinds)} ({', '.join(dcgm)})"] if kinds else []),
+            *([f"{named_by} {', '.join(kinds)} ({', '.join(sources)})"] if kinds else []),
             *([f"{NODE_LABEL_SOURCE} {', '.join(labelled)}"] if labelled else []),
         ]
         dtypes = {str(d) for d in served["kv_cache_dtype"].unique() if str(d)}

@@ -11,6 +11,20 @@ kept so the report can say which version's names it found:
   ``GPU_I_ID`` marks a MIG instance.
   ``DCGM_FI_DEV_GPU_UTIL`` (percent of time a kernel ran) only tells a missing profiling field
   from an idle one. ``DCGM_FI_DEV_MEM_COPY_UTIL`` is time busy, not bandwidth: never read.
+- **Bandwidth utilization** (AMD device-metrics-exporter, labels ``gpu_id``, ``serial_number``
+  (or ``gpu_uuid`` where enabled), ``card_model``, ``hostname``, ``pod``/``namespace``,
+  ``gpu_partition_id`` and ``gpu_compute_partition_type``): ``gpu_prof_fetch_size`` +
+  ``gpu_prof_write_size``, the KiB its profiler saw read from and written to video memory in
+  one sampling window (``SamplingInterval`` in its config, 1000 µs by default), over
+  ``gpu_vram_max_bandwidth`` (GB/s), where the profiler fields are enabled
+  (``ProfilerMetrics``; units from the exporter's docs/configuration/metricslist.md and
+  configmap.md, and amd-smi's ``amdsmi_vram_info_t``); else ``gpu_umc_activity`` (memory
+  controller busy, 0 to 100), a weaker signal, marked so. A GPU in a CPX/DPX/QPX compute
+  partition is a slice, reported like a MIG instance.
+- **Bandwidth utilization** (GKE's TPU device plugin, scraped from its ``/metrics``):
+  ``memory_bandwidth_utilization`` (percent of the chip's HBM bandwidth), labels
+  ``accelerator_id`` (one chip), ``model`` (``tpu-v6e-slice``, ``tpu-v5-lite-podslice``...),
+  ``make`` (``cloud-tpu``), ``tpu_topology``, ``pod``/``namespace``/``container``.
 - **vLLM**: ``vllm:num_requests_running`` (the batch); ``vllm:kv_cache_usage_perc`` (0 to 1;
   before it, ``vllm:gpu_cache_usage_perc``, deprecated by vLLM PR #18354 and removed in its
   late-2025 releases); ``vllm:inter_token_latency_seconds`` (before it
@@ -18,13 +32,27 @@ kept so the report can say which version's names it found:
   ``_count`` is the mean decode step; ``vllm:request_prompt_tokens`` and
   ``vllm:request_generation_tokens`` histograms (the context); and, with
   ``--enable-mfu-metrics``, the counter ``vllm:estimated_read_bytes_per_gpu_total`` (+ write);
-  ``vllm:cache_config_info``, whose ``cache_dtype`` label is the KV cache's dtype.
+  ``vllm:cache_config_info``, whose ``cache_dtype`` label is the KV cache's dtype;
+  ``vllm:time_to_first_token_seconds`` (TTFT, a histogram in both spellings).
 - **SGLang** (``--enable-metrics``): ``sglang:num_running_reqs``, ``sglang:token_usage``,
   ``sglang:inter_token_latency_seconds``, and ``sglang:decode_sum_seq_lens`` (the decode
-  batch's summed sequence lengths: context = it over the batch).
+  batch's summed sequence lengths: context = it over the batch);
+  ``sglang:time_to_first_token_seconds``.
+- **TensorRT-LLM** (trtllm-serve's ``/prometheus/metrics``, passed through by Dynamo; names
+  as ``tensorrt_llm/metrics/collector.py`` declares them, labels ``model_name`` and
+  ``engine_type``): ``trtllm_num_requests_running`` (the batch) and
+  ``trtllm_kv_cache_utilization`` (used over all KV blocks, 0 to 1), both iteration statistics
+  (``enable_iter_perf_stats``); ``trtllm_time_per_output_token_seconds`` and
+  ``trtllm_time_to_first_token_seconds`` histograms (``return_perf_metrics``); the context from
+  ``trtllm_prompt_tokens_total`` and ``trtllm_generation_tokens_total`` over
+  ``trtllm_request_success_total`` (its ``finished_reason`` label summed away). Releases with
+  only the five request metrics (TensorRT-LLM 1.1, as Dynamo's docs list them) export no
+  batch, KV or context: their rows show the step and the TTFT, and calibrate nothing.
 
-Where a server exports both spellings (vLLM's deprecation releases do), the newer names are
-read and the older ones left: each sample counts once.
+Where a server exports both spellings (vLLM's deprecation releases do; TensorRT-LLM's
+releases with iteration statistics keep the five request metrics), the newer names are read
+and the older ones left: each sample counts once, and a version is said found only where it
+gave a server its row.
 
 A server is one engine instance: its ``model_name`` and ``namespace``/``pod`` (or ``instance``
 outside Kubernetes), plus vLLM's ``engine`` label where data-parallel ranks have their own.
@@ -43,7 +71,11 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from tasks.analysis.supply.production import ENGINE_COLUMNS, GPU_COLUMNS
+from tasks.analysis.supply.production import (
+    ENGINE_COLUMNS,
+    GPU_COLUMNS,
+    amd_bandwidth_utilization,
+)
 from tasks.prometheus import DEFAULT_TIMEOUT_S, Series, query_range
 
 DEFAULT_STEP_S: Final = 300.0
@@ -53,6 +85,35 @@ DCGM_BANDWIDTH: Final = (
     ("DCGM_FI_PROF_DRAM_UTIL_RATIO", "dcgm-exporter, DCGM 4.6+ (DRAM_UTIL_RATIO)"),
 )
 DCGM_GPU_UTIL: Final = "DCGM_FI_DEV_GPU_UTIL"
+AMD_FETCH: Final = "gpu_prof_fetch_size"
+AMD_WRITE: Final = "gpu_prof_write_size"
+AMD_MAX_BANDWIDTH: Final = "gpu_vram_max_bandwidth"
+AMD_UMC_ACTIVITY: Final = "gpu_umc_activity"
+AMD_GFX_ACTIVITY: Final = "gpu_gfx_activity"  # percent of time the graphics engine is busy
+_AMD_CARD: Final = "hostname, gpu_id, serial_number"
+AMD_BYTES: Final = (
+    "AMD device-metrics-exporter, profiler fields "
+    "(gpu_prof_fetch_size + gpu_prof_write_size over gpu_vram_max_bandwidth)"
+)
+AMD_UMC: Final = (
+    "AMD device-metrics-exporter, gpu_umc_activity only "
+    "(memory controller busy time: a weaker signal)"
+)
+# The exporter's default profiler SamplingInterval (its configmap.md): the window
+# gpu_prof_fetch_size and gpu_prof_write_size count KiB over.
+AMD_SAMPLING_INTERVAL_US: Final = 1000.0
+TPU_BANDWIDTH: Final = (
+    "memory_bandwidth_utilization",
+    "GKE TPU device plugin (memory_bandwidth_utilization)",
+)
+TPU_QUERY: Final = f'{TPU_BANDWIDTH[0]}{{make=~".*tpu.*"}}'
+# The label each bandwidth source names the accelerator model by, as a report says it.
+ACCELERATOR_LABEL: Final = {
+    **{version: "DCGM modelName" for _, version in DCGM_BANDWIDTH},
+    AMD_BYTES: "AMD card_model",
+    AMD_UMC: "AMD card_model",
+    TPU_BANDWIDTH[1]: "TPU model",
+}
 
 
 @dataclass(frozen=True)
@@ -61,8 +122,8 @@ class EngineNames:
 
     engine: str
     version: str
-    batch: str
-    kv_usage: str
+    batch: str | None  # None: the version exports no batch gauge (nothing calibrates)
+    kv_usage: str | None
     step_histogram: str
     prompt_histogram: str | None = None
     generation_histogram: str | None = None
@@ -70,6 +131,45 @@ class EngineNames:
     read_bytes: str | None = None
     write_bytes: str | None = None
     cache_info: str | None = None  # an info gauge whose ``cache_dtype`` label is the KV dtype
+    ttft_histogram: str | None = None
+    # Token counters of finished requests and the finished requests' counter (TensorRT-LLM).
+    prompt_counter: str | None = None
+    generation_counter: str | None = None
+    requests_counter: str | None = None
+
+    @property
+    def context_series(self) -> str:
+        """The series the context is read from, as a report names them."""
+        if self.seq_lens_sum:
+            return self.seq_lens_sum
+        if self.prompt_counter:
+            return f"{self.prompt_counter} + {self.generation_counter} / {self.requests_counter}"
+        if self.prompt_histogram:
+            return f"{self.prompt_histogram} + {self.generation_histogram}"
+        return "no context series"
+
+    def context_query(self) -> str | None:
+        """Mean context per running sequence: the summed lengths over the batch where the
+        engine states them, else the mean prompt plus half the mean generation of the requests
+        that finished (each request's decode steps run at contexts from P to P + G); None
+        where the version exports neither."""
+        if self.seq_lens_sum is not None:
+            return f"{self.seq_lens_sum} / {self.batch}"
+        r = REQUEST_RATE_RANGE
+        if self.prompt_counter and self.generation_counter and self.requests_counter:
+            finished = f"sum without (finished_reason) (rate({self.requests_counter}[{r}]))"
+            return (
+                f"rate({self.prompt_counter}[{r}]) / {finished} + 0.5 * "
+                f"rate({self.generation_counter}[{r}]) / {finished}"
+            )
+        if not (self.prompt_histogram and self.generation_histogram):
+            return None
+        return (
+            f"rate({self.prompt_histogram}_sum[{r}]) / "
+            f"rate({self.prompt_histogram}_count[{r}]) + 0.5 * "
+            f"rate({self.generation_histogram}_sum[{r}]) / "
+            f"rate({self.generation_histogram}_count[{r}])"
+        )
 
 
 ENGINES: Final = (
@@ -84,6 +184,7 @@ ENGINES: Final = (
         read_bytes="vllm:estimated_read_bytes_per_gpu_total",
         write_bytes="vllm:estimated_write_bytes_per_gpu_total",
         cache_info="vllm:cache_config_info",
+        ttft_histogram="vllm:time_to_first_token_seconds",
     ),
     EngineNames(
         "vllm",
@@ -94,6 +195,7 @@ ENGINES: Final = (
         "vllm:request_prompt_tokens",
         "vllm:request_generation_tokens",
         cache_info="vllm:cache_config_info",
+        ttft_histogram="vllm:time_to_first_token_seconds",
     ),
     EngineNames(
         "sglang",
@@ -102,6 +204,27 @@ ENGINES: Final = (
         "sglang:token_usage",
         "sglang:inter_token_latency_seconds",
         seq_lens_sum="sglang:decode_sum_seq_lens",
+        ttft_histogram="sglang:time_to_first_token_seconds",
+    ),
+    EngineNames(
+        "trtllm",
+        "TensorRT-LLM names with iteration statistics (trtllm_num_requests_running, "
+        "trtllm_kv_cache_utilization)",
+        "trtllm_num_requests_running",
+        "trtllm_kv_cache_utilization",
+        "trtllm_time_per_output_token_seconds",
+        ttft_histogram="trtllm_time_to_first_token_seconds",
+        prompt_counter="trtllm_prompt_tokens_total",
+        generation_counter="trtllm_generation_tokens_total",
+        requests_counter="trtllm_request_success_total",
+    ),
+    EngineNames(
+        "trtllm",
+        "TensorRT-LLM 1.1 names (the five request metrics: no batch, KV or context series)",
+        None,
+        None,
+        "trtllm_time_per_output_token_seconds",
+        ttft_histogram="trtllm_time_to_first_token_seconds",
     ),
 )
 _IDENTITY: Final = ("model_name", "namespace", "pod", "instance", "engine")
@@ -110,6 +233,7 @@ _ENGINE_LABELS: Final = (
 )  # fmt: skip
 _GPU_LABELS: Final = (
     "uuid", "gpu", "host", "device_kind", "namespace", "pod", "bandwidth_source", "mig_instance",
+    "weaker_signal",
 )  # fmt: skip
 
 
@@ -138,9 +262,18 @@ def _server(labels: dict[str, str]) -> tuple[str, ...]:
 
 
 class _Reader:
-    def __init__(self, url: str, start_s: float, end_s: float, step_s: float, timeout_s: float):
+    def __init__(
+        self,
+        url: str,
+        start_s: float,
+        end_s: float,
+        step_s: float,
+        timeout_s: float,
+        amd_window_s: float = AMD_SAMPLING_INTERVAL_US * 1e-6,
+    ):
         self.url, self.start_s, self.end_s = url, start_s, end_s
         self.step_s, self.timeout_s = step_s, timeout_s
+        self.amd_window_s = amd_window_s
 
     @property
     def rate_range(self) -> str:
@@ -165,6 +298,12 @@ class _Reader:
         return f"rate({histogram}_sum[{r}]) / rate({histogram}_count[{r}])"
 
 
+def _request_mean(histogram: str) -> str:
+    """A per-request histogram's mean per step, over the hour requests end in."""
+    r = REQUEST_RATE_RANGE
+    return f"rate({histogram}_sum[{r}]) / rate({histogram}_count[{r}])"
+
+
 def _by_server(series: Iterable[Series]) -> dict[tuple[str, ...], Series]:
     return {_server(s.labels): s for s in series}
 
@@ -181,20 +320,15 @@ def _column(
 def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
     """One row per engine server and sample, under whichever version's names answered."""
     frames: list[pd.DataFrame] = []
-    names: dict[str, list[str]] = {}
+    found: list[str] = []  # the versions that gave a server its row
     covered: set[tuple[str, tuple[str, ...]]] = set()  # (engine, server) already read
-    for spelling in ENGINES:
-        if spelling.seq_lens_sum is not None:
-            context_query = f"{spelling.seq_lens_sum} / {spelling.batch}"
-        else:
-            assert spelling.prompt_histogram and spelling.generation_histogram
-            r = REQUEST_RATE_RANGE
-            context_query = (
-                f"rate({spelling.prompt_histogram}_sum[{r}]) / "
-                f"rate({spelling.prompt_histogram}_count[{r}]) + 0.5 * "
-                f"rate({spelling.generation_histogram}_sum[{r}]) / "
-                f"rate({spelling.generation_histogram}_count[{r}])"
-            )
+    for i, spelling in enumerate(ENGINES):
+        # A later spelling with the same step histogram (TensorRT-LLM's five request metrics)
+        # takes the servers this one's batch gauge does not answer for.
+        deferred = any(
+            (e.engine, e.step_histogram) == (spelling.engine, spelling.step_histogram)
+            for e in ENGINES[i + 1 :]
+        )
         bytes_query = None
         if spelling.read_bytes and spelling.write_bytes:
             r = reader.rate_range
@@ -204,20 +338,23 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
                 reader.ratio(spelling.step_histogram),
                 spelling.batch,
                 spelling.kv_usage,
-                context_query,
+                spelling.context_query(),
                 bytes_query,
                 spelling.cache_info,
+                None if spelling.ttft_histogram is None else _request_mean(spelling.ttft_histogram),
             ]
         )
         steps, batch, kv, context, engine_bytes = (_by_server(a) for a in answers[:5])
+        ttft = _by_server(answers[6])
         # The info gauge carries the server's labels but not always the model's.
         kv_dtype = {_server({**i.labels, "model_name": ""}): i.labels for i in answers[5]}
-        if not steps:
-            continue
-        names.setdefault(spelling.engine, []).append(spelling.version)
         for key, step in steps.items():
             if (spelling.engine, key) in covered:
                 continue  # a deprecation release exports both names: the newer ones stand
+            if deferred and key not in batch:
+                continue
+            if spelling.version not in found:
+                found.append(spelling.version)
             covered.add((spelling.engine, key))
             times = step.times_s
             labels = step.labels
@@ -243,60 +380,175 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
                         "kv_cache_dtype": kv_dtype.get(
                             _server({**labels, "model_name": ""}), {}
                         ).get("cache_dtype", ""),
+                        "ttft_s": _column(ttft, key, times),
                     }
                 )
             )
     engine = (
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ENGINE_COLUMNS)
     )
-    return _plain_labels(engine[list(ENGINE_COLUMNS)], _ENGINE_LABELS), [
-        v for vs in names.values() for v in vs
+    return _plain_labels(engine[list(ENGINE_COLUMNS)], _ENGINE_LABELS), found
+
+
+def _reindexed(series: Series | None, times: np.ndarray) -> np.ndarray:
+    if series is None:
+        return np.full(times.size, np.nan)
+    return pd.Series(series.values, index=series.times_s).reindex(times).to_numpy(dtype=float)
+
+
+def _dcgm_frames(
+    version: str, answered: list[Series], busy_at_zero: list[Series]
+) -> list[pd.DataFrame]:
+    util = {
+        (b.labels.get("UUID", ""), _label(b.labels, "pod", "exported_pod")): b for b in busy_at_zero
+    }
+    frames = []
+    for s in answered:
+        labels = s.labels
+        pod = _label(labels, "pod", "exported_pod")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "uuid": labels.get("UUID", ""),
+                    "gpu": labels.get("gpu", ""),
+                    "host": _label(labels, "Hostname", "hostname"),
+                    "device_kind": labels.get("modelName", ""),
+                    "namespace": _label(labels, "namespace", "exported_namespace"),
+                    "pod": pod,
+                    "time_s": s.times_s,
+                    "bandwidth_utilization": s.values,
+                    "gpu_util": _reindexed(util.get((labels.get("UUID", ""), pod)), s.times_s),
+                    "bandwidth_source": version,
+                    "mig_instance": labels.get("GPU_I_ID", ""),
+                    "weaker_signal": False,
+                }
+            )
+        )
+    return frames
+
+
+def _amd_card(labels: dict[str, str]) -> tuple[str, str, str]:
+    """One AMD GPU (or partition) as every metric of the exporter labels it."""
+    return labels.get("hostname", ""), labels.get("gpu_id", ""), labels.get("serial_number", "")
+
+
+def _amd_frame(
+    s: Series, utilization: np.ndarray, source: str, busy: np.ndarray, *, weaker: bool
+) -> pd.DataFrame:
+    labels = s.labels
+    host, gpu, serial = _amd_card(labels)
+    partition_type = labels.get("gpu_compute_partition_type", "").lower()
+    partitioned = partition_type not in ("", "spx")
+    partition = labels.get("gpu_partition_id", "")
+    uuid = labels.get("gpu_uuid") or serial or f"{host}/gpu{gpu}"
+    return pd.DataFrame(
+        {
+            "uuid": f"{uuid}:{partition}" if partitioned else uuid,
+            "gpu": gpu,
+            "host": host,
+            "device_kind": labels.get("card_model", ""),
+            "namespace": labels.get("namespace", ""),
+            "pod": labels.get("pod", ""),
+            "time_s": s.times_s,
+            "bandwidth_utilization": utilization,
+            "gpu_util": busy,
+            "bandwidth_source": source,
+            "mig_instance": f"{partition} ({partition_type.upper()} partition)"
+            if partitioned
+            else "",
+            "weaker_signal": weaker,
+        }
+    )
+
+
+def _amd_frames(
+    moved: list[Series],
+    peaks: list[Series],
+    umc: list[Series],
+    busy_at_zero: list[Series],
+    window_s: float,
+) -> tuple[list[pd.DataFrame], list[str]]:
+    """Bytes moved over the card's maximum where the profiler fields and a maximum answer;
+    the memory controller's busy time, marked weaker, for the cards they leave out. The
+    graphics engine's activity, read only where the profiler counted no byte, tells a field
+    not collected (on Radeon boards it always reads 0) from an idle memory."""
+    peak = {_amd_card(p.labels): p for p in peaks}
+    busy = {_amd_card(b.labels): b for b in busy_at_zero}
+    frames: list[pd.DataFrame] = []
+    covered: set[tuple[str, str, str]] = set()
+    for s in moved:
+        utilization = amd_bandwidth_utilization(
+            s.values, window_s, _reindexed(peak.get(_amd_card(s.labels)), s.times_s)
+        )
+        if np.isfinite(utilization).any():
+            covered.add(_amd_card(s.labels))
+            gfx = _reindexed(busy.get(_amd_card(s.labels)), s.times_s)
+            frames.append(_amd_frame(s, utilization, AMD_BYTES, gfx, weaker=False))
+    weaker = [s for s in umc if _amd_card(s.labels) not in covered]
+    frames += [
+        _amd_frame(s, s.values / 100, AMD_UMC, np.full(s.times_s.size, np.nan), weaker=True)
+        for s in weaker
     ]
+    return frames, [v for v, used in ((AMD_BYTES, covered), (AMD_UMC, weaker)) if used]
+
+
+def _tpu_frames(answered: list[Series]) -> list[pd.DataFrame]:
+    frames = []
+    for s in answered:
+        labels = s.labels
+        chip = labels.get("accelerator_id", "")
+        frames.append(
+            pd.DataFrame(
+                {
+                    "uuid": chip,
+                    "gpu": chip.rsplit("-", 1)[-1],
+                    "host": _label(labels, "node", "instance").rsplit(":", 1)[0],
+                    # "tpu-v6e-slice" -> "tpu v6e slice", which the catalog's "TPU v6e" matches
+                    "device_kind": labels.get("model", "").replace("-", " "),
+                    "namespace": labels.get("namespace", ""),
+                    "pod": labels.get("pod", ""),
+                    "time_s": s.times_s,
+                    "bandwidth_utilization": s.values / 100,
+                    "gpu_util": np.nan,
+                    "bandwidth_source": TPU_BANDWIDTH[1],
+                    "mig_instance": "",
+                    "weaker_signal": False,
+                }
+            )
+        )
+    return frames
 
 
 def read_gpus(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
-    """One row per GPU series and sample: DCGM's bandwidth utilization (either spelling), with
-    the GPU's identity and the pod it served. GPU utilization is read only where the profiling
-    field reads 0 (the one place it matters: busy there means missing, not idle), which
-    spares a fleet's window a second full series per GPU."""
+    """One row per accelerator series and sample: its bandwidth utilization (achieved over
+    peak, 0 to 1) from whichever exporter answered, with its identity and the pod it served.
+    DCGM's GPU utilization is read only where the profiling field reads 0 (the one place it
+    matters: busy there means missing, not idle), which spares a fleet's window a second full
+    series per GPU. All queries are asked at once."""
+    dcgm = [
+        q
+        for name, _ in DCGM_BANDWIDTH
+        for q in (name, f"{DCGM_GPU_UTIL} > 0 and on (UUID) ({name} == 0)")
+    ]
+    moved = f"{AMD_FETCH} + {AMD_WRITE}"
+    amd = [
+        moved,
+        AMD_MAX_BANDWIDTH,
+        AMD_UMC_ACTIVITY,
+        f"{AMD_GFX_ACTIVITY} > 0 and on ({_AMD_CARD}) ({moved} == 0)",
+    ]
+    answers = reader.get_all([*dcgm, *amd, TPU_QUERY])
     frames: list[pd.DataFrame] = []
     versions: list[str] = []
-    for name, version in DCGM_BANDWIDTH:
-        answered, busy_at_zero = reader.get_all(
-            [name, f"{DCGM_GPU_UTIL} > 0 and on (UUID) ({name} == 0)"]
-        )
+    for i, (_, version) in enumerate(DCGM_BANDWIDTH):
+        answered, busy_at_zero = answers[2 * i], answers[2 * i + 1]
         if answered:
             versions.append(version)
-        util = {
-            (b.labels.get("UUID", ""), _label(b.labels, "pod", "exported_pod")): b
-            for b in busy_at_zero
-        }
-        for s in answered:
-            labels = s.labels
-            pod = _label(labels, "pod", "exported_pod")
-            busy = util.get((labels.get("UUID", ""), pod))
-            gpu_util = (
-                np.full(s.times_s.size, np.nan)
-                if busy is None
-                else pd.Series(busy.values, index=busy.times_s).reindex(s.times_s).to_numpy()
-            )
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "uuid": labels.get("UUID", ""),
-                        "gpu": labels.get("gpu", ""),
-                        "host": _label(labels, "Hostname", "hostname"),
-                        "device_kind": labels.get("modelName", ""),
-                        "namespace": _label(labels, "namespace", "exported_namespace"),
-                        "pod": pod,
-                        "time_s": s.times_s,
-                        "bandwidth_utilization": s.values,
-                        "gpu_util": gpu_util,
-                        "bandwidth_source": version,
-                        "mig_instance": labels.get("GPU_I_ID", ""),
-                    }
-                )
-            )
+        frames += _dcgm_frames(version, answered, busy_at_zero)
+    moved_kib, peaks, umc, busy_at_zero, tpu = answers[len(dcgm) :]
+    amd_frames, amd_versions = _amd_frames(moved_kib, peaks, umc, busy_at_zero, reader.amd_window_s)
+    frames += amd_frames + _tpu_frames(tpu)
+    versions += amd_versions + ([TPU_BANDWIDTH[1]] if tpu else [])
     gpus = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=GPU_COLUMNS)
     return _plain_labels(gpus[list(GPU_COLUMNS)], _GPU_LABELS), versions
 
@@ -307,11 +559,15 @@ def read_telemetry(
     days: float,
     step_s: float = DEFAULT_STEP_S,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    amd_sampling_interval_us: float = AMD_SAMPLING_INTERVAL_US,
 ) -> Telemetry:
-    """Every engine's and every GPU's samples over the ``days`` before ``end_s`` from ``url``.
+    """Every engine's and every GPU's samples over the ``days`` before ``end_s`` from ``url``
+    (``amd_sampling_interval_us``: the AMD exporter's profiler ``SamplingInterval``).
     Raises :class:`tasks.prometheus.PrometheusUnreachable` when nothing answers."""
     end_s = float(int(end_s // step_s) * step_s)
-    reader = _Reader(url, end_s - days * 86400, end_s, step_s, timeout_s)
+    reader = _Reader(
+        url, end_s - days * 86400, end_s, step_s, timeout_s, amd_sampling_interval_us * 1e-6
+    )
     gpus, dcgm = read_gpus(reader)
     engine, names = read_engines(reader)
     return Telemetry(engine, gpus, [*dcgm, *names])

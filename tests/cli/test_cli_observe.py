@@ -27,6 +27,10 @@ def test_one_url_or_one_per_pool() -> None:
     [
         (["--prometheus", "prom:9090"], "must start with http:// or https://"),
         (["--prometheus", "http://127.0.0.1:9", "--days", "0"], "--days must be > 0"),
+        (
+            ["--prometheus", "http://127.0.0.1:9", "--amd-sampling-interval-us", "10"],
+            "--amd-sampling-interval-us must be at least 1000",
+        ),
     ],
 )
 def test_bad_arguments_are_one_line(args: list[str], says: str) -> None:

@@ -168,11 +168,14 @@ def test_the_summary_says_what_production_measured(tmp_path: Path) -> None:
         workload_id="agent-8b-decode",
         accelerator_id="nvidia-h100-sxm",
         verdict="bandwidth-bound: 40 % of spec bandwidth",
+        ttft_s=0.35,
+        ttft_spread=0.12,
     )
     seen = Observation(pd.DataFrame([row]), ("GPU GPU-a3 on host-a is shared by 2 pods",))
     found = _found("chat")
     text = summary_markdown(found, headline(found), tmp_path / "r.pdf", "run-1", seen)
     assert "Production efficiency, measured where it is served:" in text
     assert "- agent\\-8b\\-decode on nvidia\\-h100\\-sxm: bandwidth\\-bound: 40 % of spec" in text
+    assert "bandwidth; time to first token 350 ms ±12 %" in text
     assert "1 telemetry finding(s) set aside: see the PDF" in text
     assert "Production" not in summary_markdown(found, headline(found), tmp_path / "r.pdf", "r")

@@ -17,7 +17,7 @@ from tasks.analysis.projection.projector import project
 from tasks.analysis.ranking.ranking import rank
 from tasks.analysis.supply.calibration import calibrate
 from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
-from tasks.analysis.supply.production import ROW_COLUMNS, Observation
+from tasks.analysis.supply.production import ROW_COLUMNS, WEAKER, Observation
 from tasks.analysis.workload.examples import example_workloads
 from tests.pdf import pdf_text
 
@@ -53,6 +53,9 @@ def _observation() -> Observation:
         window="7 days to 2026-11-30 00:00 UTC",
         verdict=VERDICT,
         notes="",
+        ttft_s=0.35,
+        ttft_spread=0.12,
+        bandwidth_signal=WEAKER,
     )
     return Observation(pd.DataFrame([row], columns=list(ROW_COLUMNS)), (SHARED,))
 
@@ -88,6 +91,9 @@ def test_the_pdf_has_a_production_page(tmp_path: Path) -> None:
     assert f"agent-8b-decode on nvidia-h100-sxm: {VERDICT}" in text
     assert SHARED in text
     assert SOURCE in text  # the method page names the efficiency's source
+    # The time to first token, ± its spread, and the busy-time reading starred as weaker.
+    assert f"{VERDICT}; time to first token 350 ms ±12 %" in text and "41 %*" in text
+    assert f"* measured {WEAKER}." in text
     without = dataclasses.replace(report, production=None)
     plain = pdf_text(write_pdf(without, tmp_path / "plain.pdf"))
     assert "Production efficiency" not in plain

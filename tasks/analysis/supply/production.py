@@ -18,18 +18,30 @@ cycles the memory interface moves data, i.e. achieved bandwidth over the device'
 memwall's byte count is right, ``e_bw`` and DCGM's figure agree; ``e_bw / dram_active - 1`` is
 memwall's byte-model error on this workload, reported, never hidden.
 
+The other exporters state the same ratio in their own units (:mod:`tasks.telemetry` reads
+them): AMD's device-metrics-exporter as the bytes its profiler saw moved in one sampling window
+over the card's maximum bandwidth (:func:`amd_bandwidth_utilization`), GKE's TPU device plugin
+as a percentage. AMD's ``gpu_umc_activity`` is the memory controller's busy time, not bytes
+moved: a weaker signal, shown as such (``bandwidth_signal``, the row's ``source``), never
+compared with memwall's bytes and never the figure an efficiency rests on. Production
+efficiency always rests on the engine's measured step, whatever the exporter.
+
 Mean context from the engine's histograms: a request of prompt P and G generated tokens spends
 G decode steps at a mean context ``P + G/2``; with the means of the two histograms, ``T ≈ mean(P)
 + mean(G)/2`` (exact when G does not vary with P). SGLang states the batch's summed sequence
-lengths itself: ``T = decode_sum_seq_lens / num_running_reqs``.
+lengths itself: ``T = decode_sum_seq_lens / num_running_reqs``; TensorRT-LLM counts the prompt
+and generated tokens of finished requests, whose rates over the rate of finished requests are
+the same two means. Time to first token (TTFT) is each engine's histogram's mean per sample;
+the row carries its median over the window and the spread of its logarithm.
 
 Telemetry that cannot stand for one workload is reported and left out (issue #24, item 6):
 
 - a GPU several pods share (time-slicing, MPS) is not attributable to any of them; a MIG
   slice (a series with dcgm-exporter's ``GPU_I_ID``) is attributable but its share of the
   spec bandwidth is not in the catalog, so it is reported and left out too;
-- a profiling field at 0 while ``DCGM_FI_DEV_GPU_UTIL`` is above 0 is a field not collected
-  (profiling off, another profiler holding the counters), not an idle memory: missing;
+- a profiling field at 0 while ``DCGM_FI_DEV_GPU_UTIL`` (AMD: ``gpu_gfx_activity``) is above
+  0 is a field not collected (profiling off, another profiler holding the counters), not an
+  idle memory: missing;
 - a scrape gap is reported, never filled (no interpolation: the samples present are used);
 - a window with fewer than :data:`MIN_CALIBRATION_SAMPLES` usable samples does not calibrate.
 
@@ -65,18 +77,18 @@ ROW_COLUMNS: Final = (
     "pool", "production_bandwidth_spread", "achieved_bandwidth_bytes_per_s",
     "spec_bandwidth_bytes_per_s", "probe_ceiling_fraction", "byte_model_error",
     "engine_bandwidth_utilization", "batch_that_fits", "bound", "samples", "window",
-    "names_found", "verdict", "replica_gpus",
+    "names_found", "verdict", "replica_gpus", "ttft_s", "ttft_spread", "bandwidth_signal",
 )  # fmt: skip
 ENGINE_COLUMNS: Final = (
     "server", "model_name", "namespace", "pod", "host", "engine", "time_s", "batch", "step_s",
-    "context_tokens", "kv_cache_usage", "engine_bytes_per_s_per_gpu", "kv_cache_dtype",
+    "context_tokens", "kv_cache_usage", "engine_bytes_per_s_per_gpu", "kv_cache_dtype", "ttft_s",
 )  # fmt: skip
 # vLLM's --kv-cache-dtype as its cache_config_info states it -> memwall's precision; "auto"
 # is the model's own dtype (None: the workload model's default).
 ENGINE_KV_DTYPES: Final = {"auto": None, "fp8": "fp8", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8"}
 GPU_COLUMNS: Final = (
     "uuid", "gpu", "host", "device_kind", "namespace", "pod", "time_s",
-    "bandwidth_utilization", "gpu_util", "bandwidth_source", "mig_instance",
+    "bandwidth_utilization", "gpu_util", "bandwidth_source", "mig_instance", "weaker_signal",
 )  # fmt: skip
 
 
@@ -144,6 +156,29 @@ def bandwidth_efficiency(
     device is 1.675e12 / 3.35e12 = 0.5."""
     efficiency: Number = step_bytes / (step_s * gpus * bandwidth_bytes_per_s)
     return efficiency
+
+
+# amd-smi's vram_max_bandwidth is in GB/s; above this it is no bandwidth (the exporter passes
+# amd-smi's UINT64_MAX "not supported" sentinel through on some boards).
+MAX_PLAUSIBLE_GB_PER_S: Final = 1e6
+KIB: Final = 1024  # rocprofiler's FETCH_SIZE and WRITE_SIZE: bytes / 1024
+
+
+def amd_bandwidth_utilization(
+    kib_per_window: np.ndarray, window_s: float, max_gb_per_s: np.ndarray
+) -> np.ndarray:
+    """Achieved over maximum bandwidth from AMD's device-metrics-exporter:
+    ``gpu_prof_fetch_size + gpu_prof_write_size`` are the KiB (rocprofiler's derived counters
+    divide bytes by 1024) read from and written to video memory during one profiler sampling
+    window (``SamplingInterval``, 1000 µs by default), and ``gpu_vram_max_bandwidth`` is
+    amd-smi's maximum VRAM bandwidth in GB/s (10^9 B/s). The exporter's metric list
+    (docs/configuration/metricslist.md of ROCm/device-metrics-exporter) gives both units.
+    NaN where the maximum is no bandwidth: 0 (a secondary partition) or the sentinel.
+    2.5e6 KiB in 1 ms on a 5,300 GB/s MI300X: 2.56e12 B/s / 5.3e12 B/s = 0.483."""
+    peak = np.asarray(max_gb_per_s, dtype=float)
+    valid = (peak > 0) & (peak < MAX_PLAUSIBLE_GB_PER_S)
+    achieved = np.asarray(kib_per_window, dtype=float) * KIB / window_s
+    return np.where(valid, achieved / np.where(valid, peak * 1e9, 1.0), np.nan)
 
 
 def log_spread(values: np.ndarray) -> float:
@@ -245,6 +280,24 @@ def served_name(query: str) -> str | None:
     return None if end < 0 else query[start + len(marker) : end]
 
 
+def row_line(verdict: Any, notes: Any, ttft_s: Any, ttft_spread: Any) -> str:
+    """What a row says after its name, in one line: its verdict (its notes where it calibrates
+    nothing), then its time to first token where the engine exports one. Missing values may
+    be None or NaN (a frame's)."""
+    said = verdict if isinstance(verdict, str) else notes if isinstance(notes, str) else ""
+    if isinstance(ttft_s, float) and math.isfinite(ttft_s):
+        said += f"{'; ' if said else ''}time to first token {describe_ttft(ttft_s, ttft_spread)}"
+    return said
+
+
+def describe_ttft(value: Any, spread: Any) -> str:
+    """A row's time to first token as printed: the median in ms, ± the spread of its logarithm
+    as a percentage (0.1 is about ±10 %); "–" where the engine exported none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{1e3 * float(value):.0f} ms ±{100 * float(spread or 0):.0f} %"
+
+
 @dataclass(frozen=True)
 class Window:
     """The window observed: its end, its length in days, and the query step."""
@@ -309,6 +362,11 @@ def _mean(values: pd.Series) -> float:
     return float(finite.mean()) if finite.size else float("nan")
 
 
+# What a row's bandwidth utilization measures: bytes moved over the peak (DCGM's DRAM_ACTIVE,
+# AMD's profiler bytes, the TPU's HBM bandwidth utilization), or only a busy time.
+BYTES_MOVED: Final = "bytes moved over peak"
+WEAKER: Final = "from gpu_umc_activity (memory controller busy time): a weaker signal"
+
 PredictStep = Callable[[ServedModel, str, int, float, float], "tuple[float, str] | None"]
 
 
@@ -352,8 +410,9 @@ def observe_rows(
     if missing.any():
         for bad, count in gpus[missing].groupby("uuid").size().items():
             findings.append(
-                f"GPU {bad}: {count} sample(s) with the profiling field at 0 while "
-                "DCGM_FI_DEV_GPU_UTIL > 0: missing (profiling not collected), not idle; left out"
+                f"GPU {bad}: {count} sample(s) with the profiling field at 0 while the GPU is "
+                "busy (DCGM_FI_DEV_GPU_UTIL or AMD's gpu_gfx_activity > 0): missing (profiling "
+                "not collected), not idle; left out"
             )
         gpus.loc[missing, "bandwidth_utilization"] = np.nan
     for (gpu, _), group in gpus.groupby(["uuid", "pod"], dropna=False):
@@ -426,12 +485,19 @@ def _row(
     bandwidth = float(spec["mem_bandwidth_bytes_per_s"])
     notes: list[str] = []
     samples = []
+    # Bytes moved stand wherever any of the row's GPUs reports them: a busy time is never
+    # mixed in with them.
+    weak_only = all(g["weaker_signal"].eq(True).all() for _, g in members)
     for engine_samples, gpu_samples in members:
         n = int(gpu_samples["uuid"].nunique())
-        util = gpu_samples.groupby("time_s")["bandwidth_utilization"].mean()
+        measured = gpu_samples if weak_only else gpu_samples[~gpu_samples["weaker_signal"].eq(True)]
+        util = measured.groupby("time_s")["bandwidth_utilization"].mean()
         s = engine_samples.set_index("time_s")[
-            ["batch", "step_s", "context_tokens", "kv_cache_usage", "engine_bytes_per_s_per_gpu"]
-        ].copy()
+            [
+                "batch", "step_s", "context_tokens", "kv_cache_usage",
+                "engine_bytes_per_s_per_gpu", "ttft_s",
+            ]
+        ].copy()  # fmt: skip
         s["gpus"] = n
         s["dram"] = util.reindex(s.index)
         samples.append(s)
@@ -441,6 +507,9 @@ def _row(
     usable = data[(data["batch"] > 0) & (data["step_s"] > 0) & (data["context_tokens"] > 0)]
     names = sorted({str(s["engine"].iloc[0]) for s, _ in members})
     names += sorted({str(v) for _, g in members for v in g["bandwidth_source"].unique()})
+    ttft = data["ttft_s"].to_numpy(dtype=float)
+    ttft = ttft[np.isfinite(ttft) & (ttft > 0)]
+    dram = _median(data["dram"])
     row: dict[str, Any] = {
         "workload_id": None if model is None else model.workload_id,
         "model_name": model_name,
@@ -448,10 +517,10 @@ def _row(
         "gpus": gpus,
         "batch": _mean(usable["batch"]),
         "context": _mean(usable["context_tokens"]),
-        "measured_step_s": _median(usable["step_s"]),
+        "measured_step_s": _median((usable if len(usable) else data)["step_s"]),
         "predicted_step_s": None,
         "error": None,
-        "bandwidth_utilization": _median(data["dram"]),
+        "bandwidth_utilization": dram,
         "production_bandwidth_efficiency": None,
         "flops_utilization": None,
         "kv_cache_usage": _mean(usable["kv_cache_usage"]),
@@ -470,11 +539,19 @@ def _row(
         "names_found": "; ".join(names),
         "verdict": None,
         "replica_gpus": per_replica,
+        "ttft_s": float(np.median(ttft)) if ttft.size else None,
+        "ttft_spread": log_spread(ttft) if ttft.size else None,
+        "bandwidth_signal": None if dram != dram else (WEAKER if weak_only else BYTES_MOVED),
     }
     if model is None:
         notes.append(
             f'no decode workload\'s demand_query selects model_name="{model_name}" with a '
             "model preset: its bytes per step are unknown, no efficiency computed"
+        )
+    elif data["batch"].isna().all():
+        notes.append(
+            f"{', '.join(sorted({str(s['engine'].iloc[0]) for s, _ in members}))} export no "
+            "batch: the step and TTFT are shown, no efficiency computed"
         )
     elif len(usable) < min_samples:
         notes.append(
@@ -493,6 +570,13 @@ def _row(
                 row["predicted_step_s"], source = predicted
                 row["error"] = row["measured_step_s"] / row["predicted_step_s"] - 1
                 notes.append(f"predicted with {source}")
+    if row["bandwidth_signal"] == WEAKER:
+        notes.append(
+            "bandwidth utilization is gpu_umc_activity, the memory controller's busy time, not "
+            "bytes moved: a weaker signal, not compared with memwall's bytes"
+        )
+        said = row["source"] or "no efficiency"
+        row["source"] = f"{said}; bandwidth utilization {WEAKER}"
     row["notes"] = "; ".join(notes)
     return row
 
@@ -549,10 +633,10 @@ def _efficiencies(
         compute_s = float(np.median(step_flops / (n * float(peak))))
         row["bound"] = "bandwidth" if memory_s >= compute_s else "compute"
     dram = row["bandwidth_utilization"]
-    if dram == dram and dram > 0:
+    if dram == dram and dram > 0 and row["bandwidth_signal"] == BYTES_MOVED:
         row["byte_model_error"] = value / dram - 1
         notes.append(
-            f"memwall's bytes per step disagree with DCGM's measured bandwidth by "
+            f"memwall's bytes per step disagree with the exporter's measured bandwidth by "
             f"{100 * row['byte_model_error']:+.1f} %"
         )
     engine = row["engine_bandwidth_utilization"]

@@ -8,14 +8,18 @@ import pytest
 
 from hardware_profiles.catalog import builtin_catalog
 from tasks.analysis.supply.production import (
+    BYTES_MOVED,
     ENGINE_COLUMNS,
     GPU_COLUMNS,
+    WEAKER,
     Observation,
     ServedModel,
     Window,
+    amd_bandwidth_utilization,
     bandwidth_efficiency,
     missing_profiling,
     observe_rows,
+    row_line,
     scrape_gaps,
     served_name,
     shared_gpus,
@@ -34,6 +38,17 @@ def test_efficiency_is_bytes_over_time_gpus_and_spec() -> None:
     two devices in 1 ms is half that: 0.25."""
     assert bandwidth_efficiency(1.675e9, 1e-3, 1, H100_BW) == pytest.approx(0.5)
     assert bandwidth_efficiency(1.675e9, 1e-3, 2, H100_BW) == pytest.approx(0.25)
+
+
+def test_amds_profiler_bytes_over_its_window_and_maximum_bandwidth() -> None:
+    """2.5e6 KiB read and written in a 1 ms window is 2.5e6 × 1024 B / 1e-3 s = 2.56e12 B/s;
+    over a 5,300 GB/s MI300X, 2.56e12 / 5.3e12 = 0.4830. A maximum of 0 (a secondary
+    partition) or amd-smi's UINT64_MAX sentinel is no bandwidth: NaN, never a figure."""
+    got = amd_bandwidth_utilization(
+        np.array([2.5e6, 2.5e6, 2.5e6]), 1e-3, np.array([5300.0, 0.0, 2.0**64 - 1])
+    )
+    assert got[0] == pytest.approx(2.56e12 / 5.3e12)
+    assert np.isnan(got[1:]).all()
 
 
 def test_a_fractional_batch_interpolates_the_workload_model() -> None:
@@ -92,7 +107,11 @@ def test_served_name_is_the_queries_model_name_selector() -> None:
 
 
 def _planted(
-    samples: int, batch: int = 4, context: int = 2048, kv_dtype: str = "auto"
+    samples: int,
+    batch: int = 4,
+    context: int = 2048,
+    kv_dtype: str = "auto",
+    ttft_s: float | np.ndarray = np.nan,
 ) -> tuple[pd.DataFrame, float]:
     """One vLLM server on one H100 whose step takes the workload model's bytes at 0.5 of spec."""
     e = estimate(preset("llama-3.1-8b"), phase="decode", batch=batch, context=context)
@@ -113,6 +132,7 @@ def _planted(
             "kv_cache_usage": 0.5,
             "engine_bytes_per_s_per_gpu": np.nan,
             "kv_cache_dtype": kv_dtype,
+            "ttft_s": ttft_s,
         },
         columns=list(ENGINE_COLUMNS),
     )
@@ -237,3 +257,100 @@ def test_the_engines_kv_dtype_stands_where_the_row_says_otherwise() -> None:
     expected = 0.5 * replica("fp8") / replica("bf16")
     assert row["production_bandwidth_efficiency"] == pytest.approx(expected)
     assert "the engine caches the KV in fp8 where workload agent says bf16" in row["notes"]
+
+
+def test_memory_controller_busy_time_is_shown_as_the_weaker_signal_and_never_compared() -> None:
+    """An AMD GPU with only gpu_umc_activity (70 % busy): the row's bandwidth utilization is
+    0.7, marked weaker in its signal and its source; the efficiency still comes from the
+    engine's step (planted 0.5), and no byte-model error is drawn from a busy time."""
+    engine, _ = _planted(10)
+    gpus = pd.concat(
+        [
+            _gpus([("u1", "p1", 0.7, np.nan)]).assign(time_s=t, weaker_signal=True)
+            for t in engine.time_s
+        ]
+    )
+    seen = observe_rows(
+        engine, gpus, builtin_catalog(), _workloads(), Window(3000.0, 1, 300.0), min_samples=5
+    )
+    row = seen.rows.iloc[0].to_dict()
+    assert row["bandwidth_utilization"] == pytest.approx(0.7)
+    assert row["bandwidth_signal"] == WEAKER
+    assert row["production_bandwidth_efficiency"] == pytest.approx(0.5)
+    assert row["byte_model_error"] is None
+    assert row["source"].endswith(f"1 GPUs; bandwidth utilization {WEAKER}")
+    assert "not compared with memwall's bytes" in row["notes"]
+    # The efficiency an audit takes from this row names production, not the busy time.
+    found = seen.production_efficiencies()[("nvidia-h100-sxm", "decode")]
+    assert found.value == pytest.approx(0.5) and "weaker" not in found.source
+
+
+def test_bytes_moved_stand_where_a_gpu_also_reports_busy_time() -> None:
+    """The same GPU read both ways (0.625 from bytes moved, 0.9 busy): the bytes stand, and
+    memwall's byte-model error is 0.5 / 0.625 − 1 = −20 %."""
+    engine, _ = _planted(10)
+    gpus = pd.concat(
+        [_gpus([("u1", "p1", 0.625, 80)]).assign(time_s=t) for t in engine.time_s]
+        + [
+            _gpus([("u1", "p1", 0.9, 80)]).assign(time_s=t, weaker_signal=True)
+            for t in engine.time_s
+        ]
+    )
+    seen = observe_rows(
+        engine, gpus, builtin_catalog(), _workloads(), Window(3000.0, 1, 300.0), min_samples=5
+    )
+    row = seen.rows.iloc[0].to_dict()
+    assert row["bandwidth_signal"] == BYTES_MOVED
+    assert row["bandwidth_utilization"] == pytest.approx(0.625)
+    assert row["byte_model_error"] == pytest.approx(-0.2)
+
+
+def test_time_to_first_token_is_the_windows_median_with_its_spread() -> None:
+    """Per-sample TTFT means of 0.2 s and 0.3 s alternating (10 samples): median 0.25 s;
+    spread std(ln) = |ln 0.3 − ln 0.2| / 2 = 0.2027."""
+    ttft = np.tile([0.2, 0.3], 5)
+    engine, _ = _planted(10, ttft_s=ttft)
+    gpus = pd.concat([_gpus([("u1", "p1", 0.5, 80)]).assign(time_s=t) for t in engine.time_s])
+    seen = observe_rows(
+        engine, gpus, builtin_catalog(), _workloads(), Window(3000.0, 1, 300.0), min_samples=5
+    )
+    row = seen.rows.iloc[0]
+    assert row["ttft_s"] == pytest.approx(0.25)
+    assert row["ttft_spread"] == pytest.approx(abs(np.log(0.3 / 0.2)) / 2)
+
+
+def test_a_rows_line_is_its_verdict_or_notes_then_its_ttft() -> None:
+    """A frame's missing values are NaN, not None: a row that calibrates nothing says its
+    notes, and a TTFT the engine did not export says nothing."""
+    nan = float("nan")
+    assert row_line("bandwidth-bound", "n", 0.35, 0.12) == (
+        "bandwidth-bound; time to first token 350 ms ±12 %"
+    )
+    assert row_line(nan, "no batch exported", nan, nan) == "no batch exported"
+    assert row_line(None, nan, 0.3, 0.0) == "time to first token 300 ms ±0 %"
+
+
+def test_a_servers_busy_time_is_not_mixed_with_anothers_bytes() -> None:
+    """Two servers of one model on one accelerator model: p1's GPU reports bytes moved
+    (0.625), p2's only busy time (0.9). The row's measured bandwidth is the bytes' alone."""
+    engine, _ = _planted(10)
+    other = engine.assign(server="vllm ns/p2", pod="p2")
+    gpus = pd.concat(
+        [_gpus([("u1", "p1", 0.625, 80)]).assign(time_s=t) for t in engine.time_s]
+        + [
+            _gpus([("u2", "p2", 0.9, np.nan)]).assign(time_s=t, weaker_signal=True)
+            for t in engine.time_s
+        ]
+    )
+    seen = observe_rows(
+        pd.concat([engine, other]),
+        gpus,
+        builtin_catalog(),
+        _workloads(),
+        Window(3000.0, 1, 300.0),
+        min_samples=5,
+    )
+    row = seen.rows.iloc[0].to_dict()
+    assert row["gpus"] == 2
+    assert row["bandwidth_signal"] == BYTES_MOVED
+    assert row["bandwidth_utilization"] == pytest.approx(0.625)
