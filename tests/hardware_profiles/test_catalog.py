@@ -20,7 +20,8 @@ def catalog() -> pd.DataFrame:
 
 
 def test_every_reference_accelerator_is_present(catalog: pd.DataFrame) -> None:
-    assert len(catalog) == 30
+    # the reference sheet's 30, and the 500 W 96 GB H100 torchtitan's H100 runs used
+    assert len(catalog) == 31
     assert catalog["source"].str.len().min() > 0
 
 
