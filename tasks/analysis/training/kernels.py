@@ -35,11 +35,15 @@ by t (sequence parallelism splits the norms and residual adds, tensor parallelis
               (x, dy in + dx out: 3f; gated 2f + f in + 2f out: 5f)    = 12h + 3f (gated 5f)
 
 MoE layers have ``k·f_expert + f_shared`` for f. The model's output adds a final norm (2h
-forward, 3h backward) and the cross-entropy over the ``V/t`` logits of each token: read twice
-forward (maximum, then exponentials and sum) and once backward with the gradient written, a
-floor (Megatron's fp32 loss moves more). The attention core (FlashAttention) is not counted:
-its traffic hides behind its FLOPs as a GEMM's would. Full recompute runs the forward's
-kernels again.
+forward, 3h backward) and the cross-entropy over the ``V/t`` logits of each token, in fp32 as
+Megatron-LM's ``vocab_parallel_cross_entropy`` computes it (``megatron/core/tensor_parallel/
+cross_entropy.py`` at the README's commit, one kernel per line): per logit, forward the upcast
+(2 B read, 4 written), the maximum (4 read), the shift (4 + 4), the exponential (4 + 4), the
+sum (4 read) and the normalisation (4 + 4), 38 B; backward the gradient's scaling (4 + 4) and
+the cast back to 16 bits (4 + 2), 14 B. PyTorch's ``cross_entropy`` on upcast logits
+(torchtitan) moves somewhat less; the count is kept one for all stacks. The attention core
+(FlashAttention) is not counted: its traffic hides behind its FLOPs as a GEMM's would. Full
+recompute runs the forward's kernels again (the loss is not recomputed).
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ from tasks.analysis.workload.workload_model import bytes_per_element
 
 _OUT_BYTES: Final = 2.0  # a GEMM's output and the element-wise kernels' tensors: 16-bit
 _ROW_PARALLEL: Final = ("o", "down", "expert_down", "shared_down")
+LOSS_FORWARD_BYTES: Final = 38.0  # per logit: the module docstring's fp32 cross-entropy
+LOSS_BACKWARD_BYTES: Final = 14.0
 
 
 @dataclass(frozen=True)
@@ -68,8 +74,10 @@ class KernelBytes:
     output (a pipeline stage does its layers' share)."""
 
     gemm_forward: float  # the weight GEMMs' operands, forward pass (backward: twice this)
-    elementwise_forward: float
+    elementwise_forward: float  # the layers' and the final norm's (recompute runs it again)
     elementwise_backward: float
+    loss_forward: float
+    loss_backward: float
 
 
 def gemm_bytes(matmul: Matmul, tokens: float, tp: int, in_bytes: float) -> float:
@@ -125,11 +133,14 @@ def kernel_bytes(arch: Architecture, run: TrainingRun) -> KernelBytes:
     gemm += gemm_bytes(head, tokens, tp, in_bytes)
     # the count is linear in h and f: all layers at once, their FFN widths summed
     forward, backward = elementwise_elements(width, arch.hidden * arch.layers, arch.gated_ffn)
-    forward += 2 * arch.hidden + 2 * arch.vocab
-    backward += 3 * arch.hidden + 2 * arch.vocab
+    forward += 2 * arch.hidden
+    backward += 3 * arch.hidden
     scale = tokens * _OUT_BYTES / tp
+    logits = tokens * arch.vocab / tp
     return KernelBytes(
         gemm_forward=gemm,
         elementwise_forward=forward * scale,
         elementwise_backward=backward * scale,
+        loss_forward=logits * LOSS_FORWARD_BYTES,
+        loss_backward=logits * LOSS_BACKWARD_BYTES,
     )

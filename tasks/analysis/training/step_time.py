@@ -54,7 +54,8 @@ scaled by its layers over ``L/p``.
 **Optimizer step**: the sharded master weights and moments read and written, gradients read
 and weights written, at the HBM bandwidth.
 
-    micro  = max(matmul, HBM) + element-wise + tensor(exposed) + expert + context(exposed) + pipeline p2p(exposed)
+    micro  = max(matmul, HBM) + element-wise + tensor(exposed) + expert + context(exposed)
+             + pipeline p2p(exposed)
     step   = m·micro·(1 + (p−1)/(v·m)) + data parallel(exposed) + optimizer
     MFU    = model FLOPs / (step · N · dense bf16 peak)     (fp8 runs too: MFU's convention)
 """
@@ -363,7 +364,10 @@ def step_time(
     matmul_s += m * 3 * gemm_io_mb
     recompute_s += m * gemm_io_mb if full else 0.0
     elementwise_mb = (
-        kernels.elementwise_forward * (2 if full else 1) + kernels.elementwise_backward
+        kernels.elementwise_forward * (2 if full else 1)
+        + kernels.elementwise_backward
+        + kernels.loss_forward
+        + kernels.loss_backward
     ) * (share / hbm_rate)
     compute_mb = (matmul_s + recompute_s) / m
     gemm_passes = 4 if full else 3

@@ -40,15 +40,18 @@ def test_kernel_bytes_of_llama_3_1_8b_on_one_sequence_of_2048() -> None:
     721,420,288, 32 layers 23,085,449,216; the LM head (4096 → 128256) 1,592,786,944: forward
     24,678,236,160 B.
 
-    Element-wise, elements per token: forward 32·(10·4096 + 3·14336) + 2·4096 + 2·128256 =
-    2,951,680, times 2048 tokens and 2 B: 12,090,081,280; backward 32·(12·4096 + 5·14336) +
-    3·4096 + 2·128256 = 4,135,424: 16,938,696,704.
+    Element-wise, elements per token: forward 32·(10·4096 + 3·14336) + 2·4096 = 2,695,168,
+    times 2048 tokens and 2 B: 11,039,408,128; backward 32·(12·4096 + 5·14336) + 3·4096 =
+    3,878,912: 15,888,023,552. The loss over 2048·128,256 = 262,668,288 logits: 38 B each
+    forward, 9,981,394,944; 14 B backward, 3,677,356,032.
     """
     arch = preset("llama-3.1-8b")
     kb = kernel_bytes(arch, TrainingRun(Layout(dp=64), global_batch=64, sequence=2048))
     assert kb.gemm_forward == 24_678_236_160
-    assert kb.elementwise_forward == 12_090_081_280
-    assert kb.elementwise_backward == 16_938_696_704
+    assert kb.elementwise_forward == 11_039_408_128
+    assert kb.elementwise_backward == 15_888_023_552
+    assert kb.loss_forward == 9_981_394_944
+    assert kb.loss_backward == 3_677_356_032
 
 
 def test_a_small_hidden_size_reaches_less_of_the_peak_at_the_same_efficiency() -> None:
