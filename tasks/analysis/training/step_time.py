@@ -42,9 +42,14 @@ thousands of tokens reuses each weight thousands of times).
   point-to-point communication in PP") except for what exceeds it;
 - data parallel over ``g = dp·cp`` ranks: the gradients reduce-scattered and the weights
   all-gathered (ZeRO 1-2; an all-reduce of the gradients at ZeRO 0, the same volume), once per
-  step, overlapped with the last micro-batch's backward; ZeRO-3 (FSDP) gathers the weights
-  forward and backward and reduce-scatters gradients every micro-batch, prefetched behind all
-  of the compute (Rajbhandari et al. 2020, section 7; Zhao et al. 2023, "PyTorch FSDP").
+  step. The reduce-scatter overlaps the last micro-batch's backward (Megatron-LM's
+  ``--overlap-grad-reduce``); at ZeRO 1-2 the all-gather cannot (it gathers the weights the
+  optimizer step has just updated) and overlaps the next step's first forward instead
+  (``--overlap-param-gather``, "overlap param all-gather with forward compute"), so each has
+  its own window; ZeRO 0's all-reduce all falls in the last backward. ZeRO-3 (FSDP) gathers
+  the weights forward and backward and reduce-scatters gradients every micro-batch,
+  prefetched behind all of the compute (Rajbhandari et al. 2020, section 7; Zhao et al.
+  2023, "PyTorch FSDP").
 
 **Pipeline bubble**: with p stages, v virtual stages each and m micro-batches, 1F1B idles
 ``(p−1)/(v·m)`` of the ideal time (Narayanan et al. 2021, arXiv 2104.04473, section 2.2).
@@ -208,10 +213,13 @@ class DataParallelTraffic:
     def total_bytes(self) -> float:
         return self.reduce_scatter_bytes + self.all_gather_bytes
 
+    def all_gather_s(self, stride: int, network: Network) -> float:
+        return self.weight_passes * gather_s(self.weight_buffer_bytes, self.ranks, stride, network)
+
     def seconds(self, stride: int, network: Network) -> float:
         return self.gradient_passes * gather_s(
             self.gradient_buffer_bytes, self.ranks, stride, network
-        ) + self.weight_passes * gather_s(self.weight_buffer_bytes, self.ranks, stride, network)
+        ) + self.all_gather_s(stride, network)
 
 
 def data_parallel_traffic(arch: Architecture, run: TrainingRun) -> DataParallelTraffic:
@@ -403,10 +411,18 @@ def step_time(
     micro = compute_mb + hbm_excess_mb + elementwise_mb + tp_mb + cp_mb + ep_mb + pp_mb
     bubble = micro * m * bubble_fraction(run)
 
-    dp_total = data_parallel_traffic(arch, run).seconds(lay.tp * lay.cp, network)
-    # ZeRO-3 prefetches behind all of the compute; else only the last backward hides it.
-    window = m * compute_mb if run.zero >= 3 else compute_mb * 2 / 3
-    dp_exposed = max(0.0, dp_total - window)
+    dp_traffic = data_parallel_traffic(arch, run)
+    stride = lay.tp * lay.cp
+    dp_total = dp_traffic.seconds(stride, network)
+    if run.zero >= 3:  # prefetched behind all of the compute
+        dp_exposed = max(0.0, dp_total - m * compute_mb)
+    elif run.zero >= 1:  # gradients behind the last backward, weights the next first forward
+        gather = dp_traffic.all_gather_s(stride, network)
+        dp_exposed = max(0.0, dp_total - gather - compute_mb * 2 / 3) + max(
+            0.0, gather - compute_mb / 3
+        )
+    else:  # the all-reduce behind the last backward
+        dp_exposed = max(0.0, dp_total - compute_mb * 2 / 3)
 
     memory = memory_per_device(arch, run)
     optimizer_bytes = memory.gradients + 2 * memory.optimizer_state + memory.weights

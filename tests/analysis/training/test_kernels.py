@@ -99,3 +99,20 @@ def test_overlapped_tensor_parallel_traffic_shows_only_beyond_the_gemms() -> Non
     slow_hidden = step_time(arch, overlapped, H100, slow, FULL, FULL).parts["tensor_parallel"]
     assert slow_plain == pytest.approx(64 * 2 * 7 / 8 * 16_777_216 / 10e9)
     assert slow_hidden == pytest.approx(slow_plain - gemms)
+
+
+def test_zero1_gathers_weights_behind_the_next_forward_not_the_last_backward() -> None:
+    """Llama 3.1 8B (P = 8,030,261,248), dp = 64 one per node over a 250 GB/s NIC, ZeRO-1,
+    16 micro-batches of 2048: the bf16 gradients reduce-scattered, (63/64)·2·P / 250e9 =
+    63.24 ms, hide in the last backward (2/3 of a micro-batch's 124.2 ms compute: 82.8 ms);
+    the bf16 weights all-gathered, the same 63.24 ms, only behind the next step's first
+    forward (1/3: 41.4 ms), so 21.8 ms shows, though the two together (126.5 ms) would fit in
+    a whole micro-batch."""
+    arch = preset("llama-3.1-8b")
+    run = TrainingRun(Layout(dp=64), global_batch=64 * 16, sequence=2048, zero=1)
+    nic = Network(900e9, 250e9, 1, "test: one device per node, 250 GB/s")
+    result = step_time(arch, run, H100, nic, FULL, FULL)
+    gather = 63 / 64 * 2 * 8_030_261_248 / 250e9
+    micro = result.compute_s / 16
+    assert micro == pytest.approx(0.1242, rel=1e-3)
+    assert result.parts["data_parallel"] == pytest.approx(gather - micro / 3)
