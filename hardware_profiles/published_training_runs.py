@@ -4,7 +4,9 @@
 pages) with the URL and the place on the page each came from, and the run as published: model,
 hardware, devices, layout (``dp=..,tp=..,pp=..,cp=..,ep=..,vp=..``), ZeRO stage (FSDP is 3),
 global batch and micro-batch in sequences, sequence length, recompute policy, compute
-precision, optimizer recipe, whether the pipeline stages are uneven, and the measured value.
+precision, optimizer recipe, whether the pipeline stages are uneven, whether the tensor-parallel
+collectives were overlapped with the GEMMs (``tp_comm_overlap``: ``yes``, ``no``, or empty where
+the source does not say, read as no; the column may be left out), and the measured value.
 
 Metrics: ``step_time_s`` (seconds per optimizer step), ``tokens_per_s`` (all devices),
 ``tokens_per_s_per_device``, ``mfu`` (a fraction: model FLOPs over time, devices and the dense
@@ -35,6 +37,7 @@ BUILTIN_SOURCE: Final = (
 )
 METRICS: Final = ("step_time_s", "tokens_per_s", "tokens_per_s_per_device", "mfu")
 SPLITS: Final = ("fit", "holdout")
+OPTIONAL: Final = "tp_comm_overlap"  # a file written before the column reads as not stated
 COLUMNS: Final = (
     "run_id",
     "source_id",
@@ -51,6 +54,7 @@ COLUMNS: Final = (
     "compute_precision",
     "optimizer",
     "uneven_stages",
+    "tp_comm_overlap",
     "metric",
     "measured_value",
     "published_mfu",
@@ -119,6 +123,7 @@ _CHECKS: Final[dict[str, Callable[[str], object]]] = {
     "compute_precision": _one_of(PRECISIONS),
     "optimizer": _given,
     "uneven_stages": lambda v: _one_of(("yes", "no"))(v) == "yes",
+    "tp_comm_overlap": lambda v: _one_of(("yes", "no", ""))(v) == "yes",
     "metric": _one_of(METRICS),
     "measured_value": _positive,
     "published_mfu": _fraction_or_empty,
@@ -156,6 +161,8 @@ def _check_shape(typed: dict[str, list[object]], source: str | Path, position: i
 
 def validate_published_training_runs(sheet: pd.DataFrame, source: str | Path) -> pd.DataFrame:
     """The sheet (every cell text) checked cell by cell, left to right, and typed."""
+    if OPTIONAL not in sheet.columns:
+        sheet = sheet.assign(**{OPTIONAL: ""})
     missing = [c for c in COLUMNS if c not in sheet.columns]
     if missing:
         raise ProfileError(

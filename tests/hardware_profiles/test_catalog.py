@@ -11,6 +11,7 @@ import pytest
 from hardware_profiles.catalog import builtin_catalog, match_device_kind, require_peak
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.examples import example_roadmap
+from hardware_profiles.scale_out import read_scale_out
 from hardware_profiles.schema import GB, TB, TERA, GiB
 
 
@@ -20,7 +21,8 @@ def catalog() -> pd.DataFrame:
 
 
 def test_every_reference_accelerator_is_present(catalog: pd.DataFrame) -> None:
-    assert len(catalog) == 30
+    # the reference sheet's 30, and the 500 W 96 GB H100 torchtitan's H100 runs used
+    assert len(catalog) == 31
     assert catalog["source"].str.len().min() > 0
 
 
@@ -219,3 +221,22 @@ def test_new_device_kinds_match_their_own_row(
     catalog: pd.DataFrame, device_kind: str, expected: str
 ) -> None:
     assert match_device_kind(catalog, device_kind) == expected
+
+
+def test_torchtitans_500w_h100_sits_between_the_sxm_and_nvl_parts(catalog: pd.DataFrame) -> None:
+    """torchtitan's H100 page: 96GB HBM2e at 2.4 TB/s, 500 W, a peak "between SXM and NVL"
+    (its footnote 2): the catalog takes the midpoint, (989.5 + 835.5) / 2 = 912.5 TFLOP/s
+    dense bf16, and the page's 400 Gb/s per GPU as its scale-out link."""
+    parts = catalog.set_index("accelerator_id")
+    part = parts.loc["nvidia-h100-sxm-96gb-500w"]
+    assert part["memory_bytes"] == 96 * GB
+    assert part["mem_bandwidth_bytes_per_s"] == pytest.approx(2.4 * TB)
+    assert part["peak_flops_per_s_bf16"] == pytest.approx(912.5 * TERA)
+    sxm, nvl = parts.loc["nvidia-h100-sxm"], parts.loc["nvidia-h100-nvl"]
+    for precision in ("fp32", "tf32", "bf16", "fp8"):
+        key = f"peak_flops_per_s_{precision}"
+        assert part[key] == pytest.approx((sxm[key] + nvl[key]) / 2)
+    assert part["tdp_watts"] == 500
+    assert match_device_kind(catalog, "NVIDIA H100 80GB HBM3") == "nvidia-h100-sxm"
+    links = read_scale_out().set_index("accelerator_id")
+    assert links.loc["nvidia-h100-sxm-96gb-500w", "scale_out_bytes_per_s"] == 50e9

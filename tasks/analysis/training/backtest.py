@@ -180,6 +180,7 @@ def prepare(
                 optimizer=str(r["optimizer"]),
                 compute=str(r["compute_precision"]),
                 uneven_stages=bool(r["uneven_stages"]),
+                tp_comm_overlap=bool(r.get("tp_comm_overlap", False)),
             )
             check_run(arch, run, int(r["devices"]))
             device = device_from_catalog(row, run.compute)

@@ -72,6 +72,7 @@ class TrainingRun:
     compute: str = "bf16"  # the matmuls' precision
     flash_attention: bool = True
     uneven_stages: bool = False  # pipeline stages may differ by a layer (Llama 3's 126 over 16)
+    tp_comm_overlap: bool = False  # tensor-parallel collectives pipelined with the GEMMs
 
     @property
     def global_batch_tokens(self) -> int:

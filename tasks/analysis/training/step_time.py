@@ -11,6 +11,11 @@ MFU. Recomputation adds forward work the model does not count: the attention cor
 **Compute.** Each device does ``1/N`` of it: the weight matmuls at the compute precision's
 dense peak, attention at the bf16 peak (FlashAttention runs in 16-bit), both times the GEMM
 efficiency (measured or fitted on published runs: :mod:`tasks.analysis.training.backtest`).
+Each weight GEMM also pays its operands' bytes at the HBM bandwidth (in the matmul part), and
+the memory-bound element-wise kernels between the GEMMs (norms, residual adds, the activation,
+the loss) pay theirs (in the HBM part), both serial with the math: per token they grow with h
+where the FLOPs grow with h², which is why small models reach less of the peak at one fitted
+efficiency (:mod:`tasks.analysis.training.kernels`, with the Megatron-LM README's measurement).
 A micro-batch also moves bytes through HBM: its layers' weights three times (forward, and the
 backward's two matmuls), its gradients once, its stored activations written and read; where
 that takes longer than the matmuls the HBM bandwidth binds (rare in training: a micro-batch of
@@ -21,7 +26,10 @@ thousands of tokens reuses each weight thousands of times).
 - tensor parallel (with sequence parallel): per layer and micro-batch two all-gather +
   reduce-scatter pairs forward and two backward (two more recomputing a full forward), each
   of the micro-batch's activations ``s/cp·b·h·2`` bytes: an all-reduce's volume each
-  (Korthikanti et al. 2022, section 4.2.2);
+  (Korthikanti et al. 2022, section 4.2.2); where the run overlaps them with the GEMMs
+  (``tp_comm_overlap``: Megatron-LM's ``--tp-comm-overlap``, Transformer Engine's userbuffers
+  splitting each collective into chunks pipelined with the GEMM it feeds or drains; PyTorch's
+  async TP) only what exceeds the micro-batch's weight GEMMs shows;
 - context parallel: per layer and micro-batch the keys and values all-gathered forward and
   their gradients reduce-scattered backward, hidden behind the attention they feed (ring
   attention: Liu et al. 2023, arXiv 2310.01889) except for what exceeds it;
@@ -34,9 +42,14 @@ thousands of tokens reuses each weight thousands of times).
   point-to-point communication in PP") except for what exceeds it;
 - data parallel over ``g = dp·cp`` ranks: the gradients reduce-scattered and the weights
   all-gathered (ZeRO 1-2; an all-reduce of the gradients at ZeRO 0, the same volume), once per
-  step, overlapped with the last micro-batch's backward; ZeRO-3 (FSDP) gathers the weights
-  forward and backward and reduce-scatters gradients every micro-batch, prefetched behind all
-  of the compute (Rajbhandari et al. 2020, section 7; Zhao et al. 2023, "PyTorch FSDP").
+  step. The reduce-scatter overlaps the last micro-batch's backward (Megatron-LM's
+  ``--overlap-grad-reduce``); at ZeRO 1-2 the all-gather cannot (it gathers the weights the
+  optimizer step has just updated) and overlaps the next step's first forward instead
+  (``--overlap-param-gather``, "overlap param all-gather with forward compute"), so each has
+  its own window; ZeRO 0's all-reduce all falls in the last backward. ZeRO-3 (FSDP) gathers
+  the weights forward and backward and reduce-scatters gradients every micro-batch,
+  prefetched behind all of the compute (Rajbhandari et al. 2020, section 7; Zhao et al.
+  2023, "PyTorch FSDP").
 
 **Pipeline bubble**: with p stages, v virtual stages each and m micro-batches, 1F1B idles
 ``(p−1)/(v·m)`` of the ideal time (Narayanan et al. 2021, arXiv 2104.04473, section 2.2).
@@ -46,7 +59,8 @@ scaled by its layers over ``L/p``.
 **Optimizer step**: the sharded master weights and moments read and written, gradients read
 and weights written, at the HBM bandwidth.
 
-    micro  = max(matmul, HBM) + tensor + expert + context(exposed) + pipeline p2p(exposed)
+    micro  = max(matmul, HBM) + element-wise + tensor(exposed) + expert + context(exposed)
+             + pipeline p2p(exposed)
     step   = m·micro·(1 + (p−1)/(v·m)) + data parallel(exposed) + optimizer
     MFU    = model FLOPs / (step · N · dense bf16 peak)     (fp8 runs too: MFU's convention)
 """
@@ -59,6 +73,7 @@ from typing import Any, Final
 
 from hardware_profiles.errors import MemwallError
 from tasks.analysis.supply.efficiency import Efficiency
+from tasks.analysis.training.kernels import kernel_bytes
 from tasks.analysis.training.layout import TrainingRun, stage_layers
 from tasks.analysis.training.memory import (
     Memory,
@@ -198,10 +213,13 @@ class DataParallelTraffic:
     def total_bytes(self) -> float:
         return self.reduce_scatter_bytes + self.all_gather_bytes
 
+    def all_gather_s(self, stride: int, network: Network) -> float:
+        return self.weight_passes * gather_s(self.weight_buffer_bytes, self.ranks, stride, network)
+
     def seconds(self, stride: int, network: Network) -> float:
         return self.gradient_passes * gather_s(
             self.gradient_buffer_bytes, self.ranks, stride, network
-        ) + self.weight_passes * gather_s(self.weight_buffer_bytes, self.ranks, stride, network)
+        ) + self.all_gather_s(stride, network)
 
 
 def data_parallel_traffic(arch: Architecture, run: TrainingRun) -> DataParallelTraffic:
@@ -344,13 +362,34 @@ def step_time(
     )
     matmul_s *= imbalance
     recompute_s *= imbalance
+    weight_flops = flops.matmul + flops.recompute_matmul
+    # The GEMMs' operands and the element-wise kernels (kernels.py), the fullest stage's share.
+    hbm_rate = device.hbm_bytes_per_s * bandwidth.value
+    kernels = kernel_bytes(arch, run)
+    share = layers_here / arch.layers
+    full = run.recompute == "full"
+    gemm_io_mb = kernels.gemm_forward * share / hbm_rate
+    matmul_s += m * 3 * gemm_io_mb
+    recompute_s += m * gemm_io_mb if full else 0.0
+    elementwise_mb = (
+        kernels.elementwise_forward * (2 if full else 1)
+        + kernels.elementwise_backward
+        + kernels.loss_forward
+        + kernels.loss_backward
+    ) * (share / hbm_rate)
     compute_mb = (matmul_s + recompute_s) / m
+    gemm_passes = 4 if full else 3
+    weight_gemm_mb = weight_flops / matmul_rate / n * imbalance / m + gemm_passes * gemm_io_mb
     hbm_excess_mb = max(0.0, hbm_mb - compute_mb)
 
     tokens_mb = run.sequence / lay.cp * run.micro_batch
     act_bytes = tokens_mb * arch.hidden * _B16
     passes = 6 if run.recompute == "full" else 4
-    tp_mb = layers_here * passes / 2 * allreduce_s(act_bytes, lay.tp, 1, network)
+    tp_mb_total = layers_here * passes / 2 * allreduce_s(act_bytes, lay.tp, 1, network)
+    # Overlapped (Megatron's --tp-comm-overlap, torchtitan's async TP): each all-gather and
+    # reduce-scatter split into chunks pipelined with the GEMM it feeds or drains, so only
+    # what exceeds the micro-batch's weight GEMMs shows.
+    tp_mb = max(0.0, tp_mb_total - weight_gemm_mb) if run.tp_comm_overlap else tp_mb_total
     kv_width = (
         arch.kv_heads * (arch.qk_dim + arch.v_dim)
         if not arch.is_mla
@@ -369,13 +408,21 @@ def step_time(
     # overlap_p2p_comm; Llama 3's asynchronous point-to-point): only what exceeds the
     # micro-batch's compute shows. 1F1B's blocking sends show whole.
     pp_mb = max(0.0, pp_mb_total - compute_mb) if lay.vp > 1 else pp_mb_total
-    micro = compute_mb + hbm_excess_mb + tp_mb + cp_mb + ep_mb + pp_mb
+    micro = compute_mb + hbm_excess_mb + elementwise_mb + tp_mb + cp_mb + ep_mb + pp_mb
     bubble = micro * m * bubble_fraction(run)
 
-    dp_total = data_parallel_traffic(arch, run).seconds(lay.tp * lay.cp, network)
-    # ZeRO-3 prefetches behind all of the compute; else only the last backward hides it.
-    window = m * compute_mb if run.zero >= 3 else compute_mb * 2 / 3
-    dp_exposed = max(0.0, dp_total - window)
+    dp_traffic = data_parallel_traffic(arch, run)
+    stride = lay.tp * lay.cp
+    dp_total = dp_traffic.seconds(stride, network)
+    if run.zero >= 3:  # prefetched behind all of the compute
+        dp_exposed = max(0.0, dp_total - m * compute_mb)
+    elif run.zero >= 1:  # gradients behind the last backward, weights the next first forward
+        gather = dp_traffic.all_gather_s(stride, network)
+        dp_exposed = max(0.0, dp_total - gather - compute_mb * 2 / 3) + max(
+            0.0, gather - compute_mb / 3
+        )
+    else:  # the all-reduce behind the last backward
+        dp_exposed = max(0.0, dp_total - compute_mb * 2 / 3)
 
     memory = memory_per_device(arch, run)
     optimizer_bytes = memory.gradients + 2 * memory.optimizer_state + memory.weights
@@ -384,7 +431,7 @@ def step_time(
     parts = {
         "matmul": matmul_s,
         "recompute": recompute_s,
-        "hbm": m * hbm_excess_mb,
+        "hbm": m * (hbm_excess_mb + elementwise_mb),
         "tensor_parallel": m * tp_mb,
         "context_parallel": m * cp_mb,
         "expert_parallel": m * ep_mb,
@@ -393,7 +440,7 @@ def step_time(
         "data_parallel": dp_exposed,
         "optimizer": optimizer_s,
     }
-    communication = m * (tp_mb + cp_mb_total + ep_mb + pp_mb_total) + dp_total
+    communication = m * (tp_mb_total + cp_mb_total + ep_mb + pp_mb_total) + dp_total
     return StepTime(
         parts=parts,
         memory=memory,
@@ -404,7 +451,7 @@ def step_time(
         mfu_peak_flops_per_s=device.attention_flops_per_s,
         communication_s=communication,
         compute_s=compute_total,
-        hbm_s=m * hbm_mb,
+        hbm_s=m * (hbm_mb + elementwise_mb),
         matmul_efficiency=matmul,
         bandwidth_efficiency=bandwidth,
         network_source=network.source,
