@@ -59,7 +59,13 @@ MicroBatchOption = Annotated[
     int, typer.Option("--micro-batch", help="Sequences per data-parallel rank per micro-step.")
 ]
 TrainingRecomputeOption = Annotated[
-    str, typer.Option("--recompute", help="Activation recompute: none, selective or full.")
+    str,
+    typer.Option(
+        "--recompute",
+        help="Activation recompute: none, selective (the attention core), full, "
+        "selective-layer (every second layer whole, torchtitan's per-layer checkpointing) or "
+        "selective-op (every second matmul, torchtitan's per-op checkpointing).",
+    ),
 ]
 ZeroOption = Annotated[
     int, typer.Option("--zero", help="ZeRO stage of the data-parallel ranks: 0-3 (FSDP is 3).")

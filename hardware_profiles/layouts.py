@@ -12,6 +12,8 @@ LAYOUT_DEGREES: Final = ("tp", "dp_attention", "ep", "pp")
 # A training layout's (Megatron's names): dp·tp·pp·cp devices, ep carved out of dp·cp, vp the
 # interleaved pipeline's virtual stages.
 TRAINING_LAYOUT_DEGREES: Final = ("dp", "tp", "pp", "cp", "ep", "vp")
+# Activation recompute policies a training run may name (costs: tasks.analysis.training.layout).
+RECOMPUTE_POLICIES: Final = ("none", "selective", "full", "selective-layer", "selective-op")
 
 
 def layout_degrees(text: str, degrees: tuple[str, ...] = LAYOUT_DEGREES) -> dict[str, int]:

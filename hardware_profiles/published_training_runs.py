@@ -28,7 +28,12 @@ from typing import Final
 import pandas as pd
 
 from hardware_profiles.errors import ProfileError
-from hardware_profiles.layouts import TRAINING_LAYOUT_DEGREES, layout_degrees, training_devices
+from hardware_profiles.layouts import (
+    RECOMPUTE_POLICIES,
+    TRAINING_LAYOUT_DEGREES,
+    layout_degrees,
+    training_devices,
+)
 from hardware_profiles.schema import PRECISIONS
 from hardware_profiles.sheets import read_sheet
 
@@ -119,7 +124,7 @@ _CHECKS: Final[dict[str, Callable[[str], object]]] = {
     "global_batch": _count,
     "micro_batch": _count,
     "sequence": _count,
-    "recompute": _one_of(("none", "selective", "full")),
+    "recompute": _one_of(RECOMPUTE_POLICIES),
     "compute_precision": _one_of(PRECISIONS),
     "optimizer": _given,
     "uneven_stages": lambda v: _one_of(("yes", "no"))(v) == "yes",

@@ -20,7 +20,12 @@ from typing import Any, Final
 import pandas as pd
 import pyarrow as pa
 
-from hardware_profiles.layouts import LAYOUT_DEGREES, TRAINING_LAYOUT_DEGREES, is_layout
+from hardware_profiles.layouts import (
+    LAYOUT_DEGREES,
+    RECOMPUTE_POLICIES,
+    TRAINING_LAYOUT_DEGREES,
+    is_layout,
+)
 
 SCHEMA_VERSION: Final = "1"
 METADATA_VERSION_KEY: Final = b"memwall.schema_version"
@@ -299,7 +304,7 @@ class WorkloadRecord:
         pa.string(),
         required=False,
         nullable=True,
-        check=one_of(("none", "selective", "full")),
+        check=one_of(RECOMPUTE_POLICIES),
         doc="training: activation recompute policy",
     )
     zero_stage: int | None = column(

@@ -23,11 +23,42 @@ from dataclasses import dataclass
 from typing import Final
 
 from hardware_profiles.errors import MemwallError
+from hardware_profiles.layouts import RECOMPUTE_POLICIES as RECOMPUTE
 from tasks.analysis.training.recipe import OPTIMIZERS
 from tasks.analysis.workload.architecture import Architecture
 
 LAYOUT_KEYS: Final = ("dp", "tp", "pp", "cp", "ep", "vp")
-RECOMPUTE: Final = ("none", "selective", "full")
+
+
+@dataclass(frozen=True)
+class RecomputePolicy:
+    """What a recompute policy runs again before backward, as shares of the forward: the
+    weight matmuls' FLOPs, attention's FLOPs, and the layers recomputed whole (their
+    element-wise kernels and their tensor- and expert-parallel collectives again)."""
+
+    matmul: float
+    attention: float
+    whole_layers: float
+
+
+# none and full: Korthikanti et al. 2022; selective: their attention-core recompute (Megatron);
+# selective-layer and selective-op: torchtitan's per-layer and per-op selective checkpointing
+# (torchtitan/models/llama3/infra/parallelize.py, ``selective_ac_option``): "2" wraps every
+# second layer in full checkpointing; "op" saves the output of every compute op "except every
+# second mm", counted afresh in each layer, so half the weight matmuls run again.
+RECOMPUTE_POLICIES: Final = dict(
+    zip(
+        RECOMPUTE,
+        (
+            RecomputePolicy(0.0, 0.0, 0.0),  # none
+            RecomputePolicy(0.0, 1.0, 0.0),  # selective
+            RecomputePolicy(1.0, 1.0, 1.0),  # full
+            RecomputePolicy(0.5, 0.5, 0.5),  # selective-layer
+            RecomputePolicy(0.5, 0.0, 0.0),  # selective-op
+        ),
+        strict=True,
+    )
+)
 ZERO_STAGES: Final = (0, 1, 2, 3)
 _TOKEN: Final = re.compile(r"^\s*([a-z]+)\s*=\s*(\d+)\s*$")
 

@@ -129,14 +129,45 @@ def attention_score_bytes_per_token(arch: Architecture, sequence: float) -> floa
     return 5.0 * arch.heads * sequence
 
 
+def op_checkpoint_bytes_per_token(arch: Architecture) -> float:
+    """Bytes one layer keeps per token under torchtitan's per-op selective checkpointing,
+    which saves the outputs of attention and of every other weight matmul and recomputes the
+    rest from the layer's input: the input (``2h``), the Q and V projections' outputs (the
+    K projection is the second matmul), attention's output, and per FFN copy the gate
+    projection's output and the down projection's (the up projection is recomputed), all
+    16-bit."""
+    two, h = _ACTIVATION_BYTES, arch.hidden
+    q = arch.heads * arch.qk_dim
+    v = arch.heads * arch.v_dim if arch.is_mla else arch.kv_heads * arch.v_dim
+    attention = two * (h + q + v + arch.heads * arch.v_dim)
+
+    def ffn(width: float, copies: float) -> float:
+        return copies * two * (width + h)
+
+    if arch.is_moe:
+        moe = ffn(arch.expert_ffn, arch.experts_per_token) + (
+            ffn(arch.shared_ffn, 1.0) if arch.shared_ffn else 0.0
+        )
+        dense_share = arch.dense_layers / arch.layers
+        return attention + dense_share * ffn(arch.ffn, 1.0) + (1 - dense_share) * moe
+    return attention + ffn(arch.ffn, 1.0)
+
+
 def layer_activation_bytes(arch: Architecture, run: TrainingRun) -> float:
     """One layer's stored activations for one micro-batch on one device, by recompute policy:
-    all of them (``none``), all but the attention scores (``selective``), or the layer's
-    input only (``full``)."""
+    all of them (``none``), all but the attention scores (``selective``), the layer's input
+    only (``full``), a layer of each in turn (``selective-layer``: every second layer
+    checkpointed whole), or what :func:`op_checkpoint_bytes_per_token` keeps
+    (``selective-op``)."""
     lay = run.layout
     tokens = run.sequence / lay.cp * run.micro_batch
+    if run.recompute == "selective-layer":
+        whole = layer_activation_bytes(arch, replace(run, recompute="none"))
+        return (whole + layer_activation_bytes(arch, replace(run, recompute="full"))) / 2
     if run.recompute == "full":
         return _ACTIVATION_BYTES * arch.hidden * tokens / lay.tp
+    if run.recompute == "selective-op":
+        return op_checkpoint_bytes_per_token(arch) * tokens / lay.tp
     per_token = layer_activation_bytes_per_token(arch, run)
     if run.recompute == "none" and not run.flash_attention:
         per_token += attention_score_bytes_per_token(arch, run.sequence / lay.cp)
@@ -221,7 +252,7 @@ def memory_per_device(arch: Architecture, run: TrainingRun) -> Memory:
 
     gathered = 2 * split.layer if run.zero >= 3 and group > 1 else 0.0
     activations = layer_activation_bytes(arch, run) * layers_in_flight(arch, run)
-    if run.recompute == "full":
+    if run.recompute in ("full", "selective-layer"):
         # The layer being recomputed holds its activations while its backward runs.
         activations += layer_activation_bytes(arch, replace(run, recompute="selective"))
     return Memory(

@@ -74,7 +74,7 @@ from typing import Any, Final
 from hardware_profiles.errors import MemwallError
 from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.training.kernels import kernel_bytes
-from tasks.analysis.training.layout import TrainingRun, stage_layers
+from tasks.analysis.training.layout import RECOMPUTE_POLICIES, TrainingRun, stage_layers
 from tasks.analysis.training.memory import (
     Memory,
     counted_parameters,
@@ -169,14 +169,12 @@ def step_flops(arch: Architecture, run: TrainingRun) -> Flops:
     keys = arch.cached_tokens(run.sequence)  # Σ over layers of the keys a query sees
     attention_forward = 2.0 * arch.heads * (arch.qk_dim + arch.v_dim) * keys * tokens
     matmul_forward = 2.0 * active * tokens
-    recompute = {"none": (0.0, 0.0), "selective": (0.0, attention_forward)}.get(
-        run.recompute, (matmul_forward, attention_forward)
-    )
+    policy = RECOMPUTE_POLICIES[run.recompute]
     return Flops(
         matmul=3.0 * matmul_forward,
         attention=3.0 * attention_forward,
-        recompute_matmul=recompute[0],
-        recompute_attention=recompute[1],
+        recompute_matmul=policy.matmul * matmul_forward,
+        recompute_attention=policy.attention * attention_forward,
     )
 
 
@@ -367,24 +365,24 @@ def step_time(
     hbm_rate = device.hbm_bytes_per_s * bandwidth.value
     kernels = kernel_bytes(arch, run)
     share = layers_here / arch.layers
-    full = run.recompute == "full"
+    policy = RECOMPUTE_POLICIES[run.recompute]
     gemm_io_mb = kernels.gemm_forward * share / hbm_rate
     matmul_s += m * 3 * gemm_io_mb
-    recompute_s += m * gemm_io_mb if full else 0.0
+    recompute_s += m * gemm_io_mb * policy.matmul
     elementwise_mb = (
-        kernels.elementwise_forward * (2 if full else 1)
+        kernels.elementwise_forward * (1 + policy.whole_layers)
         + kernels.elementwise_backward
         + kernels.loss_forward
         + kernels.loss_backward
     ) * (share / hbm_rate)
     compute_mb = (matmul_s + recompute_s) / m
-    gemm_passes = 4 if full else 3
+    gemm_passes = 3 + policy.matmul
     weight_gemm_mb = weight_flops / matmul_rate / n * imbalance / m + gemm_passes * gemm_io_mb
     hbm_excess_mb = max(0.0, hbm_mb - compute_mb)
 
     tokens_mb = run.sequence / lay.cp * run.micro_batch
     act_bytes = tokens_mb * arch.hidden * _B16
-    passes = 6 if run.recompute == "full" else 4
+    passes = 4 + 2 * policy.whole_layers
     tp_mb_total = layers_here * passes / 2 * allreduce_s(act_bytes, lay.tp, 1, network)
     # Overlapped (Megatron's --tp-comm-overlap, torchtitan's async TP): each all-gather and
     # reduce-scatter split into chunks pipelined with the GEMM it feeds or drains, so only
@@ -401,7 +399,7 @@ def step_time(
     cp_mb = max(0.0, cp_mb_total - attention_mb)
     moe_here = arch.moe_layers / lay.pp
     a2a_bytes = tokens_mb / lay.tp * arch.experts_per_token * arch.hidden * _B16
-    ep_passes = 6 if run.recompute == "full" else 4
+    ep_passes = 4 + 2 * policy.whole_layers
     ep_mb = moe_here * ep_passes * all_to_all_s(a2a_bytes, lay.ep, lay.tp, network)
     pp_mb_total = 2 * lay.vp * act_bytes / lay.tp / network.link(n) if lay.pp > 1 else 0.0
     # The interleaved schedule sends and receives while it computes (Megatron-Core's
