@@ -35,6 +35,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from tasks.analysis.supply.engine_generation import workload_generation
 from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
 from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
@@ -120,6 +121,14 @@ class FittedDefaults:
     # Decode's routed-expert matmuls per MoE architecture class: the share of the dense
     # efficiencies a grouped GEMM at few tokens per expert reaches (supply.published_fit).
     expert_matmuls: Mapping[str, Efficiency] = field(default_factory=dict)
+    # The engine-dependent parameters per engine generation
+    # (:mod:`tasks.analysis.supply.engine_generation`) where its fit rows come from enough
+    # sources: decode's per-layer overhead, and r per (class, generation). ``overheads`` and
+    # ``expert_matmuls`` hold the same fitted over every generation: the fallback.
+    generation_overheads: Mapping[str, Overhead] = field(default_factory=dict)
+    generation_experts: Mapping[tuple[str, str], Efficiency] = field(default_factory=dict)
+    # Whether no prefill run was fitted, so a prefill pays decode's per-layer overhead.
+    prefill_pays_decode: bool = False
 
     def lookup(self, phase: str, vendor: str, ceiling: str | None = None) -> Efficiency | None:
         """The fitted efficiency of ``phase``'s ``ceiling`` (its binding one by default) for
@@ -131,15 +140,45 @@ class FittedDefaults:
             return own
         return _carried(self.efficiencies.get((phase, None)), FITTED_CEILING.get(phase), vendor)
 
-    def overhead(self, phase: str) -> Overhead:
-        return self.overheads.get(phase, NO_OVERHEAD)
+    def overhead(self, phase: str, generation: str | None = None) -> Overhead:
+        """``phase``'s step overhead; in decode (and in a prefill that pays decode's), that
+        of engine ``generation`` where it has its own fit, else the one fitted over every
+        generation, which says so."""
+        if phase == "prefill" and self.prefill_pays_decode and generation is not None:
+            decode = self.overhead("decode", generation)
+            return Overhead(decode.seconds, f"decode's per-layer overhead: {decode.source}")
+        pooled = self.overheads.get(phase, NO_OVERHEAD)
+        if phase != "decode" or generation is None or not self.generation_overheads:
+            return pooled
+        own = self.generation_overheads.get(generation)
+        if own is not None:
+            return own
+        return Overhead(pooled.seconds, _fallback(pooled.source, generation))
 
-    def experts(self, phase: str, architecture_class: str) -> Efficiency:
+    def experts(
+        self, phase: str, architecture_class: str, generation: str | None = None
+    ) -> Efficiency:
         """The routed experts' share of the dense efficiencies in ``phase`` for a model of
-        ``architecture_class``: fitted for decode (few tokens per expert), else as dense."""
+        ``architecture_class``: fitted for decode (few tokens per expert), that of engine
+        ``generation`` where the class has one for it, else over every generation (which
+        says so where the class has any); else as dense."""
         if phase != "decode":
             return EXPERTS_AS_DENSE
-        return self.expert_matmuls.get(architecture_class, EXPERTS_AS_DENSE)
+        pooled = self.expert_matmuls.get(architecture_class, EXPERTS_AS_DENSE)
+        if generation is None:
+            return pooled
+        own = self.generation_experts.get((architecture_class, generation))
+        if own is not None:
+            return own
+        if any(c == architecture_class for c, _ in self.generation_experts):
+            return Efficiency(pooled.value, _fallback(pooled.source, generation), pooled.spread)
+        return pooled
+
+
+def _fallback(source: str, generation: str) -> str:
+    """The source of a parameter fitted over every engine generation, standing in for
+    ``generation``'s own."""
+    return f"{source}; pooled over engine generations: {generation} has no fit of its own"
 
 
 def _carried(fitted: Efficiency | None, ceiling: str | None, vendor: str) -> Efficiency | None:
@@ -212,6 +251,7 @@ def phase_columns(
     history: pd.DataFrame | None = None,
     fitted: FittedDefaults = NO_FIT,
     production: Mapping[tuple[str, str], Efficiency] | None = None,
+    engine: str | None = None,
 ) -> pd.DataFrame:
     """``base`` (the STREAM-based calibration, one row per model) with, for each phase in
     :data:`PHASE_CEILINGS`: ``bandwidth_efficiency_<phase>``, ``bandwidth_from_<phase>``,
@@ -227,8 +267,12 @@ def phase_columns(
     model of that class reaches (:meth:`FittedDefaults.experts`) where the phase's binding
     efficiency is the fitted one, fitted with it (1 where a measured one stands: it holds
     its own). ``production``: (accelerator_id, phase) -> the efficiency measured in
-    production, first in the order.
+    production, first in the order. The fitted overhead and expert share are those of the
+    engine generation ``engine`` runs (``NAME`` or ``NAME VERSION``; none: the newest,
+    :func:`~tasks.analysis.supply.engine_generation.workload_generation`), which their source
+    names.
     """
+    generation, why = workload_generation(engine)
     measured = {
         **measured_efficiencies(history, here=False),
         **measured_efficiencies(here, here=True),
@@ -267,7 +311,9 @@ def phase_columns(
             columns[f"{ceiling}_efficiency_{phase}"] = values
             columns[f"{ceiling}_from_{phase}"] = sources
             columns[f"{ceiling}_spread_{phase}"] = spreads
-        overheads = [_overhead(phase, m, vendor_of[m], measured, fitted) for m in ids]
+        overheads = [
+            _overhead(phase, m, vendor_of[m], measured, fitted, generation, why) for m in ids
+        ]
         if phase in FITTED_CEILING:
             by_fit = [
                 (m, phase) not in measured and fitted.lookup(phase, vendor_of[m]) is not None
@@ -279,7 +325,7 @@ def phase_columns(
                     spread if chosen else np.nan for chosen in by_fit
                 ]
             for name in ARCHITECTURE_CLASSES:
-                share = fitted.experts(phase, name)
+                share = _engine(fitted.experts(phase, name, generation), why)
                 columns[f"expert_share_{phase}_{name}"] = [
                     share.value if chosen else 1.0 for chosen in by_fit
                 ]
@@ -300,13 +346,25 @@ def _overhead(
     vendor: str,
     measured: Mapping[tuple[str, str], Efficiency],
     fitted: FittedDefaults,
+    generation: str,
+    why: str,
 ) -> Overhead:
-    """The fitted overhead goes with the fitted efficiency it was fitted alongside."""
+    """The fitted overhead goes with the fitted efficiency it was fitted alongside; that of
+    engine ``generation`` (chosen for ``why``)."""
     if (model, phase) in measured:
         return Overhead(0.0, "none: held in the measured efficiency")
     if phase in FITTED_CEILING and fitted.lookup(phase, vendor) is not None:
-        return fitted.overhead(phase)
+        chosen = fitted.overhead(phase, generation)
+        return Overhead(chosen.seconds, f"{chosen.source}; {generation}: {why}")
     return NO_OVERHEAD
+
+
+def _engine(share: Efficiency, why: str) -> Efficiency:
+    """A fitted expert share with the reason its engine generation was chosen (as dense: as
+    it is)."""
+    if share is EXPERTS_AS_DENSE:
+        return share
+    return Efficiency(share.value, f"{share.source}; {why}", share.spread)
 
 
 def efficiencies_for(

@@ -77,6 +77,7 @@ from scipy.optimize import least_squares
 
 from tasks.analysis.supply.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
 from tasks.analysis.supply.efficiency import Efficiency, FittedDefaults, Overhead, gemm_ratio
+from tasks.analysis.supply.engine_generation import GENERATIONS, UNKNOWN
 
 MIN_FIT_RUNS: Final = 2
 # A class's own parameters need fit rows from this many sources: fitted on one source only,
@@ -91,6 +92,7 @@ _OVERHEAD_BOUNDS: Final = {"decode": 1e-3, "prefill": 1e-2}
 _HELD_AT_ZERO: Final = 1e-12
 _STARTS: Final = ((0.5, 0.5, 1e-5, 1e-3), (0.8, 0.2, 5e-5, 1e-2), (0.3, 0.7, 0.0, 0.0))
 _ALL: Final = "all vendors"
+_EVERY: Final = "every engine generation"
 _OTHERS: Final = "other vendors"
 
 
@@ -120,6 +122,7 @@ class Terms:
     source: np.ndarray  # str
     load_compute_s: np.ndarray
     load_attention_s: np.ndarray
+    generation: np.ndarray  # str: the engine generation that ran it
 
     @staticmethod
     def of(rows: pd.DataFrame) -> Terms:
@@ -146,6 +149,11 @@ class Terms:
             source=rows["source"].astype(str).to_numpy(),
             load_compute_s=column("load_compute_s_at_1"),
             load_attention_s=column("load_attention_s"),
+            generation=(
+                rows["engine_generation"].astype(str).to_numpy()
+                if "engine_generation" in rows
+                else np.full(len(rows), UNKNOWN)
+            ),
         )
 
 
@@ -156,9 +164,9 @@ class Parameters:
     decode_bandwidth: np.ndarray
     decode_flops: np.ndarray | float
     prefill_flops: np.ndarray
-    decode_overhead_s: float
-    prefill_overhead_s: float
-    expert_share: np.ndarray | float = 1.0  # r of each run's class
+    decode_overhead_s: np.ndarray | float  # o_decode of each run's engine generation
+    prefill_overhead_s: np.ndarray | float
+    expert_share: np.ndarray | float = 1.0  # r of each run's class (and generation)
 
 
 def step_s(t: Terms, p: Parameters) -> np.ndarray:
@@ -213,6 +221,30 @@ def _class_groups(t: Terms) -> list[str]:
     return out
 
 
+def _own(chosen: np.ndarray, t: Terms) -> bool:
+    """Whether ``chosen`` fit rows may fit a parameter of their own: at least
+    :data:`MIN_FIT_RUNS` of them, from at least :data:`MIN_CLASS_SOURCES` sources."""
+    return bool(chosen.sum() >= MIN_FIT_RUNS and len(set(t.source[chosen])) >= MIN_CLASS_SOURCES)
+
+
+def _generation_groups(t: Terms) -> list[str]:
+    """Engine generations whose decode fit rows allow a per-layer overhead of their own
+    (:func:`_own`); the others' rows share one."""
+    return [g for g in GENERATIONS if _own(t.decode & (t.generation == g), t)]
+
+
+def _class_generation_groups(t: Terms, classes: list[str]) -> list[tuple[str, str]]:
+    """(class, generation) pairs whose decode fit rows that move expert bytes allow an r of
+    their own; the class's other rows share the class's."""
+    moving = t.decode & (t.expert_memory_s + t.expert_compute_s > 0)
+    return [
+        (c, g)
+        for c in classes
+        for g in GENERATIONS
+        if _own(moving & (t.architecture_class == c) & (t.generation == g), t)
+    ]
+
+
 def _index(t: Terms, groups: list[str]) -> np.ndarray:
     """Each run's group; a vendor with no rows of the phase takes the others' or the first."""
     position = {g: i for i, g in enumerate(groups)}
@@ -222,16 +254,38 @@ def _index(t: Terms, groups: list[str]) -> np.ndarray:
 @dataclass(frozen=True)
 class _Layout:
     """Where each parameter sits in the solver's vector: e_bw per vendor group, e_f,prefill
-    per vendor group, e_f,decode, o_decode, o_prefill (per layer), then r per class group
+    per vendor group, e_f,decode, o_decode (of the runs whose generation has none of its
+    own), o_prefill (per layer), r per class group (of the runs whose generation has none
+    of its own), then o_decode per generation group and r per (class, generation) group
     (logs but the overheads)."""
 
     bandwidth_groups: list[str]
     flops_groups: list[str]
     class_groups: list[str] = field(default_factory=list)
+    generation_groups: list[str] = field(default_factory=list)
+    class_generation_groups: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def first_class(self) -> int:
         return len(self.bandwidth_groups) + len(self.flops_groups) + 3
+
+    @property
+    def first_generation(self) -> int:
+        return self.first_class + len(self.class_groups)
+
+    @property
+    def first_class_generation(self) -> int:
+        return self.first_generation + len(self.generation_groups)
+
+    @property
+    def size(self) -> int:
+        return self.first_class_generation + len(self.class_generation_groups)
+
+    def decode_overheads(self, x: np.ndarray, generations: np.ndarray) -> np.ndarray:
+        """o_decode of each run: its generation group's, else the shared one."""
+        own = dict(zip(self.generation_groups, x[self.first_generation :], strict=False))
+        shared = float(x[len(self.bandwidth_groups) + len(self.flops_groups) + 1])
+        return np.array([own.get(str(g), shared) for g in generations], dtype=float)
 
     def unpack(self, x: np.ndarray, t: Terms) -> Parameters:
         nb, nf = len(self.bandwidth_groups), len(self.flops_groups)
@@ -242,26 +296,45 @@ class _Layout:
             prefill_flops=(prefill[_index(t, self.flops_groups)] if nf else prefill)
             * _carried(t, self.flops_groups),
             decode_flops=np.exp(x[nb + nf]) * _carried(t, []),
-            decode_overhead_s=float(x[nb + nf + 1]),
+            decode_overhead_s=self.decode_overheads(x, t.generation),
             # No prefill run: a prefill pays decode's per-layer overhead (same kernels).
-            prefill_overhead_s=float(x[nb + nf + (2 if _has_prefill_runs(t) else 1)]),
-            expert_share=self.shares(x, t.architecture_class),
+            prefill_overhead_s=(
+                float(x[nb + nf + 2])
+                if _has_prefill_runs(t)
+                else self.decode_overheads(x, t.generation)
+            ),
+            expert_share=self.shares(x, t.architecture_class, t.generation),
         )
 
-    def shares(self, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        """r of each run's class: its class group's, 1 (as dense) for the others."""
-        fitted = dict(zip(self.class_groups, np.exp(x[self.first_class :]), strict=True))
-        return np.array([fitted.get(str(c), 1.0) for c in classes], dtype=float)
+    def shares(self, x: np.ndarray, classes: np.ndarray, generations: np.ndarray) -> np.ndarray:
+        """r of each run's class: its (class, generation) group's, else its class group's,
+        1 (as dense) for the others."""
+        by_class = dict(
+            zip(self.class_groups, np.exp(x[self.first_class : self.first_generation]), strict=True)
+        )
+        by_pair = dict(
+            zip(self.class_generation_groups, np.exp(x[self.first_class_generation :]), strict=True)
+        )
+        return np.array(
+            [
+                by_pair.get((str(c), str(g)), by_class.get(str(c), 1.0))
+                for c, g in zip(classes, generations, strict=True)
+            ],
+            dtype=float,
+        )
 
 
 def _solve(t: Terms, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
     """The best of a few starts: the parameter vector and the final Jacobian."""
     nb, nf = len(layout.bandwidth_groups), len(layout.flops_groups)
-    nc = len(layout.class_groups)
+    nc, ng = len(layout.class_groups), len(layout.generation_groups)
+    npair = len(layout.class_generation_groups)
     low = [_EFFICIENCY_BOUNDS[0]] * (nb + nf + 1) + [0.0, 0.0] + [_EFFICIENCY_BOUNDS[0]] * nc
+    low += [0.0] * ng + [_EFFICIENCY_BOUNDS[0]] * npair
     prefill_high = _OVERHEAD_BOUNDS["prefill"] if _has_prefill_runs(t) else _HELD_AT_ZERO
     high = [_EFFICIENCY_BOUNDS[1]] * (nb + nf + 1) + [_OVERHEAD_BOUNDS["decode"], prefill_high]
     high += [_EFFICIENCY_BOUNDS[1]] * nc
+    high += [_OVERHEAD_BOUNDS["decode"]] * ng + [_EFFICIENCY_BOUNDS[1]] * npair
 
     def residual(x: np.ndarray) -> np.ndarray:
         return np.asarray(np.log(step_s(t, layout.unpack(x, t)) / t.measured_s))
@@ -273,6 +346,8 @@ def _solve(t: Terms, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
             + [np.log(flops)] * nf
             + [np.log(flops), decode_o, prefill_o]
             + [np.log(bw)] * nc
+            + [decode_o] * ng
+            + [np.log(bw)] * npair
         )
         found = least_squares(residual, np.clip(x0, low, high), bounds=(low, high))
         if best is None or found.cost < best.cost - 1e-12:
@@ -307,7 +382,14 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
     if rows.empty:
         return FittedDefaults()
     t = Terms.of(rows)
-    layout = _Layout(_groups(t, True), _groups(t, False), _class_groups(t))
+    classes = _class_groups(t)
+    layout = _Layout(
+        _groups(t, True),
+        _groups(t, False),
+        classes,
+        _generation_groups(t),
+        _class_generation_groups(t, classes),
+    )
     x, jac = _solve(t, layout)
     p = layout.unpack(x, t)
     residual = np.log(step_s(t, p) / t.measured_s)
@@ -338,16 +420,21 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
             _spread(residual[t.decode]),
         )
     overheads = {}
-    if _depends(jac, nb + nf + 1):
-        overheads["decode"] = Overhead(p.decode_overhead_s, _source(decode_rows, "decode", _ALL))
+    generation_overheads = _generation_overheads(t, layout, x, jac)
+    if generation_overheads:
+        overheads["decode"] = Overhead(
+            _pooled_overhead(t, p), _source(decode_rows, "decode", f"{_ALL}, {_EVERY}")
+        )
+    elif _depends(jac, nb + nf + 1):
+        overheads["decode"] = Overhead(float(x[nb + nf + 1]), _source(decode_rows, "decode", _ALL))
     if _has_prefill_runs(t) and _depends(jac, nb + nf + 2):
         overheads["prefill"] = Overhead(
-            p.prefill_overhead_s,
+            float(x[nb + nf + 2]),
             _source(prefill_rows, "prefill, with static-batching decode runs' prefills", _ALL),
         )
     elif "decode" in overheads:
         overheads["prefill"] = Overhead(
-            p.decode_overhead_s,
+            overheads["decode"].seconds,
             "decode's per-layer overhead: no prefill run fitted, and a prefill's forward pass "
             "launches the same kernels per layer",
         )
@@ -362,28 +449,103 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
         ),
     )
     stream_spread = float(np.sqrt(np.mean(np.log(stream / t.measured_s) ** 2)))
-    experts = _expert_shares(t, layout, x, jac, residual)
-    return FittedDefaults(efficiencies, stream_spread, other, overheads, expert_matmuls=experts)
+    experts = _expert_shares(t, layout, x, jac, residual, p)
+    return FittedDefaults(
+        efficiencies,
+        stream_spread,
+        other,
+        overheads,
+        expert_matmuls=experts,
+        generation_overheads=generation_overheads,
+        generation_experts=_generation_shares(t, layout, x, jac, residual),
+        prefill_pays_decode=not _has_prefill_runs(t) and "decode" in overheads,
+    )
 
 
-def _expert_shares(
-    t: Terms, layout: _Layout, x: np.ndarray, jac: np.ndarray, residual: np.ndarray
-) -> dict[str, Efficiency]:
-    """Each fitted class's r, with its rows' spread (a class no fit row depends on is left
-    out: it stays as dense)."""
-    out: dict[str, Efficiency] = {}
-    for i, name in enumerate(layout.class_groups):
-        column = layout.first_class + i
+def _generation_overheads(
+    t: Terms, layout: _Layout, x: np.ndarray, jac: np.ndarray
+) -> dict[str, Overhead]:
+    """Each generation group's decode overhead per layer (one no fit row depends on is
+    left out)."""
+    out = {}
+    for i, name in enumerate(layout.generation_groups):
+        column = layout.first_generation + i
         if not _depends(jac, column):
             continue
-        chosen = t.decode & (t.architecture_class == name)
-        sources = len(set(t.source[chosen]))
-        out[name] = Efficiency(
+        chosen = t.decode & (t.generation == name)
+        label = f"{_ALL}, {name}, {len(set(t.source[chosen]))} sources"
+        out[name] = Overhead(float(x[column]), _source(int(chosen.sum()), "decode", label))
+    return out
+
+
+def _generation_shares(
+    t: Terms, layout: _Layout, x: np.ndarray, jac: np.ndarray, residual: np.ndarray
+) -> dict[tuple[str, str], Efficiency]:
+    """Each (class, generation) group's r, with its rows' spread."""
+    out = {}
+    for i, (name, generation) in enumerate(layout.class_generation_groups):
+        column = layout.first_class_generation + i
+        if not _depends(jac, column):
+            continue
+        chosen = t.decode & (t.architecture_class == name) & (t.generation == generation)
+        label = f"{name}, {generation}, {len(set(t.source[chosen]))} sources"
+        out[(name, generation)] = Efficiency(
             float(np.exp(x[column])),
-            _source(int(chosen.sum()), "decode", f"{name}, {sources} sources"),
+            _source(int(chosen.sum()), "decode", label),
             _spread(residual[chosen]),
         )
     return out
+
+
+def _pooled_overhead(t: Terms, p: Parameters) -> float:
+    """Decode's per-layer overhead fitted on every generation's decode rows, the other
+    parameters held: the fallback of a generation without its own."""
+
+    def residual_at(x: np.ndarray) -> np.ndarray:
+        held = replace(p, decode_overhead_s=float(x[0]))
+        if isinstance(p.prefill_overhead_s, np.ndarray):  # a prefill pays decode's
+            held = replace(held, prefill_overhead_s=float(x[0]))
+        return np.asarray(np.log(step_s(t, held) / t.measured_s)[t.decode])
+
+    start = float(np.clip(np.mean(p.decode_overhead_s), 0.0, _OVERHEAD_BOUNDS["decode"]))
+    found = least_squares(residual_at, np.array([start]), bounds=(0.0, _OVERHEAD_BOUNDS["decode"]))
+    return float(found.x[0])
+
+
+def _expert_shares(
+    t: Terms, layout: _Layout, x: np.ndarray, jac: np.ndarray, residual: np.ndarray, p: Parameters
+) -> dict[str, Efficiency]:
+    """Each fitted class's r over every engine generation, with its rows' spread: its class
+    group's where no generation of it has its own, else refitted on all its rows with the
+    other parameters held (a class no fit row depends on is left out: it stays as dense)."""
+    out: dict[str, Efficiency] = {}
+    split = {name for name, _ in layout.class_generation_groups}
+    for i, name in enumerate(layout.class_groups):
+        chosen = t.decode & (t.architecture_class == name)
+        sources = f"{len(set(t.source[chosen]))} sources"
+        label = f"{name}, {_EVERY}, {sources}" if name in split else f"{name}, {sources}"
+        if name in split:
+            value, spread = _pooled_share(t, p, chosen)
+        elif _depends(jac, layout.first_class + i):
+            value, spread = float(np.exp(x[layout.first_class + i])), _spread(residual[chosen])
+        else:
+            continue
+        out[name] = Efficiency(value, _source(int(chosen.sum()), "decode", label), spread)
+    return out
+
+
+def _pooled_share(t: Terms, p: Parameters, chosen: np.ndarray) -> tuple[float, float]:
+    """One r for the ``chosen`` runs (a class's, every generation), the other parameters
+    held; and its rows' spread."""
+    shares = np.broadcast_to(np.asarray(p.expert_share, dtype=float), t.decode.shape)
+
+    def residual_at(x: np.ndarray) -> np.ndarray:
+        held = replace(p, expert_share=np.where(chosen, np.exp(x[0]), shares))
+        return np.asarray(np.log(step_s(t, held) / t.measured_s)[chosen])
+
+    start = np.array([np.log(np.clip(shares[chosen].mean(), 0.03, 1.0))])
+    found = least_squares(residual_at, start, bounds=_EFFICIENCY_BOUNDS)
+    return float(np.exp(found.x[0])), _spread(found.fun)
 
 
 def _carried(t: Terms, own: list[str]) -> np.ndarray:
