@@ -84,7 +84,7 @@ GROUPINGS: Final = {
     "class": "architecture_class",
     "vendor": "vendor",
     "phase": "phase",
-    "engine generation": "engine_generation",
+    "generation": "engine_generation",
     "source": "source",
 }
 
@@ -363,7 +363,7 @@ def predicted_step(
     none)."""
     vendor, devices, phase = str(row["vendor"]), int(row["devices"]), str(row["phase"])
     kind, generation = str(row["architecture_class"]), str(row["engine_generation"])
-    overhead = fitted.overhead(phase, generation) if fitted is not None else NO_OVERHEAD
+    overhead = fitted.overhead(phase) if fitted is not None else NO_OVERHEAD
     experts = fitted.experts(phase, kind, generation) if fitted is not None else EXPERTS_AS_DENSE
     args = (row["_arch"], row["_estimate"], row["_accelerator"])
     layout = row["_layout"]
@@ -383,7 +383,7 @@ def predicted_step(
     prefill_bw = STREAM_BANDWIDTH if fitted is not None else bandwidth
     first = predict(
         row["_arch"], prefill, row["_accelerator"], prefill_bw, prefill_flops, devices,
-        fitted.overhead("prefill", generation) if fitted is not None else NO_OVERHEAD, layout,
+        fitted.overhead("prefill") if fitted is not None else NO_OVERHEAD, layout,
     )  # fmt: skip
     return step, first.step_time_s * float(row["prefill_steps"])
 

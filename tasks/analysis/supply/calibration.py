@@ -91,8 +91,8 @@ def calibrate(
     :func:`tasks.analysis.supply.efficiency.phase_columns`, from the workload probes in
     ``measurements`` (this run) or ``history`` (earlier runs), else ``fitted``; what
     ``production`` measured on the fleet comes before all of them. ``engine`` (``NAME`` or
-    ``NAME VERSION``) picks the engine generation whose fitted overhead and expert shares
-    stand; none: the newest.
+    ``NAME VERSION``) picks the engine generation whose fitted expert shares stand; none:
+    the newest.
     """
     for name, value in (("bandwidth", bandwidth_efficiency), ("flops", flops_efficiency)):
         if not 0 < value <= 1:

@@ -121,14 +121,10 @@ class FittedDefaults:
     # Decode's routed-expert matmuls per MoE architecture class: the share of the dense
     # efficiencies a grouped GEMM at few tokens per expert reaches (supply.published_fit).
     expert_matmuls: Mapping[str, Efficiency] = field(default_factory=dict)
-    # The engine-dependent parameters per engine generation
-    # (:mod:`tasks.analysis.supply.engine_generation`) where its fit rows come from enough
-    # sources: decode's per-layer overhead, and r per (class, generation). ``overheads`` and
-    # ``expert_matmuls`` hold the same fitted over every generation: the fallback.
-    generation_overheads: Mapping[str, Overhead] = field(default_factory=dict)
+    # r per (class, engine generation: :mod:`tasks.analysis.supply.engine_generation`) where
+    # that generation's fit rows of the class come from enough sources; ``expert_matmuls``
+    # holds each class's r fitted over every generation: the fallback.
     generation_experts: Mapping[tuple[str, str], Efficiency] = field(default_factory=dict)
-    # Whether no prefill run was fitted, so a prefill pays decode's per-layer overhead.
-    prefill_pays_decode: bool = False
 
     def lookup(self, phase: str, vendor: str, ceiling: str | None = None) -> Efficiency | None:
         """The fitted efficiency of ``phase``'s ``ceiling`` (its binding one by default) for
@@ -140,20 +136,8 @@ class FittedDefaults:
             return own
         return _carried(self.efficiencies.get((phase, None)), FITTED_CEILING.get(phase), vendor)
 
-    def overhead(self, phase: str, generation: str | None = None) -> Overhead:
-        """``phase``'s step overhead; in decode (and in a prefill that pays decode's), that
-        of engine ``generation`` where it has its own fit, else the one fitted over every
-        generation, which says so."""
-        if phase == "prefill" and self.prefill_pays_decode and generation is not None:
-            decode = self.overhead("decode", generation)
-            return Overhead(decode.seconds, f"decode's per-layer overhead: {decode.source}")
-        pooled = self.overheads.get(phase, NO_OVERHEAD)
-        if phase != "decode" or generation is None or not self.generation_overheads:
-            return pooled
-        own = self.generation_overheads.get(generation)
-        if own is not None:
-            return own
-        return Overhead(pooled.seconds, _fallback(pooled.source, generation))
+    def overhead(self, phase: str) -> Overhead:
+        return self.overheads.get(phase, NO_OVERHEAD)
 
     def experts(
         self, phase: str, architecture_class: str, generation: str | None = None
@@ -267,8 +251,8 @@ def phase_columns(
     model of that class reaches (:meth:`FittedDefaults.experts`) where the phase's binding
     efficiency is the fitted one, fitted with it (1 where a measured one stands: it holds
     its own). ``production``: (accelerator_id, phase) -> the efficiency measured in
-    production, first in the order. The fitted overhead and expert share are those of the
-    engine generation ``engine`` runs (``NAME`` or ``NAME VERSION``; none: the newest,
+    production, first in the order. The fitted expert shares are those of the engine
+    generation ``engine`` runs (``NAME`` or ``NAME VERSION``; none: the newest,
     :func:`~tasks.analysis.supply.engine_generation.workload_generation`), which their source
     names.
     """
@@ -311,9 +295,7 @@ def phase_columns(
             columns[f"{ceiling}_efficiency_{phase}"] = values
             columns[f"{ceiling}_from_{phase}"] = sources
             columns[f"{ceiling}_spread_{phase}"] = spreads
-        overheads = [
-            _overhead(phase, m, vendor_of[m], measured, fitted, generation, why) for m in ids
-        ]
+        overheads = [_overhead(phase, m, vendor_of[m], measured, fitted) for m in ids]
         if phase in FITTED_CEILING:
             by_fit = [
                 (m, phase) not in measured and fitted.lookup(phase, vendor_of[m]) is not None
@@ -346,16 +328,12 @@ def _overhead(
     vendor: str,
     measured: Mapping[tuple[str, str], Efficiency],
     fitted: FittedDefaults,
-    generation: str,
-    why: str,
 ) -> Overhead:
-    """The fitted overhead goes with the fitted efficiency it was fitted alongside; that of
-    engine ``generation`` (chosen for ``why``)."""
+    """The fitted overhead goes with the fitted efficiency it was fitted alongside."""
     if (model, phase) in measured:
         return Overhead(0.0, "none: held in the measured efficiency")
     if phase in FITTED_CEILING and fitted.lookup(phase, vendor) is not None:
-        chosen = fitted.overhead(phase, generation)
-        return Overhead(chosen.seconds, f"{chosen.source}; {generation}: {why}")
+        return fitted.overhead(phase)
     return NO_OVERHEAD
 
 

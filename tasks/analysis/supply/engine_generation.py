@@ -5,9 +5,9 @@ early-2025 one (DeepSeek-R1 FP8 on 8 x MI300X under SGLang: 34.9 ms per output t
 concurrency 4 with 0.4.2, early 2025, in dstack's runs; 14.9 ms with 0.5.x in InferenceX's).
 What changed is the engine, not the hardware: CUDA/HIP graphs captured by default for every
 decode batch, overlapped CPU scheduling, fused-MoE and grouped-GEMM kernels, DeepEP-style
-all-to-all. Those move the per-layer decode overhead and the routed experts' share of the
-dense efficiencies (``tasks.analysis.supply.published_fit``), so those two are fitted per
-generation; the hardware's efficiencies are not.
+all-to-all. The routed experts' share of the dense efficiencies is fitted per generation
+(``tasks.analysis.supply.published_fit``, which says why the per-layer overhead is not); the
+hardware's efficiencies are not.
 
 A row's generation comes from its engine's release date: a date stamp in the version string
 (a container tag such as ``..._20250605`` or ``atom20260511``) is that build's date; else the

@@ -18,6 +18,19 @@ falls short depends on the experts' size and count (Mixtral's 8 wide experts aga
 DeepSeek's 256 narrow ones), not on the dense layers around them. Fitting r per class keeps
 a dense fit from ever being applied to a fine-grained MoE, and keeps the MoE runs from
 pulling the dense efficiencies (they did, fitted with one efficiency for every class).
+How close a grouped GEMM at few tokens per expert comes is also the engine's doing (fused-MoE
+and grouped-GEMM kernels, DeepEP): r is fitted per (class, engine generation)
+(:mod:`tasks.analysis.supply.engine_generation`: engines released before or from mid-2025)
+where that generation's fit rows of the class come from at least :data:`MIN_CLASS_SOURCES`
+sources; the class's other rows (other generations, unknown ones) share the class's r, and
+the r reported for the class, the fallback for a generation without its own, is refitted on
+all its rows with the other parameters held. On the built-in runs the MLA-MoE r is 0.22 on
+early engines and 0.51 on current ones (0.34 over both), and leave-one-source-out fell from
+47.0 % to 45.9 % (MLA-MoE 58.5 % to 55.9 %, dense 19.0 % to 19.1 %, MoE 31.7 % to 34.3 %).
+The decode overhead per layer was fitted per generation too and set aside: the two came out
+alike (99 and 109 us), and in the folds that leave out one early page the early overhead
+swung between TensorRT-LLM's compiled dense runs and dstack's DeepSeek ones, raising
+leave-one-source-out to 47.4 % (dense 23.4 %).
 A run served under load (``tasks.analysis.supply.mixed_step``: a concurrency run's time per
 output token) carries c·P/O prompt tokens on each step: their bytes beyond the weights are in
 M and comm, their matmuls are C_load (at the prefill efficiency) and their attention A_load;
@@ -164,8 +177,8 @@ class Parameters:
     decode_bandwidth: np.ndarray
     decode_flops: np.ndarray | float
     prefill_flops: np.ndarray
-    decode_overhead_s: np.ndarray | float  # o_decode of each run's engine generation
-    prefill_overhead_s: np.ndarray | float
+    decode_overhead_s: float
+    prefill_overhead_s: float
     expert_share: np.ndarray | float = 1.0  # r of each run's class (and generation)
 
 
@@ -227,12 +240,6 @@ def _own(chosen: np.ndarray, t: Terms) -> bool:
     return bool(chosen.sum() >= MIN_FIT_RUNS and len(set(t.source[chosen])) >= MIN_CLASS_SOURCES)
 
 
-def _generation_groups(t: Terms) -> list[str]:
-    """Engine generations whose decode fit rows allow a per-layer overhead of their own
-    (:func:`_own`); the others' rows share one."""
-    return [g for g in GENERATIONS if _own(t.decode & (t.generation == g), t)]
-
-
 def _class_generation_groups(t: Terms, classes: list[str]) -> list[tuple[str, str]]:
     """(class, generation) pairs whose decode fit rows that move expert bytes allow an r of
     their own; the class's other rows share the class's."""
@@ -254,15 +261,13 @@ def _index(t: Terms, groups: list[str]) -> np.ndarray:
 @dataclass(frozen=True)
 class _Layout:
     """Where each parameter sits in the solver's vector: e_bw per vendor group, e_f,prefill
-    per vendor group, e_f,decode, o_decode (of the runs whose generation has none of its
-    own), o_prefill (per layer), r per class group (of the runs whose generation has none
-    of its own), then o_decode per generation group and r per (class, generation) group
-    (logs but the overheads)."""
+    per vendor group, e_f,decode, o_decode, o_prefill (per layer), r per class group (of
+    the runs whose engine generation has none of its own), then r per (class, generation)
+    group (logs but the overheads)."""
 
     bandwidth_groups: list[str]
     flops_groups: list[str]
     class_groups: list[str] = field(default_factory=list)
-    generation_groups: list[str] = field(default_factory=list)
     class_generation_groups: list[tuple[str, str]] = field(default_factory=list)
 
     @property
@@ -270,22 +275,8 @@ class _Layout:
         return len(self.bandwidth_groups) + len(self.flops_groups) + 3
 
     @property
-    def first_generation(self) -> int:
-        return self.first_class + len(self.class_groups)
-
-    @property
     def first_class_generation(self) -> int:
-        return self.first_generation + len(self.generation_groups)
-
-    @property
-    def size(self) -> int:
-        return self.first_class_generation + len(self.class_generation_groups)
-
-    def decode_overheads(self, x: np.ndarray, generations: np.ndarray) -> np.ndarray:
-        """o_decode of each run: its generation group's, else the shared one."""
-        own = dict(zip(self.generation_groups, x[self.first_generation :], strict=False))
-        shared = float(x[len(self.bandwidth_groups) + len(self.flops_groups) + 1])
-        return np.array([own.get(str(g), shared) for g in generations], dtype=float)
+        return self.first_class + len(self.class_groups)
 
     def unpack(self, x: np.ndarray, t: Terms) -> Parameters:
         nb, nf = len(self.bandwidth_groups), len(self.flops_groups)
@@ -296,13 +287,9 @@ class _Layout:
             prefill_flops=(prefill[_index(t, self.flops_groups)] if nf else prefill)
             * _carried(t, self.flops_groups),
             decode_flops=np.exp(x[nb + nf]) * _carried(t, []),
-            decode_overhead_s=self.decode_overheads(x, t.generation),
+            decode_overhead_s=float(x[nb + nf + 1]),
             # No prefill run: a prefill pays decode's per-layer overhead (same kernels).
-            prefill_overhead_s=(
-                float(x[nb + nf + 2])
-                if _has_prefill_runs(t)
-                else self.decode_overheads(x, t.generation)
-            ),
+            prefill_overhead_s=float(x[nb + nf + (2 if _has_prefill_runs(t) else 1)]),
             expert_share=self.shares(x, t.architecture_class, t.generation),
         )
 
@@ -310,7 +297,11 @@ class _Layout:
         """r of each run's class: its (class, generation) group's, else its class group's,
         1 (as dense) for the others."""
         by_class = dict(
-            zip(self.class_groups, np.exp(x[self.first_class : self.first_generation]), strict=True)
+            zip(
+                self.class_groups,
+                np.exp(x[self.first_class : self.first_class_generation]),
+                strict=True,
+            )
         )
         by_pair = dict(
             zip(self.class_generation_groups, np.exp(x[self.first_class_generation :]), strict=True)
@@ -327,14 +318,13 @@ class _Layout:
 def _solve(t: Terms, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
     """The best of a few starts: the parameter vector and the final Jacobian."""
     nb, nf = len(layout.bandwidth_groups), len(layout.flops_groups)
-    nc, ng = len(layout.class_groups), len(layout.generation_groups)
-    npair = len(layout.class_generation_groups)
+    nc, npair = len(layout.class_groups), len(layout.class_generation_groups)
     low = [_EFFICIENCY_BOUNDS[0]] * (nb + nf + 1) + [0.0, 0.0] + [_EFFICIENCY_BOUNDS[0]] * nc
-    low += [0.0] * ng + [_EFFICIENCY_BOUNDS[0]] * npair
+    low += [_EFFICIENCY_BOUNDS[0]] * npair
     prefill_high = _OVERHEAD_BOUNDS["prefill"] if _has_prefill_runs(t) else _HELD_AT_ZERO
     high = [_EFFICIENCY_BOUNDS[1]] * (nb + nf + 1) + [_OVERHEAD_BOUNDS["decode"], prefill_high]
     high += [_EFFICIENCY_BOUNDS[1]] * nc
-    high += [_OVERHEAD_BOUNDS["decode"]] * ng + [_EFFICIENCY_BOUNDS[1]] * npair
+    high += [_EFFICIENCY_BOUNDS[1]] * npair
 
     def residual(x: np.ndarray) -> np.ndarray:
         return np.asarray(np.log(step_s(t, layout.unpack(x, t)) / t.measured_s))
@@ -346,7 +336,6 @@ def _solve(t: Terms, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
             + [np.log(flops)] * nf
             + [np.log(flops), decode_o, prefill_o]
             + [np.log(bw)] * nc
-            + [decode_o] * ng
             + [np.log(bw)] * npair
         )
         found = least_squares(residual, np.clip(x0, low, high), bounds=(low, high))
@@ -387,7 +376,6 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
         _groups(t, True),
         _groups(t, False),
         classes,
-        _generation_groups(t),
         _class_generation_groups(t, classes),
     )
     x, jac = _solve(t, layout)
@@ -420,21 +408,16 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
             _spread(residual[t.decode]),
         )
     overheads = {}
-    generation_overheads = _generation_overheads(t, layout, x, jac)
-    if generation_overheads:
-        overheads["decode"] = Overhead(
-            _pooled_overhead(t, p), _source(decode_rows, "decode", f"{_ALL}, {_EVERY}")
-        )
-    elif _depends(jac, nb + nf + 1):
-        overheads["decode"] = Overhead(float(x[nb + nf + 1]), _source(decode_rows, "decode", _ALL))
+    if _depends(jac, nb + nf + 1):
+        overheads["decode"] = Overhead(p.decode_overhead_s, _source(decode_rows, "decode", _ALL))
     if _has_prefill_runs(t) and _depends(jac, nb + nf + 2):
         overheads["prefill"] = Overhead(
-            float(x[nb + nf + 2]),
+            p.prefill_overhead_s,
             _source(prefill_rows, "prefill, with static-batching decode runs' prefills", _ALL),
         )
     elif "decode" in overheads:
         overheads["prefill"] = Overhead(
-            overheads["decode"].seconds,
+            p.decode_overhead_s,
             "decode's per-layer overhead: no prefill run fitted, and a prefill's forward pass "
             "launches the same kernels per layer",
         )
@@ -456,26 +439,8 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
         other,
         overheads,
         expert_matmuls=experts,
-        generation_overheads=generation_overheads,
         generation_experts=_generation_shares(t, layout, x, jac, residual),
-        prefill_pays_decode=not _has_prefill_runs(t) and "decode" in overheads,
     )
-
-
-def _generation_overheads(
-    t: Terms, layout: _Layout, x: np.ndarray, jac: np.ndarray
-) -> dict[str, Overhead]:
-    """Each generation group's decode overhead per layer (one no fit row depends on is
-    left out)."""
-    out = {}
-    for i, name in enumerate(layout.generation_groups):
-        column = layout.first_generation + i
-        if not _depends(jac, column):
-            continue
-        chosen = t.decode & (t.generation == name)
-        label = f"{_ALL}, {name}, {len(set(t.source[chosen]))} sources"
-        out[name] = Overhead(float(x[column]), _source(int(chosen.sum()), "decode", label))
-    return out
 
 
 def _generation_shares(
@@ -495,21 +460,6 @@ def _generation_shares(
             _spread(residual[chosen]),
         )
     return out
-
-
-def _pooled_overhead(t: Terms, p: Parameters) -> float:
-    """Decode's per-layer overhead fitted on every generation's decode rows, the other
-    parameters held: the fallback of a generation without its own."""
-
-    def residual_at(x: np.ndarray) -> np.ndarray:
-        held = replace(p, decode_overhead_s=float(x[0]))
-        if isinstance(p.prefill_overhead_s, np.ndarray):  # a prefill pays decode's
-            held = replace(held, prefill_overhead_s=float(x[0]))
-        return np.asarray(np.log(step_s(t, held) / t.measured_s)[t.decode])
-
-    start = float(np.clip(np.mean(p.decode_overhead_s), 0.0, _OVERHEAD_BOUNDS["decode"]))
-    found = least_squares(residual_at, np.array([start]), bounds=(0.0, _OVERHEAD_BOUNDS["decode"]))
-    return float(found.x[0])
 
 
 def _expert_shares(

@@ -67,14 +67,20 @@ def test_a_workload_without_an_engine_or_a_datable_version_runs_the_newest_gener
 
 
 def _run(
-    run_id: str, source: str, generation: str, memory_s: float, measured_s: float
+    run_id: str,
+    kind: str,
+    source: str,
+    generation: str,
+    memory_s: float,
+    expert_s: float,
+    measured_s: float,
 ) -> dict[str, object]:
-    """A dense decode fit row of 10 layers: memory reads and the per-layer overhead only."""
+    """A decode fit row's terms at efficiency 1: memory and routed-expert reads only."""
     return {
-        "run_id": run_id, "phase": "decode", "vendor": "NVIDIA", "architecture_class": "dense",
+        "run_id": run_id, "phase": "decode", "vendor": "NVIDIA", "architecture_class": kind,
         "source": source, "engine_generation": generation, "memory_s_at_1": memory_s,
-        "expert_memory_s_at_1": 0.0, "compute_s_at_1": 0.0, "expert_compute_s_at_1": 0.0,
-        "attention_s": 0.0, "communication_s": 0.0, "layers": 10,
+        "expert_memory_s_at_1": expert_s, "compute_s_at_1": 0.0, "expert_compute_s_at_1": 0.0,
+        "attention_s": 0.0, "communication_s": 0.0, "layers": 0,
         "prefill_memory_s_at_1": 0.0, "prefill_compute_s_at_1": 0.0, "prefill_attention_s": 0.0,
         "prefill_communication_s": 0.0, "prefill_steps": 0.0, "load_compute_s_at_1": 0.0,
         "load_attention_s": 0.0, "measured_step_s": measured_s,
@@ -82,57 +88,61 @@ def _run(
 
 
 def _rows(early_sources: tuple[str, str]) -> pd.DataFrame:
-    """Runs measured at e_bw = 0.5 with step = M / 0.5 + 10 · o[generation]:
+    """Runs measured at e_bw = 0.5 with step = (M + X / r) / 0.5 (ms):
 
-    - early engines, o = 100 us: 1 ms read -> 2 + 1 = 3 ms; 2 ms read -> 4 + 1 = 5 ms;
-    - current engines, o = 20 us, sources c and d: 1 ms -> 2 + 0.2 = 2.2 ms;
-      3 ms -> 6 + 0.2 = 6.2 ms; 2 ms -> 4 + 0.2 = 4.2 ms;
-    - unknown generation, o = 50 us: 1 ms -> 2 + 0.5 = 2.5 ms.
+    - dense (r plays no part), source s: M = 1 -> 2; M = 3 -> 6;
+    - MLA-MoE on early engines, r = 0.25: M = 1, X = 1 -> (1 + 4) / 0.5 = 10;
+      M = 2, X = 0.5 -> (2 + 2) / 0.5 = 8;
+    - MLA-MoE on current engines, r = 0.5, sources c and d: M = 1, X = 1 -> (1 + 2) / 0.5 = 6;
+      M = 2, X = 1 -> (2 + 2) / 0.5 = 8;
+    - MLA-MoE of unknown generation, source e, r = 1/3: M = 1, X = 1 -> (1 + 3) / 0.5 = 8.
     """
     a, b = early_sources
     return pd.DataFrame(
         [
-            _run("e1", a, EARLY, 1e-3, 3e-3),
-            _run("e2", b, EARLY, 2e-3, 5e-3),
-            _run("c1", "c", CURRENT, 1e-3, 2.2e-3),
-            _run("c2", "d", CURRENT, 3e-3, 6.2e-3),
-            _run("c3", "c", CURRENT, 2e-3, 4.2e-3),
-            _run("u1", "e", UNKNOWN, 1e-3, 2.5e-3),
+            _run("d1", "dense", "s", CURRENT, 1e-3, 0.0, 2e-3),
+            _run("d2", "dense", "s", CURRENT, 3e-3, 0.0, 6e-3),
+            _run("e1", "MLA-MoE", a, EARLY, 1e-3, 1e-3, 10e-3),
+            _run("e2", "MLA-MoE", b, EARLY, 2e-3, 0.5e-3, 8e-3),
+            _run("c1", "MLA-MoE", "c", CURRENT, 1e-3, 1e-3, 6e-3),
+            _run("c2", "MLA-MoE", "d", CURRENT, 2e-3, 1e-3, 8e-3),
+            _run("u1", "MLA-MoE", "e", UNKNOWN, 1e-3, 1e-3, 8e-3),
         ]
     )
 
 
-def test_each_generation_with_two_sources_fits_its_own_overhead_and_the_rest_fall_back() -> None:
-    """Early and current rows each come from two sources: each generation gets its own
-    per-layer overhead, and the fit is exact (e_bw = 0.5, o = 100 us and 20 us; the unknown
-    row's shared overhead 50 us). A run of unknown generation is predicted with the overhead
-    refitted over every generation's rows, between the two, and its source says so."""
+def test_each_generation_with_two_sources_fits_its_own_share_and_the_rest_fall_back() -> None:
+    """Early and current MLA-MoE rows each come from two sources: each generation gets its
+    own r, and the fit is exact (e_bw = 0.5, r = 0.25 and 0.5; the unknown row's shared r
+    1/3). A run of unknown generation is predicted with r refitted over all five MLA-MoE
+    rows, e_bw held: between the two, and its source says so."""
     fitted = fit(_rows(("a", "b")))
     bandwidth = fitted.lookup("decode", "NVIDIA")
     assert bandwidth is not None and bandwidth.value == pytest.approx(0.5, rel=1e-3)
-    early, current = fitted.overhead("decode", EARLY), fitted.overhead("decode", CURRENT)
-    assert early.seconds == pytest.approx(100e-6, rel=1e-2)
-    assert current.seconds == pytest.approx(20e-6, rel=1e-2)
+    early = fitted.experts("decode", "MLA-MoE", EARLY)
+    current = fitted.experts("decode", "MLA-MoE", CURRENT)
+    assert early.value == pytest.approx(0.25, rel=1e-3)
+    assert current.value == pytest.approx(0.5, rel=1e-3)
     assert early.source == (
-        "fitted on 2 published runs (decode, all vendors, engines before 2025-07, 2 sources)"
+        "fitted on 2 published runs (decode, MLA-MoE, engines before 2025-07, 2 sources)"
     )
-    unknown = fitted.overhead("decode", UNKNOWN)
-    assert 20e-6 < unknown.seconds < 100e-6
+    unknown = fitted.experts("decode", "MLA-MoE", UNKNOWN)
+    assert 0.25 < unknown.value < 0.5
     assert unknown.source == (
-        "fitted on 6 published runs (decode, all vendors, every engine generation); pooled "
-        "over engine generations: unknown engine generation has no fit of its own"
+        "fitted on 5 published runs (decode, MLA-MoE, every engine generation, 5 sources); "
+        "pooled over engine generations: unknown engine generation has no fit of its own"
     )
     # Without a generation (the pooled figure itself), no fallback note.
-    assert fitted.overhead("decode").seconds == unknown.seconds
-    assert "pooled" not in fitted.overhead("decode").source
+    assert fitted.experts("decode", "MLA-MoE").value == unknown.value
+    assert "pooled" not in fitted.experts("decode", "MLA-MoE").source
 
 
-def test_a_generation_whose_rows_come_from_one_source_takes_the_pooled_overhead() -> None:
-    """Both early rows from source a: fitted alone, the early overhead would be that one
-    page's engine and harness (the MIN_CLASS_SOURCES rule): no fit of its own, and an early
-    run is predicted with the pooled overhead, which says so."""
+def test_a_generation_whose_rows_come_from_one_source_takes_the_pooled_share() -> None:
+    """Both early rows from source a: fitted alone, the early r would be that one page's
+    engine and harness (the MIN_CLASS_SOURCES rule): no r of its own, and an early run is
+    predicted with the class's r over every generation, which says so."""
     fitted = fit(_rows(("a", "a")))
-    assert set(fitted.generation_overheads) == {CURRENT}
-    early = fitted.overhead("decode", EARLY)
-    assert early.seconds == fitted.overhead("decode").seconds
+    assert set(fitted.generation_experts) == {("MLA-MoE", CURRENT)}
+    early = fitted.experts("decode", "MLA-MoE", EARLY)
+    assert early.value == fitted.experts("decode", "MLA-MoE").value
     assert early.source.endswith(f"pooled over engine generations: {EARLY} has no fit of its own")
