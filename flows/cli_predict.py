@@ -137,7 +137,7 @@ def predict(
         typer.Option(
             "--engine",
             help="Serving engine, NAME or 'NAME VERSION' (e.g. 'SGLang 0.4.3'): its generation's "
-            "fitted overhead and expert share. Default: a current engine.",
+            "fitted routed-expert share. Default: a current engine.",
         ),
     ] = None,
     catalog: CatalogOption = None,
