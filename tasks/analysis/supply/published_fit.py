@@ -226,12 +226,8 @@ def _class_groups(t: Terms) -> list[str]:
     """MoE classes with enough decode fit rows (that move any expert bytes), from at least
     :data:`MIN_CLASS_SOURCES` sources, for parameters of their own."""
     chosen = t.decode & (t.expert_memory_s + t.expert_compute_s > 0)
-    out = []
-    for name in sorted(set(t.architecture_class[chosen])):
-        mine = chosen & (t.architecture_class == name)
-        if mine.sum() >= MIN_FIT_RUNS and len(set(t.source[mine])) >= MIN_CLASS_SOURCES:
-            out.append(str(name))
-    return out
+    classes = sorted(set(t.architecture_class[chosen]))
+    return [str(name) for name in classes if _own(chosen & (t.architecture_class == name), t)]
 
 
 def _own(chosen: np.ndarray, t: Terms) -> bool:
