@@ -12,9 +12,10 @@ hardware's efficiencies are not.
 A row's generation comes from its engine's release date: a date stamp in the version string
 (a container tag such as ``..._20250605`` or ``atom20260511``) is that build's date; else the
 version is dated by :data:`RELEASES`, the newest listed release of that engine family at or
-below it (a post, rc or dev build of a series ships within weeks of its first release: month
-precision, which the cut needs); else the date the source says it was measured on (``measured
-YYYY-MM-DD`` in the row's note); else the generation is :data:`UNKNOWN`.
+below it (a post, rc or dev build is dated by its series' release, weeks to a few months off:
+enough for a cut that no published run's engine sits near); else the date the source says
+it was measured on (``measured YYYY-MM-DD`` in the row's note); else the generation is
+:data:`UNKNOWN`.
 
 Two generations, cut at :data:`CUT` (2025-07-01). The published runs' engines fall either side
 of mid-2025 with none between: before it SGLang 0.4.x, vLLM 0.4-0.9 and TensorRT-LLM 0.x (its
@@ -64,13 +65,15 @@ RELEASES: Final = (
     Release("vllm", "0.4.3", date(2024, 6, 1), f"{_VLLM}/tag/v0.4.3"),
     Release("vllm", "0.7.3", date(2025, 2, 20), f"{_VLLM}/tag/v0.7.3 (vllm#13712, 2025-02-23)"),
     Release("vllm", "0.8.0", date(2025, 3, 18), f"{_VLLM}/tag/v0.8.0 (V1 engine by default)"),
-    Release("vllm", "0.9.0", date(2025, 5, 15), f"{_VLLM}/tag/v0.9.0"),
-    Release("vllm", "0.10.0", date(2025, 7, 24), f"{_VLLM}/tag/v0.10.0"),
+    Release("vllm", "0.9.0", date(2025, 5, 15), f"{_VLLM}/tag/v0.9.0 (out by 2025-05-28)"),
+    Release("vllm", "0.10.0", date(2025, 7, 24), f"{_VLLM}/tag/v0.10.0 (out by 2025-08-01)"),
     Release("tensorrt-llm", "0.5.0", date(2023, 10, 19), f"{_TRTLLM}/tag/v0.5.0"),
     Release("tensorrt-llm", "0.10.0", date(2024, 6, 5), f"{_TRTLLM} (TensorRT-LLM#1734)"),
     Release("tensorrt-llm", "0.17.0", date(2025, 1, 30), f"{_TRTLLM} (TensorRT-LLM#2725)"),
     Release("tensorrt-llm", "0.18.2", date(2025, 4, 16), f"{_TRTLLM} (TensorRT-LLM#3611)"),
-    Release("tensorrt-llm", "1.0.0", date(2025, 9, 24), f"{_TRTLLM}/tag/v1.0.0"),
+    Release(
+        "tensorrt-llm", "1.0.0", date(2025, 9, 24), f"{_TRTLLM}/tag/v1.0.0 (rc4 2025-07-16, #6086)"
+    ),
 )
 # A build date: eight digits not inside a hexadecimal word (a commit hash is no date).
 _STAMP: Final = re.compile(
