@@ -5,7 +5,8 @@ Predicts every run of the published-runs file (default: the built-in one) with
 the signed error per run; then the headline, the leave-one-source-out error (each source's rows
 predicted by defaults fitted on the other sources) overall and per architecture class, vendor
 and phase, against its targets (MAPE <= 15 % overall and <= 20 % in every class and vendor with
-at least 5 rows, |bias| <= 5 %); then, secondary, MAPE and bias for the fit rows and the
+at least 5 rows, |bias| <= 5 %), and per engine generation the fitted routed-expert shares;
+then, secondary, MAPE and bias for the fit rows and the
 held-out rows, and what the STREAM defaults would have scored. With
 ``--loo`` it also prints each fit row's leave-one-out error (the summary line is always printed):
 each fit row predicted by defaults fitted on the others, the figure the model's structure (which
@@ -30,7 +31,27 @@ from benchmarks.peers.side_by_side import PEERS_VENV, print_side_by_side
 from flows.cli_predict import print_backtest
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.published_runs import builtin_published_runs, read_published_runs
-from tasks.analysis.supply.backtest import MIN_CLASS_RUNS, backtest
+from tasks.analysis.supply.backtest import MIN_CLASS_RUNS, Backtest, backtest
+from tasks.analysis.supply.engine_generation import GENERATIONS, UNKNOWN
+
+
+def print_generations(result: Backtest) -> None:
+    """The engine-dependent fits per engine generation (tasks.analysis.supply.engine_generation):
+    each class's routed-expert share r where the generation's fit rows of the class come
+    from enough sources (else the class's r over every generation stands), and the runs of
+    each generation."""
+    fitted = result.fitted
+    for generation in (*GENERATIONS, UNKNOWN):
+        runs = int((result.runs["engine_generation"] == generation).sum())
+        print(f"engine generation {generation}: {runs} runs")
+        for name in fitted.expert_matmuls:
+            share = fitted.experts("decode", name, generation)
+            print(f"  decode routed-expert share r ({name}): {share.value:.3f}  {share.source}")
+    overhead = fitted.overhead("decode")
+    print(
+        f"decode overhead per layer, every generation: {1e6 * overhead.seconds:.1f} us  "
+        f"{overhead.source}"
+    )
 
 
 def main(argv: list[str]) -> None:
@@ -42,6 +63,7 @@ def main(argv: list[str]) -> None:
     rows = builtin_published_runs() if args.runs is None else read_published_runs(args.runs)
     result = backtest(rows, builtin_catalog())
     print_backtest(result, Console(highlight=False, soft_wrap=True))
+    print_generations(result)
     overall = result.loso_summary()
     if overall.runs:
         print(

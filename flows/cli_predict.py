@@ -132,6 +132,14 @@ def predict(
         int | None,
         typer.Option("--output", help="Decode under load: output tokens of each request."),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="Serving engine, NAME or 'NAME VERSION' (e.g. 'SGLang 0.4.3'): its generation's "
+            "fitted routed-expert share. Default: a current engine.",
+        ),
+    ] = None,
     catalog: CatalogOption = None,
     measurements: MeasurementsOption = None,
     history: HistoryReadOption = None,
@@ -212,6 +220,7 @@ def predict(
         read_table(measurements, MEASUREMENTS) if measurements else None,
         fitted=load_backtest(models, runs, by_source=False).fitted,
         history=read_measurements(history) if history else None,
+        engine=engine,
     )
     if history:
         warn_set_aside(history)

@@ -182,3 +182,31 @@ def test_backtest_malformed_row_exits_2_naming_file_row_and_column(tmp_path: Pat
     result = memwall(["backtest", "--runs", str(path)], None, tmp_path)
     assert result.returncode == 2
     assert f"{path}, row 3, column 'devices'" in _one_error(result.stderr)
+
+
+def test_predict_engine_picks_its_generations_expert_share_and_says_so(tmp_path: Path) -> None:
+    """DeepSeek-R1 on 8 x H200 with the built-in runs: without --engine the routed experts run
+    at the current engines' r (a fleet planned today runs one), with 'SGLang 0.4.3' (released
+    2025-02) at the early engines' r, which is lower: the same step takes longer."""
+
+    def run(*engine: str) -> dict[str, object]:
+        result = memwall(
+            ["predict", "--preset", "deepseek-r1", "--accelerator", "nvidia-h200-sxm",
+             "--layout", "tp=8", "--batch", "32", "--context", "2048", "--weights", "fp8",
+             "--activations", "fp8", *engine, "--json"],
+            None,
+            tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        out: dict[str, object] = json.loads(result.stdout)
+        return out
+
+    current, early = run(), run("--engine", "SGLang 0.4.3")
+    assert "engines from 2025-07" in str(current["expert_matmul_efficiency_source"])
+    assert "no engine stated" in str(current["expert_matmul_efficiency_source"])
+    assert "engines before 2025-07" in str(early["expert_matmul_efficiency_source"])
+    assert "'SGLang 0.4.3' released 2025-02" in str(early["expert_matmul_efficiency_source"])
+    assert float(str(early["expert_matmul_efficiency"])) < float(
+        str(current["expert_matmul_efficiency"])
+    )
+    assert float(str(early["step_time_s"])) > float(str(current["step_time_s"]))

@@ -64,6 +64,7 @@ from tasks.analysis.supply.efficiency import (
     Efficiency,
     FittedDefaults,
 )
+from tasks.analysis.supply.engine_generation import run_generation
 from tasks.analysis.supply.mixed_step import mixed_step
 from tasks.analysis.supply.predict import Prediction, predict
 from tasks.analysis.supply.published_fit import fit
@@ -83,6 +84,7 @@ GROUPINGS: Final = {
     "class": "architecture_class",
     "vendor": "vendor",
     "phase": "phase",
+    "generation": "engine_generation",
     "source": "source",
 }
 
@@ -209,6 +211,11 @@ def under_load(run: Any) -> bool:
     )
 
 
+def _text(value: Any) -> str:
+    """A text cell, empty where the file left it empty."""
+    return "" if value is None or pd.isna(value) else str(value)
+
+
 def _prefill_of(
     arch: Architecture, run: Any, accelerator: dict[str, Any], kv: str | None
 ) -> Estimate | None:
@@ -297,6 +304,9 @@ def _prepare(runs: pd.DataFrame, catalog: pd.DataFrame) -> tuple[pd.DataFrame, l
                 "vendor": str(accelerator["vendor"]),
                 "source": source_page(str(run.source_url)),
                 "architecture_class": arch.architecture_class,
+                "engine_generation": run_generation(
+                    _text(run.engine), _text(run.engine_version), _text(run.note)
+                ),
                 "context": context,
                 "layers": arch.layers,
                 # Under load, the chunk's bytes beyond the weights ride with the step's own.
@@ -352,9 +362,9 @@ def predicted_step(
     (with the prefill's own efficiencies and overhead where ``fitted``, else STREAM's and
     none)."""
     vendor, devices, phase = str(row["vendor"]), int(row["devices"]), str(row["phase"])
-    kind = str(row["architecture_class"])
+    kind, generation = str(row["architecture_class"]), str(row["engine_generation"])
     overhead = fitted.overhead(phase) if fitted is not None else NO_OVERHEAD
-    experts = fitted.experts(phase, kind) if fitted is not None else EXPERTS_AS_DENSE
+    experts = fitted.experts(phase, kind, generation) if fitted is not None else EXPERTS_AS_DENSE
     args = (row["_arch"], row["_estimate"], row["_accelerator"])
     layout = row["_layout"]
     step = predict(*args, bandwidth, flops, devices, overhead, layout, experts=experts)
@@ -467,6 +477,7 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame, *, by_source: bool = Tru
                 "split": row["split"],
                 "source": row["source"],
                 "architecture_class": row["architecture_class"],
+                "engine_generation": row["engine_generation"],
                 "vendor": vendor,
                 "model_preset": row["model_preset"],
                 "hardware": row["hardware"],
@@ -492,7 +503,8 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame, *, by_source: bool = Tru
         )
         stream_errors.append((stream.step_time_s + stream_share) / measured - 1.0)
     columns = [
-        "run_id", "split", "source", "architecture_class", "vendor", "model_preset", "hardware",
+        "run_id", "split", "source", "architecture_class", "engine_generation", "vendor",
+        "model_preset", "hardware",
         "devices", "layout", "phase", "batch", "context", "metric", "measured_value",
         "predicted_value", "measured_step_s", "predicted_step_s", "prefill_share_s", "overhead_s",
         "error", "loso_error", "bound", "bandwidth_efficiency", "flops_efficiency",

@@ -81,6 +81,7 @@ def calibrate(
     fitted: FittedDefaults = NO_FIT,
     history: pd.DataFrame | None = None,
     production: Mapping[tuple[str, str], Efficiency] | None = None,
+    engine: str | None = None,
 ) -> pd.DataFrame:
     """One row per catalog model: usable bandwidth and FLOP/s per precision, and their origin.
 
@@ -89,7 +90,9 @@ def calibrate(
     model has no peak for p); then the per-phase columns of
     :func:`tasks.analysis.supply.efficiency.phase_columns`, from the workload probes in
     ``measurements`` (this run) or ``history`` (earlier runs), else ``fitted``; what
-    ``production`` measured on the fleet comes before all of them.
+    ``production`` measured on the fleet comes before all of them. ``engine`` (``NAME`` or
+    ``NAME VERSION``) picks the engine generation whose fitted expert shares stand; none:
+    the newest.
     """
     for name, value in (("bandwidth", bandwidth_efficiency), ("flops", flops_efficiency)):
         if not 0 < value <= 1:
@@ -119,4 +122,5 @@ def calibrate(
         history=history,
         fitted=fitted,
         production=production,
+        engine=engine,
     )

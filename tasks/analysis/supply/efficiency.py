@@ -35,6 +35,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from tasks.analysis.supply.engine_generation import workload_generation
 from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
 from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
@@ -120,6 +121,10 @@ class FittedDefaults:
     # Decode's routed-expert matmuls per MoE architecture class: the share of the dense
     # efficiencies a grouped GEMM at few tokens per expert reaches (supply.published_fit).
     expert_matmuls: Mapping[str, Efficiency] = field(default_factory=dict)
+    # r per (class, engine generation: :mod:`tasks.analysis.supply.engine_generation`) where
+    # that generation's fit rows of the class come from enough sources; ``expert_matmuls``
+    # holds each class's r fitted over every generation: the fallback.
+    generation_experts: Mapping[tuple[str, str], Efficiency] = field(default_factory=dict)
 
     def lookup(self, phase: str, vendor: str, ceiling: str | None = None) -> Efficiency | None:
         """The fitted efficiency of ``phase``'s ``ceiling`` (its binding one by default) for
@@ -134,12 +139,30 @@ class FittedDefaults:
     def overhead(self, phase: str) -> Overhead:
         return self.overheads.get(phase, NO_OVERHEAD)
 
-    def experts(self, phase: str, architecture_class: str) -> Efficiency:
+    def experts(
+        self, phase: str, architecture_class: str, generation: str | None = None
+    ) -> Efficiency:
         """The routed experts' share of the dense efficiencies in ``phase`` for a model of
-        ``architecture_class``: fitted for decode (few tokens per expert), else as dense."""
+        ``architecture_class``: fitted for decode (few tokens per expert), that of engine
+        ``generation`` where the class has one for it, else over every generation (which
+        says so where the class has any); else as dense."""
         if phase != "decode":
             return EXPERTS_AS_DENSE
-        return self.expert_matmuls.get(architecture_class, EXPERTS_AS_DENSE)
+        pooled = self.expert_matmuls.get(architecture_class, EXPERTS_AS_DENSE)
+        if generation is None:
+            return pooled
+        own = self.generation_experts.get((architecture_class, generation))
+        if own is not None:
+            return own
+        if any(c == architecture_class for c, _ in self.generation_experts):
+            return Efficiency(pooled.value, _fallback(pooled.source, generation), pooled.spread)
+        return pooled
+
+
+def _fallback(source: str, generation: str) -> str:
+    """The source of a parameter fitted over every engine generation, standing in for
+    ``generation``'s own."""
+    return f"{source}; pooled over engine generations: {generation} has no fit of its own"
 
 
 def _carried(fitted: Efficiency | None, ceiling: str | None, vendor: str) -> Efficiency | None:
@@ -212,6 +235,7 @@ def phase_columns(
     history: pd.DataFrame | None = None,
     fitted: FittedDefaults = NO_FIT,
     production: Mapping[tuple[str, str], Efficiency] | None = None,
+    engine: str | None = None,
 ) -> pd.DataFrame:
     """``base`` (the STREAM-based calibration, one row per model) with, for each phase in
     :data:`PHASE_CEILINGS`: ``bandwidth_efficiency_<phase>``, ``bandwidth_from_<phase>``,
@@ -227,8 +251,12 @@ def phase_columns(
     model of that class reaches (:meth:`FittedDefaults.experts`) where the phase's binding
     efficiency is the fitted one, fitted with it (1 where a measured one stands: it holds
     its own). ``production``: (accelerator_id, phase) -> the efficiency measured in
-    production, first in the order.
+    production, first in the order. The fitted expert shares are those of the engine
+    generation ``engine`` runs (``NAME`` or ``NAME VERSION``; none: the newest,
+    :func:`~tasks.analysis.supply.engine_generation.workload_generation`), which their source
+    names.
     """
+    generation, why = workload_generation(engine)
     measured = {
         **measured_efficiencies(history, here=False),
         **measured_efficiencies(here, here=True),
@@ -279,7 +307,7 @@ def phase_columns(
                     spread if chosen else np.nan for chosen in by_fit
                 ]
             for name in ARCHITECTURE_CLASSES:
-                share = fitted.experts(phase, name)
+                share = _engine(fitted.experts(phase, name, generation), why)
                 columns[f"expert_share_{phase}_{name}"] = [
                     share.value if chosen else 1.0 for chosen in by_fit
                 ]
@@ -307,6 +335,14 @@ def _overhead(
     if phase in FITTED_CEILING and fitted.lookup(phase, vendor) is not None:
         return fitted.overhead(phase)
     return NO_OVERHEAD
+
+
+def _engine(share: Efficiency, why: str) -> Efficiency:
+    """A fitted expert share with the reason its engine generation was chosen (as dense: as
+    it is)."""
+    if share is EXPERTS_AS_DENSE:
+        return share
+    return Efficiency(share.value, f"{share.source}; {why}", share.spread)
 
 
 def efficiencies_for(

@@ -18,6 +18,19 @@ falls short depends on the experts' size and count (Mixtral's 8 wide experts aga
 DeepSeek's 256 narrow ones), not on the dense layers around them. Fitting r per class keeps
 a dense fit from ever being applied to a fine-grained MoE, and keeps the MoE runs from
 pulling the dense efficiencies (they did, fitted with one efficiency for every class).
+How close a grouped GEMM at few tokens per expert comes is also the engine's doing (fused-MoE
+and grouped-GEMM kernels, DeepEP): r is fitted per (class, engine generation)
+(:mod:`tasks.analysis.supply.engine_generation`: engines released before or from mid-2025)
+where that generation's fit rows of the class come from at least :data:`MIN_CLASS_SOURCES`
+sources; the class's other rows (other generations, unknown ones) share the class's r, and
+the r reported for the class, the fallback for a generation without its own, is refitted on
+all its rows with the other parameters held. On the built-in runs the MLA-MoE r is 0.22 on
+early engines and 0.51 on current ones (0.34 over both), and leave-one-source-out fell from
+47.0 % to 45.9 % (MLA-MoE 58.5 % to 55.9 %, dense 19.0 % to 19.1 %, MoE 31.7 % to 34.3 %).
+The decode overhead per layer was fitted per generation too and set aside: the two came out
+alike (99 and 109 us), and in the folds that leave out one early page the early overhead
+swung between TensorRT-LLM's compiled dense runs and dstack's DeepSeek ones, raising
+leave-one-source-out to 47.4 % (dense 23.4 %).
 A run served under load (``tasks.analysis.supply.mixed_step``: a concurrency run's time per
 output token) carries c·P/O prompt tokens on each step: their bytes beyond the weights are in
 M and comm, their matmuls are C_load (at the prefill efficiency) and their attention A_load;
@@ -77,6 +90,7 @@ from scipy.optimize import least_squares
 
 from tasks.analysis.supply.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
 from tasks.analysis.supply.efficiency import Efficiency, FittedDefaults, Overhead, gemm_ratio
+from tasks.analysis.supply.engine_generation import GENERATIONS, UNKNOWN
 
 MIN_FIT_RUNS: Final = 2
 # A class's own parameters need fit rows from this many sources: fitted on one source only,
@@ -91,6 +105,7 @@ _OVERHEAD_BOUNDS: Final = {"decode": 1e-3, "prefill": 1e-2}
 _HELD_AT_ZERO: Final = 1e-12
 _STARTS: Final = ((0.5, 0.5, 1e-5, 1e-3), (0.8, 0.2, 5e-5, 1e-2), (0.3, 0.7, 0.0, 0.0))
 _ALL: Final = "all vendors"
+_EVERY: Final = "every engine generation"
 _OTHERS: Final = "other vendors"
 
 
@@ -120,6 +135,7 @@ class Terms:
     source: np.ndarray  # str
     load_compute_s: np.ndarray
     load_attention_s: np.ndarray
+    generation: np.ndarray  # str: the engine generation that ran it
 
     @staticmethod
     def of(rows: pd.DataFrame) -> Terms:
@@ -146,6 +162,11 @@ class Terms:
             source=rows["source"].astype(str).to_numpy(),
             load_compute_s=column("load_compute_s_at_1"),
             load_attention_s=column("load_attention_s"),
+            generation=(
+                rows["engine_generation"].astype(str).to_numpy()
+                if "engine_generation" in rows
+                else np.full(len(rows), UNKNOWN)
+            ),
         )
 
 
@@ -158,7 +179,7 @@ class Parameters:
     prefill_flops: np.ndarray
     decode_overhead_s: float
     prefill_overhead_s: float
-    expert_share: np.ndarray | float = 1.0  # r of each run's class
+    expert_share: np.ndarray | float = 1.0  # r of each run's class (and generation)
 
 
 def step_s(t: Terms, p: Parameters) -> np.ndarray:
@@ -205,12 +226,26 @@ def _class_groups(t: Terms) -> list[str]:
     """MoE classes with enough decode fit rows (that move any expert bytes), from at least
     :data:`MIN_CLASS_SOURCES` sources, for parameters of their own."""
     chosen = t.decode & (t.expert_memory_s + t.expert_compute_s > 0)
-    out = []
-    for name in sorted(set(t.architecture_class[chosen])):
-        mine = chosen & (t.architecture_class == name)
-        if mine.sum() >= MIN_FIT_RUNS and len(set(t.source[mine])) >= MIN_CLASS_SOURCES:
-            out.append(str(name))
-    return out
+    classes = sorted(set(t.architecture_class[chosen]))
+    return [str(name) for name in classes if _own(chosen & (t.architecture_class == name), t)]
+
+
+def _own(chosen: np.ndarray, t: Terms) -> bool:
+    """Whether ``chosen`` fit rows may fit a parameter of their own: at least
+    :data:`MIN_FIT_RUNS` of them, from at least :data:`MIN_CLASS_SOURCES` sources."""
+    return bool(chosen.sum() >= MIN_FIT_RUNS and len(set(t.source[chosen])) >= MIN_CLASS_SOURCES)
+
+
+def _class_generation_groups(t: Terms, classes: list[str]) -> list[tuple[str, str]]:
+    """(class, generation) pairs whose decode fit rows that move expert bytes allow an r of
+    their own; the class's other rows share the class's."""
+    moving = t.decode & (t.expert_memory_s + t.expert_compute_s > 0)
+    return [
+        (c, g)
+        for c in classes
+        for g in GENERATIONS
+        if _own(moving & (t.architecture_class == c) & (t.generation == g), t)
+    ]
 
 
 def _index(t: Terms, groups: list[str]) -> np.ndarray:
@@ -222,16 +257,22 @@ def _index(t: Terms, groups: list[str]) -> np.ndarray:
 @dataclass(frozen=True)
 class _Layout:
     """Where each parameter sits in the solver's vector: e_bw per vendor group, e_f,prefill
-    per vendor group, e_f,decode, o_decode, o_prefill (per layer), then r per class group
-    (logs but the overheads)."""
+    per vendor group, e_f,decode, o_decode, o_prefill (per layer), r per class group (of
+    the runs whose engine generation has none of its own), then r per (class, generation)
+    group (logs but the overheads)."""
 
     bandwidth_groups: list[str]
     flops_groups: list[str]
     class_groups: list[str] = field(default_factory=list)
+    class_generation_groups: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def first_class(self) -> int:
         return len(self.bandwidth_groups) + len(self.flops_groups) + 3
+
+    @property
+    def first_class_generation(self) -> int:
+        return self.first_class + len(self.class_groups)
 
     def unpack(self, x: np.ndarray, t: Terms) -> Parameters:
         nb, nf = len(self.bandwidth_groups), len(self.flops_groups)
@@ -245,23 +286,41 @@ class _Layout:
             decode_overhead_s=float(x[nb + nf + 1]),
             # No prefill run: a prefill pays decode's per-layer overhead (same kernels).
             prefill_overhead_s=float(x[nb + nf + (2 if _has_prefill_runs(t) else 1)]),
-            expert_share=self.shares(x, t.architecture_class),
+            expert_share=self.shares(x, t.architecture_class, t.generation),
         )
 
-    def shares(self, x: np.ndarray, classes: np.ndarray) -> np.ndarray:
-        """r of each run's class: its class group's, 1 (as dense) for the others."""
-        fitted = dict(zip(self.class_groups, np.exp(x[self.first_class :]), strict=True))
-        return np.array([fitted.get(str(c), 1.0) for c in classes], dtype=float)
+    def shares(self, x: np.ndarray, classes: np.ndarray, generations: np.ndarray) -> np.ndarray:
+        """r of each run's class: its (class, generation) group's, else its class group's,
+        1 (as dense) for the others."""
+        by_class = dict(
+            zip(
+                self.class_groups,
+                np.exp(x[self.first_class : self.first_class_generation]),
+                strict=True,
+            )
+        )
+        by_pair = dict(
+            zip(self.class_generation_groups, np.exp(x[self.first_class_generation :]), strict=True)
+        )
+        return np.array(
+            [
+                by_pair.get((str(c), str(g)), by_class.get(str(c), 1.0))
+                for c, g in zip(classes, generations, strict=True)
+            ],
+            dtype=float,
+        )
 
 
 def _solve(t: Terms, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
     """The best of a few starts: the parameter vector and the final Jacobian."""
     nb, nf = len(layout.bandwidth_groups), len(layout.flops_groups)
-    nc = len(layout.class_groups)
+    nc, npair = len(layout.class_groups), len(layout.class_generation_groups)
     low = [_EFFICIENCY_BOUNDS[0]] * (nb + nf + 1) + [0.0, 0.0] + [_EFFICIENCY_BOUNDS[0]] * nc
+    low += [_EFFICIENCY_BOUNDS[0]] * npair
     prefill_high = _OVERHEAD_BOUNDS["prefill"] if _has_prefill_runs(t) else _HELD_AT_ZERO
     high = [_EFFICIENCY_BOUNDS[1]] * (nb + nf + 1) + [_OVERHEAD_BOUNDS["decode"], prefill_high]
     high += [_EFFICIENCY_BOUNDS[1]] * nc
+    high += [_EFFICIENCY_BOUNDS[1]] * npair
 
     def residual(x: np.ndarray) -> np.ndarray:
         return np.asarray(np.log(step_s(t, layout.unpack(x, t)) / t.measured_s))
@@ -273,6 +332,7 @@ def _solve(t: Terms, layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
             + [np.log(flops)] * nf
             + [np.log(flops), decode_o, prefill_o]
             + [np.log(bw)] * nc
+            + [np.log(bw)] * npair
         )
         found = least_squares(residual, np.clip(x0, low, high), bounds=(low, high))
         if best is None or found.cost < best.cost - 1e-12:
@@ -307,7 +367,13 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
     if rows.empty:
         return FittedDefaults()
     t = Terms.of(rows)
-    layout = _Layout(_groups(t, True), _groups(t, False), _class_groups(t))
+    classes = _class_groups(t)
+    layout = _Layout(
+        _groups(t, True),
+        _groups(t, False),
+        classes,
+        _class_generation_groups(t, classes),
+    )
     x, jac = _solve(t, layout)
     p = layout.unpack(x, t)
     residual = np.log(step_s(t, p) / t.measured_s)
@@ -362,28 +428,70 @@ def fit(rows: pd.DataFrame) -> FittedDefaults:
         ),
     )
     stream_spread = float(np.sqrt(np.mean(np.log(stream / t.measured_s) ** 2)))
-    experts = _expert_shares(t, layout, x, jac, residual)
-    return FittedDefaults(efficiencies, stream_spread, other, overheads, expert_matmuls=experts)
+    experts = _expert_shares(t, layout, x, jac, residual, p)
+    return FittedDefaults(
+        efficiencies,
+        stream_spread,
+        other,
+        overheads,
+        expert_matmuls=experts,
+        generation_experts=_generation_shares(t, layout, x, jac, residual),
+    )
 
 
-def _expert_shares(
+def _generation_shares(
     t: Terms, layout: _Layout, x: np.ndarray, jac: np.ndarray, residual: np.ndarray
-) -> dict[str, Efficiency]:
-    """Each fitted class's r, with its rows' spread (a class no fit row depends on is left
-    out: it stays as dense)."""
-    out: dict[str, Efficiency] = {}
-    for i, name in enumerate(layout.class_groups):
-        column = layout.first_class + i
+) -> dict[tuple[str, str], Efficiency]:
+    """Each (class, generation) group's r, with its rows' spread."""
+    out = {}
+    for i, (name, generation) in enumerate(layout.class_generation_groups):
+        column = layout.first_class_generation + i
         if not _depends(jac, column):
             continue
-        chosen = t.decode & (t.architecture_class == name)
-        sources = len(set(t.source[chosen]))
-        out[name] = Efficiency(
+        chosen = t.decode & (t.architecture_class == name) & (t.generation == generation)
+        label = f"{name}, {generation}, {len(set(t.source[chosen]))} sources"
+        out[(name, generation)] = Efficiency(
             float(np.exp(x[column])),
-            _source(int(chosen.sum()), "decode", f"{name}, {sources} sources"),
+            _source(int(chosen.sum()), "decode", label),
             _spread(residual[chosen]),
         )
     return out
+
+
+def _expert_shares(
+    t: Terms, layout: _Layout, x: np.ndarray, jac: np.ndarray, residual: np.ndarray, p: Parameters
+) -> dict[str, Efficiency]:
+    """Each fitted class's r over every engine generation, with its rows' spread: its class
+    group's where no generation of it has its own, else refitted on all its rows with the
+    other parameters held (a class no fit row depends on is left out: it stays as dense)."""
+    out: dict[str, Efficiency] = {}
+    split = {name for name, _ in layout.class_generation_groups}
+    for i, name in enumerate(layout.class_groups):
+        chosen = t.decode & (t.architecture_class == name)
+        sources = f"{len(set(t.source[chosen]))} sources"
+        label = f"{name}, {_EVERY}, {sources}" if name in split else f"{name}, {sources}"
+        if name in split:
+            value, spread = _pooled_share(t, p, chosen)
+        elif _depends(jac, layout.first_class + i):
+            value, spread = float(np.exp(x[layout.first_class + i])), _spread(residual[chosen])
+        else:
+            continue
+        out[name] = Efficiency(value, _source(int(chosen.sum()), "decode", label), spread)
+    return out
+
+
+def _pooled_share(t: Terms, p: Parameters, chosen: np.ndarray) -> tuple[float, float]:
+    """One r for the ``chosen`` runs (a class's, every generation), the other parameters
+    held; and its rows' spread."""
+    shares = np.broadcast_to(np.asarray(p.expert_share, dtype=float), t.decode.shape)
+
+    def residual_at(x: np.ndarray) -> np.ndarray:
+        held = replace(p, expert_share=np.where(chosen, np.exp(x[0]), shares))
+        return np.asarray(np.log(step_s(t, held) / t.measured_s)[chosen])
+
+    start = np.array([np.log(np.clip(shares[chosen].mean(), 0.03, 1.0))])
+    found = least_squares(residual_at, start, bounds=_EFFICIENCY_BOUNDS)
+    return float(np.exp(found.x[0])), _spread(found.fun)
 
 
 def _carried(t: Terms, own: list[str]) -> np.ndarray:

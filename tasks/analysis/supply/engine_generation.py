@@ -1,0 +1,146 @@
+"""Engine generation: which era of serving engine ran a published run, or will run a workload.
+
+The same model on the same hardware runs about twice as fast on a 2026 engine as on an
+early-2025 one (DeepSeek-R1 FP8 on 8 x MI300X under SGLang: 34.9 ms per output token at
+concurrency 4 with 0.4.2, early 2025, in dstack's runs; 14.9 ms with 0.5.x in InferenceX's).
+What changed is the engine, not the hardware: CUDA/HIP graphs captured by default for every
+decode batch, overlapped CPU scheduling, fused-MoE and grouped-GEMM kernels, DeepEP-style
+all-to-all. The routed experts' share of the dense efficiencies is fitted per generation
+(``tasks.analysis.supply.published_fit``, which says why the per-layer overhead is not); the
+hardware's efficiencies are not.
+
+A row's generation comes from its engine's release date: a date stamp in the version string
+(a container tag such as ``..._20250605`` or ``atom20260511``) is that build's date; else the
+version is dated by :data:`RELEASES`, the newest listed release of that engine family at or
+below it (a post, rc or dev build is dated by its series' release, weeks to a few months off:
+enough for a cut that no published run's engine sits near); else the date the source says
+it was measured on (``measured YYYY-MM-DD`` in the row's note); else the generation is
+:data:`UNKNOWN`.
+
+Two generations, cut at :data:`CUT` (2025-07-01). The published runs' engines fall either side
+of mid-2025 with none between: before it SGLang 0.4.x, vLLM 0.4-0.9 and TensorRT-LLM 0.x (its
+TensorRT-engine workflow); from it SGLang 0.5 (large-scale expert parallel with DeepEP and
+two-batch overlap, added to 0.4.6-0.4.9 in May-July 2025 and the default path in 0.5), vLLM
+0.10 on (the V1 engine alone, full CUDA graphs) and TensorRT-LLM 1.x (PyTorch backend with CUDA
+graphs and the overlap scheduler by default). More buckets would leave too few sources in each
+for the :data:`~tasks.analysis.supply.published_fit.MIN_CLASS_SOURCES` rule.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Final
+
+CUT: Final = date(2025, 7, 1)
+EARLY: Final = "engines before 2025-07"
+CURRENT: Final = "engines from 2025-07"
+# Oldest first; the last is what a workload that names no engine is taken to run.
+GENERATIONS: Final = (EARLY, CURRENT)
+NEWEST: Final = GENERATIONS[-1]
+UNKNOWN: Final = "unknown engine generation"
+
+
+@dataclass(frozen=True)
+class Release:
+    """One engine release: its family (:func:`family`), version and date, and where it is
+    stated."""
+
+    family: str
+    version: str
+    released: date
+    source: str
+
+
+_SGLANG: Final = "https://github.com/sgl-project/sglang/releases"
+_VLLM: Final = "https://github.com/vllm-project/vllm/releases"
+_TRTLLM: Final = "https://github.com/NVIDIA/TensorRT-LLM/releases"
+# Month precision is enough: the cut falls between releases months apart.
+RELEASES: Final = (
+    Release("sglang", "0.4.0", date(2024, 12, 4), "lmsys.org/blog/2024-12-04-sglang-v0-4"),
+    Release("sglang", "0.4.1", date(2024, 12, 26), f"{_SGLANG}/tag/v0.4.1 (sglang#2585)"),
+    Release("sglang", "0.4.3", date(2025, 2, 14), f"{_SGLANG}/tag/v0.4.3"),
+    Release("sglang", "0.5.0", date(2025, 8, 13), f"{_SGLANG} (0.5.0rc0 by 2025-08-13: GLM-V#120)"),
+    Release("vllm", "0.4.3", date(2024, 6, 1), f"{_VLLM}/tag/v0.4.3"),
+    Release("vllm", "0.7.3", date(2025, 2, 20), f"{_VLLM}/tag/v0.7.3 (vllm#13712, 2025-02-23)"),
+    Release("vllm", "0.8.0", date(2025, 3, 18), f"{_VLLM}/tag/v0.8.0 (V1 engine by default)"),
+    Release("vllm", "0.9.0", date(2025, 5, 15), f"{_VLLM}/tag/v0.9.0 (out by 2025-05-28)"),
+    Release("vllm", "0.10.0", date(2025, 7, 24), f"{_VLLM}/tag/v0.10.0 (out by 2025-08-01)"),
+    Release("tensorrt-llm", "0.5.0", date(2023, 10, 19), f"{_TRTLLM}/tag/v0.5.0"),
+    Release("tensorrt-llm", "0.10.0", date(2024, 6, 5), f"{_TRTLLM} (TensorRT-LLM#1734)"),
+    Release("tensorrt-llm", "0.17.0", date(2025, 1, 30), f"{_TRTLLM} (TensorRT-LLM#2725)"),
+    Release("tensorrt-llm", "0.18.2", date(2025, 4, 16), f"{_TRTLLM} (TensorRT-LLM#3611)"),
+    Release(
+        "tensorrt-llm", "1.0.0", date(2025, 9, 24), f"{_TRTLLM}/tag/v1.0.0 (rc4 2025-07-16, #6086)"
+    ),
+)
+# A build date: eight digits not inside a hexadecimal word (a commit hash is no date).
+_STAMP: Final = re.compile(
+    r"(?<![0-9a-f])(20[2-3]\d)(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?![0-9a-f])"
+)
+_NUMBER: Final = re.compile(r"(?<![\d.])v?(\d+)\.(\d+)(?:\.(\d+))?")
+_MEASURED: Final = re.compile(r"measured (\d{4})-(\d{2})-(\d{2})")
+
+
+def family(engine: str) -> str:
+    """An engine column's family: its name before any parenthesis, lower case
+    (``vLLM (ROCm)`` -> ``vllm``, ``TensorRT-LLM (PyTorch backend)`` -> ``tensorrt-llm``)."""
+    return engine.split("(")[0].strip().lower()
+
+
+def _number(version: str) -> tuple[int, int, int] | None:
+    """The first dotted release number in a version string (``v0.5.12-cu130`` -> 0.5.12,
+    ``0.7a`` -> 0.7.0); None for a commit or nothing."""
+    found = _NUMBER.search(version)
+    if found is None:
+        return None
+    major, minor, patch = found.groups()
+    return int(major), int(minor), int(patch or 0)
+
+
+def release_date(engine: str, version: str) -> date | None:
+    """When ``engine`` at ``version`` was built or released (the module docstring's order),
+    or None where neither a stamp nor a listed release dates it."""
+    stamp = _STAMP.search(version)
+    if stamp is not None:
+        return date(*(int(part) for part in stamp.groups()))
+    number = _number(version)
+    if number is None:
+        return None
+    listed = [
+        r.released
+        for r in RELEASES
+        if r.family == family(engine) and (_number(r.version) or number) <= number
+    ]
+    return max(listed) if listed else None
+
+
+def generation_of(released: date | None) -> str:
+    """The generation of an engine released (or a run measured) on ``released``."""
+    if released is None:
+        return UNKNOWN
+    return EARLY if released < CUT else CURRENT
+
+
+def run_generation(engine: str, version: str, note: str) -> str:
+    """A published run's generation: from its engine version, else from the measurement
+    date its note states (``measured YYYY-MM-DD``), else :data:`UNKNOWN`."""
+    released = release_date(engine, version) if version else None
+    if released is None:
+        measured = _MEASURED.search(note)
+        released = date(*(int(p) for p in measured.groups())) if measured else None
+    return generation_of(released)
+
+
+def workload_generation(engine: str | None) -> tuple[str, str]:
+    """The generation a workload's stated engine (``NAME`` or ``NAME VERSION``, e.g.
+    ``SGLang 0.4.3``) runs, and why; with no engine or no datable version, the newest: a
+    fleet planned today runs a current engine."""
+    if not engine:
+        return NEWEST, "no engine stated: a fleet planned today runs a current engine"
+    name, _, version = engine.strip().partition(" ")
+    released = release_date(name, version.strip()) if version.strip() else None
+    if released is None:
+        return NEWEST, f"engine {engine!r} names no datable version: taken as a current release"
+    return generation_of(released), f"engine {engine!r} released {released:%Y-%m}"
