@@ -30,15 +30,19 @@ A server is one engine instance: its ``model_name`` and ``namespace``/``pod`` (o
 outside Kubernetes), plus vLLM's ``engine`` label where data-parallel ranks have their own.
 Every range query runs at one step over one window so the samples line up; rates use twice the
 step as their range, so a scrape as slow as the step still leaves two samples in each
-(request-size histograms an hour: requests end less often than steps do).
+(request-size histograms an hour: requests end less often than steps do). The request-size
+rates are asked once an hour (:class:`Hourly`), not every step: an hour's rate evaluated
+every 5 minutes counts each finished request twelve times over, and was the slowest query of
+a fleet's window; each sample takes the hourly mean nearest it (within half an hour).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -48,6 +52,7 @@ from tasks.prometheus import DEFAULT_TIMEOUT_S, Series, query_range
 
 DEFAULT_STEP_S: Final = 300.0
 REQUEST_RATE_RANGE: Final = "1h"
+REQUEST_STEP_S: Final = 3600.0
 DCGM_BANDWIDTH: Final = (
     ("DCGM_FI_PROF_DRAM_ACTIVE", "dcgm-exporter, DCGM before 4.6 (DRAM_ACTIVE)"),
     ("DCGM_FI_PROF_DRAM_UTIL_RATIO", "dcgm-exporter, DCGM 4.6+ (DRAM_UTIL_RATIO)"),
@@ -113,10 +118,29 @@ _GPU_LABELS: Final = (
 )  # fmt: skip
 
 
-def _plain_labels(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Label columns as plain Python strings (object dtype): one value repeated per sample,
-    grouped on, never computed with."""
-    return frame.astype(dict.fromkeys(columns, object))
+def _long_table(
+    parts: list[dict[str, Any]], columns: tuple[str, ...], labels: tuple[str, ...]
+) -> pd.DataFrame:
+    """One long table from each series' part (a label's one value, or a column's samples),
+    built once rather than hundreds of frames concatenated. Label columns are categorical
+    (plain Python strings as categories): one value repeated per sample, grouped on and
+    compared, never computed with, and a fleet's window groups by their codes instead of
+    hashing a million strings."""
+    sizes = [int(np.size(part["time_s"])) for part in parts]
+    data: dict[str, Any] = {}
+    for name in columns:
+        if name in labels:
+            codes, values = pd.factorize(
+                np.array([str(part[name]) for part in parts], dtype=object)
+            )
+            data[name] = pd.Categorical.from_codes(
+                np.repeat(codes, sizes), categories=pd.Index(values, dtype=object)
+            )
+        else:
+            data[name] = np.concatenate(
+                [np.asarray(part[name], dtype=float) for part in parts] or [np.empty(0)]
+            )
+    return pd.DataFrame(data, columns=list(columns))
 
 
 @dataclass
@@ -137,27 +161,48 @@ def _server(labels: dict[str, str]) -> tuple[str, ...]:
     return tuple(labels.get(k, "") for k in _IDENTITY)
 
 
+@dataclass(frozen=True)
+class Hourly:
+    """A query whose rates span an hour: asked at :data:`REQUEST_STEP_S` over the window,
+    on a grid that ends where the window ends."""
+
+    query: str
+
+
+Ask = str | Hourly | None
+
+
 class _Reader:
     def __init__(self, url: str, start_s: float, end_s: float, step_s: float, timeout_s: float):
         self.url, self.start_s, self.end_s = url, start_s, end_s
         self.step_s, self.timeout_s = step_s, timeout_s
+        self.answers: dict[str | Hourly, list[Series]] = {}
 
     @property
     def rate_range(self) -> str:
         return f"{2 * self.step_s:g}s"
 
-    def get(self, query: str) -> list[Series]:
+    def get(self, ask: str | Hourly) -> list[Series]:
+        if isinstance(ask, Hourly):
+            hours = math.ceil((self.end_s - self.start_s) / REQUEST_STEP_S)
+            start_s = self.end_s - hours * REQUEST_STEP_S
+            return query_range(
+                self.url, ask.query, start_s, self.end_s, REQUEST_STEP_S, self.timeout_s
+            )
         return query_range(
-            self.url, query, self.start_s, self.end_s, self.step_s, timeout_s=self.timeout_s
+            self.url, ask, self.start_s, self.end_s, self.step_s, timeout_s=self.timeout_s
         )
 
-    def get_all(self, queries: Sequence[str | None]) -> list[list[Series]]:
+    def get_all(self, queries: Sequence[Ask]) -> list[list[Series]]:
         """Each query's answer (none for None), asked at once: Prometheus evaluates one while
-        memwall parses another, which a fleet's window needs (seconds each)."""
-        asked = [q for q in queries if q is not None]
-        with ThreadPoolExecutor(max_workers=max(1, len(asked))) as pool:
-            answers = iter(list(pool.map(self.get, asked)))
-        return [[] if q is None else next(answers) for q in queries]
+        memwall parses another, which a fleet's window needs (seconds each). A query asked
+        before is answered from memory: spellings share names (both vLLM spellings read
+        ``vllm:num_requests_running``), and each would otherwise fetch a fleet's series again."""
+        asked = list(dict.fromkeys(q for q in queries if q is not None and q not in self.answers))
+        if asked:
+            with ThreadPoolExecutor(max_workers=len(asked)) as pool:
+                self.answers.update(zip(asked, pool.map(self.get, asked), strict=True))
+        return [[] if q is None else self.answers[q] for q in queries]
 
     def ratio(self, histogram: str) -> str:
         """The mean of a histogram's observations per step: rate(_sum) / rate(_count)."""
@@ -170,31 +215,44 @@ def _by_server(series: Iterable[Series]) -> dict[tuple[str, ...], Series]:
 
 
 def _column(
-    found: dict[tuple[str, ...], Series], key: tuple[str, ...], times: np.ndarray
+    found: dict[tuple[str, ...], Series],
+    key: tuple[str, ...],
+    times: np.ndarray,
+    within_s: float = 0.0,
 ) -> np.ndarray:
+    """The server's series at ``times``: the sample at each time, or the nearest one within
+    ``within_s`` (an hourly series); NaN where there is none (a gap stays a gap)."""
     s = found.get(key)
     if s is None:
         return np.full(times.size, np.nan)
-    return pd.Series(s.values, index=s.times_s).reindex(times).to_numpy(dtype=float)
+    if np.array_equal(s.times_s, times):
+        return s.values
+    at = pd.Series(s.values, index=s.times_s)
+    if within_s > 0:
+        return at.reindex(times, method="nearest", tolerance=within_s).to_numpy(dtype=float)
+    return at.reindex(times).to_numpy(dtype=float)
 
 
 def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
     """One row per engine server and sample, under whichever version's names answered."""
-    frames: list[pd.DataFrame] = []
+    parts: list[dict[str, Any]] = []
     names: dict[str, list[str]] = {}
     covered: set[tuple[str, tuple[str, ...]]] = set()  # (engine, server) already read
     for spelling in ENGINES:
+        context_query: Ask
+        context_within_s = 0.0
         if spelling.seq_lens_sum is not None:
             context_query = f"{spelling.seq_lens_sum} / {spelling.batch}"
         else:
             assert spelling.prompt_histogram and spelling.generation_histogram
             r = REQUEST_RATE_RANGE
-            context_query = (
+            context_query = Hourly(
                 f"rate({spelling.prompt_histogram}_sum[{r}]) / "
                 f"rate({spelling.prompt_histogram}_count[{r}]) + 0.5 * "
                 f"rate({spelling.generation_histogram}_sum[{r}]) / "
                 f"rate({spelling.generation_histogram}_count[{r}])"
             )
+            context_within_s = REQUEST_STEP_S / 2
         bytes_query = None
         if spelling.read_bytes and spelling.write_bytes:
             r = reader.rate_range
@@ -225,31 +283,26 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
             server = f"{spelling.engine} {labels.get('namespace', '')}/{where}".replace(" /", " ")
             if labels.get("engine"):
                 server += f" engine {labels['engine']}"
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "server": server,
-                        "model_name": labels.get("model_name", ""),
-                        "namespace": labels.get("namespace", ""),
-                        "pod": labels.get("pod", ""),
-                        "host": labels.get("instance", "").rsplit(":", 1)[0],
-                        "engine": spelling.version,
-                        "time_s": times,
-                        "batch": _column(batch, key, times),
-                        "step_s": step.values,
-                        "context_tokens": _column(context, key, times),
-                        "kv_cache_usage": _column(kv, key, times),
-                        "engine_bytes_per_s_per_gpu": _column(engine_bytes, key, times),
-                        "kv_cache_dtype": kv_dtype.get(
-                            _server({**labels, "model_name": ""}), {}
-                        ).get("cache_dtype", ""),
-                    }
-                )
+            parts.append(
+                {
+                    "server": server,
+                    "model_name": labels.get("model_name", ""),
+                    "namespace": labels.get("namespace", ""),
+                    "pod": labels.get("pod", ""),
+                    "host": labels.get("instance", "").rsplit(":", 1)[0],
+                    "engine": spelling.version,
+                    "time_s": times,
+                    "batch": _column(batch, key, times),
+                    "step_s": step.values,
+                    "context_tokens": _column(context, key, times, context_within_s),
+                    "kv_cache_usage": _column(kv, key, times),
+                    "engine_bytes_per_s_per_gpu": _column(engine_bytes, key, times),
+                    "kv_cache_dtype": kv_dtype.get(_server({**labels, "model_name": ""}), {}).get(
+                        "cache_dtype", ""
+                    ),
+                }
             )
-    engine = (
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ENGINE_COLUMNS)
-    )
-    return _plain_labels(engine[list(ENGINE_COLUMNS)], _ENGINE_LABELS), [
+    return _long_table(parts, ENGINE_COLUMNS, _ENGINE_LABELS), [
         v for vs in names.values() for v in vs
     ]
 
@@ -259,7 +312,7 @@ def read_gpus(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
     the GPU's identity and the pod it served. GPU utilization is read only where the profiling
     field reads 0 (the one place it matters: busy there means missing, not idle), which
     spares a fleet's window a second full series per GPU."""
-    frames: list[pd.DataFrame] = []
+    parts: list[dict[str, Any]] = []
     versions: list[str] = []
     for name, version in DCGM_BANDWIDTH:
         answered, busy_at_zero = reader.get_all(
@@ -280,25 +333,22 @@ def read_gpus(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
                 if busy is None
                 else pd.Series(busy.values, index=busy.times_s).reindex(s.times_s).to_numpy()
             )
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "uuid": labels.get("UUID", ""),
-                        "gpu": labels.get("gpu", ""),
-                        "host": _label(labels, "Hostname", "hostname"),
-                        "device_kind": labels.get("modelName", ""),
-                        "namespace": _label(labels, "namespace", "exported_namespace"),
-                        "pod": pod,
-                        "time_s": s.times_s,
-                        "bandwidth_utilization": s.values,
-                        "gpu_util": gpu_util,
-                        "bandwidth_source": version,
-                        "mig_instance": labels.get("GPU_I_ID", ""),
-                    }
-                )
+            parts.append(
+                {
+                    "uuid": labels.get("UUID", ""),
+                    "gpu": labels.get("gpu", ""),
+                    "host": _label(labels, "Hostname", "hostname"),
+                    "device_kind": labels.get("modelName", ""),
+                    "namespace": _label(labels, "namespace", "exported_namespace"),
+                    "pod": pod,
+                    "time_s": s.times_s,
+                    "bandwidth_utilization": s.values,
+                    "gpu_util": gpu_util,
+                    "bandwidth_source": version,
+                    "mig_instance": labels.get("GPU_I_ID", ""),
+                }
             )
-    gpus = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=GPU_COLUMNS)
-    return _plain_labels(gpus[list(GPU_COLUMNS)], _GPU_LABELS), versions
+    return _long_table(parts, GPU_COLUMNS, _GPU_LABELS), versions
 
 
 def read_telemetry(
@@ -312,6 +362,9 @@ def read_telemetry(
     Raises :class:`tasks.prometheus.PrometheusUnreachable` when nothing answers."""
     end_s = float(int(end_s // step_s) * step_s)
     reader = _Reader(url, end_s - days * 86400, end_s, step_s, timeout_s)
-    gpus, dcgm = read_gpus(reader)
-    engine, names = read_engines(reader)
+    # The GPUs' queries beside the engines': Prometheus answers both at once.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        gpus_read = pool.submit(read_gpus, reader)
+        engine, names = read_engines(reader)
+        gpus, dcgm = gpus_read.result()
     return Telemetry(engine, gpus, [*dcgm, *names])

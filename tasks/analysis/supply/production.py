@@ -383,7 +383,7 @@ def observe_rows(
             )
             findings.append(f"server {server} ({first['model_name']}): {reason}; left out")
             continue
-        kinds = sorted(set(mine["device_kind"].astype(str)))
+        kinds = sorted({str(kind) for kind in mine["device_kind"].unique()})
         accelerator = match_device_kind(catalog, kinds[0]) if len(kinds) == 1 else None
         if accelerator is None:
             findings.append(
@@ -526,12 +526,13 @@ def _efficiencies(
     notes: list[str],
 ) -> None:
     # Each distinct (batch, context) once: a fleet's window holds thousands of samples of a few
-    # hundred shapes.
-    shapes = np.column_stack(
-        [usable["batch"].to_numpy(dtype=float), usable["context_tokens"].to_numpy(dtype=float)]
+    # hundred shapes. A shape as one complex number sorts as one key (np.unique over rows
+    # sorts a view of each row's bytes, which a fleet's window takes a second for).
+    shapes = usable["batch"].to_numpy(dtype=float) + 1j * usable["context_tokens"].to_numpy(
+        dtype=float
     )
-    distinct, where = np.unique(shapes, axis=0, return_inverse=True)
-    costs = [step_cost(model, float(b), float(t)) for b, t in distinct]
+    distinct, where = np.unique(shapes, return_inverse=True)
+    costs = [step_cost(model, float(z.real), float(z.imag)) for z in distinct]
     step_bytes = np.array([c.bytes for c in costs])[where.ravel()]
     step_flops = np.array([c.flops for c in costs])[where.ravel()]
     seconds = usable["step_s"].to_numpy(dtype=float)
