@@ -237,14 +237,23 @@ def _prometheus_matrix(raw: bytes) -> list[Series] | None:
     (numbers and quoted numbers) end at the first ``]]}``."""
     if not raw.startswith(_MATRIX_HEAD):
         return None
+    rest = raw[len(_MATRIX_HEAD) :]
+    if rest.startswith(b"]"):
+        return []
+    if not rest.startswith(_SERIES):
+        return None
     labels: list[dict[str, str]] = []
     bodies: list[bytes] = []
     sizes: list[int] = []
-    for chunk in raw[len(_MATRIX_HEAD) :].split(_SERIES)[1:]:
+    chunks = rest.split(_SERIES)[1:]
+    for i, chunk in enumerate(chunks):
         at = chunk.find(_VALUES)
         end = chunk.find(b"]]}", at)
         if at < 0 or end < 0:
             return None  # native histograms, or not Prometheus's layout after all
+        after = chunk[end + 3 :]  # "," before the next series; "]}" and the rest after the last
+        if not (after.startswith(b"]}") if i == len(chunks) - 1 else after == b","):
+            return None
         try:
             metric = orjson.loads(chunk[:at])
         except ValueError:
@@ -256,8 +265,6 @@ def _prometheus_matrix(raw: bytes) -> list[Series] | None:
         labels.append({str(k): str(v) for k, v in metric.items()})
         bodies.append(body.replace(b"],[", b"\n"))
         sizes.append(pairs)
-    if not bodies:
-        return [] if raw.find(_SERIES) < 0 else None
     try:
         samples = pd.read_csv(
             io.BytesIO(b"\n".join(bodies).translate(None, b'"')),

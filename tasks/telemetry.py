@@ -33,7 +33,8 @@ step as their range, so a scrape as slow as the step still leaves two samples in
 (request-size histograms an hour: requests end less often than steps do). The request-size
 rates are asked once an hour (:class:`Hourly`), not every step: an hour's rate evaluated
 every 5 minutes counts each finished request twelve times over, and was the slowest query of
-a fleet's window; each sample takes the hourly mean nearest it (within half an hour).
+a fleet's window; each sample takes the rate over the hour that holds it (the first hourly
+point at or after it, an hour's rate standing for the hour before it).
 """
 
 from __future__ import annotations
@@ -218,18 +219,19 @@ def _column(
     found: dict[tuple[str, ...], Series],
     key: tuple[str, ...],
     times: np.ndarray,
-    within_s: float = 0.0,
+    span_s: float = 0.0,
 ) -> np.ndarray:
-    """The server's series at ``times``: the sample at each time, or the nearest one within
-    ``within_s`` (an hourly series); NaN where there is none (a gap stays a gap)."""
+    """The server's series at ``times``: the sample at each time, or, for a series of rates
+    each over ``span_s`` before its point, the first point at or after each time within
+    ``span_s``; NaN where there is none (a gap stays a gap)."""
     s = found.get(key)
     if s is None:
         return np.full(times.size, np.nan)
     if np.array_equal(s.times_s, times):
         return s.values
     at = pd.Series(s.values, index=s.times_s)
-    if within_s > 0:
-        return at.reindex(times, method="nearest", tolerance=within_s).to_numpy(dtype=float)
+    if span_s > 0:
+        return at.reindex(times, method="bfill", tolerance=span_s).to_numpy(dtype=float)
     return at.reindex(times).to_numpy(dtype=float)
 
 
@@ -240,7 +242,7 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
     covered: set[tuple[str, tuple[str, ...]]] = set()  # (engine, server) already read
     for spelling in ENGINES:
         context_query: Ask
-        context_within_s = 0.0
+        context_span_s = 0.0
         if spelling.seq_lens_sum is not None:
             context_query = f"{spelling.seq_lens_sum} / {spelling.batch}"
         else:
@@ -252,7 +254,7 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
                 f"rate({spelling.generation_histogram}_sum[{r}]) / "
                 f"rate({spelling.generation_histogram}_count[{r}])"
             )
-            context_within_s = REQUEST_STEP_S / 2
+            context_span_s = REQUEST_STEP_S
         bytes_query = None
         if spelling.read_bytes and spelling.write_bytes:
             r = reader.rate_range
@@ -294,7 +296,7 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
                     "time_s": times,
                     "batch": _column(batch, key, times),
                     "step_s": step.values,
-                    "context_tokens": _column(context, key, times, context_within_s),
+                    "context_tokens": _column(context, key, times, context_span_s),
                     "kv_cache_usage": _column(kv, key, times),
                     "engine_bytes_per_s_per_gpu": _column(engine_bytes, key, times),
                     "kv_cache_dtype": kv_dtype.get(_server({**labels, "model_name": ""}), {}).get(
