@@ -21,7 +21,7 @@ import sys
 
 from rich.console import Console
 
-from flows.cli_predict import print_backtest
+from flows.cli_backtest import print_backtest
 from hardware_profiles.catalog import builtin_catalog
 from tasks.analysis.supply.backtest import MIN_CLASS_RUNS, load_backtest
 

@@ -292,6 +292,27 @@ class Observation:
         return out
 
 
+    def workload_efficiencies(self, workload_id: str) -> dict[tuple[str, str], Efficiency]:
+        """(accelerator_id, "decode") -> what production measured for ``workload_id`` alone on
+        that model (the row with the most GPUs where several pools serve it): its own figure,
+        where :meth:`production_efficiencies` pools every workload served on the model."""
+        out: dict[tuple[str, str], Efficiency] = {}
+        mine = self.rows[
+            (self.rows["workload_id"] == workload_id)
+            & self.rows["production_bandwidth_efficiency"].notna()
+        ].sort_values("gpus", ascending=False, kind="stable")
+        for r in mine.to_dict("records"):
+            out.setdefault(
+                (str(r["accelerator_id"]), "decode"),
+                Efficiency(
+                    float(r["production_bandwidth_efficiency"]),
+                    str(r["source"]),
+                    float(r["production_bandwidth_spread"]),
+                ),
+            )
+        return out
+
+
 def _spec(catalog: pd.DataFrame, accelerator_id: str) -> Mapping[str, Any]:
     row = catalog.set_index("accelerator_id", drop=False).loc[accelerator_id]
     return {str(k): v for k, v in row.items()}
