@@ -291,7 +291,6 @@ class Observation:
             )
         return out
 
-
     def workload_efficiencies(self, workload_id: str) -> dict[tuple[str, str], Efficiency]:
         """(accelerator_id, "decode") -> what production measured for ``workload_id`` alone on
         that model (the row with the most GPUs where several pools serve it): its own figure,
