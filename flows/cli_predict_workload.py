@@ -161,6 +161,7 @@ def predict_workload(
     """Predict one workload of the workloads file as the audit serves it (module docstring)."""
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
+    from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
     from tasks.analysis.projection.projector import project_profiles
     from tasks.analysis.supply.backtest import load_backtest
     from tasks.analysis.supply.calibration import calibrate
@@ -198,7 +199,7 @@ def predict_workload(
     )
     if history:
         warn_set_aside(history)
-    projection = project_profiles(profiles, calibrated, start_month(None), 18)
+    projection = project_profiles(profiles, calibrated, start_month(None), DEFAULT_HORIZON_MONTHS)
     where = served_on(projection, index, row, arch)
     if production and (where.accelerator, "decode") not in production:
         warn(
