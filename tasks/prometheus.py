@@ -8,6 +8,11 @@ engine labels it). Metric names, as each engine's metrics documentation states t
   ``vllm:generation_tokens_total`` and ``vllm:prompt_tokens_total``, label ``model_name``.
 - SGLang (``--enable-metrics``; its Production Metrics page, 2025 releases): counters
   ``sglang:generation_tokens_total`` and ``sglang:prompt_tokens_total``, label ``model_name``.
+- TensorRT-LLM (trtllm-serve's ``/prometheus/metrics``; the counters
+  ``trtllm_generation_tokens_total`` and ``trtllm_prompt_tokens_total`` as
+  ``tensorrt_llm/metrics/collector.py`` declares them, labels ``model_name`` and
+  ``engine_type``). Releases with only the five request metrics (1.1) count no tokens: their
+  query answers no series, and the demand stays the file's.
 - TGI (its metrics reference, 2.x/3.x): histograms ``tgi_request_generated_tokens`` and
   ``tgi_request_input_length`` per request; their ``_sum`` counts tokens. TGI serves one model
   per server and labels none, so the template selects by the scrape job instead.
@@ -61,6 +66,10 @@ ENGINE_QUERIES: Final = {
     "sglang": {
         "decode": 'sum(rate(sglang:generation_tokens_total{{model_name="{model}"}}[5m]))',
         "prefill": 'sum(rate(sglang:prompt_tokens_total{{model_name="{model}"}}[5m]))',
+    },
+    "trtllm": {
+        "decode": 'sum(rate(trtllm_generation_tokens_total{{model_name="{model}"}}[5m]))',
+        "prefill": 'sum(rate(trtllm_prompt_tokens_total{{model_name="{model}"}}[5m]))',
     },
     "tgi": {
         "decode": 'sum(rate(tgi_request_generated_tokens_sum{{job="{model}"}}[5m]))',
