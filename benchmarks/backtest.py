@@ -28,7 +28,7 @@ from pathlib import Path
 from rich.console import Console
 
 from benchmarks.peers.side_by_side import PEERS_VENV, print_side_by_side
-from flows.cli_predict import print_backtest
+from flows.cli_backtest import print_backtest
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.published_runs import builtin_published_runs, read_published_runs
 from tasks.analysis.supply.backtest import MIN_CLASS_RUNS, Backtest, backtest

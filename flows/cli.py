@@ -20,6 +20,7 @@ import typer
 
 from flows import (
     cli_analysis,
+    cli_backtest,
     cli_catalog,
     cli_demand,  # also registers `workloads sync` and `workloads query`
     cli_history,
@@ -187,8 +188,8 @@ app.add_typer(cli_training.plan_app, name="plan")
 app.command("rank")(cli_analysis.rank)
 app.command("whatif")(cli_analysis.whatif)
 app.command("observe")(cli_observe.observe)
-for _name in ("predict", "backtest"):
-    app.command(_name)(getattr(cli_predict, _name))
+app.command("predict")(cli_predict.predict)
+app.command("backtest")(cli_backtest.backtest)
 app.command("history")(cli_history.history)
 for _name in ("fleet", "deploy", "serve"):
     app.command(_name)(getattr(cli_ops, _name))

@@ -112,7 +112,7 @@ def sync_command(
 
 @workloads_app.command("query")
 def query_command(
-    engine: Annotated[str, typer.Option("--engine", help="vllm, sglang or tgi.")],
+    engine: Annotated[str, typer.Option("--engine", help="vllm, sglang, trtllm or tgi.")],
     model: Annotated[
         str,
         typer.Option(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
@@ -95,12 +96,20 @@ def observe(
     the names found per pool (``amd_sampling_interval_us``: the AMD exporter's profiler
     window). Raises PrometheusUnreachable naming the URL that did not answer."""
     end_s = (end or dt.datetime.now(dt.UTC)).timestamp()
-    calibrated = calibrate(
-        catalog, measurements, fitted=load_backtest(catalog).fitted, history=history
-    )
+    # Every pool's Prometheus is asked at once, and memwall calibrates while they answer.
+    with ThreadPoolExecutor(max_workers=max(1, len(urls))) as asking:
+        reads = [
+            asking.submit(
+                read_telemetry, url, end_s, days, step_s, timeout_s, amd_sampling_interval_us
+            )
+            for url in urls.values()
+        ]
+        calibrated = calibrate(
+            catalog, measurements, fitted=load_backtest(catalog).fitted, history=history
+        )
+        telemetries = [read.result() for read in reads]
     frames, findings, names = [], [], []
-    for pool, url in urls.items():
-        telemetry = read_telemetry(url, end_s, days, step_s, timeout_s, amd_sampling_interval_us)
+    for pool, telemetry in zip(urls, telemetries, strict=True):
         window = Window(float(int(end_s // step_s) * step_s), days, step_s)
         seen = observe_rows(
             telemetry.engine,

@@ -30,7 +30,13 @@ from tasks.analysis.workload.served_models import (
     one_row_per_model,
 )
 from tasks.demand import fetch_fit
-from tasks.prometheus import DEFAULT_TIMEOUT_S, PrometheusError, engine_query, query_range
+from tasks.prometheus import (
+    DEFAULT_TIMEOUT_S,
+    ENGINE_QUERIES,
+    PrometheusError,
+    engine_query,
+    query_range,
+)
 from tasks.telemetry import ACCELERATOR_LABEL, DEFAULT_STEP_S, ENGINES, read_telemetry
 
 PROPOSAL_COLUMNS: Final = (
@@ -223,12 +229,12 @@ def _pool_rows(
         row["workload_id"] = _unique(wanted, taken, pool)
         taken.add(row["workload_id"])
         demand_from = ""
-        if len(engines) != 1 or engines[0] not in ("vllm", "sglang"):
+        if len(engines) != 1 or engines[0] not in ENGINE_QUERIES:
             row["status"] = f"served by {', '.join(engines)}: no one token counter to read"
         else:
             query = engine_query(engines[0], "decode", name)
             row["demand_query"] = query
-            demand_from = f"; demand from {engines[0]}:generation_tokens_total"
+            demand_from = f"; demand from {query}"
             try:
                 fit = fetch_fit(url, row["workload_id"], query, days, end, timeout_s)
             except (DemandError, PrometheusError) as exc:

@@ -58,15 +58,22 @@ A server is one engine instance: its ``model_name`` and ``namespace``/``pod`` (o
 outside Kubernetes), plus vLLM's ``engine`` label where data-parallel ranks have their own.
 Every range query runs at one step over one window so the samples line up; rates use twice the
 step as their range, so a scrape as slow as the step still leaves two samples in each
-(request-size histograms an hour: requests end less often than steps do).
+(request-size histograms an hour: requests end less often than steps do). The request-size
+and TTFT rates are asked once an hour (:class:`Hourly`), not every step: an hour's rate
+evaluated every 5 minutes counts each finished request twelve times over, and was the slowest
+query of a fleet's window; each sample takes the rate over the hour that holds it (the first
+hourly point at or after it, an hour's rate standing for the hour before it). A query two
+spellings share is asked once (:meth:`_Reader.get_all`), and every query of a read is asked
+at once.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -80,6 +87,7 @@ from tasks.prometheus import DEFAULT_TIMEOUT_S, Series, query_range
 
 DEFAULT_STEP_S: Final = 300.0
 REQUEST_RATE_RANGE: Final = "1h"
+REQUEST_STEP_S: Final = 3600.0
 DCGM_BANDWIDTH: Final = (
     ("DCGM_FI_PROF_DRAM_ACTIVE", "dcgm-exporter, DCGM before 4.6 (DRAM_ACTIVE)"),
     ("DCGM_FI_PROF_DRAM_UTIL_RATIO", "dcgm-exporter, DCGM 4.6+ (DRAM_UTIL_RATIO)"),
@@ -117,6 +125,22 @@ ACCELERATOR_LABEL: Final = {
 
 
 @dataclass(frozen=True)
+class Hourly:
+    """A query whose rates span an hour: asked at :data:`REQUEST_STEP_S` over the window,
+    on a grid that ends where the window ends."""
+
+    query: str
+
+
+Ask = str | Hourly | None
+
+
+def _span_s(ask: Ask) -> float:
+    """How long before its point each of the answer's samples stands for (0: the point)."""
+    return REQUEST_STEP_S if isinstance(ask, Hourly) else 0.0
+
+
+@dataclass(frozen=True)
 class EngineNames:
     """One engine's metric names in one version's spelling."""
 
@@ -148,23 +172,23 @@ class EngineNames:
             return f"{self.prompt_histogram} + {self.generation_histogram}"
         return "no context series"
 
-    def context_query(self) -> str | None:
+    def context_query(self) -> Ask:
         """Mean context per running sequence: the summed lengths over the batch where the
-        engine states them, else the mean prompt plus half the mean generation of the requests
-        that finished (each request's decode steps run at contexts from P to P + G); None
-        where the version exports neither."""
+        engine states them (each step), else the mean prompt plus half the mean generation of
+        the requests that finished (each request's decode steps run at contexts from P to
+        P + G; asked hourly); None where the version exports neither."""
         if self.seq_lens_sum is not None:
             return f"{self.seq_lens_sum} / {self.batch}"
         r = REQUEST_RATE_RANGE
         if self.prompt_counter and self.generation_counter and self.requests_counter:
             finished = f"sum without (finished_reason) (rate({self.requests_counter}[{r}]))"
-            return (
+            return Hourly(
                 f"rate({self.prompt_counter}[{r}]) / {finished} + 0.5 * "
                 f"rate({self.generation_counter}[{r}]) / {finished}"
             )
         if not (self.prompt_histogram and self.generation_histogram):
             return None
-        return (
+        return Hourly(
             f"rate({self.prompt_histogram}_sum[{r}]) / "
             f"rate({self.prompt_histogram}_count[{r}]) + 0.5 * "
             f"rate({self.generation_histogram}_sum[{r}]) / "
@@ -233,14 +257,36 @@ _ENGINE_LABELS: Final = (
 )  # fmt: skip
 _GPU_LABELS: Final = (
     "uuid", "gpu", "host", "device_kind", "namespace", "pod", "bandwidth_source", "mig_instance",
-    "weaker_signal",
 )  # fmt: skip
 
 
-def _plain_labels(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Label columns as plain Python strings (object dtype): one value repeated per sample,
-    grouped on, never computed with."""
-    return frame.astype(dict.fromkeys(columns, object))
+def _long_table(
+    parts: list[dict[str, Any]], columns: tuple[str, ...], labels: tuple[str, ...]
+) -> pd.DataFrame:
+    """One long table from each series' part (a label's one value, or a column's samples or
+    one value for all of them), built once rather than hundreds of frames concatenated.
+    Label columns are categorical (plain Python strings as categories): one value repeated
+    per sample, grouped on and compared, never computed with, and a fleet's window groups by
+    their codes instead of hashing a million strings. A flag (``weaker_signal``) stays
+    boolean; every other column is float."""
+    sizes = [int(np.size(part["time_s"])) for part in parts]
+    data: dict[str, Any] = {}
+    for name in columns:
+        if name in labels:
+            codes, values = pd.factorize(
+                np.array([str(part[name]) for part in parts], dtype=object)
+            )
+            data[name] = pd.Categorical.from_codes(
+                np.repeat(codes, sizes), categories=pd.Index(values, dtype=object)
+            )
+            continue
+        samples = [
+            np.broadcast_to(np.asarray(part[name]), (size,))
+            for part, size in zip(parts, sizes, strict=True)
+        ]
+        column = np.concatenate(samples) if samples else np.empty(0)
+        data[name] = column if column.dtype == bool else column.astype(float, copy=False)
+    return pd.DataFrame(data, columns=list(columns))
 
 
 @dataclass
@@ -274,23 +320,34 @@ class _Reader:
         self.url, self.start_s, self.end_s = url, start_s, end_s
         self.step_s, self.timeout_s = step_s, timeout_s
         self.amd_window_s = amd_window_s
+        self.answers: dict[str | Hourly, list[Series]] = {}
 
     @property
     def rate_range(self) -> str:
         return f"{2 * self.step_s:g}s"
 
-    def get(self, query: str) -> list[Series]:
+    def get(self, ask: str | Hourly) -> list[Series]:
+        if isinstance(ask, Hourly):
+            hours = math.ceil((self.end_s - self.start_s) / REQUEST_STEP_S)
+            start_s = self.end_s - hours * REQUEST_STEP_S
+            return query_range(
+                self.url, ask.query, start_s, self.end_s, REQUEST_STEP_S, self.timeout_s
+            )
         return query_range(
-            self.url, query, self.start_s, self.end_s, self.step_s, timeout_s=self.timeout_s
+            self.url, ask, self.start_s, self.end_s, self.step_s, timeout_s=self.timeout_s
         )
 
-    def get_all(self, queries: Sequence[str | None]) -> list[list[Series]]:
+    def get_all(self, queries: Sequence[Ask]) -> list[list[Series]]:
         """Each query's answer (none for None), asked at once: Prometheus evaluates one while
-        memwall parses another, which a fleet's window needs (seconds each)."""
-        asked = [q for q in queries if q is not None]
-        with ThreadPoolExecutor(max_workers=max(1, len(asked))) as pool:
-            answers = iter(list(pool.map(self.get, asked)))
-        return [[] if q is None else next(answers) for q in queries]
+        memwall parses another, which a fleet's window needs (seconds each). A query asked
+        before is answered from memory: spellings share names (both vLLM spellings read
+        ``vllm:num_requests_running``, both TensorRT-LLM spellings their step and TTFT
+        histograms), and each would otherwise fetch a fleet's series again."""
+        asked = list(dict.fromkeys(q for q in queries if q is not None and q not in self.answers))
+        if asked:
+            with ThreadPoolExecutor(max_workers=len(asked)) as pool:
+                self.answers.update(zip(asked, pool.map(self.get, asked), strict=True))
+        return [[] if q is None else self.answers[q] for q in queries]
 
     def ratio(self, histogram: str) -> str:
         """The mean of a histogram's observations per step: rate(_sum) / rate(_count)."""
@@ -298,10 +355,10 @@ class _Reader:
         return f"rate({histogram}_sum[{r}]) / rate({histogram}_count[{r}])"
 
 
-def _request_mean(histogram: str) -> str:
-    """A per-request histogram's mean per step, over the hour requests end in."""
+def _request_mean(histogram: str) -> Hourly:
+    """A per-request histogram's mean over each hour requests end in."""
     r = REQUEST_RATE_RANGE
-    return f"rate({histogram}_sum[{r}]) / rate({histogram}_count[{r}])"
+    return Hourly(f"rate({histogram}_sum[{r}]) / rate({histogram}_count[{r}])")
 
 
 def _by_server(series: Iterable[Series]) -> dict[tuple[str, ...], Series]:
@@ -309,17 +366,28 @@ def _by_server(series: Iterable[Series]) -> dict[tuple[str, ...], Series]:
 
 
 def _column(
-    found: dict[tuple[str, ...], Series], key: tuple[str, ...], times: np.ndarray
+    found: dict[tuple[str, ...], Series],
+    key: tuple[str, ...],
+    times: np.ndarray,
+    span_s: float = 0.0,
 ) -> np.ndarray:
+    """The server's series at ``times``: the sample at each time, or, for a series of rates
+    each over ``span_s`` before its point, the first point at or after each time within
+    ``span_s``; NaN where there is none (a gap stays a gap)."""
     s = found.get(key)
     if s is None:
         return np.full(times.size, np.nan)
-    return pd.Series(s.values, index=s.times_s).reindex(times).to_numpy(dtype=float)
+    if np.array_equal(s.times_s, times):
+        return s.values
+    at = pd.Series(s.values, index=s.times_s)
+    if span_s > 0:
+        return at.reindex(times, method="bfill", tolerance=span_s).to_numpy(dtype=float)
+    return at.reindex(times).to_numpy(dtype=float)
 
 
 def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
     """One row per engine server and sample, under whichever version's names answered."""
-    frames: list[pd.DataFrame] = []
+    parts: list[dict[str, Any]] = []
     found: list[str] = []  # the versions that gave a server its row
     covered: set[tuple[str, tuple[str, ...]]] = set()  # (engine, server) already read
     for i, spelling in enumerate(ENGINES):
@@ -333,15 +401,19 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
         if spelling.read_bytes and spelling.write_bytes:
             r = reader.rate_range
             bytes_query = f"rate({spelling.read_bytes}[{r}]) + rate({spelling.write_bytes}[{r}])"
+        context_query = spelling.context_query()
+        ttft_query = (
+            None if spelling.ttft_histogram is None else _request_mean(spelling.ttft_histogram)
+        )
         answers = reader.get_all(
             [
                 reader.ratio(spelling.step_histogram),
                 spelling.batch,
                 spelling.kv_usage,
-                spelling.context_query(),
+                context_query,
                 bytes_query,
                 spelling.cache_info,
-                None if spelling.ttft_histogram is None else _request_mean(spelling.ttft_histogram),
+                ttft_query,
             ]
         )
         steps, batch, kv, context, engine_bytes = (_by_server(a) for a in answers[:5])
@@ -362,32 +434,27 @@ def read_engines(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
             server = f"{spelling.engine} {labels.get('namespace', '')}/{where}".replace(" /", " ")
             if labels.get("engine"):
                 server += f" engine {labels['engine']}"
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "server": server,
-                        "model_name": labels.get("model_name", ""),
-                        "namespace": labels.get("namespace", ""),
-                        "pod": labels.get("pod", ""),
-                        "host": labels.get("instance", "").rsplit(":", 1)[0],
-                        "engine": spelling.version,
-                        "time_s": times,
-                        "batch": _column(batch, key, times),
-                        "step_s": step.values,
-                        "context_tokens": _column(context, key, times),
-                        "kv_cache_usage": _column(kv, key, times),
-                        "engine_bytes_per_s_per_gpu": _column(engine_bytes, key, times),
-                        "kv_cache_dtype": kv_dtype.get(
-                            _server({**labels, "model_name": ""}), {}
-                        ).get("cache_dtype", ""),
-                        "ttft_s": _column(ttft, key, times),
-                    }
-                )
+            parts.append(
+                {
+                    "server": server,
+                    "model_name": labels.get("model_name", ""),
+                    "namespace": labels.get("namespace", ""),
+                    "pod": labels.get("pod", ""),
+                    "host": labels.get("instance", "").rsplit(":", 1)[0],
+                    "engine": spelling.version,
+                    "time_s": times,
+                    "batch": _column(batch, key, times),
+                    "step_s": step.values,
+                    "context_tokens": _column(context, key, times, _span_s(context_query)),
+                    "kv_cache_usage": _column(kv, key, times),
+                    "engine_bytes_per_s_per_gpu": _column(engine_bytes, key, times),
+                    "kv_cache_dtype": kv_dtype.get(_server({**labels, "model_name": ""}), {}).get(
+                        "cache_dtype", ""
+                    ),
+                    "ttft_s": _column(ttft, key, times, _span_s(ttft_query)),
+                }
             )
-    engine = (
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ENGINE_COLUMNS)
-    )
-    return _plain_labels(engine[list(ENGINE_COLUMNS)], _ENGINE_LABELS), found
+    return _long_table(parts, ENGINE_COLUMNS, _ENGINE_LABELS), found
 
 
 def _reindexed(series: Series | None, times: np.ndarray) -> np.ndarray:
@@ -396,35 +463,33 @@ def _reindexed(series: Series | None, times: np.ndarray) -> np.ndarray:
     return pd.Series(series.values, index=series.times_s).reindex(times).to_numpy(dtype=float)
 
 
-def _dcgm_frames(
+def _dcgm_parts(
     version: str, answered: list[Series], busy_at_zero: list[Series]
-) -> list[pd.DataFrame]:
+) -> list[dict[str, Any]]:
     util = {
         (b.labels.get("UUID", ""), _label(b.labels, "pod", "exported_pod")): b for b in busy_at_zero
     }
-    frames = []
+    parts = []
     for s in answered:
         labels = s.labels
         pod = _label(labels, "pod", "exported_pod")
-        frames.append(
-            pd.DataFrame(
-                {
-                    "uuid": labels.get("UUID", ""),
-                    "gpu": labels.get("gpu", ""),
-                    "host": _label(labels, "Hostname", "hostname"),
-                    "device_kind": labels.get("modelName", ""),
-                    "namespace": _label(labels, "namespace", "exported_namespace"),
-                    "pod": pod,
-                    "time_s": s.times_s,
-                    "bandwidth_utilization": s.values,
-                    "gpu_util": _reindexed(util.get((labels.get("UUID", ""), pod)), s.times_s),
-                    "bandwidth_source": version,
-                    "mig_instance": labels.get("GPU_I_ID", ""),
-                    "weaker_signal": False,
-                }
-            )
+        parts.append(
+            {
+                "uuid": labels.get("UUID", ""),
+                "gpu": labels.get("gpu", ""),
+                "host": _label(labels, "Hostname", "hostname"),
+                "device_kind": labels.get("modelName", ""),
+                "namespace": _label(labels, "namespace", "exported_namespace"),
+                "pod": pod,
+                "time_s": s.times_s,
+                "bandwidth_utilization": s.values,
+                "gpu_util": _reindexed(util.get((labels.get("UUID", ""), pod)), s.times_s),
+                "bandwidth_source": version,
+                "mig_instance": labels.get("GPU_I_ID", ""),
+                "weaker_signal": False,
+            }
         )
-    return frames
+    return parts
 
 
 def _amd_card(labels: dict[str, str]) -> tuple[str, str, str]:
@@ -432,49 +497,45 @@ def _amd_card(labels: dict[str, str]) -> tuple[str, str, str]:
     return labels.get("hostname", ""), labels.get("gpu_id", ""), labels.get("serial_number", "")
 
 
-def _amd_frame(
-    s: Series, utilization: np.ndarray, source: str, busy: np.ndarray, *, weaker: bool
-) -> pd.DataFrame:
+def _amd_part(
+    s: Series, utilization: np.ndarray, source: str, busy: np.ndarray | float, *, weaker: bool
+) -> dict[str, Any]:
     labels = s.labels
     host, gpu, serial = _amd_card(labels)
     partition_type = labels.get("gpu_compute_partition_type", "").lower()
     partitioned = partition_type not in ("", "spx")
     partition = labels.get("gpu_partition_id", "")
     uuid = labels.get("gpu_uuid") or serial or f"{host}/gpu{gpu}"
-    return pd.DataFrame(
-        {
-            "uuid": f"{uuid}:{partition}" if partitioned else uuid,
-            "gpu": gpu,
-            "host": host,
-            "device_kind": labels.get("card_model", ""),
-            "namespace": labels.get("namespace", ""),
-            "pod": labels.get("pod", ""),
-            "time_s": s.times_s,
-            "bandwidth_utilization": utilization,
-            "gpu_util": busy,
-            "bandwidth_source": source,
-            "mig_instance": f"{partition} ({partition_type.upper()} partition)"
-            if partitioned
-            else "",
-            "weaker_signal": weaker,
-        }
-    )
+    return {
+        "uuid": f"{uuid}:{partition}" if partitioned else uuid,
+        "gpu": gpu,
+        "host": host,
+        "device_kind": labels.get("card_model", ""),
+        "namespace": labels.get("namespace", ""),
+        "pod": labels.get("pod", ""),
+        "time_s": s.times_s,
+        "bandwidth_utilization": utilization,
+        "gpu_util": busy,
+        "bandwidth_source": source,
+        "mig_instance": f"{partition} ({partition_type.upper()} partition)" if partitioned else "",
+        "weaker_signal": weaker,
+    }
 
 
-def _amd_frames(
+def _amd_parts(
     moved: list[Series],
     peaks: list[Series],
     umc: list[Series],
     busy_at_zero: list[Series],
     window_s: float,
-) -> tuple[list[pd.DataFrame], list[str]]:
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Bytes moved over the card's maximum where the profiler fields and a maximum answer;
     the memory controller's busy time, marked weaker, for the cards they leave out. The
     graphics engine's activity, read only where the profiler counted no byte, tells a field
     not collected (on Radeon boards it always reads 0) from an idle memory."""
     peak = {_amd_card(p.labels): p for p in peaks}
     busy = {_amd_card(b.labels): b for b in busy_at_zero}
-    frames: list[pd.DataFrame] = []
+    parts: list[dict[str, Any]] = []
     covered: set[tuple[str, str, str]] = set()
     for s in moved:
         utilization = amd_bandwidth_utilization(
@@ -483,40 +544,35 @@ def _amd_frames(
         if np.isfinite(utilization).any():
             covered.add(_amd_card(s.labels))
             gfx = _reindexed(busy.get(_amd_card(s.labels)), s.times_s)
-            frames.append(_amd_frame(s, utilization, AMD_BYTES, gfx, weaker=False))
+            parts.append(_amd_part(s, utilization, AMD_BYTES, gfx, weaker=False))
     weaker = [s for s in umc if _amd_card(s.labels) not in covered]
-    frames += [
-        _amd_frame(s, s.values / 100, AMD_UMC, np.full(s.times_s.size, np.nan), weaker=True)
-        for s in weaker
-    ]
-    return frames, [v for v, used in ((AMD_BYTES, covered), (AMD_UMC, weaker)) if used]
+    parts += [_amd_part(s, s.values / 100, AMD_UMC, np.nan, weaker=True) for s in weaker]
+    return parts, [v for v, used in ((AMD_BYTES, covered), (AMD_UMC, weaker)) if used]
 
 
-def _tpu_frames(answered: list[Series]) -> list[pd.DataFrame]:
-    frames = []
+def _tpu_parts(answered: list[Series]) -> list[dict[str, Any]]:
+    parts = []
     for s in answered:
         labels = s.labels
         chip = labels.get("accelerator_id", "")
-        frames.append(
-            pd.DataFrame(
-                {
-                    "uuid": chip,
-                    "gpu": chip.rsplit("-", 1)[-1],
-                    "host": _label(labels, "node", "instance").rsplit(":", 1)[0],
-                    # "tpu-v6e-slice" -> "tpu v6e slice", which the catalog's "TPU v6e" matches
-                    "device_kind": labels.get("model", "").replace("-", " "),
-                    "namespace": labels.get("namespace", ""),
-                    "pod": labels.get("pod", ""),
-                    "time_s": s.times_s,
-                    "bandwidth_utilization": s.values / 100,
-                    "gpu_util": np.nan,
-                    "bandwidth_source": TPU_BANDWIDTH[1],
-                    "mig_instance": "",
-                    "weaker_signal": False,
-                }
-            )
+        parts.append(
+            {
+                "uuid": chip,
+                "gpu": chip.rsplit("-", 1)[-1],
+                "host": _label(labels, "node", "instance").rsplit(":", 1)[0],
+                # "tpu-v6e-slice" -> "tpu v6e slice", which the catalog's "TPU v6e" matches
+                "device_kind": labels.get("model", "").replace("-", " "),
+                "namespace": labels.get("namespace", ""),
+                "pod": labels.get("pod", ""),
+                "time_s": s.times_s,
+                "bandwidth_utilization": s.values / 100,
+                "gpu_util": np.nan,
+                "bandwidth_source": TPU_BANDWIDTH[1],
+                "mig_instance": "",
+                "weaker_signal": False,
+            }
         )
-    return frames
+    return parts
 
 
 def read_gpus(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
@@ -538,19 +594,18 @@ def read_gpus(reader: _Reader) -> tuple[pd.DataFrame, list[str]]:
         f"{AMD_GFX_ACTIVITY} > 0 and on ({_AMD_CARD}) ({moved} == 0)",
     ]
     answers = reader.get_all([*dcgm, *amd, TPU_QUERY])
-    frames: list[pd.DataFrame] = []
+    parts: list[dict[str, Any]] = []
     versions: list[str] = []
     for i, (_, version) in enumerate(DCGM_BANDWIDTH):
         answered, busy_at_zero = answers[2 * i], answers[2 * i + 1]
         if answered:
             versions.append(version)
-        frames += _dcgm_frames(version, answered, busy_at_zero)
+        parts += _dcgm_parts(version, answered, busy_at_zero)
     moved_kib, peaks, umc, busy_at_zero, tpu = answers[len(dcgm) :]
-    amd_frames, amd_versions = _amd_frames(moved_kib, peaks, umc, busy_at_zero, reader.amd_window_s)
-    frames += amd_frames + _tpu_frames(tpu)
+    amd_parts, amd_versions = _amd_parts(moved_kib, peaks, umc, busy_at_zero, reader.amd_window_s)
+    parts += amd_parts + _tpu_parts(tpu)
     versions += amd_versions + ([TPU_BANDWIDTH[1]] if tpu else [])
-    gpus = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=GPU_COLUMNS)
-    return _plain_labels(gpus[list(GPU_COLUMNS)], _GPU_LABELS), versions
+    return _long_table(parts, GPU_COLUMNS, _GPU_LABELS), versions
 
 
 def read_telemetry(
@@ -568,6 +623,9 @@ def read_telemetry(
     reader = _Reader(
         url, end_s - days * 86400, end_s, step_s, timeout_s, amd_sampling_interval_us * 1e-6
     )
-    gpus, dcgm = read_gpus(reader)
-    engine, names = read_engines(reader)
+    # The GPUs' queries beside the engines': Prometheus answers both at once.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        gpus_read = pool.submit(read_gpus, reader)
+        engine, names = read_engines(reader)
+        gpus, dcgm = gpus_read.result()
     return Telemetry(engine, gpus, [*dcgm, *names])

@@ -211,6 +211,9 @@ CASES = [
     Case("unknown accelerator option", [*PREDICT, "--accelerator", "nvidia-h9000"], {}, {},
          "nvidia-h9000"),
     Case("unknown preset", ["predict", "--preset", "llama-9", "--json"], {}, {}, "llama-9"),
+    Case("an unknown workload", ["predict", "--workload", "nope", "--json"], {}, {},
+         "--workload: unknown workload 'nope'; the workloads are agent-8b-decode, "
+         "chat-70b-decode, mixtral-decode, pretrain-8b, rag-8b-prefill"),
     Case("a month that is not one", ["rank", "--start", "2027-13"], {}, {},
          "--start must be a month as YYYY-MM"),
     Case("a horizon out of range", ["rank", "--start", "2027-01", "--horizon-months", "0"], {}, {},
@@ -343,6 +346,7 @@ CONTROLS = {
     "tensor parallel over 3": [*PREDICT, "--devices", "8"],
     "unknown accelerator option": PREDICT,
     "unknown preset": ["predict", "--preset", "llama-3.1-8b", "--json"],
+    "an unknown workload": ["predict", "--workload", "mixtral-decode", "--json"],
     "a month that is not one": ["rank", "--start", "2027-12"],
     "a horizon out of range": ["rank", "--start", "2027-01", "--horizon-months", "6"],
     "an efficiency above 1": ["rank", "--start", "2027-01", "--bandwidth-efficiency", "0.9"],

@@ -42,7 +42,7 @@ def test_query_prints_the_template_and_sets_it_on_a_workload(tmp_path: Path) -> 
 def test_query_and_sync_refuse_bad_input_in_one_line(tmp_path: Path) -> None:
     unknown = memwall(["workloads", "query", "--engine", "triton", "--model", "m"], None, tmp_path)
     assert unknown.returncode == 2
-    assert "unknown engine 'triton'; valid: vllm, sglang, tgi" in one_error(unknown.stderr)
+    assert "unknown engine 'triton'; valid: vllm, sglang, trtllm, tgi" in one_error(unknown.stderr)
 
     source = write_table(example_workloads(), tmp_path / "w.parquet", WORKLOADS)
     out = tmp_path / "out.parquet"

@@ -38,6 +38,7 @@ import pytest
 from hardware_profiles.catalog import builtin_catalog
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import estimate
+from tasks.prometheus import engine_query
 from tests.integration.conftest import REPO, backfilled_prometheus, memwall
 from tests.integration.test_observe_telemetry import _workloads
 
@@ -58,6 +59,7 @@ DAY_S = 86400
 KIB = 1024
 AMD_WINDOW_S = 1e-3  # the exporter's default profiler SamplingInterval, 1000 µs
 LLAMA_70B = "meta-llama/Llama-3.1-70B-Instruct"
+MIXTRAL = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 LLAMA_8B = "meta-llama/Llama-3.1-8B-Instruct"
 
 
@@ -102,7 +104,7 @@ TRTLLM = Served(
 # A TensorRT-LLM 1.1 server: only the five request metrics, no batch; its row shows the step
 # and the TTFT, and calibrates nothing.
 TRTLLM_11 = Served(
-    "mixtral-decode", "mistralai/Mixtral-8x7B-Instruct-v0.1", "mixtral-8x7b", "trtllm-1.1",
+    "mixtral-decode", MIXTRAL, "mixtral-8x7b", "trtllm-1.1",
     "mixtral-trt-0", "nvidia-h200-sxm", ("GPU-t2",), 0.5, 8, 2000, 200, 0.5, 0.3,
 )  # fmt: skip
 SERVED = (AMD_BYTES, AMD_UMC, TPU, TRTLLM)
@@ -398,7 +400,9 @@ def test_a_longer_amd_sampling_window_divides_the_bytes_it_counted(
 def test_discover_names_each_accelerator_by_its_exporters_label(prometheus: Planted) -> None:
     """``workloads discover`` over the same fleet: each served model's accelerators, each
     named by the label its exporter gives (AMD's card_model, the TPU's model, DCGM's
-    modelName); the TensorRT-LLM 1.1 server has no batch, so Mixtral's row is not written."""
+    modelName); the TensorRT-LLM 1.1 server has no batch, so Mixtral's row is not written,
+    but, served by TensorRT-LLM alone, it is given TensorRT-LLM's token counter as its demand
+    query (1.1 counts no tokens: the query answers nothing, so no demand is fitted)."""
     from tasks.served_workloads import WRITABLE, discover
 
     found = discover({"": prometheus.url}, builtin_catalog(), days=DAYS, end=prometheus.end)
@@ -411,5 +415,7 @@ def test_discover_names_each_accelerator_by_its_exporters_label(prometheus: Plan
     assert "AMD card_model / TPU model AMD Instinct MI325X, tpu v6e slice" in eight
     seventy = rows[LLAMA_70B]["source"]
     assert "AMD card_model / DCGM modelName AMD Instinct MI300X, NVIDIA H200" in seventy
-    mixtral = rows["mistralai/Mixtral-8x7B-Instruct-v0.1"]
+    mixtral = rows[MIXTRAL]
     assert mixtral["status"] != WRITABLE
+    assert mixtral["demand_query"] == engine_query("trtllm", "decode", MIXTRAL)
+    assert mixtral["demand_units_per_s"] is None or np.isnan(mixtral["demand_units_per_s"])

@@ -395,3 +395,33 @@ def test_the_engines_kv_dtype_is_read_from_its_info_gauge(prometheus: Planted) -
     assert dtypes["vllm serving/chat70b-0"] == "auto"
     assert dtypes["vllm serving/agent8b-0"] == "auto"
     assert dtypes["sglang serving/mixtral-0"] == ""  # SGLang states none
+
+
+def test_predict_workload_takes_what_production_measured_of_it(
+    prometheus: Planted, tmp_path: Path
+) -> None:
+    """chat-70b-decode runs on the inference pool's H100s, where production measured it at
+    the planted 0.55 (±3 % per scrape): that is its efficiency and its source, and its band
+    is the window's spread, not the published fit's. agent-8b-decode was measured on H100 and
+    H200 pods, but its pool (edge) is served by A100s: the other sources stand there, and a
+    warning line says so."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    source = str(_workloads(tmp_path))
+    args = ["predict", "--workloads", source, "--prometheus", prometheus.url, "--days", "14"]
+    done = memwall([*args, "--workload", "chat-70b-decode", "--json"], env, tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    about = out["workload"]
+    assert about["accelerator_id"] == "nvidia-h100-sxm"
+    assert about["efficiency_source"].startswith(f"measured in production, {DAYS} days to")
+    assert out["bandwidth_efficiency_source"] == about["efficiency_source"]
+    assert abs(out["bandwidth_efficiency"] / SERVERS[0].efficiency - 1) <= 0.03
+    assert about["supply_spread"] < 0.1  # the window's ±3 %, not the fit's ±20 % and more
+    plain = memwall([*args[:3], "--workload", "chat-70b-decode", "--json"], env, tmp_path)
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads(plain.stdout)["workload"]["efficiency_source"].startswith("fitted on")
+    other = memwall([*args, "--workload", "agent-8b-decode", "--json"], env, tmp_path, timeout=300)
+    assert other.returncode == 0, other.stderr
+    assert json.loads(other.stdout)["workload"]["accelerator_id"] == "nvidia-a100-80gb-sxm"
+    warnings = [line for line in other.stderr.splitlines() if "memwall: warning:" in line]
+    assert len(warnings) == 1 and "not on nvidia-a100-80gb-sxm" in warnings[0], other.stderr

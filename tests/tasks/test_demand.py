@@ -96,7 +96,16 @@ def test_engine_queries_name_the_engines_counters() -> None:
     )
     assert "sglang:prompt_tokens_total" in engine_query("sglang", "prefill", "m")
     assert "tgi_request_generated_tokens_sum" in engine_query("tgi", "decode", "job")
-    with pytest.raises(MemwallError, match="unknown engine 'triton'; valid: vllm, sglang, tgi"):
+    # TensorRT-LLM's counters as tensorrt_llm/metrics/collector.py names them, by model_name.
+    assert engine_query("trtllm", "decode", "m") == (
+        'sum(rate(trtllm_generation_tokens_total{model_name="m"}[5m]))'
+    )
+    assert engine_query("trtllm", "prefill", "m") == (
+        'sum(rate(trtllm_prompt_tokens_total{model_name="m"}[5m]))'
+    )
+    with pytest.raises(
+        MemwallError, match="unknown engine 'triton'; valid: vllm, sglang, trtllm, tgi"
+    ):
         engine_query("triton", "decode", "m")
     with pytest.raises(MemwallError, match="not 'training'"):
         engine_query("vllm", "training", "m")

@@ -1,7 +1,8 @@
 """Prometheus that answers badly, on loopback: busy, slow byte by byte, or the wrong shape.
 
 A real HTTP server on 127.0.0.1 plays each part (the edge of the world: the monitoring
-system), beside a valid control answer from the same server.
+system), beside a valid control answer from the same server. Answers come both as Prometheus
+encodes them (compact, read by the fast path) and re-indented (read as plain JSON).
 """
 
 from __future__ import annotations
@@ -13,10 +14,17 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tasks.demand import demand_or_file
-from tasks.prometheus import PrometheusError, PrometheusUnreachable, query_range
+from tasks.prometheus import (
+    PrometheusError,
+    PrometheusUnreachable,
+    Series,
+    _prometheus_matrix,
+    query_range,
+)
 from tests.tasks.test_demand import END, _with_query
 
 VALID = {
@@ -27,9 +35,14 @@ Handler = Callable[[http.server.BaseHTTPRequestHandler, int], None]
 
 
 def _json(
-    handler: http.server.BaseHTTPRequestHandler, status: int, body: Any, **headers: str
+    handler: http.server.BaseHTTPRequestHandler,
+    status: int,
+    body: Any,
+    compact: bool = False,
+    **headers: str,
 ) -> None:
-    data = json.dumps(body).encode()
+    """``body`` as JSON: ``compact`` as Prometheus (Go) writes it, else with spaces."""
+    data = json.dumps(body, separators=(",", ":") if compact else None).encode()
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(data)))
@@ -128,12 +141,65 @@ def test_a_slow_answer_byte_by_byte_is_given_up_on_at_the_deadline(
         {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": []}]}},
     ],
 )
+@pytest.mark.parametrize("compact", [False, True])
 def test_an_answer_of_the_wrong_shape_is_one_line(
-    prometheus: Callable[[Handler], tuple[str, list[float]]], answer: dict[str, Any]
+    prometheus: Callable[[Handler], tuple[str, list[float]]],
+    answer: dict[str, Any],
+    compact: bool,
 ) -> None:
-    url, _ = prometheus(lambda h, n: _json(h, 200, VALID if n == 0 else answer))
+    url, _ = prometheus(lambda h, n: _json(h, 200, VALID if n == 0 else answer, compact))
     assert len(query_range(url, "up", END - 3600, END, timeout_s=5)) == 1
     with pytest.raises(PrometheusError) as caught:
         query_range(url, "up", END - 3600, END, timeout_s=5)
     assert "\n" not in str(caught.value)
     assert not isinstance(caught.value, PrometheusUnreachable)
+
+
+# Label values holding the fast path's markers, escapes and non-ASCII; every value spelling
+# Prometheus writes (NaN, +Inf, -Inf, exponents) and fractional timestamps.
+TRICKY = {
+    "status": "success",
+    "data": {
+        "resultType": "matrix",
+        "result": [
+            {
+                "metric": {"__name__": "up", "pod": '{"metric":', "x": ',"values":[ ]]} \\ é'},
+                "values": [[END, "1"], [END + 300.5, "NaN"], [END + 600, "+Inf"]],
+            },
+            {"metric": {}, "values": [[END, "-Inf"], [END + 300, "1.5e-300"]]},
+            {"metric": {"pod": "b"}, "values": [[END, "0.010365290098556633"]]},
+        ],
+    },
+}
+
+
+def _same(a: list[Series], b: list[Series]) -> bool:
+    return len(a) == len(b) and all(
+        x.labels == y.labels
+        and np.array_equal(x.times_s, y.times_s)
+        and np.array_equal(x.values, y.values, equal_nan=True)
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def test_prometheus_own_encoding_reads_as_plain_json_does(
+    prometheus: Callable[[Handler], tuple[str, list[float]]],
+) -> None:
+    compact = json.dumps(TRICKY, separators=(",", ":")).encode()
+    fast = _prometheus_matrix(compact)
+    assert fast is not None  # the fast path read it
+    assert _prometheus_matrix(json.dumps(TRICKY).encode()) is None  # re-indented: plain JSON
+    url, _ = prometheus(lambda h, n: _json(h, 200, TRICKY, compact=n == 0))
+    assert _same(query_range(url, "up", END - 3600, END, timeout_s=5), fast)
+    plain = query_range(url, "up", END - 3600, END, timeout_s=5)
+    assert _same(plain, fast)
+    assert fast[0].labels["x"] == ',"values":[ ]]} \\ é'
+    assert fast[0].times_s.tolist() == [END, END + 300.5, END + 600]
+    assert np.isnan(fast[0].values[1]) and fast[0].values[2] == np.inf
+    assert fast[1].values.tolist() == [-np.inf, 1.5e-300]
+    assert fast[2].values.tolist() == [float("0.010365290098556633")]
+
+
+def test_an_empty_range_is_no_series() -> None:
+    empty = {"status": "success", "data": {"resultType": "matrix", "result": []}}
+    assert _prometheus_matrix(json.dumps(empty, separators=(",", ":")).encode()) == []

@@ -344,6 +344,26 @@ class Observation:
             )
         return out
 
+    def workload_efficiencies(self, workload_id: str) -> dict[tuple[str, str], Efficiency]:
+        """(accelerator_id, "decode") -> what production measured for ``workload_id`` alone on
+        that model (the row with the most GPUs where several pools serve it): its own figure,
+        where :meth:`production_efficiencies` pools every workload served on the model."""
+        out: dict[tuple[str, str], Efficiency] = {}
+        mine = self.rows[
+            (self.rows["workload_id"] == workload_id)
+            & self.rows["production_bandwidth_efficiency"].notna()
+        ].sort_values("gpus", ascending=False, kind="stable")
+        for r in mine.to_dict("records"):
+            out.setdefault(
+                (str(r["accelerator_id"]), "decode"),
+                Efficiency(
+                    float(r["production_bandwidth_efficiency"]),
+                    str(r["source"]),
+                    float(r["production_bandwidth_spread"]),
+                ),
+            )
+        return out
+
 
 def _spec(catalog: pd.DataFrame, accelerator_id: str) -> Mapping[str, Any]:
     row = catalog.set_index("accelerator_id", drop=False).loc[accelerator_id]
@@ -442,7 +462,7 @@ def observe_rows(
             )
             findings.append(f"server {server} ({first['model_name']}): {reason}; left out")
             continue
-        kinds = sorted(set(mine["device_kind"].astype(str)))
+        kinds = sorted({str(kind) for kind in mine["device_kind"].unique()})
         accelerator = match_device_kind(catalog, kinds[0]) if len(kinds) == 1 else None
         if accelerator is None:
             findings.append(
@@ -610,12 +630,13 @@ def _efficiencies(
     notes: list[str],
 ) -> None:
     # Each distinct (batch, context) once: a fleet's window holds thousands of samples of a few
-    # hundred shapes.
-    shapes = np.column_stack(
-        [usable["batch"].to_numpy(dtype=float), usable["context_tokens"].to_numpy(dtype=float)]
+    # hundred shapes. A shape as one complex number sorts as one key (np.unique over rows
+    # sorts a view of each row's bytes, which a fleet's window takes a second for).
+    shapes = usable["batch"].to_numpy(dtype=float) + 1j * usable["context_tokens"].to_numpy(
+        dtype=float
     )
-    distinct, where = np.unique(shapes, axis=0, return_inverse=True)
-    costs = [step_cost(model, float(b), float(t)) for b, t in distinct]
+    distinct, where = np.unique(shapes, return_inverse=True)
+    costs = [step_cost(model, float(z.real), float(z.imag)) for z in distinct]
     step_bytes = np.array([c.bytes for c in costs])[where.ravel()]
     step_flops = np.array([c.flops for c in costs])[where.ravel()]
     seconds = usable["step_s"].to_numpy(dtype=float)

@@ -218,6 +218,29 @@ def test_production_efficiency_per_model_is_the_gpu_weighted_median() -> None:
     assert found.source == "measured in production, 7 days to x, 4 GPUs"
 
 
+def test_a_workloads_own_production_efficiency_is_its_own_row() -> None:
+    """w on h in two pools (0.5 on 2 GPUs, 0.7 on 6) and v on h at 0.3: w's own figure on h
+    is the row with more GPUs, 0.7, with that row's spread and source; v's is 0.3; a row that
+    did not calibrate (NaN) gives w nothing on g."""
+    rows = pd.DataFrame(
+        {
+            "workload_id": ["w", "w", "v", "w"],
+            "accelerator_id": ["h", "h", "h", "g"],
+            "gpus": [2, 6, 4, 1],
+            "production_bandwidth_efficiency": [0.5, 0.7, 0.3, np.nan],
+            "production_bandwidth_spread": [0.01, 0.02, 0.03, np.nan],
+            "source": ["pool a", "pool b", "pool b", "pool b"],
+        }
+    )
+    seen = Observation(rows, ())
+    mine = seen.workload_efficiencies("w")
+    assert list(mine) == [("h", "decode")]
+    assert (mine["h", "decode"].value, mine["h", "decode"].spread) == (0.7, 0.02)
+    assert mine["h", "decode"].source == "pool b"
+    assert seen.workload_efficiencies("v")["h", "decode"].value == 0.3
+    assert seen.workload_efficiencies("u") == {}
+
+
 def test_a_mig_slice_is_reported_and_left_out() -> None:
     """Two pods on two MIG instances of one GPU are not a time-sliced GPU, but a slice's share
     of the spec bandwidth is unknown: each is one line, and no row."""

@@ -1,0 +1,129 @@
+"""What ``memwall predict`` (of a model, or of a workload from the workloads file) and
+``memwall backtest`` share: their options, and how a predicted step is printed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from flows.cli_common import warn
+
+if TYPE_CHECKING:
+    from tasks.analysis.supply.efficiency import Efficiency
+    from tasks.analysis.supply.mixed_step import MixedStep
+    from tasks.analysis.supply.predict import Prediction
+
+stdout = Console(highlight=False)
+
+RunsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--runs",
+        help="Published-runs CSV (default: the built-in "
+        "hardware_profiles/data/published_runs.csv).",
+        dir_okay=False,
+    ),
+]
+HistoryReadOption = Annotated[
+    str | None,
+    typer.Option(
+        "--history",
+        help="History dataset (folder or fsspec URL): its latest workload-probe measurements "
+        "count as measured efficiencies.",
+    ),
+]
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")]
+
+
+def seconds(value: float) -> str:
+    if value >= 1:
+        return f"{value:.3g} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value * 1e6:.3g} us"
+
+
+def gb(value: float) -> str:
+    return f"{value / 1e9:,.3g} GB"
+
+
+def rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def efficiency_text(e: Efficiency) -> str:
+    return f"{e.value:.3f} (±{100 * e.spread:.0f} %)  {e.source}"
+
+
+def print_prediction(
+    model: str,
+    p: Prediction,
+    phase: str,
+    batch: int,
+    context: int,
+    weights: str,
+    kv: str,
+    compute: str,
+    accelerator: str,
+) -> None:
+    f = p.figures
+    c = p.collectives
+    lines = [
+        f"{model} {phase}, batch {batch}, context {context}; weights {weights}, KV {kv}, "
+        f"compute {compute}",
+        f"on {p.devices} x {accelerator}, layout {p.layout} ({p.layout_reason})",
+        f"per device     weights {gb(f.weight_bytes_per_device)}, "
+        f"KV {gb(f.kv_bytes_per_device)}, activations "
+        f"{gb(f.activation_bytes_per_device)}; a step reads {gb(f.step_bytes_per_device)} "
+        f"and computes {f.step_flops_per_device / 1e12:.3g} TFLOP on the busiest device",
+        f"step time      {seconds(p.step_time_s)}  (memory {seconds(p.memory_time_s)}, "
+        f"compute {seconds(p.compute_time_s)}, communication "
+        f"{seconds(p.communication_time_s)}, overhead {seconds(p.overhead_time_s)})",
+        f"tokens/s       {rate(p.tokens_per_s)} per replica, "
+        f"{rate(p.tokens_per_s_per_device)} per device",
+        f"bound          {p.bound}",
+        f"bandwidth eff. {efficiency_text(p.bandwidth_efficiency)}",
+        f"compute eff.   {efficiency_text(p.flops_efficiency)}",
+    ]
+    if c.calls:
+        lines.append(
+            f"collectives    {c.calls} calls a step: {seconds(c.latency_s)} latency + "
+            f"{seconds(c.bytes_s)} over the link  {p.link_source}"
+        )
+    if f.expert_read_bytes_per_device or f.expert_flops_per_device:
+        lines.append(
+            f"routed experts {gb(f.expert_read_bytes_per_device)} read, "
+            f"{f.expert_flops_per_device / 1e12:.3g} TFLOP on the busiest device; share of "
+            f"the dense efficiencies {efficiency_text(p.expert_efficiency)}"
+        )
+    if f.alltoall_bytes_per_step:
+        lines.append(
+            f"expert parallel all-to-all {gb(f.alltoall_bytes_per_step)} a step (dispatch and "
+            f"combine); busiest expert rank {f.expert_load_busiest:,.1f} token copies against a "
+            f"mean of {f.expert_load_mean:,.1f} (uniform routing)"
+        )
+    lines.append(
+        f"step overhead  {seconds(p.overhead_time_s)}  {p.overhead.source} (what is left "
+        "beside the collectives' latency)"
+    )
+    for line in lines:
+        stdout.print(line, markup=False)
+    for note in p.notes:
+        warn(note)
+
+
+def print_under_load(m: MixedStep) -> None:
+    lines = [
+        f"under load     {m.concurrency} sequences, {m.prompt_tokens}-token prompts, "
+        f"{m.output_tokens} output tokens: {m.prefill_tokens_per_step:,.0f} prompt tokens ride "
+        "on each decode step (concurrency x prompt / output, chunked prefill)",
+        f"               time per output token {seconds(m.step_time_s)} (alone "
+        f"{seconds(m.decode.step_time_s)}), {rate(m.output_tokens_per_s)} output tokens/s "
+        f"per replica; prompt matmuls at {efficiency_text(m.prefill_efficiency)}",
+    ]
+    for line in lines:
+        stdout.print(line, markup=False)
