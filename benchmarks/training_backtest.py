@@ -20,7 +20,7 @@ import time
 
 from rich.console import Console
 
-from flows.cli_training import print_training_backtest
+from flows.cli_training_backtest import print_training_backtest
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.published_training_runs import read_published_training_runs
 from hardware_profiles.scale_out import read_scale_out

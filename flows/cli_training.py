@@ -1,5 +1,5 @@
-"""Training from the command line: ``memwall predict --phase training --layout ...``, ``memwall
-backtest --phase training`` and ``memwall plan training``.
+"""Training from the command line: ``memwall predict --phase training --layout ...`` and
+``memwall plan training`` (``memwall backtest --phase training``: flows.cli_training_backtest).
 
 The maths is :mod:`tasks.analysis.training`; this module reads the options, the catalog, the
 scale-out table and the published training runs (whose fit gives the GEMM efficiency each
@@ -9,7 +9,6 @@ training phase, so its own options stay the serving ones.
 
 from __future__ import annotations
 
-import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from tasks.analysis.supply.efficiency import Efficiency
-    from tasks.analysis.training.backtest import TrainingBacktest
     from tasks.analysis.training.layout import TrainingRun
     from tasks.analysis.training.step_time import StepTime
     from tasks.analysis.workload.architecture import Architecture
@@ -178,7 +176,7 @@ def training_columns(
     }
 
 
-def _seconds(value: float) -> str:
+def seconds_text(value: float) -> str:
     return f"{value:.3g} s" if value >= 1 else f"{value * 1e3:.3g} ms"
 
 
@@ -333,7 +331,7 @@ def _planned_line(run: TrainingRun, result: StepTime) -> str:
     nearest, pressure = result.nearest_other_wall
     return (
         f"{run.layout.text():<28} ZeRO-{run.zero} {run.recompute:<9} micro {run.micro_batch}  "
-        f"step {_seconds(result.step_time_s):>8}  MFU {100 * result.mfu:4.1f} %  "
+        f"step {seconds_text(result.step_time_s):>8}  MFU {100 * result.mfu:4.1f} %  "
         f"{si(result.memory.total, 'B')}/device  bound: {result.wall} "
         f"(next: {nearest} {pressure:.2f})"
     )
@@ -356,7 +354,9 @@ _PART_NAMES: Final = {
 def _print_prediction(
     arch: Architecture, run: TrainingRun, accelerator: str, result: StepTime
 ) -> None:
-    parts = ", ".join(f"{_PART_NAMES[k]} {_seconds(v)}" for k, v in result.parts.items() if v > 0)
+    parts = ", ".join(
+        f"{_PART_NAMES[k]} {seconds_text(v)}" for k, v in result.parts.items() if v > 0
+    )
     memory = result.memory
     terms = {
         "weights": memory.weights,
@@ -382,7 +382,7 @@ def _print_prediction(
         f"compute {run.compute}",
         f"global batch   {run.global_batch} x {run.sequence} tokens ({run.global_batch_tokens:,}); "
         f"micro-batch {run.micro_batch}, {run.micro_batches} micro-batches per step",
-        f"step time      {_seconds(result.step_time_s)} "
+        f"step time      {seconds_text(result.step_time_s)} "
         f"(±{100 * result.matmul_efficiency.spread:.0f} %)   tokens/s {si(result.tokens_per_s)}"
         f"   MFU {100 * result.mfu:.1f} % of the dense bf16 peak",
         f"time by part   {parts}",
@@ -398,100 +398,6 @@ def _print_prediction(
     ]
     for line in lines:
         say(line)
-
-
-def _percent(value: float) -> str:
-    return "-" if math.isnan(value) else f"{round(100 * value, 1) + 0.0:+.1f} %"
-
-
-def backtest_training(
-    runs: Path | None, catalog: Path | None, scale_out: Path | None, as_json: bool
-) -> None:
-    """``memwall backtest --phase training``: every published training run predicted, the
-    errors, and MAPE and bias on the fit rows, the held-out rows and leaving each source out."""
-    from hardware_profiles.catalog import load_catalog
-    from hardware_profiles.published_training_runs import read_published_training_runs
-    from hardware_profiles.scale_out import read_scale_out
-    from tasks.analysis.training.backtest import backtest
-
-    watch = Stopwatch(STARTED)
-    watch.lap("start-up")
-    result = backtest(
-        read_published_training_runs(runs), load_catalog(catalog), read_scale_out(scale_out)
-    )
-    watch.lap("backtest")
-    if as_json:
-        print_json(training_backtest_json(result), timings=watch.timings())
-        return
-    print_training_backtest(result, stdout)
-
-
-def training_backtest_json(result: TrainingBacktest) -> dict[str, Any]:
-    return {
-        "runs": result.runs.to_dict("records"),
-        "summary": {s: result.summary(s).as_json() for s in ("fit", "holdout", "loso")},
-        "fitted": [
-            {
-                "accelerator": k[0],
-                "precision": k[1],
-                "efficiency": e.value,
-                "spread": e.spread,
-                "source": e.source,
-            }
-            for k, e in result.fitted.items()
-        ],
-        "stack_fitted": [
-            {
-                "accelerator": k[0],
-                "stack": k[1],
-                "precision": k[2],
-                "efficiency": e.value,
-                "spread": e.spread,
-                "source": e.source,
-            }
-            for k, e in result.stack_fitted.items()
-        ],
-        "skipped": result.skipped,
-    }
-
-
-def print_training_backtest(result: TrainingBacktest, out: Console) -> None:
-    """The training backtest as ``memwall backtest --phase training`` and
-    ``benchmarks/training_backtest.py`` print it."""
-
-    def line(text: str) -> None:
-        out.print(text, markup=False, soft_wrap=True)
-
-    line("run / split / model on devices x hardware, layout: measured, predicted step, error; MFU")
-    for r in result.runs.to_dict("records"):
-        mfu = f"MFU predicted {100 * r['predicted_mfu']:.1f} %"
-        if r["published_mfu"] == r["published_mfu"]:
-            mfu += f", published {100 * r['published_mfu']:.1f} % ({r['mfu_points']:+.1f} points)"
-        line(
-            f"{r['run_id']:<36} {r['split']:<7} {r['model_preset']} on {r['devices']} x "
-            f"{r['hardware']} {r['layout']} {r['precision']} {r['recompute']}: measured "
-            f"{_seconds(r['measured_step_s'])}, predicted {_seconds(r['predicted_step_s'])}, "
-            f"error {_percent(r['error'])} (leaving its source out {_percent(r['loso_error'])}); "
-            f"{mfu}; bound {r['wall']}"
-        )
-    for (hardware, stack, precision), e in result.stack_fitted.items():
-        line(
-            f"GEMM efficiency {hardware} on {stack} {precision}: {e.value:.3f} "
-            f"(±{100 * e.spread:.0f} %)"
-        )
-    for (hardware, precision), e in result.fitted.items():
-        line(f"GEMM efficiency {hardware} {precision}: {e.value:.3f} (±{100 * e.spread:.0f} %)")
-    line("error = predicted / measured step time - 1 (negative: predicted too fast)")
-    for split, name in (("fit", "fit"), ("holdout", "holdout"), ("loso", "leave one source out")):
-        s = result.summary(split)
-        mfu = (
-            f"; MFU within {s.mfu_max_points:.1f} points on {s.mfu_runs} run(s) stating one"
-            if s.mfu_runs
-            else ""
-        )
-        line(f"{name}: {s.runs} runs, MAPE {100 * s.mape:.1f} %, bias {_percent(s.bias)}{mfu}")
-    for note in result.skipped:
-        line(f"skipped {note}")
 
 
 @plan_app.command("training")
