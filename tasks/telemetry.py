@@ -78,11 +78,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from tasks.analysis.supply.production import (
-    ENGINE_COLUMNS,
-    GPU_COLUMNS,
-    amd_bandwidth_utilization,
-)
+from tasks.analysis.supply.production import ENGINE_COLUMNS, GPU_COLUMNS
+from tasks.analysis.supply.telemetry_checks import amd_bandwidth_utilization
 from tasks.prometheus import DEFAULT_TIMEOUT_S, Series, query_range
 
 DEFAULT_STEP_S: Final = 300.0

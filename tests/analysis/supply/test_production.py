@@ -15,15 +15,17 @@ from tasks.analysis.supply.production import (
     Observation,
     ServedModel,
     Window,
-    amd_bandwidth_utilization,
     bandwidth_efficiency,
-    missing_profiling,
     observe_rows,
     row_line,
-    scrape_gaps,
     served_name,
-    shared_gpus,
     step_cost,
+)
+from tasks.analysis.supply.telemetry_checks import (
+    amd_bandwidth_utilization,
+    missing_profiling,
+    scrape_gaps,
+    shared_gpus,
 )
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import estimate
