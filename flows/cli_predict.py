@@ -21,7 +21,6 @@ from flows.cli_common import (
     WorkloadsOption,
     print_json,
     require_positive,
-    warn_set_aside,
 )
 from flows.cli_predict_workload import (
     DaysOption,
@@ -33,6 +32,7 @@ from flows.cli_prediction import (
     HistoryReadOption,
     JsonOption,
     RunsOption,
+    calibrated_catalog,
     print_prediction,
     print_under_load,
 )
@@ -170,16 +170,11 @@ def predict(
         predict_training(**{k: v for k, v in locals().items() if k in _TRAINING_KEYS})
         return
     from hardware_profiles.catalog import load_catalog
-    from hardware_profiles.parquet import read_table
-    from hardware_profiles.schema import MEASUREMENTS
-    from tasks.analysis.supply.backtest import load_backtest
-    from tasks.analysis.supply.calibration import calibrate
     from tasks.analysis.supply.efficiency import efficiencies_for, experts_for, overhead_for
     from tasks.analysis.supply.mixed_step import mixed_step
     from tasks.analysis.supply.predict import predict as predict_step
     from tasks.analysis.workload.layout import parse_layout
     from tasks.analysis.workload.workload_model import estimate
-    from tasks.history import read_measurements
 
     watch = Stopwatch(STARTED)
     watch.lap("start-up")
@@ -213,15 +208,7 @@ def predict(
         kv=kv,
         activations=activations,
     )
-    calibrated = calibrate(
-        models,
-        read_table(measurements, MEASUREMENTS) if measurements else None,
-        fitted=load_backtest(models, runs, by_source=False).fitted,
-        history=read_measurements(history) if history else None,
-        engine=engine,
-    )
-    if history:
-        warn_set_aside(history)
+    calibrated = calibrated_catalog(models, measurements, runs, history, engine=engine)
     bandwidth, flops = efficiencies_for(calibrated, accelerator, phase, activations)
     row = models.set_index("accelerator_id", drop=False).loc[accelerator]
     result = predict_step(

@@ -23,8 +23,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from flows.cli_analysis import start_month
-from flows.cli_common import print_json, warn, warn_set_aside
-from flows.cli_prediction import print_prediction, print_under_load, seconds, stdout
+from flows.cli_common import print_json, warn
+from flows.cli_prediction import (
+    calibrated_catalog,
+    print_prediction,
+    print_under_load,
+    seconds,
+    stdout,
+)
 from flows.timings import STARTED, Stopwatch
 from hardware_profiles.errors import MemwallError
 
@@ -159,12 +165,8 @@ def predict_workload(
     as_json: bool,
 ) -> None:
     """Predict one workload of the workloads file as the audit serves it (module docstring)."""
-    from hardware_profiles.parquet import read_table
-    from hardware_profiles.schema import MEASUREMENTS
     from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
     from tasks.analysis.projection.projector import project_profiles
-    from tasks.analysis.supply.backtest import load_backtest
-    from tasks.analysis.supply.calibration import calibrate
     from tasks.analysis.supply.efficiency import efficiencies_for, experts_for, overhead_for
     from tasks.analysis.supply.mixed_step import mixed_step
     from tasks.analysis.supply.predict import predict as predict_step
@@ -173,7 +175,6 @@ def predict_workload(
     from tasks.analysis.workload.layout import parse_layout
     from tasks.analysis.workload.presets import preset
     from tasks.analysis.workload.workload_model import estimate
-    from tasks.history import read_measurements
     from tasks.profiles import load_scenarios, pick_scenario
 
     watch = Stopwatch(STARTED)
@@ -190,15 +191,7 @@ def predict_workload(
     if prometheus:
         watch.lap("production telemetry")
     models = profiles.catalog
-    calibrated = calibrate(
-        models,
-        read_table(measurements, MEASUREMENTS) if measurements else None,
-        fitted=load_backtest(models, runs, by_source=False).fitted,
-        history=read_measurements(history) if history else None,
-        production=production,
-    )
-    if history:
-        warn_set_aside(history)
+    calibrated = calibrated_catalog(models, measurements, runs, history, production=production)
     projection = project_profiles(profiles, calibrated, start_month(None), DEFAULT_HORIZON_MONTHS)
     where = served_on(projection, index, row, arch)
     if production and (where.accelerator, "decode") not in production:

@@ -9,9 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from flows.cli_common import warn
+from flows.cli_common import warn, warn_set_aside
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    import pandas as pd
+
     from tasks.analysis.supply.efficiency import Efficiency
     from tasks.analysis.supply.mixed_step import MixedStep
     from tasks.analysis.supply.predict import Prediction
@@ -127,3 +131,35 @@ def print_under_load(m: MixedStep) -> None:
     ]
     for line in lines:
         stdout.print(line, markup=False)
+
+
+def calibrated_catalog(
+    models: pd.DataFrame,
+    measurements: Path | None,
+    runs: Path | None,
+    history: str | None,
+    *,
+    production: Mapping[tuple[str, str], Efficiency] | None = None,
+    engine: str | None = None,
+) -> pd.DataFrame:
+    """The catalog calibrated as a prediction uses it: this host's measurements, the published
+    runs' fit (without its per-source folds: one prediction needs only the defaults), the
+    history's and production's efficiencies, in the audit's order; a history's set-aside
+    files said on stderr."""
+    from hardware_profiles.parquet import read_table
+    from hardware_profiles.schema import MEASUREMENTS
+    from tasks.analysis.supply.backtest import load_backtest
+    from tasks.analysis.supply.calibration import calibrate
+    from tasks.history import read_measurements
+
+    calibrated = calibrate(
+        models,
+        read_table(measurements, MEASUREMENTS) if measurements else None,
+        fitted=load_backtest(models, runs, by_source=False).fitted,
+        history=read_measurements(history) if history else None,
+        production=production,
+        engine=engine,
+    )
+    if history:
+        warn_set_aside(history)
+    return calibrated
