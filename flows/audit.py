@@ -43,7 +43,7 @@ from tasks.analysis.findings import Findings, gather
 from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
 from tasks.analysis.projection.projector import Projection, project_profiles
 from tasks.analysis.ranking.ranking import Ranked, rank
-from tasks.analysis.supply.backtest import Backtest, load_backtest
+from tasks.analysis.supply.backtest import Backtest
 from tasks.analysis.supply.calibration import (
     DEFAULT_BANDWIDTH_EFFICIENCY,
     DEFAULT_FLOPS_EFFICIENCY,
@@ -59,6 +59,7 @@ from tasks.probes.runner import ProbePlan, probe_accelerator, probe_all_devices
 from tasks.probes.software import software_versions
 from tasks.probes.validation import validate_host
 from tasks.profiles import load_scenarios, pick_scenario
+from tasks.published_backtest import published_backtest
 
 DEFAULT_OUT_DIR = "memwall-reports"
 
@@ -171,7 +172,7 @@ def validation_origin(found: PastValidation) -> str:
 @task(cache_policy=NO_CACHE)
 def backtest_task(catalog: pd.DataFrame) -> Backtest:
     announce("checking the model against published measured runs")
-    return load_backtest(catalog)
+    return published_backtest(catalog)
 
 
 @task(cache_policy=NO_CACHE)

@@ -127,10 +127,10 @@ def rank(
     from tasks.analysis.projection.projector import project
     from tasks.analysis.ranking.ranking import rank as rank_projection
     from tasks.analysis.ranking.ranking import ranking_rows
-    from tasks.analysis.supply.backtest import load_backtest
     from tasks.analysis.supply.calibration import calibrate
     from tasks.analysis.supply.replicas import missing_interconnect
     from tasks.profiles import load_scenarios, pick_scenario
+    from tasks.published_backtest import published_backtest
 
     watch = Stopwatch(STARTED)
     watch.lap("start-up")
@@ -154,7 +154,7 @@ def rank(
         measured,
         bandwidth_efficiency=bandwidth_efficiency,
         flops_efficiency=flops_efficiency,
-        fitted=load_backtest(profiles.catalog).fitted,
+        fitted=published_backtest(profiles.catalog).fitted,
         production=production,
     )
     watch.lap("calibrate")

@@ -125,11 +125,11 @@ def backtest(
         backtest_training(training_runs, catalog, scale_out, as_json)
         return
     from hardware_profiles.catalog import load_catalog
-    from tasks.analysis.supply.backtest import load_backtest
+    from tasks.published_backtest import published_backtest
 
     watch = Stopwatch(STARTED)
     watch.lap("start-up")
-    result = load_backtest(load_catalog(catalog), runs)
+    result = published_backtest(load_catalog(catalog), runs)
     watch.lap("backtest")
     if as_json:
         print_json(backtest_json(result), timings=watch.timings())

@@ -23,13 +23,13 @@ from hardware_profiles.schema import MEASUREMENTS
 from reports.whatif import WhatIfReport, headline, write_whatif_pdf
 from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
 from tasks.analysis.scenarios.whatif import compare
-from tasks.analysis.supply.backtest import load_backtest
 from tasks.analysis.supply.calibration import (
     DEFAULT_BANDWIDTH_EFFICIENCY,
     DEFAULT_FLOPS_EFFICIENCY,
     calibrate,
 )
 from tasks.profiles import load_scenarios, require_alternatives
+from tasks.published_backtest import published_backtest
 
 DEFAULT_OUT_DIR = "memwall-reports"
 
@@ -62,7 +62,7 @@ def compare_scenarios(
         measured,
         bandwidth_efficiency=bandwidth_efficiency,
         flops_efficiency=flops_efficiency,
-        fitted=load_backtest(base.catalog).fitted,
+        fitted=published_backtest(base.catalog).fitted,
     )
     comparison, results = compare(scenarios, calibrated, start, horizon_months)
     now = dt.datetime.now(dt.UTC)

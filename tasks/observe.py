@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
-from tasks.analysis.supply.backtest import load_backtest
 from tasks.analysis.supply.calibration import calibrate
 from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
 from tasks.analysis.supply.predict import PredictionError
@@ -32,6 +31,7 @@ from tasks.analysis.supply.selfcheck import predictions, supply_spread_on
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import WorkloadModelError, estimate
 from tasks.prometheus import DEFAULT_TIMEOUT_S
+from tasks.published_backtest import published_backtest
 from tasks.telemetry import AMD_SAMPLING_INTERVAL_US, DEFAULT_STEP_S, read_telemetry
 
 
@@ -105,7 +105,7 @@ def observe(
             for url in urls.values()
         ]
         calibrated = calibrate(
-            catalog, measurements, fitted=load_backtest(catalog).fitted, history=history
+            catalog, measurements, fitted=published_backtest(catalog).fitted, history=history
         )
         telemetries = [read.result() for read in reads]
     frames, findings, names = [], [], []

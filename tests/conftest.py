@@ -19,6 +19,7 @@ import pytest
 from xdist.scheduler import LoadScopeScheduling
 
 from tasks.hostlock import LOCK_ENV
+from tasks.published_backtest import CACHE_ENV
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -92,6 +93,20 @@ def probe_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop(LOCK_ENV, None)
     else:
         os.environ[LOCK_ENV] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def backtest_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This session's own cache of the published backtest (tasks.published_backtest), inherited
+    by every memwall it starts: tests never read or write the user's cache folder."""
+    path = tmp_path_factory.getbasetemp() / "memwall-cache"
+    before = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = before
 
 
 @pytest.fixture(scope="session")

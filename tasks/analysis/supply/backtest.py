@@ -454,11 +454,19 @@ def class_spread(runs: pd.DataFrame) -> dict[str, float]:
     return spreads
 
 
-def backtest(runs: pd.DataFrame, catalog: pd.DataFrame, *, by_source: bool = True) -> Backtest:
+def backtest(
+    runs: pd.DataFrame,
+    catalog: pd.DataFrame,
+    *,
+    by_source: bool = True,
+    loso: Mapping[str, float] | None = None,
+) -> Backtest:
     """Fit on the ``fit`` rows, then predict every row with the efficiencies and overheads
     the projection would use for it (the fitted defaults of its phase and vendor); with
     ``by_source``, also leave each source out (one fit per source: what the date bands'
-    class spreads need; a single prediction needs only the defaults, so it can skip them)."""
+    class spreads need; a single prediction needs only the defaults, so it can skip them).
+    ``loso``: each run's leave-one-source-out error already computed for these runs, catalog
+    and model (``tasks.published_backtest`` keeps them), taken instead of the per-source fits."""
     prepared, skipped = _prepare(runs, catalog)
     fitted = fit_defaults(prepared)
     out: list[dict[str, object]] = []
@@ -511,8 +519,12 @@ def backtest(runs: pd.DataFrame, catalog: pd.DataFrame, *, by_source: bool = Tru
         "efficiency_source", "notes",
     ]  # fmt: skip
     table = pd.DataFrame(out, columns=[c for c in columns if c != "loso_error"])
-    loso = leave_one_source_out(prepared) if by_source else pd.Series(dtype=float)
-    table.insert(columns.index("loso_error"), "loso_error", table["run_id"].map(loso))
+    if loso is not None:
+        errors = pd.Series(loso, dtype=float)
+    else:
+        errors = leave_one_source_out(prepared) if by_source else pd.Series(dtype=float)
+    table.insert(columns.index("loso_error"), "loso_error", table["run_id"].map(errors))
+    by_source = by_source or loso is not None
     fitted = replace(fitted, class_spread=class_spread(table) if by_source else {})
     return Backtest(
         table, skipped, fitted, pd.Series(stream_errors, index=table.index, dtype=float), prepared
