@@ -19,6 +19,7 @@ from reportlab.platypus import Flowable, Paragraph, Spacer, Table
 from reports.cells import missing, month
 from reports.styles import stylesheet, table_style
 from tasks.analysis.supply.backtest import Backtest, Summary
+from tasks.analysis.supply.engine_generation import NEWEST
 
 
 def likely(starve: Any, p10: Any, p90: Any) -> str:
@@ -101,16 +102,18 @@ def backtest_lines(backtest: Backtest | None) -> list[str]:
 
 def _expert_line(backtest: Backtest) -> str:
     """How decode's routed-expert matmuls are priced: each MoE class's fitted share of the
-    dense efficiencies, with its source, or as dense where the class has no fit."""
-    shares = backtest.fitted.expert_matmuls
-    fitted = "; ".join(
+    dense efficiencies on a current engine (what the projection takes for a workload that
+    names no older engine), with its source, or as dense where the class has no fit."""
+    fitted = backtest.fitted
+    shares = {name: fitted.experts("decode", name, NEWEST) for name in fitted.expert_matmuls}
+    said = "; ".join(
         f"{name} {e.value:.2f} ± {100 * e.spread:.0f} %, {e.source}" for name, e in shares.items()
     )
     return (
         "At decode each touched expert multiplies a few tokens (a grouped GEMM): a MoE "
         "workload's routed-expert bytes and FLOPs run at its class's share of the dense "
-        f"efficiencies, fitted with them: {fitted or 'none fitted'}; a class without one runs "
-        "its experts as dense matmuls."
+        f"efficiencies, fitted with them, on a current engine: {said or 'none fitted'}; a "
+        "class without one runs its experts as dense matmuls."
     )
 
 

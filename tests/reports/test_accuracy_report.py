@@ -13,7 +13,7 @@ import pytest
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.examples import example_roadmap
 from hardware_profiles.published_runs import read_published_runs
-from reports.accuracy import likely
+from reports.accuracy import _expert_line, likely
 from reports.build import write_pdf
 from reports.content import AuditReport
 from reports.story import headline
@@ -22,7 +22,9 @@ from tasks.analysis.projection.projector import project
 from tasks.analysis.ranking.ranking import rank, records
 from tasks.analysis.supply.backtest import backtest
 from tasks.analysis.supply.calibration import calibrate
+from tasks.analysis.supply.engine_generation import NEWEST
 from tasks.analysis.workload.examples import example_workloads
+from tasks.published_backtest import published_backtest
 from tests.analysis.supply.published_fixture import write_fixture
 from tests.pdf import pdf_text
 
@@ -104,3 +106,15 @@ def test_the_band_spreads_where_the_efficiency_has_a_spread(report: AuditReport)
     for r in records(ranking):
         assert index(r.starve_month_p10) <= index(r.starve_month) <= index(r.starve_month_p90)
     assert report.findings.timelines[0].low is not None
+
+
+def test_the_method_page_states_the_expert_share_the_projection_uses() -> None:
+    """A workload that names no engine is projected on a current one (engine_generation's
+    newest): the method page prints that generation's fitted share with its source, not the
+    share pooled over every generation."""
+    result = published_backtest(builtin_catalog())
+    line = _expert_line(result)
+    share = result.fitted.experts("decode", "MLA-MoE", NEWEST)
+    assert NEWEST in share.source
+    assert f"MLA-MoE {share.value:.2f}" in line
+    assert share.source in line
