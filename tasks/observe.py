@@ -24,9 +24,9 @@ from tasks.analysis.supply.production import (
     PredictStep,
     ServedModel,
     Window,
-    observe_rows,
     served_models,
 )
+from tasks.analysis.supply.production_rows import observe_rows
 from tasks.analysis.supply.selfcheck import predictions, supply_spread_on
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import WorkloadModelError, estimate

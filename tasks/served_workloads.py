@@ -21,7 +21,8 @@ import pandas as pd
 
 from hardware_profiles.catalog import match_device_kind
 from tasks.analysis.demand import MIN_FIT_DAYS, DemandError
-from tasks.analysis.supply.production import ENGINE_KV_DTYPES, Window, observe_rows
+from tasks.analysis.supply.production import ENGINE_KV_DTYPES, Window
+from tasks.analysis.supply.production_rows import observe_rows
 from tasks.analysis.supply.telemetry_checks import shared_gpus
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.served_models import (

@@ -16,11 +16,11 @@ from tasks.analysis.supply.production import (
     ServedModel,
     Window,
     bandwidth_efficiency,
-    observe_rows,
     row_line,
     served_name,
     step_cost,
 )
+from tasks.analysis.supply.production_rows import observe_rows
 from tasks.analysis.supply.telemetry_checks import (
     amd_bandwidth_utilization,
     missing_profiling,
