@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,20 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
     return SharedServerScheduling(config, log)
 
 
+@contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    """``name`` set to ``value`` for the session, and as it was afterwards."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 @pytest.fixture(scope="session", autouse=True)
 def probe_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """This session's own probe lock (tasks.hostlock), inherited by every memwall it starts.
@@ -86,13 +101,8 @@ def probe_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     host-wide lock in the temporary folder. The lock's own tests, the fault benches and the
     fleet's hosts set their own lock file, as before."""
     path = tmp_path_factory.getbasetemp() / "probe.lock"
-    before = os.environ.get(LOCK_ENV)
-    os.environ[LOCK_ENV] = str(path)
-    yield path
-    if before is None:
-        os.environ.pop(LOCK_ENV, None)
-    else:
-        os.environ[LOCK_ENV] = before
+    with _environ(LOCK_ENV, str(path)):
+        yield path
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -100,13 +110,8 @@ def backtest_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """This session's own cache of the published backtest (tasks.published_backtest), inherited
     by every memwall it starts: tests never read or write the user's cache folder."""
     path = tmp_path_factory.getbasetemp() / "memwall-cache"
-    before = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = str(path)
-    yield path
-    if before is None:
-        os.environ.pop(CACHE_ENV, None)
-    else:
-        os.environ[CACHE_ENV] = before
+    with _environ(CACHE_ENV, str(path)):
+        yield path
 
 
 @pytest.fixture(scope="session")
