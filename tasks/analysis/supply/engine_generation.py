@@ -64,8 +64,9 @@ _TRTLLM_PR: Final = "https://github.com/NVIDIA/TensorRT-LLM/pull"
 _TRITON_TAG: Final = "https://github.com/triton-inference-server/tensorrtllm_backend/releases/tag"
 # Day precision. SGLang and vLLM: the day the release's wheel was built (the date of every
 # file inside the wheel the release published, which anyone who downloads it can read).
-# TensorRT-LLM publishes no wheel to read: the day of its release pull request, or of the
-# same-numbered tag of tensorrtllm_backend, Triton's backend, which NVIDIA cuts with it.
+# TensorRT-LLM: the day its release-notes pull request was opened, or the date of the
+# same-numbered tag of tensorrtllm_backend (Triton's backend, tagged by NVIDIA with each
+# release: the same day as the pull request for 0.10.0, 0.16.0 and 0.18.2).
 RELEASES: Final = (
     Release("sglang", "0.4.0", date(2024, 12, 3), f"{_SGLANG}/v0.4.0 (wheel built 2024-12-03)"),
     Release("sglang", "0.4.1", date(2024, 12, 25), f"{_SGLANG}/v0.4.1 (wheel built 2024-12-25)"),
