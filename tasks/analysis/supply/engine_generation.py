@@ -12,18 +12,22 @@ hardware's efficiencies are not.
 A row's generation comes from its engine's release date: a date stamp in the version string
 (a container tag such as ``..._20250605`` or ``atom20260511``) is that build's date; else the
 version is dated by :data:`RELEASES`, the newest listed release of that engine family at or
-below it (a post, rc or dev build is dated by its series' release, weeks to a few months off:
-enough for a cut that no published run's engine sits near); else the date the source says
-it was measured on (``measured YYYY-MM-DD`` in the row's note); else the generation is
+below it, to the day (each entry says where its date can be checked); a post, rc or dev build
+is dated by its series' release, days to a few months off (vLLM 0.7.3.dev138, built before
+0.7.3, takes 0.7.3's date; TensorRT-LLM 1.1.0rc2, with no 1.1 listed, takes 1.0.0's): enough
+for a cut that no published run's engine sits near; else the date the source says it was
+measured on (``measured YYYY-MM-DD`` in the row's note); else the generation is
 :data:`UNKNOWN`.
 
 Two generations, cut at :data:`CUT` (2025-07-01). The published runs' engines fall either side
-of mid-2025 with none between: before it SGLang 0.4.x, vLLM 0.4-0.9 and TensorRT-LLM 0.x (its
-TensorRT-engine workflow); from it SGLang 0.5 (large-scale expert parallel with DeepEP and
-two-batch overlap, added to 0.4.6-0.4.9 in May-July 2025 and the default path in 0.5), vLLM
-0.10 on (the V1 engine alone, full CUDA graphs) and TensorRT-LLM 1.x (PyTorch backend with CUDA
-graphs and the overlap scheduler by default). More buckets would leave too few sources in each
-for the :data:`~tasks.analysis.supply.published_fit.MIN_CLASS_SOURCES` rule.
+of mid-2025 with none between (the nearest: a vLLM 0.9.0.1 container built 2025-06-05, then
+TensorRT-LLM 1.0, released 2025-09-24): before it SGLang 0.4.x, vLLM 0.4-0.9 and TensorRT-LLM
+0.x (its TensorRT-engine workflow); from it SGLang 0.5 (large-scale expert parallel with DeepEP
+and two-batch overlap, added to 0.4.6-0.4.9 in May-July 2025 and the default path in 0.5, whose
+first build is 0.5.0rc0 of 2025-08-08), vLLM 0.10 on (the V1 engine alone, full CUDA graphs;
+0.10.0 of 2025-07-24) and TensorRT-LLM 1.x (PyTorch backend with CUDA graphs and the overlap
+scheduler by default). More buckets would leave too few sources in each for the
+:data:`~tasks.analysis.supply.published_fit.MIN_CLASS_SOURCES` rule.
 """
 
 from __future__ import annotations
@@ -53,26 +57,88 @@ class Release:
     source: str
 
 
-_SGLANG: Final = "https://github.com/sgl-project/sglang/releases"
-_VLLM: Final = "https://github.com/vllm-project/vllm/releases"
-_TRTLLM: Final = "https://github.com/NVIDIA/TensorRT-LLM/releases"
-# Month precision is enough: the cut falls between releases months apart.
+_SGLANG: Final = "https://github.com/sgl-project/sglang/releases/tag"
+_VLLM: Final = "https://github.com/vllm-project/vllm/releases/tag"
+_TRTLLM: Final = "https://github.com/NVIDIA/TensorRT-LLM/releases/tag"
+_TRTLLM_PR: Final = "https://github.com/NVIDIA/TensorRT-LLM/pull"
+_TRITON_TAG: Final = "https://github.com/triton-inference-server/tensorrtllm_backend/releases/tag"
+# Day precision. SGLang and vLLM: the day the release's wheel was built (the date of every
+# file inside the wheel the release published, which anyone who downloads it can read).
+# TensorRT-LLM: the day its release-notes pull request was opened, or the date of the
+# same-numbered tag of tensorrtllm_backend (Triton's backend, tagged by NVIDIA with each
+# release: the same day as the pull request for 0.10.0, 0.16.0 and 0.18.2).
 RELEASES: Final = (
-    Release("sglang", "0.4.0", date(2024, 12, 4), "lmsys.org/blog/2024-12-04-sglang-v0-4"),
-    Release("sglang", "0.4.1", date(2024, 12, 26), f"{_SGLANG}/tag/v0.4.1 (sglang#2585)"),
-    Release("sglang", "0.4.3", date(2025, 2, 14), f"{_SGLANG}/tag/v0.4.3"),
-    Release("sglang", "0.5.0", date(2025, 8, 13), f"{_SGLANG} (0.5.0rc0 by 2025-08-13: GLM-V#120)"),
-    Release("vllm", "0.4.3", date(2024, 6, 1), f"{_VLLM}/tag/v0.4.3"),
-    Release("vllm", "0.7.3", date(2025, 2, 20), f"{_VLLM}/tag/v0.7.3 (vllm#13712, 2025-02-23)"),
-    Release("vllm", "0.8.0", date(2025, 3, 18), f"{_VLLM}/tag/v0.8.0 (V1 engine by default)"),
-    Release("vllm", "0.9.0", date(2025, 5, 15), f"{_VLLM}/tag/v0.9.0 (out by 2025-05-28)"),
-    Release("vllm", "0.10.0", date(2025, 7, 24), f"{_VLLM}/tag/v0.10.0 (out by 2025-08-01)"),
-    Release("tensorrt-llm", "0.5.0", date(2023, 10, 19), f"{_TRTLLM}/tag/v0.5.0"),
-    Release("tensorrt-llm", "0.10.0", date(2024, 6, 5), f"{_TRTLLM} (TensorRT-LLM#1734)"),
-    Release("tensorrt-llm", "0.17.0", date(2025, 1, 30), f"{_TRTLLM} (TensorRT-LLM#2725)"),
-    Release("tensorrt-llm", "0.18.2", date(2025, 4, 16), f"{_TRTLLM} (TensorRT-LLM#3611)"),
+    Release("sglang", "0.4.0", date(2024, 12, 3), f"{_SGLANG}/v0.4.0 (wheel built 2024-12-03)"),
+    Release("sglang", "0.4.1", date(2024, 12, 25), f"{_SGLANG}/v0.4.1 (wheel built 2024-12-25)"),
+    Release("sglang", "0.4.2", date(2025, 1, 27), f"{_SGLANG}/v0.4.2 (wheel built 2025-01-27)"),
+    Release("sglang", "0.4.3", date(2025, 2, 14), f"{_SGLANG}/v0.4.3 (wheel built 2025-02-14)"),
+    # No 0.5.0 was released: 0.5.0rc0-rc2, then 0.5.1 (wheel built 2025-08-23).
     Release(
-        "tensorrt-llm", "1.0.0", date(2025, 9, 24), f"{_TRTLLM}/tag/v1.0.0 (rc4 2025-07-16, #6086)"
+        "sglang", "0.5.0rc0", date(2025, 8, 8), f"{_SGLANG}/v0.5.0rc0 (wheel built 2025-08-08)"
+    ),
+    Release("sglang", "0.5.6", date(2025, 12, 3), f"{_SGLANG}/v0.5.6 (wheel built 2025-12-03)"),
+    Release("sglang", "0.5.7", date(2026, 1, 1), f"{_SGLANG}/v0.5.7 (wheel built 2026-01-01)"),
+    Release("sglang", "0.5.9", date(2026, 2, 23), f"{_SGLANG}/v0.5.9 (wheel built 2026-02-23)"),
+    Release("sglang", "0.5.12", date(2026, 5, 16), f"{_SGLANG}/v0.5.12 (wheel built 2026-05-16)"),
+    Release("vllm", "0.4.3", date(2024, 6, 1), f"{_VLLM}/v0.4.3 (wheel built 2024-06-01)"),
+    Release("vllm", "0.7.3", date(2025, 2, 20), f"{_VLLM}/v0.7.3 (wheel built 2025-02-20)"),
+    Release("vllm", "0.8.0", date(2025, 3, 18), f"{_VLLM}/v0.8.0 (wheel built 2025-03-18)"),
+    Release(
+        "vllm",
+        "0.9.0",
+        date(2025, 5, 27),
+        f"{_VLLM}/v0.9.0 (wheel built 2025-05-27; announced 2025-05-28 in vllm#18539)",
+    ),
+    Release("vllm", "0.10.0", date(2025, 7, 24), f"{_VLLM}/v0.10.0 (wheel built 2025-07-24)"),
+    Release("vllm", "0.17.0", date(2026, 3, 6), f"{_VLLM}/v0.17.0 (wheel built 2026-03-06)"),
+    Release(
+        "tensorrt-llm",
+        "0.5.0",
+        date(2023, 10, 19),
+        f"{_TRTLLM}/v0.5.0 (the first public release: https://developer.nvidia.com/blog/"
+        "optimizing-inference-on-llms-with-tensorrt-llm-now-publicly-available/)",
+    ),
+    Release(
+        "tensorrt-llm",
+        "0.6.1",
+        date(2023, 12, 4),
+        f"{_TRTLLM}/v0.6.1 ({_TRITON_TAG}/v0.6.1, tag dated 2023-12-04)",
+    ),
+    Release(
+        "tensorrt-llm",
+        "0.7.0",
+        date(2023, 12, 20),
+        f"{_TRTLLM}/v0.7.0 ({_TRITON_TAG}/v0.7.0, tag dated 2023-12-20)",
+    ),
+    Release(
+        "tensorrt-llm",
+        "0.10.0",
+        date(2024, 6, 5),
+        f"{_TRTLLM}/v0.10.0 ({_TRTLLM_PR}/1734 opened and {_TRITON_TAG}/v0.10.0 dated 2024-06-05)",
+    ),
+    Release(
+        "tensorrt-llm",
+        "0.16.0",
+        date(2024, 12, 24),
+        f"{_TRTLLM}/v0.16.0 ({_TRTLLM_PR}/2611 opened and {_TRITON_TAG}/v0.16.0 dated 2024-12-24)",
+    ),
+    Release(
+        "tensorrt-llm",
+        "0.17.0",
+        date(2025, 1, 30),
+        f"{_TRTLLM}/v0.17.0 (release-notes pull request {_TRTLLM_PR}/2725, 2025-01-30)",
+    ),
+    Release(
+        "tensorrt-llm",
+        "0.18.2",
+        date(2025, 4, 16),
+        f"{_TRTLLM}/v0.18.2 ({_TRTLLM_PR}/3611 opened and {_TRITON_TAG}/v0.18.2 dated 2025-04-16)",
+    ),
+    Release(
+        "tensorrt-llm",
+        "1.0.0",
+        date(2025, 9, 24),
+        f"{_TRTLLM}/v1.0.0 ({_TRITON_TAG}/v1.0.0, tag dated 2025-09-24)",
     ),
 )
 # A build date: eight digits not inside a hexadecimal word (a commit hash is no date).

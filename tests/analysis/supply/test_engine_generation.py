@@ -8,6 +8,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from hardware_profiles.published_runs import builtin_published_runs
 from tasks.analysis.supply.engine_generation import (
     CURRENT,
     EARLY,
@@ -23,21 +24,41 @@ from tasks.analysis.supply.published_fit import fit
 
 def test_a_version_is_dated_by_the_newest_listed_release_of_its_family_at_or_below_it() -> None:
     """SGLang 0.4.3.post2: number 0.4.3, listed SGLang releases at or below it 0.4.0
-    (2024-12-04), 0.4.1 (2024-12-26), 0.4.3 (2025-02-14): dated 2025-02-14, before the
-    2025-07-01 cut. v0.5.12-cu130: 0.5.12, the newest at or below is 0.5.0 (2025-08-13):
+    (2024-12-03), 0.4.1 (2024-12-25), 0.4.2 (2025-01-27), 0.4.3 (2025-02-14): dated
+    2025-02-14, before the 2025-07-01 cut. v0.5.12-cu130: 0.5.12, listed itself (2026-05-16):
     after the cut. vLLM (vllm-gaudi) 0.17.1rc1.dev127+gf296a1966: family vllm, 0.17.1, newest
-    at or below 0.10.0 (2025-07-24). TensorRT-LLM 0.7a: 0.7.0, newest at or below 0.5.0
-    (2023-10-19). SGLang 0.3.0 is older than every listed SGLang release: undated."""
+    at or below 0.17.0 (2026-03-06). TensorRT-LLM 0.7a: 0.7.0, listed itself (2023-12-20).
+    SGLang 0.3.0 is older than every listed SGLang release: undated."""
     assert family("vLLM (vllm-gaudi)") == "vllm"
     assert family("TensorRT-LLM (PyTorch backend)") == "tensorrt-llm"
     assert release_date("SGLang", "0.4.3.post2") == date(2025, 2, 14)
     assert run_generation("SGLang", "0.4.3.post2", "") == EARLY
-    assert release_date("SGLang", "v0.5.12-cu130") == date(2025, 8, 13)
+    assert release_date("SGLang", "v0.5.12-cu130") == date(2026, 5, 16)
     assert run_generation("SGLang", "v0.5.12-cu130", "") == CURRENT
-    assert release_date("vLLM (vllm-gaudi)", "0.17.1rc1.dev127+gf296a1966") == date(2025, 7, 24)
-    assert release_date("TensorRT-LLM", "0.7a") == date(2023, 10, 19)
+    assert release_date("vLLM (vllm-gaudi)", "0.17.1rc1.dev127+gf296a1966") == date(2026, 3, 6)
+    assert release_date("TensorRT-LLM", "0.7a") == date(2023, 12, 20)
     assert release_date("SGLang", "0.3.0") is None
     assert run_generation("SGLang", "0.3.0", "") == UNKNOWN
+
+
+def test_the_shipped_runs_nearest_the_cut_are_dated_by_their_verified_releases() -> None:
+    """Versions as the shipped published runs spell them, each dated by the release checked
+    at its source (RELEASES): SGLang 0.4.2.post4 (dstack's early DeepSeek-R1 runs) by 0.4.2,
+    wheel built 2025-01-27, early; TensorRT-LLM 0.16.0 by v0.16.0 of 2024-12-24, early;
+    SGLang 0.5.6 (the SGLang cookbook's runs) by 0.5.6, wheel built 2025-12-03, current.
+    Moving any of these dates across 2025-07-01 flips its runs' generation and the fit's
+    per-generation routed-expert share."""
+    runs = builtin_published_runs()
+    pinned = {
+        ("SGLang", "0.4.2.post4"): (date(2025, 1, 27), EARLY),
+        ("TensorRT-LLM", "0.16.0"): (date(2024, 12, 24), EARLY),
+        ("SGLang", "0.5.6"): (date(2025, 12, 3), CURRENT),
+    }
+    for (engine, version), (released, generation) in pinned.items():
+        rows = runs[(runs["engine"] == engine) & (runs["engine_version"] == version)]
+        assert len(rows) > 0, f"{engine} {version} is no longer in published_runs.csv"
+        assert release_date(engine, version) == released
+        assert {run_generation(engine, version, str(n)) for n in rows["note"]} == {generation}
 
 
 def test_a_build_stamp_dates_a_container_tag_and_a_commit_hash_is_no_date() -> None:
