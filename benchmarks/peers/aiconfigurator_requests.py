@@ -14,7 +14,7 @@ How a run was measured picks the estimate, as memwall's backtest
 (:mod:`tasks.analysis.supply.backtest`) reads the same metric:
 
 - ``ttft_s`` or ``prefill_tokens_per_s`` (a prefill run): ``static_ctx``, its TTFT;
-- ``tpot_s`` under load (:func:`tasks.analysis.supply.backtest.under_load`: a serving run's
+- ``tpot_s`` under load (:func:`tasks.analysis.supply.published_terms.under_load`: a serving run's
   time per output token at a concurrency above 1): ``agg``, aiconfigurator's in-flight
   batching model, whose steps carry the arriving prompts, at batch = the concurrency;
 - ``tpot_s`` otherwise: ``static``, its TPOT;
@@ -36,7 +36,7 @@ from typing import Final
 import pandas as pd
 
 from hardware_profiles.layouts import layout_degrees
-from tasks.analysis.supply.backtest import under_load
+from tasks.analysis.supply.published_terms import under_load
 from tasks.analysis.workload.architecture import Architecture
 from tasks.analysis.workload.presets import PRESETS
 
