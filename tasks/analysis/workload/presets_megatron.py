@@ -30,56 +30,40 @@ _SOURCE: Final = (
     "Megatron-LM README model table (commit f2e5db402c, 2024-07-15): heads, hidden, layers; "
     "vocabulary 131,072, sequence 4096; Megatron GPT defaults for the rest"
 )
-
-
-def _megatron_gpt(size: str, heads: int, hidden: int, layers: int) -> Architecture:
-    return Architecture(
-        name=f"megatron-gpt-{size}",
-        source=_SOURCE,
-        layers=layers,
-        hidden=hidden,
-        heads=heads,
-        kv_heads=heads,
-        head_dim=hidden // heads,
-        ffn=4 * hidden,
-        vocab=131072,
-        max_context=4096,
-        gated_ffn=False,
-        linear_bias=True,
-        norm_bias=True,
-        learned_positions=4096,
-    )
-
-
 _SOURCE_2021: Final = (
     "Narayanan et al. 2021 (arXiv 2104.04473), Table 1: heads, hidden, layers; vocabulary "
     "51,200, sequence 2048; equation (2): biases, tied embedding, learned positions"
 )
 
 
-def _megatron_2021_gpt(size: str, heads: int, hidden: int, layers: int) -> Architecture:
+def _gpt(
+    name: str, source: str, vocab: int, sequence: int, tied: bool, row: tuple[str, int, int, int]
+) -> Architecture:
+    """A Megatron GPT of one table row (size, heads, hidden, layers): FFN 4·h with GeLU,
+    LayerNorm, biased linears, learned positions over the sequence."""
+    size, heads, hidden, layers = row
     return Architecture(
-        name=f"megatron-2021-gpt-{size}",
-        source=_SOURCE_2021,
+        name=f"{name}-{size}",
+        source=source,
         layers=layers,
         hidden=hidden,
         heads=heads,
         kv_heads=heads,
         head_dim=hidden // heads,
         ffn=4 * hidden,
-        vocab=51200,
-        max_context=2048,
+        vocab=vocab,
+        max_context=sequence,
         gated_ffn=False,
-        tied_embeddings=True,
+        tied_embeddings=tied,
         linear_bias=True,
         norm_bias=True,
-        learned_positions=2048,
+        learned_positions=sequence,
     )
 
 
 # (size as Table 1 gives it, attention heads, hidden size, layers)
 MEGATRON_2021_GPT: Final[tuple[Architecture, ...]] = tuple(
-    _megatron_2021_gpt(*row)
+    _gpt("megatron-2021-gpt", _SOURCE_2021, 51200, 2048, True, row)
     for row in (
         ("1.7b", 24, 2304, 24),
         ("3.6b", 32, 3072, 30),
@@ -96,7 +80,7 @@ MEGATRON_2021_GPT: Final[tuple[Architecture, ...]] = tuple(
 
 # (name as the table gives it, attention heads, hidden size, layers)
 MEGATRON_GPT: Final[tuple[Architecture, ...]] = tuple(
-    _megatron_gpt(*row)
+    _gpt("megatron-gpt", _SOURCE, 131072, 4096, False, row)
     for row in (
         ("1.7b", 16, 2048, 24),
         ("7.1b", 32, 4096, 30),
