@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Final, TypeVar
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -47,7 +47,7 @@ from pydantic_core import PydanticCustomError
 
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.schema import PRECISIONS
-from hardware_profiles.sheets import read_sheet
+from hardware_profiles.sheets import count, given, http_url, one_of, positive, read_sheet
 
 BUILTIN_SOURCE: Final = "built-in published runs (hardware_profiles/data/published_runs.csv)"
 METRICS: Final = {
@@ -57,6 +57,7 @@ METRICS: Final = {
     "prefill_tokens_per_s": "prefill",
 }
 SPLITS: Final = ("fit", "holdout")
+T = TypeVar("T")
 LAYOUT_AXES: Final = ("tp", "ep", "dp_attention", "pp")
 
 
@@ -65,38 +66,32 @@ def _problem(text: str) -> PydanticCustomError:
     return PydanticCustomError("published_run", "{problem}", {"problem": text})
 
 
-def _given(value: str) -> str:
-    if not value:
-        raise _problem("must not be empty")
-    return value
+def _in_words(check: Callable[[str], T]) -> Callable[[str], T]:
+    """A shared cell check (:mod:`hardware_profiles.sheets`) whose problem pydantic reports
+    in memwall's words rather than as its own "Value error"."""
+
+    def run(value: str) -> T:
+        try:
+            return check(value)
+        except ValueError as exc:
+            raise _problem(str(exc)) from None
+
+    return run
 
 
-def _http(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise _problem(f"{value!r} is not an http(s) URL")
-    return value
+_given = _in_words(given)
+_http = _in_words(http_url)
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if value not in choices:
-            raise _problem(f"{value!r} is not valid; valid: {', '.join(choices)}")
-        return value
-
-    return check
+    return _in_words(one_of(choices))
 
 
 def _count(least: int) -> Callable[[str], int]:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            number = least - 1
-        if number < least:
-            raise _problem(f"{value!r} must be a whole number >= {least}")
-        return number
+    return _in_words(count(least))
 
-    return parse
+
+_positive = _in_words(positive)
 
 
 def _unless_empty(parse: Callable[[str], int]) -> Callable[[str], int | None]:
@@ -107,16 +102,6 @@ def _unless_empty(parse: Callable[[str], int]) -> Callable[[str], int | None]:
 def _stated_precision(value: str) -> str:
     """A precision, or empty where the source does not state it (the KV cache's)."""
     return value and _one_of(PRECISIONS)(value)
-
-
-def _positive(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = 0.0
-    if not 0 < number < float("inf"):
-        raise _problem(f"{value!r} must be a number > 0")
-    return number
 
 
 def parse_layout(value: str) -> dict[str, int]:

@@ -35,7 +35,7 @@ from hardware_profiles.layouts import (
     training_devices,
 )
 from hardware_profiles.schema import PRECISIONS
-from hardware_profiles.sheets import read_sheet
+from hardware_profiles.sheets import count, given, http_url, one_of, positive, read_sheet
 
 BUILTIN_SOURCE: Final = (
     "built-in published training runs (hardware_profiles/data/published_training_runs.csv)"
@@ -70,71 +70,34 @@ COLUMNS: Final = (
 )
 
 
-def _count(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise ValueError(f"{value!r} must be a whole number >= 1")
-    return int(value)
-
-
-def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"{value!r} is not valid; valid: {', '.join(choices)}")
-        return value
-
-    return check
-
-
-def _positive(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = 0.0
-    if not 0 < number < float("inf"):
-        raise ValueError(f"{value!r} must be a number > 0")
-    return number
-
-
 def _fraction_or_empty(value: str) -> float | None:
     if value == "":
         return None
-    number = _positive(value)
+    number = positive(value)
     if number > 1:
         raise ValueError(f"{value!r} must be a fraction in (0, 1] (43 % is 0.43)")
     return number
 
 
-def _url(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise ValueError(f"{value!r} is not an http(s) URL")
-    return value
-
-
-def _given(value: str) -> str:
-    if not value:
-        raise ValueError("must not be empty")
-    return value
-
-
 _CHECKS: Final[dict[str, Callable[[str], object]]] = {
-    **dict.fromkeys(("run_id", "source_id", "model", "model_preset", "hardware"), _given),
-    "layout": _given,
-    "devices": _count,
-    "zero": lambda v: int(_one_of(("0", "1", "2", "3"))(v)),
-    "global_batch": _count,
-    "micro_batch": _count,
-    "sequence": _count,
-    "recompute": _one_of(RECOMPUTE_POLICIES),
-    "compute_precision": _one_of(PRECISIONS),
-    "optimizer": _given,
-    "uneven_stages": lambda v: _one_of(("yes", "no"))(v) == "yes",
-    "tp_comm_overlap": lambda v: _one_of(("yes", "no", ""))(v) == "yes",
-    "metric": _one_of(METRICS),
-    "measured_value": _positive,
+    **dict.fromkeys(("run_id", "source_id", "model", "model_preset", "hardware"), given),
+    "layout": given,
+    "devices": count(1),
+    "zero": lambda v: int(one_of(("0", "1", "2", "3"))(v)),
+    "global_batch": count(1),
+    "micro_batch": count(1),
+    "sequence": count(1),
+    "recompute": one_of(RECOMPUTE_POLICIES),
+    "compute_precision": one_of(PRECISIONS),
+    "optimizer": given,
+    "uneven_stages": lambda v: one_of(("yes", "no"))(v) == "yes",
+    "tp_comm_overlap": lambda v: one_of(("yes", "no", ""))(v) == "yes",
+    "metric": one_of(METRICS),
+    "measured_value": positive,
     "published_mfu": _fraction_or_empty,
-    "source_url": lambda v: _url(_given(v)),
-    "source_location": _given,
-    "split": _one_of(SPLITS),
+    "source_url": lambda v: http_url(given(v)),
+    "source_location": given,
+    "split": one_of(SPLITS),
     "note": str,
 }
 
