@@ -359,6 +359,7 @@ def test_the_projector_only_evaluates_hand_built_records() -> None:
     placement = Placement(
         pool_index=np.array([0]),
         phase_index=np.array([0]),
+        generation_index=np.array([0]),
         served_from=np.array([0]),
         start_index=np.array([0]),
         demand=np.full((1, 3), 12_000.0),
