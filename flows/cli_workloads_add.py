@@ -310,10 +310,10 @@ def add_command(
     does not fit), --layout says how a replica is split (checked against the model),
     --prompt/--output give a decode workload's request shape (its steps then carry the
     arriving prompts), --engine names the engine that serves it (a MoE model's routed experts
-    then run at that engine generation's fitted share), --start-month starts its demand later. A training workload from a model
-    may state its training layout (--layout, --global-batch-tokens, --micro-batch, --zero,
-    --optimizer; --recompute then means full recomputation, else selective): the audit's
-    training page times it."""
+    then run at that engine generation's fitted share), --start-month starts its demand later.
+    A training workload from a model may state its training layout (--layout,
+    --global-batch-tokens, --micro-batch, --zero, --optimizer; --recompute then means full
+    recomputation, else selective): the audit's training page times it."""
     import pandas as pd
 
     from hardware_profiles.schema import WORK_UNITS
@@ -424,7 +424,6 @@ def import_command(
     frame = _fill_from_model(frame, str(csv))
     from hardware_profiles.parquet import validate_frame
     from hardware_profiles.schema import WORKLOADS
-    from tasks.profiles import require_known_engines
 
     validated = validate_frame(frame, WORKLOADS, csv)
     _check_pools(validated, roadmap, catalog, str(csv))

@@ -127,9 +127,9 @@ def test_the_pdf_says_which_engine_generations_expert_share_a_workload_took(
     tmp_path: Path,
 ) -> None:
     """The examples plus a DeepSeek-R1 decode workload served by SGLang 0.4.3 (released
-    2025-02: an early engine), demanding enough to be among the first to starve. Its routed experts take the
-    early engines' fitted MLA-MoE share; its detail page and the method page both print that
-    share with its source and why that generation."""
+    2025-02: an early engine), demanding enough to be among the first to starve. Its routed
+    experts take the early engines' fitted MLA-MoE share; its detail page and the method page
+    both print that share with its source and why that generation."""
     catalog = builtin_catalog()
     tested = published_backtest(catalog)
     calibrated = calibrate(catalog, fitted=tested.fitted)

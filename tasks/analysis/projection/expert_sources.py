@@ -66,6 +66,7 @@ def expert_columns(projection: Projection) -> dict[str, np.ndarray]:
     said = []
     for m, phase, c, g, why in distinct:
         key = generation_key(f"{PHASE_ORDER[phase]}_{ARCHITECTURE_CLASSES[c]}", GENERATIONS[g])
-        said.append(f"{calibrated.at[fleet.models[m], f'expert_from_{key}']}; {why}")
+        source = str(calibrated.at[fleet.models[m], f"expert_from_{key}"])
+        said.append(f"{source}; {why}")
     out["expert_share_source"][chosen] = np.asarray(said, dtype=object)[codes]
     return out

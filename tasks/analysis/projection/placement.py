@@ -105,7 +105,9 @@ def engine_generations(workloads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
     newest) as an index into :data:`GENERATIONS`, and why
     (:func:`~tasks.analysis.supply.engine_generation.workload_generation`). A fleet's table
     repeats a handful of engines over many rows: each is read once."""
-    stated = workloads["engine"] if "engine" in workloads else pd.Series(None, index=workloads.index)
+    stated = (
+        workloads["engine"] if "engine" in workloads else pd.Series(None, index=workloads.index)
+    )
     codes, distinct = pd.factorize(stated, use_na_sentinel=True)
     read = [workload_generation(str(engine)) for engine in distinct]
     read.append(workload_generation(None))  # code -1: no engine stated

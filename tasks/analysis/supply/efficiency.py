@@ -28,11 +28,10 @@ fitted on, the STREAM-based one's RMS error on all published runs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
-
-import re
 
 import numpy as np
 import pandas as pd

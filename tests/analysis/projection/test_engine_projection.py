@@ -87,10 +87,9 @@ def test_a_workload_on_an_early_engine_is_projected_at_that_generations_expert_s
     assert headroom.tolist() == pytest.approx([2.8412, 1.4661], rel=1e-4)
     assert headroom[0] / headroom[1] == pytest.approx(2.975098 / 1.535233, rel=1e-6)
     ranking = rank(projection, with_mitigations=False).ranking.set_index("workload_id")
-    assert ranking.loc["current", "expert_share"] == FITTED.generation_experts[
-        ("MLA-MoE", CURRENT)
-    ].value
-    assert ranking.loc["early", "expert_share"] == FITTED.generation_experts[("MLA-MoE", EARLY)].value
+    fitted = FITTED.generation_experts
+    assert ranking.loc["current", "expert_share"] == fitted[("MLA-MoE", CURRENT)].value
+    assert ranking.loc["early", "expert_share"] == fitted[("MLA-MoE", EARLY)].value
     assert ranking.loc["early", "engine_generation"] == EARLY
     assert ranking.loc["current", "engine_generation"] == CURRENT
     assert ranking.loc["early", "expert_share_source"] == (
