@@ -108,7 +108,8 @@ def predict(
         typer.Option(
             "--engine",
             help="Serving engine, NAME or 'NAME VERSION' (e.g. 'SGLang 0.4.3'): its generation's "
-            "fitted routed-expert share. Default: a current engine.",
+            "fitted routed-expert share. Default: the --workload row's engine, else a current "
+            "engine.",
         ),
     ] = None,
     catalog: CatalogOption = None,
@@ -144,10 +145,15 @@ def predict(
     the output tokens/s a continuous-batching engine delivers. With --phase training --layout:
     the training step of that layout (flows.cli_training; JSON: step_time_s, mfu,
     tokens_per_s, time_by_part_s, memory_per_device, wall). With --workload ID: that workload of
-    --workloads at its own batch, context, precisions, layout and prompt/output tokens, on the
-    replica its pool serves it on (flows.cli_predict_workload; JSON: the keys above and
-    workload: workload_id, pool, phase, accelerator_id, devices, served_on, efficiency_source,
-    supply_spread, step_p10_s, step_p90_s)."""
+    --workloads at its own batch, context, precisions, layout, prompt/output tokens and engine
+    (--engine stands for it), on the replica its pool serves it on (flows.cli_predict_workload;
+    JSON: the keys above and workload: workload_id, pool, phase, accelerator_id, devices,
+    served_on, engine, efficiency_source, supply_spread, step_p10_s, step_p90_s)."""
+    from tasks.analysis.supply.engine_generation import stated_engine_problem
+
+    problem = None if engine is None else stated_engine_problem(engine)
+    if problem is not None:
+        raise MemwallError(f"--engine {problem}")
     if workload is not None:
         given = [
             flag
@@ -161,7 +167,7 @@ def predict(
             )
         predict_workload(
             workload, workloads, roadmap, catalog, measurements, history, runs, prometheus,
-            days, as_json,
+            days, as_json, engine,
         )  # fmt: skip
         return
     if prometheus is not None or workloads is not None or roadmap is not None:

@@ -2,9 +2,11 @@
 audit serves it.
 
 Everything comes from the workload's row: its model preset, precisions (weights, KV, compute),
-layout, prompt/output tokens (decode under load) and its batch and context; its hardware is the
-replica the projection reports for it (the model its pool holds most of in its first served
-month, and the devices a replica of it spans there, :mod:`tasks.analysis.projection.serving`).
+layout, prompt/output tokens (decode under load), batch and context, and the engine that serves
+it (its generation's fitted routed-expert share, as the projection takes it; ``--engine``
+stands for it); its hardware is the replica the projection reports for it (the model its pool
+holds most of in its first served month, and the devices a replica of it spans there,
+:mod:`tasks.analysis.projection.serving`).
 The efficiency is the audit's, in its order, with one step before it: what production measured
 for this very workload on that model over the last ``--days`` (``--prometheus``), where the
 window has calibrating samples of it; else the workload probes (``--measurements``,
@@ -163,8 +165,10 @@ def predict_workload(
     prometheus: str | None,
     days: float,
     as_json: bool,
+    engine: str | None = None,
 ) -> None:
-    """Predict one workload of the workloads file as the audit serves it (module docstring)."""
+    """Predict one workload of the workloads file as the audit serves it (module docstring);
+    ``engine`` (``--engine``) stands for the row's own."""
     from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
     from tasks.analysis.projection.projector import project_profiles
     from tasks.analysis.supply.efficiency import efficiencies_for, experts_for, overhead_for
@@ -191,7 +195,10 @@ def predict_workload(
     if prometheus:
         watch.lap("production telemetry")
     models = profiles.catalog
-    calibrated = calibrated_catalog(models, measurements, runs, history, production=production)
+    stated = engine if engine is not None else row.get("engine")
+    calibrated = calibrated_catalog(
+        models, measurements, runs, history, production=production, engine=stated
+    )
     projection = project_profiles(profiles, calibrated, start_month(None), DEFAULT_HORIZON_MONTHS)
     where = served_on(projection, index, row, arch)
     if production and (where.accelerator, "decode") not in production:
@@ -236,6 +243,7 @@ def predict_workload(
         "accelerator_id": where.accelerator,
         "devices": devices,
         "served_on": where.why,
+        "engine": stated,
         "efficiency_source": bandwidth.source if phase == "decode" else flops.source,
         "supply_spread": spread,
         "step_p10_s": low,

@@ -61,8 +61,10 @@ def _append_workloads(new: pd.DataFrame, to: Path, source: str) -> pd.DataFrame:
 
     from hardware_profiles.parquet import one_writer, read_table, validate_frame, write_table
     from hardware_profiles.schema import WORKLOADS
+    from tasks.profiles import require_known_engines
 
     validated = validate_frame(new, WORKLOADS, source)
+    require_known_engines(validated, source)
     with one_writer(to):
         existing = read_table(to, WORKLOADS) if to.exists() else None
         combined = (
@@ -274,6 +276,14 @@ def add_command(
         int | None,
         typer.Option("--output", help="Decode under load: output tokens of each request."),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="Serving engine, NAME or 'NAME VERSION' (e.g. 'SGLang 0.4.3'): the projection "
+            "takes its generation's fitted routed-expert share. Default: a current engine.",
+        ),
+    ] = None,
     start_month: Annotated[
         str | None,
         typer.Option(
@@ -299,10 +309,11 @@ def add_command(
     pool's hardware), --max-devices-per-replica caps a replica (a capacity wall when the batch
     does not fit), --layout says how a replica is split (checked against the model),
     --prompt/--output give a decode workload's request shape (its steps then carry the
-    arriving prompts), --start-month starts its demand later. A training workload from a model
-    may state its training layout (--layout, --global-batch-tokens, --micro-batch, --zero,
-    --optimizer; --recompute then means full recomputation, else selective): the audit's
-    training page times it."""
+    arriving prompts), --engine names the engine that serves it (a MoE model's routed experts
+    then run at that engine generation's fitted share), --start-month starts its demand later.
+    A training workload from a model may state its training layout (--layout,
+    --global-batch-tokens, --micro-batch, --zero, --optimizer; --recompute then means full
+    recomputation, else selective): the audit's training page times it."""
     import pandas as pd
 
     from hardware_profiles.schema import WORK_UNITS
@@ -377,6 +388,7 @@ def add_command(
         layout=layout,
         prompt_tokens=prompt,
         output_tokens=output,
+        engine=engine,
     )
     new = pd.DataFrame([row])
     _check_pools(new, roadmap, catalog, "the new workload")

@@ -294,6 +294,14 @@ class WorkloadRecord:
         check=positive,
         doc="decode under load: output tokens of each request",
     )
+    engine: str | None = column(
+        pa.string(),
+        required=False,
+        nullable=True,
+        check=not_blank,
+        doc="serving engine, NAME or NAME VERSION (SGLang 0.4.3, vLLM 0.10.1): its generation's "
+        "fitted routed-expert share; null: a current engine",
+    )
     global_batch_tokens: int | None = column(
         pa.int64(), required=False, nullable=True, check=positive, doc="training: tokens per step"
     )

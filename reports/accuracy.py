@@ -47,9 +47,10 @@ def _summary(s: Summary) -> str:
     return f"MAPE {_percent(s.mape)}, bias {_percent(s.bias, signed=True)} ({s.runs} runs)"
 
 
-def backtest_lines(backtest: Backtest | None) -> list[str]:
+def backtest_lines(backtest: Backtest | None, ranking: pd.DataFrame | None = None) -> list[str]:
     """The backtest's error, leave-one-source-out first (overall, then per architecture
-    class, vendor and phase), then the fit/holdout figures: what the method page prints."""
+    class, vendor and phase), then the fit/holdout figures: what the method page prints;
+    with the ``ranking``, the routed-expert share of each workload on an older engine."""
     if backtest is None or backtest.runs.empty:
         return [
             "Backtest: no published measured runs were available, so no efficiency is fitted "
@@ -74,7 +75,7 @@ def backtest_lines(backtest: Backtest | None) -> list[str]:
         f"{parts('class')}. Per vendor: {parts('vendor')}. Per phase: {parts('phase')}.",
         "The date bands take, where an efficiency is a fitted default, the leave-one-source-"
         f"out spread of the workload's class (RMS log error: {spreads}).",
-        _expert_line(backtest),
+        _expert_line(backtest, ranking),
         "Secondary, with rows of one source on both sides of the split: held-out runs "
         f"{_summary(holdout)}; runs the defaults were fitted on {_summary(fit)}.",
     ]
@@ -100,10 +101,11 @@ def backtest_lines(backtest: Backtest | None) -> list[str]:
     return lines
 
 
-def _expert_line(backtest: Backtest) -> str:
+def _expert_line(backtest: Backtest, ranking: pd.DataFrame | None = None) -> str:
     """How decode's routed-expert matmuls are priced: each MoE class's fitted share of the
     dense efficiencies on a current engine (what the projection takes for a workload that
-    names no older engine), with its source, or as dense where the class has no fit."""
+    names no older engine), with its source, or as dense where the class has no fit; then
+    each ranked workload whose engine is older, with the share it took and why."""
     fitted = backtest.fitted
     shares = {name: fitted.experts("decode", name, NEWEST) for name in fitted.expert_matmuls}
     said = "; ".join(
@@ -113,7 +115,27 @@ def _expert_line(backtest: Backtest) -> str:
         "At decode each touched expert multiplies a few tokens (a grouped GEMM): a MoE "
         "workload's routed-expert bytes and FLOPs run at its class's share of the dense "
         f"efficiencies, fitted with them, on a current engine: {said or 'none fitted'}; a "
-        "class without one runs its experts as dense matmuls."
+        "class without one runs its experts as dense matmuls." + _older_engines(ranking)
+    )
+
+
+def _older_engines(ranking: pd.DataFrame | None, shown: int = 5) -> str:
+    """The ranked MoE workloads whose row names an engine older than the newest generation,
+    each with the routed-expert share it was projected at and that share's source (the first
+    ``shown`` by rank, then how many more)."""
+    if ranking is None or "expert_share" not in ranking:
+        return ""
+    older = ranking[ranking["expert_share"].notna() & (ranking["engine_generation"] != NEWEST)]
+    if older.empty:
+        return ""
+    listed = "; ".join(
+        f"{r.name} {r.expert_share:.2f}, {r.expert_share_source}"
+        for r in older.head(shown).itertuples(index=False)
+    )
+    more = f"; and {len(older) - shown} more" if len(older) > shown else ""
+    return (
+        f" {len(older)} workload(s) name an older engine and take its generation's share "
+        f"instead: {listed}{more}."
     )
 
 
@@ -156,8 +178,11 @@ def efficiency_table(sources: pd.DataFrame) -> Table:
     return table
 
 
-def accuracy_section(sources: pd.DataFrame | None, backtest: Backtest | None) -> list[Flowable]:
-    """Method-page section: efficiency sources, backtest error, and how the bands are made."""
+def accuracy_section(
+    sources: pd.DataFrame | None, backtest: Backtest | None, ranking: pd.DataFrame | None = None
+) -> list[Flowable]:
+    """Method-page section: efficiency sources, backtest error (with the ``ranking``: the
+    routed-expert share of each workload on an older engine), and how the bands are made."""
     s = stylesheet()
     flow: list[Flowable] = [
         Paragraph("Efficiencies, their sources and the model's error", s["h2"]),
@@ -179,7 +204,7 @@ def accuracy_section(sources: pd.DataFrame | None, backtest: Backtest | None) ->
     ]
     if sources is not None and not sources.empty:
         flow += [efficiency_table(sources), Spacer(1, 4)]
-    flow += [Paragraph(line, s["body"]) for line in backtest_lines(backtest)]
+    flow += [Paragraph(escape(line), s["body"]) for line in backtest_lines(backtest, ranking)]
     flow.append(
         Paragraph(
             "Date bands: 'starves 2027-06 (likely 2027-03 to 2027-10)' gives the P10 and P90 "

@@ -35,6 +35,20 @@ JOB_MITIGATIONS = (
 )
 
 
+def _experts_note(r: Any) -> list[Flowable]:
+    """A MoE decode workload's routed-expert share, the engine generation it is fitted for
+    and why that one: an early engine's share is far below a current one's, so the figure
+    says which it is (none for a workload without routed experts)."""
+    share = getattr(r, "expert_share", None)
+    if share is None or missing(share):
+        return []
+    said = (
+        f"Routed experts at {share:.2f} of the dense efficiencies ({r.engine_generation}): "
+        f"{r.expert_share_source}."
+    )
+    return [Paragraph(text(said), stylesheet()["small"])]
+
+
 def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowable]:
     s = stylesheet()
     facts = [
@@ -105,6 +119,7 @@ def _detail_page(r: Any, detail: Any, mitigations: pd.DataFrame) -> list[Flowabl
         Paragraph(text(f"#{r.rank} {r.name}"), s["h1"]),
         _pairs(facts, [3.8 * cm, 5.2 * cm, 3.8 * cm, 5.2 * cm]),
         *remedy_note(r),
+        *_experts_note(r),
         Paragraph("Bytes breakdown", s["h2"]),
         _pairs(breakdown, [3.6 * cm, 14.4 * cm]),
         Paragraph("Mitigations", s["h2"]),

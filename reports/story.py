@@ -320,7 +320,9 @@ def _method(report: AuditReport) -> list[Flowable]:
         PageBreak(),
         Paragraph("Assumptions and method", s["h1"]),
         *(Paragraph(text(line), s["body"]) for line in lines if line),
-        *accuracy_section(report.findings.efficiencies, report.findings.backtest),
+        *accuracy_section(
+            report.findings.efficiencies, report.findings.backtest, report.findings.ranking
+        ),
     ]
 
 

@@ -15,6 +15,7 @@ from hardware_profiles.layouts import LAYOUT_DEGREES, TRAINING_LAYOUT_DEGREES, l
 from hardware_profiles.parquet import read_table
 from hardware_profiles.roadmaps import baseline_name, split_scenarios
 from hardware_profiles.schema import ROADMAP, WORKLOADS, Profiles
+from tasks.analysis.supply.engine_generation import stated_engine_problem
 from tasks.analysis.training.audit import check_rows, most_devices
 from tasks.analysis.workload import examples as workload_examples
 
@@ -56,8 +57,9 @@ def load_profiles(
 
 
 def check_consistent(profiles: Profiles) -> None:
-    """Every workload needs rows, every pool it names needs hardware in the catalog, and
-    every training layout must be one an engine could run on its pool (:func:`check_rows`)."""
+    """Every workload needs rows, every pool it names needs hardware in the catalog, every
+    stated engine must be one memwall can date, and every training layout must be one an
+    engine could run on its pool (:func:`check_rows`)."""
     if profiles.workloads.empty:
         raise ProfileError(profiles.workloads_source, "has no workloads (the table is empty)")
     if profiles.roadmap.empty:
@@ -65,6 +67,7 @@ def check_consistent(profiles: Profiles) -> None:
     require_known(profiles.catalog, profiles.roadmap["accelerator_id"], profiles.roadmap_source)
     require_non_negative(profiles.roadmap, profiles.roadmap_source)
     require_phase_layouts(profiles.workloads, profiles.workloads_source)
+    require_known_engines(profiles.workloads, profiles.workloads_source)
     pools = set(profiles.roadmap["pool"])
     orphan = ~profiles.workloads["pool"].isin(pools)
     if orphan.any():
@@ -97,6 +100,20 @@ def require_phase_layouts(workloads: pd.DataFrame, source: str) -> None:
             raise ProfileError(
                 source, f"a {phase} workload's {exc}", row=position, column="layout"
             ) from None
+
+
+def require_known_engines(workloads: pd.DataFrame, source: str) -> None:
+    """Every stated engine one memwall can date (:func:`stated_engine_problem`): the column's
+    own check refuses only a blank one, the engine families live with the analysis. Each
+    distinct value is checked once."""
+    if "engine" not in workloads:
+        return
+    stated = workloads["engine"]
+    for text in stated.dropna().unique():
+        problem = stated_engine_problem(str(text))
+        if problem is not None:
+            position = int((stated == text).to_numpy().argmax()) + 1
+            raise ProfileError(source, problem, row=position, column="engine")
 
 
 def load_scenarios(

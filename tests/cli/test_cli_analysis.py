@@ -37,6 +37,9 @@ KEYS = {
     "tpot_under_load_s",
     "output_tokens_per_s_under_load",
     "step_time_s",
+    "engine_generation",
+    "expert_share",
+    "expert_share_source",
 }
 
 

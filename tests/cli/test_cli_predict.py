@@ -210,3 +210,20 @@ def test_predict_engine_picks_its_generations_expert_share_and_says_so(tmp_path:
         str(current["expert_matmul_efficiency"])
     )
     assert float(str(early["step_time_s"])) > float(str(current["step_time_s"]))
+
+
+def test_an_engine_version_memwall_cannot_date_is_refused_in_one_line(tmp_path: Path) -> None:
+    """A version of an engine family RELEASES does not list would be taken as a current
+    engine without a word: refused, naming the families memwall dates."""
+    result = memwall(
+        ["predict", "--preset", "deepseek-r1", "--accelerator", "nvidia-h200-sxm",
+         "--engine", "FastServe 2.1"],
+        None,
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert _one_error(result.stderr) == (
+        "memwall: error: --engine 'FastServe 2.1': memwall dates the versions of sglang, vllm, "
+        "tensorrt-llm only; give one of those with its version, or the engine's name alone "
+        "(taken as a current one)"
+    )

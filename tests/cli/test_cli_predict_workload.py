@@ -8,13 +8,19 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 
+from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.parquet import write_table
 from hardware_profiles.schema import WORKLOADS
+from tasks.analysis.supply.backtest import load_backtest
+from tasks.analysis.supply.engine_generation import CURRENT, EARLY
 from tasks.analysis.supply.selfcheck import Z90
 from tasks.analysis.workload.examples import example_workloads
+from tasks.analysis.workload.presets import estimate_workload
 from tests.cli.test_cli import memwall
 
 
@@ -93,3 +99,47 @@ def test_what_a_workload_cannot_be_predicted_with_is_one_line(
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], done.stderr
+
+
+def test_a_workload_on_an_early_engine_is_predicted_at_that_generations_expert_share(
+    tmp_path: Path,
+) -> None:
+    """Two DeepSeek-R1 decode rows in the inference pool, FP8, batch 32, 2,048 tokens of
+    context, identical but for their engine: none (a current engine) and SGLang 0.4.3
+    (released 2025-02: an early one). Each is predicted at its own generation's fitted
+    MLA-MoE routed-expert share r, which the fit puts lower on early engines: its step takes
+    longer. --engine stands for the row's own."""
+    shape = {"model_preset": "deepseek-r1", "phase": "decode", "batch": 32,
+             "context_tokens": 2048, "precision": "fp8", "weight_precision": "fp8"}  # fmt: skip
+    estimated = estimate_workload(shape)
+    assert estimated is not None
+    rows = [
+        {**estimated.workload_columns(), "workload_id": wid, "name": wid, "owner": "o",
+         "pool": "inference", "demand_units_per_s": 100.0, "demand_growth_per_year": 0.0,
+         "engine": engine}
+        for wid, engine in (("r1-current", None), ("r1-early", "SGLang 0.4.3"))
+    ]  # fmt: skip
+    source = write_table(pd.DataFrame(rows), tmp_path / "workloads.parquet", WORKLOADS)
+
+    def run(wid: str, *engine: str) -> dict[str, Any]:
+        done = memwall(
+            ["predict", "--workload", wid, "--workloads", str(source), *engine, "--json"],
+            None,
+            tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        out: dict[str, Any] = json.loads(done.stdout)
+        return out
+
+    current, early = run("r1-current"), run("r1-early")
+    fitted = load_backtest(builtin_catalog(), by_source=False).fitted
+    assert current["expert_matmul_efficiency"] == fitted.experts("decode", "MLA-MoE", CURRENT).value
+    assert early["expert_matmul_efficiency"] == fitted.experts("decode", "MLA-MoE", EARLY).value
+    assert early["expert_matmul_efficiency"] < current["expert_matmul_efficiency"]
+    assert early["step_time_s"] > current["step_time_s"]
+    assert early["workload"]["engine"] == "SGLang 0.4.3"
+    assert "'SGLang 0.4.3' released 2025-02" in early["expert_matmul_efficiency_source"]
+    assert "no engine stated" in current["expert_matmul_efficiency_source"]
+    told = run("r1-current", "--engine", "SGLang 0.4.3")
+    assert told["step_time_s"] == early["step_time_s"]
+    assert told["workload"]["engine"] == "SGLang 0.4.3"

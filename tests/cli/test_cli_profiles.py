@@ -175,7 +175,7 @@ def test_estimate_from_a_config_file(tmp_path: Path) -> None:
 
 def test_add_creates_then_appends(tmp_path: Path) -> None:
     target = tmp_path / "workloads.parquet"
-    first = memwall([*ADD, "--to", str(target)], tmp_path)
+    first = memwall([*ADD, "--engine", "SGLang 0.4.3", "--to", str(target)], tmp_path)
     assert first.returncode == 0, first.stderr
     second = memwall(
         [
@@ -190,6 +190,8 @@ def test_add_creates_then_appends(tmp_path: Path) -> None:
     assert list(table["workload_id"]) == ["summarise-70b", "llama-3.1-8b-decode"]
     row = table.iloc[0]
     assert (row["weight_precision"], row["kv_precision"], row["unit"]) == ("fp8", "fp8", "token")
+    # The engine serving it, as --engine said; none said: null (a current engine).
+    assert table["engine"].tolist()[0] == "SGLang 0.4.3" and pd.isna(table["engine"].iloc[1])
     assert row["demand_growth_per_year"] == 0.8
     # Each row says its layers, which the step overhead is charged per.
     assert list(table["layers"]) == [80, 32]
@@ -249,6 +251,12 @@ def _existing(tmp_path: Path) -> tuple[Path, str]:
             "'edge'",
         ),
         ({"--batch": "0"}, "--batch must be > 0, got 0"),
+        (
+            {"--engine": "FastServe 2.1"},
+            "the new workload, row 1, column 'engine': 'FastServe 2.1': memwall dates the "
+            "versions of sglang, vllm, tensorrt-llm only",
+        ),
+        ({"--engine": ""}, "the new workload, row 1, column 'engine': must not be empty"),
     ],
 )
 def test_bad_add_leaves_the_file_untouched(
@@ -332,6 +340,14 @@ def test_import_fills_figures_from_presets(tmp_path: Path) -> None:
                 .replace("4e9\n", "4e9,-2\n")
             ),
             "row 2, column 'layers': must be > 0, got -2",
+        ),
+        (
+            lambda text: (
+                text.replace("bytes\n", "bytes,engine\n")
+                .replace(",,\n", ",,,SGLang 0.4.3\n")
+                .replace("4e9\n", "4e9,FastServe 2.1\n")
+            ),
+            "row 2, column 'engine': 'FastServe 2.1': memwall dates the versions of",
         ),
     ],
 )

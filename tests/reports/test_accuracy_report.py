@@ -12,18 +12,21 @@ import pytest
 
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.examples import example_roadmap
+from hardware_profiles.parquet import validate_frame
 from hardware_profiles.published_runs import read_published_runs
+from hardware_profiles.schema import WORKLOADS
 from reports.accuracy import _expert_line, likely
 from reports.build import write_pdf
 from reports.content import AuditReport
 from reports.story import headline
-from tasks.analysis.findings import gather
+from tasks.analysis.findings import DETAIL_PAGES, gather
 from tasks.analysis.projection.projector import project
 from tasks.analysis.ranking.ranking import rank, records
 from tasks.analysis.supply.backtest import backtest
 from tasks.analysis.supply.calibration import calibrate
-from tasks.analysis.supply.engine_generation import NEWEST
+from tasks.analysis.supply.engine_generation import EARLY, NEWEST
 from tasks.analysis.workload.examples import example_workloads
+from tasks.analysis.workload.presets import estimate_workload
 from tasks.published_backtest import published_backtest
 from tests.analysis.supply.published_fixture import write_fixture
 from tests.pdf import pdf_text
@@ -118,3 +121,49 @@ def test_the_method_page_states_the_expert_share_the_projection_uses() -> None:
     assert NEWEST in share.source
     assert f"MLA-MoE {share.value:.2f}" in line
     assert share.source in line
+
+
+def test_the_pdf_says_which_engine_generations_expert_share_a_workload_took(
+    tmp_path: Path,
+) -> None:
+    """The examples plus a DeepSeek-R1 decode workload served by SGLang 0.4.3 (released
+    2025-02: an early engine), demanding enough to be among the first to starve. Its routed
+    experts take the early engines' fitted MLA-MoE share; its detail page and the method page
+    both print that share with its source and why that generation."""
+    catalog = builtin_catalog()
+    tested = published_backtest(catalog)
+    calibrated = calibrate(catalog, fitted=tested.fitted)
+    shape = {"model_preset": "deepseek-r1", "phase": "decode", "batch": 32,
+             "context_tokens": 2048, "precision": "fp8", "weight_precision": "fp8"}  # fmt: skip
+    estimated = estimate_workload(shape)
+    assert estimated is not None
+    early = {
+        **estimated.workload_columns(), "workload_id": "r1-early", "name": "R1 on SGLang",
+        "owner": "o", "pool": "inference", "demand_units_per_s": 4e5,
+        "demand_growth_per_year": 0.5, "engine": "SGLang 0.4.3",
+    }  # fmt: skip
+    workloads = validate_frame(
+        pd.concat([pd.DataFrame([early]), example_workloads()], ignore_index=True),
+        WORKLOADS,
+        "test workloads",
+    )
+    roadmap = example_roadmap()
+    projection = project(workloads, roadmap, calibrated, START, 18)
+    ranked = rank(projection)
+    row = ranked.ranking.set_index("workload_id").loc["r1-early"]
+    share = tested.fitted.experts("decode", "MLA-MoE", EARLY)
+    assert row["rank"] <= DETAIL_PAGES  # it gets a detail page
+    assert row["expert_share"] == share.value
+    found = gather(projection, ranked, calibrated, catalog, roadmap, backtest=tested)
+    report = AuditReport(
+        run_id="run-1",
+        generated_at=dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC),
+        host="test-host",
+        findings=found,
+        calibration_defaults={"bandwidth": 0.85, "flops": 0.70},
+        sources={"Workloads": "test"},
+    )
+    text = pdf_text(write_pdf(report, tmp_path / "audit.pdf"))
+    why = "engine 'SGLang 0.4.3' released 2025-02"
+    assert f"Routed experts at {share.value:.2f} of the dense efficiencies ({EARLY})" in text
+    assert f"R1 on SGLang {share.value:.2f}, {share.source}; {why}" in text

@@ -6,12 +6,16 @@ import datetime as dt
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.examples import example_roadmap
 from hardware_profiles.parquet import write_table
 from hardware_profiles.schema import ROADMAP, WORKLOADS
+from tasks.analysis.projection.placement import engine_generations
+from tasks.analysis.supply.engine_generation import CURRENT, EARLY, GENERATIONS, NEWEST
 from tasks.analysis.workload.examples import example_workloads
 from tasks.profiles import load_profiles
 
@@ -92,3 +96,48 @@ def test_without_a_roadmap_the_built_in_scenarios_are_compared() -> None:
     assert list(scenarios) == ["baseline", "b300-edge", "rubin-inference"]
     baseline = scenarios["baseline"].roadmap.drop(columns=["scenario"])
     pd.testing.assert_frame_equal(baseline, example_roadmap().drop(columns=["scenario"]))
+
+
+def test_an_older_workloads_file_without_the_engine_column_loads(tmp_path: Path) -> None:
+    """Written as memwall wrote it before workloads stated their engine: the column absent,
+    every row then taken as served by a current engine."""
+    older = pa.Table.from_pandas(example_workloads(), preserve_index=False).drop(["engine"])
+    path = tmp_path / "w.parquet"
+    pq.write_table(older, path)
+    assert "engine" not in pq.read_schema(path).names
+    workloads = load_profiles(workloads=path).workloads
+    assert workloads["engine"].isna().all()
+    assert set(engine_generations(workloads)[0]) == {GENERATIONS.index(NEWEST)}
+
+
+@pytest.mark.parametrize(
+    ("engine", "says"),
+    [
+        ("", "must not be empty"),
+        ("  ", "must not be empty"),
+        ("FastServe 2.1", "'FastServe 2.1': memwall dates the versions of sglang, vllm, "
+                          "tensorrt-llm only"),
+    ],
+)  # fmt: skip
+def test_an_engine_memwall_cannot_read_is_refused_naming_file_row_and_column(
+    tmp_path: Path, engine: str, says: str
+) -> None:
+    workloads = example_workloads().assign(engine=None)
+    workloads.loc[2, "engine"] = engine
+    path = tmp_path / "w.parquet"
+    pq.write_table(pa.Table.from_pandas(workloads, preserve_index=False), path)
+    with pytest.raises(ProfileError) as caught:
+        load_profiles(workloads=path)
+    assert (caught.value.source, caught.value.row, caught.value.column) == (str(path), 3, "engine")
+    assert says in caught.value.problem
+
+
+def test_an_engine_named_alone_or_with_a_datable_version_loads(tmp_path: Path) -> None:
+    workloads = example_workloads().assign(engine=None)
+    for row, engine in enumerate(("FastServe", "SGLang 0.4.3", "vLLM 0.10.1")):
+        workloads.loc[row, "engine"] = engine
+    path = write_table(workloads, tmp_path / "w.parquet", WORKLOADS)
+    loaded = load_profiles(workloads=path).workloads
+    index, why = engine_generations(loaded)
+    assert [GENERATIONS[i] for i in index[:3]] == [NEWEST, EARLY, CURRENT]
+    assert why[0] == "engine 'FastServe' names no datable version: taken as a current release"

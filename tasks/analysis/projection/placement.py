@@ -23,18 +23,22 @@ from hardware_profiles.errors import ProfileError
 from hardware_profiles.months import month_indexes
 from tasks.analysis.projection.horizon import NEVER, Fleet, first_month
 from tasks.analysis.supply.ceilings import PEAK_INDEX, PHASE_ORDER, Ceilings, lookup
+from tasks.analysis.supply.engine_generation import GENERATIONS, workload_generation
 from tasks.analysis.workload.layout import SERVING_PHASES, LayoutError, check_layout, parse_layout
 from tasks.analysis.workload.presets import PRESETS
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Per workload: its pool and phase as indexes into the fleet and the ceilings, the first
-    month its pool holds hardware (NEVER: none in the horizon), the month its demand starts,
-    and its demand in every month, (workloads, months)."""
+    """Per workload: its pool and phase as indexes into the fleet and the ceilings, the
+    generation of the engine that serves it (an index into :data:`GENERATIONS`, the ceilings'
+    first expert-share axis), the first month its pool holds hardware (NEVER: none in the
+    horizon), the month its demand starts, and its demand in every month, (workloads,
+    months)."""
 
     pool_index: np.ndarray
     phase_index: np.ndarray
+    generation_index: np.ndarray
     served_from: np.ndarray
     start_index: np.ndarray
     demand: np.ndarray
@@ -86,6 +90,7 @@ def place(
     placement = Placement(
         pool_index=pool_index,
         phase_index=phase_index,
+        generation_index=engine_generations(workloads)[0],
         served_from=first_month(fleet.pool_total()[pool_index] > 0),
         start_index=start_index,
         demand=demand,
@@ -93,6 +98,22 @@ def place(
     _check_supported(workloads, fleet, ceilings, placement, workloads_source)
     _check_layouts(workloads, workloads_source)
     return placement
+
+
+def engine_generations(workloads: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per workload: the generation of the engine its row states (``engine``; none: the
+    newest) as an index into :data:`GENERATIONS`, and why
+    (:func:`~tasks.analysis.supply.engine_generation.workload_generation`). A fleet's table
+    repeats a handful of engines over many rows: each is read once."""
+    stated = (
+        workloads["engine"] if "engine" in workloads else pd.Series(None, index=workloads.index)
+    )
+    codes, distinct = pd.factorize(stated, use_na_sentinel=True)
+    read = [workload_generation(str(engine)) for engine in distinct]
+    read.append(workload_generation(None))  # code -1: no engine stated
+    index = np.array([GENERATIONS.index(generation) for generation, _ in read])
+    reasons = np.array([why for _, why in read], dtype=object)
+    return index[codes], reasons[codes]
 
 
 def _check_layouts(workloads: pd.DataFrame, source: str) -> None:

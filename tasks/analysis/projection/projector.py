@@ -167,13 +167,16 @@ class Projector:
         """AI·BW and F of one device of each model for each workload, (workloads, models);
         F is NaN where the model has no peak at the workload's precision. A MoE decode
         workload's routed-expert share of its bytes and FLOPs runs at its class's share r of
-        the dense efficiencies (:meth:`Ceilings.expert_slowdown`): both terms are divided by
-        how much longer that makes them."""
+        the dense efficiencies on its engine's generation (:meth:`Ceilings.expert_slowdown`):
+        both terms are divided by how much longer that makes them."""
         phase = self.placement.phase_index
         peak_index = lookup(figures.precision, PEAK_INDEX)
         peak = self.ceilings.flops[phase, :, peak_index]
         slowdown = functools.partial(
-            self.ceilings.expert_slowdown, phase, figures.architecture_class
+            self.ceilings.expert_slowdown,
+            phase,
+            self.placement.generation_index,
+            figures.architecture_class,
         )
         bandwidth_term = figures.intensity[:, None] * self.workload_bandwidth()
         return (

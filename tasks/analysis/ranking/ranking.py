@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tasks.analysis.projection.expert_sources import EXPERT_COLUMNS, expert_columns
 from tasks.analysis.projection.horizon import NEVER, first_month
 from tasks.analysis.projection.projector import Outcome, Projection
 from tasks.analysis.projection.uncertainty import Band, band, workload_classes
@@ -66,6 +67,7 @@ RANKING_COLUMNS = (
     "replica_accelerator_id",
     "wall_remedy",
     "step_time_s",
+    *EXPERT_COLUMNS,
 )
 
 
@@ -181,6 +183,7 @@ def rank(
             "wall_month_p90": _month_or_none(projection.months, wall_p90),
             "served_batch": _served_batch(projection.served_batch),
             **under_load_columns(projection, walls, catalog),
+            **expert_columns(projection),
         }
     )
     step = np.full(n, np.nan)
@@ -274,6 +277,9 @@ _JSON_COLUMNS = (
     ("tpot_under_load_s", "tpot_under_load_s", "number"),
     ("output_tokens_per_s_under_load", "output_tokens_per_s_under_load", "number"),
     ("step_time_s", "step_time_s", "number"),
+    ("engine_generation", "engine_generation", "text"),
+    ("expert_share", "expert_share", "number"),
+    ("expert_share_source", "expert_share_source", "text or null"),
 )
 
 

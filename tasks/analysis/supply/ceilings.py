@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from hardware_profiles.schema import PEAK_PRECISIONS
-from tasks.analysis.supply.efficiency import PHASE_CEILINGS, SPREAD_CLASSES
+from tasks.analysis.supply.efficiency import PHASE_CEILINGS, SPREAD_CLASSES, generation_key
+from tasks.analysis.supply.engine_generation import GENERATIONS
 from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
 
 T = TypeVar("T")
@@ -46,8 +47,9 @@ class Ceilings:
     (per layer in decode and prefill, 0 elsewhere), (phases, models); and the
     leave-one-source-out spread of each architecture class (phases, :data:`SPREAD_CLASSES`,
     models), NaN where the phase's efficiency on that model is not a fitted default; and the
-    routed experts' share of the dense efficiencies per architecture class (phases,
-    ARCHITECTURE_CLASSES, models), 1 where none was fitted (None: 1 everywhere)."""
+    routed experts' share of the dense efficiencies per engine generation and architecture
+    class (:data:`GENERATIONS`, phases, ARCHITECTURE_CLASSES, models), 1 where none was
+    fitted (None: 1 everywhere)."""
 
     bandwidth: np.ndarray
     flops: np.ndarray
@@ -58,14 +60,19 @@ class Ceilings:
     expert_share: np.ndarray | None = field(default=None)
 
     def expert_slowdown(
-        self, phase_index: np.ndarray, classes: np.ndarray | None, share: np.ndarray | None
+        self,
+        phase_index: np.ndarray,
+        generation_index: np.ndarray,
+        classes: np.ndarray | None,
+        share: np.ndarray | None,
     ) -> np.ndarray:
         """1 + (1/r − 1)·share per workload and model: how much longer a workload's bytes (or
-        FLOPs), ``share`` of them routed-expert matmuls at r of the dense efficiency, take
-        than at the dense efficiency alone; 1 without expert shares or a fitted r."""
+        FLOPs), ``share`` of them routed-expert matmuls at r of the dense efficiency (that of
+        the workload's engine generation), take than at the dense efficiency alone; 1
+        without expert shares or a fitted r."""
         if self.expert_share is None or classes is None or share is None:
             return np.ones((len(phase_index), self.bandwidth.shape[1]))
-        r = self.expert_share[phase_index, classes]
+        r = self.expert_share[generation_index, phase_index, classes]
         return np.asarray(1.0 + (1.0 / r - 1.0) * share[:, None])
 
     @staticmethod
@@ -83,16 +90,15 @@ class Ceilings:
         spec_bw = stream_bw / column("bandwidth_efficiency")
         spec_flops = stream_flops / stream_flops_eff
         bandwidth, flops, bw_spread, flops_spread, overhead = [], [], [], [], []
+
+        def share(phase: str, name: str, generation: str) -> np.ndarray:
+            """Engine ``generation``'s column; 1 where the phase has no expert share."""
+            key = f"expert_share_{generation_key(f'{phase}_{name}', generation)}"
+            return column(key) if key in table else np.ones(len(models))
+
         shares = [
-            np.stack(
-                [
-                    column(f"expert_share_{phase}_{c}")
-                    if f"expert_share_{phase}_{c}" in table
-                    else np.ones(len(models))
-                    for c in ARCHITECTURE_CLASSES
-                ]
-            )
-            for phase in PHASE_ORDER
+            [np.stack([share(phase, c, g) for c in ARCHITECTURE_CLASSES]) for phase in PHASE_ORDER]
+            for g in GENERATIONS
         ]
         unknown = np.full((len(SPREAD_CLASSES), len(models)), np.nan)
         by_class = [
@@ -123,5 +129,5 @@ class Ceilings:
             np.stack(flops_spread),
             np.nan_to_num(np.stack(overhead)),
             np.stack(by_class),
-            np.nan_to_num(np.stack(shares), nan=1.0),
+            np.nan_to_num(np.array(shares, dtype=float), nan=1.0),
         )

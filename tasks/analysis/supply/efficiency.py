@@ -28,6 +28,7 @@ fitted on, the STREAM-based one's RMS error on all published runs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
@@ -35,7 +36,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from tasks.analysis.supply.engine_generation import workload_generation
+from tasks.analysis.supply.engine_generation import GENERATIONS, workload_generation
 from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
 from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 
@@ -100,6 +101,7 @@ EXPERTS_AS_DENSE: Final = Efficiency(1.0, "as the dense matmuls (no class fit)",
 _HELD: Final = "as the dense matmuls: held in the measured efficiency"
 # Source of a phase's compute efficiency where STREAM's per-precision figures stand.
 PER_PRECISION: Final = "per precision: matmul measured or default"
+_NOT_WORD: Final = re.compile(r"[^0-9a-z]+")
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,9 @@ def phase_columns(
     production, first in the order. The fitted expert shares are those of the engine
     generation ``engine`` runs (``NAME`` or ``NAME VERSION``; none: the newest,
     :func:`~tasks.analysis.supply.engine_generation.workload_generation`), which their source
-    names.
+    names; beside them, each generation's own, under :func:`generation_key` (the projection
+    gives each workload its own engine's: a fleet still on an early engine is not projected
+    as if on a current one).
     """
     generation, why = workload_generation(engine)
     measured = {
@@ -307,19 +311,31 @@ def phase_columns(
                     spread if chosen else np.nan for chosen in by_fit
                 ]
             for name in ARCHITECTURE_CLASSES:
+                key = f"{phase}_{name}"
                 share = _engine(fitted.experts(phase, name, generation), why)
-                columns[f"expert_share_{phase}_{name}"] = [
-                    share.value if chosen else 1.0 for chosen in by_fit
-                ]
-                columns[f"expert_from_{phase}_{name}"] = [
-                    share.source if chosen else _HELD for chosen in by_fit
-                ]
-                columns[f"expert_spread_{phase}_{name}"] = [
-                    share.spread if chosen else 0.0 for chosen in by_fit
-                ]
+                columns.update(_expert_columns(key, share, by_fit))
+                for each in GENERATIONS:
+                    own = fitted.experts(phase, name, each)
+                    columns.update(_expert_columns(generation_key(key, each), own, by_fit))
         columns[f"step_overhead_s_{phase}"] = [o.seconds for o in overheads]
         columns[f"step_overhead_from_{phase}"] = [o.source for o in overheads]
     return base.assign(**{k: pd.Series(v, index=base.index) for k, v in columns.items()})
+
+
+def generation_key(key: str, generation: str) -> str:
+    """The ``<phase>_<class>`` part of an expert-share column, for engine ``generation``'s
+    own column (``decode_MLA-MoE`` -> ``decode_MLA-MoE_engines_before_2025_07``)."""
+    return f"{key}_{_NOT_WORD.sub('_', generation.lower()).strip('_')}"
+
+
+def _expert_columns(key: str, share: Efficiency, by_fit: list[bool]) -> dict[str, list[object]]:
+    """The three ``expert_*_<key>`` columns of one expert share: fitted where the phase's
+    binding efficiency is the fitted one, held in the measured efficiency elsewhere."""
+    return {
+        f"expert_share_{key}": [share.value if chosen else 1.0 for chosen in by_fit],
+        f"expert_from_{key}": [share.source if chosen else _HELD for chosen in by_fit],
+        f"expert_spread_{key}": [share.spread if chosen else 0.0 for chosen in by_fit],
+    }
 
 
 def _overhead(
@@ -370,14 +386,21 @@ def efficiencies_for(
 
 
 def experts_for(
-    calibrated: pd.DataFrame, accelerator_id: str, phase: str, architecture_class: str
+    calibrated: pd.DataFrame,
+    accelerator_id: str,
+    phase: str,
+    architecture_class: str,
+    generation: str | None = None,
 ) -> Efficiency:
     """The routed experts' share of the dense efficiencies a ``phase`` workload of
-    ``architecture_class`` gets on ``accelerator_id`` (see :func:`phase_columns`)."""
+    ``architecture_class`` gets on ``accelerator_id`` (see :func:`phase_columns`): engine
+    ``generation``'s own (None: that of the engine the catalog was calibrated for)."""
     if phase not in FITTED_CEILING or architecture_class not in ARCHITECTURE_CLASSES:
         return EXPERTS_AS_DENSE
     row = calibrated.set_index("accelerator_id").loc[accelerator_id].to_dict()
     key = f"{phase}_{architecture_class}"
+    if generation is not None:
+        key = generation_key(key, generation)
     return Efficiency(
         float(row[f"expert_share_{key}"]),
         str(row[f"expert_from_{key}"]),

@@ -210,3 +210,23 @@ def workload_generation(engine: str | None) -> tuple[str, str]:
     if released is None:
         return NEWEST, f"engine {engine!r} names no datable version: taken as a current release"
     return generation_of(released), f"engine {engine!r} released {released:%Y-%m}"
+
+
+# The engine families whose versions memwall can date, in :data:`RELEASES` order.
+FAMILIES: Final = tuple(dict.fromkeys(r.family for r in RELEASES))
+
+
+def stated_engine_problem(engine: str) -> str | None:
+    """Why a workload's stated engine (``NAME`` or ``NAME VERSION``) cannot be read, None
+    where it can. A name alone is read whatever it is (a current engine, as with no engine);
+    a version is read only for a family :data:`RELEASES` dates: for another, the generation
+    it asks for could not be told, and taking it as current would hide that."""
+    name, _, version = engine.strip().partition(" ")
+    if not name:
+        return "must not be empty (NAME or NAME VERSION, e.g. SGLang 0.4.3; null: a current one)"
+    if version.strip() and family(name) not in FAMILIES:
+        return (
+            f"{engine!r}: memwall dates the versions of {', '.join(FAMILIES)} only; give one "
+            "of those with its version, or the engine's name alone (taken as a current one)"
+        )
+    return None

@@ -8,8 +8,9 @@ the prompts that arrive riding on its steps (:mod:`tasks.analysis.supply.mixed_s
 replica the walls report (its accelerator model and device count), laid out as the row's
 ``layout`` says, else as an engine would lay out those devices, as the projection's replica
 sizing does (:mod:`tasks.analysis.projection.serving`, whose layout every served workload's
-``replica_layout`` reports); this is the serving figure beside it. Each distinct case is
-predicted once.
+``replica_layout`` reports); this is the serving figure beside it. A MoE model's routed experts
+run at the share of the dense efficiencies fitted for the generation of the engine the row
+states, as in the projection. Each distinct case is predicted once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import pandas as pd
 
 from hardware_profiles.errors import MemwallError
 from tasks.analysis.projection.projector import Projection
-from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
+from tasks.analysis.supply.efficiency import efficiencies_for, experts_for, overhead_for
+from tasks.analysis.supply.engine_generation import GENERATIONS
 from tasks.analysis.supply.mixed_step import mixed_step
 from tasks.analysis.supply.predict import predict
 from tasks.analysis.walls.walls import Walls
@@ -77,6 +79,7 @@ def under_load_columns(
             walls.replica_accelerator_id[i], int(walls.devices_per_replica[i]),
             stated,
             int(row["prompt_tokens"]), int(row["output_tokens"]),
+            GENERATIONS[projection.placement.generation_index[i]],
         )  # fmt: skip
         if key not in cases:
             try:
@@ -109,6 +112,7 @@ def _predict(
     stated: str | None,
     prompt: int,
     output: int,
+    generation: str,
 ) -> tuple[str, float, float]:
     arch = PRESETS[preset]
     est = estimate(
@@ -118,10 +122,13 @@ def _predict(
     layout = None if stated is None else parse_layout(stated)
     row = {str(k): v for k, v in models.loc[accelerator].items()}
     bandwidth, flops = efficiencies_for(projection.calibrated, accelerator, "decode", precision)
+    experts = experts_for(
+        projection.calibrated, accelerator, "decode", arch.architecture_class, generation
+    )
     step = predict(
         arch, est, row, bandwidth, flops,
         devices if layout is None else layout.devices,
-        overhead_for(projection.calibrated, accelerator, "decode"), layout,
+        overhead_for(projection.calibrated, accelerator, "decode"), layout, experts=experts,
     )  # fmt: skip
     prefill = efficiencies_for(projection.calibrated, accelerator, "prefill", precision)[1]
     loaded = mixed_step(arch, step, est, row, prefill, prompt, output)

@@ -322,6 +322,9 @@ def test_json_rows_carry_the_contract_fields() -> None:
         "tpot_under_load_s": None,
         "output_tokens_per_s_under_load": None,
         "step_time_s": None,  # not a training job
+        "engine_generation": "engines from 2025-07",  # no engine stated: a current one
+        "expert_share": None,  # no MoE preset: no routed experts
+        "expert_share_source": None,
     }
     assert rows[2]["starve_month"] is None and rows[2]["best_mitigation"] is None
 
@@ -359,6 +362,7 @@ def test_the_projector_only_evaluates_hand_built_records() -> None:
     placement = Placement(
         pool_index=np.array([0]),
         phase_index=np.array([0]),
+        generation_index=np.array([0]),
         served_from=np.array([0]),
         start_index=np.array([0]),
         demand=np.full((1, 3), 12_000.0),

@@ -39,12 +39,15 @@ def ranking() -> pd.DataFrame:
             "tpot_under_load_s": [0.0189, math.nan],
             "output_tokens_per_s_under_load": [1323.0, math.nan],
             "step_time_s": [math.nan, math.nan],
+            "engine_generation": ["engines before 2025-07", "engines from 2025-07"],
+            "expert_share": [0.22, math.nan],
+            "expert_share_source": ["fitted; engine 'SGLang 0.4.3' released 2025-02", None],
         }
     )
 
 
 # json.dumps(strict(ranking_rows(ranking())), indent=2) before the rows were built by column
-# (with the under-load, wall band and training step columns added since).
+# (with the under-load, wall band, training step and expert-share columns added since).
 BEFORE = (
     "[\n"
     "  {\n"
@@ -70,7 +73,10 @@ BEFORE = (
     '    "replica_layout": "tp=8",\n'
     '    "tpot_under_load_s": 0.0189,\n'
     '    "output_tokens_per_s_under_load": 1323.0,\n'
-    '    "step_time_s": null\n'
+    '    "step_time_s": null,\n'
+    '    "engine_generation": "engines before 2025-07",\n'
+    '    "expert_share": 0.22,\n'
+    '    "expert_share_source": "fitted; engine \'SGLang 0.4.3\' released 2025-02"\n'
     "  },\n"
     "  {\n"
     '    "workload_id": "new-pool-prefill",\n'
@@ -95,7 +101,10 @@ BEFORE = (
     '    "replica_layout": null,\n'
     '    "tpot_under_load_s": null,\n'
     '    "output_tokens_per_s_under_load": null,\n'
-    '    "step_time_s": null\n'
+    '    "step_time_s": null,\n'
+    '    "engine_generation": "engines from 2025-07",\n'
+    '    "expert_share": null,\n'
+    '    "expert_share_source": null\n'
     "  }\n"
     "]"
 )
