@@ -15,9 +15,10 @@ version is dated by :data:`RELEASES`, the newest listed release of that engine f
 below it, to the day (each entry says where its date can be checked); a post, rc or dev build
 is dated by its series' release, days to a few months off (vLLM 0.7.3.dev138, built before
 0.7.3, takes 0.7.3's date; TensorRT-LLM 1.1.0rc2, with no 1.1 listed, takes 1.0.0's): enough
-for a cut that no published run's engine sits near; else the date the source says it was
-measured on (``measured YYYY-MM-DD`` in the row's note); else the generation is
-:data:`UNKNOWN`.
+for a cut that no published run's engine sits near; a version older than every listed
+release of its family came out before the oldest of them, so it is early where that one is
+(vLLM 0.2, older than 0.4.3 of 2024-06-01); else the date the source says it was measured on
+(``measured YYYY-MM-DD`` in the row's note); else the generation is :data:`UNKNOWN`.
 
 Two generations, cut at :data:`CUT` (2025-07-01). The published runs' engines fall either side
 of mid-2025 with none between (the nearest: a vLLM 0.9.0.1 container built 2025-06-05, then
@@ -182,6 +183,26 @@ def release_date(engine: str, version: str) -> date | None:
     return max(listed) if listed else None
 
 
+def oldest_release(engine: str, version: str) -> Release | None:
+    """The family's oldest listed release where ``version`` (a datable number, no stamp) is
+    older than every listed one: it came out before that release, so on its side of the cut
+    when that release is before it; None otherwise."""
+    number = _number(version)
+    if number is None or _STAMP.search(version) is not None:
+        return None
+    listed = [r for r in RELEASES if r.family == family(engine)]
+    older = [r for r in listed if (_number(r.version) or number) > number]
+    if not listed or len(older) < len(listed):
+        return None
+    return min(older, key=lambda r: r.released)
+
+
+def _before(engine: str, version: str) -> Release | None:
+    """The release ``version`` came out before, where that puts it before the cut."""
+    first = oldest_release(engine, version)
+    return first if first is not None and first.released <= CUT else None
+
+
 def generation_of(released: date | None) -> str:
     """The generation of an engine released (or a run measured) on ``released``."""
     if released is None:
@@ -193,6 +214,8 @@ def run_generation(engine: str, version: str, note: str) -> str:
     """A published run's generation: from its engine version, else from the measurement
     date its note states (``measured YYYY-MM-DD``), else :data:`UNKNOWN`."""
     released = release_date(engine, version) if version else None
+    if released is None and version and _before(engine, version) is not None:
+        return EARLY
     if released is None:
         measured = _MEASURED.search(note)
         released = date(*(int(p) for p in measured.groups())) if measured else None
@@ -207,6 +230,12 @@ def workload_generation(engine: str | None) -> tuple[str, str]:
         return NEWEST, "no engine stated: a fleet planned today runs a current engine"
     name, _, version = engine.strip().partition(" ")
     released = release_date(name, version.strip()) if version.strip() else None
+    before = _before(name, version.strip()) if version.strip() and released is None else None
+    if before is not None:
+        return EARLY, (
+            f"engine {engine!r} predates {before.version}, the oldest listed release of its "
+            f"family ({before.released:%Y-%m})"
+        )
     if released is None:
         return NEWEST, f"engine {engine!r} names no datable version: taken as a current release"
     return generation_of(released), f"engine {engine!r} released {released:%Y-%m}"

@@ -28,7 +28,8 @@ def test_a_version_is_dated_by_the_newest_listed_release_of_its_family_at_or_bel
     2025-02-14, before the 2025-07-01 cut. v0.5.12-cu130: 0.5.12, listed itself (2026-05-16):
     after the cut. vLLM (vllm-gaudi) 0.17.1rc1.dev127+gf296a1966: family vllm, 0.17.1, newest
     at or below 0.17.0 (2026-03-06). TensorRT-LLM 0.7a: 0.7.0, listed itself (2023-12-20).
-    SGLang 0.3.0 is older than every listed SGLang release: undated."""
+    SGLang 0.3.0 is older than every listed SGLang release: undated, though early, since it came
+    out before 0.4.0 (2024-12-03)."""
     assert family("vLLM (vllm-gaudi)") == "vllm"
     assert family("TensorRT-LLM (PyTorch backend)") == "tensorrt-llm"
     assert release_date("SGLang", "0.4.3.post2") == date(2025, 2, 14)
@@ -38,7 +39,7 @@ def test_a_version_is_dated_by_the_newest_listed_release_of_its_family_at_or_bel
     assert release_date("vLLM (vllm-gaudi)", "0.17.1rc1.dev127+gf296a1966") == date(2026, 3, 6)
     assert release_date("TensorRT-LLM", "0.7a") == date(2023, 12, 20)
     assert release_date("SGLang", "0.3.0") is None
-    assert run_generation("SGLang", "0.3.0", "") == UNKNOWN
+    assert run_generation("SGLang", "0.3.0", "") == EARLY
 
 
 def test_the_shipped_runs_nearest_the_cut_are_dated_by_their_verified_releases() -> None:
@@ -85,6 +86,23 @@ def test_a_workload_without_an_engine_or_a_datable_version_runs_the_newest_gener
     generation, why = workload_generation("SGLang 0.4.3")
     assert generation == EARLY
     assert why == "engine 'SGLang 0.4.3' released 2025-02"
+
+
+def test_a_version_older_than_every_listed_release_is_early_and_says_which_it_predates() -> None:
+    """vLLM 0.2.1: the listed vLLM releases are 0.4.3 (2024-06-01) and later, all above it,
+    so it came out before 2024-06-01, before the 2025-07-01 cut: early, for a workload and for
+    a published run alike. release_date still gives no date (none is known). vLLM 0.4.3 itself
+    is dated by its own entry; a family memwall does not list stays as it was (a workload's
+    name alone: current; a run: unknown)."""
+    assert release_date("vLLM", "0.2.1") is None
+    generation, why = workload_generation("vLLM 0.2.1")
+    assert generation == EARLY
+    assert why == (
+        "engine 'vLLM 0.2.1' predates 0.4.3, the oldest listed release of its family (2024-06)"
+    )
+    assert run_generation("vLLM", "0.2.1", "") == EARLY
+    assert workload_generation("vLLM 0.4.3") == (EARLY, "engine 'vLLM 0.4.3' released 2024-06")
+    assert run_generation("gpt-fast", "0.1", "") == UNKNOWN
 
 
 def _run(
