@@ -16,6 +16,9 @@ bytes per unit become the busiest device's per step times the devices of a pipel
 the step's units, so that a layout which copies part of the step on every device (an MLA latent
 cache under tensor parallelism, attention weights on every attention-data-parallel group) or
 waits for its busiest expert rank supplies less per device than the one-device figures say.
+A row that states none is sized on a device count its model can be laid out on, with an MLA
+latent held whole on every device (:mod:`tasks.analysis.workload.step_model`), and supplies
+what that replica reads: its copies of the latent too (:func:`with_copied_reads`).
 
 The batch a workload is served at is its own, unless its latency target caps it lower.
 
@@ -107,7 +110,9 @@ def serve(
         max_batch=max_batch,
         accelerator=accelerator,
         served_batch=served,
-        workloads=on_stated_layouts(at_batch(workloads, served), step, served),
+        workloads=with_copied_reads(
+            on_stated_layouts(at_batch(workloads, served), step, served), step, devices
+        ),
         layout=layout,
         layout_reason=reason,
     )
@@ -209,7 +214,9 @@ def at_batch(workloads: pd.DataFrame, served: np.ndarray) -> pd.DataFrame:
     weights, kv = decode_split(subset)
     approximate = kv + weights * subset["batch"].to_numpy(dtype=float) / batch
     model = step_model(subset)
-    memory = model.memory_fixed_bytes + batch * model.memory_per_sequence_bytes
+    memory = model.memory_fixed_bytes + batch * (
+        model.memory_per_sequence_bytes + model.memory_copied_per_sequence_bytes
+    )
     subset["batch"] = batch.astype(np.int64)
     flops, nbytes = modelled_figures(subset)
     nbytes = np.where(np.isnan(nbytes), approximate, nbytes)
@@ -256,4 +263,23 @@ def on_stated_layouts(workloads: pd.DataFrame, step: StepModel, served: np.ndarr
         values = out[column].to_numpy(dtype=float).copy()
         values[rows] = per_step / pp / units
         out[column] = values
+    return out
+
+
+def with_copied_reads(
+    workloads: pd.DataFrame, step: StepModel, devices: np.ndarray
+) -> pd.DataFrame:
+    """``workloads`` with the bytes per unit of every row whose devices each read part of the
+    step whole (``step.step_copied_bytes_per_sequence``, an MLA latent cache under the
+    engine's tensor parallelism) as its reported replica of n devices spends them: the row's
+    own figures read each sequence's copied bytes Bc once, the replica reads them n times, so
+    a decode token costs (n − 1)·Bc more. Nothing changes for the other rows, or where no
+    replica forms."""
+    rows = np.flatnonzero((step.step_copied_bytes_per_sequence > 0) & np.isfinite(devices))
+    if rows.size == 0:
+        return workloads
+    out = workloads.copy()
+    values = out["bytes_per_unit"].to_numpy(dtype=float).copy()
+    values[rows] += (devices[rows] - 1) * step.step_copied_bytes_per_sequence[rows]
+    out["bytes_per_unit"] = values
     return out

@@ -9,9 +9,11 @@ B0 + b·Bs, FLOPs b·Fs, all-reduced activation bytes b·A).
 On an accelerator model h (usable memory fraction f = DEFAULT_USABLE_MEMORY_FRACTION, memory
 Mem_h, calibrated bandwidth BW_h and FLOP/s F_h, interconnect IC_h per device per direction):
 
-- devices to hold batch b:  n_fit(b) = max(1, ceil(memory(b) / (f·Mem_h)))
-- step time on n devices:   step(n, b) = max(bytes(b)/(n·BW_h), flops(b)/(n·F_h)) + comm(n, b)
-  + o + λ(n)
+- devices to hold batch b:  n_fit(b) = max(1, ceil((M0 + b·Ms) / (f·Mem_h − b·Mc))), raised to
+  the next count the row's model can be laid out on (:meth:`StepModel.laid_out`)
+- step time on n devices:   step(n, b) = max(bytes(b)/(n·BW_h), flops(b)/(n·F_h)) + b·Bc/BW_h
+  + comm(n, b) + o + λ(n), with Mc and Bc what every device holds and reads whole (an MLA
+  latent cache under tensor parallelism; 0 for other rows)
 - comm(n, b) = 2·(n−1)/n · b·A / IC_h, the ring all-reduce of
   :func:`~tasks.analysis.workload.step_model.ring_allreduce_s`. Where IC_h or A
   is unknown the term is 0 and :data:`NO_COMM_NOTE` says so.
@@ -31,8 +33,9 @@ Mem_h, calibrated bandwidth BW_h and FLOP/s F_h, interconnect IC_h per device pe
   device's times N): a **capacity wall** when memory(B) > N·f·Mem_h, a **latency wall** when
   step(N, 1) > SLO.
 - max batch on n devices: the largest b with memory(b) <= n·f·Mem_h and step(n, b) <= SLO:
-  step is the larger of two lines in b, so b <= (T − B0/(n·BW))/(Bs/(n·BW) + c) and
-  b <= T/(Fs/(n·F) + c), with c = 2(n−1)/n · A/IC and T = SLO − o − λ(n).
+  step is the larger of two lines in b, so b <= (n·f·Mem_h − M0)/(Ms + n·Mc),
+  b <= (T − B0/(n·BW))/(Bs/(n·BW) + Bc/BW + c) and b <= T/(Fs/(n·F) + c), with
+  c = 2(n−1)/n · A/IC and T = SLO − o − λ(n).
 """
 
 from __future__ import annotations
@@ -90,19 +93,30 @@ class Replicas:
 
 
 def _fit(model: StepModel, usable: np.ndarray, b: np.ndarray) -> np.ndarray:
-    need = (model.memory_fixed_bytes[:, None] + b * model.memory_per_sequence_bytes[:, None]) / (
-        usable[None, :]
-    )
-    return np.asarray(np.maximum(1.0, np.ceil(need - _EPS)))
+    """n_fit(b): the fewest devices the row's model can be laid out on whose memory holds
+    (M0 + b·Ms)/n + b·Mc each; inf where the copied part alone overflows a device."""
+    split = model.memory_fixed_bytes[:, None] + b * model.memory_per_sequence_bytes[:, None]
+    room = usable[None, :] - b * model.memory_copied_per_sequence_bytes[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        need = np.where(room > 0, split / room, np.inf)
+    return model.laid_out(np.maximum(1.0, np.ceil(need - _EPS)))
 
 
 def one_device_step_s(model: StepModel, hw: Hardware, b: np.ndarray | float) -> np.ndarray:
-    """max(bytes(b)/BW, flops(b)/F) on one device, (workloads, models)."""
+    """max(bytes(b)/BW, flops(b)/F) on one device, (workloads, models), the copied reads
+    left out (:func:`copied_s`)."""
     memory = (
         model.step_fixed_bytes[:, None] + b * model.step_bytes_per_sequence[:, None]
     ) / hw.bandwidth_bytes_per_s
     compute = b * model.step_flops_per_sequence[:, None] / hw.flops_per_s
     return np.asarray(np.maximum(memory, compute))
+
+
+def copied_s(model: StepModel, hw: Hardware, b: np.ndarray | float) -> np.ndarray:
+    """b·Bc/BW: the reads every device of the replica makes whole (an MLA latent cache under
+    tensor parallelism), whatever n; added to the step, as at decode the step is bound by
+    memory where these reads count."""
+    return np.asarray(b * model.step_copied_bytes_per_sequence[:, None] / hw.bandwidth_bytes_per_s)
 
 
 def comm_s_per_sequence(model: StepModel, hw: Hardware) -> np.ndarray:
@@ -124,11 +138,15 @@ def latency_s(model: StepModel, hw: Hardware, n: np.ndarray) -> np.ndarray:
 
 
 def step_s(model: StepModel, hw: Hardware, n: np.ndarray, b: np.ndarray | float) -> np.ndarray:
-    """step(n, b) = one-device step / n + 2(n−1)/n · b·A/IC + o + λ(n)."""
+    """step(n, b) = one-device step / n + b·Bc/BW + 2(n−1)/n · b·A/IC + o + λ(n)."""
     message = b * model.allreduce_bytes_per_sequence[:, None]
     comm = np.nan_to_num(ring_allreduce_s(message, n, hw.interconnect_bytes_per_s[None, :]))
     return np.asarray(
-        one_device_step_s(model, hw, b) / n + comm + fixed_s(model, hw) + latency_s(model, hw, n)
+        one_device_step_s(model, hw, b) / n
+        + copied_s(model, hw, b)
+        + comm
+        + fixed_s(model, hw)
+        + latency_s(model, hw, n)
     )
 
 
@@ -144,13 +162,14 @@ def size_replicas(model: StepModel, hw: Hardware) -> Replicas:
 
     s1 = one_device_step_s(model, hw, 1.0)
     k = comm_s_per_sequence(model, hw)
-    o = fixed_s(model, hw) + latency_s(model, hw, np.full_like(s1, 2.0))  # n > 1
+    o = fixed_s(model, hw) + latency_s(model, hw, np.full_like(s1, 2.0)) + copied_s(model, hw, 1.0)
+    top = np.maximum(model.largest_laid_out(np.broadcast_to(cap, s1.shape)), fit_one)
     with np.errstate(divide="ignore", invalid="ignore"):
         at_fit = step_s(model, hw, fit_one, 1.0)
-        at_cap = step_s(model, hw, np.maximum(cap, fit_one), 1.0)
+        at_cap = step_s(model, hw, top, 1.0)
         # step(n, 1) = (s1 − k)/n + k + o + λ <= slo  <=>  n >= (s1 − k)/(slo − k − o − λ)
         falling = (s1 > k) & (slo > k + o)
-        needed = np.where(falling, np.ceil((s1 - k) / (slo - k - o) - _EPS), np.inf)
+        needed = np.where(falling, model.laid_out(np.ceil((s1 - k) / (slo - k - o) - _EPS)), np.inf)
     latency_devices = np.where(~has_slo | (at_fit <= slo), fit_one, np.maximum(needed, fit_one))
     latency_ok = ~has_slo | ((fit_one <= cap) & (np.minimum(at_fit, at_cap) <= slo))
     # A stated layout (its devices are the cap, see step_model): exactly its N devices.
@@ -182,13 +201,20 @@ def _max_batch(model: StepModel, hw: Hardware, n: np.ndarray, usable: np.ndarray
     slo = model.slo_s[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         room = n * usable[None, :] - model.memory_fixed_bytes[:, None]
-        per = model.memory_per_sequence_bytes[:, None]
+        per = (
+            model.memory_per_sequence_bytes[:, None]
+            + n * model.memory_copied_per_sequence_bytes[:, None]
+        )
         by_memory = np.where(per > 0, room / per, np.where(room >= 0, np.inf, 0.0))
         c = comm_s_per_sequence(model, hw) * (n - 1) / n
         bw = hw.bandwidth_bytes_per_s
         budget = slo - fixed_s(model, hw) - latency_s(model, hw, n)
         fixed = model.step_fixed_bytes[:, None] / (n * bw)
-        by_bytes = (budget - fixed) / (model.step_bytes_per_sequence[:, None] / (n * bw) + c)
+        per_bytes = (
+            model.step_bytes_per_sequence[:, None] / (n * bw)
+            + model.step_copied_bytes_per_sequence[:, None] / bw
+        )
+        by_bytes = (budget - fixed) / (per_bytes + c)
         by_flops = budget / (model.step_flops_per_sequence[:, None] / (n * hw.flops_per_s) + c)
         by_slo = np.where(np.isnan(slo), np.inf, np.minimum(by_bytes, by_flops))
     best = np.minimum(by_memory, by_slo)

@@ -29,19 +29,41 @@ an attention group, attention weights copied on every group). Its C is the layou
 collective calls, and A the bytes its collectives move through a device's link at the row's
 batch, per sequence, over the ring factor 2(N−1)/N: the sizing's all-reduce term then equals
 the layout's link time at that batch. ``fixed_devices`` holds N (NaN: sized by memory).
+
+Two things the tensor-parallel lines above cannot say, for rows made from a preset that state no
+layout:
+
+- **Copies.** An MLA model's latent KV cache is not split by heads: under tensor parallelism
+  every device of the replica holds and reads the whole cache of the batch
+  (:mod:`tasks.analysis.workload.layout`), so ``memory(b)`` on n devices is
+  ``(M0 + b·Ms)/n + b·Mc`` and a decode step's bytes per device ``(B0 + b·Bs)/n + b·Bc``,
+  with ``Mc`` the latent cache of one sequence and ``Bc`` its read (taken out of ``Ms`` and
+  ``Bs``). Both are 0 for every other row (a GQA or MHA cache splits by heads).
+- **Device counts.** An engine can lay a model out on some device counts only (its heads,
+  expert widths and layers must split: :func:`~tasks.analysis.workload.layout.engine_layout`);
+  DeepSeek-V3 fits six H200s by memory but no engine runs it on six. :meth:`StepModel.laid_out`
+  rounds a count up to the next one the row's model can be laid out on (any count for a row
+  without a preset).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from hardware_profiles.errors import MemwallError
 from tasks.analysis.workload.architecture import Architecture
-from tasks.analysis.workload.layout import Layout, LayoutFigures, layout_figures, stated_layout
+from tasks.analysis.workload.layout import (
+    Layout,
+    LayoutError,
+    LayoutFigures,
+    engine_layout,
+    layout_figures,
+    stated_layout,
+)
 from tasks.analysis.workload.number_formats import BYTES_PER_ELEMENT
 from tasks.analysis.workload.presets import estimate_workload, preset
 from tasks.analysis.workload.step_overhead import overheads_per_unit
@@ -98,18 +120,46 @@ class StepModel:
     overhead_times: np.ndarray  # times a step pays its phase's overhead: layers, 1 or 0
     collective_calls: np.ndarray  # all-reduce calls per step when split (0: unknown)
     fixed_devices: np.ndarray  # a stated layout's devices (NaN: sized by memory)
+    memory_copied_per_sequence_bytes: np.ndarray  # Mc: held whole on every device
+    step_copied_bytes_per_sequence: np.ndarray  # Bc: read whole by every device, a step
+    counts_row: np.ndarray  # int: each workload's row of count_table
+    count_table: np.ndarray  # (shapes, K + 2): the next laid-out count >= k, inf past K
 
     def take(self, rows: np.ndarray) -> StepModel:
-        return StepModel(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+        return replace(self, **{name: getattr(self, name)[rows] for name in _PER_WORKLOAD})
 
     def with_rows(self, rows: np.ndarray, other: StepModel) -> StepModel:
         """These coefficients, with ``rows`` replaced by ``other``'s (in order)."""
-        merged = {}
-        for f in fields(self):
-            values = getattr(self, f.name).copy()
-            values[rows] = getattr(other, f.name)
-            merged[f.name] = values
-        return StepModel(**merged)
+        merged: dict[str, np.ndarray] = {}
+        for name in _PER_WORKLOAD:
+            values = getattr(self, name).copy()
+            values[rows] = getattr(other, name)
+            merged[name] = values
+        mine = _widened(self.count_table, other.count_table)
+        theirs = _widened(other.count_table, self.count_table)
+        merged["counts_row"][rows] = other.counts_row + len(mine)
+        return replace(self, **merged, count_table=np.concatenate([mine, theirs]))
+
+    def laid_out(self, devices: np.ndarray) -> np.ndarray:
+        """The fewest devices at or above ``devices`` (shape (workloads, ...)) each row's model
+        can be laid out on; inf where none is within the table (NaN stays NaN)."""
+        top = self.count_table.shape[1] - 1
+        n = np.asarray(devices, dtype=float)
+        index = np.clip(np.where(np.isfinite(n), np.ceil(n - _EPS), top), 0, top).astype(int)
+        rows = self.counts_row.reshape(self.counts_row.shape + (1,) * (n.ndim - 1))
+        return np.asarray(np.where(np.isnan(n), np.nan, self.count_table[rows, index]))
+
+    def largest_laid_out(self, devices: np.ndarray) -> np.ndarray:
+        """The most devices at or below ``devices`` each row's model can be laid out on (0
+        where none)."""
+        top = self.count_table.shape[1] - 1
+        counts = np.arange(top + 1, dtype=float)
+        valid = np.where(self.count_table == counts, counts, 0.0)
+        floor = np.maximum.accumulate(valid, axis=1)  # the most valid count <= k
+        n = np.asarray(devices, dtype=float)
+        index = np.clip(np.floor(np.nan_to_num(n, nan=0.0, posinf=top) + _EPS), 0, top)
+        rows = self.counts_row.reshape(self.counts_row.shape + (1,) * (n.ndim - 1))
+        return np.asarray(floor[rows, index.astype(int)])
 
     def bytes_scaled(self, factor: np.ndarray) -> StepModel:
         """Memory and traffic times ``factor`` per workload (narrower weights and KV cache,
@@ -121,6 +171,40 @@ class StepModel:
             step_fixed_bytes=self.step_fixed_bytes * factor,
             step_bytes_per_sequence=self.step_bytes_per_sequence * factor,
         )
+
+
+_PER_WORKLOAD: Final = tuple(f.name for f in fields(StepModel) if f.name != "count_table")
+_EPS: Final = 1e-9
+
+
+def _widened(table: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """``table`` with as many columns as the wider of the two, past its own end inf."""
+    width = max(table.shape[1], like.shape[1])
+    if table.shape[1] == width:
+        return table
+    pad = np.full((table.shape[0], width - table.shape[1]), np.inf)
+    return np.concatenate([table, pad], axis=1)
+
+
+def _count_row(arch: Architecture | None, top: int) -> np.ndarray:
+    """k -> the fewest devices >= k (k = 0..top+1) an engine can lay ``arch`` out on, inf past
+    ``top``; every count for no architecture."""
+    ok = np.ones(top + 2, dtype=bool)
+    ok[0] = False
+    ok[top + 1] = False
+    if arch is not None:
+        for k in range(1, top + 1):
+            try:
+                engine_layout(arch, k)
+            except LayoutError:
+                ok[k] = False
+    out = np.full(top + 2, np.inf)
+    nearest = np.inf
+    for k in range(top, -1, -1):
+        if ok[k]:
+            nearest = float(k)
+        out[k] = nearest
+    return out
 
 
 def _column(workloads: pd.DataFrame, name: str, default: float) -> np.ndarray:
@@ -163,7 +247,8 @@ def step_model(workloads: pd.DataFrame) -> StepModel:
     calls = np.zeros(n)
 
     fixed = np.full(n, np.nan)
-    _fill_from_presets(workloads, m0, ms, b0, bs, fs, allreduce, calls, fixed)
+    mc, bc = np.zeros(n), np.zeros(n)
+    _fill_from_presets(workloads, m0, ms, b0, bs, fs, allreduce, calls, fixed, mc, bc)
     slo = np.where(
         decode,
         _column(workloads, "tpot_slo_s", np.nan),
@@ -175,7 +260,38 @@ def step_model(workloads: pd.DataFrame) -> StepModel:
     )
     cap = np.where(np.isnan(fixed), cap, fixed)
     times = overheads_per_unit(workloads) * np.where(prefill, batch * context, batch)
-    return StepModel(m0, ms, b0, bs, fs, allreduce, batch, slo, cap, times, calls, fixed)
+    counts_row, count_table = _device_counts(workloads, cap, fixed)
+    return StepModel(
+        m0, ms, b0, bs, fs, allreduce, batch, slo, cap, times, calls, fixed, mc, bc,
+        counts_row, count_table,
+    )  # fmt: skip
+
+
+def _device_counts(
+    workloads: pd.DataFrame, cap: np.ndarray, fixed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's index into a table of laid-out device counts (one row of the table per
+    model preset, and one for rows a count cannot refuse: no preset, a stated layout, a
+    training row), up to the largest cap."""
+    finite = cap[np.isfinite(cap)]
+    top = int(max(finite.max(initial=DEFAULT_MAX_DEVICES_PER_REPLICA), 1))
+    names = (
+        workloads["model_preset"].astype(object)
+        if "model_preset" in workloads
+        else pd.Series(None, index=workloads.index, dtype=object)
+    )
+    serving = workloads["phase"].isin(["decode", "prefill"]).to_numpy()
+    keys = names.where(pd.Series(serving & np.isnan(fixed), index=names.index) & names.notna())
+    codes, uniques = pd.factorize(keys)  # -1: a row a count cannot refuse
+    rows = [_count_row(None, top)]
+    for name in uniques:
+        try:
+            arch: Architecture | None = preset(str(name))
+        except MemwallError:
+            arch = None
+        rows.append(_count_row(arch, top))
+    index = np.asarray(codes, dtype=np.int64) + 1
+    return index, np.vstack(rows)
 
 
 def _fill_from_presets(
@@ -188,6 +304,8 @@ def _fill_from_presets(
     allreduce: np.ndarray,
     calls: np.ndarray,
     fixed: np.ndarray,
+    mc: np.ndarray,
+    bc: np.ndarray,
 ) -> None:
     """Overwrite the coefficients of rows made from a model preset with the workload model's
     (each distinct model, phase, batch, context, precision and layout estimated once); a
@@ -236,6 +354,14 @@ def _fill_from_presets(
         bs[rows] = (bytes2 - bytes1) / (x2 - x1)
         b0[rows] = bytes1 - bs[rows] * x1
         fs[rows] = second.flops_per_unit * _units_per_step(second.phase, x2, context) / x2
+        if arch.is_mla:
+            # The latent of one sequence, held (and at decode read) whole on every device.
+            latent = first.kv_bytes_per_token * context
+            mc[rows] = min(latent, ms[rows][0])
+            ms[rows] -= mc[rows]
+            if first.phase == "decode":
+                bc[rows] = min(latent, bs[rows][0])
+                bs[rows] -= bc[rows]
         tokens = 1 if first.phase == "decode" else context
         b_a = BYTES_PER_ELEMENT[first.activations]
         allreduce[rows] = allreduce_bytes_per_sequence(arch.layers, tokens, arch.hidden, b_a)

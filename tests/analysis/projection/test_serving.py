@@ -177,3 +177,58 @@ def test_a_pool_never_served_reports_no_replica() -> None:
     assert serving.replica_devices.tolist() == [1]
     assert serving.accelerator.tolist() == [None]
     assert np.isnan(serving.served_batch).all()
+
+
+def _deepseek(**extra: object) -> dict[str, object]:
+    """DeepSeek-V3 decode at batch 32 over 4,096 tokens, FP8 weights and cache, on a pool of
+    8 H200s: 671e9 one-byte weights fit 8 x 0.9 x 141e9 = 1,015e9 B only whole, so the
+    replica is all eight (tensor parallel over them, as an engine launches it)."""
+    e = estimate(
+        preset("deepseek-v3"), phase="decode", batch=32, context=4096,
+        weights="fp8", kv="fp8", activations="fp8",
+    )  # fmt: skip
+    return {
+        **_row(),
+        **e.workload_columns(),
+        "workload_id": "w",
+        "pool": "h200",
+        "demand_units_per_s": 1_000.0,
+        **extra,
+    }
+
+
+def _served(row: dict[str, object]) -> tuple[Any, pd.DataFrame]:
+    catalog = builtin_catalog()
+    workloads = validate_frame(pd.DataFrame([row]), WORKLOADS, "w")
+    roadmap = _roadmap([("h200", "2026-01-01", "nvidia-h200-sxm", 8)])
+    projection = project(workloads, roadmap, calibrate(catalog), START, 6, catalog=catalog)
+    assert projection.serving is not None
+    return projection.serving, workloads
+
+
+def test_an_mla_row_without_a_layout_is_supplied_as_its_engine_layout_copies_the_cache() -> None:
+    """An MLA latent is not split by heads: under the engine's tp=8 every device reads the
+    whole cache of the batch. The row states no layout, so its replica is sized on its
+    one-device figures with the latent held whole on each device: (M0 + 32·Ms)/(0.9 x 141e9 −
+    32·Mc) = 5.5 devices, raised to 6 and then to 8, the fewest an engine lays DeepSeek-V3 out
+    on (its 128 heads do not split over 6 or 7), tp=8; its supply must then be that layout's,
+    what the same row stating tp=8 gets: the busiest device's step bytes x 8 over the
+    batch, each device reading all 32 x 4,096 tokens' latents where the one-device figures
+    counted them once over the eight (so more bytes per token than the row's own)."""
+    unstated, workloads = _served(_deepseek())
+    stated, _ = _served(_deepseek(layout="tp=8"))
+    assert unstated.devices.tolist() == [8]
+    assert unstated.layout.tolist() == ["tp=8"]
+    assert stated.layout.tolist() == ["tp=8"]
+    own = float(workloads["bytes_per_unit"].iloc[0])
+    supplied = float(unstated.workloads["bytes_per_unit"].iloc[0])
+    # Within 0.01 %: the stated layout also copies a few small weights (norms) on every device.
+    assert supplied == pytest.approx(float(stated.workloads["bytes_per_unit"].iloc[0]), rel=1e-4)
+    e = estimate(
+        preset("deepseek-v3"), phase="decode", batch=32, context=4096,
+        weights="fp8", kv="fp8", activations="fp8",
+    )  # fmt: skip
+    kv_read = e.kv_bytes_per_token * 4096  # one sequence's latents, read once a step
+    # Seven more copies of every sequence's cache per step, per token of the batch:
+    assert supplied - own == pytest.approx(7 * kv_read, rel=0.05)
+    assert np.isnan(unstated.step.fixed_devices).all()  # sized on its one-device figures

@@ -134,6 +134,10 @@ def _by_hand(**overrides: float) -> tuple[StepModel, Hardware]:
         overhead_times=one * 0.0,
         collective_calls=one * figures.get("calls", 0.0),
         fixed_devices=one * np.nan,
+        memory_copied_per_sequence_bytes=one * 0.0,
+        step_copied_bytes_per_sequence=one * 0.0,
+        counts_row=np.zeros(1, dtype=np.int64),
+        count_table=np.array([[np.inf, *range(1, 9), np.inf]], dtype=float),
     )
     hw = Hardware(
         memory_bytes=np.array([1e12]),
@@ -192,6 +196,49 @@ def test_each_all_reduce_call_pays_the_link_latency_on_more_than_one_device() ->
     assert step_s(model, hw, np.array([[1.0]]), 1.0)[0, 0] == pytest.approx(1e-3)
     assert step_s(model, hw, np.array([[6.0]]), 1.0)[0, 0] == pytest.approx(0.4333e-3, rel=1e-3)
     assert size_replicas(model, hw).latency_devices[0, 0] == 6
+
+
+def test_a_copied_cache_is_held_and_read_whole_on_every_device() -> None:
+    """The hand-built row (memory 1 GB fixed, 1 GB read per sequence a step, no compute,
+    devices of 1 TB usable at 0.9 and 1 TB/s), plus a latent copied on every device: 100 GB
+    held and 0.1 GB read per sequence (Mc, Bc), batch 8.
+    Memory on n devices: 1e9/n + 8 x 100e9 = 800 GB + 1e9/n <= 900 GB: n_fit = 1 at batch 8;
+    at batch 9, 900e9 + 1e9/n > 900e9 whatever n: no count holds it (capacity wall).
+    Step at n = 4, b = 8: 8 x 1e9/(4 x 1e12) = 2 ms split, + 8 x 0.1e9/1e12 = 0.8 ms copied,
+    + the ring all-reduce 2·3/4 · 8·1e7/1e11 = 1.2 ms: 4.0 ms.
+    Max batch on 4 devices, by memory: (4 x 900e9 − 1e9)/(0 + 4 x 100e9) = 8.9975 -> 8."""
+    model, hw = _by_hand()
+    model = replace(
+        model,
+        batch=np.array([8.0]),
+        memory_copied_per_sequence_bytes=np.array([100e9]),
+        step_copied_bytes_per_sequence=np.array([0.1e9]),
+    )
+    assert size_replicas(model, hw).fit_devices[0, 0] == 1
+    assert step_s(model, hw, np.array([[4.0]]), 8.0)[0, 0] == pytest.approx(4.0e-3)
+    wide = replace(model, batch=np.array([9.0]))
+    replicas = size_replicas(wide, hw)
+    assert not replicas.fits[0, 0] and np.isnan(replicas.devices[0, 0])
+    forced = replace(model, memory_fixed_bytes=np.array([3000e9]))  # 3 TB: n >= 3000/100 = 30
+    assert size_replicas(forced, hw).fit_devices[0, 0] == np.inf  # above the cap of 8
+    four = replace(model, memory_fixed_bytes=np.array([250e9]))  # 250/100: 2.5 -> 3 devices
+    replicas = size_replicas(four, hw)
+    assert replicas.devices[0, 0] == 3
+    assert replicas.max_batch[0, 0] == np.floor((3 * 900e9 - 250e9) / (3 * 100e9))  # 8
+
+
+def test_a_replica_is_sized_on_a_count_its_model_can_be_laid_out_on() -> None:
+    """The hand-built row, 3.5 TB fixed: 3.5e12/0.9e12 = 3.9 -> 4 devices where any count
+    will do; where the model's table lists only 1, 2 and 8 (as a 128-head model on counts up
+    to 8 whose other widths refuse 4), 8."""
+    model, hw = _by_hand()
+    model = replace(model, memory_fixed_bytes=np.array([3.5e12]))
+    assert size_replicas(model, hw).devices[0, 0] == 4
+    table = np.array([[1.0, 1.0, 2.0, 8.0, 8.0, 8.0, 8.0, 8.0, 8.0, np.inf]])
+    sparse = replace(model, count_table=table)
+    assert sparse.laid_out(np.array([[3.0]]))[0, 0] == 8
+    assert sparse.largest_laid_out(np.array([[7.0]]))[0, 0] == 2
+    assert size_replicas(sparse, hw).devices[0, 0] == 8
 
 
 def test_what_lifts_a_latency_or_capacity_wall() -> None:
