@@ -92,6 +92,18 @@ def test_memory_is_what_the_device_reports_not_the_datasheet_gb(
     assert f"{reported_mib:,} MiB" in row["note"] or f"{reported_mib * MiB:,} bytes" in row["note"]
 
 
+def test_every_shipping_gpu_says_where_its_capacity_comes_from(catalog: pd.DataFrame) -> None:
+    """A shipping NVIDIA or AMD part either carries the total its driver reports (a whole number
+    of MiB, named in the note) or says no citable total was found and the datasheet stands."""
+    rows = catalog[catalog["vendor"].isin(["NVIDIA", "AMD"]) & (catalog["status"] == "shipping")]
+    for accelerator_id, memory_bytes, note in zip(
+        rows["accelerator_id"], rows["memory_bytes"], rows["note"], strict=True
+    ):
+        binary = int(memory_bytes) % MiB == 0
+        assert ("the device reports" in str(note)) == binary, accelerator_id
+        assert binary or "no citable" in str(note), accelerator_id
+
+
 def test_a_mib_cell_is_read_as_binary() -> None:
     """A cell "81559 MiB" is 81,559 x 1,048,576 = 85,520,809,984 bytes = 85.520809984 GB."""
     assert _memory_gb(" 81559 MiB ") * GB == pytest.approx(85_520_809_984, abs=1e-3)
