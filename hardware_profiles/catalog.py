@@ -1,8 +1,9 @@
 """The built-in accelerator catalog, user catalogs, and matching a device to its entry.
 
 The built-in figures live in ``data/catalog.csv`` in the units spec sheets use (GB, or GiB
-where the sheet says GiB; TB/s; TFLOP/s, dense) so they can be checked against the sheet by
-eye; this module converts them to the SI units of the ``catalog`` table exactly once.
+where the sheet says GiB, or the MiB total the device reports where a source gives it; TB/s;
+TFLOP/s, dense) so they can be checked against the sheet by eye; this module converts them to
+the SI units of the ``catalog`` table exactly once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.parquet import read_table, validate_frame
-from hardware_profiles.schema import CATALOG, GB, PEAK_PRECISIONS, TB, TERA, GiB, peak_column
+from hardware_profiles.schema import CATALOG, GB, PEAK_PRECISIONS, TB, TERA, GiB, MiB, peak_column
 
 BUILTIN_SOURCE = "built-in catalog (hardware_profiles/data/catalog.csv)"
 
@@ -50,11 +51,14 @@ def _optional(value: str, scale: float) -> float | None:
 
 
 def _memory_gb(cell: str) -> float:
-    """Memory in GB; a cell like "32 GiB" is a binary figure as some sheets (Google's) state
-    it, converted here so it is never read as decimal."""
+    """Memory in GB. A plain number is the sheet's decimal GB; "32 GiB" is a binary figure as
+    some sheets (Google's) state it; "81559 MiB" is the total the device itself reports
+    (nvidia-smi prints MiB), preferred where a source for it exists because vendors' "80GB" HBM
+    is in practice binary. Binary cells are converted here so they are never read as decimal."""
     cell = cell.strip()
-    if cell.endswith("GiB"):
-        return float(cell.removesuffix("GiB")) * GiB / GB
+    for suffix, unit in (("GiB", GiB), ("MiB", MiB)):
+        if cell.endswith(suffix):
+            return float(cell.removesuffix(suffix)) * unit / GB
     return float(cell)
 
 

@@ -8,11 +8,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from hardware_profiles.catalog import builtin_catalog, match_device_kind, require_peak
+from hardware_profiles.catalog import _memory_gb, builtin_catalog, match_device_kind, require_peak
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.examples import example_roadmap
 from hardware_profiles.scale_out import read_scale_out
-from hardware_profiles.schema import GB, TB, TERA, GiB
+from hardware_profiles.schema import GB, TB, TERA, GiB, MiB
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +27,10 @@ def test_every_reference_accelerator_is_present(catalog: pd.DataFrame) -> None:
 
 
 def test_units_are_converted_once_with_decimal_prefixes(catalog: pd.DataFrame) -> None:
-    h100 = catalog.set_index("accelerator_id").loc["nvidia-h100-sxm"]
-    assert h100["memory_bytes"] == 80 * GB
+    rows = catalog.set_index("accelerator_id")
+    h100 = rows.loc["nvidia-h100-sxm"]
+    # A plain memory cell is the sheet's decimal GB: Gaudi 3's "128" is 128e9 bytes.
+    assert rows.at["intel-gaudi3", "memory_bytes"] == 128 * GB
     assert h100["mem_bandwidth_bytes_per_s"] == pytest.approx(3.35 * TB)
     # Dense, not the sparse headline (1979 TFLOP/s).
     assert h100["peak_flops_per_s_bf16"] == pytest.approx(989.5 * TERA)
@@ -66,6 +68,47 @@ def test_device_kind_matching_prefers_the_most_specific_pattern(
 def test_binary_memory_on_a_sheet_stays_binary(catalog: pd.DataFrame) -> None:
     # Google states TPU v4 HBM as 32 GiB: 34,359,738,368 bytes, not 32e9.
     assert catalog.set_index("accelerator_id").loc["google-tpu-v4", "memory_bytes"] == 32 * GiB
+
+
+@pytest.mark.parametrize(
+    ("accelerator_id", "reported_mib", "datasheet_gb"),
+    [
+        ("nvidia-h100-sxm", 81_559, 80),
+        ("nvidia-a100-80gb-sxm", 81_920, 80),
+        ("nvidia-h200-sxm", 143_771, 141),
+        ("nvidia-b200", 183_359, 180),
+        ("amd-mi300x", 196_592, 192),
+    ],
+)
+def test_memory_is_what_the_device_reports_not_the_datasheet_gb(
+    catalog: pd.DataFrame, accelerator_id: str, reported_mib: int, datasheet_gb: int
+) -> None:
+    """nvidia-smi prints H100 SXM's total as 81,559 MiB = 81,559 x 2**20 = 85,520,809,984
+    bytes; the datasheet's "80GB" read as 80e9 would be 6.9 % short. The row's note names
+    where the reported figure was read."""
+    row = catalog.set_index("accelerator_id").loc[accelerator_id]
+    assert row["memory_bytes"] == reported_mib * MiB
+    assert row["memory_bytes"] > datasheet_gb * GB
+    assert f"{reported_mib:,} MiB" in row["note"] or f"{reported_mib * MiB:,} bytes" in row["note"]
+
+
+def test_every_shipping_gpu_says_where_its_capacity_comes_from(catalog: pd.DataFrame) -> None:
+    """A shipping NVIDIA or AMD part either carries the total its driver reports (a whole number
+    of MiB, named in the note) or says no citable total was found and the datasheet stands."""
+    rows = catalog[catalog["vendor"].isin(["NVIDIA", "AMD"]) & (catalog["status"] == "shipping")]
+    for accelerator_id, memory_bytes, note in zip(
+        rows["accelerator_id"], rows["memory_bytes"], rows["note"], strict=True
+    ):
+        binary = int(memory_bytes) % MiB == 0
+        assert ("the device reports" in str(note)) == binary, accelerator_id
+        assert binary or "no citable" in str(note), accelerator_id
+
+
+def test_a_mib_cell_is_read_as_binary() -> None:
+    """A cell "81559 MiB" is 81,559 x 1,048,576 = 85,520,809,984 bytes = 85.520809984 GB."""
+    assert _memory_gb(" 81559 MiB ") * GB == pytest.approx(85_520_809_984, abs=1e-3)
+    assert _memory_gb("32 GiB") * GB == pytest.approx(32 * GiB, abs=1e-3)
+    assert _memory_gb("80") == 80.0
 
 
 def test_every_partly_checked_entry_says_what_was_confirmed(catalog: pd.DataFrame) -> None:

@@ -1,16 +1,17 @@
 """The batch a workload is served at: a latency target that caps it sets the supply, by hand.
 
 Built-in catalog, default efficiencies: H100 usable bandwidth 0.85 x 3.35e12 = 2.8475e12 B/s,
-bf16 0.7 x 989.5e12 = 692.65e12 FLOP/s, usable memory 0.9 x 80 GB = 72e9 B. Pool "h100": 8 H100s.
+bf16 0.7 x 989.5e12 = 692.65e12 FLOP/s, usable memory 0.9 x 81,559 MiB (the total the device
+reports: 85.52e9 B) = 76.97e9 B. Pool "h100": 8 H100s.
 
 The row (no model preset): decode at batch 32, bf16, F = 14e9 FLOP per token. Its weights split
 as the batch mitigation splits them: W = 2 B x F / 2 = 14e9 B read once per step, so per token
 14e9/32 = 0.4375e9; its KV cache 0.5e9 B per token: bytes per token 0.4375e9 + 0.5e9 = 0.9375e9.
-Memory: 14e9 + 32 x 0.5e9 = 30e9 B, one H100 holds it (30e9 <= 72e9).
+Memory: 14e9 + 32 x 0.5e9 = 30e9 B, one H100 holds it (30e9 <= 76.97e9).
 
 A 6.4 ms TPOT target on one H100: a step at batch b reads 14e9 + b x 0.5e9 B, so
 b <= (6.4e-3 x 2.8475e12 - 14e9) / 0.5e9 = (18.224e9 - 14e9) / 0.5e9 = 8.448 -> 8 (compute:
-b <= 6.4e-3 / (14e9 / 692.65e12) = 316.6; memory: (72e9 - 14e9) / 0.5e9 = 116). Batch 1:
+b <= 6.4e-3 / (14e9 / 692.65e12) = 316.6; memory: (76.97e9 - 14e9) / 0.5e9 = 125.9). Batch 1:
 14.5e9 / 2.8475e12 = 5.09 ms <= 6.4 ms, no latency wall. So max_batch = 8 < 32.
 
 Served at batch 8: bytes per token 14e9/8 + 0.5e9 = 2.25e9 (AI 14e9/2.25e9 = 6.22, memory-bound:
@@ -146,9 +147,10 @@ def test_the_workload_page_says_its_supply_is_evaluated_at_the_slo_batch() -> No
 
 def test_serve_on_hand_built_records() -> None:
     """The module docstring's row and target, sized once on hand-built records: one h100 of
-    the eight holds batch 32 (30e9 <= 72e9 B) and meets 6.4 ms at batch 1; the largest batch
-    within the target is 8, so the row is served at 8 and its bytes per token re-derived as
-    14e9/8 + 0.5e9 = 2.25e9; the step model keeps the row's own batch (the walls read it)."""
+    the eight holds batch 32 (30e9 <= 0.9 x 80e9 = 72e9 B, the hand-built catalog's memory) and
+    meets 6.4 ms at batch 1; the largest batch within the target is 8, so the row is served at 8
+    and its bytes per token re-derived as 14e9/8 + 0.5e9 = 2.25e9; the step model keeps the
+    row's own batch (the walls read it)."""
     workloads = pd.DataFrame([_row(tpot_slo_s=6.4e-3)])
     fleet = handmade.fleet([[8, 8, 8]], ["h100"])
     ceilings = handmade.ceilings()

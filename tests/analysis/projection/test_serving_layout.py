@@ -1,12 +1,14 @@
 """A workload's stated serving layout sizes its replica, by hand.
 
-Built-in catalog: H100 SXM 80 GB, usable memory 0.9 x 80e9 = 72e9 B per device. Pool "h100": 16
-H100s. Llama 3.1 70B decode, bf16, batch 1, 4,096-token context: footprint 142.45e9 B.
+Built-in catalog: H100 SXM, 81,559 MiB as the device reports it (85.52e9 B), usable memory
+0.9 x 85.52e9 = 76.97e9 B per device. Pool "h100": 16 H100s. Llama 3.1 70B decode, bf16,
+batch 1, 4,096-token context: footprint 142.45e9 B.
 
-- No layout: the fewest devices that hold it, ceil(142.45e9 / 72e9) = 2, laid out as an engine
+- No layout: the fewest devices that hold it, ceil(142.45e9 / 76.97e9) = 2, laid out as an engine
   launches a model on 2 devices: tp=2.
 - ``tp=8``: 8 devices, though 2 would hold it (the row says how it is served).
-- ``tp=1``: 142.45e9 B on one 72e9 B device: a capacity wall, where the engine's layout has none.
+- ``tp=1``: 142.45e9 B on one 76.97e9 B device: a capacity wall, where the engine's layout has
+  none.
 
 Llama 3.1 8B decode, bf16, batch 8, 4,096-token context: 8 KV heads x 128 x 2 (K and V) x 32
 layers x 2 B = 131,072 B of KV cache per token. Under ``tp=16`` each KV head sits on 16/8 = 2
@@ -28,7 +30,7 @@ import pytest
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.parquet import validate_frame
-from hardware_profiles.schema import WORKLOADS
+from hardware_profiles.schema import WORKLOADS, MiB
 from tasks.analysis.projection.projector import Projection, project
 from tasks.analysis.projection.serving import STATED
 from tasks.analysis.ranking.ranking import rank
@@ -68,7 +70,7 @@ def _project(rows: list[dict[str, object]]) -> tuple[Projection, pd.DataFrame]:
 def test_a_stated_layout_sets_the_devices_and_its_walls() -> None:
     e = estimate(preset("llama-3.1-70b"), phase="decode", batch=1, context=4096)
     assert e.memory_footprint_bytes == pytest.approx(142.45e9, rel=1e-3)
-    assert math.ceil(e.memory_footprint_bytes / 72e9) == 2
+    assert math.ceil(e.memory_footprint_bytes / (0.9 * 81_559 * MiB)) == 2
     rows = [_row("llama-3.1-70b", 1, layout) for layout in (None, "tp=8", "tp=1")]
     projection, ranking = _project(rows)
     serving = projection.serving

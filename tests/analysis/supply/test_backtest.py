@@ -180,7 +180,8 @@ def _one_run(tmp_path: Path, **changes: str) -> pd.DataFrame:
 
 def test_an_unstated_kv_precision_is_the_weights_where_only_that_fits(tmp_path: Path) -> None:
     # Llama-2-13B keeps 40 layers x 40 heads x 128 x 2 (K and V) = 409,600 values per token:
-    # batch 128 at 2,176 tokens is 114 GB at 1 byte, 228 GB at 2; an H200 holds 141 GB.
+    # batch 128 at 2,176 tokens is 114 GB at 1 byte, 228 GB at 2; an H200 holds 143,771 MiB
+    # (150.75 GB), the total it reports.
     result = backtest(_one_run(tmp_path, batch="128"), builtin_catalog())
     notes = result.runs.iloc[0]["notes"]
     assert any("KV precision not stated: fp8" in n and "batch 128" in n for n in notes)

@@ -147,8 +147,9 @@ def test_fp8_matmuls_buy_the_months_its_speedup_gives() -> None:
 
 def test_a_layout_that_does_not_fit_meets_the_capacity_wall_in_its_first_month() -> None:
     """dp=256,tp=4 puts 70B's weights, gradients and activations of a 4-way split on each
-    H100: more than its 72 GB usable. No step runs (headroom 0) from month 0, the capacity
-    wall, lifted by the mitigations whose layout fits (twice the tensor parallelism)."""
+    H100 (116.3 GB): more than its 76.97 GB usable (0.9 x 81,559 MiB). No step runs (headroom
+    0) from month 0, the capacity wall, lifted by the mitigations whose layout fits (twice the
+    tensor parallelism)."""
     table, ranked = _rank("dp=256,tp=4", 1e-6)
     row = table.loc["pretrain-70b"].to_dict()
     assert (row["wall"], row["wall_month"], row["min_headroom"]) == ("capacity", START, 0.0)

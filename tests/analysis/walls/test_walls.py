@@ -1,8 +1,10 @@
 """Capacity, latency and tensor-parallel communication, computed by hand.
 
-Built-in catalog: H100 SXM 80 GB, 3.35 TB/s, 989.5 bf16 TFLOP/s; L40S 48 GB, 0.864 TB/s. Default
-efficiencies: usable H100 bandwidth 0.85 x 3.35e12 = 2.8475e12 B/s, bf16 0.7 x 989.5e12 =
-692.65e12 FLOP/s. Usable memory: 0.9 x 80 GB = 72 GB per H100, 0.9 x 48 GB = 43.2 GB per L40S.
+Built-in catalog: H100 SXM 3.35 TB/s, 989.5 bf16 TFLOP/s, and 81,559 MiB as the device reports it
+(81,559 x 2^20 = 85.52 GB, not the datasheet's "80GB" read as 80e9); L40S 0.864 TB/s and 46,068
+MiB = 48.31 GB. Default efficiencies: usable H100 bandwidth 0.85 x 3.35e12 = 2.8475e12 B/s, bf16
+0.7 x 989.5e12 = 692.65e12 FLOP/s. Usable memory: 0.9 x 85.52 GB = 76.97 GB per H100,
+0.9 x 48.31 GB = 43.48 GB per L40S.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 
 from hardware_profiles.catalog import builtin_catalog
 from hardware_profiles.parquet import validate_frame
-from hardware_profiles.schema import WORKLOADS
+from hardware_profiles.schema import WORKLOADS, MiB
 from tasks.analysis.projection.projector import project
 from tasks.analysis.ranking.ranking import rank, ranking_rows
 from tasks.analysis.supply.calibration import calibrate
@@ -28,6 +30,8 @@ from tasks.analysis.workload.workload_model import estimate
 from tests.analysis.projection.test_projector import _roadmap
 
 START = dt.date(2027, 1, 1)
+H100_USABLE_BYTES = 0.9 * 81_559 * MiB  # 76.97 GB
+L40S_USABLE_BYTES = 0.9 * 46_068 * MiB  # 43.48 GB
 
 
 def _served(model: str, batch: int, context: int, pool: str, **extra: object) -> dict[str, object]:
@@ -56,12 +60,12 @@ def _walls(rows: list[dict[str, object]], catalog: pd.DataFrame | None = None) -
 
 
 def test_70b_at_batch_1_with_a_2_ms_tpot_on_h100s_is_a_latency_wall() -> None:
-    # Llama 3.1 70B decode, batch 1, 4k context: footprint 142.45 GB -> ceil(142.45/72) = 2
+    # Llama 3.1 70B decode, batch 1, 4k context: footprint 142.45 GB -> ceil(142.45/76.97) = 2
     # H100s hold it. One step reads 140.37 GB: 140.37e9/2.8475e12 = 49.3 ms on one device
     # (compute 149.7 GFLOP/692.65e12 = 0.22 ms: memory-bound). Even split over the cap of 8:
     # 49.3/8 = 6.16 ms > 2 ms. No batch meets 2 ms, so no replica and max batch 0.
     e = estimate(preset("llama-3.1-70b"), phase="decode", batch=1, context=4096)
-    assert math.ceil(e.memory_footprint_bytes / 72e9) == 2
+    assert math.ceil(e.memory_footprint_bytes / H100_USABLE_BYTES) == 2
     assert e.bytes_per_unit / 2.8475e12 / 8 == pytest.approx(6.16e-3, rel=1e-3)
     row = _walls([_served("llama-3.1-70b", 1, 4096, "h100", tpot_slo_s=0.002)]).iloc[0]
     assert row["wall"] == "latency" and row["wall_month"] == START
@@ -69,16 +73,16 @@ def test_70b_at_batch_1_with_a_2_ms_tpot_on_h100s_is_a_latency_wall() -> None:
 
 
 def test_405b_at_batch_64_and_128k_context_on_8_l40s_is_a_capacity_wall() -> None:
-    # Llama 3.1 405B: weights 811.7 GB alone need ceil(811.7/43.2) = 19 L40S; with the KV cache
+    # Llama 3.1 405B: weights 811.7 GB alone need ceil(811.7/43.48) = 19 L40S; with the KV cache
     # of 64 sequences of 131,072 tokens (516,096 B per token: 64 x 131072 x 516096 = 4.33 TB)
-    # the footprint is 5.14 TB: ceil(5141/43.2) = 120 devices, over the cap of 8.
+    # the footprint is 5.14 TB: ceil(5141/43.48) = 119 devices, over the cap of 8.
     e = estimate(preset("llama-3.1-405b"), phase="decode", batch=64, context=131072)
     assert e.kv_cache_bytes == pytest.approx(64 * 131072 * 516096)
-    assert math.ceil(e.memory_footprint_bytes / 43.2e9) == 120
+    assert math.ceil(e.memory_footprint_bytes / L40S_USABLE_BYTES) == 119
     row = _walls([_served("llama-3.1-405b", 64, 131072, "l40s", tpot_slo_s=0.1)]).iloc[0]
     assert row["wall"] == "capacity" and row["wall_month"] == START
     assert pd.isna(row["devices_per_replica"])
-    assert row["max_batch"] == 0  # 8 x 43.2 GB = 345.6 GB < 811.7 GB of weights
+    assert row["max_batch"] == 0  # 8 x 43.48 GB = 347.8 GB < 811.7 GB of weights
 
 
 def test_a_small_model_with_a_loose_target_hits_no_wall() -> None:
@@ -94,9 +98,11 @@ def test_a_small_model_with_a_loose_target_hits_no_wall() -> None:
     m0 = one.memory_footprint_bytes - ms
     bs = (eight.bytes_per_unit * 8 - one.bytes_per_unit) / 7
     b0 = one.bytes_per_unit - bs
-    by_memory = math.floor((72e9 - m0) / ms)
+    by_memory = math.floor((H100_USABLE_BYTES - m0) / ms)
     by_slo = math.floor((0.05 * 2.8475e12 - b0) / bs)
-    assert by_memory < by_slo  # memory bounds it: about 103 sequences of 4k tokens
+    # M0 = 16.06 GB, Ms = 0.5374 GB: (76.97 - 16.06)/0.5374 = 113.3 -> 113 sequences of 4k
+    # tokens (104 when the H100 was read as 80e9 bytes).
+    assert by_memory < by_slo and by_memory == 113
     row = _walls([_served("llama-3.1-8b", 8, 4096, "h100", tpot_slo_s=0.05)]).iloc[0]
     assert pd.isna(row["wall"]) and pd.isna(row["wall_month"])
     assert row["devices_per_replica"] == 1 and row["max_batch"] == by_memory
@@ -249,7 +255,8 @@ def test_what_lifts_a_latency_or_capacity_wall() -> None:
     # BW >= 5.16 TB/s (MI300X's 5.3 does, H200's 4.8 does not), it has a bf16 peak and 8 of it
     # hold the 142.45 GB: the three slowest such models are listed.
     # 405B at 64 x 128k on L40S: even int4 (203 GB of weights + 1.08 TB of KV cache) is over
-    # 8 x 43.2 GB, and at bf16 (5.14 TB) no catalog device holds it within 8: none found.
+    # 8 x 43.48 GB = 347.8 GB, and at bf16 (5.14 TB) no catalog device holds it within 8: none
+    # found.
     catalog = builtin_catalog().assign(interconnect_bandwidth_bytes_per_s=None)
     e = estimate(preset("llama-3.1-70b"), phase="decode", batch=1, context=4096)
     needed = e.bytes_per_unit / (8 * 0.85 * 4e-3)
