@@ -1,6 +1,7 @@
 """The defaults fitted on published runs: efficiencies and step overheads, one robust fit.
 
-A run's step, at efficiencies e and overheads o (see ``tasks.analysis.supply.predict``):
+A run's step, at efficiencies e and overheads o (see ``tasks.analysis.supply.predict``;
+computed by :func:`tasks.analysis.supply.step_terms.step_s`):
 
     decode   max((M + X_m / r[class]) / e_bw[vendor],
                  (C + X_c / r[class]) / e_f,decode + C_load / e_f,prefill[vendor] + A_load)
@@ -24,25 +25,22 @@ and grouped-GEMM kernels, DeepEP): r is fitted per (class, engine generation)
 where that generation's fit rows of the class come from at least :data:`MIN_CLASS_SOURCES`
 sources; the class's other rows (other generations, unknown ones) share the class's r, and
 the r reported for the class, the fallback for a generation without its own, is refitted on
-all its rows with the other parameters held. Fitted per generation, leave-one-source-out fell
-from 47.0 % to 45.9 % (MLA-MoE 58.5 % to 55.9 %, dense 19.0 % to 19.1 %, MoE 31.7 % to 34.3 %);
-with the robust loss below the built-in runs give MLA-MoE an r of 0.23 on early engines and
-0.62 on current ones (0.31 over both).
-The decode overhead per layer was fitted per generation too and set aside: the two came out
-alike (99 and 109 us), and in the folds that leave out one early page the early overhead
-swung between TensorRT-LLM's compiled dense runs and dstack's DeepSeek ones, raising
-leave-one-source-out to 47.4 % (dense 23.4 %).
+all its rows with the other parameters held (leave-one-source-out 47.0 % to 45.9 %). Under
+the robust loss below, MLA-MoE's r is 0.23 on early engines, 0.62 on current ones (0.31 over
+both). The decode overhead per layer fitted per generation came out alike (99 and 109 us),
+swung in the folds that leave out one early page, and raised leave-one-source-out to 47.4 %.
 A run served under load (``tasks.analysis.supply.mixed_step``: a concurrency run's time per
 output token) carries c·P/O prompt tokens on each step: their bytes beyond the weights are in
 M and comm, their matmuls are C_load (at the prefill efficiency) and their attention A_load;
-both are 0 for other runs. A run
-whose metric is output tokens over the whole run (static batching: TensorRT-LLM's
+both are 0 for other runs. A run whose metric is output tokens over the whole run (static
+batching: TensorRT-LLM's
 gptSessionBenchmark, vLLM's benchmark_latency) also pays the batch's prefill once, spread over
 its generated tokens: its prefill step / output tokens is its prefill share.
 
 Parameters: e_bw per vendor with at least :data:`MIN_FIT_RUNS` decode fit rows (the others'
 rows share one), e_f,prefill likewise per vendor, e_f,decode and both overheads across vendors
-(too few runs to split them), r per MoE class with at least :data:`MIN_FIT_RUNS` decode fit
+(too few runs to split them; with the Gaudi rows ``published_runs.md`` keeps out, neither
+split helped either), r per MoE class with at least :data:`MIN_FIT_RUNS` decode fit
 rows from at least :data:`MIN_CLASS_SOURCES` sources (a class with fewer keeps r = 1, as
 dense, and the backtest says its class has no fit of its own: fitted on one source, r would be
 that source's engine and harness). A per-class decode overhead per layer beside r (a MoE layer
@@ -52,18 +50,16 @@ They minimise the log error of the step time over the ``fit`` rows
 under a robust loss: first the squared log error from a few starting points (the max() makes
 the surface piecewise), then, from that fit, the Cauchy loss ``ln(1 + (e/s)²)`` with s the
 squared fit's residual scale (1.4826 × the median absolute log residual, a normal
-distribution's sigma; about 0.27 on the built-in runs), with every sub-fit below under the
-same loss. The published runs come from pages whose setups differ in what they do not state
-(the SGLang cookbook's DeepSeek runs on MI300X are slower at concurrency 1 than InferenceX's
-at 4 on engines of the same generation): their errors are heavy-tailed, and a squared loss
-lets one such page pull every parameter it touches. The Cauchy loss lets a run that far off
-weigh little instead. Leave-one-source-out went from 45.9 % (bias +8.7 %) to 38.8 %
+distribution's sigma; about 0.27 on the built-in runs), every sub-fit below under the same
+loss. Pages differ in what they do not state (the SGLang cookbook's DeepSeek runs on MI300X are
+slower at concurrency 1 than InferenceX's at 4 on engines of one generation): the errors are
+heavy-tailed, a squared loss lets one such page pull every parameter it touches, and the
+Cauchy loss lets a run that far off weigh little instead. Leave-one-source-out went from 45.9 % (bias +8.7 %) to 38.8 %
 (−4.7 %): dense 19.1 % to 18.0 %, MLA-MoE 55.9 % to 45.5 %, MoE 34.3 % to 34.0 %; the
-held-out rows from 22.8 % (−2.9 %) to 21.4 % (−9.3 %). Tried beside it (with fixed scales,
-and scored by leave-one-source-out, so the choice of loss is not itself held out): soft-L1
-(42.2-43.3 %), Huber (41.4 %), arctan (33.4 %, bias −8.7 %), Cauchy at fixed scales 0.1-0.5
-(33.2-41.0 %, bias −6.9 to +1.7 %); the scale is taken from the data rather than from that
-sweep. A spread is still the RMS of every row's residual, outliers included. The structure
+held-out rows from 22.8 % (−2.9 %) to 21.4 % (−9.3 %). Tried beside it, scored by the same
+leave-one-source-out (so the loss is not itself held out): soft-L1 42-43 %, Huber 41 %, Cauchy
+at fixed scales 0.1-0.5 33-41 %; the scale is the data's, not that sweep's. A spread is still
+the RMS of every row's residual, outliers included. The structure
 was chosen by leave-one-out error on the fit rows (``benchmarks/backtest.py --loo``; the held-out
 error was printed beside it, see ``published_runs.md``) among variants that keep the roofline's
 max(memory, compute), on which the projection's memory-bound starvation rests: dropping either
@@ -73,9 +69,8 @@ layer): leave-one-out is the same either way (20.8 %), and where no prefill run 
 fold that leaves out the one page with prefill runs) a prefill then pays decode's per-layer
 figure instead of nothing, which lowered leave-one-source-out from 21.4 % to 20.5 % (prefill
 30.0 % to 21.7 %; in-sample prefill 9.7 % to 13.6 %: the pages' 7B and 70B runs fit a per-step
-overhead a little better). (A variant adding memory and compute time scored lower on leave-one-out,
-21.2 % against 22.7 % for this one in that comparison, 22.4 % as implemented, and worse on the
-holdout; it was set aside for that reason.)
+overhead a little better). (Adding memory and compute time instead of taking their max was set
+aside: worse on the holdout.)
 A parameter no fit row's step depends on (every decode run memory-bound whatever e_f,decode)
 is reported as not fitted: the STREAM default stands, and an overhead nothing depends on is
 not charged (without a prefill run, prefill takes decode's, see above).
@@ -88,10 +83,8 @@ it down for NVIDIA nor get NVIDIA's share of a peak they do not reach. This lowe
 leave-one-source-out from 22.6 % to 21.4 % (AMD 21.9 % to 19.7 %, dense 23.2 % to 20.3 %).
 
 Then, for vendors with no fit rows of a phase, the phase's efficiency is fitted once more on all
-vendors' rows together, the shared parameters held at their fitted values.
-
-Spread of a fitted efficiency: the RMS log residual of its rows, one degree of freedom taken by
-its own parameter.
+vendors' rows together, the shared parameters held at their fitted values. Spread of a fitted
+efficiency: the RMS log residual of its rows, one degree of freedom taken by its own parameter.
 """
 
 from __future__ import annotations
@@ -103,9 +96,15 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from tasks.analysis.supply.calibration import DEFAULT_BANDWIDTH_EFFICIENCY, DEFAULT_FLOPS_EFFICIENCY
 from tasks.analysis.supply.efficiency import Efficiency, FittedDefaults, Overhead, gemm_ratio
-from tasks.analysis.supply.engine_generation import GENERATIONS, UNKNOWN
+from tasks.analysis.supply.engine_generation import GENERATIONS
+from tasks.analysis.supply.step_terms import (
+    STREAM_BANDWIDTH_VALUE,
+    STREAM_FLOPS_VALUE,
+    Parameters,
+    Terms,
+    step_s,
+)
 
 MIN_FIT_RUNS: Final = 2
 # A class's own parameters need fit rows from this many sources: fitted on one source only,
@@ -114,8 +113,6 @@ MIN_CLASS_SOURCES: Final = 2
 ROBUST_LOSS: Final = "cauchy"
 ROBUST_SCALE_PER_MAD: Final = 1.4826  # a normal distribution's sigma per median |deviation|
 _MIN_ROBUST_SCALE: Final = 1e-3  # a fit through every row exactly still needs a scale
-STREAM_BANDWIDTH_VALUE: Final = DEFAULT_BANDWIDTH_EFFICIENCY
-STREAM_FLOPS_VALUE: Final = DEFAULT_FLOPS_EFFICIENCY
 _EFFICIENCY_BOUNDS: Final = (np.log(0.02), 0.0)
 # Overhead bounds, seconds: per decode layer, per prefill step.
 _OVERHEAD_BOUNDS: Final = {"decode": 1e-3, "prefill": 1e-2}
@@ -125,110 +122,6 @@ _STARTS: Final = ((0.5, 0.5, 1e-5, 1e-3), (0.8, 0.2, 5e-5, 1e-2), (0.3, 0.7, 0.0
 _ALL: Final = "all vendors"
 _EVERY: Final = "every engine generation"
 _OTHERS: Final = "other vendors"
-
-
-@dataclass(frozen=True)
-class Terms:
-    """Per run (arrays of shape (runs,)): its time terms at efficiency 1 and what it is."""
-
-    decode: np.ndarray  # bool
-    vendor: np.ndarray  # str
-    memory_s: np.ndarray
-    compute_s: np.ndarray
-    attention_s: np.ndarray  # prefill attention at its own efficiency (0 in decode)
-    communication_s: np.ndarray
-    layers: np.ndarray
-    # The prefill share of a static-batching decode run, per generated token (0 elsewhere).
-    prefill_memory_s: np.ndarray
-    prefill_compute_s: np.ndarray
-    prefill_attention_s: np.ndarray
-    prefill_communication_s: np.ndarray
-    prefill_steps: np.ndarray  # 1 / generated tokens, or 0
-    measured_s: np.ndarray
-    # A decode run's routed-expert reads and matmuls (at efficiency 1, not in memory_s and
-    # compute_s), its class, and the matmuls and attention of the prompts it carries under load.
-    expert_memory_s: np.ndarray
-    expert_compute_s: np.ndarray
-    architecture_class: np.ndarray  # str
-    source: np.ndarray  # str
-    load_compute_s: np.ndarray
-    load_attention_s: np.ndarray
-    generation: np.ndarray  # str: the engine generation that ran it
-
-    @staticmethod
-    def of(rows: pd.DataFrame) -> Terms:
-        def column(name: str) -> np.ndarray:
-            return rows[name].to_numpy(dtype=float)
-
-        return Terms(
-            decode=(rows["phase"] == "decode").to_numpy(),
-            vendor=rows["vendor"].astype(str).to_numpy(),
-            memory_s=column("memory_s_at_1"),
-            compute_s=column("compute_s_at_1"),
-            attention_s=column("attention_s"),
-            communication_s=column("communication_s"),
-            layers=column("layers"),
-            prefill_memory_s=column("prefill_memory_s_at_1"),
-            prefill_compute_s=column("prefill_compute_s_at_1"),
-            prefill_attention_s=column("prefill_attention_s"),
-            prefill_communication_s=column("prefill_communication_s"),
-            prefill_steps=column("prefill_steps"),
-            measured_s=column("measured_step_s"),
-            expert_memory_s=column("expert_memory_s_at_1"),
-            expert_compute_s=column("expert_compute_s_at_1"),
-            architecture_class=rows["architecture_class"].astype(str).to_numpy(),
-            source=rows["source"].astype(str).to_numpy(),
-            load_compute_s=column("load_compute_s_at_1"),
-            load_attention_s=column("load_attention_s"),
-            generation=(
-                rows["engine_generation"].astype(str).to_numpy()
-                if "engine_generation" in rows
-                else np.full(len(rows), UNKNOWN)
-            ),
-        )
-
-
-@dataclass(frozen=True)
-class Parameters:
-    """Efficiencies and overheads for every run: arrays of shape (runs,), or scalars."""
-
-    decode_bandwidth: np.ndarray
-    decode_flops: np.ndarray | float
-    prefill_flops: np.ndarray
-    decode_overhead_s: float
-    prefill_overhead_s: float
-    expert_share: np.ndarray | float = 1.0  # r of each run's class (and generation)
-
-
-def step_s(t: Terms, p: Parameters) -> np.ndarray:
-    """Predicted step time of each run (the module docstring's formula)."""
-    prefill_step = (
-        np.maximum(
-            t.prefill_memory_s / STREAM_BANDWIDTH_VALUE,
-            t.prefill_compute_s / p.prefill_flops + t.prefill_attention_s,
-        )
-        + t.prefill_communication_s
-        + p.prefill_overhead_s * t.layers * t.prefill_steps
-    )
-    decode = (
-        np.maximum(
-            (t.memory_s + t.expert_memory_s / p.expert_share) / p.decode_bandwidth,
-            (t.compute_s + t.expert_compute_s / p.expert_share) / p.decode_flops
-            + t.load_compute_s / p.prefill_flops
-            + t.load_attention_s,
-        )
-        + t.communication_s
-        + p.decode_overhead_s * t.layers
-        + prefill_step
-    )
-    prefill = (
-        np.maximum(
-            t.memory_s / STREAM_BANDWIDTH_VALUE, t.compute_s / p.prefill_flops + t.attention_s
-        )
-        + t.communication_s
-        + p.prefill_overhead_s * t.layers
-    )
-    return np.asarray(np.where(t.decode, decode, prefill))
 
 
 def _groups(t: Terms, decode: bool) -> list[str]:
