@@ -54,12 +54,12 @@ distribution's sigma; about 0.27 on the built-in runs), every sub-fit below unde
 loss. Pages differ in what they do not state (the SGLang cookbook's DeepSeek runs on MI300X are
 slower at concurrency 1 than InferenceX's at 4 on engines of one generation): the errors are
 heavy-tailed, a squared loss lets one such page pull every parameter it touches, and the
-Cauchy loss lets a run that far off weigh little instead. Leave-one-source-out went from 45.9 % (bias +8.7 %) to 38.8 %
-(−4.7 %): dense 19.1 % to 18.0 %, MLA-MoE 55.9 % to 45.5 %, MoE 34.3 % to 34.0 %; the
-held-out rows from 22.8 % (−2.9 %) to 21.4 % (−9.3 %). Tried beside it, scored by the same
-leave-one-source-out (so the loss is not itself held out): soft-L1 42-43 %, Huber 41 %, Cauchy
-at fixed scales 0.1-0.5 33-41 %; the scale is the data's, not that sweep's. A spread is still
-the RMS of every row's residual, outliers included. The structure
+Cauchy loss lets a run that far off weigh little instead. Leave-one-source-out went from
+45.9 % (bias +8.7 %) to 38.8 % (−4.7 %): dense 19.1 % to 18.0 %, MLA-MoE 55.9 % to 45.5 %, MoE
+34.3 % to 34.0 %; the held-out rows from 22.8 % (−2.9 %) to 21.4 % (−9.3 %). Tried beside
+it, scored by the same leave-one-source-out (so the loss is not itself held out): soft-L1
+42-43 %, Huber 41 %, Cauchy at fixed scales 0.1-0.5 33-41 %; the scale is the data's, not
+that sweep's. A spread is still the RMS of every row's residual, outliers included. The structure
 was chosen by leave-one-out error on the fit rows (``benchmarks/backtest.py --loo``; the held-out
 error was printed beside it, see ``published_runs.md``) among variants that keep the roofline's
 max(memory, compute), on which the projection's memory-bound starvation rests: dropping either

@@ -210,9 +210,10 @@ def _served(row: dict[str, object]) -> tuple[Any, pd.DataFrame]:
 def test_an_mla_row_without_a_layout_is_supplied_as_its_engine_layout_copies_the_cache() -> None:
     """An MLA latent is not split by heads: under the engine's tp=8 every device reads the
     whole cache of the batch. The row states no layout, so its replica is sized on its
-    one-device figures with the latent held whole on each device: about 671e9 B of weights over
-    0.9 x 150.75e9 − 32·Mc (4.6e9 B of latents) = 5.1 devices, raised to 6 and then to 8, the fewest an engine lays DeepSeek-V3 out
-    on (its 128 heads do not split over 6 or 7), tp=8; its supply must then be that layout's,
+    one-device figures with the latent held whole on each device: about 671e9 B of weights
+    over 0.9 x 150.75e9 − 32·Mc (4.6e9 B of latents) = 5.1 devices, raised to 6 and then to
+    8, the fewest an engine lays DeepSeek-V3 out on (its 128 heads do not split over 6 or 7),
+    tp=8; its supply must then be that layout's,
     what the same row stating tp=8 gets: the busiest device's step bytes x 8 over the
     batch, each device reading all 32 x 4,096 tokens' latents where the one-device figures
     counted them once over the eight (so more bytes per token than the row's own)."""
