@@ -1,8 +1,14 @@
-"""What lifts a capacity or latency wall: a narrower weight/KV precision on the pool's own
-hardware, or another accelerator model of the catalog.
+"""What lifts a capacity or latency wall: an attention-data-parallel layout for an MLA model,
+a narrower weight/KV precision on the pool's own hardware, or another accelerator model of the
+catalog.
 
 Each remedy is the replica sizing (:mod:`tasks.analysis.supply.replicas`) redone with one change, in
 the month the wall is first hit:
+
+- an MLA model (DeepSeek-V3/R1, Kimi-K2) that states no layout is sized tensor parallel, its
+  latent cache held whole on every device (:mod:`tasks.analysis.workload.step_model`); served
+  ``dp_attention=N,ep=N`` on the cap's N devices instead (SGLang's ``--enable-dp-attention``
+  with expert parallelism), each attention group holds only its own sequences' latents;
 
 - weights and KV cache stored at fp8, int8 or int4 (weight-only quantization: the matmuls keep
   the workload's precision, so it runs on any device); rows made from a model preset are
@@ -25,7 +31,9 @@ from tasks.analysis.projection.projector import Projection
 from tasks.analysis.projection.serving import Serving
 from tasks.analysis.supply.ceilings import PEAK_INDEX, Ceilings, lookup
 from tasks.analysis.supply.replicas import hardware, size_replicas
+from tasks.analysis.workload.layout import SERVING_PHASES, Layout, problems
 from tasks.analysis.workload.number_formats import BYTES_PER_ELEMENT
+from tasks.analysis.workload.presets import PRESETS
 from tasks.analysis.workload.step_model import StepModel, step_model
 
 MODELS_LISTED = 3
@@ -73,6 +81,39 @@ def _at_precision(
     return variant, np.asarray(target < current)
 
 
+def _attention_data_parallel(
+    model: StepModel, workloads: pd.DataFrame
+) -> tuple[StepModel | None, np.ndarray]:
+    """The coefficients with each MLA decode or prefill row that states no layout laid out
+    ``dp_attention=N,ep=N`` on the most devices N <= its cap that split it so, and that
+    layout's text per row (None where the row is not such a row or no N splits it); None
+    where no row is."""
+    out = np.full(len(workloads), None, dtype=object)
+    if "model_preset" not in workloads:
+        return None, out
+    stated = (
+        workloads["layout"] if "layout" in workloads else pd.Series(None, index=workloads.index)
+    )
+    caps = model.max_devices
+    for k, (name, phase, layout) in enumerate(
+        zip(workloads["model_preset"], workloads["phase"], stated, strict=True)
+    ):
+        if name not in PRESETS or not PRESETS[str(name)].is_mla or not pd.isna(layout):
+            continue
+        if phase not in SERVING_PHASES:
+            continue
+        arch = PRESETS[str(name)]
+        for n in range(int(caps[k]), 1, -1):
+            if not problems(arch, Layout(dp_attention=n, ep=n)):
+                out[k] = str(Layout(dp_attention=n, ep=n))
+                break
+    rows = np.flatnonzero(~pd.isna(out))
+    if rows.size == 0:
+        return None, out
+    exact = workloads.iloc[rows].assign(layout=out[rows])
+    return model.with_rows(rows, step_model(exact)), out
+
+
 def wall_remedies(
     projection: Projection,
     serving: Serving,
@@ -99,13 +140,21 @@ def wall_remedies(
         if "model_preset" in subset
         else np.zeros(len(rows), dtype=bool)
     )
+    laid, layouts = _attention_data_parallel(sub, subset)
+    if laid is not None:
+        replicas = size_replicas(laid, pool_hw)
+        lifted = ~pd.isna(layouts) & (replicas.fits & replicas.latency_ok & held).any(axis=1)
+        for k in np.flatnonzero(lifted):
+            found[k].append(f"served {layouts[k]}")
+    precise = [False] * len(rows)
     for precision in LOWER_PRECISIONS:
         variant, narrower = _at_precision(sub, subset, modelled, precision)
         replicas = size_replicas(variant, pool_hw)
         lifted = narrower & (replicas.fits & replicas.latency_ok & held).any(axis=1)
         for k in np.flatnonzero(lifted):
-            if not found[k]:  # the widest precision that lifts it is enough
-                found[k].append(f"{precision} weights+KV")
+            if not precise[k]:  # the widest precision that lifts it is enough
+                precise[k] = True
+                found[k].append(("or " if found[k] else "") + f"{precision} weights+KV")
     models = catalog["accelerator_id"].astype(str).tolist()
     everywhere = hardware(
         catalog,

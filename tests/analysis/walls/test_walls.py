@@ -247,6 +247,39 @@ def test_a_replica_is_sized_on_a_count_its_model_can_be_laid_out_on() -> None:
     assert size_replicas(sparse, hw).devices[0, 0] == 8
 
 
+def test_an_mla_model_that_overflows_its_tensor_parallel_replica_is_lifted_by_dp_attention() -> (
+    None
+):
+    """DeepSeek-V3, FP8 weights and latents, decode at batch 512 over 4,096 tokens, on a pool
+    of eight H200s (0.9 x 143,771 MiB = 135.7 GB usable each). Tensor parallel over the eight
+    (the engine's default, the row states no layout), every device holds a 1/8 share of the
+    weights and the whole batch's latents: 158.1 GB, over 135.7 GB, and no count up to the cap
+    of 8 helps (the copied latents alone do not shrink): a capacity wall. Served
+    dp_attention=8,ep=8, each attention group holds only its 64 sequences' latents: 103.3 GB
+    per device, which fits; the remedy names that layout first."""
+    catalog = builtin_catalog()
+    e = estimate(
+        preset("deepseek-v3"), phase="decode", batch=512, context=4096,
+        weights="fp8", kv="fp8", activations="fp8",
+    )  # fmt: skip
+    row = {
+        "workload_id": "dsv3", "name": "dsv3", "owner": "o", "pool": "h200",
+        **e.workload_columns(), "demand_units_per_s": 10.0, "demand_growth_per_year": 0.0,
+    }  # fmt: skip
+    roadmap = _roadmap([("h200", "2026-01-01", "nvidia-h200-sxm", 8)])
+    workloads = validate_frame(pd.DataFrame([row]), WORKLOADS, "w")
+    projection = project(workloads, roadmap, calibrate(catalog), START, 12, catalog=catalog)
+    ranked = rank(projection, with_mitigations=False, catalog=catalog).ranking
+    walls = ranked.set_index("workload_id").loc["dsv3"]
+    assert walls["wall"] == "capacity"
+    assert str(walls["wall_remedy"]).startswith("served dp_attention=8,ep=8")
+    stated = validate_frame(
+        pd.DataFrame([{**row, "layout": "dp_attention=8,ep=8"}]), WORKLOADS, "w"
+    )
+    lifted = project(stated, roadmap, calibrate(catalog), START, 12, catalog=catalog)
+    assert lifted.serving is not None and lifted.serving.devices.tolist() == [8]
+
+
 def test_what_lifts_a_latency_or_capacity_wall() -> None:
     # Without interconnect figures (no communication term), 70B at 4 ms: bf16 on 8 H100s is
     # 140.37e9/(8 x 2.8475e12) = 6.16 ms, a latency wall. fp8 weights+KV halve the weights:
