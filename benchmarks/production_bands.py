@@ -34,8 +34,9 @@ from hardware_profiles.examples import example_roadmap
 from tasks.analysis.projection.projector import project
 from tasks.analysis.ranking.ranking import rank
 from tasks.analysis.supply.backtest import load_backtest
+from tasks.analysis.supply.calibrated import efficiencies_for
 from tasks.analysis.supply.calibration import calibrate
-from tasks.analysis.supply.efficiency import Efficiency, efficiencies_for
+from tasks.analysis.supply.efficiency import Efficiency
 from tasks.analysis.workload.examples import example_workloads
 
 START = dt.date(2026, 12, 1)

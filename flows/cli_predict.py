@@ -176,7 +176,7 @@ def predict(
         predict_training(**{k: v for k, v in locals().items() if k in _TRAINING_KEYS})
         return
     from hardware_profiles.catalog import load_catalog
-    from tasks.analysis.supply.efficiency import efficiencies_for, experts_for, overhead_for
+    from tasks.analysis.supply.calibrated import efficiencies_for, experts_for, overhead_for
     from tasks.analysis.supply.mixed_step import mixed_step
     from tasks.analysis.supply.predict import predict as predict_step
     from tasks.analysis.workload.layout import parse_layout

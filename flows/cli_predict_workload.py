@@ -171,7 +171,7 @@ def predict_workload(
     ``engine`` (``--engine``) stands for the row's own."""
     from tasks.analysis.projection.horizon import DEFAULT_HORIZON_MONTHS
     from tasks.analysis.projection.projector import project_profiles
-    from tasks.analysis.supply.efficiency import efficiencies_for, experts_for, overhead_for
+    from tasks.analysis.supply.calibrated import efficiencies_for, experts_for, overhead_for
     from tasks.analysis.supply.mixed_step import mixed_step
     from tasks.analysis.supply.predict import predict as predict_step
     from tasks.analysis.supply.production import ServedModel

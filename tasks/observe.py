@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
 
+from tasks.analysis.supply.calibrated import efficiencies_for, overhead_for
 from tasks.analysis.supply.calibration import calibrate
-from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
 from tasks.analysis.supply.predict import PredictionError
 from tasks.analysis.supply.predict import predict as predict_step
 from tasks.analysis.supply.production import (

@@ -24,7 +24,7 @@ from tasks.analysis.ranking.actions import Action, top_actions
 from tasks.analysis.ranking.precision_needs import precision_needs
 from tasks.analysis.ranking.ranking import Ranked, records
 from tasks.analysis.supply.backtest import Backtest
-from tasks.analysis.supply.efficiency import efficiency_sources
+from tasks.analysis.supply.calibrated import efficiency_sources
 from tasks.analysis.training.audit import TrainingFindings
 from tasks.analysis.workload.presets import estimate_workload
 from tasks.analysis.workload.variants import decode_split

@@ -15,8 +15,8 @@ from reports.content import AuditReport
 from tasks.analysis.findings import gather
 from tasks.analysis.projection.projector import project
 from tasks.analysis.ranking.ranking import rank
+from tasks.analysis.supply.calibrated import efficiencies_for, overhead_for
 from tasks.analysis.supply.calibration import calibrate
-from tasks.analysis.supply.efficiency import efficiencies_for, overhead_for
 from tasks.analysis.supply.production import ROW_COLUMNS, WEAKER, Observation
 from tasks.analysis.workload.examples import example_workloads
 from tests.pdf import pdf_text

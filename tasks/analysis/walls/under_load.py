@@ -22,7 +22,7 @@ import pandas as pd
 
 from hardware_profiles.errors import MemwallError
 from tasks.analysis.projection.projector import Projection
-from tasks.analysis.supply.efficiency import efficiencies_for, experts_for, overhead_for
+from tasks.analysis.supply.calibrated import efficiencies_for, experts_for, overhead_for
 from tasks.analysis.supply.engine_generation import GENERATIONS
 from tasks.analysis.supply.mixed_step import mixed_step
 from tasks.analysis.supply.predict import predict

@@ -13,13 +13,9 @@ import pytest
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import MEASUREMENTS
 from tasks.analysis.projection.projector import project
+from tasks.analysis.supply.calibrated import efficiencies_for, efficiency_sources
 from tasks.analysis.supply.calibration import calibrate
-from tasks.analysis.supply.efficiency import (
-    Efficiency,
-    FittedDefaults,
-    efficiencies_for,
-    efficiency_sources,
-)
+from tasks.analysis.supply.efficiency import Efficiency, FittedDefaults
 from tests.analysis.projection.test_projector import BASE, START, _catalog, _roadmap, _scenario_s
 
 FIT = FittedDefaults(

@@ -18,14 +18,9 @@ from hardware_profiles.schema import WORKLOADS
 from reports.walls import replica_facts
 from tasks.analysis.projection.projector import project
 from tasks.analysis.ranking.ranking import rank, records
+from tasks.analysis.supply.calibrated import efficiencies_for, experts_for, overhead_for
 from tasks.analysis.supply.calibration import calibrate
-from tasks.analysis.supply.efficiency import (
-    Efficiency,
-    FittedDefaults,
-    efficiencies_for,
-    experts_for,
-    overhead_for,
-)
+from tasks.analysis.supply.efficiency import Efficiency, FittedDefaults
 from tasks.analysis.supply.engine_generation import CURRENT, EARLY
 from tasks.analysis.supply.mixed_step import mixed_step
 from tasks.analysis.supply.predict import predict

@@ -18,14 +18,9 @@ import pytest
 from hardware_profiles.parquet import validate_frame
 from hardware_profiles.schema import WORKLOADS
 from tasks.analysis.projection.projector import project
+from tasks.analysis.supply.calibrated import efficiency_sources, overhead_for
 from tasks.analysis.supply.calibration import calibrate
-from tasks.analysis.supply.efficiency import (
-    Efficiency,
-    FittedDefaults,
-    Overhead,
-    efficiency_sources,
-    overhead_for,
-)
+from tasks.analysis.supply.efficiency import Efficiency, FittedDefaults, Overhead
 from tasks.analysis.workload.figures import Figures
 from tasks.analysis.workload.step_overhead import overheads_per_unit
 from tasks.analysis.workload.variants import batch_figures
