@@ -45,6 +45,9 @@ def backtest_json(result: Backtest) -> dict[str, Any]:
                 for grouping in GROUPINGS
             },
             "class_spread": dict(result.fitted.class_spread),
+            "disagreement_by_class": {
+                d.architecture_class: d.as_json() for d in result.disagreement
+            },
         },
         "summary": {s: result.summary(s).as_json() for s in ("fit", "holdout")},
         "summary_by_phase": {
@@ -137,6 +140,30 @@ def backtest(
     print_backtest(result, stdout)
 
 
+def disagreement_lines(result: Backtest) -> list[str]:
+    """Per class, the leave-one-source-out error with each source's own offset taken out,
+    that offset's share, and the pairs of runs the sources contradict each other on."""
+    lines = []
+    for d in result.disagreement:
+        line = (
+            f"{d.architecture_class}: {d.runs} runs from {d.sources} sources; with each "
+            f"source's mean offset taken out {100 * d.within_source_mape:.1f} % "
+            f"(offsets: {100 * d.offset_share:.0f} % of the squared log error)"
+        )
+        worst = d.worst
+        if worst is not None:
+            line += (
+                f"; {len(d.contradictions)} pair{'s' if len(d.contradictions) != 1 else ''} of "
+                "runs from different sources contradict each other (less work measured slower "
+                "on the same model, hardware, layout, precision and engine), the widest "
+                f"{worst.gap:.2f}x ({worst.less_work} against "
+                f"{worst.more_work}: one is off by at least {100 * worst.least_error:.0f} % "
+                "whatever the model)"
+            )
+        lines.append(line)
+    return lines
+
+
 def print_backtest(result: Backtest, out: Console) -> None:
     """The backtest as ``memwall backtest`` and ``benchmarks/backtest.py`` print it."""
 
@@ -196,6 +223,8 @@ def print_backtest(result: Backtest, out: Console) -> None:
                 say(f"  {grouping} {summary_line(part)}")
         spreads = ", ".join(f"{k} {v:.2f}" for k, v in result.fitted.class_spread.items())
         say(f"  date bands' supply spread (RMS log error, leave-one-source-out): {spreads}")
+        for line in disagreement_lines(result):
+            say(f"  {line}")
         say(
             "fit/holdout split and leave-one-out on fit rows (secondary: rows of one source "
             "fall on both sides)"

@@ -75,6 +75,7 @@ def backtest_lines(backtest: Backtest | None, ranking: pd.DataFrame | None = Non
         f"{parts('class')}. Per vendor: {parts('vendor')}. Per phase: {parts('phase')}.",
         "The date bands take, where an efficiency is a fitted default, the leave-one-source-"
         f"out spread of the workload's class (RMS log error: {spreads}).",
+        *_disagreement_line(backtest),
         _expert_line(backtest, ranking),
         "Secondary, with rows of one source on both sides of the split: held-out runs "
         f"{_summary(holdout)}; runs the defaults were fitted on {_summary(fit)}.",
@@ -99,6 +100,32 @@ def backtest_lines(backtest: Backtest | None, ranking: pd.DataFrame | None = Non
             + ("; …" if len(backtest.skipped) > 3 else "")
         )
     return lines
+
+
+def _disagreement_line(backtest: Backtest) -> list[str]:
+    """How much of each class's headline is the sources disagreeing rather than the model:
+    the error with each source's own offset taken out, and the pairs of runs that contradict
+    each other whatever the model (none where the backtest left no source out)."""
+    parts = []
+    for d in backtest.disagreement:
+        part = (
+            f"{d.architecture_class} {_percent(d.within_source_mape)} "
+            f"(offsets {100 * d.offset_share:.0f} % of its squared log error"
+        )
+        if d.contradictions:
+            part += f"; {len(d.contradictions)} contradicting pairs"
+        parts.append(part + ")")
+    if not parts:
+        return []
+    return [
+        "Published pages differ in what they do not state (engine build and tuning, harness): "
+        "with each source's own mean offset taken out, the leave-one-source-out error is "
+        + "; ".join(parts)
+        + ". A contradicting pair is two runs from different sources on the same model, "
+        "hardware, layout, precision and engine in which the one with less work was measured "
+        "slower: one of them is off whatever the model. A fleet's own serving telemetry sets "
+        "that offset for its engine as deployed (memwall predict --prometheus)."
+    ]
 
 
 def _expert_line(backtest: Backtest, ranking: pd.DataFrame | None = None) -> str:

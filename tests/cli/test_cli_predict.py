@@ -173,6 +173,10 @@ def test_backtest_json_is_strict(tmp_path: Path) -> None:
     assert loso["overall"]["runs"] == 8 and loso["overall"]["bias"] < -0.1
     assert set(loso["by_class"]) == {"dense"} and loso["by_phase"]["prefill"]["runs"] == 3
     assert {r["source"] for r in out["runs"]} == {"example.org/fixture"}
+    # One source, all too fast: most of its error is its offset; it contradicts nobody.
+    dense = loso["disagreement_by_class"]["dense"]
+    assert 0.5 < dense["offset_share"] <= 1.0 and dense["contradicting_pairs"] == 0
+    assert dense["within_source_mape"] < dense["loso_mape"]
 
 
 def test_backtest_malformed_row_exits_2_naming_file_row_and_column(tmp_path: Path) -> None:

@@ -86,6 +86,9 @@ def test_pdf_prints_sources_backtest_error_and_bands(report: AuditReport, tmp_pa
     assert "from 1 source (error" in flat and "Headline, leave-one-source-out" in flat
     assert "Per architecture class: dense MAPE" in flat and "Per vendor: NVIDIA MAPE" in flat
     assert "(5 runs)" in " ".join(text.split())
+    within = report.findings.backtest.disagreement if report.findings.backtest else []
+    assert [d.architecture_class for d in within] == ["dense"]
+    assert f"dense {100 * within[0].within_source_mape:.1f} % (offsets" in flat
     assert "71.4" not in text and "50 µs per layer" in text
     ranking = report.findings.ranking
     starving = ranking[ranking["starve_month"].notna()]

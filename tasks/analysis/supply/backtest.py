@@ -19,7 +19,8 @@ an engine, its version, its harness and often its hardware, so a split that leav
 same page on both sides (the ``fit``/``holdout`` one) is optimistic about a new engine or a new
 vendor; this one is not. It is summarised overall and per architecture class, vendor and phase,
 and each class's RMS log error is the spread its workloads' date bands take
-(``FittedDefaults.class_spread``).
+(``FittedDefaults.class_spread``). How much of it is the sources disagreeing with each other
+rather than the model is :mod:`tasks.analysis.supply.source_disagreement`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from tasks.analysis.supply.mixed_step import mixed_step
 from tasks.analysis.supply.predict import Prediction, predict
 from tasks.analysis.supply.published_fit import fit
 from tasks.analysis.supply.published_terms import measured_step_s, prepare
+from tasks.analysis.supply.source_disagreement import ClassDisagreement, by_class
 from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
 
 STREAM_BANDWIDTH: Final = Efficiency(DEFAULT_BANDWIDTH_EFFICIENCY, "default (STREAM-based)", 0.0)
@@ -118,6 +120,26 @@ class Backtest:
         )
         order += sorted(present - set(order))
         return [self.loso_summary(column, value) for value in order]
+
+    @functools.cached_property
+    def disagreement(self) -> list[ClassDisagreement]:
+        """Per class, how much of the leave-one-source-out error is the sources disagreeing
+        with each other (:mod:`tasks.analysis.supply.source_disagreement`)."""
+        if self.runs.empty or self.prepared.empty or self.runs["loso_error"].isna().all():
+            return []
+        p = self.prepared
+        carries = p["_under_load"] | (p["prefill_steps"] > 0)
+
+        def numbers(column: str) -> np.ndarray:
+            return p[column].to_numpy(dtype=float, na_value=np.nan)
+
+        per_step = numbers("batch") * numbers("input_tokens") / numbers("output_tokens")
+        published = p[["run_id", "weight_precision", "engine"]].assign(
+            prompt_tokens_per_step=np.where(carries.to_numpy(bool), per_step, 0.0),
+            # Presets of one architecture (DeepSeek-V3, V3.1 and R1) are one model here.
+            model_shape=p["_arch"].map(lambda arch: repr(replace(arch, name="", source=""))),
+        )
+        return by_class(self.runs.merge(published, on="run_id", how="left"))
 
     @property
     def sources(self) -> int:

@@ -126,6 +126,20 @@ def test_class_spreads_are_the_rms_log_errors(result: Backtest) -> None:
         assert spread[name] == pytest.approx(math.log(1.2), abs=2e-3)
 
 
+def test_each_class_is_one_source_so_its_error_is_all_offset(result: Backtest) -> None:
+    """Every row of a source has the same leave-one-source-out error, and each class is one
+    source: the offset is the whole of it (share 1), nothing is left within a source, and no
+    two sources ran one model, so no pair contradicts another."""
+    figures = {d.architecture_class: d for d in result.disagreement}
+    assert list(figures) == ["dense", "MoE"]
+    for d in figures.values():
+        assert (d.runs, d.sources) == (5, 1)
+        assert d.offset_share == pytest.approx(1.0)
+        assert d.within_source_mape == pytest.approx(0.0, abs=1e-3)
+        assert d.contradictions == ()
+    assert figures["dense"].loso_mape == pytest.approx(0.2, abs=2e-3)
+
+
 def test_the_split_hides_what_leaving_a_source_out_shows(result: Backtest) -> None:
     # Fitted on rows of both sources, the holdout rows are predicted by a compromise whose
     # error is below leave-one-source-out's on every row.
@@ -152,3 +166,4 @@ def test_a_backtest_without_sources_left_out_fits_the_same_defaults(result: Back
     assert again.fitted.efficiencies == result.fitted.efficiencies
     assert again.fitted.class_spread == {}
     assert again.runs["loso_error"].isna().all()
+    assert again.disagreement == []
