@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import pandas as pd
 
-from tasks.analysis.workload.layout import LayoutFigures
+from tasks.analysis.workload.layout_figures import LayoutFigures
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from hardware_profiles.schema import peak_column
 from tasks.analysis.supply.collectives import collective_time, scale_up_link
 from tasks.analysis.supply.efficiency import ATTENTION_EFFICIENCY, Efficiency
 from tasks.analysis.supply.predict import Prediction, PredictionError, attention_peak
-from tasks.analysis.workload.layout import layout_figures
+from tasks.analysis.workload.layout_figures import layout_figures
 from tasks.analysis.workload.workload_model import Architecture, Estimate, estimate
 
 

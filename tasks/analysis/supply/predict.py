@@ -73,13 +73,8 @@ from tasks.analysis.supply.efficiency import (
     Efficiency,
     Overhead,
 )
-from tasks.analysis.workload.layout import (
-    Layout,
-    LayoutFigures,
-    check_layout,
-    engine_layout,
-    layout_figures,
-)
+from tasks.analysis.workload.layout import Layout, check_layout, engine_layout
+from tasks.analysis.workload.layout_figures import LayoutFigures, layout_figures
 from tasks.analysis.workload.step_overhead import OVERHEAD_PER
 from tasks.analysis.workload.workload_model import Architecture, Estimate
 

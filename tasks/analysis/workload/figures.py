@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from tasks.analysis.workload.architecture import ARCHITECTURE_CLASSES
-from tasks.analysis.workload.layout import Layout, layout_figures, stated_layout
+from tasks.analysis.workload.layout import Layout, stated_layout
+from tasks.analysis.workload.layout_figures import layout_figures
 from tasks.analysis.workload.presets import PRESETS, estimate_workload
 from tasks.analysis.workload.step_overhead import overheads_per_unit
 

@@ -22,7 +22,7 @@ That is the tensor-parallel replica an engine launches by default, its devices c
 sizing. A decode or prefill row made from a model preset that states its ``layout``
 (:mod:`tasks.analysis.workload.layout`: ``dp_attention=8,ep=8``) is served on exactly that
 layout's N devices instead: its lines are those of the layout's busiest device
-(:func:`~tasks.analysis.workload.layout.layout_figures`: weights, KV cache and activations
+(:func:`~tasks.analysis.workload.layout_figures.layout_figures`: weights, KV cache and activations
 held, bytes read and FLOPs), times N, so that the sizing's "whole step over n devices" at
 n = N gives the layout's own per-device figures (an MLA latent cache copied on every device of
 an attention group, attention weights copied on every group). Its C is the layout's
@@ -56,14 +56,8 @@ import pandas as pd
 
 from hardware_profiles.errors import MemwallError
 from tasks.analysis.workload.architecture import Architecture
-from tasks.analysis.workload.layout import (
-    Layout,
-    LayoutError,
-    LayoutFigures,
-    engine_layout,
-    layout_figures,
-    stated_layout,
-)
+from tasks.analysis.workload.layout import Layout, LayoutError, engine_layout, stated_layout
+from tasks.analysis.workload.layout_figures import LayoutFigures, layout_figures
 from tasks.analysis.workload.number_formats import BYTES_PER_ELEMENT
 from tasks.analysis.workload.presets import estimate_workload, preset
 from tasks.analysis.workload.step_overhead import overheads_per_unit

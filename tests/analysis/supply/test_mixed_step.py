@@ -11,7 +11,8 @@ import pytest
 from tasks.analysis.supply.efficiency import ATTENTION_EFFICIENCY, Efficiency
 from tasks.analysis.supply.mixed_step import mixed_step, prefill_tokens_per_step
 from tasks.analysis.supply.predict import PredictionError, predict
-from tasks.analysis.workload.layout import Layout, layout_figures
+from tasks.analysis.workload.layout import Layout
+from tasks.analysis.workload.layout_figures import layout_figures
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import estimate
 

@@ -15,11 +15,10 @@ from tasks.analysis.workload.layout import (
     LayoutError,
     check_layout,
     engine_layout,
-    expected_busiest_rank,
-    layout_figures,
     parse_layout,
     valid_layouts,
 )
+from tasks.analysis.workload.layout_figures import expected_busiest_rank, layout_figures
 from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import estimate
 
