@@ -41,15 +41,8 @@ thousands of tokens reuses each weight thousands of times).
   ``overlap_p2p_comm``; Llama 3, arXiv 2407.21783, section 3.3.2: "asynchronous
   point-to-point communication in PP") except for what exceeds it;
 - data parallel over ``g = dp·cp`` ranks: the gradients reduce-scattered and the weights
-  all-gathered (ZeRO 1-2; an all-reduce of the gradients at ZeRO 0, the same volume), once per
-  step. The reduce-scatter overlaps the last micro-batch's backward (Megatron-LM's
-  ``--overlap-grad-reduce``); at ZeRO 1-2 the all-gather cannot (it gathers the weights the
-  optimizer step has just updated) and overlaps the next step's first forward instead
-  (``--overlap-param-gather``, "overlap param all-gather with forward compute"), so each has
-  its own window; ZeRO 0's all-reduce all falls in the last backward. ZeRO-3 (FSDP) gathers
-  the weights forward and backward and reduce-scatters gradients every micro-batch,
-  prefetched behind all of the compute (Rajbhandari et al. 2020, section 7; Zhao et al.
-  2023, "PyTorch FSDP").
+  all-gathered once per step (ZeRO-3 per micro-batch), each behind the compute it can hide
+  behind (:mod:`tasks.analysis.training.data_parallel`).
 
 **Pipeline bubble**: with p stages, v virtual stages each and m micro-batches, 1F1B idles
 ``(p−1)/(v·m)`` of the ideal time (Narayanan et al. 2021, arXiv 2104.04473, section 2.2).
@@ -73,6 +66,7 @@ from typing import Any, Final
 
 from hardware_profiles.errors import MemwallError
 from tasks.analysis.supply.efficiency import Efficiency
+from tasks.analysis.training.data_parallel import data_parallel_s
 from tasks.analysis.training.kernels import kernel_bytes
 from tasks.analysis.training.layout import RECOMPUTE_POLICIES, TrainingRun, stage_layers
 from tasks.analysis.training.memory import (
@@ -183,59 +177,6 @@ def bubble_fraction(run: TrainingRun) -> float:
     2021, section 2.2.2)."""
     lay = run.layout
     return (lay.pp - 1) / (lay.vp * run.micro_batches)
-
-
-@dataclass(frozen=True)
-class DataParallelTraffic:
-    """Data parallelism's collectives per step over ``ranks``: gradient reduce-scatters and
-    weight all-gathers of the device's local buffers."""
-
-    gradient_buffer_bytes: float
-    gradient_passes: int
-    weight_buffer_bytes: float
-    weight_passes: int
-    ranks: int
-
-    @property
-    def reduce_scatter_bytes(self) -> float:
-        """Bytes through a device's link, flat ring: ``(g−1)/g`` of each buffer."""
-        share = (self.ranks - 1) / self.ranks
-        return self.gradient_passes * share * self.gradient_buffer_bytes
-
-    @property
-    def all_gather_bytes(self) -> float:
-        share = (self.ranks - 1) / self.ranks
-        return self.weight_passes * share * self.weight_buffer_bytes
-
-    @property
-    def total_bytes(self) -> float:
-        return self.reduce_scatter_bytes + self.all_gather_bytes
-
-    def all_gather_s(self, stride: int, network: Network) -> float:
-        return self.weight_passes * gather_s(self.weight_buffer_bytes, self.ranks, stride, network)
-
-    def seconds(self, stride: int, network: Network) -> float:
-        return self.gradient_passes * gather_s(
-            self.gradient_buffer_bytes, self.ranks, stride, network
-        ) + self.all_gather_s(stride, network)
-
-
-def data_parallel_traffic(arch: Architecture, run: TrainingRun) -> DataParallelTraffic:
-    """Gradients reduce-scattered and weights all-gathered over ``g = dp·cp`` ranks: once per
-    step at ZeRO 1-2 (ZeRO 0's all-reduce of the gradients is a reduce-scatter and an
-    all-gather of the same gradient bytes), and at ZeRO 3 per micro-batch, the weights gathered
-    twice (forward and backward)."""
-    lay = run.layout
-    recipe = OPTIMIZERS[run.optimizer]
-    local = parameter_split(arch, run).total
-    g = lay.dp * lay.cp
-    grads, weights = local * recipe.gradient_bytes, local * recipe.weight_bytes
-    if run.zero >= 3:
-        m = run.micro_batches
-        return DataParallelTraffic(grads, m, weights, 2 * m, g)
-    if run.zero >= 1:
-        return DataParallelTraffic(grads, 1, weights, 1, g)
-    return DataParallelTraffic(grads, 1, grads, 1, g)
 
 
 @dataclass(frozen=True)
@@ -409,18 +350,7 @@ def step_time(
     micro = compute_mb + hbm_excess_mb + elementwise_mb + tp_mb + cp_mb + ep_mb + pp_mb
     bubble = micro * m * bubble_fraction(run)
 
-    dp_traffic = data_parallel_traffic(arch, run)
-    stride = lay.tp * lay.cp
-    dp_total = dp_traffic.seconds(stride, network)
-    if run.zero >= 3:  # prefetched behind all of the compute
-        dp_exposed = max(0.0, dp_total - m * compute_mb)
-    elif run.zero >= 1:  # gradients behind the last backward, weights the next first forward
-        gather = dp_traffic.all_gather_s(stride, network)
-        dp_exposed = max(0.0, dp_total - gather - compute_mb * 2 / 3) + max(
-            0.0, gather - compute_mb / 3
-        )
-    else:  # the all-reduce behind the last backward
-        dp_exposed = max(0.0, dp_total - compute_mb * 2 / 3)
+    dp_total, dp_exposed = data_parallel_s(arch, run, network, compute_mb)
 
     memory = memory_per_device(arch, run)
     optimizer_bytes = memory.gradients + 2 * memory.optimizer_state + memory.weights

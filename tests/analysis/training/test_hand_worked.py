@@ -5,15 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tasks.analysis.supply.efficiency import Efficiency
+from tasks.analysis.training.data_parallel import data_parallel_traffic
 from tasks.analysis.training.layout import Layout, TrainingRun
 from tasks.analysis.training.memory import memory_per_device, parameter_split
 from tasks.analysis.training.network import Network, all_to_all_s, gather_s
-from tasks.analysis.training.step_time import (
-    Device,
-    bubble_fraction,
-    data_parallel_traffic,
-    step_time,
-)
+from tasks.analysis.training.step_time import Device, bubble_fraction, step_time
 from tasks.analysis.workload.presets import preset
 
 FULL: Efficiency = Efficiency(1.0, "test: the spec peak", 0.0)
