@@ -11,8 +11,8 @@ from rich.console import Console
 
 from flows.cli_common import CatalogOption, print_json
 from flows.cli_prediction import JsonOption, RunsOption, efficiency_text, seconds, stdout
-from flows.cli_training import ScaleOutOption, TrainingRunsOption
 from flows.cli_training_backtest import backtest_training
+from flows.cli_training_options import ScaleOutOption, TrainingRunsOption
 from flows.timings import STARTED, Stopwatch
 from hardware_profiles.errors import MemwallError
 

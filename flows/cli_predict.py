@@ -36,7 +36,8 @@ from flows.cli_prediction import (
     print_prediction,
     print_under_load,
 )
-from flows.cli_training import (
+from flows.cli_training import predict_training
+from flows.cli_training_options import (
     GlobalBatchTokensOption,
     MicroBatchOption,
     OptimizerOption,
@@ -46,7 +47,6 @@ from flows.cli_training import (
     TrainingRunsOption,
     UnevenOption,
     ZeroOption,
-    predict_training,
 )
 from flows.cli_workloads import (
     ActivationsOption,

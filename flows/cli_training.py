@@ -1,7 +1,8 @@
 """Training from the command line: ``memwall predict --phase training --layout ...`` and
 ``memwall plan training`` (``memwall backtest --phase training``: flows.cli_training_backtest).
 
-The maths is :mod:`tasks.analysis.training`; this module reads the options, the catalog, the
+The maths is :mod:`tasks.analysis.training`; this module reads the options (declared in
+:mod:`flows.cli_training_options`, which the other commands share), the catalog, the
 scale-out table and the published training runs (whose fit gives the GEMM efficiency each
 prediction uses, with its source), and prints. ``flows.cli_predict`` calls into it for the
 training phase, so its own options stay the serving ones.
@@ -9,7 +10,6 @@ training phase, so its own options stay the serving ones.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
@@ -17,6 +17,14 @@ import typer
 from rich.console import Console
 
 from flows.cli_common import CatalogOption, print_json, require_positive, warn
+from flows.cli_training_options import (
+    GlobalBatchTokensOption,
+    ScaleOutOption,
+    ScaleOutRateOption,
+    TrainingRunsOption,
+    global_batch,
+    parse_tokens,
+)
 from flows.cli_workloads import ConfigOption, ContextOption, PresetOption, architecture_from_options
 from flows.timings import STARTED, Stopwatch
 from hardware_profiles.errors import MemwallError
@@ -33,147 +41,10 @@ if TYPE_CHECKING:
 stdout = Console(highlight=False)
 plan_app = typer.Typer(help="Search layouts: the fastest that fit.", no_args_is_help=True)
 
-# Token counts as batch sizes are quoted: binary multiples (Llama 3's "16M" is 2,048 x 8,192).
-_TOKEN_SUFFIX: Final = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
-_TOKENS: Final = re.compile(r"^\s*(\d+)\s*([KMG]?)\s*$", re.IGNORECASE)
-
-LayoutOption = Annotated[
-    str | None,
-    typer.Option(
-        "--layout",
-        help="Training layout, e.g. dp=64,tp=8,pp=16 (keys dp tp pp cp ep vp; dp·tp·pp·cp is "
-        "the device count; ep is carved out of dp·cp).",
-    ),
-]
-GlobalBatchTokensOption = Annotated[
-    str | None,
-    typer.Option(
-        "--global-batch-tokens",
-        help="Tokens per optimizer step: a count, or with K/M/G as binary multiples (16M = "
-        "16,777,216); a whole number of --context sequences.",
-    ),
-]
-MicroBatchOption = Annotated[
-    int, typer.Option("--micro-batch", help="Sequences per data-parallel rank per micro-step.")
-]
-TrainingRecomputeOption = Annotated[
-    str,
-    typer.Option(
-        "--recompute",
-        help="Activation recompute: none, selective (the attention core), full, "
-        "selective-layer (every second layer whole, torchtitan's per-layer checkpointing) or "
-        "selective-op (every second matmul, torchtitan's per-op checkpointing).",
-    ),
-]
-ZeroOption = Annotated[
-    int, typer.Option("--zero", help="ZeRO stage of the data-parallel ranks: 0-3 (FSDP is 3).")
-]
-OptimizerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--optimizer",
-        help="Optimizer recipe: adam (16 B/param), adam-fp32-grads (18), adam-fp32 (16, fp32 "
-        "weights); default adam, adam-fp32 with --weights fp32.",
-    ),
-]
-UnevenOption = Annotated[
-    bool,
-    typer.Option(
-        "--uneven-stages", help="Let pipeline stages differ by a layer (126 layers over 16)."
-    ),
-]
-ScaleOutOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--scale-out",
-        help="Scale-out network CSV (default: the built-in hardware_profiles/data/scale_out.csv).",
-        dir_okay=False,
-    ),
-]
-ScaleOutRateOption = Annotated[
-    float | None,
-    typer.Option(
-        "--scale-out-gb-s",
-        help="Your fleet's scale-out bandwidth per device, GB/s per direction (400 Gb/s is 50).",
-    ),
-]
-TrainingRunsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--training-runs",
-        help="Published training runs CSV (default: the built-in "
-        "hardware_profiles/data/published_training_runs.csv).",
-        dir_okay=False,
-    ),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")]
 AcceleratorOption = Annotated[
     str, typer.Option("--accelerator", help="Catalog accelerator id, e.g. nvidia-h100-sxm.")
 ]
-
-
-def parse_tokens(text: str) -> int:
-    """``16M`` -> 16,777,216; a plain count as given."""
-    match = _TOKENS.match(text)
-    if match is None or int(match.group(1)) < 1:
-        raise MemwallError(
-            f"--global-batch-tokens {text!r} is not a token count; e.g. 4194304, 4096K or 16M"
-        )
-    return int(match.group(1)) * _TOKEN_SUFFIX[match.group(2).upper()]
-
-
-def global_batch(tokens: int, sequence: int) -> int:
-    """Sequences per step; a token count that is not a whole number of them is refused."""
-    if tokens % sequence:
-        low = max(tokens // sequence, 1)
-        raise MemwallError(
-            f"--global-batch-tokens {tokens:,} is not a whole number of {sequence}-token "
-            f"sequences; valid near it: {low * sequence:,} ({low} sequences) or "
-            f"{(low + 1) * sequence:,} ({low + 1})"
-        )
-    return tokens // sequence
-
-
-def training_columns(
-    arch: Architecture,
-    phase: str,
-    context: int,
-    compute: str,
-    layout: str | None,
-    global_batch_tokens: str | None,
-    micro_batch: int | None,
-    zero: int | None,
-    optimizer: str | None,
-    full_recompute: bool,
-) -> dict[str, object]:
-    """The workloads table's training columns, the layout checked against the model."""
-    from tasks.analysis.training.layout import TrainingRun, check_run, parse_layout
-
-    if phase != "training":
-        raise MemwallError(
-            f"--layout and --global-batch-tokens are for --phase training, not {phase}"
-        )
-    if layout is None or global_batch_tokens is None:
-        raise MemwallError("a training layout needs both --layout and --global-batch-tokens")
-    run = TrainingRun(
-        layout=parse_layout(layout),
-        global_batch=global_batch(parse_tokens(global_batch_tokens), context),
-        sequence=context,
-        micro_batch=micro_batch or 1,
-        zero=1 if zero is None else zero,
-        recompute="full" if full_recompute else "selective",
-        optimizer=optimizer or "adam",
-        compute=compute,
-    )
-    check_run(arch, run)
-    return {
-        "layout": run.layout.text(),
-        "global_batch_tokens": run.global_batch_tokens,
-        "micro_batch": run.micro_batch,
-        "recompute": run.recompute,
-        "zero_stage": run.zero,
-        "optimizer": run.optimizer,
-    }
 
 
 def seconds_text(value: float) -> str:

@@ -20,7 +20,7 @@ from flows.cli_common import (
     stderr,
     warn,
 )
-from flows.cli_training import (
+from flows.cli_training_options import (
     GlobalBatchTokensOption,
     OptimizerOption,
     training_columns,

@@ -22,13 +22,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hardware_profiles.errors import MemwallError, ProfileError, first_line
-from hardware_profiles.schema import (
+from hardware_profiles.columns import (
     METADATA_TABLE_KEY,
     METADATA_VERSION_KEY,
     SCHEMA_VERSION,
     Table,
 )
+from hardware_profiles.errors import MemwallError, ProfileError, first_line
 
 _TYPE_NAMES = {
     "double": "a number",

@@ -40,6 +40,7 @@ from typing import Any, Final
 
 import pandas as pd
 
+from hardware_profiles.columns import Table
 from hardware_profiles.errors import MemwallError
 from hardware_profiles.parquet import sweep_debris
 from hardware_profiles.schema import (
@@ -48,7 +49,6 @@ from hardware_profiles.schema import (
     PREDICTION_HISTORY,
     RANKING_HISTORY,
     VALIDATION_HISTORY,
-    Table,
 )
 from hardware_profiles.strict_json import dumps
 from tasks.analysis.health import DEFAULT_STRAGGLER_FRACTION, peer_verdicts

@@ -32,7 +32,8 @@ from tasks.analysis.workload.presets import preset
 from tasks.analysis.workload.workload_model import WorkloadModelError, estimate
 from tasks.prometheus import DEFAULT_TIMEOUT_S
 from tasks.published_backtest import published_backtest
-from tasks.telemetry import AMD_SAMPLING_INTERVAL_US, DEFAULT_STEP_S, read_telemetry
+from tasks.telemetry.reader import AMD_SAMPLING_INTERVAL_US, DEFAULT_STEP_S
+from tasks.telemetry.window import read_telemetry
 
 
 def predictor(catalog: pd.DataFrame, calibrated: pd.DataFrame) -> PredictStep:

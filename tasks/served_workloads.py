@@ -39,7 +39,10 @@ from tasks.prometheus import (
     engine_query,
     query_range,
 )
-from tasks.telemetry import ACCELERATOR_LABEL, DEFAULT_STEP_S, ENGINES, read_telemetry
+from tasks.telemetry.engines import ENGINES
+from tasks.telemetry.gpus import ACCELERATOR_LABEL
+from tasks.telemetry.reader import DEFAULT_STEP_S
+from tasks.telemetry.window import read_telemetry
 
 PROPOSAL_COLUMNS: Final = (
     "pool", "model_name", "workload_id", "model_preset", "match", "accelerators", "gpus",

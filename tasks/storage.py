@@ -18,9 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hardware_profiles.columns import Table
 from hardware_profiles.errors import MemwallError, first_line
 from hardware_profiles.parquet import atomic_path, to_frame, validate_arrow
-from hardware_profiles.schema import Table
 
 
 class StorageError(MemwallError):

@@ -13,10 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from hardware_profiles.catalog import builtin_catalog
+from hardware_profiles.columns import Table
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.examples import example_roadmap
 from hardware_profiles.parquet import read_table, validate_frame
-from hardware_profiles.schema import CATALOG, MEASUREMENTS, ROADMAP, WORKLOADS, Table
+from hardware_profiles.schema import CATALOG, MEASUREMENTS, ROADMAP, WORKLOADS
 from tasks.analysis.workload.examples import example_workloads
 from tests.tasks.test_history import measurements
 

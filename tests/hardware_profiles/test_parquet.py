@@ -9,16 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from hardware_profiles.columns import METADATA_TABLE_KEY, METADATA_VERSION_KEY, SCHEMA_VERSION
 from hardware_profiles.errors import ProfileError
 from hardware_profiles.examples import example_roadmap
 from hardware_profiles.parquet import read_table, write_table
-from hardware_profiles.schema import (
-    METADATA_TABLE_KEY,
-    METADATA_VERSION_KEY,
-    ROADMAP,
-    SCHEMA_VERSION,
-    WORKLOADS,
-)
+from hardware_profiles.schema import ROADMAP, WORKLOADS
 from tasks.analysis.workload.examples import example_workloads
 
 

@@ -274,8 +274,8 @@ def test_amd_tpu_and_tensorrt_llm_rows_recover_what_was_planted(
     from hardware_profiles.schema import WORKLOADS
     from tasks.analysis.supply.production import BYTES_MOVED, WEAKER
     from tasks.observe import observe
-    from tasks.telemetry import AMD_BYTES as AMD_BYTES_NAMES
-    from tasks.telemetry import AMD_UMC as AMD_UMC_NAMES
+    from tasks.telemetry.gpus import AMD_BYTES as AMD_BYTES_NAMES
+    from tasks.telemetry.gpus import AMD_UMC as AMD_UMC_NAMES
 
     workloads = read_table(_workloads(tmp_path), WORKLOADS)
     seen, names = observe(

@@ -388,7 +388,7 @@ def test_one_prometheus_per_pool(prometheus: Planted, tmp_path: Path) -> None:
 
 
 def test_the_engines_kv_dtype_is_read_from_its_info_gauge(prometheus: Planted) -> None:
-    from tasks.telemetry import read_telemetry
+    from tasks.telemetry.window import read_telemetry
 
     telemetry = read_telemetry(prometheus.url, prometheus.end.timestamp(), 1)
     dtypes = telemetry.engine.groupby("server")["kv_cache_dtype"].first().to_dict()

@@ -20,26 +20,23 @@ import pytest
 
 from hardware_profiles.catalog import builtin_catalog, match_device_kind
 from tasks.prometheus import Series
-from tasks.telemetry import (
+from tasks.telemetry.engines import ENGINES, _column
+from tasks.telemetry.gpus import (
     AMD_BYTES,
     AMD_FETCH,
     AMD_MAX_BANDWIDTH,
     AMD_UMC,
     AMD_UMC_ACTIVITY,
     AMD_WRITE,
-    ENGINES,
-    REQUEST_STEP_S,
     TPU_QUERY,
-    Hourly,
-    _column,
-    _Reader,
     read_gpus,
 )
+from tasks.telemetry.reader import REQUEST_STEP_S, Hourly, Reader
 
 TIMES = np.array([0.0, 300.0])
 
 
-class Canned(_Reader):
+class Canned(Reader):
     """A reader whose Prometheus answers each query from a table (nothing else)."""
 
     def __init__(self, table: dict[str, list[Series]]) -> None:
@@ -205,7 +202,7 @@ def test_a_query_is_asked_once_and_hourly_ones_hourly(
     """A 1.5-day window ending on the hour at a 300 s step: the hourly grid is 36 hours back
     from the end (ceil(1.5 · 24) = 36), stepped 3600 s; the plain queries keep the window."""
     url, forms = recorder
-    reader = _Reader(url, END - 1.5 * 86400, END, 300.0, 5.0)
+    reader = Reader(url, END - 1.5 * 86400, END, 300.0, 5.0)
     first = reader.get_all(["a", None, Hourly("b")])
     again = reader.get_all(["a", "c", "a"])
     assert [s[0].labels["q"] for s in first if s] == ["a", "b"] and first[1] == []

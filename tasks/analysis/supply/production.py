@@ -18,7 +18,7 @@ cycles the memory interface moves data, i.e. achieved bandwidth over the device'
 memwall's byte count is right, ``e_bw`` and DCGM's figure agree; ``e_bw / dram_active - 1`` is
 memwall's byte-model error on this workload, reported, never hidden.
 
-The other exporters state the same ratio in their own units (:mod:`tasks.telemetry` reads
+The other exporters state the same ratio in their own units (:mod:`tasks.telemetry.gpus` reads
 them): AMD's device-metrics-exporter as the bytes its profiler saw moved in one sampling window
 over the card's maximum bandwidth (:func:`amd_bandwidth_utilization`), GKE's TPU device plugin
 as a percentage. AMD's ``gpu_umc_activity`` is the memory controller's busy time, not bytes
