@@ -121,7 +121,7 @@ def backtest(
     MAPE and bias (each source's rows predicted by defaults fitted on the other sources),
     overall and per architecture class, vendor, phase and source; then, as before, MAPE and bias for
     the rows the defaults were fitted on and, apart, for the held-out rows. --phase training: the
-    published training runs (flows.cli_training)."""
+    published training runs (flows.cli_training_backtest)."""
     if phase not in ("serving", "training"):
         raise MemwallError(f"--phase {phase!r} is not valid; valid: serving, training")
     if phase == "training":

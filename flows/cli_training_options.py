@@ -20,14 +20,6 @@ if TYPE_CHECKING:
 _TOKEN_SUFFIX: Final = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
 _TOKENS: Final = re.compile(r"^\s*(\d+)\s*([KMG]?)\s*$", re.IGNORECASE)
 
-LayoutOption = Annotated[
-    str | None,
-    typer.Option(
-        "--layout",
-        help="Training layout, e.g. dp=64,tp=8,pp=16 (keys dp tp pp cp ep vp; dp·tp·pp·cp is "
-        "the device count; ep is carved out of dp·cp).",
-    ),
-]
 GlobalBatchTokensOption = Annotated[
     str | None,
     typer.Option(
