@@ -71,7 +71,7 @@ def main(argv: list[str]) -> None:
             f"target: leave-one-source-out MAPE <= 15 %: {overall.mape / 0.15:.2f} of it; "
             f"|bias| <= 5 %: {abs(overall.bias) / 0.05:.2f} of it"
         )
-        within = {d.architecture_class: d for d in result.disagreement}
+        within = {d.architecture_class: d.offsets for d in result.disagreement}
         for grouping in ("class", "vendor"):
             for part in result.loso_by(grouping):
                 if part.runs >= MIN_CLASS_RUNS:

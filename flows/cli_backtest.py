@@ -145,10 +145,11 @@ def disagreement_lines(result: Backtest) -> list[str]:
     that offset's share, and the pairs of runs the sources contradict each other on."""
     lines = []
     for d in result.disagreement:
+        split = d.offsets
         line = (
-            f"{d.architecture_class}: {d.runs} runs from {d.sources} sources; with each "
-            f"source's mean offset taken out {100 * d.within_source_mape:.1f} % "
-            f"(offsets: {100 * d.offset_share:.0f} % of the squared log error)"
+            f"{d.architecture_class}: {split.runs} runs from {split.sources} sources; with each "
+            f"source's mean offset taken out {100 * split.within_source_mape:.1f} % "
+            f"(offsets: {100 * split.offset_share:.0f} % of the squared log error)"
         )
         worst = d.worst
         if worst is not None:

@@ -47,6 +47,7 @@ def training_backtest_json(result: TrainingBacktest) -> dict[str, Any]:
     return {
         "runs": result.runs.to_dict("records"),
         "summary": {s: result.summary(s).as_json() for s in ("fit", "holdout", "loso")},
+        "loso_offsets": None if (offsets := result.offsets()) is None else offsets.as_json(),
         "fitted": [
             {
                 "accelerator": k[0],
@@ -108,5 +109,13 @@ def print_training_backtest(result: TrainingBacktest, out: Console) -> None:
             else ""
         )
         line(f"{name}: {s.runs} runs, MAPE {100 * s.mape:.1f} %, bias {_percent(s.bias)}{mfu}")
+    offsets = result.offsets()
+    if offsets is not None:
+        line(
+            f"  leaving each source out, with each source's own mean offset taken out (its "
+            f"stack's level): {100 * offsets.within_source_mape:.1f} % (offsets: "
+            f"{100 * offsets.offset_share:.0f} % of the squared log error, "
+            f"{offsets.sources} sources)"
+        )
     for note in result.skipped:
         line(f"skipped {note}")

@@ -109,8 +109,8 @@ def _disagreement_line(backtest: Backtest) -> list[str]:
     parts = []
     for d in backtest.disagreement:
         part = (
-            f"{d.architecture_class} {_percent(d.within_source_mape)} "
-            f"(offsets {100 * d.offset_share:.0f} % of its squared log error"
+            f"{d.architecture_class} {_percent(d.offsets.within_source_mape)} "
+            f"(offsets {100 * d.offsets.offset_share:.0f} % of its squared log error"
         )
         if d.contradictions:
             part += f"; {len(d.contradictions)} contradicting pairs"

@@ -102,8 +102,16 @@ def test_backtest_training_prints_every_run_and_the_held_out_error(tmp_path: Pat
     assert len(out["runs"]) >= 12
     assert set(out["summary"]) == {"fit", "holdout", "loso"}
     assert out["summary"]["holdout"]["runs"] > 0
+    # Each source's own level (its stack's share of the peak) is part of the leave-one-source-
+    # out error: with it taken out, what is left is no larger.
+    offsets = out["loso_offsets"]
+    assert offsets["runs"] == out["summary"]["loso"]["runs"]
+    assert 0.0 <= offsets["offset_share"] <= 1.0
+    assert offsets["within_source_mape"] <= offsets["loso_mape"]
+    assert offsets["loso_mape"] == pytest.approx(out["summary"]["loso"]["mape"])
     text = memwall(["backtest", "--phase", "training"], None, tmp_path)
     assert "holdout:" in text.stdout and "leave one source out:" in text.stdout
+    assert "with each source's own mean offset taken out" in text.stdout
 
 
 def test_plan_training_lists_fitting_layouts_fastest_first(tmp_path: Path) -> None:

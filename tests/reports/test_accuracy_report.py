@@ -88,7 +88,7 @@ def test_pdf_prints_sources_backtest_error_and_bands(report: AuditReport, tmp_pa
     assert "(5 runs)" in " ".join(text.split())
     within = report.findings.backtest.disagreement if report.findings.backtest else []
     assert [d.architecture_class for d in within] == ["dense"]
-    assert f"dense {100 * within[0].within_source_mape:.1f} % (offsets" in flat
+    assert f"dense {100 * within[0].offsets.within_source_mape:.1f} % (offsets" in flat
     assert "71.4" not in text and "50 µs per layer" in text
     ranking = report.findings.ranking
     starving = ranking[ranking["starve_month"].notna()]

@@ -82,17 +82,46 @@ class Contradiction:
 
 
 @dataclass(frozen=True)
-class ClassDisagreement:
-    """One architecture class: its rows' leave-one-source-out error with and without each
-    source's offset, the offset's share of the squared log error, and the contradicting
-    pairs."""
+class OffsetSplit:
+    """Runs' leave-one-source-out error with and without each source's own mean offset, and
+    the offsets' share of the mean squared log error (the module docstring)."""
 
-    architecture_class: str
     runs: int
     sources: int
     loso_mape: float
     within_source_mape: float  # each source's mean log error taken out
     offset_share: float  # of the mean squared leave-one-source-out log error
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "runs": self.runs,
+            "sources": self.sources,
+            "loso_mape": self.loso_mape,
+            "within_source_mape": self.within_source_mape,
+            "offset_share": self.offset_share,
+        }
+
+
+def offset_split(sources: pd.Series, loso_errors: pd.Series) -> OffsetSplit:
+    """:class:`OffsetSplit` of runs from ``sources`` with ``loso_errors`` (aligned)."""
+    logs = np.log1p(loso_errors.to_numpy(float))
+    offsets = pd.Series(logs).groupby(sources.to_numpy()).transform("mean").to_numpy(float)
+    squared = float(np.sum(logs**2))
+    return OffsetSplit(
+        runs=len(logs),
+        sources=int(sources.nunique()),
+        loso_mape=float(np.mean(np.abs(np.expm1(logs)))),
+        within_source_mape=float(np.mean(np.abs(np.expm1(logs - offsets)))),
+        offset_share=float(np.sum(offsets**2)) / squared if squared > 0 else 0.0,
+    )
+
+
+@dataclass(frozen=True)
+class ClassDisagreement:
+    """One architecture class: its offset split and its contradicting pairs."""
+
+    architecture_class: str
+    offsets: OffsetSplit
     contradictions: tuple[Contradiction, ...]
 
     @property
@@ -102,11 +131,7 @@ class ClassDisagreement:
     def as_json(self) -> dict[str, Any]:
         worst = self.worst
         return {
-            "runs": self.runs,
-            "sources": self.sources,
-            "loso_mape": self.loso_mape,
-            "within_source_mape": self.within_source_mape,
-            "offset_share": self.offset_share,
+            **self.offsets.as_json(),
             "contradicting_pairs": len(self.contradictions),
             "contradicting_runs": len(
                 {r for c in self.contradictions for r in (c.less_work, c.more_work)}
@@ -157,20 +182,10 @@ def by_class(runs: pd.DataFrame) -> list[ClassDisagreement]:
         chosen = runs[runs["architecture_class"] == name]
         if chosen.empty:
             continue
-        logs = np.log1p(chosen["loso_error"].to_numpy(float))
-        offsets = pd.Series(logs, index=chosen.index).groupby(chosen["source"]).transform("mean")
-        within = logs - offsets.to_numpy(float)
-        squared = float(np.sum(logs**2))
         out.append(
             ClassDisagreement(
                 architecture_class=name,
-                runs=len(chosen),
-                sources=int(chosen["source"].nunique()),
-                loso_mape=float(np.mean(np.abs(np.expm1(logs)))),
-                within_source_mape=float(np.mean(np.abs(np.expm1(within)))),
-                offset_share=float(np.sum(offsets.to_numpy(float) ** 2)) / squared
-                if squared > 0
-                else 0.0,
+                offsets=offset_split(chosen["source"], chosen["loso_error"]),
                 contradictions=tuple(c for c in pairs if of_run[c.less_work] == name),
             )
         )

@@ -23,6 +23,10 @@ Llama 3's two), so that each stack is priced by its own runs and judged on its o
 row again with e fitted on the other sources' rows alone (leave one source out), which says
 how the model does on a source it has never seen. MAPE is the mean |error|, bias the mean
 error; where the source states an MFU, the predicted MFU's difference in points is kept too.
+How much of the leave-one-source-out error is each source's own level (its stack's share of
+the peak, which no other source's runs can tell) rather than the model's shape across sizes
+and layouts is :meth:`TrainingBacktest.offsets`
+(:func:`tasks.analysis.supply.source_disagreement.offset_split`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from hardware_profiles.errors import MemwallError
 from hardware_profiles.published_training_runs import read_published_training_runs
 from tasks.analysis.supply.calibration import DEFAULT_BANDWIDTH_EFFICIENCY
 from tasks.analysis.supply.efficiency import Efficiency
+from tasks.analysis.supply.source_disagreement import OffsetSplit, offset_split
 from tasks.analysis.training.layout import TrainingRun, check_run, parse_layout
 from tasks.analysis.training.network import Network, network_for
 from tasks.analysis.training.step_time import (
@@ -122,6 +127,14 @@ class TrainingBacktest:
     fitted: Mapping[Key, Efficiency]
     skipped: list[str] = field(default_factory=list)
     stack_fitted: Mapping[StackKey, Efficiency] = field(default_factory=dict)
+
+    def offsets(self) -> OffsetSplit | None:
+        """Every predicted run's leave-one-source-out error with each source's own mean offset
+        taken out, and the offsets' share of its squared log error (None without errors)."""
+        chosen = self.runs.dropna(subset=["loso_error"]) if not self.runs.empty else self.runs
+        if chosen.empty:
+            return None
+        return offset_split(chosen["source_id"], chosen["loso_error"])
 
     def summary(self, split: str) -> Summary:
         """``fit``, ``holdout`` or ``loso`` (every row, predicted leaving its source out)."""

@@ -133,11 +133,11 @@ def test_each_class_is_one_source_so_its_error_is_all_offset(result: Backtest) -
     figures = {d.architecture_class: d for d in result.disagreement}
     assert list(figures) == ["dense", "MoE"]
     for d in figures.values():
-        assert (d.runs, d.sources) == (5, 1)
-        assert d.offset_share == pytest.approx(1.0)
-        assert d.within_source_mape == pytest.approx(0.0, abs=1e-3)
+        assert (d.offsets.runs, d.offsets.sources) == (5, 1)
+        assert d.offsets.offset_share == pytest.approx(1.0)
+        assert d.offsets.within_source_mape == pytest.approx(0.0, abs=1e-3)
         assert d.contradictions == ()
-    assert figures["dense"].loso_mape == pytest.approx(0.2, abs=2e-3)
+    assert figures["dense"].offsets.loso_mape == pytest.approx(0.2, abs=2e-3)
 
 
 def test_the_split_hides_what_leaving_a_source_out_shows(result: Backtest) -> None:

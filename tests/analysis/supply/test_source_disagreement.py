@@ -97,10 +97,11 @@ def test_offsets_share_and_within_source_error() -> None:
         for k, (s, v) in logs.items()
     ]
     (dense,) = by_class(pd.DataFrame(rows))
-    assert dense.architecture_class == "dense" and (dense.runs, dense.sources) == (4, 2)
-    assert dense.offset_share == pytest.approx(0.20 / 0.22)
-    assert dense.within_source_mape == pytest.approx(0.050083, abs=1e-6)
-    assert dense.loso_mape == pytest.approx(0.225888, abs=1e-6)
+    split = dense.offsets
+    assert dense.architecture_class == "dense" and (split.runs, split.sources) == (4, 2)
+    assert split.offset_share == pytest.approx(0.20 / 0.22)
+    assert split.within_source_mape == pytest.approx(0.050083, abs=1e-6)
+    assert split.loso_mape == pytest.approx(0.225888, abs=1e-6)
     assert dense.contradictions == () and dense.worst is None
 
 
