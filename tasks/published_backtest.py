@@ -1,6 +1,6 @@
 """The published runs' backtest, with its leave-one-source-out errors kept on disk.
 
-Leaving each source out refits the defaults once per source: 21 robust fits over 179
+Leaving each source out refits the defaults once per source: 23 robust fits over the 219
 runs, seconds of CPU that every audit, ``rank``, ``whatif`` and ``observe`` would otherwise pay
 again for the same answer (the date bands' class spreads come from those errors). The errors
 depend only on the runs, the catalog and memwall's model code, so they are kept per digest of
