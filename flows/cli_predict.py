@@ -148,7 +148,8 @@ def predict(
     --workloads at its own batch, context, precisions, layout, prompt/output tokens and engine
     (--engine stands for it), on the replica its pool serves it on (flows.cli_predict_workload;
     JSON: the keys above and workload: workload_id, pool, phase, accelerator_id, devices,
-    served_on, engine, efficiency_source, supply_spread, step_p10_s, step_p90_s)."""
+    served_on, engine, efficiency_source, supply_spread, supply_spread_source, step_p10_s,
+    step_p90_s)."""
     from tasks.analysis.supply.engine_generation import stated_engine_problem
 
     problem = None if engine is None else stated_engine_problem(engine)

@@ -175,7 +175,7 @@ def predict_workload(
     from tasks.analysis.supply.mixed_step import mixed_step
     from tasks.analysis.supply.predict import predict as predict_step
     from tasks.analysis.supply.production import ServedModel
-    from tasks.analysis.supply.selfcheck import step_band, supply_spread_on
+    from tasks.analysis.supply.selfcheck import sourced_supply_spread_on, step_band
     from tasks.analysis.workload.layout import parse_layout
     from tasks.analysis.workload.presets import preset
     from tasks.analysis.workload.workload_model import estimate
@@ -197,7 +197,7 @@ def predict_workload(
     models = profiles.catalog
     stated = engine if engine is not None else row.get("engine")
     calibrated = calibrated_catalog(
-        models, measurements, runs, history, production=production, engine=stated
+        models, measurements, runs, history, production=production, engine=stated, spreads=True
     )
     projection = project_profiles(profiles, calibrated, start_month(None), DEFAULT_HORIZON_MONTHS)
     where = served_on(projection, index, row, arch)
@@ -229,11 +229,12 @@ def predict_workload(
         prefill = efficiencies_for(calibrated, where.accelerator, "prefill", compute)[1]
         loaded = mixed_step(arch, result, est, spec_row, prefill, int(prompt), int(output))
     served = ServedModel(workload_id, name, weights, kv, compute)
-    spread = (
-        supply_spread_on(calibrated)(served, where.accelerator)
+    sourced = (
+        sourced_supply_spread_on(calibrated)(served, where.accelerator)
         if phase == "decode"
-        else flops.spread
+        else (flops.spread, "the prefill compute efficiency's own spread")
     )
+    spread, spread_source = (None, None) if sourced is None or sourced[0] is None else sourced
     low, high = step_band(result.step_time_s, spread)
     watch.lap("predict")
     about = {
@@ -246,6 +247,7 @@ def predict_workload(
         "engine": stated,
         "efficiency_source": bandwidth.source if phase == "decode" else flops.source,
         "supply_spread": spread,
+        "supply_spread_source": spread_source,
         "step_p10_s": low,
         "step_p90_s": high,
     }
@@ -268,7 +270,8 @@ def predict_workload(
     band = (
         "no band: the efficiency's spread is unknown"
         if low is None or high is None or spread is None
-        else f"P10-P90 {seconds(low)} to {seconds(high)} (supply spread ±{100 * spread:.0f} %)"
+        else f"P10-P90 {seconds(low)} to {seconds(high)} (supply spread ±{100 * spread:.0f} %, "
+        f"{spread_source})"
     )
     stdout.print(
         f"step band      {band}; efficiency from {about['efficiency_source']}", markup=False

@@ -141,21 +141,30 @@ def calibrated_catalog(
     *,
     production: Mapping[tuple[str, str], Efficiency] | None = None,
     engine: str | None = None,
+    spreads: bool = False,
 ) -> pd.DataFrame:
     """The catalog calibrated as a prediction uses it: this host's measurements, the published
-    runs' fit (without its per-source folds: one prediction needs only the defaults), the
-    history's and production's efficiencies, in the audit's order; a history's set-aside
-    files said on stderr."""
+    runs' fit, the history's and production's efficiencies, in the audit's order; a history's
+    set-aside files said on stderr. With ``spreads``, the fit carries each architecture class's
+    leave-one-source-out spread, as the audit's (its per-source folds kept on disk by
+    ``tasks.published_backtest``): what a band around the prediction needs; without, one
+    prediction needs only the defaults."""
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
     from tasks.analysis.supply.backtest import load_backtest
     from tasks.analysis.supply.calibration import calibrate
     from tasks.history import read_measurements
+    from tasks.published_backtest import published_backtest
 
+    fitted = (
+        published_backtest(models, runs).fitted
+        if spreads
+        else load_backtest(models, runs, by_source=False).fitted
+    )
     calibrated = calibrate(
         models,
         read_table(measurements, MEASUREMENTS) if measurements else None,
-        fitted=load_backtest(models, runs, by_source=False).fitted,
+        fitted=fitted,
         history=read_measurements(history) if history else None,
         production=production,
         engine=engine,

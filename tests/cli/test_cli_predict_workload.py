@@ -70,6 +70,15 @@ def test_a_workload_is_predicted_as_its_row_says_on_its_pools_hardware(tmp_path:
     assert about["efficiency_source"].startswith("fitted on")
     spread = about["supply_spread"]
     assert spread > 0
+    # The audit's band: the leave-one-source-out spread of the workload's class (Llama 3.1 70B
+    # is dense), as `memwall backtest` prints it, not the fitted efficiency's narrower one.
+    assert about["supply_spread_source"] == (
+        "the leave-one-source-out spread of the published dense runs"
+    )
+    tested = memwall(["backtest", "--json"], None, tmp_path)
+    assert tested.returncode == 0, tested.stderr
+    class_spread = json.loads(tested.stdout)["leave_one_source_out"]["class_spread"]
+    assert spread == pytest.approx(class_spread["dense"])
     assert about["step_p10_s"] == pytest.approx(out["step_time_s"] * math.exp(-Z90 * spread))
     assert about["step_p90_s"] == pytest.approx(out["step_time_s"] * math.exp(Z90 * spread))
     text = memwall(

@@ -71,16 +71,18 @@ def _number(value: Any) -> float:
 
 # (served model, accelerator_id) -> the supply log spread of its band (None: no band).
 SupplySpread = Callable[[ServedModel, str], "float | None"]
+# The same, with where the spread comes from.
+SourcedSpread = Callable[[ServedModel, str], "tuple[float, str] | None"]
 
 
-def supply_spread_on(calibrated: pd.DataFrame) -> SupplySpread:
+def sourced_supply_spread_on(calibrated: pd.DataFrame) -> SourcedSpread:
     """The projection's supply spread of a decode workload on one accelerator model, from the
-    calibrated catalog: its architecture class's leave-one-source-out spread where decode's
-    efficiency there is a fitted default, else the bandwidth efficiency's own spread (decode
-    served at a batch is bandwidth-bound)."""
+    calibrated catalog, and what it is: its architecture class's leave-one-source-out spread
+    where decode's efficiency there is a fitted default, else the bandwidth efficiency's own
+    spread (decode served at a batch is bandwidth-bound)."""
     rows = {str(r["accelerator_id"]): r for r in calibrated.to_dict("records")}
 
-    def spread(model: ServedModel, accelerator: str) -> float | None:
+    def spread(model: ServedModel, accelerator: str) -> tuple[float, str] | None:
         row = rows.get(accelerator)
         if row is None:
             return None
@@ -88,9 +90,23 @@ def supply_spread_on(calibrated: pd.DataFrame) -> SupplySpread:
         name = known.architecture_class if known is not None else SPREAD_CLASSES[-1]
         by_class = row.get(f"class_spread_decode_{name}")
         if by_class is not None and _finite(by_class):
-            return float(by_class)
+            runs = f"{name} runs" if known is not None else "all runs (no known preset)"
+            return float(by_class), f"the leave-one-source-out spread of the published {runs}"
         own = row.get("bandwidth_spread_decode")
-        return float(own) if own is not None and _finite(own) else None
+        if own is None or not _finite(own):
+            return None
+        return float(own), "the decode bandwidth efficiency's own spread"
+
+    return spread
+
+
+def supply_spread_on(calibrated: pd.DataFrame) -> SupplySpread:
+    """:func:`sourced_supply_spread_on`'s spread alone."""
+    sourced = sourced_supply_spread_on(calibrated)
+
+    def spread(model: ServedModel, accelerator: str) -> float | None:
+        found = sourced(model, accelerator)
+        return None if found is None else found[0]
 
     return spread
 
