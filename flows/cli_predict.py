@@ -35,6 +35,8 @@ from flows.cli_prediction import (
     calibrated_catalog,
     print_prediction,
     print_under_load,
+    stdout,
+    step_band,
 )
 from flows.cli_training import predict_training
 from flows.cli_training_options import (
@@ -180,6 +182,7 @@ def predict(
     from tasks.analysis.supply.calibrated import efficiencies_for, experts_for, overhead_for
     from tasks.analysis.supply.mixed_step import mixed_step
     from tasks.analysis.supply.predict import predict as predict_step
+    from tasks.analysis.supply.production import ServedModel
     from tasks.analysis.workload.layout import parse_layout
     from tasks.analysis.workload.workload_model import estimate
 
@@ -215,7 +218,9 @@ def predict(
         kv=kv,
         activations=activations,
     )
-    calibrated = calibrated_catalog(models, measurements, runs, history, engine=engine)
+    calibrated = calibrated_catalog(
+        models, measurements, runs, history, engine=engine, spreads=True
+    )
     bandwidth, flops = efficiencies_for(calibrated, accelerator, phase, activations)
     row = models.set_index("accelerator_id", drop=False).loc[accelerator]
     result = predict_step(
@@ -229,9 +234,11 @@ def predict(
             arch, result, est, {str(k): v for k, v in row.items()},
             efficiencies_for(calibrated, accelerator, "prefill", activations)[1], prompt, output,
         )  # fmt: skip
+    served = ServedModel("predict", arch.name, est.weights, est.kv, activations)
+    band = step_band(calibrated, served, accelerator, phase, flops, result.step_time_s)
     watch.lap("predict")
     if as_json:
-        figures = result.as_json()
+        figures = {**result.as_json(), "band": band.as_json()}
         if loaded is not None:
             figures["under_load"] = loaded.as_json()
         print_json(figures, timings=watch.timings())
@@ -240,6 +247,7 @@ def predict(
                       accelerator)  # fmt: skip
     if loaded is not None:
         print_under_load(loaded)
+    stdout.print(f"step band      {band.text()}", markup=False)
 
 
 _TRAINING_KEYS = frozenset(

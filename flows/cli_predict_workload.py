@@ -11,8 +11,7 @@ The efficiency is the audit's, in its order, with one step before it: what produ
 for this very workload on that model over the last ``--days`` (``--prometheus``), where the
 window has calibrating samples of it; else the workload probes (``--measurements``,
 ``--history``), the defaults fitted on published runs, the STREAM figures. The step's P10-P90
-band is the one the audit records for the workload
-(:func:`tasks.analysis.supply.selfcheck.step_band`).
+band is the one the audit records for the workload (:func:`flows.cli_prediction.step_band`).
 """
 
 from __future__ import annotations
@@ -30,8 +29,8 @@ from flows.cli_prediction import (
     calibrated_catalog,
     print_prediction,
     print_under_load,
-    seconds,
     stdout,
+    step_band,
 )
 from flows.timings import STARTED, Stopwatch
 from hardware_profiles.errors import MemwallError
@@ -175,7 +174,6 @@ def predict_workload(
     from tasks.analysis.supply.mixed_step import mixed_step
     from tasks.analysis.supply.predict import predict as predict_step
     from tasks.analysis.supply.production import ServedModel
-    from tasks.analysis.supply.selfcheck import sourced_supply_spread_on, step_band
     from tasks.analysis.workload.layout import parse_layout
     from tasks.analysis.workload.presets import preset
     from tasks.analysis.workload.workload_model import estimate
@@ -229,13 +227,7 @@ def predict_workload(
         prefill = efficiencies_for(calibrated, where.accelerator, "prefill", compute)[1]
         loaded = mixed_step(arch, result, est, spec_row, prefill, int(prompt), int(output))
     served = ServedModel(workload_id, name, weights, kv, compute)
-    sourced = (
-        sourced_supply_spread_on(calibrated)(served, where.accelerator)
-        if phase == "decode"
-        else (flops.spread, "the prefill compute efficiency's own spread")
-    )
-    spread, spread_source = (None, None) if sourced is None or sourced[0] is None else sourced
-    low, high = step_band(result.step_time_s, spread)
+    band = step_band(calibrated, served, where.accelerator, phase, flops, result.step_time_s)
     watch.lap("predict")
     about = {
         "workload_id": workload_id,
@@ -246,10 +238,7 @@ def predict_workload(
         "served_on": where.why,
         "engine": stated,
         "efficiency_source": bandwidth.source if phase == "decode" else flops.source,
-        "supply_spread": spread,
-        "supply_spread_source": spread_source,
-        "step_p10_s": low,
-        "step_p90_s": high,
+        **band.as_json(),
     }
     if as_json:
         figures = result.as_json()
@@ -267,12 +256,6 @@ def predict_workload(
     )
     if loaded is not None:
         print_under_load(loaded)
-    band = (
-        "no band: the efficiency's spread is unknown"
-        if low is None or high is None or spread is None
-        else f"P10-P90 {seconds(low)} to {seconds(high)} (supply spread ±{100 * spread:.0f} %, "
-        f"{spread_source})"
-    )
     stdout.print(
-        f"step band      {band}; efficiency from {about['efficiency_source']}", markup=False
+        f"step band      {band.text()}; efficiency from {about['efficiency_source']}", markup=False
     )

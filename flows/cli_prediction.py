@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -61,6 +62,57 @@ def rate(value: float) -> str:
 
 def efficiency_text(e: Efficiency) -> str:
     return f"{e.value:.3f} (±{100 * e.spread:.0f} %)  {e.source}"
+
+
+@dataclass(frozen=True)
+class StepBand:
+    """A predicted step's P10-P90 band and the supply spread it comes from (None: no band)."""
+
+    spread: float | None
+    source: str | None
+    low_s: float | None
+    high_s: float | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "supply_spread": self.spread,
+            "supply_spread_source": self.source,
+            "step_p10_s": self.low_s,
+            "step_p90_s": self.high_s,
+        }
+
+    def text(self) -> str:
+        if self.spread is None or self.low_s is None or self.high_s is None:
+            return "no band: the efficiency's spread is unknown"
+        return (
+            f"P10-P90 {seconds(self.low_s)} to {seconds(self.high_s)} (supply spread "
+            f"±{100 * self.spread:.0f} %, {self.source})"
+        )
+
+
+def step_band(
+    calibrated: pd.DataFrame,
+    served: Any,
+    accelerator: str,
+    phase: str,
+    flops: Efficiency,
+    step_s: float,
+) -> StepBand:
+    """The audit's band around a predicted step of ``served`` (a
+    :class:`~tasks.analysis.supply.production.ServedModel`): a decode step's supply spread as
+    the projection takes it (the class's leave-one-source-out spread where the efficiency is
+    a fitted default), a prefill's from its compute efficiency."""
+    from tasks.analysis.supply.selfcheck import sourced_supply_spread_on
+    from tasks.analysis.supply.selfcheck import step_band as band_of
+
+    sourced = (
+        sourced_supply_spread_on(calibrated)(served, accelerator)
+        if phase == "decode"
+        else (flops.spread, "the prefill compute efficiency's own spread")
+    )
+    spread, source = (None, None) if sourced is None or sourced[0] is None else sourced
+    low, high = band_of(step_s, spread)
+    return StepBand(spread, source, low, high)
 
 
 def print_prediction(

@@ -1,8 +1,9 @@
 """The published runs' backtest, with its leave-one-source-out errors kept on disk.
 
 Leaving each source out refits the defaults once per source: 23 robust fits over the 219
-runs, seconds of CPU that every audit, ``rank``, ``whatif`` and ``observe`` would otherwise pay
-again for the same answer (the date bands' class spreads come from those errors). The errors
+runs, seconds of CPU that every audit, ``rank``, ``whatif``, ``observe`` and ``predict`` would
+otherwise pay again for the same answer (the date bands' and step bands' class spreads come
+from those errors). The errors
 depend only on the runs, the catalog and memwall's model code, so they are kept per digest of
 all three, as a small JSON file under the user's cache folder (``MEMWALL_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/memwall``, else ``~/.cache/memwall``). A file that cannot be read is

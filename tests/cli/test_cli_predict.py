@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,17 @@ def test_predict_json_uses_the_fitted_decode_efficiency_and_says_so(tmp_path: Pa
     assert out["step_time_s"] == pytest.approx(step)
     assert out["tokens_per_s"] == pytest.approx(4 / step)
     assert out["bound"] == "memory"
+    # The step's band is the audit's: the dense class's leave-one-source-out spread s of
+    # these runs, P10-P90 = step · exp(∓1.2816·s).
+    band = out["band"]
+    assert band["supply_spread_source"] == (
+        "the leave-one-source-out spread of the published dense runs"
+    )
+    tested = memwall(["backtest", "--runs", str(runs), "--json"], None, tmp_path)
+    spread = json.loads(tested.stdout)["leave_one_source_out"]["class_spread"]["dense"]
+    assert band["supply_spread"] == pytest.approx(spread)
+    assert band["step_p10_s"] == pytest.approx(step * math.exp(-1.2816 * spread), rel=1e-3)
+    assert band["step_p90_s"] == pytest.approx(step * math.exp(1.2816 * spread), rel=1e-3)
 
 
 def test_predict_text_names_bound_and_sources(tmp_path: Path) -> None:
@@ -78,6 +90,8 @@ def test_predict_text_names_bound_and_sources(tmp_path: Path) -> None:
     assert "per replica" in result.stdout and "per device" in result.stdout
     assert "bound          memory" in result.stdout
     assert "fitted on 3 published runs (decode, NVIDIA)" in result.stdout
+    flat = " ".join(result.stdout.split())
+    assert "step band P10-P90" in flat and "leave-one-source-out spread" in flat
 
 
 def test_predict_lays_out_a_replica_as_told_or_as_an_engine_would(tmp_path: Path) -> None:
