@@ -218,9 +218,7 @@ def predict(
         kv=kv,
         activations=activations,
     )
-    calibrated = calibrated_catalog(
-        models, measurements, runs, history, engine=engine, spreads=True
-    )
+    calibrated = calibrated_catalog(models, measurements, runs, history, engine=engine)
     bandwidth, flops = efficiencies_for(calibrated, accelerator, phase, activations)
     row = models.set_index("accelerator_id", drop=False).loc[accelerator]
     result = predict_step(

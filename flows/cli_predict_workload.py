@@ -195,7 +195,7 @@ def predict_workload(
     models = profiles.catalog
     stated = engine if engine is not None else row.get("engine")
     calibrated = calibrated_catalog(
-        models, measurements, runs, history, production=production, engine=stated, spreads=True
+        models, measurements, runs, history, production=production, engine=stated
     )
     projection = project_profiles(profiles, calibrated, start_month(None), DEFAULT_HORIZON_MONTHS)
     where = served_on(projection, index, row, arch)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tasks.analysis.supply.efficiency import Efficiency
     from tasks.analysis.supply.mixed_step import MixedStep
     from tasks.analysis.supply.predict import Prediction
+    from tasks.analysis.supply.production import ServedModel
 
 stdout = Console(highlight=False)
 
@@ -92,14 +93,13 @@ class StepBand:
 
 def step_band(
     calibrated: pd.DataFrame,
-    served: Any,
+    served: ServedModel,
     accelerator: str,
     phase: str,
     flops: Efficiency,
     step_s: float,
 ) -> StepBand:
-    """The audit's band around a predicted step of ``served`` (a
-    :class:`~tasks.analysis.supply.production.ServedModel`): a decode step's supply spread as
+    """The audit's band around a predicted step of ``served``: a decode step's supply spread as
     the projection takes it (the class's leave-one-source-out spread where the efficiency is
     a fitted default), a prefill's from its compute efficiency."""
     from tasks.analysis.supply.selfcheck import sourced_supply_spread_on
@@ -193,30 +193,22 @@ def calibrated_catalog(
     *,
     production: Mapping[tuple[str, str], Efficiency] | None = None,
     engine: str | None = None,
-    spreads: bool = False,
 ) -> pd.DataFrame:
     """The catalog calibrated as a prediction uses it: this host's measurements, the published
-    runs' fit, the history's and production's efficiencies, in the audit's order; a history's
-    set-aside files said on stderr. With ``spreads``, the fit carries each architecture class's
-    leave-one-source-out spread, as the audit's (its per-source folds kept on disk by
-    ``tasks.published_backtest``): what a band around the prediction needs; without, one
-    prediction needs only the defaults."""
+    runs' fit with each architecture class's leave-one-source-out spread (the audit's, its
+    per-source folds kept on disk by ``tasks.published_backtest``: what the band around a
+    prediction needs), the history's and production's efficiencies, in the audit's order; a
+    history's set-aside files said on stderr."""
     from hardware_profiles.parquet import read_table
     from hardware_profiles.schema import MEASUREMENTS
-    from tasks.analysis.supply.backtest import load_backtest
     from tasks.analysis.supply.calibration import calibrate
     from tasks.history import read_measurements
     from tasks.published_backtest import published_backtest
 
-    fitted = (
-        published_backtest(models, runs).fitted
-        if spreads
-        else load_backtest(models, runs, by_source=False).fitted
-    )
     calibrated = calibrate(
         models,
         read_table(measurements, MEASUREMENTS) if measurements else None,
-        fitted=fitted,
+        fitted=published_backtest(models, runs).fitted,
         history=read_measurements(history) if history else None,
         production=production,
         engine=engine,
